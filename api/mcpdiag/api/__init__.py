@@ -1,0 +1,1 @@
+"""mcpdiag.api: the FastAPI app, auth/RBAC, routes, the bundle exporter and the `mcpdiag` CLI."""

@@ -1,0 +1,409 @@
+"""The embedded default backend: one SQLite file in WAL mode, driven off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mcpdiag.collector.cursor import decode_cursor, encode_cursor
+from mcpdiag.collector.errors import StoreUnavailableError
+from mcpdiag.collector.store import (
+    Clock,
+    CodeStats,
+    EventQuery,
+    EventStore,
+    Page,
+    Retention,
+    Summary,
+    from_ms,
+    prefix_upper_bound,
+    to_ms,
+    trace_key,
+    utc_now,
+)
+from mcpdiag.emitters import SEVERITY_RANK, DiagnosticEvent, Severity
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id          TEXT    NOT NULL PRIMARY KEY,
+    ts          INTEGER NOT NULL,
+    server      TEXT    NOT NULL,
+    user_key    TEXT    NOT NULL,  -- '' for server-wide events (user ids are never empty)
+    severity    INTEGER NOT NULL,
+    code        TEXT    NOT NULL,
+    touchpoint  TEXT    NOT NULL,
+    trace_id    TEXT    NOT NULL,
+    received_at INTEGER NOT NULL,
+    expire_at   INTEGER NOT NULL,
+    doc         TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_events_server_ts ON events (server, ts, id);
+CREATE INDEX IF NOT EXISTS ix_events_server_user_ts ON events (server, user_key, ts, id);
+CREATE INDEX IF NOT EXISTS ix_events_trace ON events (trace_id);
+CREATE INDEX IF NOT EXISTS ix_events_expire ON events (expire_at);
+CREATE TABLE IF NOT EXISTS servers (name TEXT NOT NULL PRIMARY KEY, last_ts INTEGER NOT NULL) WITHOUT ROWID;
+"""
+
+INSERT = (
+    "INSERT OR IGNORE INTO events (id, ts, server, user_key, severity, code, touchpoint, trace_id, "
+    "received_at, expire_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+UPSERT_SERVER = (
+    "INSERT INTO servers (name, last_ts) VALUES (?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET last_ts = max(last_ts, excluded.last_ts)"
+)
+PURGE_CHUNK = 5000
+
+
+def sqlite_path(url: str) -> Path:
+    """The file path of a `sqlite:///relative.db` or `sqlite:////absolute.db` URL."""
+    return Path(url.removeprefix("sqlite://").removeprefix("/") if url.startswith("sqlite:///") else url)
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA cache_size = -32000")
+    if readonly:
+        conn.execute("PRAGMA query_only = 1")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+        # WAL + NORMAL survives a process crash; only an OS crash can lose the last transactions.
+        conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def build_select(
+    query: EventQuery, now_ms: int, *, after: tuple[int, str] | None, limit: int
+) -> tuple[str, list[Any]]:
+    """The SQL of one keyset page (or chunk) of `query`, using the server/user/ts indexes."""
+    desc = not query.oldest_first
+    order = "DESC" if desc else "ASC"
+    common: list[str] = ["expire_at > ?"]
+    params: list[Any] = [now_ms]
+    if query.min_severity is not None:
+        common.append("severity >= ?")
+        params.append(query.min_severity.rank)
+    if query.since is not None:
+        common.append("ts >= ?")
+        params.append(to_ms(query.since))
+    if query.until is not None:
+        common.append("ts < ?")
+        params.append(to_ms(query.until))
+    if query.codes:
+        common.append(f"code IN ({','.join('?' * len(query.codes))})")
+        params.extend(query.codes)
+    if query.touchpoints:
+        common.append(f"touchpoint IN ({','.join('?' * len(query.touchpoints))})")
+        params.extend(query.touchpoints)
+    if query.trace_id is not None:
+        common.append("trace_id = ?")
+        params.append(query.trace_id)
+    if after is not None:
+        common.append(f"(ts, id) {'<' if desc else '>'} (?, ?)")
+        params.extend(after)
+
+    def branch(head: str, head_params: list[Any]) -> tuple[str, list[Any]]:
+        where = " AND ".join([head, *common])
+        sql = f"SELECT ts, id, doc FROM events WHERE {where} ORDER BY ts {order}, id {order} LIMIT ?"
+        return sql, [*head_params, *params, limit]
+
+    if query.user_id is None:
+        return branch("server = ?", [query.server])
+    # Two index range scans (the user's own rows, then server-wide rows) merged: never an OR over user_key.
+    own, own_params = branch("server = ? AND user_key = ?", [query.server, query.user_id])
+    wide, wide_params = branch("server = ? AND user_key = ''", [query.server])
+    sql = (
+        f"SELECT ts, id, doc FROM ({own}) UNION ALL SELECT ts, id, doc FROM ({wide}) "
+        f"ORDER BY ts {order}, id {order} LIMIT ?"
+    )
+    return sql, [*own_params, *wide_params, limit]
+
+
+class SQLiteEventStore(EventStore):
+    """`EventStore` on one SQLite file: a writer thread, a pool of reader threads, WAL."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        retention: Retention | None = None,
+        clock: Clock = utc_now,
+        readers: int = 4,
+    ) -> None:
+        super().__init__(retention=retention, clock=clock)
+        self.path = Path(path)
+        self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpdiag-sqlite-w")
+        self._reader_pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="mcpdiag-sqlite-r")
+        self._writer: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+
+    # -- plumbing -------------------------------------------------------------------------------------
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            if self._writer is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._writer = _connect(self.path, readonly=False)
+            return fn(self._writer)
+
+        return await self._run(self._writer_pool, run)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = _connect(self.path, readonly=True)
+                self._local.conn = conn
+                with self._readers_lock:
+                    self._readers.append(conn)
+            return fn(conn)
+
+        return await self._run(self._reader_pool, run)
+
+    async def _run(self, pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, fn)
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"SQLite store at {self.path.name}: {exc}") from exc
+
+    def _now_ms(self) -> int:
+        return to_ms(self.clock())
+
+    # -- EventStore -----------------------------------------------------------------------------------
+
+    async def ensure_schema(self) -> None:
+        await self._write(lambda conn: conn.executescript(SCHEMA))
+
+    def rows(self, events: Sequence[DiagnosticEvent]) -> list[tuple[Any, ...]]:
+        """The `events` table rows of `events` (also used by the benchmark's raw-sqlite3 peer)."""
+        received = self._now_ms()
+        expire = self.retention.expire_at
+        return [
+            (
+                ev.id,
+                to_ms(ev.ts),
+                ev.server,
+                ev.user_id or "",
+                SEVERITY_RANK[ev.severity],
+                ev.code,
+                ev.touchpoint.value,
+                ev.trace_id,
+                received,
+                to_ms(expire(ev.ts, ev.severity)),
+                ev.model_dump_json(by_alias=True),
+            )
+            for ev in events
+        ]
+
+    async def append(self, events: Sequence[DiagnosticEvent]) -> int:
+        if not events:
+            return 0
+        rows = self.rows(events)
+        latest: dict[str, int] = {}
+        for row in rows:
+            latest[row[2]] = max(latest.get(row[2], 0), row[1])
+
+        def write(conn: sqlite3.Connection) -> int:
+            with _transaction(conn):
+                inserted = conn.executemany(INSERT, rows).rowcount
+                conn.executemany(UPSERT_SERVER, latest.items())
+            return inserted
+
+        return await self._write(write)
+
+    async def page(self, query: EventQuery) -> Page:
+        query = query.checked()
+        fingerprint = query.fingerprint()
+        after = decode_cursor(query.cursor, fingerprint) if query.cursor else None
+        sql, params = build_select(query, self._now_ms(), after=after, limit=query.limit + 1)
+        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        items = [json.loads(doc) for _, _, doc in rows]
+        cursor = encode_cursor(rows[-1][0], rows[-1][1], fingerprint) if more and rows else None
+        return Page(items, cursor)
+
+    async def iter(self, query: EventQuery, *, chunk_size: int = 1000) -> AsyncIterator[dict[str, Any]]:
+        query = query.checked(paged=False)
+        after: tuple[int, str] | None = None
+        now_ms = self._now_ms()
+        while True:
+            sql, params = build_select(query, now_ms, after=after, limit=chunk_size)
+            rows = await self._read(_fetch_all(sql, params))
+            for _, _, doc in rows:
+                yield json.loads(doc)
+            if len(rows) < chunk_size:
+                return
+            after = (rows[-1][0], rows[-1][1])
+
+    async def by_trace(self, key: str, *, limit: int = 1000) -> list[dict[str, Any]]:
+        event_id, prefix = trace_key(key)
+        clauses, params = ["id = ?"], [event_id]
+        if prefix is not None:
+            clauses.append("(trace_id >= ? AND trace_id < ?)")
+            params.extend([prefix, prefix_upper_bound(prefix)])
+        sql = (
+            f"SELECT doc FROM events WHERE ({' OR '.join(clauses)}) AND expire_at > ? "
+            "ORDER BY ts ASC, id ASC LIMIT ?"
+        )
+        now_ms = self._now_ms()
+        rows = await self._read(lambda conn: conn.execute(sql, [*params, now_ms, limit]).fetchall())
+        return [json.loads(doc) for (doc,) in rows]
+
+    async def last_events(
+        self,
+        servers: Sequence[str],
+        *,
+        user_id: str | None = None,
+        touchpoints: Sequence[str] = (),
+        codes: Sequence[str] = (),
+        min_severity: Severity | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        now_ms = self._now_ms()
+        queries = [
+            build_select(
+                EventQuery(
+                    server=server,
+                    user_id=user_id,
+                    touchpoints=tuple(touchpoints),
+                    codes=tuple(codes),
+                    min_severity=min_severity,
+                ),
+                now_ms,
+                after=None,
+                limit=1,
+            )
+            for server in servers
+        ]
+
+        def run(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+            found: dict[str, dict[str, Any]] = {}
+            for server, (sql, params) in zip(servers, queries, strict=True):
+                row = conn.execute(sql, params).fetchone()
+                if row is not None:
+                    found[server] = json.loads(row[2])
+            return found
+
+        return await self._read(run)
+
+    async def summary(self, server: str, since: datetime, *, user_id: str | None = None) -> Summary:
+        now_ms = self._now_ms()
+        where = "server = ? AND ts >= ? AND expire_at > ?"
+        params: list[Any] = [server, to_ms(since), now_ms]
+        if user_id is not None:
+            where += " AND user_key IN ('', ?)"
+            params.append(user_id)
+        sql = (
+            f"SELECT code, severity, COUNT(*), MIN(ts), MAX(ts) FROM events WHERE {where} "
+            "GROUP BY code, severity"
+        )
+        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
+        summary = Summary(server=server, since=since)
+        names = list(Severity)
+        for code, rank, count, first, last in rows:
+            severity = names[rank]
+            summary.total += count
+            summary.by_severity[severity.value] = summary.by_severity.get(severity.value, 0) + count
+            if rank >= Severity.ERROR.rank:
+                summary.error_count += count
+            stats = summary.by_code.get(code)
+            if stats is None:
+                summary.by_code[code] = CodeStats(count, from_ms(first), from_ms(last))
+            else:
+                stats.count += count
+                stats.first_seen = min(stats.first_seen, from_ms(first))
+                stats.last_seen = max(stats.last_seen, from_ms(last))
+        last = await self.page(
+            EventQuery(server=server, user_id=user_id, since=since, min_severity=Severity.ERROR, limit=1)
+        )
+        summary.last_error = last.items[0] if last.items else None
+        return summary
+
+    async def list_servers(self) -> list[str]:
+        rows = await self._read(
+            lambda conn: conn.execute("SELECT name FROM servers ORDER BY name").fetchall()
+        )
+        return [name for (name,) in rows]
+
+    async def purge_expired(self, now: datetime | None = None) -> int:
+        cutoff = to_ms(now or self.clock())
+
+        def purge(conn: sqlite3.Connection) -> int:
+            total = 0
+            # Small transactions keep the write lock short so ingest is never stalled behind a big purge.
+            while True:
+                with _transaction(conn):
+                    deleted = conn.execute(
+                        "DELETE FROM events WHERE rowid IN "
+                        "(SELECT rowid FROM events WHERE expire_at <= ? LIMIT ?)",
+                        (cutoff, PURGE_CHUNK),
+                    ).rowcount
+                total += deleted
+                if deleted < PURGE_CHUNK:
+                    break
+            if total:
+                with _transaction(conn):
+                    conn.execute(
+                        "DELETE FROM servers WHERE NOT EXISTS "
+                        "(SELECT 1 FROM events WHERE events.server = servers.name)"
+                    )
+            return total
+
+        return await self._write(purge)
+
+    async def ping(self) -> None:
+        await self._read(lambda conn: conn.execute("SELECT 1 FROM servers LIMIT 1").fetchall())
+
+    async def explain(self, query: EventQuery) -> list[str]:
+        """SQLite's query plan for the page query of `query` (for tests and tuning)."""
+        sql, params = build_select(query.checked(), self._now_ms(), after=None, limit=query.limit + 1)
+        rows = await self._read(lambda conn: conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall())
+        return [row[-1] for row in rows]
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+
+        def close_all() -> None:
+            if self._writer is not None:
+                self._writer.close()
+            with self._readers_lock:
+                for conn in self._readers:
+                    conn.close()
+                self._readers.clear()
+
+        await asyncio.get_running_loop().run_in_executor(self._writer_pool, close_all)
+        self._closed = True
+        self._writer_pool.shutdown(wait=False)
+        self._reader_pool.shutdown(wait=False)
+
+
+def _fetch_all(sql: str, params: list[Any]) -> Callable[[sqlite3.Connection], list[Any]]:
+    return lambda conn: conn.execute(sql, params).fetchall()
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,38 @@
+"""mcpdiag.emitters: the SDK a host embeds, and the wire contract shared by every other component."""
+
+from __future__ import annotations
+
+from mcpdiag.emitters.codes import (
+    CATALOG,
+    SEVERITY_RANK,
+    Action,
+    CodeInfo,
+    Severity,
+    Touchpoint,
+    Transport,
+    code_info,
+)
+from mcpdiag.emitters.event import DiagnosticEvent, Source, format_ts
+from mcpdiag.emitters.ids import new_event_id, new_trace_id
+from mcpdiag.emitters.redact import RULE_NAMES, Redactor, find_leaks, redact_event, redact_text
+
+__all__ = [
+    "CATALOG",
+    "RULE_NAMES",
+    "SEVERITY_RANK",
+    "Action",
+    "CodeInfo",
+    "DiagnosticEvent",
+    "Redactor",
+    "Severity",
+    "Source",
+    "Touchpoint",
+    "Transport",
+    "code_info",
+    "find_leaks",
+    "format_ts",
+    "new_event_id",
+    "new_trace_id",
+    "redact_event",
+    "redact_text",
+]

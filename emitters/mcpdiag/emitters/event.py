@@ -1,0 +1,163 @@
+"""The wire event: the one contract between emitters, collector, store and API."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from mcpdiag.emitters.codes import Severity, Touchpoint, Transport, code_info
+
+MAX_EVENT_BYTES = 16 * 1024
+MAX_ATTRS = 32
+MAX_MESSAGE_SAFE = 500
+MAX_DETAIL = 4096
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_chars(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _not_all_zeros(value: str) -> str:
+    if not value.strip("0"):
+        raise ValueError("must not be all zeros (an invalid W3C id)")
+    return value
+
+
+Name = Annotated[StrictStr, Field(min_length=1, max_length=256), AfterValidator(_no_control_chars)]
+TraceId = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{32}$"), AfterValidator(_not_all_zeros)]
+SpanId = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{16}$"), AfterValidator(_not_all_zeros)]
+AttrValue = str | bool | int | float | None
+
+
+def format_ts(value: datetime) -> str:
+    """RFC 3339 UTC with milliseconds, e.g. `2026-11-21T10:41:05.123Z`."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Source(BaseModel):
+    """The emitting process."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service: Annotated[StrictStr, Field(max_length=128)] | None = None
+    host: Annotated[StrictStr, Field(max_length=256)] | None = None
+    version: Annotated[StrictStr, Field(max_length=64)] | None = None
+
+
+class DiagnosticEvent(BaseModel):
+    """One diagnostic event as it travels on the wire (camelCase) and through the code (snake_case).
+
+    `severity`, `retryable` and `message_safe` default from the catalog entry of `code`.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_enum_values=False,
+    )
+
+    id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+    ts: AwareDatetime
+    server: Annotated[StrictStr, Field(min_length=1, max_length=128), AfterValidator(_no_control_chars)]
+    user_id: Name | None = None
+    conversation_id: Name | None = None
+    run_id: Name | None = None
+    touchpoint: Touchpoint
+    code: Annotated[StrictStr, Field(pattern=r"^[A-Z][A-Z0-9_]{2,63}$")]
+    severity: Severity
+    message_safe: Annotated[StrictStr, Field(min_length=1, max_length=MAX_MESSAGE_SAFE)]
+    detail: Annotated[StrictStr, Field(max_length=MAX_DETAIL)] | None = None
+    retryable: StrictBool = False
+    trace_id: TraceId
+    span_id: SpanId | None = None
+    transport: Transport | None = None
+    tool: Name | None = None
+    http_status: Annotated[StrictInt, Field(ge=100, le=599)] | None = None
+    duration_ms: Annotated[StrictFloat | StrictInt, Field(ge=0, le=7 * 24 * 3600 * 1000)] | None = None
+    attrs: dict[Annotated[str, Field(min_length=1, max_length=64)], Any] = Field(default_factory=dict)
+    source: Source = Field(default_factory=Source)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _catalog_defaults(cls, data: Any) -> Any:
+        """Fill severity, retryable and messageSafe from the catalog when the sender left them out."""
+        if not isinstance(data, dict) or not isinstance(data.get("code"), str):
+            return data
+        info = code_info(data["code"])
+        missing = {
+            "severity": info.severity.value,
+            "retryable": info.retryable if data["code"] == info.code else False,
+        }
+        for name, default in missing.items():
+            if data.get(name) is None:
+                data = {**data, name: default}
+        if data.get("messageSafe") is None and data.get("message_safe") is None:
+            server = data.get("server") if isinstance(data.get("server"), str) else "the server"
+            data = {**data, "messageSafe": info.render(server)}
+        return data
+
+    @field_validator("ts")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        # Millisecond precision, as on the wire and in BSON dates, so every backend orders events alike.
+        return value.astimezone(UTC).replace(microsecond=value.microsecond // 1000 * 1000)
+
+    @field_validator("attrs")
+    @classmethod
+    def _attrs_bounded(cls, value: dict[str, Any]) -> dict[str, AttrValue]:
+        if len(value) > MAX_ATTRS:
+            raise ValueError(f"at most {MAX_ATTRS} keys allowed, got {len(value)}")
+        for key, item in value.items():
+            if item is not None and not isinstance(item, str | bool | int | float):
+                raise ValueError(f"value of {key!r} must be a string, number, boolean or null")
+        return value
+
+    @model_validator(mode="after")
+    def _size_bounded(self) -> Self:
+        size = len(self.model_dump_json(by_alias=True))
+        if size > MAX_EVENT_BYTES:
+            raise ValueError(f"event is {size} bytes encoded; at most {MAX_EVENT_BYTES} allowed")
+        return self
+
+    @field_serializer("ts")
+    def _ts_wire(self, value: datetime) -> str:
+        return format_ts(value)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The camelCase JSON-ready dict sent on the wire and returned by the API."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as the wire field name, e.g. `attrs.key` or `traceId`."""
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+            continue
+        name = DiagnosticEvent.model_fields[part].alias if part in DiagnosticEvent.model_fields else None
+        parts.append(("." if parts else "") + (name or part))
+    return "".join(parts) or "event"

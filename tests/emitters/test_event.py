@@ -1,0 +1,108 @@
+"""The wire event: strict validation that names the field, camelCase on the wire, catalog defaults."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from mcpdiag.emitters import DiagnosticEvent, new_event_id, new_trace_id
+from mcpdiag.emitters.event import field_path
+
+
+def wire(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": new_event_id(),
+        "ts": "2026-11-21T10:41:05.123Z",
+        "server": "github",
+        "touchpoint": "connect",
+        "code": "MCP_DNS_FAILURE",
+        "traceId": new_trace_id(),
+    }
+    return {**base, **overrides}
+
+
+def failing_fields(data: dict[str, Any]) -> set[str]:
+    with pytest.raises(ValidationError) as err:
+        DiagnosticEvent.model_validate(data)
+    return {field_path(e["loc"]) for e in err.value.errors()}
+
+
+def test_minimal_event_gets_catalog_defaults_and_round_trips_camel_case() -> None:
+    event = DiagnosticEvent.model_validate(wire(userId="alice"))
+    out = event.to_wire()
+    assert out["severity"] == "error" and out["retryable"] is False
+    assert out["messageSafe"].startswith("The server address for github can't be found")
+    assert out["userId"] == "alice" and "user_id" not in out
+    assert DiagnosticEvent.model_validate(out) == event
+    assert DiagnosticEvent(
+        **{"user_id": "alice", **{k: v for k, v in wire().items() if k != "traceId"}}, trace_id=event.trace_id
+    )
+
+
+def test_ts_is_normalised_to_utc_milliseconds() -> None:
+    event = DiagnosticEvent.model_validate(wire(ts="2026-11-21T11:41:05.123456+01:00"))
+    assert event.ts == datetime(2026, 11, 21, 10, 41, 5, 123000, tzinfo=UTC)
+    assert event.to_wire()["ts"] == "2026-11-21T10:41:05.123Z"
+
+
+def test_unknown_codes_are_kept_with_safe_defaults() -> None:
+    event = DiagnosticEvent.model_validate(wire(code="VENDOR_QUOTA_EXCEEDED"))
+    assert event.code == "VENDOR_QUOTA_EXCEEDED"
+    assert event.severity == "error" and event.retryable is False
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"server": ""}, "server"),
+        ({"server": "x" * 129}, "server"),
+        ({"server": "bad\nname"}, "server"),
+        ({"messageSafe": "m" * 501}, "messageSafe"),
+        ({"detail": "d" * 4097}, "detail"),
+        ({"traceId": "0" * 32}, "traceId"),
+        ({"traceId": "ABCDEF" + "0" * 26}, "traceId"),
+        ({"traceId": "abc"}, "traceId"),
+        ({"spanId": "0123456789abcdeg"}, "spanId"),
+        ({"spanId": "0" * 16}, "spanId"),
+        ({"touchpoint": "kitchen"}, "touchpoint"),
+        ({"severity": "fatal"}, "severity"),
+        ({"transport": "carrier-pigeon"}, "transport"),
+        ({"code": "lower_case"}, "code"),
+        ({"ts": "yesterday"}, "ts"),
+        ({"ts": "2026-11-21T10:41:05"}, "ts"),
+        ({"httpStatus": "500"}, "httpStatus"),
+        ({"httpStatus": 700}, "httpStatus"),
+        ({"retryable": "yes"}, "retryable"),
+        ({"durationMs": -1}, "durationMs"),
+        ({"attrs": {f"k{i}": i for i in range(33)}}, "attrs"),
+        ({"attrs": {"nested": {"a": 1}}}, "attrs"),
+        ({"attrs": {"list": [1, 2]}}, "attrs"),
+        ({"unexpected": 1}, "unexpected"),
+        ({"id": ""}, "id"),
+        ({"source": {"service": "s", "extra": 1}}, "source.extra"),
+    ],
+)
+def test_invalid_values_are_rejected_naming_the_field(overrides: dict[str, Any], field: str) -> None:
+    assert field in failing_fields(wire(**overrides))
+
+
+def test_missing_required_fields_are_named() -> None:
+    data = wire()
+    for name in ("id", "ts", "server", "touchpoint", "code", "traceId"):
+        assert name in failing_fields({k: v for k, v in data.items() if k != name})
+
+
+def test_encoded_size_is_bounded_to_16_kib() -> None:
+    big = {f"k{i}": "v" * 500 for i in range(32)}
+    assert "event" in failing_fields(wire(attrs=big))
+    ok = {f"k{i}": "v" * 300 for i in range(32)}
+    assert len(DiagnosticEvent.model_validate(wire(attrs=ok)).model_dump_json()) <= 16 * 1024
+
+
+def test_ids_are_time_sortable_and_trace_ids_valid() -> None:
+    a, b = new_event_id(1_000), new_event_id(2_000)
+    assert len(a) == 26 and a < b
+    assert all(len(t) == 32 and t.strip("0") for t in (new_trace_id() for _ in range(100)))

@@ -1,0 +1,1 @@
+"""mcpdiag.ui: the static web UI (no build step), served by the API under /ui."""
