@@ -12,19 +12,30 @@ from mcpdiag.emitters.codes import (
     Transport,
     code_info,
 )
+from mcpdiag.emitters.emitter import Emitter, EmitterStats
 from mcpdiag.emitters.event import DiagnosticEvent, Source, format_ts
 from mcpdiag.emitters.ids import new_event_id, new_trace_id
 from mcpdiag.emitters.redact import RULE_NAMES, Redactor, find_leaks, redact_event, redact_text
+from mcpdiag.emitters.sinks import CallableSink, HttpSink, MemorySink, OtlpLogSink, Outcome, Sink, SinkResult
 
 __all__ = [
     "CATALOG",
     "RULE_NAMES",
     "SEVERITY_RANK",
     "Action",
+    "CallableSink",
     "CodeInfo",
     "DiagnosticEvent",
+    "Emitter",
+    "EmitterStats",
+    "HttpSink",
+    "MemorySink",
+    "OtlpLogSink",
+    "Outcome",
     "Redactor",
     "Severity",
+    "Sink",
+    "SinkResult",
     "Source",
     "Touchpoint",
     "Transport",

@@ -1,0 +1,242 @@
+"""Where the emitter's worker ships batches: memory, a callable, the collector over HTTP, OTLP logs."""
+
+from __future__ import annotations
+
+import enum
+import gzip
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mcpdiag.emitters.codes import Severity
+from mcpdiag.emitters.otel import ATTRIBUTE_FIELDS, ATTRS_PREFIX, SEVERITY_NUMBERS
+
+logger = logging.getLogger("mcpdiag.emitters")
+
+WireEvent = dict[str, Any]
+
+
+class Outcome(enum.Enum):
+    """What happened to a batch."""
+
+    SENT = "sent"
+    RETRY = "retry"
+    """Not delivered, worth retrying (collector down, 429/503, timeout): the emitter keeps the batch."""
+    FAILED = "failed"
+    """Not delivered and never will be as-is (rejected, misconfigured): the emitter discards the batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class SinkResult:
+    """A sink's report on one batch; sinks report, they do not raise."""
+
+    outcome: Outcome
+    retry_after: float | None = None
+    error: str | None = None
+    rejected: int = 0
+
+    @classmethod
+    def sent(cls, rejected: int = 0) -> SinkResult:
+        """The batch was delivered (`rejected` events of it were refused by the receiver)."""
+        return cls(Outcome.SENT, rejected=rejected)
+
+
+class Sink(Protocol):
+    """Receives batches of wire events from the emitter's worker thread."""
+
+    def send(self, events: Sequence[WireEvent]) -> SinkResult | None:
+        """Deliver a batch; None means sent."""
+
+    def close(self) -> None:
+        """Release resources."""
+
+
+class MemorySink:
+    """Keeps every event in `.events` (camelCase wire dicts): for tests, demos and in-process use."""
+
+    def __init__(self) -> None:
+        self.events: list[WireEvent] = []
+        self._lock = threading.Lock()
+
+    def send(self, events: Sequence[WireEvent]) -> SinkResult:
+        """Append the batch."""
+        with self._lock:
+            self.events.extend(events)
+        return SinkResult.sent()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class CallableSink:
+    """Hands each batch to `fn`; an exception from `fn` counts as a failed batch."""
+
+    def __init__(self, fn: Callable[[list[WireEvent]], object]) -> None:
+        self.fn = fn
+
+    def send(self, events: Sequence[WireEvent]) -> SinkResult:
+        """Call `fn` with the batch."""
+        try:
+            self.fn(list(events))
+        except Exception as exc:
+            return SinkResult(Outcome.FAILED, error=f"{type(exc).__name__}: {exc}")
+        return SinkResult.sent()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class HttpSink:
+    """POSTs gzip JSON batches to the collector's `/v1/events`, retrying with backoff."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str,
+        timeout: float = 5.0,
+        max_attempts: int = 3,
+        backoff: float = 0.2,
+    ) -> None:
+        self.url = url if url.rstrip("/").endswith("/v1/events") else url.rstrip("/") + "/v1/events"
+        self.timeout = timeout
+        self.max_attempts = max(1, max_attempts)
+        self.backoff = backoff
+        self._headers = {
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "X-API-Key": api_key,
+            "User-Agent": "mcpdiag-emitter",
+        }
+
+    def send(self, events: Sequence[WireEvent]) -> SinkResult:
+        """POST the batch; retry transient failures a few times, then hand the batch back for later."""
+        body = gzip.compress(json.dumps({"events": list(events)}).encode(), 5)
+        result = SinkResult(Outcome.RETRY, error="not attempted")
+        for attempt in range(self.max_attempts):
+            result = self._post(body)
+            if result.outcome is not Outcome.RETRY:
+                return result
+            if attempt + 1 < self.max_attempts:
+                delay = result.retry_after if result.retry_after is not None else self.backoff * 2**attempt
+                time.sleep(min(delay, 5.0))
+        return result
+
+    def _post(self, body: bytes) -> SinkResult:
+        request = urllib.request.Request(self.url, data=body, headers=self._headers, method="POST")  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                answer = json.loads(response.read() or b"{}")
+                rejected = len(answer.get("rejected") or ()) if isinstance(answer, dict) else 0
+                if rejected:
+                    logger.warning("collector rejected %d event(s): %s", rejected, answer["rejected"][:3])
+                return SinkResult.sent(rejected)
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            retry_after = _retry_after(exc.headers.get("Retry-After"))
+            if status in (408, 429) or status >= 500:
+                return SinkResult(Outcome.RETRY, retry_after=retry_after, error=f"HTTP {status}")
+            return SinkResult(Outcome.FAILED, error=f"HTTP {status}: {exc.read(300)!r}")
+        except (OSError, ValueError) as exc:
+            return SinkResult(Outcome.RETRY, error=f"{type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
+        """Nothing to release (one connection per request)."""
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+class OtlpLogSink:
+    """Exports events as OpenTelemetry log records (OTLP/HTTP), with the attributes `/v1/logs` expects.
+
+    Needs `opentelemetry-sdk` and `opentelemetry-exporter-otlp-proto-http` (extra `server`).
+    """
+
+    def __init__(self, endpoint: str, *, headers: dict[str, str] | None = None, timeout: float = 5.0) -> None:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+        self.endpoint = (
+            endpoint if endpoint.rstrip("/").endswith("/v1/logs") else endpoint.rstrip("/") + "/v1/logs"
+        )
+        self._exporter = OTLPLogExporter(endpoint=self.endpoint, headers=headers or {}, timeout=timeout)
+
+    def send(self, events: Sequence[WireEvent]) -> SinkResult:
+        """Export the batch as one OTLP request."""
+        from opentelemetry.sdk._logs.export import LogRecordExportResult
+
+        records = [_log_record(event) for event in events]
+        result = self._exporter.export(records)
+        if result is LogRecordExportResult.SUCCESS:
+            return SinkResult.sent()
+        return SinkResult(Outcome.RETRY, error="OTLP export failed")
+
+    def close(self) -> None:
+        """Shut the exporter down."""
+        self._exporter.shutdown()  # type: ignore[no-untyped-call]
+
+
+_FIELD_ATTRIBUTES = {field: name for name, field in ATTRIBUTE_FIELDS.items()}
+
+
+def _log_record(event: WireEvent) -> Any:
+    from datetime import datetime
+
+    from opentelemetry import trace
+    from opentelemetry._logs import LogRecord, SeverityNumber
+    from opentelemetry.sdk._logs import ReadableLogRecord
+    from opentelemetry.sdk.resources import Resource
+
+    attributes: dict[str, Any] = {}
+    for field, name in _FIELD_ATTRIBUTES.items():
+        value = event.get(field)
+        if value is not None:
+            attributes[name] = value
+    for key, value in (event.get("attrs") or {}).items():
+        if value is not None:
+            attributes[ATTRS_PREFIX + key] = value
+    span_id = event.get("spanId")
+    context = trace.set_span_in_context(
+        trace.NonRecordingSpan(
+            trace.SpanContext(
+                trace_id=int(event["traceId"], 16),
+                span_id=int(span_id, 16) if span_id else 0,
+                is_remote=False,
+                trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+            )
+        )
+    )
+    timestamp = int(datetime.fromisoformat(event["ts"].replace("Z", "+00:00")).timestamp() * 1e9)
+    severity = Severity(event["severity"])
+    record = LogRecord(
+        timestamp=timestamp,
+        observed_timestamp=time.time_ns(),
+        context=context,
+        severity_text=severity.value.upper(),
+        severity_number=SeverityNumber(SEVERITY_NUMBERS[severity]),
+        body=event.get("detail") or "",
+        attributes=attributes,
+    )
+    source = event.get("source") or {}
+    resource = Resource.create(
+        {
+            k: v
+            for k, v in {
+                "service.name": source.get("service"),
+                "host.name": source.get("host"),
+                "service.version": source.get("version"),
+            }.items()
+            if v
+        }
+    )
+    return ReadableLogRecord(log_record=record, resource=resource)

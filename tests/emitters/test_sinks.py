@@ -1,0 +1,116 @@
+"""Sinks deliver batches and report outcomes instead of raising; HttpSink against a real loopback server."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import secrets
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from mcpdiag.emitters import Emitter, HttpSink, MemorySink
+from mcpdiag.emitters.sinks import CallableSink, Outcome
+
+
+class Collector:
+    """A tiny real HTTP server on loopback whose next answers the test scripts."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.answers: list[tuple[int, dict[str, str], bytes]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.requests.append(
+                    {
+                        "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "raw": raw,
+                    }
+                )
+                status, headers, body = (
+                    outer.answers.pop(0) if outer.answers else (202, {}, b'{"accepted": 1}')
+                )
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    server = Collector()
+    yield server
+    server.close()
+
+
+def events(n: int) -> list[dict[str, Any]]:
+    sink = MemorySink()
+    emitter = Emitter(sink, service="t", flush_interval=0.01)
+    for _ in range(n):
+        emitter.emit("MCP_TIMEOUT", server="github", touchpoint="connect")
+    emitter.close()
+    return sink.events
+
+
+def test_http_sink_posts_gzip_json_with_the_api_key(collector: Collector) -> None:
+    key = secrets.token_hex(16)
+    batch = events(3)
+    result = HttpSink(collector.url, api_key=key).send(batch)
+    assert result.outcome is Outcome.SENT
+    [request] = collector.requests
+    assert request["path"] == "/v1/events"
+    assert request["headers"]["x-api-key"] == key and request["headers"]["content-encoding"] == "gzip"
+    assert json.loads(gzip.decompress(request["raw"]))["events"] == batch
+
+
+def test_http_sink_honours_retry_after_then_succeeds(collector: Collector) -> None:
+    collector.answers = [(503, {"Retry-After": "0"}, b"busy"), (429, {"Retry-After": "0"}, b"slow down")]
+    result = HttpSink(collector.url, api_key="k" * 8, max_attempts=3).send(events(1))
+    assert result.outcome is Outcome.SENT and len(collector.requests) == 3
+
+
+def test_http_sink_reports_retry_when_the_collector_is_down() -> None:
+    sink = HttpSink("http://127.0.0.1:9", api_key="k" * 8, timeout=1, max_attempts=2, backoff=0.01)
+    assert sink.send(events(1)).outcome is Outcome.RETRY
+
+
+def test_http_sink_gives_up_on_a_permanent_rejection(collector: Collector) -> None:
+    collector.answers = [(401, {}, b'{"error": {"code": "unauthorized"}}')]
+    result = HttpSink(collector.url, api_key="wrong-key").send(events(1))
+    assert result.outcome is Outcome.FAILED and "401" in (result.error or "")
+    assert len(collector.requests) == 1
+
+
+def test_http_sink_counts_events_the_collector_rejected(collector: Collector) -> None:
+    answer = {"accepted": 1, "rejected": [{"index": 1, "field": "server", "message": "too long"}]}
+    collector.answers = [(202, {}, json.dumps(answer).encode())]
+    result = HttpSink(collector.url, api_key="k" * 8).send(events(2))
+    assert result.outcome is Outcome.SENT and result.rejected == 1
+
+
+def test_callable_sink_turns_exceptions_into_failed_results() -> None:
+    seen: list[int] = []
+    assert CallableSink(lambda batch: seen.append(len(batch))).send(events(2)).outcome is Outcome.SENT
+    assert seen == [2]
+    result = CallableSink(lambda batch: 1 / 0).send(events(1))
+    assert result.outcome is Outcome.FAILED and "ZeroDivisionError" in (result.error or "")
