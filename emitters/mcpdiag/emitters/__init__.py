@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from mcpdiag.emitters.classify import (
+    Classification,
+    HttpObservation,
+    classification_for,
+    classify,
+    exception_chain,
+)
 from mcpdiag.emitters.codes import (
     CATALOG,
     SEVERITY_RANK,
@@ -13,6 +20,7 @@ from mcpdiag.emitters.codes import (
     code_info,
 )
 from mcpdiag.emitters.emitter import Emitter, EmitterStats
+from mcpdiag.emitters.errors import MCPDiagnosticError, error_data
 from mcpdiag.emitters.event import DiagnosticEvent, Source, format_ts
 from mcpdiag.emitters.ids import new_event_id, new_trace_id
 from mcpdiag.emitters.redact import RULE_NAMES, Redactor, find_leaks, redact_event, redact_text
@@ -24,11 +32,14 @@ __all__ = [
     "SEVERITY_RANK",
     "Action",
     "CallableSink",
+    "Classification",
     "CodeInfo",
     "DiagnosticEvent",
     "Emitter",
     "EmitterStats",
+    "HttpObservation",
     "HttpSink",
+    "MCPDiagnosticError",
     "MemorySink",
     "OtlpLogSink",
     "Outcome",
@@ -39,7 +50,11 @@ __all__ = [
     "Source",
     "Touchpoint",
     "Transport",
+    "classification_for",
+    "classify",
     "code_info",
+    "error_data",
+    "exception_chain",
     "find_leaks",
     "format_ts",
     "new_event_id",
