@@ -1,0 +1,121 @@
+"""Hooks that see what the MCP SDK hides: an httpx2 transport wrapper, a stdio stderr file, a TCP probe."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+from typing import IO, TextIO
+from urllib.parse import urlsplit
+
+import httpx2
+
+from mcpdiag.emitters.classify import HttpObservation
+
+_SNIPPET_BYTES = 512
+_MAX_READ = 64 * 1024
+_STDERR_TAIL = 2000
+_MCP_TYPES = ("application/json", "text/event-stream")
+
+
+class ObservingTransport(httpx2.AsyncBaseTransport):
+    """Wraps a real transport and keeps the last unexpected HTTP response and the last raw exception."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport | None = None, *, proxy_in_use: bool = False) -> None:
+        self._inner = inner or httpx2.AsyncHTTPTransport()
+        self.proxy_in_use = proxy_in_use
+        self.last: HttpObservation | None = None
+        self.last_exception: BaseException | None = None
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Forward the request; record the response when it is not what an MCP client expects."""
+        try:
+            response = await self._inner.handle_async_request(request)
+        except Exception as exc:
+            self.last_exception = exc
+            raise
+        ctype = response.headers.get("content-type", "")
+        ok = 200 <= response.status_code < 300 and (not ctype or ctype.lower().startswith(_MCP_TYPES))
+        # A GET answered 405 only means the server offers no standalone SSE stream: the spec allows it.
+        if ok or (request.method == "GET" and response.status_code == 405) or request.method == "DELETE":
+            if ok and request.method == "POST":
+                self.last = None
+            return response
+        snippet = None
+        if "html" in ctype.lower() or not ctype.lower().startswith(_MCP_TYPES):
+            body = await _read_capped(response)
+            snippet = body[:_SNIPPET_BYTES].decode("utf-8", "replace")
+            response = httpx2.Response(
+                response.status_code,
+                headers=response.headers,
+                content=body,
+                request=request,
+                extensions=response.extensions,
+            )
+        self.last = HttpObservation(
+            status=response.status_code,
+            content_type=ctype or None,
+            www_authenticate=response.headers.get("www-authenticate"),
+            proxy_authenticate=response.headers.get("proxy-authenticate"),
+            location=response.headers.get("location"),
+            retry_after=response.headers.get("retry-after"),
+            method=request.method,
+            url=str(request.url.copy_with(query=None, username=None, password=None)),
+            via_proxy=self.proxy_in_use,
+            body_snippet=snippet,
+        )
+        return response
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        await self._inner.aclose()
+
+
+async def _read_capped(response: httpx2.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.aiter_raw():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= _MAX_READ:
+                break
+    finally:
+        await response.aclose()
+    return b"".join(chunks)
+
+
+def stderr_file() -> TextIO:
+    """A real temporary file for `stdio_client(errlog=...)`: the SDK needs a file descriptor."""
+    return tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
+
+
+def stderr_tail(errlog: IO[str] | None) -> str | None:
+    """The last lines the stdio server wrote to stderr, or None when it wrote nothing."""
+    if errlog is None:
+        return None
+    try:
+        errlog.flush()
+        errlog.seek(0)
+        text = errlog.read()
+    except (OSError, ValueError):
+        return None
+    return text[-_STDERR_TAIL:] or None
+
+
+async def tcp_reachable(url: str, timeout: float = 1.0) -> bool | None:
+    """Whether something accepts TCP connections at the URL's host and port; None if it cannot be told."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    if not parts.hostname or port is None:
+        return None
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), timeout)
+    except (ConnectionRefusedError, ConnectionResetError):
+        return False
+    except (OSError, TimeoutError):
+        return None
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True

@@ -1,0 +1,270 @@
+"""Real MCP 2.x sessions through `open_session` against loopback servers that fail in every known way."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from typing import Any
+
+import pytest
+from mcp import StdioServerParameters
+
+from mcpdiag.emitters.codes import code_info
+from mcpdiag.emitters.errors import MCPDiagnosticError
+from mcpdiag.emitters.event import DiagnosticEvent
+from mcpdiag.emitters.mcp import open_session
+from tests.e2e.conftest import Capture, Planted
+from tests.e2e.servers import (
+    PYTHON,
+    SERVER_FILE,
+    STDIO_BANNER_SCRIPT,
+    STDIO_EXIT_SCRIPT,
+    free_port,
+)
+
+FAST = {"timeout": 5.0, "read_timeout": 3.0}
+
+
+def check_event(capture: Capture, planted: Planted, code: str, touchpoint: str) -> dict[str, Any]:
+    """The one event with `code`: valid on the wire, at `touchpoint`, free of every planted secret."""
+    events = [e for e in capture.events() if e["code"] == code]
+    assert len(events) == 1, [e["code"] for e in capture.events()]
+    event = events[0]
+    DiagnosticEvent.model_validate(event)
+    assert event["touchpoint"] == touchpoint
+    text = json.dumps([event["messageSafe"], event["detail"], event["attrs"]])
+    for secret in planted.values:
+        assert secret not in text
+    return event
+
+
+def check_failure(
+    capture: Capture,
+    planted: Planted,
+    err: MCPDiagnosticError,
+    code: str,
+    touchpoint: str,
+    retryable: bool | None = None,
+    caused: bool = True,
+) -> dict[str, Any]:
+    """The error and its event agree on the code, retryability and Debug ID."""
+    assert err.code == code, (err.code, err.event and err.event.get("detail"))
+    event = check_event(capture, planted, code, touchpoint)
+    expected = code_info(code).retryable if retryable is None else retryable
+    assert err.retryable is expected
+    assert event["retryable"] is expected
+    assert err.debug_id == event["traceId"]
+    assert (err.__cause__ is not None) is caused
+    return event
+
+
+async def http_failure(
+    capture: Capture, planted: Planted, url: str, transport: str = "streamable-http", **options: Any
+) -> MCPDiagnosticError:
+    """Connect to `url` with the planted secrets; the MCPDiagnosticError it must end with."""
+    with pytest.raises(MCPDiagnosticError) as info:
+        async with open_session(
+            "zoo",
+            emitter=capture.emitter,
+            url=url,
+            transport=transport,  # type: ignore[arg-type]
+            headers=planted.headers,
+            **{**FAST, **options},
+        ) as session:
+            await session.list_tools()
+    return info.value
+
+
+async def stdio_failure(
+    capture: Capture, planted: Planted, *args: str, command: str = PYTHON
+) -> MCPDiagnosticError:
+    """Start a stdio server with the planted env value; the MCPDiagnosticError it must end with."""
+    params = StdioServerParameters(command=command, args=list(args), env={"API_KEY": planted.env_value})
+    with pytest.raises(MCPDiagnosticError) as info:
+        async with open_session("zoo", emitter=capture.emitter, stdio=params, transport="stdio", **FAST):
+            pass
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("401", "MCP_AUTH_REQUIRED"),
+        ("403-scope", "MCP_AUTH_REQUIRED"),
+        ("403-html", "MCP_DOMAIN_NOT_ALLOWED"),
+        ("407", "MCP_PROXY_SSE_ISSUE"),
+        ("421", "MCP_DOMAIN_NOT_ALLOWED"),
+        ("429", "MCP_RATE_LIMITED"),
+        ("500", "MCP_SERVER_ERROR"),
+        ("502", "MCP_PROXY_SSE_ISSUE"),
+        ("503", "MCP_SERVER_ERROR"),
+        ("404", "MCP_ENDPOINT_NOT_FOUND"),
+        ("200-html", "MCP_PROXY_SSE_ISSUE"),
+        ("sse-cut", "MCP_PROXY_SSE_ISSUE"),
+        ("redirect", "MCP_PROXY_SSE_ISSUE"),
+    ],
+)
+async def test_misbehaving_endpoint_is_classified_at_connect(
+    capture: Capture, planted: Planted, bad_port: int, name: str, code: str
+) -> None:
+    """Each broken answer to `initialize` leaves as the matching code, seen at connect."""
+    err = await http_failure(capture, planted, planted.url(bad_port, f"/s/{name}"))
+    check_failure(capture, planted, err, code, "connect")
+
+
+async def test_server_that_never_answers_times_out(capture: Capture, planted: Planted, bad_port: int) -> None:
+    """No answer within the read timeout is MCP_TIMEOUT."""
+    err = await http_failure(capture, planted, planted.url(bad_port, "/s/silent"), read_timeout=1.0)
+    check_failure(capture, planted, err, "MCP_TIMEOUT", "connect")
+
+
+async def test_untrusted_certificate_is_a_tls_error(
+    capture: Capture, planted: Planted, tls_port: int
+) -> None:
+    """A self-signed certificate the client does not trust is MCP_TLS_ERROR."""
+    err = await http_failure(capture, planted, planted.url(tls_port, "/s/401", scheme="https"))
+    check_failure(capture, planted, err, "MCP_TLS_ERROR", "connect")
+
+
+async def test_unresolvable_host_is_a_dns_failure(capture: Capture, planted: Planted) -> None:
+    """A host name that does not resolve is MCP_DNS_FAILURE."""
+    err = await http_failure(capture, planted, planted.url(80, "/mcp", host="zoo-server.invalid"))
+    check_failure(capture, planted, err, "MCP_DNS_FAILURE", "connect")
+
+
+async def test_closed_port_is_connection_refused(capture: Capture, planted: Planted) -> None:
+    """Nothing listening is MCP_CONNECTION_REFUSED."""
+    err = await http_failure(capture, planted, planted.url(free_port(), "/mcp"))
+    check_failure(capture, planted, err, "MCP_CONNECTION_REFUSED", "connect")
+
+
+async def test_domain_outside_the_allow_list_is_refused_before_traffic(
+    capture: Capture, planted: Planted, bad_port: int
+) -> None:
+    """A host outside `allowed_domains` is MCP_DOMAIN_NOT_ALLOWED and no request is sent."""
+    url = planted.url(bad_port, "/s/silent")
+    err = await http_failure(capture, planted, url, allowed_domains=["*.example.com", "mcp.internal"])
+    event = check_failure(capture, planted, err, "MCP_DOMAIN_NOT_ALLOWED", "connect", caused=False)
+    assert event["httpStatus"] is None
+
+
+async def test_legacy_sse_stream_answered_with_html(
+    capture: Capture, planted: Planted, bad_port: int
+) -> None:
+    """An SSE GET answered with an HTML page is MCP_PROXY_SSE_ISSUE."""
+    err = await http_failure(capture, planted, planted.url(bad_port, "/s/200-html"), transport="sse")
+    check_failure(capture, planted, err, "MCP_PROXY_SSE_ISSUE", "connect")
+
+
+async def test_healthy_session_reports_lifecycle_and_tool_errors(
+    capture: Capture, planted: Planted, mcp_port: int
+) -> None:
+    """A working session emits its lifecycle; an `is_error` result is returned and reported."""
+    async with open_session(
+        "zoo", emitter=capture.emitter, url=planted.url(mcp_port, "/mcp"), headers=planted.headers, **FAST
+    ) as session:
+        tools = await session.list_tools()
+        assert {t.name for t in tools.tools} >= {"echo", "fail", "slow"}
+        ok = await session.call_tool("echo", {"text": "hi"})
+        assert not ok.is_error
+        assert session.last_debug_id is None
+        result = await session.call_tool("fail", {"reason": f"bad input {planted.token}"})
+        assert result.is_error
+    event = check_event(capture, planted, "MCP_TOOL_ERROR", "tool_call")
+    assert event["tool"] == "fail"
+    assert session.last_debug_id == event["traceId"]
+    codes = [e["code"] for e in capture.events()]
+    assert codes == ["MCP_CONNECTED", "MCP_TOOL_ERROR", "MCP_DISCONNECTED"]
+    for lifecycle in ("MCP_CONNECTED", "MCP_DISCONNECTED"):
+        check_event(capture, planted, lifecycle, "lifecycle")
+
+
+async def test_unknown_tool_is_a_tool_error(capture: Capture, planted: Planted, mcp_port: int) -> None:
+    """Calling a tool the server does not have is reported as MCP_TOOL_ERROR."""
+    async with open_session(
+        "zoo", emitter=capture.emitter, url=planted.url(mcp_port, "/mcp"), **FAST
+    ) as session:
+        result = await session.call_tool("no_such_tool", {})
+    assert result.is_error
+    event = check_event(capture, planted, "MCP_TOOL_ERROR", "tool_call")
+    assert event["tool"] == "no_such_tool"
+
+
+async def test_tool_call_past_its_timeout_is_a_timeout(
+    capture: Capture, planted: Planted, mcp_port: int
+) -> None:
+    """A tool call that outlives its timeout leaves as MCP_TIMEOUT at tool_call."""
+    with pytest.raises(MCPDiagnosticError) as info:
+        async with open_session(
+            "zoo", emitter=capture.emitter, url=planted.url(mcp_port, "/mcp"), **FAST
+        ) as session:
+            await session.call_tool("slow", {"seconds": 5}, timeout=0.5)
+    event = check_failure(capture, planted, info.value, "MCP_TIMEOUT", "tool_call")
+    assert event["tool"] == "slow"
+    assert session.last_debug_id == info.value.debug_id
+
+
+async def test_server_killed_during_a_tool_call_is_connection_refused(
+    capture: Capture, planted: Planted, server_process: tuple[int, subprocess.Popen[bytes]]
+) -> None:
+    """A server process that dies mid-call is told from a proxy cut by a reachability probe."""
+    port, process = server_process
+
+    async def kill_soon() -> None:
+        await asyncio.sleep(0.5)
+        process.kill()
+
+    with pytest.raises(MCPDiagnosticError) as info:
+        async with open_session(
+            "zoo", emitter=capture.emitter, url=planted.url(port, "/mcp"), **FAST
+        ) as session:
+            killer = asyncio.create_task(kill_soon())
+            await session.call_tool("slow", {"seconds": 10})
+    await killer
+    event = check_failure(capture, planted, info.value, "MCP_CONNECTION_REFUSED", "tool_call")
+    assert event["tool"] == "slow"
+
+
+async def test_missing_stdio_command_is_a_spawn_failure(capture: Capture, planted: Planted) -> None:
+    """A stdio command that does not exist is MCP_STDIO_SPAWN_FAILED."""
+    err = await stdio_failure(capture, planted, command="/nonexistent/zoo-mcp-server")
+    check_failure(capture, planted, err, "MCP_STDIO_SPAWN_FAILED", "connect")
+
+
+async def test_stdio_server_exiting_at_once_keeps_its_stderr(capture: Capture, planted: Planted) -> None:
+    """A stdio server that exits with an error is MCP_PROCESS_EXITED, its stderr tail in the detail."""
+    err = await stdio_failure(capture, planted, "-c", STDIO_EXIT_SCRIPT)
+    event = check_failure(capture, planted, err, "MCP_PROCESS_EXITED", "connect")
+    assert "fatal: missing API_KEY" in event["detail"]
+
+
+async def test_stdio_banner_on_stdout_is_an_inspection_failure(capture: Capture, planted: Planted) -> None:
+    """Text that is not JSON-RPC on a stdio server's stdout is MCP_INSPECTION_FAILED."""
+    err = await stdio_failure(capture, planted, "-c", STDIO_BANNER_SCRIPT)
+    check_failure(capture, planted, err, "MCP_INSPECTION_FAILED", "inspection")
+
+
+async def test_stdio_tool_error_is_returned_and_reported(capture: Capture, planted: Planted) -> None:
+    """A stdio tool that fails returns its `is_error` result and emits MCP_TOOL_ERROR."""
+    params = StdioServerParameters(
+        command=PYTHON, args=[SERVER_FILE, "stdio"], env={"API_KEY": planted.env_value}
+    )
+    async with open_session(
+        "zoo", emitter=capture.emitter, stdio=params, transport="stdio", **FAST
+    ) as session:
+        result = await session.call_tool("fail", {"reason": f"key {planted.env_value} rejected"})
+    assert result.is_error
+    event = check_event(capture, planted, "MCP_TOOL_ERROR", "tool_call")
+    assert event["transport"] == "stdio"
+    assert session.last_debug_id == event["traceId"]
+
+
+async def test_host_exception_inside_the_block_leaves_unchanged(
+    capture: Capture, planted: Planted, mcp_port: int
+) -> None:
+    """The host's own exception is not reclassified: it leaves as is, after MCP_DISCONNECTED."""
+    with pytest.raises(KeyError):
+        async with open_session("zoo", emitter=capture.emitter, url=planted.url(mcp_port, "/mcp"), **FAST):
+            raise KeyError("host bug")
+    assert [e["code"] for e in capture.events()] == ["MCP_CONNECTED", "MCP_DISCONNECTED"]
