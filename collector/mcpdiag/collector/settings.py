@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mcpdiag.collector.store import Retention
 
 
+def _split_commas(value: Any) -> Any:
+    # pydantic-settings would parse a set from the environment as JSON; these are plain comma lists.
+    if isinstance(value, str):
+        return frozenset(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
 class CollectorSettings(BaseSettings):
-    """Where events are stored and for how long."""
+    """Where events are stored and for how long, who may send them, and how ingest is bounded."""
 
     model_config = SettingsConfigDict(env_prefix="MCPDIAG_", env_file=".env", extra="ignore")
 
@@ -23,12 +32,48 @@ class CollectorSettings(BaseSettings):
     retention_error_days: float = Field(default=14, gt=0, description="Days error/critical events are kept")
     retention_days: float = Field(default=7, gt=0, description="Days other events are kept")
 
+    ingest_keys: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(),
+        repr=False,
+        description="Comma-separated API keys accepted by /v1/events and /v1/logs (none = ingest closed)",
+    )
+    known_secrets: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(),
+        repr=False,
+        description="Comma-separated literal secrets redacted from every ingested event",
+    )
+    spool_dir: Path = Field(
+        default=Path("./data/spool"), description="Where batches wait while the store is down"
+    )
+    spool_max_mb: float = Field(default=256, gt=0, description="Spool size at which new ingest gets 503")
+    queue_max_events: int = Field(default=50_000, ge=1, description="Events waiting for the batch writer")
+    batch_size: int = Field(default=500, ge=1, description="Events per store write (at most)")
+    batch_interval_ms: float = Field(default=200, ge=0, description="Longest a batch lingers for more events")
+    purge_interval_s: float = Field(
+        default=300, gt=0, description="Seconds between retention purges (SQLite)"
+    )
+
+    @field_validator("ingest_keys", "known_secrets", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return _split_commas(value)
+
     @property
     def retention(self) -> Retention:
         """The retention policy these settings describe."""
         return Retention(
             error=timedelta(days=self.retention_error_days), default=timedelta(days=self.retention_days)
         )
+
+    @property
+    def redacted_secrets(self) -> frozenset[str]:
+        """Literal secrets the collector redacts: the configured ones plus its own ingest keys."""
+        return self.known_secrets | self.ingest_keys
+
+    @property
+    def spool_max_bytes(self) -> int:
+        """The spool bound in bytes."""
+        return int(self.spool_max_mb * 1024 * 1024)
 
 
 @lru_cache(maxsize=1)

@@ -84,12 +84,22 @@ class _Run:
 
     async def diagnose(self, exc: BaseException, touchpoint: str, tool: str | None) -> MCPDiagnosticError:
         """Like `fail`, after a reachability probe tells a dead server from a cut stream."""
-        if self._stream_cut(exc) and self.url is not None and await tcp_reachable(self.url) is False:
+        if self._stream_cut(exc) and self.url is not None and await self._gone(self.url):
             # Nothing listens any more: the server died, no proxy cut the stream.
             refused = ConnectionRefusedError(111, "server no longer accepts connections")
             refused.__cause__ = exc
             exc = refused
         return self.fail(exc, touchpoint, tool)
+
+    async def _gone(self, url: str) -> bool:
+        """True if nothing listens at the server's address any more (probed a few times: a dying process
+        closes its open connections a moment before its listening socket)."""
+        for attempt in range(4):
+            if await tcp_reachable(url) is False:
+                return True
+            if attempt < 3:
+                await asyncio.sleep(0.1)
+        return False
 
     def _stream_cut(self, exc: BaseException) -> bool:
         if not self.established or self.transport == "stdio" or (self.hook and self.hook.last):

@@ -1,0 +1,171 @@
+"""Ingest throughput: the in-process pipeline against raw `EventStore.append`, and `POST /v1/events`.
+
+    .venv/bin/python bench/ingest_bench.py [--events 100000]
+
+Figures, all into a fresh SQLite file each:
+  raw append      `SQLiteEventStore.append` of ready events in batches of 500 (the peer)
+  pipeline        the same events through `IngestPipeline.submit` (queue → batch writer → append),
+                  8 concurrent producers of 500-event requests; ratio against raw append (target ≥ 0.8)
+  pipeline+checks wire dicts through `EventValidator.check` (redact + validate) and the pipeline
+  HTTP            `POST /v1/events` over loopback to a collector in its own process (uvicorn),
+                  batches of 500, 4 concurrent clients; plus the latency of a lone 1-event request
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+for part in ("emitters", "collector", "."):
+    sys.path.insert(0, str(ROOT / part))
+
+import httpx  # noqa: E402
+
+from mcpdiag.collector import EventValidator, IngestPipeline, Spool, SQLiteEventStore  # noqa: E402
+from mcpdiag.collector.store import utc_now  # noqa: E402
+from mcpdiag.emitters import DiagnosticEvent, format_ts  # noqa: E402
+from tests.factories import make_event  # noqa: E402
+
+BATCH = 500
+TARGET = 20_000
+
+
+def build_events(count: int) -> list[DiagnosticEvent]:
+    now = utc_now()
+    return [
+        make_event(server=f"srv-{i % 20}", ts=now - timedelta(milliseconds=count - i), user_id=f"u{i % 50}")
+        for i in range(count)
+    ]
+
+
+async def raw_append(events: list[DiagnosticEvent], directory: Path) -> float:
+    store = SQLiteEventStore(directory / "raw.db")
+    await store.ensure_schema()
+    started = time.perf_counter()
+    for i in range(0, len(events), BATCH):
+        await store.append(events[i : i + BATCH])
+    elapsed = time.perf_counter() - started
+    await store.close()
+    return len(events) / elapsed
+
+
+async def pipeline_rate(events: list[Any], directory: Path, name: str, *, check: bool) -> float:
+    store = SQLiteEventStore(directory / f"{name}.db")
+    await store.ensure_schema()
+    pipeline = IngestPipeline(store, Spool(directory / f"{name}-spool", max_bytes=1 << 30))
+    validator = EventValidator(["bench-known-secret"])
+    await pipeline.start()
+    requests = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
+
+    async def producer() -> None:
+        while requests:
+            request = requests.pop()
+            ready = validator.check(request).events if check else request
+            await pipeline.submit(ready)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(producer() for _ in range(8)))
+    elapsed = time.perf_counter() - started
+    await pipeline.stop()
+    await store.close()
+    return len(events) / elapsed
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def launch_collector(directory: Path, key: str, port: int) -> subprocess.Popen[bytes]:
+    """The standalone collector in its own process, configured through the environment."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("emitters", "collector", "api", "ui")),
+        "MCPDIAG_STORE_URL": f"sqlite:///{directory / 'http.db'}",
+        "MCPDIAG_SPOOL_DIR": str(directory / "http-spool"),
+        "MCPDIAG_INGEST_KEYS": key,
+    }
+    command = [sys.executable, "-m", "uvicorn", "--factory", "mcpdiag.collector.app:create_collector_app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, cwd=directory)
+
+
+async def http_rate(wire: list[dict[str, Any]], directory: Path) -> tuple[float, float]:
+    key = secrets.token_hex(16)
+    port = free_port()
+    server = launch_collector(directory, key, port)
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers={"x-api-key": key}, timeout=60
+        ) as client:
+            for _ in range(200):
+                try:
+                    await client.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+            latencies = []
+            for event in wire[:50]:
+                started = time.perf_counter()
+                response = await client.post("/v1/events", json={"events": [event]})
+                latencies.append(time.perf_counter() - started)
+                assert response.status_code == 202, response.text
+            batches = [wire[i : i + BATCH] for i in range(50, len(wire), BATCH)]
+            total = sum(len(b) for b in batches)
+
+            async def sender() -> None:
+                while batches:
+                    response = await client.post("/v1/events", json={"events": batches.pop()})
+                    assert response.status_code == 202, response.text
+
+            started = time.perf_counter()
+            await asyncio.gather(*(sender() for _ in range(4)))
+            elapsed = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(10)
+    return total / elapsed, statistics.median(latencies)
+
+
+async def main(count: int) -> None:
+    events = build_events(count)
+    now = format_ts(utc_now())
+    wire = [{**event.to_wire(), "ts": now} for event in events]
+    with tempfile.TemporaryDirectory(prefix="mcpdiag-ingest-bench-") as tmp:
+        directory = Path(tmp)
+        raw = await raw_append(events, directory)
+        piped = await pipeline_rate(events, directory, "pipeline", check=False)
+        checked = await pipeline_rate(wire, directory, "checked", check=True)
+        http, lone = await http_rate(wire[: min(len(wire), 50_050)], directory)
+    ratio = piped / raw
+    print(f"events: {count}, batch {BATCH}, cpus {os.cpu_count()}")
+    print(f"raw EventStore.append (SQLite)      {raw:>10,.0f} events/s")
+    print(
+        f"in-process pipeline → SQLite        {piped:>10,.0f} events/s  ratio {ratio:.2f} (target ≥ 0.80), "
+        f"{'meets' if piped >= TARGET else 'below'} {TARGET:,}/s"
+    )
+    print(f"pipeline + redact/validate          {checked:>10,.0f} events/s")
+    print(f"POST /v1/events over loopback       {http:>10,.0f} events/s  (batches of {BATCH}, 4 clients)")
+    print(f"lone 1-event POST latency (median)  {lone * 1000:>10.1f} ms")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=100_000)
+    asyncio.run(main(parser.parse_args().events))

@@ -1,0 +1,40 @@
+"""Ingest authentication: an API key from `MCPDIAG_INGEST_KEYS`, separate from user tokens."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Collection, Mapping
+
+from mcpdiag.collector.errors import UnauthorizedError
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="mcpdiag-ingest"'}
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key a request carries in `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
+    authorization = headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    key = headers.get("x-api-key")
+    return key.strip() if key and key.strip() else None
+
+
+def check_ingest_key(headers: Mapping[str, str], keys: Collection[str]) -> None:
+    """Raise `UnauthorizedError` unless the request carries one of `keys` (compared in constant time)."""
+    if not keys:
+        raise UnauthorizedError(
+            "ingest is closed: no ingest keys are configured (set MCPDIAG_INGEST_KEYS)", headers=_CHALLENGE
+        )
+    key = presented_key(headers)
+    if key is None:
+        raise UnauthorizedError(
+            "missing ingest key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'", headers=_CHALLENGE
+        )
+    candidate = key.encode()
+    matched = False
+    for known in keys:  # no early exit: the time taken does not depend on which key matched
+        matched |= hmac.compare_digest(candidate, known.encode())
+    if not matched:
+        raise UnauthorizedError("unknown ingest key", headers=_CHALLENGE)

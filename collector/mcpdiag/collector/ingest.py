@@ -1,0 +1,159 @@
+"""The ingest router: `POST /v1/events` (JSON or NDJSON batches) and `POST /v1/logs` (OTLP/HTTP logs)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
+
+from mcpdiag.collector.auth import check_ingest_key
+from mcpdiag.collector.body import JSON, NDJSON, PROTOBUF, media_type, parse_events, read_body
+from mcpdiag.collector.errors import InvalidBodyError, UnsupportedMediaTypeError
+from mcpdiag.collector.otlp import decode_request, encode_response, request_events
+from mcpdiag.collector.runtime import CollectorRuntime, get_runtime
+from mcpdiag.collector.validation import Intake, Rejection
+
+log = structlog.get_logger("mcpdiag.collector.ingest")
+
+Runtime = Annotated[CollectorRuntime, Depends(get_runtime)]
+
+
+def require_ingest_key(request: Request, runtime: Runtime) -> None:
+    """Refuse (401) a request without one of the configured ingest keys."""
+    check_ingest_key(request.headers, runtime.settings.ingest_keys)
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a machine-readable code and a message naming the problem."""
+
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: `{"error": {"code", "message"}}`."""
+
+    error: ErrorDetail
+
+
+class IngestResponse(BaseModel):
+    """How many events will be stored, and why each refused one was refused."""
+
+    accepted: int
+    rejected: list[Rejection]
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        400: "Empty body, malformed JSON or protobuf, wrong shape (`empty_body`, `invalid_json`, ...)",
+        401: "Missing or unknown ingest key (`unauthorized`)",
+        413: "Body over 8 MiB decompressed, over 1000 events, or an event over 16 KiB",
+        415: "Content-Type or Content-Encoding not supported",
+        503: "Queue or spool full, or shutting down; retry after `Retry-After` seconds",
+    }.items()
+}
+
+router = APIRouter(tags=["ingest"], dependencies=[Depends(require_ingest_key)])
+
+
+async def _body(request: Request) -> bytes:
+    try:
+        return await read_body(
+            request.stream(),
+            content_encoding=request.headers.get("content-encoding"),
+            content_length=request.headers.get("content-length"),
+        )
+    except ClientDisconnect as exc:
+        raise InvalidBodyError(
+            "the client went away before sending the whole body", code="incomplete_body"
+        ) from exc
+
+
+async def _store(runtime: CollectorRuntime, intake: Intake, endpoint: str) -> None:
+    """Hand the valid events to the pipeline and wait until they are stored or durably spooled."""
+    await runtime.pipeline.submit(intake.events)
+    metrics = runtime.metrics
+    metrics.accepted.labels(endpoint).inc(len(intake.events))
+    if intake.rejected:
+        metrics.rejected.labels(endpoint).inc(len(intake.rejected))
+    for rule, count in intake.redactions.items():
+        metrics.redactions.labels(rule).inc(count)
+    log.info("events ingested", endpoint=endpoint, accepted=len(intake.events), rejected=len(intake.rejected))
+
+
+@router.post(
+    "/v1/events",
+    status_code=202,
+    response_model=IngestResponse,
+    responses=_ERRORS,
+    summary="Ingest diagnostic events",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                JSON: {"schema": {"type": "object", "properties": {"events": {"type": "array"}}}},
+                NDJSON: {"schema": {"type": "string", "description": "one event per line"}},
+            },
+        }
+    },
+)
+async def post_events(request: Request, runtime: Runtime) -> IngestResponse:
+    """Store the valid events of a batch; each invalid one is reported by index with the field at fault.
+
+    The 202 is sent once every accepted event is in the store or fsynced to the spool.
+    """
+    content_type = request.headers.get("content-type")
+    if media_type(content_type) not in (JSON, NDJSON):
+        raise UnsupportedMediaTypeError(
+            f"Content-Type must be {JSON} or {NDJSON}, got {media_type(content_type) or 'none'!r}"
+        )
+    body = await _body(request)
+
+    def check() -> Intake:
+        return runtime.validator.check(parse_events(body, content_type))
+
+    # Parsing and validating a thousand events is CPU work: off the event loop, so other requests move.
+    intake = await asyncio.to_thread(check)
+    await _store(runtime, intake, "events")
+    return IngestResponse(accepted=len(intake.events), rejected=intake.rejected)
+
+
+@router.post(
+    "/v1/logs",
+    responses={
+        200: {
+            "description": "ExportLogsServiceResponse, in the request's encoding",
+            "content": {PROTOBUF: {}, JSON: {}},
+        },
+        **_ERRORS,
+    },
+    summary="Ingest OTLP/HTTP logs",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+                JSON: {"schema": {"type": "object", "description": "OTLP/JSON ExportLogsServiceRequest"}},
+            },
+        }
+    },
+)
+async def post_logs(request: Request, runtime: Runtime) -> Response:
+    """Store one event per OTLP log record; records without `mcp.server.name` are counted as rejected."""
+    kind = media_type(request.headers.get("content-type"))
+    if kind not in (PROTOBUF, JSON):
+        raise UnsupportedMediaTypeError(f"Content-Type must be {PROTOBUF} or {JSON}, got {kind or 'none'!r}")
+    body = await _body(request)
+
+    def check() -> Intake:
+        return runtime.validator.check(request_events(decode_request(body, kind)), truncate_detail=True)
+
+    intake = await asyncio.to_thread(check)
+    await _store(runtime, intake, "logs")
+    content, content_type = encode_response(intake.rejected, kind)
+    return Response(content, media_type=content_type)

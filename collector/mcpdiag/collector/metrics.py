@@ -1,0 +1,68 @@
+"""Prometheus metrics of the collector, in a registry per app (so tests and embedders can build many)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class CollectorMetrics:
+    """The collector's counters, gauges and histograms, registered in their own `CollectorRegistry`."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.accepted = Counter(
+            "mcpdiag_events_accepted", "Events accepted for storage", ["endpoint"], registry=r
+        )
+        self.rejected = Counter(
+            "mcpdiag_events_rejected", "Events rejected as invalid", ["endpoint"], registry=r
+        )
+        self.requests_refused = Counter(
+            "mcpdiag_ingest_requests_refused", "Ingest requests refused, by error code", ["code"], registry=r
+        )
+        self.stored = Counter("mcpdiag_events_stored", "Events written to the store", registry=r)
+        self.spooled = Counter("mcpdiag_events_spooled", "Events written to the spool", registry=r)
+        self.replayed = Counter("mcpdiag_events_replayed", "Spooled events written to the store", registry=r)
+        self.store_failures = Counter("mcpdiag_store_write_failures", "Failed store writes", registry=r)
+        self.spool_corrupt = Counter(
+            "mcpdiag_spool_corrupt_files", "Spool files quarantined as damaged", registry=r
+        )
+        self.redactions = Counter(
+            "mcpdiag_ingest_redactions", "Secrets redacted at ingest, by rule", ["rule"], registry=r
+        )
+        self.batch_seconds = Histogram(
+            "mcpdiag_batch_write_seconds",
+            "Latency of one batch write to the store",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.batch_events = Histogram(
+            "mcpdiag_batch_events",
+            "Events per batch write",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000),
+            registry=r,
+        )
+        self.queue_depth = Gauge("mcpdiag_queue_depth", "Events waiting for the batch writer", registry=r)
+        self.spool_bytes = Gauge("mcpdiag_spool_bytes", "Bytes of batches waiting in the spool", registry=r)
+        self.spool_batches = Gauge("mcpdiag_spool_batches", "Batches waiting in the spool", registry=r)
+
+    def watch(
+        self,
+        *,
+        queue_depth: Callable[[], float],
+        spool_bytes: Callable[[], float],
+        spool_batches: Callable[[], float],
+    ) -> None:
+        """Read the gauges from live values at scrape time."""
+        self.queue_depth.set_function(queue_depth)
+        self.spool_bytes.set_function(spool_bytes)
+        self.spool_batches.set_function(spool_batches)
+
+    def render(self) -> bytes:
+        """The text exposition format of every metric in the registry."""
+        return generate_latest(self.registry)

@@ -1,0 +1,208 @@
+"""OTLP/HTTP logs: decode an ExportLogsServiceRequest and turn each log record into a raw wire event.
+
+The attribute names are the contract in `mcpdiag.emitters.otel`; anything a record leaves out gets the
+catalog default, except the server name, without which a record is rejected.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf import json_format  # type: ignore[import-untyped]
+from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+from mcpdiag.collector.body import JSON, PROTOBUF
+from mcpdiag.collector.errors import InvalidBodyError
+from mcpdiag.collector.validation import Rejection
+from mcpdiag.emitters import format_ts, new_event_id, new_trace_id
+from mcpdiag.emitters.codes import FALLBACK_CODE, LIFECYCLE_CODES
+from mcpdiag.emitters.otel import ATTRIBUTE_FIELDS, ATTRS_PREFIX, RESOURCE_FIELDS, severity_from_number
+
+# Wire field → the attribute that carries it, for rejection messages a sender can act on.
+FIELD_ATTRIBUTES = {field: attribute for attribute, field in ATTRIBUTE_FIELDS.items()}
+_SOURCE_LIMITS = {"service": 128, "host": 256, "version": 64}
+_MAX_REPORTED = 5
+
+
+def decode_request(body: bytes, kind: str) -> ExportLogsServiceRequest:
+    """The request in `body`, protobuf or OTLP/JSON; raises `InvalidBodyError` when it does not decode."""
+    request = ExportLogsServiceRequest()
+    if kind == PROTOBUF:
+        try:
+            request.ParseFromString(body)
+        except (DecodeError, RecursionError) as exc:
+            raise InvalidBodyError(
+                f"body is not a valid ExportLogsServiceRequest: {exc}", code="invalid_protobuf"
+            ) from exc
+        return request
+    if not body.strip():
+        raise InvalidBodyError("request body is empty", code="empty_body")
+    try:
+        document = json.loads(body)
+    except RecursionError as exc:
+        raise InvalidBodyError("JSON is nested too deeply", code="invalid_json") from exc
+    except ValueError as exc:
+        raise InvalidBodyError(f"body is not valid JSON: {exc}", code="invalid_json") from exc
+    if not isinstance(document, dict):
+        raise InvalidBodyError("body must be a JSON ExportLogsServiceRequest object", code="invalid_body")
+    try:
+        json_format.ParseDict(_ids_to_base64(document), request, ignore_unknown_fields=True)
+    except (json_format.ParseError, RecursionError, ValueError, TypeError) as exc:
+        raise InvalidBodyError(
+            f"body is not a valid ExportLogsServiceRequest: {exc}", code="invalid_body"
+        ) from exc
+    return request
+
+
+def _ids_to_base64(document: dict[str, Any]) -> dict[str, Any]:
+    # OTLP/JSON writes trace and span ids as hex, where protobuf's JSON mapping expects base64.
+    for resource_logs in _list(document, "resourceLogs", "resource_logs"):
+        for scope_logs in _list(resource_logs, "scopeLogs", "scope_logs"):
+            for record in _list(scope_logs, "logRecords", "log_records"):
+                for key in ("traceId", "trace_id", "spanId", "span_id"):
+                    value = record.get(key)
+                    if not isinstance(value, str):
+                        continue
+                    try:
+                        record[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                    except ValueError:
+                        del record[key]  # unreadable id: the record gets a fresh trace id
+    return document
+
+
+def _list(parent: Any, *keys: str) -> list[dict[str, Any]]:
+    if not isinstance(parent, dict):
+        return []
+    for key in keys:
+        value = parent.get(key)
+        if isinstance(value, list):
+            return [item for item in value if isinstance(item, dict)]
+    return []
+
+
+def encode_response(rejected: Sequence[Rejection], kind: str) -> tuple[bytes, str]:
+    """The ExportLogsServiceResponse (with `partial_success` when records were rejected) and its type."""
+    response = ExportLogsServiceResponse()
+    if rejected:
+        response.partial_success.rejected_log_records = len(rejected)
+        response.partial_success.error_message = rejection_message(rejected)
+    if kind == PROTOBUF:
+        return response.SerializeToString(), PROTOBUF
+    return json_format.MessageToJson(response, indent=None).encode(), JSON
+
+
+def rejection_message(rejected: Sequence[Rejection]) -> str:
+    """Rejected records and the attribute at fault, e.g. `record 0: mcp.server.name: Field required`."""
+    parts = [
+        f"record {r.index}: {FIELD_ATTRIBUTES.get(r.field, r.field)}: {r.message}"
+        for r in rejected[:_MAX_REPORTED]
+    ]
+    more = len(rejected) - _MAX_REPORTED
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def request_events(request: ExportLogsServiceRequest) -> list[dict[str, Any]]:
+    """One raw wire event per log record, in request order."""
+    events: list[dict[str, Any]] = []
+    for resource_logs in request.resource_logs:
+        source = resource_source(resource_logs.resource.attributes)
+        for scope_logs in resource_logs.scope_logs:
+            events.extend(record_event(record, source) for record in scope_logs.log_records)
+    return events
+
+
+def resource_source(attributes: Sequence[KeyValue]) -> dict[str, str]:
+    """The event `source` a resource describes (`service.name`, `host.name`, `service.version`)."""
+    source: dict[str, str] = {}
+    for attribute in attributes:
+        field = RESOURCE_FIELDS.get(attribute.key)
+        if field is not None:
+            value = any_value(attribute.value)
+            if value is not None:
+                source[field] = str(value)[: _SOURCE_LIMITS[field]]
+    return source
+
+
+def record_event(record: LogRecord, source: Mapping[str, str]) -> dict[str, Any]:
+    """The raw wire event of one log record (validated and redacted later, like any other event)."""
+    event: dict[str, Any] = {}
+    attrs: dict[str, Any] = {}
+    for attribute in record.attributes:
+        value = any_value(attribute.value)
+        field = ATTRIBUTE_FIELDS.get(attribute.key)
+        if field is not None:
+            event[field] = _coerce(field, value)
+        elif attribute.key.startswith(ATTRS_PREFIX):
+            attrs[attribute.key[len(ATTRS_PREFIX) :]] = value if _scalar(value) else json.dumps(value)
+    nanos = record.time_unix_nano or record.observed_time_unix_nano or time.time_ns()
+    try:
+        # Integer arithmetic: a float of nanoseconds since 1970 cannot hold the milliseconds exactly.
+        moment = datetime.fromtimestamp(nanos // 10**9, UTC) + timedelta(microseconds=nanos % 10**9 // 1000)
+        ts: str | None = format_ts(moment)
+    except (OverflowError, OSError, ValueError):
+        ts = None  # fails validation as "ts", naming the problem
+    event["ts"] = ts
+    event.setdefault("code", FALLBACK_CODE)
+    event.setdefault("touchpoint", "lifecycle" if event["code"] in LIFECYCLE_CODES else "connect")
+    if "severity" not in event and record.severity_number:
+        event["severity"] = severity_from_number(record.severity_number).value
+    trace_id = record.trace_id.hex() if len(record.trace_id) == 16 and any(record.trace_id) else None
+    event["traceId"] = trace_id or new_trace_id()
+    if len(record.span_id) == 8 and any(record.span_id):
+        event["spanId"] = record.span_id.hex()
+    if record.HasField("body"):
+        body = any_value(record.body)
+        if body is not None:
+            event["detail"] = body if isinstance(body, str) else json.dumps(body)
+    if not event.get("id"):
+        event["id"] = new_event_id(nanos // 1_000_000 if ts else None)
+    if attrs:
+        event["attrs"] = attrs
+    if source:
+        event["source"] = dict(source)
+    return event
+
+
+def any_value(value: AnyValue) -> Any:
+    """The Python value of an OTLP AnyValue (bytes as hex, arrays as lists, key-value lists as dicts)."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
+    if kind == "array_value":
+        return [any_value(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return {item.key: any_value(item.value) for item in value.kvlist_value.values}
+    return getattr(value, kind)
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | bool | int | float)
+
+
+def _coerce(field: str, value: Any) -> Any:
+    # Some SDKs send every attribute as a string; read the obvious ones back as their wire type.
+    if not isinstance(value, str):
+        return value
+    if field == "retryable" and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if field == "httpStatus" and value.isdigit():
+        return int(value)
+    if field == "durationMs":
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value

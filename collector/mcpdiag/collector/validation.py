@@ -1,0 +1,99 @@
+"""Per-event intake checks: redact again, validate as a `DiagnosticEvent`, refuse timestamps from the future.
+
+Each event of a request is judged on its own: the valid ones go on, each invalid one becomes a `Rejection`
+naming its index and the wire field at fault. Redaction runs on the raw event before validation, so the
+event that is stored is exactly the one that passed validation (a placeholder that pushes a field over its
+length limit is caught, not stored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mcpdiag.collector.body import Malformed
+from mcpdiag.collector.store import Clock, utc_now
+from mcpdiag.emitters import DiagnosticEvent, Redactor
+from mcpdiag.emitters.event import MAX_DETAIL, field_path
+
+MAX_FUTURE = timedelta(minutes=5)
+
+
+class Rejection(BaseModel):
+    """One event the collector refused: its index in the request, the field at fault and why."""
+
+    index: int
+    field: str
+    message: str
+
+
+@dataclass(slots=True)
+class Intake:
+    """The outcome of checking one request's events."""
+
+    events: list[DiagnosticEvent] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    redactions: dict[str, int] = field(default_factory=dict)
+    """How often each redaction rule fired."""
+
+
+class EventValidator:
+    """Redacts and validates raw wire events; built once with the collector's known secrets."""
+
+    def __init__(
+        self, known_secrets: Iterable[str] = (), *, clock: Clock = utc_now, max_future: timedelta = MAX_FUTURE
+    ) -> None:
+        self.redactor = Redactor(known_secrets)
+        self.clock = clock
+        self.max_future = max_future
+
+    def check(self, items: Sequence[Any], *, truncate_detail: bool = False) -> Intake:
+        """The valid events of `items` and a rejection for each invalid one (thread-safe: no shared state)."""
+        intake = Intake()
+        latest = self.clock() + self.max_future
+        for index, item in enumerate(items):
+            outcome = self.check_one(item, latest, intake.redactions, truncate_detail=truncate_detail)
+            if isinstance(outcome, DiagnosticEvent):
+                intake.events.append(outcome)
+            else:
+                intake.rejected.append(Rejection(index=index, field=outcome[0], message=outcome[1]))
+        return intake
+
+    def check_one(
+        self, item: Any, latest: datetime, counts: dict[str, int], *, truncate_detail: bool = False
+    ) -> DiagnosticEvent | tuple[str, str]:
+        """The event `item` describes, or `(field, message)` saying why it is refused."""
+        if isinstance(item, Malformed):
+            return "event", item.message
+        if not isinstance(item, dict):
+            return "event", "must be a JSON object"
+        try:
+            redacted, fired = self.redactor.event(item)
+        except RecursionError:
+            return "event", "is nested too deeply"
+        for rule, count in fired.items():
+            counts[rule] = counts.get(rule, 0) + count
+        if (
+            truncate_detail
+            and isinstance(redacted.get("detail"), str)
+            and len(redacted["detail"]) > MAX_DETAIL
+        ):
+            redacted["detail"] = redacted["detail"][: MAX_DETAIL - 1] + "…"
+        try:
+            event = DiagnosticEvent.model_validate(redacted)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False, include_input=False)[0]
+            return field_path(tuple(error["loc"])), _message(error["msg"], len(exc.errors()))
+        if event.ts > latest:
+            return "ts", f"is more than {int(self.max_future.total_seconds() // 60)} minutes in the future"
+        return event
+
+
+def _message(message: str, errors: int) -> str:
+    # pydantic prefixes validator messages with "Value error, "; the field name already says where.
+    message = message.removeprefix("Value error, ")
+    return message if errors == 1 else f"{message} (and {errors - 1} more problem{'s' if errors > 2 else ''})"

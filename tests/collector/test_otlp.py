@@ -1,0 +1,208 @@
+"""`POST /v1/logs`: OTLP/HTTP logs from the official OpenTelemetry exporter become the right events."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from google.protobuf import json_format  # type: ignore[import-untyped]
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+
+from mcpdiag.collector import EventQuery, SQLiteEventStore, create_collector_app
+from tests.collector.support import asgi_client, new_key, serve, settings_for
+
+TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
+SPAN_ID = 0x00F067AA0BA902B7
+TS_NS = 1_795_000_000_123_000_000  # 2026-11-18T11:06:40.123Z
+RESOURCE = Resource.create({"service.name": "node-host", "host.name": "web-7", "service.version": "3.2.1"})
+
+
+@dataclass
+class Collector:
+    url: str
+    key: str
+    store: SQLiteEventStore
+    client: httpx.AsyncClient
+
+    async def events(self, server: str) -> list[dict[str, Any]]:
+        return (await self.store.page(EventQuery(server=server, limit=100, oldest_first=True))).items
+
+
+@pytest.fixture
+async def collector(tmp_path: Path) -> AsyncIterator[Collector]:
+    key = new_key()
+    store = SQLiteEventStore(tmp_path / "events.db")
+    app = create_collector_app(settings_for(tmp_path, key), store)
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, headers={"x-api-key": key}) as client:
+        yield Collector(url, key, store, client)
+    await store.close()
+
+
+def emit_records(provider: LoggerProvider, secret: str) -> None:
+    logger = provider.get_logger("mcpdiag.test")
+    logger.emit(
+        LogRecord(
+            timestamp=TS_NS,
+            trace_id=TRACE_ID,
+            span_id=SPAN_ID,
+            severity_number=SeverityNumber.ERROR,
+            body=f"upstream said 401; Authorization: Bearer {secret}",
+            attributes={
+                "mcp.server.name": "github",
+                "mcp.diag.code": "MCP_AUTH_REQUIRED",
+                "mcp.touchpoint": "oauth",
+                "mcp.event.id": "otel-evt-1",
+                "enduser.id": "alice",
+                "mcp.transport": "streamable-http",
+                "http.response.status_code": 401,
+                "mcp.duration_ms": 12.5,
+                "mcp.retryable": False,
+                "mcp.attr.attempt": 2,
+                "mcp.attr.endpoint": "/mcp",
+                "unrelated.attribute": "ignored",
+            },
+        )
+    )
+    # No trace id and no timestamp: a fresh trace id and the observed time; no code: the fallback.
+    logger.emit(LogRecord(severity_number=SeverityNumber.INFO, attributes={"mcp.server.name": "linear"}))
+    # No server name: rejected and counted in partial_success.
+    logger.emit(LogRecord(body="orphan", attributes={"mcp.diag.code": "MCP_TIMEOUT"}))
+
+
+def check_first(event: dict[str, Any], secret: str) -> None:
+    assert event["id"] == "otel-evt-1"
+    assert event["traceId"] == f"{TRACE_ID:032x}" and event["spanId"] == f"{SPAN_ID:016x}"
+    assert event["ts"] == "2026-11-18T11:06:40.123Z"
+    assert (event["code"], event["touchpoint"], event["severity"]) == ("MCP_AUTH_REQUIRED", "oauth", "error")
+    assert (event["userId"], event["transport"], event["httpStatus"]) == ("alice", "streamable-http", 401)
+    assert event["durationMs"] == 12.5 and event["retryable"] is False
+    assert event["attrs"] == {"attempt": 2, "endpoint": "/mcp"}
+    assert event["source"] == {"service": "node-host", "host": "web-7", "version": "3.2.1"}
+    assert event["detail"].startswith("upstream said 401") and secret not in event["detail"]
+    assert "github" in event["messageSafe"]  # from the catalog
+
+
+def check_second(event: dict[str, Any]) -> None:
+    assert event["code"] == "MCP_INTERNAL_ERROR" and event["severity"] == "info"
+    assert len(event["traceId"]) == 32 and event["traceId"] != "0" * 32 and event["spanId"] is None
+    assert event["id"]
+
+
+async def test_the_official_exporter_sends_protobuf_that_becomes_events(collector: Collector) -> None:
+    secret = "sk-" + "a1" * 20
+    exporter = OTLPLogExporter(
+        endpoint=f"{collector.url}/v1/logs",
+        headers={"x-api-key": collector.key},
+        compression=Compression.Gzip,
+    )
+    provider = LoggerProvider(resource=RESOURCE)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    # The exporter is synchronous (requests): run it off the loop the server is serving on.
+    await asyncio.to_thread(emit_records, provider, secret)
+    await asyncio.to_thread(provider.force_flush)
+    await asyncio.to_thread(provider.shutdown)
+    [first] = await collector.events("github")
+    check_first(first, secret)
+    [second] = await collector.events("linear")
+    check_second(second)
+
+
+def otlp_json(records: Sequence[Any]) -> dict[str, Any]:
+    """The OTLP/JSON form of records, from the exporter's own encoder (ids as hex, as OTLP/JSON wants)."""
+    document: dict[str, Any] = json_format.MessageToDict(encode_logs(records))
+    for resource_logs in document["resourceLogs"]:
+        for scope_logs in resource_logs["scopeLogs"]:
+            for record in scope_logs["logRecords"]:
+                for key in ("traceId", "spanId"):
+                    if key in record:
+                        record[key] = base64.b64decode(record[key]).hex()
+    return document
+
+
+async def test_otlp_json_becomes_the_same_events_and_the_answer_is_json(collector: Collector) -> None:
+    secret = "sk-" + "b2" * 20
+    memory = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
+    provider = LoggerProvider(resource=RESOURCE)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    emit_records(provider, secret)
+    document = otlp_json(memory.get_finished_logs())
+    response = await collector.client.post("/v1/logs", json=document)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    partial = response.json()["partialSuccess"]
+    assert int(partial["rejectedLogRecords"]) == 1 and "mcp.server.name" in partial["errorMessage"]
+    [first] = await collector.events("github")
+    check_first(first, secret)
+    check_second((await collector.events("linear"))[0])
+
+
+async def test_rejected_records_are_counted_in_a_protobuf_partial_success(collector: Collector) -> None:
+    memory = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
+    provider = LoggerProvider(resource=RESOURCE)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    emit_records(provider, "irrelevant-secret")
+    body = encode_logs(memory.get_finished_logs()).SerializeToString()
+    response = await collector.client.post(
+        "/v1/logs", content=body, headers={"content-type": "application/x-protobuf"}
+    )
+    assert response.status_code == 200 and response.headers["content-type"] == "application/x-protobuf"
+    answer = ExportLogsServiceResponse.FromString(response.content)
+    assert answer.partial_success.rejected_log_records == 1
+    assert answer.partial_success.error_message.startswith("record 2: mcp.server.name:")
+
+
+async def test_an_empty_protobuf_request_is_a_valid_export(collector: Collector) -> None:
+    response = await collector.client.post(
+        "/v1/logs",
+        content=ExportLogsServiceRequest().SerializeToString(),
+        headers={"content-type": "application/x-protobuf"},
+    )
+    assert response.status_code == 200
+    assert not ExportLogsServiceResponse.FromString(response.content).HasField("partial_success")
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "code"),
+    [
+        (b"\xff\xff\xff\xff", "application/x-protobuf", 400, "invalid_protobuf"),
+        (b"{not json", "application/json", 400, "invalid_json"),
+        (b"", "application/json", 400, "empty_body"),
+        (b'{"resourceLogs": 5}', "application/json", 400, "invalid_body"),
+        (b"x", "text/plain", 415, "unsupported_media_type"),
+    ],
+)
+async def test_bad_otlp_bodies_get_a_4xx(
+    tmp_path: Path, content: bytes, content_type: str, status: int, code: str
+) -> None:
+    key = new_key()
+    app = create_collector_app(settings_for(tmp_path, key))
+    async with asgi_client(app, key) as client:
+        response = await client.post("/v1/logs", content=content, headers={"content-type": content_type})
+        assert response.status_code == status, response.text
+        assert response.json()["error"]["code"] == code
+
+
+async def test_otlp_needs_the_same_ingest_key(tmp_path: Path) -> None:
+    app = create_collector_app(settings_for(tmp_path, new_key()))
+    async with asgi_client(app, "wrong-key") as client:
+        body = ExportLogsServiceRequest().SerializeToString()
+        response = await client.post(
+            "/v1/logs", content=body, headers={"content-type": "application/x-protobuf"}
+        )
+    assert response.status_code == 401

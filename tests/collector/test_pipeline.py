@@ -1,0 +1,131 @@
+"""The ingest pipeline in-process: batching across requests, durability before answering, backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from mcpdiag.collector import IngestPipeline, OverloadedError, Spool, SpoolFullError, SQLiteEventStore
+from mcpdiag.emitters import DiagnosticEvent
+from tests.collector.support import OutageStore, stored_ids
+from tests.factories import make_event
+
+
+class RecordingStore(OutageStore):
+    """Records the size of every store write (wrapping a real SQLite store)."""
+
+    def __init__(self, inner: SQLiteEventStore) -> None:
+        super().__init__(inner)
+        self.batches: list[int] = []
+
+    async def append(self, events: Sequence[DiagnosticEvent]) -> int:
+        self.batches.append(len(events))
+        return await super().append(events)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[RecordingStore]:
+    store = RecordingStore(SQLiteEventStore(tmp_path / "events.db"))
+    await store.ensure_schema()
+    yield store
+    await store.close()
+
+
+def pipeline_for(store: RecordingStore, tmp_path: Path, **options: object) -> IngestPipeline:
+    spool = Spool(tmp_path / "spool", max_bytes=int(options.pop("spool_bytes", 10_000_000)))  # type: ignore[call-overload]
+    return IngestPipeline(store, spool, replay_backoff=(0.02, 0.1), **options)  # type: ignore[arg-type]
+
+
+async def test_the_future_resolves_only_after_the_events_are_in_the_store(
+    store: RecordingStore, tmp_path: Path
+) -> None:
+    pipeline = pipeline_for(store, tmp_path)
+    await pipeline.start()
+    events = [make_event() for _ in range(20)]
+    assert await pipeline.submit(events) == 20
+    assert sorted(stored_ids(tmp_path / "events.db")) == sorted(e.id for e in events)
+    await pipeline.stop()
+
+
+async def test_concurrent_requests_share_batches_up_to_the_batch_size(
+    store: RecordingStore, tmp_path: Path
+) -> None:
+    pipeline = pipeline_for(store, tmp_path, batch_size=500)
+    await pipeline.start()
+    requests = [[make_event() for _ in range(50)] for _ in range(40)]
+    results = await asyncio.gather(*(pipeline.submit(r) for r in requests))
+    assert results == [50] * 40
+    assert sum(store.batches) == 2000 and max(store.batches) == 500 and len(store.batches) <= 5
+    await pipeline.stop()
+
+
+async def test_a_lone_request_is_written_without_waiting_for_the_batch_interval(
+    store: RecordingStore, tmp_path: Path
+) -> None:
+    pipeline = pipeline_for(store, tmp_path, batch_interval=5.0)
+    await pipeline.start()
+    started = time.perf_counter()
+    await pipeline.submit([make_event()])
+    assert time.perf_counter() - started < 1.0
+    await pipeline.stop()
+
+
+async def test_a_failed_write_is_spooled_then_replayed_once_the_store_is_back(
+    store: RecordingStore, tmp_path: Path
+) -> None:
+    pipeline = pipeline_for(store, tmp_path)
+    await pipeline.start()
+    store.start_outage(0.5)
+    events = [make_event() for _ in range(30)]
+    assert await pipeline.submit(events) == 30  # durable in the spool
+    assert not pipeline.store_healthy and len(pipeline.spool) == 1
+    deadline = time.monotonic() + 10
+    while len(pipeline.spool) or not pipeline.store_healthy:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    assert sorted(stored_ids(tmp_path / "events.db")) == sorted(e.id for e in events)
+    assert pipeline.metrics.replayed._value.get() == 30
+    await pipeline.stop()
+
+
+async def test_a_full_queue_refuses_new_events_instead_of_dropping_them(
+    store: RecordingStore, tmp_path: Path
+) -> None:
+    pipeline = pipeline_for(store, tmp_path, queue_max_events=100)
+    await pipeline.start()
+    first = pipeline.submit([make_event() for _ in range(100)])
+    with pytest.raises(OverloadedError):
+        pipeline.submit([make_event()])
+    assert await first == 100
+    assert await pipeline.submit([make_event()]) == 1
+    await pipeline.stop()
+
+
+async def test_when_the_store_is_down_and_the_spool_full_ingest_is_refused(
+    store: RecordingStore, tmp_path: Path
+) -> None:
+    pipeline = pipeline_for(store, tmp_path, spool_bytes=5000)
+    await pipeline.start()
+    store.start_outage(3600)
+    await pipeline.submit([make_event()])
+    with pytest.raises(SpoolFullError):  # the batch does not fit: the request fails, nothing is accepted
+        await pipeline.submit([make_event() for _ in range(20)])
+    assert pipeline.spool.full  # refused a batch: new ingest is refused up front until space is freed
+    with pytest.raises(SpoolFullError):
+        pipeline.submit([make_event()])
+    await pipeline.stop()
+
+
+async def test_stop_drains_the_queue_and_then_refuses(store: RecordingStore, tmp_path: Path) -> None:
+    pipeline = pipeline_for(store, tmp_path)
+    await pipeline.start()
+    pending = [pipeline.submit([make_event() for _ in range(10)]) for _ in range(10)]
+    await pipeline.stop()
+    assert [await p for p in pending] == [10] * 10
+    assert len(stored_ids(tmp_path / "events.db")) == 100
+    with pytest.raises(OverloadedError):
+        pipeline.submit([make_event()])
