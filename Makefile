@@ -28,7 +28,9 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
+	$(PY) bench/emit_bench.py
 	$(PY) bench/store_bench.py
+	$(PY) bench/ingest_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -144,7 +144,8 @@ class DiagnosticEvent(BaseModel):
 
     @field_serializer("ts")
     def _ts_wire(self, value: datetime) -> str:
-        return format_ts(value)
+        # Already UTC (see `_utc`): skip the conversion, this runs for every stored event.
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def to_wire(self) -> dict[str, Any]:
         """The camelCase JSON-ready dict sent on the wire and returned by the API."""
