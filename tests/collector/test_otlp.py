@@ -206,3 +206,54 @@ async def test_otlp_needs_the_same_ingest_key(tmp_path: Path) -> None:
             "/v1/logs", content=body, headers={"content-type": "application/x-protobuf"}
         )
     assert response.status_code == 401
+
+
+async def test_the_emitters_otlp_sink_round_trips_every_field(collector: Collector) -> None:
+    """An event sent by the emitters' OtlpLogSink is stored as the event the emitter built."""
+    from mcpdiag.emitters import Emitter, OtlpLogSink
+
+    sink = OtlpLogSink(collector.url, headers={"x-api-key": collector.key})
+    emitter = Emitter(sink, service="py-host", flush_interval=0.01, version="1.2.3")
+    debug_id = emitter.emit(
+        "MCP_TOOL_ERROR",
+        server="notion",
+        touchpoint="tool_call",
+        user_id="alice",
+        tool="search",
+        transport="streamable-http",
+        http_status=500,
+        duration_ms=12.5,
+        detail="tool raised ValueError",
+        attrs={"attempt": 2, "cached": False},
+    )
+    assert await emitter.aflush(10)
+    [stored] = await collector.events("notion")
+    assert stored["traceId"] == debug_id
+    expected = {
+        "code": "MCP_TOOL_ERROR",
+        "severity": "warning",
+        "touchpoint": "tool_call",
+        "userId": "alice",
+        "tool": "search",
+        "transport": "streamable-http",
+        "httpStatus": 500,
+        "durationMs": 12.5,
+        "detail": "tool raised ValueError",
+        "attrs": {"attempt": 2, "cached": False},
+    }
+    assert {k: stored[k] for k in expected} == expected
+    assert stored["source"]["service"] == "py-host" and stored["source"]["version"] == "1.2.3"
+    await emitter.aclose()
+
+
+async def test_the_emitters_http_sink_delivers_to_the_collector(collector: Collector) -> None:
+    """HttpSink → POST /v1/events → store: the emitter's events arrive exactly as built."""
+    from mcpdiag.emitters import Emitter, HttpSink
+
+    emitter = Emitter(HttpSink(collector.url, api_key=collector.key), service="py-host", flush_interval=0.01)
+    ids = [emitter.emit("MCP_TIMEOUT", server="jira", touchpoint="connect", user_id="bob") for _ in range(25)]
+    assert await emitter.aflush(10)
+    stored = await collector.events("jira")
+    assert sorted(e["traceId"] for e in stored) == sorted(ids)
+    assert emitter.stats().sent == 25
+    await emitter.aclose()
