@@ -9,9 +9,12 @@ from dataclasses import dataclass
 
 import pytest
 import trustme
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 
 from mcpdiag.emitters.emitter import Emitter
 from mcpdiag.emitters.sinks import MemorySink
+from tests.e2e.oauth_server import OAuthZoo
 from tests.e2e.servers import (
     PYTHON,
     SERVER_FILE,
@@ -75,6 +78,42 @@ def capture() -> Iterator[Capture]:
 def mcp_port() -> Iterator[int]:
     with serve(zoo_server().streamable_http_app()) as port:
         yield port
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A real MCP server whose `traced_fail` tool records the `_meta.traceparent` of each call."""
+
+    port: int
+    received: list[str | None]
+
+
+@pytest.fixture(scope="module")
+def recording_server() -> Iterator[Recording]:
+    received: list[str | None] = []
+    with serve(zoo_server(received).streamable_http_app()) as port:
+        yield Recording(port, received)
+
+
+@pytest.fixture(scope="module")
+def oauth_zoo() -> Iterator[tuple[int, OAuthZoo]]:
+    """The OAuth-protected MCP server with its authorization server, and its port."""
+    app = OAuthZoo()
+    with serve(app) as port:
+        yield port, app
+
+
+@pytest.fixture(scope="session")
+def otel_sdk() -> TracerProvider:
+    """An OpenTelemetry SDK as the global tracer provider (settable once per process: kept for the session).
+
+    Tests that run later see real spans too, which they must not mind: every event still carries a trace id.
+    """
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        trace.set_tracer_provider(TracerProvider())
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    return provider
 
 
 @pytest.fixture(scope="module")

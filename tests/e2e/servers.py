@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -95,7 +95,32 @@ async def _misbehave(request: Request) -> Response:
     return Response("not found", 404)
 
 
-misbehaving_app = Starlette(routes=[Route("/s/{name}", _misbehave, methods=["GET", "POST", "DELETE"])])
+async def _bad_tools(request: Request) -> Response:
+    """A JSON-RPC server that initializes fine, then lists tools that are not valid tool definitions."""
+    if request.method != "POST":
+        return Response(status_code=405)
+    message = await request.json()
+    if "id" not in message:
+        return Response(status_code=202)
+    if message["method"] == "initialize":
+        result: dict[str, Any] = {
+            "protocolVersion": message["params"]["protocolVersion"],
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "bad-tools", "version": "1.0"},
+        }
+    elif message["method"] == "tools/list":
+        result = {"tools": [{"name": 42, "inputSchema": "none"}]}
+    else:
+        result = {}
+    return JSONResponse({"jsonrpc": "2.0", "id": message["id"], "result": result})
+
+
+misbehaving_app = Starlette(
+    routes=[
+        Route("/s/{name}", _misbehave, methods=["GET", "POST", "DELETE"]),
+        Route("/bad-tools", _bad_tools, methods=["GET", "POST", "DELETE"]),
+    ]
+)
 """Each `/s/<name>` path answers the way one broken server, proxy or gateway does."""
 
 STDIO_EXIT_SCRIPT = "import sys; sys.stderr.write('fatal: missing API_KEY\\n'); sys.exit(3)"
@@ -104,9 +129,19 @@ PYTHON = sys.executable
 SERVER_FILE = __file__
 
 
-def zoo_server() -> MCPServer:
-    """A real MCP server with an echo tool, a failing tool and a slow tool."""
+def zoo_server(received: list[str | None] | None = None) -> MCPServer:
+    """A real MCP server with an echo tool, a failing tool and a slow tool.
+
+    `traced_fail` fails like `fail` after appending the `_meta.traceparent` it received to `received`.
+    """
     mcp = MCPServer("zoo")
+
+    @mcp.tool()
+    def traced_fail(reason: str, ctx: Context) -> str:
+        meta = ctx.request_context.meta or {}
+        if received is not None:
+            received.append(meta.get("traceparent"))
+        raise ValueError(reason)
 
     @mcp.tool()
     def echo(text: str) -> str:

@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 from mcp import StdioServerParameters
+from opentelemetry.sdk.trace import TracerProvider
 
 from mcpdiag.emitters.codes import code_info
 from mcpdiag.emitters.errors import MCPDiagnosticError
 from mcpdiag.emitters.event import DiagnosticEvent
 from mcpdiag.emitters.mcp import open_session
-from tests.e2e.conftest import Capture, Planted
+from tests.e2e.conftest import Capture, Planted, Recording
+from tests.e2e.oauth_server import Browser, OAuthZoo
 from tests.e2e.servers import (
     PYTHON,
     SERVER_FILE,
@@ -268,3 +270,166 @@ async def test_host_exception_inside_the_block_leaves_unchanged(
         async with open_session("zoo", emitter=capture.emitter, url=planted.url(mcp_port, "/mcp"), **FAST):
             raise KeyError("host bug")
     assert [e["code"] for e in capture.events()] == ["MCP_CONNECTED", "MCP_DISCONNECTED"]
+
+
+async def test_invalid_tool_list_is_an_inspection_failure(
+    capture: Capture, planted: Planted, bad_port: int
+) -> None:
+    """A server that initializes but lists malformed tools is MCP_INSPECTION_FAILED at inspection."""
+    err = await http_failure(capture, planted, planted.url(bad_port, "/bad-tools"))
+    check_failure(capture, planted, err, "MCP_INSPECTION_FAILED", "inspection")
+    assert [e["code"] for e in capture.events() if e["touchpoint"] == "lifecycle"] == [
+        "MCP_CONNECTED",
+        "MCP_DISCONNECTED",
+    ]
+
+
+async def test_server_gone_between_calls_is_a_transport_failure(
+    capture: Capture, planted: Planted, server_process: tuple[int, subprocess.Popen[bytes]]
+) -> None:
+    """A server that died while the session was idle fails the next ping at touchpoint transport."""
+    port, process = server_process
+    with pytest.raises(MCPDiagnosticError) as info:
+        async with open_session(
+            "zoo", emitter=capture.emitter, url=planted.url(port, "/mcp"), **FAST
+        ) as session:
+            await session.list_tools()
+            process.kill()
+            process.wait(5)
+            await session.ping()
+    event = check_failure(capture, planted, info.value, "MCP_CONNECTION_REFUSED", "transport")
+    assert event["tool"] is None
+
+
+# -- OAuth: a real authorization server on loopback, the host's provider and a scripted browser ----------
+
+
+def assert_never_leaked(capture: Capture, values: list[str]) -> None:
+    """None of `values` (what the authorization server issued) appears in any event."""
+    assert values
+    text = json.dumps([[e["messageSafe"], e["detail"], e["attrs"]] for e in capture.events()])
+    for value in values:
+        assert value not in text
+
+
+async def oauth_failure(
+    capture: Capture, port: int, mode: str, browser: Browser, **options: Any
+) -> MCPDiagnosticError:
+    """Connect to the OAuth-protected server in `mode`; the MCPDiagnosticError it must end with."""
+    url = f"http://127.0.0.1:{port}/m/{mode}/mcp"
+    with pytest.raises(MCPDiagnosticError) as info:
+        async with open_session(
+            "zoo", emitter=capture.emitter, url=url, oauth=browser.provider(url), **{**FAST, **options}
+        ) as session:
+            await session.list_tools()
+    return info.value
+
+
+async def test_user_who_never_finishes_sign_in_is_an_oauth_timeout(
+    capture: Capture, planted: Planted, oauth_zoo: tuple[int, OAuthZoo]
+) -> None:
+    """Sign-in started, the callback never came back within `oauth_timeout`: MCP_OAUTH_TIMEOUT."""
+    port, app = oauth_zoo
+    err = await oauth_failure(capture, port, "ok", Browser(returns=False), oauth_timeout=1.0)
+    check_failure(capture, planted, err, "MCP_OAUTH_TIMEOUT", "oauth")
+    check_event(capture, planted, "MCP_OAUTH_STARTED", "oauth")
+    assert_never_leaked(capture, app.state.issued)
+
+
+async def test_token_endpoint_rejecting_the_code_is_an_oauth_failure(
+    capture: Capture, planted: Planted, oauth_zoo: tuple[int, OAuthZoo]
+) -> None:
+    """A token endpoint answering 400 `invalid_grant` is MCP_OAUTH_FAILED; the secret it echoes is hidden."""
+    port, app = oauth_zoo
+    err = await oauth_failure(capture, port, "bad-grant", Browser())
+    event = check_failure(capture, planted, err, "MCP_OAUTH_FAILED", "oauth")
+    assert "invalid_grant" in event["detail"]
+    assert_never_leaked(capture, app.state.issued)
+
+
+async def test_failing_resource_metadata_is_an_oauth_failure(
+    capture: Capture, planted: Planted, oauth_zoo: tuple[int, OAuthZoo]
+) -> None:
+    """Protected-resource metadata answering 500 is MCP_OAUTH_FAILED, before any sign-in starts."""
+    port, _ = oauth_zoo
+    err = await oauth_failure(capture, port, "prm-500", Browser())
+    event = check_failure(capture, planted, err, "MCP_OAUTH_FAILED", "oauth")
+    assert "Protected resource metadata request failed" in event["detail"]
+    assert [e["code"] for e in capture.events()] == ["MCP_OAUTH_FAILED"]
+
+
+async def test_successful_sign_in_is_reported_before_the_session_connects(
+    capture: Capture, planted: Planted, oauth_zoo: tuple[int, OAuthZoo]
+) -> None:
+    """A full OAuth flow emits MCP_OAUTH_STARTED and MCP_OAUTH_COMPLETED, then the server takes the token."""
+    port, app = oauth_zoo
+    url = f"http://127.0.0.1:{port}/m/ok/mcp"
+    async with open_session(
+        "zoo", emitter=capture.emitter, url=url, oauth=Browser().provider(url), **FAST
+    ) as session:
+        tools = await session.list_tools()  # only a bearer token the authorization server issued gets here
+    assert {t.name for t in tools.tools} >= {"echo", "fail"}
+    codes = [e["code"] for e in capture.events()]
+    assert codes == ["MCP_OAUTH_STARTED", "MCP_OAUTH_COMPLETED", "MCP_CONNECTED", "MCP_DISCONNECTED"]
+    completed = check_event(capture, planted, "MCP_OAUTH_COMPLETED", "oauth")
+    assert completed["durationMs"] is not None
+    assert_never_leaked(capture, app.state.issued)
+
+
+async def test_host_timeout_during_sign_in_leaves_as_the_hosts_own(
+    capture: Capture, oauth_zoo: tuple[int, OAuthZoo]
+) -> None:
+    """The host's own deadline cancelling the sign-in leaves as its TimeoutError; nothing is blamed."""
+    port, _ = oauth_zoo
+    url, browser = f"http://127.0.0.1:{port}/m/ok/mcp", Browser(returns=False)
+
+    async def expire_while_waiting(deadline: asyncio.Timeout) -> None:
+        await browser.waiting.wait()
+        deadline.reschedule(asyncio.get_running_loop().time())
+
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(None) as deadline:
+            expiry = asyncio.create_task(expire_while_waiting(deadline))
+            async with open_session(
+                "zoo", emitter=capture.emitter, url=url, oauth=browser.provider(url), **FAST
+            ):
+                pass
+    await expiry
+    assert [e["code"] for e in capture.events()] == ["MCP_OAUTH_STARTED"]
+
+
+# -- OpenTelemetry: the Debug ID is the trace the server received ----------------------------------------
+
+
+async def test_tool_error_event_carries_the_trace_id_the_server_received(
+    capture: Capture, planted: Planted, recording_server: Recording, otel_sdk: TracerProvider
+) -> None:
+    """With an OTel SDK configured, MCP_TOOL_ERROR's trace id is the one in the call's `_meta.traceparent`."""
+    async with open_session(
+        "zoo",
+        emitter=capture.emitter,
+        url=planted.url(recording_server.port, "/mcp"),
+        headers=planted.headers,
+        **FAST,
+    ) as session:
+        result = await session.call_tool("traced_fail", {"reason": "no such order"})
+    assert result.is_error
+    event = check_event(capture, planted, "MCP_TOOL_ERROR", "tool_call")
+    traceparent = recording_server.received[-1]
+    assert traceparent is not None
+    assert event["traceId"] == traceparent.split("-")[1]
+    assert session.last_debug_id == event["traceId"]
+
+
+async def test_sign_in_events_join_the_trace_of_the_request_that_needed_them(
+    capture: Capture, oauth_zoo: tuple[int, OAuthZoo], otel_sdk: TracerProvider
+) -> None:
+    """With an OTel SDK configured, the sign-in events and MCP_CONNECTED share `initialize`'s trace id."""
+    port, _ = oauth_zoo
+    url = f"http://127.0.0.1:{port}/m/ok/mcp"
+    async with open_session("zoo", emitter=capture.emitter, url=url, oauth=Browser().provider(url), **FAST):
+        pass
+    trace_ids = {e["code"]: e["traceId"] for e in capture.events()}
+    connected = trace_ids["MCP_CONNECTED"]
+    assert trace_ids["MCP_OAUTH_STARTED"] == trace_ids["MCP_OAUTH_COMPLETED"] == connected
+    assert trace_ids["MCP_DISCONNECTED"] != connected

@@ -428,6 +428,19 @@ def test_the_context_of_a_cancellation_is_still_walked() -> None:
     assert classify(cancelled, touchpoint="tool_call").code == "MCP_TIMEOUT"
 
 
+def test_anyio_flow_control_behind_a_cancellation_is_not_part_of_the_failure() -> None:
+    """`anyio.WouldBlock`, the context of a cancelled stream read, is skipped; what it links to is not."""
+    token_error = OAuthTokenError("Token exchange failed (400): invalid_grant")
+    would_block = anyio.WouldBlock()
+    would_block.__context__ = token_error
+    cancelled = asyncio.CancelledError()
+    cancelled.__context__ = would_block
+    assert exception_chain(cancelled) == [token_error]
+    result = classify(cancelled)
+    assert result.code == "MCP_OAUTH_FAILED"
+    assert "WouldBlock" not in result.detail
+
+
 def test_a_cycle_in_context_terminates() -> None:
     a, b = httpx2.ConnectError(""), socket.gaierror(-2, "Name or service not known")
     a.__context__, b.__context__ = b, a

@@ -25,7 +25,7 @@ REQUIRED = {
         "MCPDiagnosticError",
         "error_data",
     },
-    "mcpdiag.emitters.mcp": {"DiagnosedSession", "open_session"},
+    "mcpdiag.emitters.mcp": {"DiagnosedSession", "OAuthTimeoutError", "open_session"},
     "mcpdiag.collector": {
         "EventQuery",
         "EventStore",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import errno
 import re
 import socket
@@ -12,22 +10,36 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from mcpdiag.emitters.chain import (
+    MAX_CHAIN_DEPTH,
+    clip,
+    describe_exception,
+    exception_chain,
+    exception_names,
+    exception_text,
+    jsonrpc_error,
+    qualified_name,
+    walk_chain,
+)
 from mcpdiag.emitters.codes import Action, Severity, code_info
 from mcpdiag.emitters.event import MAX_DETAIL, MAX_MESSAGE_SAFE, AttrValue
 from mcpdiag.emitters.redact import Redactor
 
-MAX_CHAIN_DEPTH = 20
-_MAX_CHAIN_LEN = 64
+__all__ = [
+    "MAX_CHAIN_DEPTH",
+    "Classification",
+    "HttpObservation",
+    "classification_for",
+    "classify",
+    "exception_chain",
+]
+
 _MAX_DESCRIBED = 12
-_MAX_EXC_TEXT = 300
 _MAX_STDERR = 1500
 _MAX_BODY = 200
 _DEFAULT_REDACTOR = Redactor()
 
-# Only class names are matched, never the classes: the base install imports neither mcp nor httpx/httpx2,
-# and both SDK lines (and their httpcore/httpcore2) must be recognised alike.
-_CANCEL_NAMES = frozenset({"CancelledError", "Cancelled"})
-_MCP_ERROR_NAMES = frozenset({"MCPError", "McpError"})
+# Only class names are matched, never the classes (see `chain`).
 _OAUTH_NAMES = frozenset({"OAuthFlowError", "OAuthTokenError", "OAuthRegistrationError"})
 _TIMEOUT_NAMES = frozenset(
     {"TimeoutException", "ReadTimeout", "ConnectTimeout", "WriteTimeout", "PoolTimeout", "TooSlowError"}
@@ -112,82 +124,13 @@ class _Facts:
         return next((e for e in self.chain if test(e)), None)
 
     def named(self, *names: str) -> BaseException | None:
-        return self.first(lambda e: not _names(e).isdisjoint(names))
-
-
-def _names(exc: BaseException) -> frozenset[str]:
-    return frozenset(c.__name__ for c in type(exc).__mro__)
-
-
-def _qualname(exc: BaseException) -> str:
-    cls = type(exc)
-    module = "" if cls.__module__ == "builtins" else cls.__module__
-    # "httpx2._exceptions.ConnectError" reads as "httpx2.ConnectError": private modules are dropped.
-    return ".".join(
-        [*(part for part in module.split(".") if part and not part.startswith("_")), cls.__qualname__]
-    )
-
-
-def _text(exc: BaseException) -> str:
-    try:
-        return " ".join(str(exc).split())
-    except Exception:
-        return f"<unprintable {type(exc).__name__}>"
-
-
-def _is_cancellation(exc: BaseException) -> bool:
-    return isinstance(exc, asyncio.CancelledError) or not _CANCEL_NAMES.isdisjoint(_names(exc))
-
-
-def _walk(exc: BaseException) -> tuple[list[BaseException], int]:
-    chain: list[BaseException] = []
-    seen: set[int] = set()
-    cancelled = 0
-
-    def visit(e: BaseException, depth: int) -> None:
-        nonlocal cancelled
-        if depth > MAX_CHAIN_DEPTH or id(e) in seen or len(chain) >= _MAX_CHAIN_LEN:
-            return
-        seen.add(id(e))
-        if isinstance(e, BaseExceptionGroup):
-            for sub in e.exceptions:
-                visit(sub, depth + 1)
-        elif _is_cancellation(e):
-            cancelled += 1
-        else:
-            chain.append(e)
-        # httpcore keeps the OS error (gaierror, ConnectionRefusedError, SSLCertVerificationError) only as a
-        # *suppressed* __context__ and in args[0]; __suppress_context__ hides it from tracebacks, not from us.
-        for linked in (e.__cause__, e.__context__, *e.args):
-            if isinstance(linked, BaseException):
-                visit(linked, depth + 1)
-
-    with contextlib.suppress(Exception):  # a hostile exception object: keep what was collected
-        visit(exc, 0)
-    return chain, cancelled
-
-
-def exception_chain(exc: BaseException) -> list[BaseException]:
-    """Every exception behind `exc`, outermost first: groups flattened, cancellations dropped, each once."""
-    return _walk(exc)[0]
-
-
-def _jsonrpc(exc: BaseException) -> tuple[int, str] | None:
-    if _MCP_ERROR_NAMES.isdisjoint(_names(exc)):
-        return None
-    error = getattr(exc, "error", None)  # ErrorData in both lines; 2.x also has .code/.message properties
-    code, message = getattr(error, "code", None), getattr(error, "message", None)
-    if not isinstance(code, int):
-        code, message = getattr(exc, "code", None), getattr(exc, "message", None)
-    if not isinstance(code, int) or isinstance(code, bool):
-        return None
-    return code, message if isinstance(message, str) else _text(exc)
+        return self.first(lambda e: not exception_names(e).isdisjoint(names))
 
 
 def _is_timeout(exc: BaseException) -> bool:
-    if isinstance(exc, TimeoutError) or not _TIMEOUT_NAMES.isdisjoint(_names(exc)):
+    if isinstance(exc, TimeoutError) or not _TIMEOUT_NAMES.isdisjoint(exception_names(exc)):
         return True
-    return (rpc := _jsonrpc(exc)) is not None and rpc[0] in _TIMEOUT_CODES
+    return (rpc := jsonrpc_error(exc)) is not None and rpc[0] in _TIMEOUT_CODES
 
 
 def _os_error(types: tuple[type[OSError], ...], errnos: frozenset[int]) -> Callable[[BaseException], bool]:
@@ -251,7 +194,7 @@ def _origin(url: str) -> tuple[str, str, int | None] | None:
 
 
 def _server_jsonrpc_error(f: _Facts) -> bool:
-    return any((rpc := _jsonrpc(e)) is not None and rpc[1].lower() not in _SDK_MESSAGES for e in f.chain)
+    return any((rpc := jsonrpc_error(e)) is not None and rpc[1].lower() not in _SDK_MESSAGES for e in f.chain)
 
 
 def _http_code(f: _Facts, h: HttpObservation, status: int) -> str | None:
@@ -309,7 +252,7 @@ def _transport(f: _Facts) -> _Verdict | None:
     if found is not None or (e := f.named("ConnectError")) is None:
         return found
     # The OS error was not kept: the wrapper's message is the best signal left.
-    text = _text(e)
+    text = exception_text(e)
     if _DNS_TEXT.search(text):
         return _hit("MCP_DNS_FAILURE", "dns (message)", e)
     if _TLS_TEXT.search(text):
@@ -345,18 +288,22 @@ def _jsonrpc_code(f: _Facts, code: int, message: str) -> str:
 
 def _jsonrpc_rule(f: _Facts) -> _Verdict | None:
     for e in f.chain:
-        if (rpc := _jsonrpc(e)) is not None:
+        if (rpc := jsonrpc_error(e)) is not None:
             return _Verdict(_jsonrpc_code(f, *rpc), f"jsonrpc {rpc[0]}", e)
     return None
 
 
 def _is_invalid_message(e: BaseException) -> bool:
-    names = _names(e)
+    names = exception_names(e)
     if "ValidationError" in names and type(e).__module__.startswith("pydantic"):
         return True
     return "JSONDecodeError" in names or (
-        isinstance(e, RuntimeError) and bool(_PROTOCOL_TEXT.search(_text(e)))
+        isinstance(e, RuntimeError) and bool(_PROTOCOL_TEXT.search(exception_text(e)))
     )
+
+
+def _says(pattern: re.Pattern[str], exc: BaseException) -> bool:
+    return bool(pattern.search(exception_text(exc)))
 
 
 def _late(f: _Facts) -> _Verdict | None:
@@ -365,8 +312,12 @@ def _late(f: _Facts) -> _Verdict | None:
         or _hit(
             "MCP_PROCESS_EXITED", "stdio closed", f.named(*_STDIO_CLOSED) if f.transport == "stdio" else None
         )
-        or _hit("MCP_DNS_FAILURE", "dns (message)", f.first(lambda e: bool(_DNS_TEXT.search(_text(e)))))
-        or _hit("MCP_TLS_ERROR", "tls (message)", f.first(lambda e: bool(_TLS_TEXT.search(_text(e)))))
+        or _hit(
+            "MCP_DNS_FAILURE", "dns (message)", f.first(lambda e: bool(_DNS_TEXT.search(exception_text(e))))
+        )
+        or _hit(
+            "MCP_TLS_ERROR", "tls (message)", f.first(lambda e: bool(_TLS_TEXT.search(exception_text(e))))
+        )
     )
 
 
@@ -401,29 +352,11 @@ def _observation_from(exc: BaseException, proxy_in_use: bool) -> HttpObservation
 _HEADERS = ("content-type", "www-authenticate", "proxy-authenticate", "location", "retry-after")
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _describe(exc: BaseException) -> str:
-    parts = [_qualname(exc)]
-    if isinstance(exc, OSError) and isinstance(exc.errno, int):
-        parts.append(f"[errno {exc.errno}]")
-    if (rpc := _jsonrpc(exc)) is not None:
-        parts.append(f"[jsonrpc {rpc[0]}]")
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        parts.append(f"[verify {exc.verify_code}: {exc.verify_message}]")
-    elif isinstance(exc, ssl.SSLError) and getattr(exc, "reason", None):
-        parts.append(f"[{getattr(exc, 'library', None) or 'ssl'} {exc.reason}]")
-    text = _clip(_text(exc), _MAX_EXC_TEXT)
-    return f"{' '.join(parts)}: {text}" if text else f"{' '.join(parts)} (no message)"
-
-
 def _detail(f: _Facts, verdict: _Verdict, cancelled: int, http: HttpObservation | None) -> str:
     context = [f"{k}={v}" for k, v in (("touchpoint", f.touchpoint), ("transport", f.transport)) if v]
     context += [name for name, on in (("session", f.session_established), ("proxy", f.proxy_in_use)) if on]
     lines = [f"{verdict.code} by {verdict.signal}" + (f" ({', '.join(context)})" if context else "")]
-    lines += [f"  {_describe(e)}" for e in f.chain[:_MAX_DESCRIBED]]
+    lines += [f"  {describe_exception(e)}" for e in f.chain[:_MAX_DESCRIBED]]
     if len(f.chain) > _MAX_DESCRIBED:
         lines.append(f"  … {len(f.chain) - _MAX_DESCRIBED} more")
     if cancelled:
@@ -446,11 +379,11 @@ def _detail(f: _Facts, verdict: _Verdict, cancelled: int, http: HttpObservation 
 
 def _attrs(f: _Facts, verdict: _Verdict, cancelled: int) -> dict[str, AttrValue]:
     os_error = f.first(lambda e: isinstance(e, OSError) and isinstance(e.errno, int))
-    rpc = next((r for e in f.chain if (r := _jsonrpc(e)) is not None), None)
+    rpc = next((r for e in f.chain if (r := jsonrpc_error(e)) is not None), None)
     attrs: dict[str, AttrValue] = {
         "signal": verdict.signal,
-        "exception": _qualname(f.chain[0]) if f.chain else None,
-        "signal_exception": _qualname(verdict.source) if verdict.source is not None else None,
+        "exception": qualified_name(f.chain[0]) if f.chain else None,
+        "signal_exception": qualified_name(verdict.source) if verdict.source is not None else None,
         "errno": getattr(os_error, "errno", None),
         "jsonrpc_code": rpc[0] if rpc is not None else None,
         "tls_verify_code": getattr(verdict.source, "verify_code", None),
@@ -463,7 +396,7 @@ def _attrs(f: _Facts, verdict: _Verdict, cancelled: int) -> dict[str, AttrValue]
 
 def _message_safe(code: str, server: str | None) -> str:
     message = code_info(code).render(server or "the server")
-    return _clip(message if server else message[:1].upper() + message[1:], MAX_MESSAGE_SAFE)
+    return clip(message if server else message[:1].upper() + message[1:], MAX_MESSAGE_SAFE)
 
 
 def classification_for(
@@ -482,7 +415,7 @@ def classification_for(
         severity=info.severity,
         retryable=info.retryable if retryable is None else retryable,
         message_safe=_message_safe(code, server),
-        detail=_clip(detail, MAX_DETAIL),
+        detail=clip(detail, MAX_DETAIL),
         action=info.action,
         http_status=http_status,
         attrs=dict(attrs or {}),
@@ -504,7 +437,7 @@ def classify(
     """Classify an MCP failure (any exception, as raised) into a catalog code; never raises."""
     redactor = redactor or _DEFAULT_REDACTOR
     try:
-        chain, cancelled = _walk(exc)
+        chain, cancelled = walk_chain(exc)
         for e in chain:
             if isinstance(passed := getattr(e, "classification", None), Classification):
                 return passed  # already classified, emitted and raised by the host

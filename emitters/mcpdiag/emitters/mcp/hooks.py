@@ -1,11 +1,16 @@
-"""Hooks that see what the MCP SDK hides: an httpx2 transport wrapper, a stdio stderr file, a TCP probe."""
+"""Hooks that see what the MCP SDK hides: an httpx2 transport wrapper, the trace id each request carries,
+a stdio stderr file, a TCP probe."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 import tempfile
-from typing import IO, TextIO
+from contextvars import ContextVar
+from types import TracebackType
+from typing import IO, Any, Generic, Protocol, Self, TextIO, TypeVar
 from urllib.parse import urlsplit
 
 import httpx2
@@ -83,6 +88,87 @@ async def _read_capped(response: httpx2.Response) -> bytes:
     finally:
         await response.aclose()
     return b"".join(chunks)
+
+
+_T_contra = TypeVar("_T_contra", contravariant=True)
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+_sent_trace_id: ContextVar[str | None] = ContextVar("mcpdiag_sent_trace_id", default=None)
+
+
+class _WriteStream(Protocol[_T_contra]):
+    async def send(self, item: _T_contra, /) -> None: ...
+    async def aclose(self) -> None: ...
+    async def __aenter__(self) -> Any: ...
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None: ...
+
+
+class TraceRecordingStream(Generic[_T_contra]):
+    """Wraps a session's write stream; remembers the trace id of each request's `_meta.traceparent`.
+
+    The 2.x SDK opens a span per request and injects its context into the message itself, so the id is
+    taken from there: it is exactly what the server receives. It is kept in a context variable, because
+    the SDK writes from the calling task: after `call_tool()` returns or raises, `sent_trace_id()` in that
+    task is the trace id of that call, whatever other tasks sent meanwhile.
+    """
+
+    def __init__(self, inner: _WriteStream[_T_contra]) -> None:
+        self._inner = inner
+
+    async def send(self, item: _T_contra, /) -> None:
+        """Record the request's trace id, then forward it."""
+        if (trace_id := _request_trace_id(item)) is not None:
+            _sent_trace_id.set(trace_id)
+        await self._inner.send(item)
+
+    async def aclose(self) -> None:
+        """Close the wrapped stream."""
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> Self:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        return await self._inner.__aexit__(exc_type, exc, tb)
+
+
+def sent_trace_id() -> str | None:
+    """The trace id the last request sent from this task carried to the server (None without OTel)."""
+    return _sent_trace_id.get()
+
+
+def forget_sent_trace_id() -> None:
+    """Start a new operation in this task: `sent_trace_id()` is None until its request is sent."""
+    _sent_trace_id.set(None)
+
+
+def body_trace_id(content: bytes) -> str | None:
+    """The trace id in the `_meta.traceparent` of a JSON-RPC request body (an HTTP POST's content)."""
+    try:
+        message = json.loads(content)
+    except ValueError:
+        return None
+    params = message.get("params") if isinstance(message, dict) else None
+    return _trace_id_in(params.get("_meta") if isinstance(params, dict) else None)
+
+
+def _request_trace_id(item: object) -> str | None:
+    message = getattr(item, "message", None)
+    message = getattr(message, "root", message)  # 1.x wraps the request in a RootModel
+    params = getattr(message, "params", None)
+    return _trace_id_in(params.get("_meta") if isinstance(params, dict) else None)
+
+
+def _trace_id_in(meta: object) -> str | None:
+    traceparent = meta.get("traceparent") if isinstance(meta, dict) else None
+    found = _TRACEPARENT.match(traceparent) if isinstance(traceparent, str) else None
+    if found is None or not found.group(1).strip("0"):
+        return None
+    return found.group(1)
 
 
 def stderr_file() -> TextIO:

@@ -6,8 +6,7 @@ import asyncio
 import fnmatch
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any, Literal, TextIO
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx2
@@ -17,105 +16,26 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, ListToolsResult, TextContent
 
-from mcpdiag.emitters.classify import Classification, classification_for, exception_chain
+from mcpdiag.emitters.classify import exception_chain
 from mcpdiag.emitters.emitter import Emitter
 from mcpdiag.emitters.errors import MCPDiagnosticError
-from mcpdiag.emitters.mcp.hooks import ObservingTransport, stderr_file, stderr_tail, tcp_reachable
+from mcpdiag.emitters.mcp.hooks import (
+    ObservingTransport,
+    TraceRecordingStream,
+    forget_sent_trace_id,
+    sent_trace_id,
+    stderr_file,
+)
+from mcpdiag.emitters.mcp.oauth import ObservedOAuth
+from mcpdiag.emitters.mcp.run import SessionRun, TransportName
 
-TransportName = Literal["streamable-http", "sse", "stdio"]
 _MAX_TOOL_DETAIL = 500
-
-
-@dataclass
-class _Run:
-    """What one session knows about itself: where it is, what the hooks saw, how to report."""
-
-    server: str
-    emitter: Emitter
-    transport: TransportName
-    url: str | None
-    context: dict[str, Any]
-    hook: ObservingTransport | None = None
-    errlog: TextIO | None = None
-    established: bool = False
-    tool: str | None = None
-    invalid_messages: list[Exception] = field(default_factory=list)
-
-    def event_fields(self) -> dict[str, Any]:
-        return {"transport": self.transport, **self.context}
-
-    def emit(self, code: str, touchpoint: str, **fields: Any) -> dict[str, Any]:
-        return self.emitter.emit_event(
-            code, server=self.server, touchpoint=touchpoint, **self.event_fields(), **fields
-        )
-
-    def refuse(self, code: str, touchpoint: str, detail: str) -> MCPDiagnosticError:
-        """Emit `code` chosen without an exception and return the error to raise."""
-        event = self.emit(code, touchpoint, detail=detail)
-        found = classification_for(code, server=self.server, detail=detail)
-        return MCPDiagnosticError.from_classification(found, debug_id=str(event["traceId"]), event=event)
-
-    def fail(self, exc: BaseException, touchpoint: str, tool: str | None = None) -> MCPDiagnosticError:
-        """Classify and emit `exc`; return the error to raise from it."""
-        event, found = self.emitter.capture_event(
-            exc,
-            server=self.server,
-            touchpoint=touchpoint,
-            http=self.hook.last if self.hook is not None else None,
-            session_established=self.established,
-            proxy_in_use=self.hook.proxy_in_use if self.hook is not None else False,
-            stderr_tail=stderr_tail(self.errlog),
-            tool=tool,
-            **self.event_fields(),
-        )
-        assert isinstance(found, Classification)
-        return MCPDiagnosticError.from_classification(found, debug_id=str(event["traceId"]), event=event)
-
-    async def fail_at_boundary(self, exc: BaseException) -> MCPDiagnosticError:
-        """The error for a failure that left the transport: pick the touchpoint, probe a cut stream."""
-        tool = self.tool
-        touchpoint = "tool_call" if tool else "transport" if self.established else "connect"
-        real: BaseException = exc
-        if not exception_chain(exc) and self.hook is not None and self.hook.last_exception is not None:
-            real = self.hook.last_exception  # only cancellations reached us: the raw HTTP error says more
-        if self.invalid_messages and not self.established:
-            real, touchpoint = self.invalid_messages[-1], "inspection"
-        return await self.diagnose(real, touchpoint, tool)
-
-    async def diagnose(self, exc: BaseException, touchpoint: str, tool: str | None) -> MCPDiagnosticError:
-        """Like `fail`, after a reachability probe tells a dead server from a cut stream."""
-        if self._stream_cut(exc) and self.url is not None and await self._gone(self.url):
-            # Nothing listens any more: the server died, no proxy cut the stream.
-            refused = ConnectionRefusedError(111, "server no longer accepts connections")
-            refused.__cause__ = exc
-            exc = refused
-        return self.fail(exc, touchpoint, tool)
-
-    async def _gone(self, url: str) -> bool:
-        """True if nothing listens at the server's address any more (probed a few times: a dying process
-        closes its open connections a moment before its listening socket)."""
-        for attempt in range(4):
-            if await tcp_reachable(url) is False:
-                return True
-            if attempt < 3:
-                await asyncio.sleep(0.1)
-        return False
-
-    def _stream_cut(self, exc: BaseException) -> bool:
-        if not self.established or self.transport == "stdio" or (self.hook and self.hook.last):
-            return False
-        for e in exception_chain(exc):
-            if isinstance(e, MCPError) and e.error.code == -32000:
-                return True
-            if type(e).__name__ in ("RemoteProtocolError", "ReadError", "ConnectError"):
-                return True
-        return False
 
 
 class DiagnosedSession:
     """An initialized MCP client session whose failures are classified and emitted."""
 
-    def __init__(self, run: _Run, session: ClientSession, read_timeout: float) -> None:
+    def __init__(self, run: SessionRun, session: ClientSession, read_timeout: float) -> None:
         self._run = run
         self._read_timeout = read_timeout
         self.session = session
@@ -126,6 +46,7 @@ class DiagnosedSession:
     ) -> CallToolResult:
         """Call a tool; an `is_error` result is returned as is and reported as MCP_TOOL_ERROR."""
         self._run.tool = name
+        forget_sent_trace_id()
         try:
             result = await self.session.call_tool(
                 name, arguments, read_timeout_seconds=timeout or self._read_timeout
@@ -139,17 +60,32 @@ class DiagnosedSession:
         if result.is_error:
             text = " ".join(c.text for c in result.content if isinstance(c, TextContent))
             event = self._run.emit(
-                "MCP_TOOL_ERROR", "tool_call", tool=name, detail=text[:_MAX_TOOL_DETAIL] or None
+                "MCP_TOOL_ERROR",
+                "tool_call",
+                tool=name,
+                detail=text[:_MAX_TOOL_DETAIL] or None,
+                trace_id=sent_trace_id(),
             )
             self.last_debug_id = str(event["traceId"])
         return result
 
+    async def ping(self) -> None:
+        """Check that the server still answers; a failure is reported at touchpoint `transport`."""
+        forget_sent_trace_id()
+        try:
+            await self.session.send_ping()
+        except MCPError as exc:
+            err = await self._run.diagnose(exc, "transport", None)
+            self.last_debug_id = err.debug_id
+            raise err from exc
+
     async def list_tools(self) -> ListToolsResult:
         """List the server's tools; an invalid answer is reported as an inspection failure."""
+        forget_sent_trace_id()
         try:
             return await self.session.list_tools()
         except (MCPError, ValueError) as exc:
-            err = self._run.fail(exc, "inspection")
+            err = self._run.fail(exc, "inspection", trace_id=sent_trace_id())
             self.last_debug_id = err.debug_id
             raise err from exc
 
@@ -199,13 +135,19 @@ async def open_session(
     run_id: str | None = None,
     headers: Mapping[str, str] | None = None,
     oauth: httpx2.Auth | None = None,
+    oauth_timeout: float = 120.0,
     allowed_domains: Iterable[str] | None = None,
     timeout: float = 30.0,
     read_timeout: float = 60.0,
 ) -> AsyncIterator[DiagnosedSession]:
-    """Open, initialize and yield an MCP session; every failure leaves as an emitted MCPDiagnosticError."""
+    """Open, initialize and yield an MCP session; every failure leaves as an emitted MCPDiagnosticError.
+
+    `oauth` is the host's `OAuthClientProvider`: its sign-in is reported (MCP_OAUTH_STARTED, then
+    MCP_OAUTH_COMPLETED) and the wait for its `callback_handler` is bounded by `oauth_timeout` seconds
+    (MCP_OAUTH_TIMEOUT); its failures are reported at touchpoint `oauth`.
+    """
     context = {"user_id": user_id, "conversation_id": conversation_id, "run_id": run_id}
-    run = _Run(server, emitter, transport, url if transport != "stdio" else None, context)
+    run = SessionRun(server, emitter, transport, url if transport != "stdio" else None, context)
     for value in (headers or {}).values():
         emitter.register_secret(value)
         emitter.register_secret(value.partition(" ")[2])
@@ -216,22 +158,37 @@ async def open_session(
         for value in _url_secrets(url):
             emitter.register_secret(value)
     _check_target(run, url, stdio, allowed_domains)
+    if oauth is not None:
+        run.oauth = ObservedOAuth(
+            oauth,
+            timeout=oauth_timeout,
+            report=run.report_oauth,
+            register_secret=emitter.register_secret,
+        )
 
     host_error: BaseException | None = None
     try:
         async with AsyncExitStack() as stack:
-            read, write = await _enter_transport(run, stack, stdio, headers, oauth, timeout, read_timeout)
+            if run.oauth is not None:
+                stack.enter_context(run.oauth.attached())
+            read, write = await _enter_transport(run, stack, stdio, headers, run.oauth, timeout, read_timeout)
 
             async def on_message(message: Any) -> None:
                 if isinstance(message, Exception):
                     run.invalid_messages.append(message)
 
             session = await stack.enter_async_context(
-                ClientSession(read, write, read_timeout_seconds=read_timeout, message_handler=on_message)
+                ClientSession(
+                    read,
+                    TraceRecordingStream(write),
+                    read_timeout_seconds=read_timeout,
+                    message_handler=on_message,
+                )
             )
+            forget_sent_trace_id()
             await session.initialize()
             run.established = True
-            run.emit("MCP_CONNECTED", "lifecycle")
+            run.emit("MCP_CONNECTED", "lifecycle", trace_id=sent_trace_id())
             try:
                 yield DiagnosedSession(run, session, read_timeout)
             except BaseException as exc:
@@ -244,9 +201,10 @@ async def open_session(
         if (owned := _owned_error(exc)) is not None:
             raise owned from owned.__cause__
         if isinstance(exc, GeneratorExit | KeyboardInterrupt | SystemExit) or (
-            not exception_chain(exc) and _cancelled_from_outside()
+            _cancelled_from_outside()
+            and (isinstance(exc, asyncio.CancelledError) or not exception_chain(exc))
         ):
-            raise
+            raise  # the host cancelled us (e.g. its own timeout): not an MCP failure
         raise await run.fail_at_boundary(exc) from exc
     finally:
         if run.errlog is not None:
@@ -256,7 +214,7 @@ async def open_session(
 
 
 def _check_target(
-    run: _Run, url: str | None, stdio: StdioServerParameters | None, allowed: Iterable[str] | None
+    run: SessionRun, url: str | None, stdio: StdioServerParameters | None, allowed: Iterable[str] | None
 ) -> None:
     if run.transport == "stdio":
         if stdio is None:
@@ -271,7 +229,7 @@ def _check_target(
 
 
 async def _enter_transport(
-    run: _Run,
+    run: SessionRun,
     stack: AsyncExitStack,
     stdio: StdioServerParameters | None,
     headers: Mapping[str, str] | None,

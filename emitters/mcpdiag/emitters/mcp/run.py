@@ -1,0 +1,125 @@
+"""What one MCP session knows about itself, and how it turns a failure into an emitted error."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Literal, TextIO
+
+from mcp import MCPError
+
+from mcpdiag.emitters.classify import Classification, classification_for, exception_chain
+from mcpdiag.emitters.emitter import Emitter
+from mcpdiag.emitters.errors import MCPDiagnosticError
+from mcpdiag.emitters.mcp.hooks import ObservingTransport, sent_trace_id, stderr_tail, tcp_reachable
+from mcpdiag.emitters.mcp.oauth import ObservedOAuth
+
+TransportName = Literal["streamable-http", "sse", "stdio"]
+
+
+@dataclass
+class SessionRun:
+    """What one session knows about itself: where it is, what the hooks saw, how to report."""
+
+    server: str
+    emitter: Emitter
+    transport: TransportName
+    url: str | None
+    context: dict[str, Any]
+    hook: ObservingTransport | None = None
+    oauth: ObservedOAuth | None = None
+    errlog: TextIO | None = None
+    established: bool = False
+    tool: str | None = None
+    invalid_messages: list[Exception] = field(default_factory=list)
+
+    def event_fields(self) -> dict[str, Any]:
+        return {"transport": self.transport, **self.context}
+
+    def emit(self, code: str, touchpoint: str, **fields: Any) -> dict[str, Any]:
+        return self.emitter.emit_event(
+            code, server=self.server, touchpoint=touchpoint, **self.event_fields(), **fields
+        )
+
+    def report_oauth(
+        self,
+        code: str,
+        *,
+        detail: str | None = None,
+        duration_ms: float | None = None,
+        trace_id: str | None = None,
+    ) -> None:
+        """Emit a sign-in event (MCP_OAUTH_STARTED / MCP_OAUTH_COMPLETED) at touchpoint `oauth`."""
+        self.emit(code, "oauth", detail=detail, duration_ms=duration_ms, trace_id=trace_id)
+
+    def refuse(self, code: str, touchpoint: str, detail: str) -> MCPDiagnosticError:
+        """Emit `code` chosen without an exception and return the error to raise."""
+        event = self.emit(code, touchpoint, detail=detail)
+        found = classification_for(code, server=self.server, detail=detail)
+        return MCPDiagnosticError.from_classification(found, debug_id=str(event["traceId"]), event=event)
+
+    def fail(
+        self, exc: BaseException, touchpoint: str, tool: str | None = None, trace_id: str | None = None
+    ) -> MCPDiagnosticError:
+        """Classify and emit `exc` (under the failed request's `trace_id`, if any); the error to raise."""
+        event, found = self.emitter.capture_event(
+            exc,
+            server=self.server,
+            touchpoint=touchpoint,
+            http=self.hook.last if self.hook is not None else None,
+            session_established=self.established,
+            proxy_in_use=self.hook.proxy_in_use if self.hook is not None else False,
+            stderr_tail=stderr_tail(self.errlog),
+            tool=tool,
+            trace_id=trace_id,
+            **self.event_fields(),
+        )
+        assert isinstance(found, Classification)
+        return MCPDiagnosticError.from_classification(found, debug_id=str(event["traceId"]), event=event)
+
+    async def fail_at_boundary(self, exc: BaseException) -> MCPDiagnosticError:
+        """The error for a failure that left the transport: pick the touchpoint, probe a cut stream."""
+        tool = self.tool
+        touchpoint = "tool_call" if tool else "transport" if self.established else "connect"
+        chain = exception_chain(exc)
+        real: BaseException = exc
+        if not chain and self.hook is not None and self.hook.last_exception is not None:
+            real = self.hook.last_exception  # only cancellations reached us: the raw HTTP error says more
+        oauth_failure = self.oauth.failure if self.oauth is not None else None
+        if oauth_failure is not None and (not chain or oauth_failure in chain):
+            real, touchpoint = (exc if chain else oauth_failure), "oauth"
+        elif self.invalid_messages and not self.established:
+            real, touchpoint = self.invalid_messages[-1], "inspection"
+        return await self.diagnose(real, touchpoint, tool)
+
+    async def diagnose(self, exc: BaseException, touchpoint: str, tool: str | None) -> MCPDiagnosticError:
+        """Like `fail`, after a reachability probe tells a dead server from a cut stream.
+
+        The event takes the trace id the failed request carried, so it joins the server's trace.
+        """
+        if self._stream_cut(exc) and self.url is not None and await self._gone(self.url):
+            # Nothing listens any more: the server died, no proxy cut the stream.
+            refused = ConnectionRefusedError(111, "server no longer accepts connections")
+            refused.__cause__ = exc
+            exc = refused
+        return self.fail(exc, touchpoint, tool, sent_trace_id())
+
+    async def _gone(self, url: str) -> bool:
+        """True if nothing listens at the server's address any more (probed a few times: a dying process
+        closes its open connections a moment before its listening socket)."""
+        for attempt in range(4):
+            if await tcp_reachable(url) is False:
+                return True
+            if attempt < 3:
+                await asyncio.sleep(0.1)
+        return False
+
+    def _stream_cut(self, exc: BaseException) -> bool:
+        if not self.established or self.transport == "stdio" or (self.hook and self.hook.last):
+            return False
+        for e in exception_chain(exc):
+            if isinstance(e, MCPError) and e.error.code == -32000:
+                return True
+            if type(e).__name__ in ("RemoteProtocolError", "ReadError", "ConnectError"):
+                return True
+        return False
