@@ -6,7 +6,7 @@ import asyncio
 import random
 import tracemalloc
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -18,7 +18,7 @@ from mcpdiag.collector import (
     MongoEventStore,
     SQLiteEventStore,
 )
-from mcpdiag.emitters import DiagnosticEvent, Severity
+from mcpdiag.emitters import DiagnosticEvent, Severity, format_ts
 from tests.factories import FakeClock, make_event
 
 
@@ -357,3 +357,50 @@ async def test_page_and_iter_queries_use_indexes(store: EventStore) -> None:
         ]
         assert list(indexes["server_ts"]["key"].items()) == [("server", 1), ("ts", -1), ("_id", -1)]
         assert "traceId" in indexes and "_id_" in indexes
+
+
+def audit_record(at: datetime, n: int, actor: str = "sam") -> dict[str, object]:
+    """An audit record as `mcpdiag.api.audit` writes it."""
+    return {
+        "id": f"aud-{n:04d}",
+        "at": format_ts(at),
+        "actor": actor,
+        "role": "support",
+        "action": "debug_id_lookup",
+        "target": "4bf92f3577b34da6",
+        "scope": {"traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "servers": ["github"]},
+        "resultCount": n,
+        "requestId": f"req-{n}",
+    }
+
+
+async def test_audit_records_round_trip_newest_first_with_cursor_pages(
+    store: EventStore, clock: FakeClock
+) -> None:
+    t0 = clock.now - timedelta(hours=1)
+    records = [audit_record(t0 + timedelta(seconds=i // 2), i) for i in range(25)]
+    for record in random.Random(3).sample(records, len(records)):
+        await store.append_audit(record)
+    await store.append_audit(records[0])  # the same id again is kept once
+    seen: list[dict[str, object]] = []
+    cursor = None
+    while True:
+        page = await store.audit_page(limit=7, cursor=cursor)
+        seen.extend(page.items)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    expected = sorted(records, key=lambda r: (str(r["at"]), str(r["id"])), reverse=True)
+    assert seen == expected
+    with pytest.raises(InvalidCursorError):
+        await store.audit_page(cursor=(await store.page(EventQuery(server="x"))).next_cursor or "bogus")
+    with pytest.raises(InvalidQueryError):
+        await store.audit_page(limit=0)
+
+
+async def test_audit_records_expire_after_the_audit_retention(store: EventStore, clock: FakeClock) -> None:
+    await store.append_audit(audit_record(clock.now - timedelta(days=91), 1))
+    await store.append_audit(audit_record(clock.now - timedelta(days=1), 2))
+    assert [r["id"] for r in (await store.audit_page()).items] == ["aud-0002"]
+    with pytest.raises(InvalidQueryError):
+        await store.append_audit({"id": "x", "at": "yesterday"})

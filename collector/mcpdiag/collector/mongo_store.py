@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mcpdiag.collector.cursor import decode_cursor, encode_cursor
-from mcpdiag.collector.errors import StoreUnavailableError
+from mcpdiag.collector.errors import InvalidQueryError, StoreUnavailableError
 from mcpdiag.collector.store import (
+    AUDIT_CURSOR_SCOPE,
+    AUDIT_RETENTION,
+    MAX_PAGE,
     Clock,
     CodeStats,
     EventQuery,
@@ -17,6 +20,7 @@ from mcpdiag.collector.store import (
     Page,
     Retention,
     Summary,
+    audit_ts,
     from_ms,
     prefix_upper_bound,
     to_ms,
@@ -32,6 +36,10 @@ INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
     ("server_user_ts", [("server", 1), ("userId", 1), ("ts", -1), ("_id", -1)], {}),
     ("server_ts", [("server", 1), ("ts", -1), ("_id", -1)], {}),
     ("traceId", [("traceId", 1)], {}),
+]
+AUDIT_INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
+    ("ttl_expireAt", [("expireAt", 1)], {"expireAfterSeconds": 0}),
+    ("at", [("at", -1), ("_id", -1)], {}),
 ]
 
 
@@ -82,6 +90,7 @@ class MongoEventStore(EventStore):
         super().__init__(retention=retention, clock=clock)
         self.client = client
         self.events = client[database][collection]
+        self.audit = client[database]["audit"]
 
     @classmethod
     def from_url(
@@ -140,6 +149,8 @@ class MongoEventStore(EventStore):
         try:
             for name, keys, options in INDEXES:
                 await self.events.create_index(keys, name=name, **options)
+            for name, keys, options in AUDIT_INDEXES:
+                await self.audit.create_index(keys, name=name, **options)
         except Exception as exc:
             raise _unavailable(exc) from exc
 
@@ -266,6 +277,46 @@ class MongoEventStore(EventStore):
         except Exception as exc:
             raise _unavailable(exc) from exc
         return sorted(names)
+
+    async def append_audit(self, record: dict[str, Any]) -> None:
+        at = audit_ts(record)
+        doc = {k: v for k, v in record.items() if k != "id"}
+        doc.update(_id=record["id"], at=_bson(at), expireAt=_bson(at + AUDIT_RETENTION))
+        from pymongo.errors import DuplicateKeyError
+
+        try:
+            await self.audit.insert_one(doc)
+        except DuplicateKeyError:
+            return
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    async def audit_page(self, *, limit: int = 50, cursor: str | None = None) -> Page:
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidQueryError("limit", f"must be between 1 and {MAX_PAGE}")
+        spec: dict[str, Any] = {"expireAt": {"$gt": _bson(self.clock())}}
+        if cursor:
+            ts_ms, last_id = decode_cursor(cursor, AUDIT_CURSOR_SCOPE)
+            at = _bson(from_ms(ts_ms))
+            spec["$or"] = [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": last_id}}]
+        try:
+            docs = [d async for d in self.audit.find(spec, sort=[("at", -1), ("_id", -1)], limit=limit + 1)]
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+        more = len(docs) > limit
+        docs = docs[:limit]
+        items = [
+            {
+                "id": d["_id"],
+                **{k: v for k, v in d.items() if k not in ("_id", "expireAt")},
+                "at": format_ts(_aware(d["at"])),
+            }
+            for d in docs
+        ]
+        next_cursor = None
+        if more and docs:
+            next_cursor = encode_cursor(to_ms(_aware(docs[-1]["at"])), docs[-1]["_id"], AUDIT_CURSOR_SCOPE)
+        return Page(items, next_cursor)
 
     async def purge_expired(self, now: datetime | None = None) -> int:
         try:

@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mcpdiag.collector.cursor import decode_cursor, encode_cursor
-from mcpdiag.collector.errors import StoreUnavailableError
+from mcpdiag.collector.errors import InvalidQueryError, StoreUnavailableError
 from mcpdiag.collector.store import (
+    AUDIT_CURSOR_SCOPE,
+    AUDIT_RETENTION,
+    MAX_PAGE,
     Clock,
     CodeStats,
     EventQuery,
@@ -23,6 +26,7 @@ from mcpdiag.collector.store import (
     Page,
     Retention,
     Summary,
+    audit_ts,
     from_ms,
     prefix_upper_bound,
     to_ms,
@@ -52,6 +56,14 @@ CREATE INDEX IF NOT EXISTS ix_events_server_user_ts ON events (server, user_key,
 CREATE INDEX IF NOT EXISTS ix_events_trace ON events (trace_id);
 CREATE INDEX IF NOT EXISTS ix_events_expire ON events (expire_at);
 CREATE TABLE IF NOT EXISTS servers (name TEXT NOT NULL PRIMARY KEY, last_ts INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    id     TEXT    NOT NULL PRIMARY KEY,
+    ts     INTEGER NOT NULL,
+    actor  TEXT    NOT NULL,
+    action TEXT    NOT NULL,
+    doc    TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_audit_ts ON audit (ts, id);
 """
 
 INSERT = (
@@ -351,6 +363,33 @@ class SQLiteEventStore(EventStore):
         )
         return [name for (name,) in rows]
 
+    async def append_audit(self, record: dict[str, Any]) -> None:
+        row = (
+            record["id"] if isinstance(record.get("id"), str) else "",
+            to_ms(audit_ts(record)),
+            str(record.get("actor", "")),
+            str(record.get("action", "")),
+            json.dumps(record, separators=(",", ":"), default=str),
+        )
+        await self._write(
+            lambda conn: conn.execute("INSERT OR IGNORE INTO audit VALUES (?, ?, ?, ?, ?)", row)
+        )
+
+    async def audit_page(self, *, limit: int = 50, cursor: str | None = None) -> Page:
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidQueryError("limit", f"must be between 1 and {MAX_PAGE}")
+        where = "ts >= ?"
+        params: list[Any] = [to_ms(self.clock() - AUDIT_RETENTION)]
+        if cursor:
+            where += " AND (ts, id) < (?, ?)"
+            params.extend(decode_cursor(cursor, AUDIT_CURSOR_SCOPE))
+        sql = f"SELECT ts, id, doc FROM audit WHERE {where} ORDER BY ts DESC, id DESC LIMIT ?"
+        rows = await self._read(lambda conn: conn.execute(sql, [*params, limit + 1]).fetchall())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1][0], rows[-1][1], AUDIT_CURSOR_SCOPE) if more and rows else None
+        return Page([json.loads(doc) for _, _, doc in rows], next_cursor)
+
     async def purge_expired(self, now: datetime | None = None) -> int:
         cutoff = to_ms(now or self.clock())
 
@@ -373,6 +412,10 @@ class SQLiteEventStore(EventStore):
                         "DELETE FROM servers WHERE NOT EXISTS "
                         "(SELECT 1 FROM events WHERE events.server = servers.name)"
                     )
+            # Audit records have their own retention and are not counted among purged events.
+            audit_cutoff = cutoff - int(AUDIT_RETENTION.total_seconds() * 1000)
+            with _transaction(conn):
+                conn.execute("DELETE FROM audit WHERE ts < ?", (audit_cutoff,))
             return total
 
         return await self._write(purge)

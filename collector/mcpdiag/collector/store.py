@@ -16,6 +16,10 @@ from mcpdiag.emitters import DiagnosticEvent, Severity
 
 MAX_PAGE = 200
 MIN_PREFIX = 8
+AUDIT_RETENTION = timedelta(days=90)
+"""How long audit records (Debug ID lookups, bundle exports) are kept."""
+AUDIT_CURSOR_SCOPE = "audit"
+"""The fingerprint audit cursors are bound to (they resume only an audit listing)."""
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 Clock = Callable[[], datetime]
@@ -132,6 +136,18 @@ def trace_key(key: str) -> tuple[str, str | None]:
     return key, lowered if is_hex and len(lowered) <= 32 else None
 
 
+def audit_ts(record: dict[str, Any]) -> datetime:
+    """The aware time of an audit record's `at` (RFC 3339); `InvalidQueryError` if it has none."""
+    at = record.get("at")
+    try:
+        value = datetime.fromisoformat(at) if isinstance(at, str) else None
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None or not isinstance(record.get("id"), str):
+        raise InvalidQueryError("audit", "a record needs a string id and an RFC 3339 `at` with an offset")
+    return value
+
+
 def prefix_upper_bound(prefix: str) -> str:
     """The smallest string greater than every string starting with the hex `prefix`."""
     return prefix + "g"
@@ -183,6 +199,15 @@ class EventStore(ABC):
     @abstractmethod
     async def list_servers(self) -> list[str]:
         """Names of every server with stored events, sorted."""
+
+    # Not abstract, so stores written before the audit log existed (and test doubles) still instantiate.
+    async def append_audit(self, record: dict[str, Any]) -> None:
+        """Store one audit record (`id`, `at`, `actor`, `action`, ...), kept for `AUDIT_RETENTION`."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no audit log")
+
+    async def audit_page(self, *, limit: int = 50, cursor: str | None = None) -> Page:
+        """One page of audit records, newest first, resuming after `cursor`."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no audit log")
 
     @abstractmethod
     async def purge_expired(self, now: datetime | None = None) -> int:

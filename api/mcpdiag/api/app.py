@@ -1,0 +1,119 @@
+"""The API app: query routes with RBAC, the collector's ingest routes, `/metrics`, health and `/docs`.
+
+Run it with `uvicorn --factory mcpdiag.api.app:create_app`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
+from pydantic import SecretStr
+
+from mcpdiag.api.acl import AccessPolicy
+from mcpdiag.api.auth import TokenVerifier
+from mcpdiag.api.errors import install_api_error_handlers
+from mcpdiag.api.routes import admin, debug, dev, diagnostics, health, session, status
+from mcpdiag.api.routes.ui import mount_ui
+from mcpdiag.api.settings import ApiSettings, get_api_settings
+from mcpdiag.collector.backends import open_store
+from mcpdiag.collector.ingest import router as ingest_router
+from mcpdiag.collector.logging import RequestIdMiddleware, configure_logging
+from mcpdiag.collector.metrics import METRICS_CONTENT_TYPE, CollectorMetrics
+from mcpdiag.collector.runtime import CollectorRuntime
+from mcpdiag.collector.settings import CollectorSettings, get_collector_settings
+from mcpdiag.collector.store import EventStore
+
+log = structlog.get_logger("mcpdiag.api")
+
+DESCRIPTION = """Why did an MCP server fail? Scoped diagnostics for end users, Debug ID lookups for support.
+
+Every `/api` endpoint takes `Authorization: Bearer <JWT>`. A user sees the servers they can access (token
+claim or ACL), and on them their own events plus server-wide ones, never `detail`; support and admins see
+everything. A server the caller cannot access answers 404, like one that does not exist. Errors are
+`{"error": {"code", "message"}}`.
+"""
+
+
+def _openapi_without_422(app: FastAPI) -> dict[str, Any]:
+    # Bad input answers 400 `invalid_parameter` (see errors.py), so FastAPI's default 422 is not the contract.
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+        schemas = schema.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def create_app(
+    settings: ApiSettings | None = None,
+    collector_settings: CollectorSettings | None = None,
+    store: EventStore | None = None,
+) -> FastAPI:
+    """The API app. Its lifespan opens the store named by `collector_settings.store_url` (unless `store`
+    is given, which then stays the caller's), creates the schema, and runs the collector runtime."""
+    configure_logging()
+    api_settings = settings or get_api_settings()
+    if api_settings.dev_mode and api_settings.jwt_secret is None:
+        # Demo tokens need a signing key; a fresh one per process is enough for development.
+        api_settings = api_settings.model_copy(update={"jwt_secret": SecretStr(secrets.token_urlsafe(48))})
+    ingest_settings = collector_settings or get_collector_settings()
+    policy = AccessPolicy.from_file(api_settings.acl_file)
+    verifier = TokenVerifier(api_settings)
+    metrics = CollectorMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        active = store or open_store(ingest_settings.store_url, retention=ingest_settings.retention)
+        try:
+            await active.ensure_schema()
+            runtime = CollectorRuntime(ingest_settings, active, metrics=metrics)
+            app.state.store = active
+            app.state.collector = runtime
+            if not verifier.configured:
+                log.warning("no MCPDIAG_JWT_SECRET or MCPDIAG_JWKS_URL: every /api request will get 401")
+            async with runtime.running():
+                yield
+        finally:
+            if store is None:
+                await active.close()
+
+    app = FastAPI(title="mcpdiag", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.api_settings = api_settings
+    app.state.policy = policy
+    app.state.verifier = verifier
+    for router in (
+        diagnostics.router,
+        status.router,
+        debug.router,
+        admin.router,
+        health.router,
+        session.router,
+        ingest_router,
+    ):
+        app.include_router(router)
+    if api_settings.dev_mode:
+        app.include_router(dev.router)
+    mount_ui(app)
+    install_api_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+
+    app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint(request: Request) -> Response:
+        runtime: CollectorRuntime = request.app.state.collector
+        return Response(runtime.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    return app

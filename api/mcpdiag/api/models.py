@@ -1,0 +1,152 @@
+"""Response models of the query API: what `/docs` promises, camelCase on the wire."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+ConnectionState = Literal["connected", "connecting", "disconnected", "error", "unknown"]
+
+
+class ApiModel(BaseModel):
+    """camelCase aliases on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class SourceOut(ApiModel):
+    """The process that emitted an event."""
+
+    service: str | None = None
+    host: str | None = None
+    version: str | None = None
+
+
+class EventOut(ApiModel):
+    """One stored diagnostic event (the wire event). `detail` is present only for support and admins."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    id: str
+    ts: str = Field(description="RFC 3339 UTC with milliseconds")
+    server: str
+    user_id: str | None = Field(default=None, description="null = server-wide (affects everyone)")
+    conversation_id: str | None = None
+    run_id: str | None = None
+    touchpoint: str
+    code: str
+    severity: str
+    message_safe: str
+    detail: str | None = Field(default=None, description="Support/admin only; absent for plain users")
+    retryable: bool = False
+    trace_id: str = Field(description="The Debug ID")
+    span_id: str | None = None
+    transport: str | None = None
+    tool: str | None = None
+    http_status: int | None = None
+    duration_ms: float | None = None
+    attrs: dict[str, Any] = Field(default_factory=dict)
+    source: SourceOut = Field(default_factory=SourceOut)
+
+
+class DiagnosticsPage(ApiModel):
+    """One page of a server's events, newest first; pass `nextCursor` back as `cursor` for the next."""
+
+    server: str
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+class LastError(ApiModel):
+    """The latest connection failure the caller may see."""
+
+    code: str
+    message: str = Field(description="The event's messageSafe")
+    retryable: bool
+    trace_id: str
+    at: str
+
+
+class ServerStatus(ApiModel):
+    """A server card's state."""
+
+    connection_state: ConnectionState
+    requires_o_auth: bool = Field(alias="requiresOAuth")
+    last_error: LastError | None
+    updated_at: str | None = Field(description="ts of the event the state comes from; null when unknown")
+
+
+class ConnectionStatusResponse(ApiModel):
+    """State of every server the caller can access."""
+
+    connection_status: dict[str, ServerStatus]
+
+
+class CodeCount(ApiModel):
+    """Occurrences of one code in the window."""
+
+    count: int
+    first_seen: str
+    last_seen: str
+
+
+class SummaryResponse(ApiModel):
+    """Counts for one server over a window: the server card's badge."""
+
+    server: str
+    window: str
+    since: str
+    total: int
+    error_count: int = Field(description="Events of severity error or critical")
+    by_severity: dict[str, int]
+    by_code: dict[str, CodeCount]
+    last_error: EventOut | None
+
+
+class DebugLookup(ApiModel):
+    """Every visible event of one trace, oldest first, and (for staff) the user's events around it."""
+
+    debug_id: str
+    trace_id: str
+    items: list[EventOut]
+    related: list[EventOut] = Field(
+        description="Support/admin: the same user's events on the same server within ±10 minutes"
+    )
+
+
+class AuditRecord(ApiModel):
+    """Who looked up or exported what, when, and in which scope."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    id: str
+    at: str
+    actor: str
+    role: str
+    action: str
+    target: str | None = None
+    scope: dict[str, Any] = Field(default_factory=dict)
+    result_count: int | None = None
+    request_id: str | None = None
+
+
+class AuditPage(ApiModel):
+    """One page of the audit log, newest first."""
+
+    items: list[AuditRecord]
+    next_cursor: str | None
+
+
+class Health(ApiModel):
+    """Liveness."""
+
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(ApiModel):
+    """Readiness: the store answers."""
+
+    status: Literal["ready"] = "ready"
+    store: str

@@ -1,0 +1,139 @@
+"""`GET /api/mcp/{server}/diagnostics` (the drawer's timeline) and `.../summary` (the card's badge)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import AwareDatetime, StringConstraints
+
+from mcpdiag.api.acl import strip_detail, visible_event
+from mcpdiag.api.deps import CurrentUser, Policy, Store, strict_query
+from mcpdiag.api.errors import InvalidParameterError
+from mcpdiag.api.models import CodeCount, DiagnosticsPage, EventOut, SummaryResponse
+from mcpdiag.api.routes.common import check_access, check_exists, error_responses
+from mcpdiag.collector.store import MAX_PAGE, EventQuery
+from mcpdiag.emitters import Severity, Touchpoint, format_ts
+
+router = APIRouter(prefix="/api/mcp", tags=["diagnostics"])
+
+CODE_PATTERN = r"^[A-Z][A-Z0-9_]{2,63}$"
+WINDOW_PATTERN = re.compile(r"^(\d{1,5})([mhd])$")
+MAX_WINDOW = timedelta(days=30)
+CodeName = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
+Window = Annotated[str, Query(pattern=WINDOW_PATTERN.pattern, description="30m, 24h, 7d; at most 30d")]
+ServerName = Annotated[str, Path(min_length=1, max_length=128, description="The MCP server's name")]
+
+
+def parse_window(window: str) -> timedelta:
+    """`30m`, `24h`, `7d` → a timedelta of at most 30 days; `InvalidParameterError` otherwise."""
+    match = WINDOW_PATTERN.fullmatch(window)
+    if match is None:
+        raise InvalidParameterError("window", "must look like 30m, 24h or 7d")
+    amount, unit = int(match[1]), match[2]
+    span = (
+        timedelta(minutes=amount)
+        if unit == "m"
+        else timedelta(hours=amount)
+        if unit == "h"
+        else timedelta(days=amount)
+    )
+    if not timedelta(0) < span <= MAX_WINDOW:
+        raise InvalidParameterError("window", "must be more than 0 and at most 30d")
+    return span
+
+
+@router.get(
+    "/{server}/diagnostics",
+    response_model=DiagnosticsPage,
+    response_model_exclude_unset=True,
+    responses=error_responses(404),
+    dependencies=[
+        Depends(
+            strict_query(
+                repeatable=("code", "touchpoint"), scalar=("cursor", "severity", "from", "to", "limit")
+            )
+        )
+    ],
+    summary="A server's diagnostic events, newest first",
+)
+async def diagnostics(
+    server: ServerName,
+    principal: CurrentUser,
+    store: Store,
+    policy: Policy,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`nextCursor` of the previous page")
+    ] = None,
+    severity: Annotated[Severity | None, Query(description="Minimum severity")] = None,
+    since: Annotated[AwareDatetime | None, Query(alias="from", description="RFC 3339, inclusive")] = None,
+    until: Annotated[AwareDatetime | None, Query(alias="to", description="RFC 3339, exclusive")] = None,
+    code: Annotated[list[CodeName] | None, Query(description="Repeatable, e.g. MCP_TIMEOUT")] = None,
+    touchpoint: Annotated[list[Touchpoint] | None, Query(description="Repeatable")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> dict[str, object]:
+    """Events of `server` the caller may see, newest first: a user gets their own and server-wide events
+    (never `detail`), support and admins get everyone's. Walk pages with `cursor` = `nextCursor`."""
+    check_access(policy, principal, server)
+    query = EventQuery(
+        server=server,
+        user_id=None if principal.is_staff else principal.user_id,
+        min_severity=severity,
+        since=since,
+        until=until,
+        codes=tuple(code or ()),
+        touchpoints=tuple(t.value for t in touchpoint or ()),
+        limit=limit,
+        cursor=cursor,
+    )
+    page = await store.page(query)
+    if not page.items and cursor is None:
+        await check_exists(store, policy, principal, server)
+    return {
+        "server": server,
+        "items": page.items if principal.is_staff else [strip_detail(item) for item in page.items],
+        "nextCursor": page.next_cursor,
+    }
+
+
+@router.get(
+    "/{server}/summary",
+    response_model=SummaryResponse,
+    response_model_exclude_unset=True,
+    responses=error_responses(404),
+    dependencies=[Depends(strict_query(scalar=("window",)))],
+    summary="Counts by code and severity over a window: the server card's badge",
+)
+async def summary(
+    server: ServerName,
+    principal: CurrentUser,
+    store: Store,
+    policy: Policy,
+    window: Window = "24h",
+) -> dict[str, object]:
+    """Counts by code and severity, the error count, the last error, and first/last seen per code, over
+    the events the caller may see."""
+    check_access(policy, principal, server)
+    span = parse_window(window)
+    since = store.clock() - span
+    result = await store.summary(server, since, user_id=None if principal.is_staff else principal.user_id)
+    if result.total == 0:
+        await check_exists(store, policy, principal, server)
+    last_error = visible_event(principal, result.last_error) if result.last_error else None
+    return {
+        "server": server,
+        "window": window,
+        "since": format_ts(since),
+        "total": result.total,
+        "errorCount": result.error_count,
+        "bySeverity": result.by_severity,
+        "byCode": {
+            code: CodeCount(
+                count=s.count, first_seen=format_ts(s.first_seen), last_seen=format_ts(s.last_seen)
+            )
+            for code, s in sorted(result.by_code.items())
+        },
+        "lastError": EventOut.model_validate(last_error) if last_error else None,
+    }

@@ -1,0 +1,57 @@
+"""The API's settings: one pydantic-settings class, `MCPDIAG_` prefix, built once."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    """How callers are authenticated (JWT), which claims carry their roles and servers, and the ACL file."""
+
+    model_config = SettingsConfigDict(env_prefix="MCPDIAG_", env_file=".env", extra="ignore")
+
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        description="HS256 shared secret (at least 32 bytes); tokens signed with it are accepted",
+    )
+    jwks_url: str | None = Field(
+        default=None,
+        description="JWKS endpoint whose RS256/ES256 keys verify tokens (cached, refetched on unknown kid)",
+    )
+    jwks_cache_s: float = Field(default=300, gt=0, description="Seconds a fetched JWKS is reused")
+    jwks_refresh_cooldown_s: float = Field(
+        default=10, ge=0, description="Shortest gap between refetches triggered by an unknown kid"
+    )
+    jwt_issuer: str | None = Field(default=None, description="Required `iss`, when set")
+    jwt_audience: str | None = Field(default=None, description="Required `aud`, when set")
+    jwt_leeway_s: float = Field(default=30, ge=0, le=300, description="Clock skew tolerated on exp/nbf/iat")
+    roles_claim: str = Field(default="roles", description="Claim listing roles: `admin`, `support`")
+    groups_claim: str = Field(default="groups", description="Claim listing the caller's groups")
+    servers_claim: str = Field(default="mcp_servers", description='Claim listing servers, or "*" for all')
+    acl_file: Path | None = Field(
+        default=None, description="YAML or JSON ACL: servers → users, groups, public"
+    )
+    dev_mode: bool = Field(
+        default=False,
+        description="Development mode: demo users and a token endpoint for the UI (never in production)",
+    )
+    related_window_s: float = Field(
+        default=600, gt=0, description="Debug ID lookups show the user's events this many seconds around"
+    )
+
+    @model_validator(mode="after")
+    def _secret_long_enough(self) -> Self:
+        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value().encode()) < 32:
+            raise ValueError("MCPDIAG_JWT_SECRET must be at least 32 bytes")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_api_settings() -> ApiSettings:
+    """The process-wide API settings (tests pass their own to `create_app` or override the dependency)."""
+    return ApiSettings()

@@ -1,0 +1,117 @@
+"""`GET /api/mcp/connection/status`: which servers are listed, and the state rule of `mcpdiag.api.status`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from mcpdiag.collector.store import utc_now
+from tests.api.conftest import Api
+from tests.api.support import seed
+from tests.factories import make_event
+
+
+async def status_of(api: Api, headers: dict[str, str]) -> dict[str, dict[str, object]]:
+    response = await api.client.get("/api/mcp/connection/status", headers=headers)
+    assert response.status_code == 200, response.text
+    result: dict[str, dict[str, object]] = response.json()["connectionStatus"]
+    return result
+
+
+@pytest.mark.parametrize(
+    ("codes", "state", "requires_oauth"),
+    [
+        (["MCP_TIMEOUT", "MCP_CONNECTED"], "connected", False),
+        (["MCP_OAUTH_STARTED"], "connecting", True),
+        (["MCP_OAUTH_STARTED", "MCP_OAUTH_COMPLETED"], "connected", False),
+        (["MCP_CONNECTED", "MCP_DISCONNECTED"], "disconnected", False),
+        (["MCP_CONNECTED", "MCP_AUTH_REQUIRED"], "error", True),
+        (["MCP_OAUTH_STARTED", "MCP_OAUTH_TIMEOUT"], "error", True),
+        (["MCP_CONNECTED", "MCP_DNS_FAILURE"], "error", False),
+        (["MCP_CONNECTED", "MCP_NEW_UNKNOWN_CODE"], "error", False),
+        (["MCP_CONNECTED", "MCP_TOOL_ERROR"], "connected", False),
+    ],
+)
+async def test_state_follows_the_latest_connection_event(
+    api: Api, codes: list[str], state: str, requires_oauth: bool
+) -> None:
+    now = utc_now()
+    events = [
+        make_event(
+            server="docs",
+            code=code,
+            ts=now - timedelta(minutes=len(codes) - i),
+            touchpoint="tool_call" if code == "MCP_TOOL_ERROR" else "oauth" if "OAUTH" in code else "connect",
+            **({"severity": "error"} if code == "MCP_NEW_UNKNOWN_CODE" else {}),
+        )
+        for i, code in enumerate(codes)
+    ]
+    await seed(api.store, events)
+    docs = (await status_of(api, api.as_user()))["docs"]
+    assert docs["connectionState"] == state
+    assert docs["requiresOAuth"] is requires_oauth
+    state_event = [e for e in events if e.code != "MCP_TOOL_ERROR"][-1]
+    assert docs["updatedAt"] == state_event.to_wire()["ts"]
+    failures = [e for e in events if e.severity.rank >= 2 and e.code != "MCP_TOOL_ERROR"]
+    if failures:
+        last = failures[-1]
+        assert docs["lastError"] == {
+            "code": last.code,
+            "message": last.message_safe,
+            "retryable": last.retryable,
+            "traceId": last.trace_id,
+            "at": last.to_wire()["ts"],
+        }
+    else:
+        assert docs["lastError"] is None
+
+
+async def test_a_user_sees_state_from_their_own_and_server_wide_events_only(api: Api) -> None:
+    now = utc_now()
+    await seed(
+        api.store,
+        [
+            make_event(
+                server="github", code="MCP_CONNECTED", user_id="ursula", ts=now - timedelta(minutes=5)
+            ),
+            make_event(
+                server="github", code="MCP_AUTH_REQUIRED", user_id="victor", ts=now - timedelta(minutes=1)
+            ),
+        ],
+    )
+    mine = (await status_of(api, api.as_user()))["github"]
+    assert (mine["connectionState"], mine["lastError"]) == ("connected", None)
+    everyone = (await status_of(api, api.admin))["github"]
+    assert everyone["connectionState"] == "error" and everyone["requiresOAuth"] is True
+
+
+async def test_listed_servers_are_exactly_those_the_caller_can_access(api: Api) -> None:
+    await seed(api.store, [make_event(server=s, ts=utc_now()) for s in ("github", "stored-only", "payroll")])
+    assert set(await status_of(api, api.as_user())) == {"github", "docs"}
+    assert set(await status_of(api, api.as_user(groups=["eng"], mcp_servers=["claimed"]))) == {
+        "github",
+        "jira",
+        "docs",
+        "claimed",
+    }
+    assert set(await status_of(api, api.as_user("zed", mcp_servers="*"))) == {
+        "github",
+        "jira",
+        "docs",
+        "payroll",
+        "stored-only",
+    }
+    staff = await status_of(api, api.support)
+    assert set(staff) == {"github", "jira", "docs", "payroll", "stored-only"}
+    assert staff["jira"] == {
+        "connectionState": "unknown",
+        "requiresOAuth": False,
+        "lastError": None,
+        "updatedAt": None,
+    }
+
+
+async def test_status_refuses_any_query_parameter(api: Api) -> None:
+    response = await api.client.get("/api/mcp/connection/status?server[$ne]=x", headers=api.as_user())
+    assert response.status_code == 400
