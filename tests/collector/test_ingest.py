@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
+import time
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator
@@ -14,10 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from mcpdiag.collector import EventQuery, create_collector_app
+from mcpdiag.collector import EventQuery, EventValidator, create_collector_app
 from mcpdiag.collector.store import utc_now
-from mcpdiag.emitters import format_ts
-from tests.collector.support import asgi_client, new_key, settings_for, stored_ids, wire_events
+from mcpdiag.collector.validation import CLEAN_CACHE_STRINGS
+from mcpdiag.emitters import DiagnosticEvent, Redactor, format_ts
+from tests.collector.support import asgi_client, new_key, serve, settings_for, stored_ids, wire_events
 
 NDJSON = {"content-type": "application/x-ndjson"}
 
@@ -215,6 +218,7 @@ async def test_a_body_over_8_mib_is_413(client: httpx.AsyncClient) -> None:
     await assert_still_serving(client)
 
 
+@functools.cache
 def gzip_bomb(decompressed_mib: int) -> bytes:
     """A gzip stream of zeros that inflates to `decompressed_mib` MiB."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
@@ -236,6 +240,38 @@ async def test_a_gzip_bomb_is_cut_off_with_bounded_memory(client: httpx.AsyncCli
     assert_error(response, 413, "payload_too_large")
     assert peak < 48 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB"
     await assert_still_serving(client)
+
+
+async def test_a_gzip_bomb_over_real_http_is_cut_off_quickly_and_the_service_keeps_serving(
+    tmp_path: Path, key: str
+) -> None:
+    """The same bomb through uvicorn on loopback, sized up front (Content-Length) and streamed (chunked)."""
+    bomb = gzip_bomb(1024)
+    headers = {"content-type": "application/json", "content-encoding": "gzip", "x-api-key": key}
+
+    async def streamed() -> AsyncIterator[bytes]:  # no Content-Length: cut off while it streams in
+        for start in range(0, len(bomb), 64 * 1024):
+            yield bomb[start : start + 64 * 1024]
+
+    app = create_collector_app(settings_for(tmp_path, key))
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, headers={"x-api-key": key}) as client:
+        tracemalloc.start()  # uvicorn runs in this process: its allocations are traced too
+        try:
+            for content in (bomb, streamed()):
+                started = time.perf_counter()
+                # A fresh connection each time: the server may close one whose body it stopped reading.
+                async with httpx.AsyncClient(base_url=url, timeout=30) as bomber:
+                    response = await bomber.post("/v1/events", content=content, headers=headers)
+                elapsed = time.perf_counter() - started
+                assert_error(response, 413, "payload_too_large")
+                assert elapsed < 5.0, f"the bomb took {elapsed:.1f} s to refuse"
+                health = await client.get("/healthz")
+                assert health.status_code == 200, health.text
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 48 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB"
+        await assert_still_serving(client)
 
 
 async def test_a_gzip_body_is_accepted(client: httpx.AsyncClient, tmp_path: Path) -> None:
@@ -262,3 +298,59 @@ async def test_a_full_queue_answers_503_with_retry_after_and_accepts_nothing(
 async def test_unknown_routes_and_methods_answer_in_the_error_shape(client: httpx.AsyncClient) -> None:
     assert_error(await client.get("/v1/nope"), 404, "not_found")
     assert_error(await client.get("/v1/events"), 405, "method_not_allowed")
+
+
+def tricky_events() -> list[dict[str, Any]]:
+    """Wire events whose redaction exercises every path: secret keys at any depth, known secrets, rules in
+    free text, lists, and the same strings over and over (clean ones and ones that hold a secret)."""
+    events = wire_events(6)
+    events[0]["detail"] = f"POST failed: Authorization: Bearer {'x9' * 20}"
+    events[1]["attrs"] = {"password": "p@ss-w0rd", "endpoint": "/mcp", "count": 3, "ok": True, "none": None}
+    events[2]["attrs"] = {"nested": {"apiKey": "abc123456789", "list": ["token=s3cr3t-value", "plain", 1.5]}}
+    events[3]["detail"] = "pw=hunter2-corp-secret in https://user:pa55word@example.com/x?sig=abcdef123"
+    events[4]["clientSecret"] = "top-level-secret"  # an unknown field: redacted, then refused by validation
+    events[5]["attrs"] = {"note": "x" * 300, "items": ("a", {"session_id": "s-123"})}
+    return events + events + [dict(event, detail="plain text again") for event in events]
+
+
+def test_the_validators_redaction_is_exactly_the_redactors() -> None:
+    known = ["hunter2-corp-secret"]
+    validator = EventValidator(known)
+    redactor = Redactor(known)
+    for _ in range(2):  # the second pass answers the clean strings from memory
+        for event in tricky_events():
+            counts: dict[str, int] = {}
+            expected, fired = redactor.event(event)
+            assert validator.redact(event, counts) == expected
+            assert counts == fired
+    assert not any("x9x9" in text or "hunter2" in text or "pa55word" in text for text in validator._clean)
+
+
+def test_check_stores_what_redact_then_validate_gives_and_counts_every_redaction() -> None:
+    known = ["hunter2-corp-secret"]
+    validator = EventValidator(known)
+    redactor = Redactor(known)
+    events = tricky_events()
+    for _ in range(2):
+        intake = validator.check(events)
+        expected: list[DiagnosticEvent] = []
+        refused: list[int] = []
+        counts: dict[str, int] = {}
+        for index, event in enumerate(events):
+            redacted, fired = redactor.event(event)
+            for rule, count in fired.items():
+                counts[rule] = counts.get(rule, 0) + count
+            try:
+                expected.append(DiagnosticEvent.model_validate(redacted))
+            except ValueError:
+                refused.append(index)
+        assert intake.events == expected and len(expected) >= 9
+        assert intake.redactions == counts
+        assert [rejection.index for rejection in intake.rejected] == refused
+
+
+def test_the_memory_of_clean_strings_is_bounded() -> None:
+    validator = EventValidator()
+    for i in range(CLEAN_CACHE_STRINGS + 100):
+        validator.redact({"detail": f"message {i}"}, {})
+    assert 0 < len(validator._clean) <= CLEAN_CACHE_STRINGS

@@ -21,9 +21,11 @@ class RecordingStore(OutageStore):
     def __init__(self, inner: SQLiteEventStore) -> None:
         super().__init__(inner)
         self.batches: list[int] = []
+        self.written: list[str] = []
 
     async def append(self, events: Sequence[DiagnosticEvent]) -> int:
         self.batches.append(len(events))
+        self.written.extend(event.id for event in events)
         return await super().append(events)
 
 
@@ -60,6 +62,18 @@ async def test_concurrent_requests_share_batches_up_to_the_batch_size(
     results = await asyncio.gather(*(pipeline.submit(r) for r in requests))
     assert results == [50] * 40
     assert sum(store.batches) == 2000 and max(store.batches) == 500 and len(store.batches) <= 5
+    await pipeline.stop()
+
+
+async def test_requests_of_a_batchs_size_are_written_whole_and_every_batch_keeps_submission_order(
+    store: RecordingStore, tmp_path: Path
+) -> None:
+    pipeline = pipeline_for(store, tmp_path, batch_size=500)
+    await pipeline.start()
+    requests = [[make_event() for _ in range(size)] for size in (500, 500, 20, 30, 700, 10)]
+    assert await asyncio.gather(*(pipeline.submit(r) for r in requests)) == [len(r) for r in requests]
+    assert store.batches[:2] == [500, 500] and sum(store.batches) == 1760
+    assert store.written == [event.id for request in requests for event in request]
     await pipeline.stop()
 
 

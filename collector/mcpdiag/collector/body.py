@@ -112,11 +112,23 @@ def parse_events(body: bytes, content_type: str | None) -> list[Any]:
     _check_count(len(items))
     for index, item in enumerate(items):
         try:
-            size = len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
+            size = _encoded_size(item)
         except RecursionError as exc:
             raise InvalidBodyError(f"event [{index}] is nested too deeply", code="invalid_json") from exc
         _check_size(index, size)
     return items
+
+
+# One encoder for every size check (`json.dumps` with options builds a new one per call); it keeps no
+# state between calls, so the worker threads share it.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _encoded_size(item: Any) -> int:
+    """Bytes of the compact UTF-8 JSON encoding of `item`, as `json.dumps(...).encode()` would give."""
+    text = _COMPACT.encode(item)
+    # ASCII (the usual case) is one byte a character: no need to build the bytes just to count them.
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def _parse_ndjson(body: bytes) -> list[Any]:

@@ -155,20 +155,21 @@ class IngestPipeline:
 
     async def _write_loop(self) -> None:
         while (batch := await self._next_batch()) is not None:
-            count = sum(len(item.events) for item in batch)
+            pending, events = batch
             try:
-                await self._persist([event for item in batch for event in item.events])
+                await self._persist(events)
             except CollectorError as exc:
-                _settle(batch, exc)
+                _settle(pending, exc)
             except Exception as exc:  # never let one batch kill the writer
                 log.exception("batch write failed")
-                _settle(batch, OverloadedError(f"events could not be stored: {type(exc).__name__}"))
+                _settle(pending, OverloadedError(f"events could not be stored: {type(exc).__name__}"))
             else:
-                _settle(batch, None)
+                _settle(pending, None)
             finally:
-                self._depth -= count
+                self._depth -= len(events)
 
-    async def _next_batch(self) -> list[_Pending] | None:
+    async def _next_batch(self) -> tuple[list[_Pending], Sequence[DiagnosticEvent]] | None:
+        """The next requests to write together and their events, or None once stopped and drained."""
         while not self._queue:
             if not self._accepting:
                 return None
@@ -184,13 +185,19 @@ class IngestPipeline:
                 batch.append(item)
                 count += len(item.events)
             if count >= self.batch_size or not self._accepting or loop.time() >= deadline:
-                return batch
+                break
             # One turn of the loop lets handlers that are ready enqueue their events into this batch.
             await asyncio.sleep(0)
             if not self._queue:
-                return batch
+                break
+        if len(batch) == 1:  # a request of a batch's size or more (or a lone one) goes to the store as is
+            return batch, batch[0].events
+        events: list[DiagnosticEvent] = []
+        for item in batch:
+            events.extend(item.events)
+        return batch, events
 
-    async def _persist(self, events: list[DiagnosticEvent]) -> None:
+    async def _persist(self, events: Sequence[DiagnosticEvent]) -> None:
         # While spooled batches wait and the store has not recovered, keep spooling: order is kept and a
         # down store is not hammered by every batch.
         if self._healthy or not len(self.spool):

@@ -4,11 +4,16 @@ Each event of a request is judged on its own: the valid ones go on, each invalid
 naming its index and the wire field at fault. Redaction runs on the raw event before validation, so the
 event that is stored is exactly the one that passed validation (a placeholder that pushes a field over its
 length limit is caught, not stored).
+
+Redaction gives exactly what `Redactor.event` gives, but most strings of an event recur from one event to
+the next (server, code, messageSafe, touchpoint, source, attrs): the validator remembers strings that the
+redactor left untouched, so those are not scanned again. Only strings in which no rule fired are remembered
+(they hold no secret), never a string that was redacted, and the memory is bounded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,8 +24,13 @@ from mcpdiag.collector.body import Malformed
 from mcpdiag.collector.store import Clock, utc_now
 from mcpdiag.emitters import DiagnosticEvent, Redactor
 from mcpdiag.emitters.event import MAX_DETAIL, field_path
+from mcpdiag.emitters.redact import is_secret_key
 
 MAX_FUTURE = timedelta(minutes=5)
+CLEAN_CACHE_STRINGS = 8192
+"""How many untouched strings the validator remembers (then it forgets them all and starts over)."""
+CLEAN_CACHE_LENGTH = 256
+"""Longer strings (details, stack excerpts) are rarely repeated: always scanned, never remembered."""
 
 
 class Rejection(BaseModel):
@@ -50,9 +60,12 @@ class EventValidator:
         self.redactor = Redactor(known_secrets)
         self.clock = clock
         self.max_future = max_future
+        # Strings the redactor returned unchanged, without firing a rule. Shared by the worker threads
+        # that check requests: set lookups, adds and clears are atomic, and a race costs only a rescan.
+        self._clean: set[str] = set()
 
     def check(self, items: Sequence[Any], *, truncate_detail: bool = False) -> Intake:
-        """The valid events of `items` and a rejection for each invalid one (thread-safe: no shared state)."""
+        """The valid events of `items` and a rejection for each invalid one (thread-safe)."""
         intake = Intake()
         latest = self.clock() + self.max_future
         for index, item in enumerate(items):
@@ -72,11 +85,9 @@ class EventValidator:
         if not isinstance(item, dict):
             return "event", "must be a JSON object"
         try:
-            redacted, fired = self.redactor.event(item)
+            redacted = self.redact(item, counts)
         except RecursionError:
             return "event", "is nested too deeply"
-        for rule, count in fired.items():
-            counts[rule] = counts.get(rule, 0) + count
         if (
             truncate_detail
             and isinstance(redacted.get("detail"), str)
@@ -91,6 +102,56 @@ class EventValidator:
         if event.ts > latest:
             return "ts", f"is more than {int(self.max_future.total_seconds() // 60)} minutes in the future"
         return event
+
+    def redact(self, event: Mapping[Any, Any], counts: dict[str, int]) -> dict[Any, Any]:
+        """What `self.redactor.event(event)` returns, adding how often each rule fired to `counts`."""
+        clean = self._clean
+        out: dict[Any, Any] = {}
+        for key, value in event.items():
+            if isinstance(key, str) and is_secret_key(key):
+                # The whole value goes, whatever it is: the redactor's own rule, through its public API.
+                redacted, fired = self.redactor.event({key: value})
+                _add(counts, fired)
+                out[key] = redacted[key]
+                continue
+            # Exact types first (what JSON gives); anything else takes the general path in `_value`.
+            kind = type(value)
+            if kind is str:
+                out[key] = value if value in clean else self._text(value, counts)
+            elif value is None or kind is int or kind is bool or kind is float:
+                out[key] = value
+            else:
+                out[key] = self._value(value, counts)
+        return out
+
+    def _value(self, value: Any, counts: dict[str, int]) -> Any:
+        if isinstance(value, str):
+            return value if value in self._clean else self._text(value, counts)
+        if isinstance(value, Mapping):
+            return self.redact(value, counts)
+        if isinstance(value, list):
+            return [self._value(item, counts) for item in value]
+        if isinstance(value, tuple):
+            return tuple(self._value(item, counts) for item in value)
+        return value
+
+    def _text(self, text: str, counts: dict[str, int]) -> str:
+        fired: dict[str, int] = {}
+        redacted = self.redactor.text(text, fired)
+        if fired:
+            _add(counts, fired)
+            return redacted
+        # No rule fired, so the redactor returned the text as it was: remember it as clean.
+        if len(text) <= CLEAN_CACHE_LENGTH:
+            if len(self._clean) >= CLEAN_CACHE_STRINGS:
+                self._clean.clear()
+            self._clean.add(text)
+        return text
+
+
+def _add(counts: dict[str, int], fired: dict[str, int]) -> None:
+    for rule, count in fired.items():
+        counts[rule] = counts.get(rule, 0) + count
 
 
 def _message(message: str, errors: int) -> str:
