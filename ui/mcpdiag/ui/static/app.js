@@ -155,7 +155,7 @@ view.addEventListener("click", (event) => {
 
 function eventRow(item) {
   return `<li class="row sev-${esc(item.severity)}" data-id="${esc(item.id)}">
-    <div><span class="badge">${esc(item.severity)}</span> <code>${esc(item.code)}</code> on <strong>${esc(item.server)}</strong>
+    <div><span class="badge sev-${esc(item.severity)}">${esc(item.severity)}</span> <code>${esc(item.code)}</code> on <strong>${esc(item.server)}</strong>
       <time datetime="${esc(item.ts)}" title="${esc(absoluteTime(item.ts))}">${esc(timeAgo(item.ts))}</time></div>
     <p>${esc(item.messageSafe)}</p>
     <p class="meta">${esc(item.touchpoint)}${item.tool ? ` · tool ${esc(item.tool)}` : ""}${item.userId ? ` · user ${esc(item.userId)}` : " · server-wide"}

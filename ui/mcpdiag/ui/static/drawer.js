@@ -8,6 +8,7 @@ const RANGES = { "1h": 36e5, "24h": 864e5, "7d": 6048e5 };
 const REFRESH_MS = 15000;
 
 const STYLE = `
+[hidden] { display: none !important; }
 :host { position: fixed; inset: 0; z-index: 50; pointer-events: none; font: 15px/1.5 var(--font, system-ui, sans-serif); color: var(--text, #1b1f24); }
 :host([open]) { pointer-events: auto; }
 .scrim { position: absolute; inset: 0; background: rgb(0 0 0 / 35%); opacity: 0; transition: opacity .2s; }
@@ -151,17 +152,19 @@ export class DiagnosticsDrawer extends HTMLElement {
   }
 
   params(cursor) {
+    // A cursor only continues the query it came from: later pages reuse the first page's window start.
+    if (!cursor) this.since = new Date(Date.now() - RANGES[this.filters.range]).toISOString();
     return {
       severity: this.filters.severity || undefined,
       code: this.filters.code || undefined,
-      from: new Date(Date.now() - RANGES[this.filters.range]).toISOString(),
+      from: this.since,
       limit: 50,
       cursor: cursor || undefined,
     };
   }
 
   async load({ more = false } = {}) {
-    if (this.loading || !this.server) return;
+    if (this.loading || !this.server || (more && !this.cursor)) return;
     this.loading = true;
     if (!more) {
       this.items = [];
@@ -192,7 +195,9 @@ export class DiagnosticsDrawer extends HTMLElement {
   async refresh() {
     if (this.loading || !this.server) return;
     try {
+      const since = this.since;
       const page = await this.client.get(`/api/mcp/${encodeURIComponent(this.server)}/diagnostics`, this.params(null));
+      this.since = since;
       const known = new Set(this.items.map((item) => item.id));
       const fresh = page.items.filter((item) => !known.has(item.id));
       if (!fresh.length) return;

@@ -1,0 +1,165 @@
+"""A real app on loopback (SQLite, seeded through the real ingest endpoint) and Debian's Chromium."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from mcpdiag.api import ApiSettings, create_app
+from mcpdiag.collector import CollectorSettings
+from mcpdiag.emitters import new_event_id, new_trace_id
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
+SHARED_PREFIX = "abcd1234"
+
+
+@dataclass
+class Service:
+    """The running app and what the tests need to talk to it directly."""
+
+    url: str
+    secret: str
+    ingest_key: str
+    seeded: dict[str, Any]
+
+    def token(self, sub: str, **claims: Any) -> str:
+        now = int(time.time())
+        return jwt.encode(
+            {"sub": sub, "iat": now, "exp": now + 3600, **claims}, self.secret, algorithm="HS256"
+        )
+
+    def api(self, path: str, sub: str, params: dict[str, Any] | None = None, **claims: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token(sub, **claims)}"}
+        response = httpx.get(self.url + path, params=params, headers=headers, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+
+def _event(server: str, code: str, minutes_ago: float, user: str | None, **extra: Any) -> dict[str, Any]:
+    ts = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return {
+        "id": new_event_id(int(ts.timestamp() * 1000)),
+        "ts": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "server": server,
+        "userId": user,
+        "touchpoint": extra.pop("touchpoint", "lifecycle" if code == "MCP_CONNECTED" else "connect"),
+        "code": code,
+        "traceId": extra.pop("traceId", None) or new_trace_id(),
+        "detail": extra.pop("detail", f"{code} observed by the host (support-only detail)"),
+        "source": {"service": "chat-host", "host": "web-1", "version": "1.0.0"},
+        **extra,
+    }
+
+
+def _seed_events() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    # alice on github: 70 events within 24 h (three pages with limit 50 after filters), some older than 1 h.
+    for i in range(70):
+        code = ("MCP_TIMEOUT", "MCP_TOOL_ERROR", "MCP_CONNECTED")[i % 3]
+        extra = {"touchpoint": "tool_call", "tool": "search"} if code == "MCP_TOOL_ERROR" else {}
+        events.append(_event("github", code, 5 + i * 15, "alice", **extra))
+    events.append(_event("github", "MCP_PROXY_SSE_ISSUE", 2, None))  # server-wide, newest
+    events.append(_event("github", "MCP_AUTH_REQUIRED", 1, "bob"))
+    events.append(_event("weather", "MCP_CONNECTED", 30, "bob"))
+    events.append(_event("weather", "MCP_RATE_LIMITED", 10, "bob"))
+    events.append(_event("jira", "MCP_DNS_FAILURE", 20, "alice"))
+    events.append(_event("payroll", "MCP_TLS_ERROR", 20, "carol"))
+    # Two traces sharing an 8-character prefix: a lookup by that prefix is ambiguous.
+    events.append(_event("jira", "MCP_TIMEOUT", 40, "alice", traceId=SHARED_PREFIX + "0" * 23 + "1"))
+    events.append(_event("jira", "MCP_TIMEOUT", 41, "alice", traceId=SHARED_PREFIX + "0" * 23 + "2"))
+    seeded = {"support_trace": events[0]["traceId"], "bob_auth": events[71]["traceId"]}
+    return events, seeded
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    tmp = tmp_path_factory.mktemp("ui-app")
+    secret, key = secrets.token_urlsafe(48), secrets.token_urlsafe(24)
+    app = create_app(
+        ApiSettings(_env_file=None, jwt_secret=secret, dev_mode=True),
+        CollectorSettings(
+            _env_file=None,
+            store_url=f"sqlite:///{tmp / 'events.db'}",
+            spool_dir=tmp / "spool",
+            ingest_keys=frozenset({key}),
+            batch_interval_ms=5,
+        ),
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the app did not start"
+        time.sleep(0.02)
+    url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    events, seeded = _seed_events()
+    answer = httpx.post(f"{url}/v1/events", json={"events": events}, headers={"X-API-Key": key}, timeout=30)
+    assert answer.status_code == 202 and answer.json()["accepted"] == len(events), answer.text
+    try:
+        yield Service(url, secret, key, seeded)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser, service: Service) -> Iterator[BrowserContext]:
+    context = browser.new_context(
+        base_url=service.url,
+        viewport={"width": 1280, "height": 860},
+        permissions=["clipboard-read", "clipboard-write"],
+        color_scheme="light",
+    )
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    return page
+
+
+def sign_in(page: Page, label: str) -> None:
+    """Use the dev-mode sign-in screen like a person would."""
+    page.goto("/ui/")
+    page.get_by_role("button", name=label).click()
+    page.locator("#user-chip").wait_for(state="visible")
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Write a screenshot to the git-ignored artifacts folder, for people to look at."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
