@@ -1,0 +1,299 @@
+"""`export_bundle`: stream a scope's events into a sanitized ZIP, leak-scan it, and only then keep it."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import socket
+import tempfile
+import zipfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from mcpdiag.api.bundle.aggregate import BundleStats
+from mcpdiag.api.bundle.analysis import render_analysis
+from mcpdiag.api.bundle.errors import BundleOutputError, BundleStoreError
+from mcpdiag.api.bundle.leakscan import scan_bundle
+from mcpdiag.api.bundle.manifest import coverage, manifest, scope_text
+from mcpdiag.api.bundle.readme import render_readme
+from mcpdiag.api.bundle.sanitize import EventSanitizer, collect_known_secrets, sanitize_settings
+from mcpdiag.api.bundle.scope import BundleScope, bundle_filename
+from mcpdiag.api.bundle.selection import member_name, select
+from mcpdiag.api.bundle.system import system_info, version_info
+from mcpdiag.collector.errors import CollectorError
+from mcpdiag.collector.store import EventStore
+
+FLUSH_LINES = 1000
+COMPRESS_LEVEL = 1
+
+ProgressFn = Callable[[str, int], None]
+"""Called with a phase (`events`, `scan`, `done`) and the number of events written so far."""
+
+
+@dataclass(frozen=True, slots=True)
+class BundleResult:
+    """A finished, leak-scanned bundle on disk."""
+
+    path: Path
+    filename: str
+    size: int
+    event_count: int
+    counts: dict[str, Any] = field(default_factory=dict)
+    """Events per server, failures, redactions: what the audit log records besides the scope."""
+
+
+class _Member:
+    """One ZIP member being written, with its size and SHA-256 computed on the way."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.sha.update(data)
+        self.size += len(data)
+        self.stream.write(data)
+
+
+class _Writer:
+    """Writes members and records each one's size and hash for MANIFEST.json."""
+
+    def __init__(self, zf: zipfile.ZipFile) -> None:
+        self.zf = zf
+        self.files: list[dict[str, Any]] = []
+
+    def open(self, name: str) -> _Member:
+        return _Member(self.zf.open(name, "w", force_zip64=True))
+
+    def close(self, name: str, member: _Member) -> None:
+        member.stream.close()
+        self.files.append({"name": name, "size": member.size, "sha256": member.sha.hexdigest()})
+
+    def add(self, name: str, data: bytes) -> None:
+        member = self.open(name)
+        member.write(data)
+        self.close(name, member)
+
+    def json(self, name: str, value: Any) -> None:
+        self.add(name, (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode())
+
+
+async def _flush(
+    writer: _Writer,
+    sanitizer: EventSanitizer,
+    batch: list[dict[str, Any]],
+    name: str,
+    member: _Member | None,
+    taken: set[str],
+    stats: BundleStats,
+    redactions: dict[str, Counter[str]],
+) -> tuple[str, _Member]:
+    """Sanitize and count one batch of a server's events, then append it to the server's member."""
+    rows = sanitizer.lines(batch)
+    if member is None:
+        name = member_name(str(rows[0][0].get("server", "")), taken)
+        member = await asyncio.to_thread(writer.open, name)
+    for clean, _, counts in rows:
+        stats.add(clean)
+        if counts:
+            redactions[name].update(counts)
+    data = ("\n".join(line for _, line, _ in rows) + "\n").encode()
+    await asyncio.to_thread(member.write, data)
+    return name, member
+
+
+async def _write_events(
+    store: EventStore,
+    scope: BundleScope,
+    writer: _Writer,
+    sanitizer: EventSanitizer,
+    stats: BundleStats,
+    redactions: dict[str, Counter[str]],
+    visible: Sequence[str] | None,
+    progress: ProgressFn | None,
+) -> tuple[list[str], datetime, datetime]:
+    """Stream each server's events into its member; the loop yields at every store chunk and every flush."""
+    selection = await select(store, scope, visible)
+    taken: set[str] = set()
+    for server in selection.servers:
+        name, member, batch = "", None, []
+        async for doc in selection.events(store, scope, server):
+            batch.append(doc)
+            if len(batch) >= FLUSH_LINES:
+                name, member = await _flush(writer, sanitizer, batch, name, member, taken, stats, redactions)
+                batch = []
+                if progress:
+                    progress("events", stats.total)
+        if batch:
+            name, member = await _flush(writer, sanitizer, batch, name, member, taken, stats, redactions)
+        if member is not None:
+            await asyncio.to_thread(writer.close, name, member)
+    return selection.servers, selection.since, selection.until
+
+
+def _checked_dir(out: Path) -> Path:
+    if not out.is_dir() or not os.access(out, os.W_OK):
+        raise BundleOutputError(f"the output directory {out} does not exist or is not writable")
+    return out
+
+
+def _discard(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def _seal(tmp: Path, out_dir: Path, filename: str, secrets: frozenset[str]) -> tuple[Path, int]:
+    """Leak-scan the finished ZIP, then give it its final name (never over an existing bundle)."""
+    scan_bundle(tmp, secrets)
+    path = out_dir / filename
+    n = 1
+    while path.exists():
+        n += 1
+        path = out_dir / filename.replace(".zip", f"-{n}.zip")
+    tmp.replace(path)
+    return path, path.stat().st_size
+
+
+async def export_bundle(
+    store: EventStore,
+    scope: BundleScope,
+    *,
+    out_dir: str | Path,
+    settings_snapshot: Mapping[str, Any],
+    known_secrets: Iterable[str] = (),
+    app_version: str,
+    progress: ProgressFn | None = None,
+    visible_servers: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> BundleResult:
+    """Build the bundle of `scope` in `out_dir`; raises `BundleError` (and keeps no file) on any failure.
+
+    `visible_servers` bounds an all-servers scope to what the caller may see (None = every stored server).
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    out = _checked_dir(Path(out_dir))
+    secrets = collect_known_secrets(
+        settings_snapshot, os.environ if environ is None else environ, known_secrets
+    )
+    filename = bundle_filename(now)
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=out, prefix=".mcpdiag-support-", suffix=".zip.partial")
+    except OSError as exc:
+        raise BundleOutputError(f"cannot create a file in {out}: {exc.strerror or exc}") from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            stats = await _build(
+                raw,
+                store,
+                scope,
+                secrets,
+                settings_snapshot,
+                app_version,
+                progress,
+                visible_servers,
+                now,
+                out,
+            )
+        if progress:
+            progress("scan", stats.total)
+        # Secrets registered while the export ran (the environment is read again) are scanned for too.
+        scan_secrets = secrets | collect_known_secrets({}, os.environ if environ is None else environ)
+        final, size = await asyncio.to_thread(_seal, tmp, out, filename, scan_secrets)
+    except BaseException as exc:
+        _discard(tmp)
+        if isinstance(exc, CollectorError):
+            raise BundleStoreError(f"the event store could not be read: {exc}") from exc
+        if isinstance(exc, OSError):
+            raise BundleOutputError(f"could not write the bundle in {out}: {exc.strerror or exc}") from exc
+        raise
+    if progress:
+        progress("done", stats.total)
+    counts = {
+        "events": stats.total,
+        "by_server": dict(sorted(stats.by_server.items())),
+        "failures": sum(f.total for f in stats.failures.values()),
+    }
+    return BundleResult(final, final.name, size, stats.total, counts)
+
+
+async def _build(
+    raw: IO[bytes],
+    store: EventStore,
+    scope: BundleScope,
+    secrets: frozenset[str],
+    settings_snapshot: Mapping[str, Any],
+    app_version: str,
+    progress: ProgressFn | None,
+    visible_servers: Sequence[str] | None,
+    now: datetime,
+    out: Path,
+) -> BundleStats:
+    sanitizer = EventSanitizer(secrets, include_detail=scope.include_detail)
+    stats = BundleStats()
+    redactions: dict[str, Counter[str]] = {}
+
+    def clean(name: str, value: Mapping[str, Any]) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        cleaned = sanitizer.mapping(value, counts)
+        if counts:
+            redactions.setdefault(name, Counter()).update(counts)
+        return cleaned
+
+    def clean_text(name: str, text: str) -> str:
+        counts: dict[str, int] = {}
+        cleaned = sanitizer.text(text, counts)
+        if counts:
+            redactions.setdefault(name, Counter()).update(counts)
+        return cleaned
+
+    with zipfile.ZipFile(
+        raw, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL, allowZip64=True
+    ) as zf:
+        writer = _Writer(zf)
+        event_redactions: dict[str, Counter[str]] = defaultdict(Counter)
+        servers, since, until = await _write_events(
+            store, scope, writer, sanitizer, stats, event_redactions, visible_servers, progress
+        )
+        redactions.update(event_redactions)
+        window = scope_text(scope, since, until)
+        day = until.strftime("%Y-%m-%d")
+        cover = await coverage(store, servers, since, until, now)
+        writer.json("summary.json", clean("summary.json", stats.summary()))
+        writer.add(
+            "analysis.md",
+            clean_text("analysis.md", render_analysis(stats, scope_text=window, day=day)).encode(),
+        )
+        writer.json("version.json", clean("version.json", version_info(app_version)))
+        writer.json("system_info.json", clean("system_info.json", await asyncio.to_thread(system_info, out)))
+        writer.json("settings.json", clean("settings.json", sanitize_settings(settings_snapshot)))
+        readme = render_readme(
+            scope_text=window, event_count=stats.total, include_detail=scope.include_detail
+        )
+        writer.add("README.md", clean_text("README.md", readme).encode())
+        # Counted last so it covers every file, itself included (the manifest's own values are redacted too).
+        # Rule names ("secret_key", "private_key") are listed as values: as keys they would read as secrets.
+        redaction_doc = [
+            {"file": name, "rules": [{"rule": rule, "count": n} for rule, n in sorted(c.items())]}
+            for name, c in sorted(redactions.items())
+        ]
+        writer.json("redactions.json", redaction_doc)
+        head = manifest(
+            scope=clean("MANIFEST.json", scope.to_dict()),
+            generated_at=now,
+            hostname=clean_text("MANIFEST.json", socket.gethostname()),
+            app_version=app_version,
+            stats=stats,
+            files=writer.files,
+            coverage=cover,
+            redactions=redaction_doc,
+        )
+        writer.json("MANIFEST.json", head)
+    return stats

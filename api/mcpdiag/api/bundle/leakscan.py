@@ -1,0 +1,140 @@
+"""The final gate: read every member of a finished bundle and refuse it if a secret survived."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from mcpdiag.api.bundle.errors import LeakDetectedError
+from mcpdiag.api.bundle.sanitize import CACHE_LIMIT, LineGate, secret_needles
+from mcpdiag.emitters import Redactor
+from mcpdiag.emitters.redact import is_secret_key
+
+CHUNK = 1 << 20
+# A member with no newline for this long is scanned anyway (a line is never split below this size).
+MAX_CARRY = 8 << 20
+MAX_CACHED = 4096
+_PLACEHOLDER = re.compile(r"\[REDACTED:[a-z_]+\]")
+
+
+class LeakScanner:
+    """Finds known secret values and token shapes in text, naming the rule and never the value."""
+
+    def __init__(self, known_secrets: Iterable[str]) -> None:
+        known = tuple(known_secrets)
+        self.redactor = Redactor(known)
+        self.needles = secret_needles(known)
+        self.longest = max((len(n) for n in self.needles), default=0)
+        self.gate = LineGate(self.needles)
+        self._clean: set[str] = set()
+
+    def text(self, text: str) -> str | None:
+        """The first rule that fires on `text`, or None when it is clean (placeholders never count)."""
+        if any(needle in text for needle in self.needles):
+            return "known_secret"
+        if text in self._clean:
+            return None
+        rules = self.redactor.find_leaks(text)
+        if rules:
+            return rules[0]
+        if len(text) <= MAX_CACHED:
+            if len(self._clean) >= CACHE_LIMIT:
+                self._clean.clear()
+            self._clean.add(text)
+        return None
+
+    def value(self, value: Any) -> str | None:
+        """The first rule that fires anywhere in a parsed JSON value (keys included)."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                rule = self.text(key)
+                if rule is None and is_secret_key(key) and not _harmless(item):
+                    rule = "secret_key"
+                if rule is None:
+                    rule = self.value(item)
+                if rule is not None:
+                    return rule
+        elif isinstance(value, list):
+            for item in value:
+                if (rule := self.value(item)) is not None:
+                    return rule
+        return None
+
+
+def _harmless(value: Any) -> bool:
+    # What the redactor leaves under a secret name: nothing, a flag, an empty string or a placeholder.
+    return (
+        value is None
+        or isinstance(value, bool)
+        or value == ""
+        or (isinstance(value, str) and _PLACEHOLDER.fullmatch(value) is not None)
+    )
+
+
+def _lines(stream: Any, scanner: LeakScanner, name: str) -> Iterator[str]:
+    """Decoded line-aligned chunks of a member; raw needle checks overlap so no boundary hides a secret."""
+    whole = not name.endswith((".jsonl", ".md"))
+    carry, tail = "", ""
+    keep = max(scanner.longest - 1, 0)
+    # An incremental decoder keeps a character split between two reads whole.
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    while block := stream.read(CHUNK):
+        text = decoder.decode(block)
+        window = tail + text
+        if any(needle in window for needle in scanner.needles):
+            raise LeakDetectedError(name, "known_secret")
+        tail = window[-keep:] if keep else ""
+        carry += text
+        cut = carry.rfind("\n")
+        if (whole or cut == -1) and len(carry) < MAX_CARRY:
+            continue
+        ready, carry = (carry[: cut + 1], carry[cut + 1 :]) if cut != -1 else (carry, "")
+        yield ready
+    if carry:
+        yield carry
+
+
+def scan_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, scanner: LeakScanner) -> None:
+    """Raise `LeakDetectedError` if any line of one member leaks; JSON Lines are checked value by value."""
+    name = info.filename
+    if (rule := scanner.text(name)) is not None:
+        raise LeakDetectedError(name, rule)
+    with zf.open(info) as stream:
+        for chunk in _lines(stream, scanner, name):
+            if name.endswith(".jsonl"):
+                lines = chunk.split("\n")
+                for index in scanner.gate.flagged(lines):
+                    if (rule := _json_line(lines[index], scanner)) is not None:
+                        raise LeakDetectedError(name, rule)
+            elif name.endswith(".json"):
+                if (rule := _json_line(chunk, scanner)) is not None:
+                    raise LeakDetectedError(name, rule)
+            elif (rule := scanner.text(chunk)) is not None:
+                raise LeakDetectedError(name, rule)
+
+
+def _json_line(line: str, scanner: LeakScanner) -> str | None:
+    if not line.strip():
+        return None
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        return scanner.text(line)
+    return scanner.value(parsed)
+
+
+def scan_bundle(path: Path, known_secrets: Iterable[str]) -> int:
+    """Scan every member of the ZIP at `path`; returns how many were scanned or raises `LeakDetectedError`."""
+    scanner = LeakScanner(known_secrets)
+    with zipfile.ZipFile(path) as zf:
+        members = zf.infolist()
+        for info in members:
+            scan_member(zf, info, scanner)
+    return len(members)

@@ -1,0 +1,279 @@
+"""Export-time sanitization: the known secrets, a cached event redactor and the sanitized settings."""
+
+from __future__ import annotations
+
+import json
+import re
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import accumulate
+from pathlib import PurePath
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from mcpdiag.emitters import Redactor
+from mcpdiag.emitters.redact import _LITERALS as GATE_LITERALS
+from mcpdiag.emitters.redact import MIN_KNOWN_SECRET, is_secret_key
+
+MIN_ENV_SECRET = 8
+CACHE_LIMIT = 10_000
+# Settings that hold secrets whatever their name says; dropped from settings.json outright.
+DROPPED_SETTINGS = frozenset({"ingest_keys", "known_secrets", "jwt_secret"})
+# Environment variables whose names match a secret word but never hold one.
+_NOT_SECRET_ENV = frozenset({"PWD", "OLDPWD"})
+# Checked against the redactor's own gate literals at import: if a rule ever gains a literal spelled only
+# with these characters, the shortcut switches itself off.
+_INERT_CHARS = "0123456789abcdef:.tz+-"
+_INERT = re.compile(
+    rf"[{re.escape(_INERT_CHARS.upper() + _INERT_CHARS)}]*"
+    if not any(set(lit) <= set(_INERT_CHARS) for lit in GATE_LITERALS)
+    else r"(?!)"
+)
+_URL_CREDENTIALS = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
+
+
+def _leaves(value: Any) -> Iterable[str]:
+    if hasattr(value, "get_secret_value"):
+        value = value.get_secret_value()
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _leaves(item)
+
+
+def _settings_secrets(settings: Mapping[str, Any]) -> Iterable[str]:
+    for key, value in settings.items():
+        if key in DROPPED_SETTINGS or is_secret_key(key) or hasattr(value, "get_secret_value"):
+            yield from _leaves(value)
+        elif isinstance(value, Mapping):
+            yield from _settings_secrets(value)
+        else:
+            for leaf in _leaves(value):
+                if "://" in leaf and (password := urlsplit(leaf).password):
+                    yield password
+
+
+def collect_known_secrets(
+    settings: Mapping[str, Any], environ: Mapping[str, str], extra: Iterable[str] = ()
+) -> frozenset[str]:
+    """Secret values from settings (by field name, URL passwords), the environment (by name) and `extra`."""
+    found = {s.strip() for s in _settings_secrets(settings)}
+    found |= {
+        value.strip()
+        for name, value in environ.items()
+        if name not in _NOT_SECRET_ENV and len(value.strip()) >= MIN_ENV_SECRET and is_secret_key(name)
+    }
+    found |= {s.strip() for s in extra if isinstance(s, str)}
+    return frozenset(s for s in found if len(s) >= MIN_KNOWN_SECRET)
+
+
+def secret_needles(known: Iterable[str]) -> tuple[str, ...]:
+    """Every form a known secret may take in bundle bytes: raw, URL-encoded, JSON-escaped."""
+    needles: set[str] = set()
+    for secret in known:
+        needles |= {
+            secret,
+            quote(secret, safe=""),
+            json.dumps(secret)[1:-1],
+            json.dumps(secret, ensure_ascii=False)[1:-1],
+        }
+    return tuple(sorted(needles, key=lambda s: (-len(s), s)))
+
+
+class LineGate:
+    """Which lines of JSON text may need redaction: those with a known secret or a detector's gate literal.
+
+    The redactor returns a string untouched unless it holds a known secret or one of its rules' gate
+    literals (lowercase substrings every match contains), and every secret-looking field name holds one
+    too. A literal in a field value is still contiguous in its JSON line (escaping only inserts `\\`), so a
+    line without any of them needs no redaction: most lines skip the per-field work.
+    """
+
+    def __init__(self, needles: Iterable[str]) -> None:
+        # A raw newline can never sit inside a JSON line; the escaped forms of such a secret are kept.
+        self.needles = tuple(n for n in needles if "\n" not in n and "\r" not in n)
+        self.literals = GATE_LITERALS
+        self._inert_needles = any(_INERT.fullmatch(n) for n in self.needles)
+
+    def passes(self, text: str) -> bool:
+        """Whether the redactor could change `text` (not when it is hex digits and time punctuation only)."""
+        return _INERT.fullmatch(text) is None or self._inert_needles
+
+    def flagged(self, lines: Sequence[str]) -> list[int]:
+        """Indexes of the `lines` (no newlines inside) that may hold something to redact."""
+        text = "\n".join(lines)
+        lowered = text.lower()
+        hits: set[int] = set()
+        self._scan(text, self.needles, lines, hits)
+        # Lowercasing can change the length of a few characters, so the lowered lines get their own offsets.
+        self._scan(lowered, self.literals, lowered.split("\n") if len(lowered) != len(text) else lines, hits)
+        return sorted(hits)
+
+    @staticmethod
+    def _scan(text: str, words: Iterable[str], lines: Sequence[str], hits: set[int]) -> None:
+        starts: list[int] | None = None
+        for word in words:
+            pos = text.find(word)
+            if pos == -1:
+                continue
+            if starts is None:
+                starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
+            while pos != -1:
+                index = bisect_right(starts, pos) - 1
+                hits.add(index)
+                pos = text.find(word, starts[index + 1])
+
+
+_NONE: dict[str, int] = {}
+
+
+def _dumps(doc: Mapping[str, Any]) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+class EventSanitizer:
+    """Redacts stored events again with today's rules and known secrets; caches repeated strings."""
+
+    def __init__(self, known_secrets: Iterable[str], *, include_detail: bool = True) -> None:
+        known = tuple(known_secrets)
+        self.redactor = Redactor(known)
+        self.include_detail = include_detail
+        self._needles = secret_needles(known)
+        self._cache: dict[str, tuple[str, dict[str, int]]] = {}
+        self._gate = LineGate(self._needles)
+        self._plain_set: set[str] = set()
+
+    def event(self, doc: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
+        """A redacted copy of a wire event (without `detail` unless included) and the counts per rule."""
+        counts: dict[str, int] = {}
+        clean = self._mapping(doc, counts)
+        if not self.include_detail and "detail" in clean:
+            clean["detail"] = None
+        return clean, counts
+
+    def lines(self, docs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str, dict[str, int]]]:
+        """Each event sanitized: (wire dict, JSON line, redactions per rule); clean ones stay as is."""
+        out: list[tuple[dict[str, Any], str, dict[str, int]]] = []
+        for doc in docs:
+            if not self.include_detail and doc.get("detail") is not None:
+                doc = {**doc, "detail": None}
+            if self._untouched(doc):
+                out.append((doc, _dumps(doc), _NONE))
+            else:
+                clean, counts = self.event(doc)
+                out.append((clean, _dumps(clean), counts))
+        return out
+
+    def _untouched(self, doc: Mapping[str, Any]) -> bool:
+        """Whether redaction would leave `doc` as it is: every key and string already known clean."""
+        for key, value in doc.items():
+            if not self._plain(key) or is_secret_key(key):
+                return False
+            kind = value.__class__
+            if kind is str:
+                if not self._plain(value):
+                    return False
+            elif kind is dict:
+                if not self._untouched(value):
+                    return False
+            elif kind is list or kind is tuple:
+                return False
+        return True
+
+    def _plain(self, text: str) -> bool:
+        if text in self._plain_set:
+            return True
+        if not self._gate.passes(text):
+            return True
+        hit = self._cache.get(text)
+        if hit is None:
+            found: dict[str, int] = {}
+            hit = (self.redactor.text(text, found), found)
+            self._remember(text, hit)
+        if hit[0] == text and not hit[1]:
+            if len(self._plain_set) >= CACHE_LIMIT:
+                self._plain_set.clear()
+            self._plain_set.add(text)
+            return True
+        return False
+
+    def _remember(self, text: str, hit: tuple[str, dict[str, int]]) -> None:
+        if len(self._cache) >= CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[text] = hit
+
+    def mapping(self, mapping: Mapping[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+        """A redacted copy of any JSON-like mapping (bundle metadata files), adding to `counts`."""
+        return self._mapping(mapping, counts)
+
+    def text(self, text: str, counts: dict[str, int]) -> str:
+        """Redact one string, adding the rules that fired to `counts`."""
+        hit = self._cache.get(text)
+        if hit is None:
+            found: dict[str, int] = {}
+            hit = (self.redactor.text(text, found), found)
+            self._remember(text, hit)
+        for rule, n in hit[1].items():
+            counts[rule] = counts.get(rule, 0) + n
+        return hit[0]
+
+    def _mapping(self, mapping: Mapping[Any, Any], counts: dict[str, int]) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        for key, value in mapping.items():
+            if not self.include_detail and key == "detail":
+                out[key] = None
+            elif isinstance(key, str) and is_secret_key(key):
+                # The redactor's own rule for values under secret names (placeholders and nulls stay).
+                redacted, found = self.redactor.event({key: value})
+                for rule, n in found.items():
+                    counts[rule] = counts.get(rule, 0) + n
+                out[self.text(key, counts)] = redacted[key]
+            else:
+                out[self.text(key, counts) if isinstance(key, str) else key] = self._value(value, counts)
+        return out
+
+    def _value(self, value: Any, counts: dict[str, int]) -> Any:
+        if isinstance(value, str):
+            return self.text(value, counts)
+        if isinstance(value, Mapping):
+            return self._mapping(value, counts)
+        if isinstance(value, list | tuple):
+            return [self._value(item, counts) for item in value]
+        return value
+
+
+def strip_url_credentials(value: str) -> str:
+    """`mongodb://user:pass@host/db` → `mongodb://host/db`; other strings unchanged."""
+    if not _URL_CREDENTIALS.match(value):
+        return value
+    parts = urlsplit(value)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return sanitize_settings(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_json_safe(item) for item in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    if isinstance(value, str):
+        return strip_url_credentials(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, PurePath):
+        return str(value)
+    return str(value)
+
+
+def sanitize_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The effective settings for settings.json: secret fields dropped, URL credentials stripped."""
+    return {
+        str(key): _json_safe(value)
+        for key, value in sorted(settings.items(), key=lambda kv: str(kv[0]))
+        if not (str(key) in DROPPED_SETTINGS or is_secret_key(str(key)) or hasattr(value, "get_secret_value"))
+    }
