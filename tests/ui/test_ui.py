@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, expect
@@ -198,3 +202,27 @@ def test_pages_are_readable_at_360_px(page: Page, service: Service) -> None:
 
 def _hour_ago() -> str:
     return (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+
+
+def test_admin_downloads_a_bundle_and_sees_the_cli_equivalent(page: Page, service: Service) -> None:
+    sign_in(page, "Ada — admin")
+    page.get_by_role("link", name="Admin").click()
+    form = page.get_by_role("form", name="Bundle scope")
+    form.get_by_label("Servers").select_option(["github"])
+    form.get_by_label("Minimum severity").select_option("error")
+    expect(page.locator("#cli-command")).to_have_text(
+        "mcpdiag bundle --server github --since 24h --severity error"
+    )
+    screenshot(page, "admin-light")
+    with page.expect_download() as download_info:
+        form.get_by_role("button", name="Download bundle").click()
+    download = download_info.value
+    assert download.suggested_filename.startswith(
+        "mcpdiag-support-"
+    ) and download.suggested_filename.endswith(".zip")
+    with zipfile.ZipFile(io.BytesIO(Path(download.path()).read_bytes())) as bundle:
+        manifest = json.loads(bundle.read("MANIFEST.json"))
+        assert "events/github.jsonl" in bundle.namelist()
+    assert manifest["scope"]["server"] == ["github"]
+    page.get_by_role("button", name="Switch to dark theme").click()
+    screenshot(page, "admin-dark")

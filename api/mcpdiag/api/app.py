@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from mcpdiag.api.acl import AccessPolicy
 from mcpdiag.api.auth import TokenVerifier
 from mcpdiag.api.errors import install_api_error_handlers
-from mcpdiag.api.routes import admin, debug, dev, diagnostics, health, session, status
+from mcpdiag.api.routes import admin, bundle, debug, dev, diagnostics, health, session, status
 from mcpdiag.api.routes.ui import mount_ui
 from mcpdiag.api.settings import ApiSettings, get_api_settings
 from mcpdiag.collector.backends import open_store
@@ -91,6 +91,7 @@ def create_app(
 
     app = FastAPI(title="mcpdiag", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.api_settings = api_settings
+    app.state.collector_settings = ingest_settings
     app.state.policy = policy
     app.state.verifier = verifier
     for router in (
@@ -100,6 +101,7 @@ def create_app(
         admin.router,
         health.router,
         session.router,
+        bundle.router,
         ingest_router,
     ):
         app.include_router(router)
