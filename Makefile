@@ -4,11 +4,20 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: test lint typecheck bench clean
+.PHONY: demo test lint typecheck bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+# `make demo` needs the service and the MCP SDK only; `make test` everything.
+DEMO_STAMP := $(VENV)/.installed-demo
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[server,mcp]'
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
+	$(VENV)/bin/mcpdiag demo
 
 # Reinstall only when the dependency list changes.
 $(STAMP): pyproject.toml | $(PY)

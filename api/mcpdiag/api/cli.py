@@ -1,4 +1,4 @@
-"""The `mcpdiag` command line: support bundles from the configured store, and the version."""
+"""The `mcpdiag` command line: `serve`, `demo`, `search`, `tail`, `bundle` and `version`."""
 
 from __future__ import annotations
 
@@ -9,14 +9,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from mcpdiag.api import lookup
+from mcpdiag.api.app import create_app
 from mcpdiag.api.bundle import BundleError, BundleResult, BundleScope, export_bundle
 from mcpdiag.api.bundle.readme import SECURITY_NOTICE
+from mcpdiag.api.serving import GRACEFUL_SHUTDOWN_S, managed_server, port_in_use, serve_until_stopped
+from mcpdiag.api.settings import ApiSettings
 from mcpdiag.collector.backends import open_store
 from mcpdiag.collector.errors import CollectorError
-from mcpdiag.collector.settings import get_collector_settings
+from mcpdiag.collector.settings import CollectorSettings, get_collector_settings
 from mcpdiag.collector.sqlite_store import sqlite_path
 
 PROGRESS_AFTER = 10_000
@@ -150,6 +155,130 @@ def bundle(
     if not result.event_count:
         console.print("no events matched this scope; the bundle says so", highlight=False)
     console.print(f"[yellow]security notice:[/yellow] {SECURITY_NOTICE}", highlight=False)
+
+
+def _serve_settings(store: str | None, dev: bool) -> tuple[ApiSettings, CollectorSettings]:
+    """Settings from MCPDIAG_* variables and `.env`, with the command line's overrides on top."""
+    api = ApiSettings(dev_mode=True) if dev else ApiSettings()
+    collector = CollectorSettings(store_url=store) if store else CollectorSettings()
+    return api, collector
+
+
+def serve_warnings(api: ApiSettings, collector: CollectorSettings) -> list[str]:
+    """What will not work with these settings, in words."""
+    found = []
+    if not collector.ingest_keys:
+        found.append("no MCPDIAG_INGEST_KEYS: ingest is closed (/v1/events and /v1/logs answer 401)")
+    if api.jwt_secret is None and api.jwks_url is None:
+        if api.dev_mode:
+            found.append("dev mode without MCPDIAG_JWT_SECRET: demo tokens are signed with a per-process key")
+        else:
+            found.append("no MCPDIAG_JWT_SECRET or MCPDIAG_JWKS_URL: every /api request will get 401")
+    if api.dev_mode:
+        found.append("dev mode: anyone can get a demo user's token at /api/dev/token (never in production)")
+    return found
+
+
+def _check_port(host: str, port: int) -> None:
+    if port_in_use(host, port):
+        errors.print(
+            f"[red]error:[/red] {host}:{port} is already in use; pick another with --port", highlight=False
+        )
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    store: Annotated[
+        str | None, typer.Option("--store", help="Store URL (default MCPDIAG_STORE_URL)")
+    ] = None,
+    dev: Annotated[bool, typer.Option("--dev", help="Development mode: demo users and tokens")] = False,
+    graceful: Annotated[
+        float, typer.Option(help="Seconds open requests get to finish on shutdown")
+    ] = GRACEFUL_SHUTDOWN_S,
+) -> None:
+    """Run the API, the collector and the UI in one process (settings: MCPDIAG_* variables, .env)."""
+    try:
+        api, collector = _serve_settings(store, dev)
+        service = managed_server(create_app(api, collector), host=host, port=port, graceful_s=graceful)
+    except (ValidationError, CollectorError, ValueError) as exc:
+        errors.print(f"[red]error:[/red] {getattr(exc, 'message', None) or exc}", highlight=False)
+        raise typer.Exit(2) from None
+    _check_port(host, port)
+    for warning in serve_warnings(api, collector):
+        errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    console.print(f"mcpdiag: serving on http://{shown}:{port}  (UI /ui/, API docs /docs)", highlight=False)
+    asyncio.run(serve_until_stopped(service))
+    console.print("mcpdiag: stopped", highlight=False)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Where the SQLite store and spool live")
+    ] = Path("data"),
+    trickle: Annotated[
+        bool, typer.Option("--trickle/--no-trickle", help="Keep generating an event every 10-20 s")
+    ] = True,
+) -> None:
+    """Serve in dev mode on a local SQLite store, filled with diagnostics from real MCP sessions."""
+    from mcpdiag.api.demo import DemoOptions, run_demo  # the MCP SDK is only needed here
+
+    _check_port(host, port)
+    run_demo(DemoOptions(host=host, port=port, data_dir=data_dir, trickle=trickle))
+
+
+@app.command()
+def search(
+    debug_id: Annotated[
+        str, typer.Argument(help="A Debug ID, a prefix of at least 8 characters, or an event id")
+    ],
+    store: Annotated[
+        str | None, typer.Option("--store", help="Store URL (default MCPDIAG_STORE_URL)")
+    ] = None,
+) -> None:
+    """Show every stored event of one Debug ID."""
+    try:
+        events = asyncio.run(lookup.search(store, debug_id))
+    except (lookup.LookupFailed, CollectorError) as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(lookup.events_table(events))
+    console.print(f"{len(events)} event(s), Debug ID {events[0]['traceId']}", highlight=False)
+
+
+@app.command()
+def tail(
+    server: Annotated[str, typer.Option("--server", "-s", help="The server to follow")],
+    user: Annotated[
+        str | None, typer.Option("--user", help="Only this user's (and server-wide) events")
+    ] = None,
+    severity: Annotated[str | None, typer.Option(help="Minimum severity: debug … critical")] = None,
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between polls")] = 1.0,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="Past events shown first")] = 20,
+    store: Annotated[
+        str | None, typer.Option("--store", help="Store URL (default MCPDIAG_STORE_URL)")
+    ] = None,
+) -> None:
+    """Print a server's latest events, then follow new ones until Ctrl-C."""
+
+    def show(event: dict[str, Any]) -> None:
+        console.print(lookup.event_line(event), highlight=False, soft_wrap=True)
+
+    try:
+        query = lookup.tail_query(server, user, severity)
+        asyncio.run(lookup.follow(store, query, lines=lines, interval=interval, show=show))
+    except ValueError:
+        errors.print(f"[red]error:[/red] unknown severity {severity!r}: debug … critical", highlight=False)
+        raise typer.Exit(1) from None
+    except (lookup.LookupFailed, CollectorError) as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
 
 
 @app.command()
