@@ -135,6 +135,7 @@ class Demo:
         debug_ids = {s.server: r for s, r in zip(SCENARIOS, results, strict=True) if isinstance(r, str)}
         self._banner(time.monotonic() - started, copied, debug_ids.get("docs-search"))
         if not self.options.trickle:
+            await self.stop.wait()  # keep serving what was filled until Ctrl-C
             return
         while True:
             await asyncio.sleep(host.rng.uniform(*TRICKLE_S))
