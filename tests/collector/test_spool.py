@@ -48,6 +48,21 @@ async def test_the_size_bound_refuses_a_batch_that_would_overflow_it(tmp_path: P
     assert len(spool) == 1 and not files(tmp_path, "*.part")
 
 
+async def test_an_empty_spool_that_refused_an_oversized_batch_is_not_stuck_full(tmp_path: Path) -> None:
+    """Nothing waits to drain, so the refusal must not keep ingest closed until a restart."""
+    spool = Spool(tmp_path, max_bytes=2000)
+    await spool.open()
+    with pytest.raises(SpoolFullError):
+        await spool.append([make_event() for _ in range(10)])
+    assert not spool.full and len(spool) == 0
+    kept = await spool.append([make_event()])
+    with pytest.raises(SpoolFullError):
+        await spool.append([make_event() for _ in range(10)])
+    assert spool.full  # a refusal while a batch waits: full until that batch drains
+    await spool.delete(kept)
+    assert not spool.full
+
+
 async def test_unacknowledged_part_files_are_dropped_and_damaged_batches_quarantined(tmp_path: Path) -> None:
     spool = Spool(tmp_path, max_bytes=10_000_000)
     await spool.open()

@@ -88,8 +88,12 @@ class Spool:
 
     @property
     def full(self) -> bool:
-        """Whether the spool reached its bound or refused a batch since it last freed space."""
-        return self._refused or self._bytes >= self.max_bytes
+        """Whether the spool reached its bound or refused a batch since it last freed space.
+
+        A refusal only counts while batches wait to drain: an empty spool that refused one oversized
+        batch must not keep refusing ingest forever (nothing would ever free space and clear it).
+        """
+        return (self._refused and bool(self._entries)) or self._bytes >= self.max_bytes
 
     def __len__(self) -> int:
         return len(self._entries)
