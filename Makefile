@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck bench bench-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,10 +42,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# Every benchmark, one table (printed and written to bench/results/bench.md); `make bench-quick` for a smoke run.
 bench: $(STAMP)
-	$(PY) bench/emit_bench.py
-	$(PY) bench/store_bench.py
-	$(PY) bench/ingest_bench.py
+	$(PY) bench/run_all.py
+
+bench-quick: $(STAMP)
+	$(PY) bench/run_all.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

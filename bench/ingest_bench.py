@@ -1,6 +1,6 @@
 """Ingest throughput: the in-process pipeline against raw `EventStore.append`, and `POST /v1/events`.
 
-    .venv/bin/python bench/ingest_bench.py [--events 100000] [--rounds 5]
+    .venv/bin/python bench/ingest_bench.py [--events 100000] [--rounds 5] [--json PATH]
 
 Figures, all into a fresh SQLite file each:
   raw append      `SQLiteEventStore.append` of ready events in batches of 500, in order (the peer)
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import shutil
@@ -194,7 +195,7 @@ def load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-async def main(count: int, rounds: int) -> None:
+async def main(count: int, rounds: int, json_path: str | None = None) -> None:
     events = build_events(count)
     now = format_ts(utc_now())
     wire = [{**event.to_wire(), "ts": now} for event in events]
@@ -222,6 +223,51 @@ async def main(count: int, rounds: int) -> None:
         f"mean store write {http_batch:.0f} events)"
     )
     print(f"lone 1-event POST latency (median)  {lone * 1000:>10.1f} ms")
+    if json_path:
+        how = f"{count:,} events, batches of {BATCH}, fresh SQLite file"
+        figures = [
+            {
+                "figure": "pipeline → SQLite (events/s)",
+                "value": piped,
+                "target": f"≥ 0.80x raw, ≥ {TARGET:,}/s",
+                "peer": raw,
+                "ratio": ratio,
+                "pass": ratio >= 0.8 and piped >= TARGET,
+                "method": f"median of {rounds} alternating rounds, {how}, 8 producers; "
+                "peer = raw EventStore.append; ratio = median of per-round ratios",
+            },
+            {
+                "figure": "pipeline + redact/validate (events/s)",
+                "value": checked,
+                "target": "",
+                "peer": None,
+                "ratio": None,
+                "pass": None,
+                "method": f"one run, {how}, wire dicts through EventValidator.check",
+            },
+            {
+                "figure": "POST /v1/events over loopback (events/s)",
+                "value": http,
+                "target": "",
+                "peer": None,
+                "ratio": None,
+                "pass": None,
+                "method": f"one run, collector in its own process, 4 clients, batches of {BATCH}",
+            },
+            {
+                "figure": "lone 1-event POST latency (ms)",
+                "value": lone * 1000,
+                "target": "",
+                "peer": None,
+                "ratio": None,
+                "pass": None,
+                "method": "median of 50 sequential requests",
+            },
+        ]
+        report = {"bench": "ingest", "events": count, "rounds": rounds, "figures": figures}
+        text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        await asyncio.to_thread(Path(json_path).write_text, text)
+        print(f"wrote {json_path}")
 
 
 if __name__ == "__main__":
@@ -230,5 +276,6 @@ if __name__ == "__main__":
     )
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5, help="alternating raw/pipeline rounds")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.events, arguments.rounds))
+    asyncio.run(main(arguments.events, arguments.rounds, arguments.json))

@@ -65,6 +65,13 @@ class InvalidBodyError(IngestError):
     code = "invalid_body"
 
 
+class RequestTimeoutError(IngestError):
+    """A body that did not arrive within `MCPDIAG_BODY_TIMEOUT_S` (408): a stalled or slowloris client."""
+
+    status = 408
+    code = "request_timeout"
+
+
 class UnauthorizedError(IngestError):
     """A missing or unknown ingest key (401)."""
 

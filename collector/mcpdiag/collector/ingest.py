@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect
 
 from mcpdiag.collector.auth import check_ingest_key
 from mcpdiag.collector.body import JSON, NDJSON, PROTOBUF, media_type, parse_events, read_body
-from mcpdiag.collector.errors import InvalidBodyError, UnsupportedMediaTypeError
+from mcpdiag.collector.errors import InvalidBodyError, RequestTimeoutError, UnsupportedMediaTypeError
 from mcpdiag.collector.otlp import decode_request, encode_response, request_events
 from mcpdiag.collector.runtime import CollectorRuntime, get_runtime
 from mcpdiag.collector.validation import Intake, Rejection
@@ -52,6 +52,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for status, description in {
         400: "Empty body, malformed JSON or protobuf, wrong shape (`empty_body`, `invalid_json`, ...)",
         401: "Missing or unknown ingest key (`unauthorized`)",
+        408: "The body did not arrive within `MCPDIAG_BODY_TIMEOUT_S` (`request_timeout`)",
         413: "Body over 8 MiB decompressed, over 1000 events, or an event over 16 KiB",
         415: "Content-Type or Content-Encoding not supported",
         503: "Queue or spool full, or shutting down; retry after `Retry-After` seconds",
@@ -61,17 +62,23 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(tags=["ingest"], dependencies=[Depends(require_ingest_key)])
 
 
-async def _body(request: Request) -> bytes:
+async def _body(request: Request, runtime: CollectorRuntime) -> bytes:
+    # uvicorn bounds idle keep-alive connections but not a body that trickles in: without a deadline a
+    # slowloris client holds a connection (and a request slot) for as long as it likes.
+    timeout = runtime.settings.body_timeout_s
     try:
-        return await read_body(
-            request.stream(),
-            content_encoding=request.headers.get("content-encoding"),
-            content_length=request.headers.get("content-length"),
-        )
+        async with asyncio.timeout(timeout):
+            return await read_body(
+                request.stream(),
+                content_encoding=request.headers.get("content-encoding"),
+                content_length=request.headers.get("content-length"),
+            )
     except ClientDisconnect as exc:
         raise InvalidBodyError(
             "the client went away before sending the whole body", code="incomplete_body"
         ) from exc
+    except TimeoutError as exc:
+        raise RequestTimeoutError(f"the request body did not arrive within {timeout:g} s") from exc
 
 
 async def _store(runtime: CollectorRuntime, intake: Intake, endpoint: str) -> None:
@@ -112,7 +119,7 @@ async def post_events(request: Request, runtime: Runtime) -> IngestResponse:
         raise UnsupportedMediaTypeError(
             f"Content-Type must be {JSON} or {NDJSON}, got {media_type(content_type) or 'none'!r}"
         )
-    body = await _body(request)
+    body = await _body(request, runtime)
 
     def check() -> Intake:
         return runtime.validator.check(parse_events(body, content_type))
@@ -148,7 +155,7 @@ async def post_logs(request: Request, runtime: Runtime) -> Response:
     kind = media_type(request.headers.get("content-type"))
     if kind not in (PROTOBUF, JSON):
         raise UnsupportedMediaTypeError(f"Content-Type must be {PROTOBUF} or {JSON}, got {kind or 'none'!r}")
-    body = await _body(request)
+    body = await _body(request, runtime)
 
     def check() -> Intake:
         return runtime.validator.check(request_events(decode_request(body, kind)), truncate_detail=True)

@@ -27,6 +27,8 @@ logger = logging.getLogger("mcpdiag.emitters")
 
 _SEVERITIES = tuple(Severity)
 _RETRY_PAUSE = (0.05, 2.0)
+_DROPPED_EVENTS_ATTR = "mcpdiag.dropped_events"
+"""The attr on a delivered event that counts the events dropped since the previous report."""
 
 try:  # Optional: with an OpenTelemetry SDK configured, the Debug ID is the current span's trace id.
     from opentelemetry.trace import get_current_span as _get_current_span
@@ -351,14 +353,21 @@ class Emitter:
     def _ship(self, batch: list[Record]) -> list[WireEvent] | None:
         """Send one batch; the finalized events to keep if the sink asked for a retry, else None."""
         events: list[WireEvent] = []
+        report: tuple[WireEvent, int] | None = None
         try:
             events = [self._finalize(r) if isinstance(r, tuple) else r for r in batch]
-            self._report_drops(events)
+            report = self._report_drops(events)
             result = self.sink.send(events) or SinkResult.sent()
         except Exception as exc:
             logger.warning("mcpdiag sink %s raised %s", type(self.sink).__name__, type(exc).__name__)
             result = SinkResult(Outcome.FAILED, error=repr(exc))
         with self._lock:
+            if report is not None and result.outcome is not Outcome.SENT:
+                # Not delivered: take the count back, so the batch that does get through reports it (a
+                # retried batch would otherwise overwrite it, a discarded one lose it).
+                carrier, dropped = report
+                carrier["attrs"].pop(_DROPPED_EVENTS_ATTR, None)
+                self._unreported_drops += dropped
             if result.outcome is Outcome.SENT:
                 self._stats.sent += len(batch) - result.rejected
                 self._stats.rejected += result.rejected
@@ -381,17 +390,19 @@ class Emitter:
                 self._queues[rank].appendleft(event)
             self._in_flight = 0
 
-    def _report_drops(self, events: list[WireEvent]) -> None:
+    def _report_drops(self, events: list[WireEvent]) -> tuple[WireEvent, int] | None:
+        """Put the count of drops not yet reported on the first event with room; that event and the count."""
         with self._lock:
             dropped, self._unreported_drops = self._unreported_drops, 0
         if not dropped:
-            return
+            return None
         for event in events:
             if len(event["attrs"]) < MAX_ATTRS:
-                event["attrs"]["mcpdiag.dropped_events"] = dropped
-                return
+                event["attrs"][_DROPPED_EVENTS_ATTR] = dropped
+                return event, dropped
         with self._lock:
             self._unreported_drops += dropped
+        return None
 
     def _finalize(self, record: tuple[Any, ...]) -> WireEvent:
         """The valid wire event of a queued record: ids, defaults, bounds and redaction."""
