@@ -39,9 +39,15 @@ def walk(
     raise AssertionError("pagination did not end")
 
 
-def settled(page: Page) -> None:
-    """Wait until the drawer finished loading."""
-    page.wait_for_function(f"() => {DRAWER}.loading === false")
+def loads(page: Page) -> int:
+    """How many listings the drawer has finished (the counter a test waits on after a change)."""
+    return int(page.evaluate(f"{DRAWER}.loaded"))
+
+
+def settled(page: Page, after: int | None = None) -> None:
+    """Wait until the drawer finished loading (a listing newer than `after`, when given)."""
+    floor = -1 if after is None else after
+    page.wait_for_function(f"() => {DRAWER}.loading === false && {DRAWER}.loaded > {floor}")
 
 
 def open_drawer(page: Page, server: str) -> None:
@@ -77,17 +83,21 @@ def test_drawer_rows_match_the_api_and_filters_narrow_them(page: Page, service: 
     screenshot(page, "drawer-light")
 
     drawer = page.locator("mcp-diagnostics-drawer")
+    before = loads(page)
     drawer.get_by_label("Minimum severity").select_option("error")
-    settled(page)
+    settled(page, before)
     assert page.evaluate(
         f"() => [...{ROWS}].every(r => ['sev-error', 'sev-critical'].some(c => r.classList.contains(c)))"
     )
     errors = walk(service, "github", "alice", {"severity": "error", "from": "1970-01-02T00:00:00Z"}, **ALICE)
     assert 0 < len(drawer_ids(page)) <= len(errors)
 
+    before = loads(page)
     drawer.get_by_label("Minimum severity").select_option("")
+    settled(page, before)
+    before = loads(page)
     drawer.get_by_label("Time range").select_option("1h")
-    settled(page)
+    settled(page, before)
     hour = service.api("/api/mcp/github/diagnostics", "alice", {"limit": 50, "from": _hour_ago()}, **ALICE)
     assert drawer_ids(page) == [item["id"] for item in hour["items"]] and 0 < len(hour["items"]) < 10
     times = drawer.locator("li.row time").evaluate_all("ts => ts.map(t => Date.parse(t.dateTime))")

@@ -5,6 +5,7 @@ Run it with `uvicorn --factory mcpdiag.api.app:create_app`.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,9 +19,10 @@ from pydantic import SecretStr
 from mcpdiag.api.acl import AccessPolicy
 from mcpdiag.api.auth import TokenVerifier
 from mcpdiag.api.errors import install_api_error_handlers
-from mcpdiag.api.routes import admin, bundle, debug, dev, diagnostics, health, session, status
+from mcpdiag.api.routes import admin, bundle, debug, dev, diagnostics, doctor, health, session, status
 from mcpdiag.api.routes.ui import mount_ui
 from mcpdiag.api.settings import ApiSettings, get_api_settings
+from mcpdiag.api.telemetry import Telemetry, TracingMiddleware
 from mcpdiag.collector.backends import open_store
 from mcpdiag.collector.ingest import router as ingest_router
 from mcpdiag.collector.logging import RequestIdMiddleware, configure_logging
@@ -72,11 +74,14 @@ def create_app(
     policy = AccessPolicy.from_file(api_settings.acl_file)
     verifier = TokenVerifier(api_settings)
     metrics = CollectorMetrics()
+    telemetry = Telemetry(api_settings.otlp_endpoint) if api_settings.otlp_endpoint else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         active = store or open_store(ingest_settings.store_url, retention=ingest_settings.retention)
         try:
+            if telemetry is not None:
+                telemetry.start()
             await active.ensure_schema()
             runtime = CollectorRuntime(ingest_settings, active, metrics=metrics)
             app.state.store = active
@@ -88,6 +93,9 @@ def create_app(
         finally:
             if store is None:
                 await active.close()
+            if telemetry is not None:
+                # Exports what is still buffered: a blocking HTTP call, kept off the event loop.
+                await asyncio.to_thread(telemetry.shutdown)
 
     app = FastAPI(title="mcpdiag", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.api_settings = api_settings
@@ -102,6 +110,7 @@ def create_app(
         health.router,
         session.router,
         bundle.router,
+        doctor.router,
         ingest_router,
     ):
         app.include_router(router)
@@ -109,6 +118,8 @@ def create_app(
         app.include_router(dev.router)
     mount_ui(app)
     install_api_error_handlers(app)
+    if telemetry is not None:
+        app.add_middleware(TracingMiddleware, telemetry=telemetry)  # inside RequestIdMiddleware
     app.add_middleware(RequestIdMiddleware)
 
     app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]

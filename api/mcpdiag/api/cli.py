@@ -287,6 +287,20 @@ def version() -> None:
     console.print(f"mcpdiag {app_version()}", highlight=False)
 
 
+try:
+    from mcpdiag.api.doctor.cli import doctor_command
+except ImportError:  # the doctor drives the MCP SDK: without the `mcp` extra the command explains itself
+
+    @app.command("doctor", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def doctor_unavailable() -> None:
+        """Test an MCP server layer by layer (needs `pip install 'mcpdiag[mcp]'`)."""
+        errors.print("[red]error:[/red] the doctor needs the MCP SDK: pip install 'mcpdiag[mcp]'")
+        raise typer.Exit(2) from None
+
+else:
+    app.command("doctor")(doctor_command)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

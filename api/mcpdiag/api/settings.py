@@ -43,6 +43,27 @@ class ApiSettings(BaseSettings):
     related_window_s: float = Field(
         default=600, gt=0, description="Debug ID lookups show the user's events this many seconds around"
     )
+    doctor_allow_private: bool = Field(
+        default=False,
+        description="Let the MCP doctor reach loopback, private and link-local addresses (not in production)",
+    )
+    doctor_allowed_domains: str = Field(
+        default="",
+        description="Comma-separated hosts (or *.example.com) the doctor may reach even at private addresses",
+    )
+    doctor_rate_per_minute: int = Field(default=10, ge=1, description="Doctor runs per user per minute")
+    doctor_timeout_s: float = Field(default=20, gt=0, le=120, description="Bound on one doctor run")
+    otlp_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="OTLP/HTTP base URL (e.g. http://otel-collector:4318) receiving the service's own "
+        "traces and logs at /v1/traces and /v1/logs; unset = not exported",
+    )
+
+    @property
+    def doctor_allowed_hosts(self) -> frozenset[str]:
+        """`doctor_allowed_domains` as a set of lower-case host patterns."""
+        return frozenset(d.strip().lower() for d in self.doctor_allowed_domains.split(",") if d.strip())
 
     @model_validator(mode="after")
     def _secret_long_enough(self) -> Self:

@@ -2,6 +2,7 @@
 
 import { ApiClient, ApiError, adoptFragmentToken, session } from "./api.js";
 import "./drawer.js";
+import "./doctor.js";
 import { ACTION_LABELS, absoluteTime, copyText, esc, timeAgo } from "./format.js";
 
 const view = document.getElementById("view");
@@ -114,6 +115,13 @@ function card(server, status, summary) {
     </div></article>`;
 }
 
+// The "Test connection" panel: the doctor checks a server configuration layer by layer before it is saved.
+function doctorPanel() {
+  return `<details class="panel doctor-panel" id="doctor-panel">
+    <summary><h2>Test connection</h2><span class="meta">Check a server's URL layer by layer before you add it.</span></summary>
+    <mcp-doctor></mcp-doctor></details>`;
+}
+
 async function serversPage() {
   setNav("servers");
   render(`<h1>MCP servers</h1><p class="lede">Connection state and the last problem for each server you can use.</p>
@@ -128,6 +136,7 @@ async function serversPage() {
   const names = Object.keys(statuses).sort();
   const summaries = await Promise.all(names.map((name) =>
     state.client.get(`/api/mcp/${encodeURIComponent(name)}/summary`, { window: "24h" }).catch(() => null)));
+  view.querySelector(".grid").insertAdjacentHTML("afterend", doctorPanel());
   const grid = view.querySelector(".grid");
   grid.removeAttribute("aria-busy");
   grid.innerHTML = names.length

@@ -64,6 +64,8 @@ export class DiagnosticsDrawer extends HTMLElement {
     this.items = [];
     this.cursor = null;
     this.loading = false;
+    this.generation = 0;
+    this.loaded = 0;
     this.filters = { severity: "", range: "24h", code: "" };
     this.timer = null;
     this.opener = null;
@@ -151,22 +153,28 @@ export class DiagnosticsDrawer extends HTMLElement {
     this.timer = null;
   }
 
-  params(cursor) {
-    // A cursor only continues the query it came from: later pages reuse the first page's window start.
-    if (!cursor) this.since = new Date(Date.now() - RANGES[this.filters.range]).toISOString();
+  windowStart() {
+    return new Date(Date.now() - RANGES[this.filters.range]).toISOString();
+  }
+
+  /** Query parameters; a cursor only continues the query it came from, so pages share `since`. */
+  params(cursor, since) {
     return {
       severity: this.filters.severity || undefined,
       code: this.filters.code || undefined,
-      from: this.since,
+      from: since,
       limit: 50,
       cursor: cursor || undefined,
     };
   }
 
   async load({ more = false } = {}) {
-    if (this.loading || !this.server || (more && !this.cursor)) return;
+    if (!this.server || (more && (this.loading || !this.cursor))) return;
+    // Every new listing (open, filter change) supersedes the one in flight: its answer is dropped.
+    const generation = more ? this.generation : ++this.generation;
     this.loading = true;
     if (!more) {
+      this.since = this.windowStart();
       this.items = [];
       this.cursor = null;
       this.list.replaceChildren();
@@ -176,28 +184,34 @@ export class DiagnosticsDrawer extends HTMLElement {
       this.moreButton.textContent = "Loading…";
     }
     try {
-      const page = await this.client.get(`/api/mcp/${encodeURIComponent(this.server)}/diagnostics`, this.params(more ? this.cursor : null));
+      const page = await this.client.get(`/api/mcp/${encodeURIComponent(this.server)}/diagnostics`, this.params(more ? this.cursor : null, this.since));
+      if (generation !== this.generation) return;
       this.items.push(...page.items);
       this.cursor = page.nextCursor;
       this.render(page.items);
       this.setState(this.items.length ? "" : "No diagnostics in this time range. Everything looks fine.");
     } catch (error) {
+      if (generation !== this.generation) return;
       this.setState(error instanceof ApiError ? error.message : "Could not load diagnostics.", true);
     } finally {
-      this.loading = false;
-      this.moreButton.disabled = false;
-      this.moreButton.textContent = "Load more";
-      this.moreButton.hidden = !this.cursor;
+      if (generation === this.generation) {
+        this.loading = false;
+        this.loaded += 1;
+        this.moreButton.disabled = false;
+        this.moreButton.textContent = "Load more";
+        this.moreButton.hidden = !this.cursor;
+      }
     }
   }
 
   /** Put events that arrived since the first page on top, without disturbing what is loaded. */
   async refresh() {
     if (this.loading || !this.server) return;
+    const generation = this.generation;
     try {
-      const since = this.since;
-      const page = await this.client.get(`/api/mcp/${encodeURIComponent(this.server)}/diagnostics`, this.params(null));
-      this.since = since;
+      const page = await this.client.get(`/api/mcp/${encodeURIComponent(this.server)}/diagnostics`, this.params(null, this.windowStart()));
+      // A filter changed while this was in flight: these rows belong to the old listing.
+      if (generation !== this.generation || this.loading) return;
       const known = new Set(this.items.map((item) => item.id));
       const fresh = page.items.filter((item) => !known.has(item.id));
       if (!fresh.length) return;

@@ -1,0 +1,147 @@
+"""SSRF guard: which addresses the doctor may connect to, and an httpx2 transport that enforces it.
+
+Every connection re-resolves its host and re-checks every address right before connecting, then connects
+to a vetted address (the Host header and TLS SNI keep the name). A name that resolves to a public address
+for the first check and to 127.0.0.1 for the second (DNS rebinding), or a redirect to a private address,
+is refused before any byte reaches it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import ssl
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpcore2
+import httpx2
+
+from mcpdiag.emitters.mcp import host_allowed
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+"""Resolves a host name and port to IP address strings; raises `socket.gaierror` when it does not resolve."""
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The operating system's resolver (`getaddrinfo`), addresses in its order, without duplicates."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class AddressRefusedError(ConnectionError):
+    """The doctor refused to connect: the address is not public and the host is not allowed."""
+
+
+@dataclass(frozen=True, slots=True)
+class AddressPolicy:
+    """Private, loopback, link-local and metadata addresses are refused unless allowed."""
+
+    allow_private: bool = False
+    allowed_domains: frozenset[str] = field(default_factory=frozenset)
+
+    def refusal(self, host: str, address: str) -> str | None:
+        """Why `host` at `address` may not be reached, or None when it may."""
+        if self.allow_private or host_allowed(host, self.allowed_domains):
+            return None
+        kind = address_kind(address)
+        return None if kind == "public" else f"{address} is a {kind} address"
+
+    def check(self, host: str, addresses: Iterable[str]) -> None:
+        """Raise `AddressRefusedError` if any of `host`'s addresses may not be reached."""
+        for address in addresses:
+            if (reason := self.refusal(host, address)) is not None:
+                raise AddressRefusedError(f"refused {host}: {reason}")
+
+
+def address_kind(address: str) -> str:
+    """`public`, or what makes an address off limits: loopback, private, link-local (metadata), ..."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "malformed"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local (cloud metadata)"
+    if ip.is_unspecified:
+        return "unspecified"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_private:
+        return "private"
+    return "public" if ip.is_global else "reserved"
+
+
+def is_ip_literal(host: str) -> bool:
+    """Whether `host` is an IP address rather than a name."""
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+async def resolve(host: str, port: int, resolver: Resolver) -> list[str]:
+    """The addresses of `host` (itself when it is an IP literal); `socket.gaierror` when none."""
+    if is_ip_literal(host):
+        return [host.strip("[]")]
+    addresses = await resolver(host, port)
+    if not addresses:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    return addresses
+
+
+class GuardedBackend(httpcore2.AsyncNetworkBackend):
+    """A network backend that resolves, vets and pins every TCP connection."""
+
+    def __init__(self, policy: AddressPolicy, resolver: Resolver) -> None:
+        self._policy = policy
+        self._resolver = resolver
+        self._inner = httpcore2.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        """Connect to the first reachable vetted address of `host`."""
+        addresses = await resolve(host, port, self._resolver)
+        self._policy.check(host, addresses)
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore2.AsyncNetworkStream:
+        """Never: a doctor run only speaks TCP."""
+        raise AddressRefusedError("unix sockets are not allowed")
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep on the running event loop."""
+        await self._inner.sleep(seconds)
+
+
+def guarded_transport(
+    policy: AddressPolicy, resolver: Resolver, ssl_context: ssl.SSLContext
+) -> httpx2.AsyncHTTPTransport:
+    """An httpx2 transport whose every connection goes through `GuardedBackend` (no proxy from the env)."""
+    transport = httpx2.AsyncHTTPTransport(verify=ssl_context, trust_env=False)
+    # httpx2 offers no parameter for the network backend: swap in a pool built with ours.
+    transport._pool = httpcore2.AsyncConnectionPool(
+        ssl_context=ssl_context, network_backend=GuardedBackend(policy, resolver)
+    )
+    return transport
