@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import tracemalloc
 from dataclasses import replace
@@ -404,3 +405,36 @@ async def test_audit_records_expire_after_the_audit_retention(store: EventStore,
     assert [r["id"] for r in (await store.audit_page()).items] == ["aud-0002"]
     with pytest.raises(InvalidQueryError):
         await store.append_audit({"id": "x", "at": "yesterday"})
+
+
+async def test_iter_json_yields_each_event_of_iter_as_one_json_line(
+    store: EventStore, clock: FakeClock
+) -> None:
+    base = clock.now - timedelta(hours=1)
+    events = [
+        make_event(ts=base + timedelta(seconds=i), user_id="alice" if i % 3 else None, detail=f"line {i} é\n")
+        for i in range(25)
+    ]
+    await store.append(events)
+    query = EventQuery(server="github", user_id="alice", oldest_first=True)
+    docs = [doc async for doc in store.iter(query, chunk_size=4)]
+    lines = [line async for line in store.iter_json(query, chunk_size=4)]
+    assert len(docs) == 25 and [json.loads(line) for line in lines] == docs
+    assert all("\n" not in line and "\r" not in line for line in lines)
+    # Exactly one chunk, an empty scope, and newest first behave like `iter` too.
+    assert [json.loads(x) async for x in store.iter_json(query, chunk_size=25)] == docs
+    assert [x async for x in store.iter_json(EventQuery(server="nobody", oldest_first=True))] == []
+    newest = EventQuery(server="github")
+    assert [json.loads(x) async for x in store.iter_json(newest, chunk_size=7)] == [
+        d async for d in store.iter(newest, chunk_size=7)
+    ]
+
+
+async def test_iter_json_can_be_abandoned_midway(store: EventStore) -> None:
+    await store.append([make_event() for _ in range(30)])
+    lines = store.iter_json(EventQuery(server="github", oldest_first=True), chunk_size=5)
+    taken = [await anext(lines) for _ in range(7)]
+    await lines.aclose()
+    assert len({json.loads(line)["id"] for line in taken}) == 7
+    # The store is still usable afterwards (no read left behind holds it).
+    assert len([x async for x in store.iter_json(EventQuery(server="github"))]) == 30

@@ -548,3 +548,39 @@ def test_ordinary_message_is_redacted_in_microseconds() -> None:
     for _ in range(2000):
         redactor.text(message)
     assert (time.perf_counter() - start) / 2000 < 50e-6
+
+
+def test_might_contain_secret_is_a_sound_gate_for_text() -> None:
+    """False only where `text` leaves the input as it is; gate literals and known secrets make it True."""
+    known = "kn0wn-" + chars(12)
+    redactor = Redactor([known])
+    assert not redactor.might_contain_secret("Connection refused on port 8443")
+    assert not redactor.might_contain_secret("")
+    assert redactor.might_contain_secret("401: Bearer required")
+    assert redactor.might_contain_secret("X-API-KEY")
+    assert redactor.might_contain_secret(f"value {known} here")
+    assert redactor.might_contain_secret(quote(f"{known}/", safe=""))
+    assert not Redactor().might_contain_secret(known)
+    samples = [
+        "plain words",
+        "user@example.com",
+        f"Bearer {chars(24)}",
+        f"token={chars(16)}",
+        "OAuth flow timed out",
+        "ÄÖÜ straße İstanbul",
+        f"ghp_{chars(36)}",
+        f"prefix {known} suffix",
+    ]
+    for text in samples:
+        counts: dict[str, int] = {}
+        if redactor.text(text, counts) != text or counts:
+            assert redactor.might_contain_secret(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("abeijkostuyz-_=:@/ .\"'AKSEY0123456789")), max_size=60))
+def test_might_contain_secret_false_means_untouched(text: str) -> None:
+    redactor = Redactor(["sEcr3tValue"])
+    counts: dict[str, int] = {}
+    if not redactor.might_contain_secret(text):
+        assert redactor.text(text, counts) == text and not counts

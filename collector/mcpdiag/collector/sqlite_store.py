@@ -75,6 +75,8 @@ UPSERT_SERVER = (
     "ON CONFLICT (name) DO UPDATE SET last_ts = max(last_ts, excluded.last_ts)"
 )
 PURGE_CHUNK = 5000
+STREAM_CACHE_KIB = 2000
+"""Page cache of the connection an `iter_json` walk has to itself (it reads every page once)."""
 
 
 def sqlite_path(url: str) -> Path:
@@ -82,10 +84,10 @@ def sqlite_path(url: str) -> Path:
     return Path(url.removeprefix("sqlite://").removeprefix("/") if url.startswith("sqlite:///") else url)
 
 
-def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+def _connect(path: Path, *, readonly: bool, cache_kib: int = 32000) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
     conn.execute("PRAGMA busy_timeout = 10000")
-    conn.execute("PRAGMA cache_size = -32000")
+    conn.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
     if readonly:
         conn.execute("PRAGMA query_only = 1")
     else:
@@ -273,6 +275,40 @@ class SQLiteEventStore(EventStore):
             if len(rows) < chunk_size:
                 return
             after = (rows[-1][0], rows[-1][1])
+
+    async def iter_json(self, query: EventQuery, *, chunk_size: int = 1000) -> AsyncIterator[str]:
+        """The `doc` column as stored; the next chunk is read while the caller consumes this one.
+
+        The walk has a connection of its own with a small page cache: it reads each page once, and the
+        pool's connections (32 MB of cache each, filled by whichever reader thread runs a chunk) would
+        otherwise grow the process by the size of the scope.
+        """
+        query = query.checked(paged=False)
+        now_ms = self._now_ms()
+        conn = await self._run(
+            self._reader_pool, lambda: _connect(self.path, readonly=True, cache_kib=STREAM_CACHE_KIB)
+        )
+
+        def fetch(after: tuple[int, str] | None) -> asyncio.Task[list[Any]]:
+            sql, params = build_select(query, now_ms, after=after, limit=chunk_size)
+            return asyncio.ensure_future(
+                self._run(self._reader_pool, lambda: conn.execute(sql, params).fetchall())
+            )
+
+        pending: asyncio.Task[list[Any]] | None = fetch(None)
+        try:
+            while pending is not None:
+                rows = await pending
+                # Keyset pagination needs only the last row of this chunk to start reading the next one.
+                pending = fetch((rows[-1][0], rows[-1][1])) if len(rows) == chunk_size else None
+                for _, _, doc in rows:
+                    yield doc
+        finally:
+            # Stopped early or failed: let the read ahead finish (its result and error are dropped), so that
+            # the connection is idle when it is closed.
+            if pending is not None:
+                await asyncio.gather(pending, return_exceptions=True)
+            conn.close()
 
     async def by_trace(self, key: str, *, limit: int = 1000) -> list[dict[str, Any]]:
         event_id, prefix = trace_key(key)

@@ -176,6 +176,17 @@ class EventStore(ABC):
     def iter(self, query: EventQuery, *, chunk_size: int = 1000) -> AsyncIterator[dict[str, Any]]:
         """Every event of the query (any number of them) without loading them all into memory."""
 
+    # Not abstract: every store (test doubles included) gets this from `iter`; SQLite overrides it to hand
+    # out its stored documents without parsing them.
+    async def iter_json(self, query: EventQuery, *, chunk_size: int = 1000) -> AsyncIterator[str]:
+        """`iter`, each event as its wire dict's compact JSON text (one line, no newline), same order.
+
+        For readers that mostly pass events through (the support bundle): a backend that stores JSON yields
+        it as stored, which equals `json.loads` of it re-encoded up to formatting (number spelling).
+        """
+        async for doc in self.iter(query, chunk_size=chunk_size):
+            yield json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
     @abstractmethod
     async def by_trace(self, key: str, *, limit: int = 1000) -> list[dict[str, Any]]:
         """Events whose trace id equals or starts with `key`, or whose id is `key`; oldest first."""

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from mcpdiag.emitters import Severity, code_info
 from mcpdiag.emitters.codes import LIFECYCLE_CODES, SEVERITY_RANK
 
 _FAILURE_RANK = Severity.WARNING.rank
+_FIELDS = itemgetter("server", "code", "severity", "touchpoint", "ts")
 
 
 @dataclass(slots=True)
@@ -27,6 +30,14 @@ class Seen:
             self.first = ts
         if ts > self.last:
             self.last = ts
+
+    def merge(self, count: int, first: str, last: str) -> None:
+        """Count `count` occurrences, the earliest at `first` and the latest at `last` (both non-empty)."""
+        self.count += count
+        if not self.first or first < self.first:
+            self.first = first
+        if last > self.last:
+            self.last = last
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: count, first_seen, last_seen."""
@@ -62,9 +73,100 @@ class BundleStats:
     failures: dict[str, ServerFailures] = field(default_factory=dict)
     first_ts: str = ""
     last_ts: str = ""
+    _pending: dict[tuple[str, str, str, str, str], list[Any]] = field(default_factory=dict, repr=False)
+    """Events counted by `add_many` but not yet folded in: (server, code, severity, touchpoint, ts[:13]) →
+    [count, first ts, last ts]. Bounded like the rest (servers x codes x severities x touchpoints x hours)."""
 
-    def add(self, event: dict[str, Any]) -> None:
+    def add_many(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Count exported (sanitized) wire events: the same result as `add` on each, in far less time.
+
+        Events are tallied by the fields the counters read and folded into them by `settle` (which every
+        reader of the counters runs first); only `total` is kept current as events arrive.
+        """
+        pending = self._pending
+        for event in events:
+            try:
+                # The usual event: the five fields present, strings, `ts` not empty.
+                server, code, severity, touchpoint, ts = _FIELDS(event)
+                if not (
+                    ts.__class__ is str
+                    and ts
+                    and server.__class__ is str
+                    and code.__class__ is str
+                    and severity.__class__ is str
+                    and touchpoint.__class__ is str
+                ):
+                    raise TypeError
+                key = (server, code, severity, touchpoint, ts[:13])
+                tally = pending.get(key)
+            except (KeyError, TypeError):
+                get = event.get
+                ts = get("ts", "")
+                if ts.__class__ is not str:
+                    ts = str(ts)
+                if not ts:
+                    # `Seen` takes an empty first timestamp for unset: keep the exact order of `add` here.
+                    self.settle()
+                    self.add(event)
+                    continue
+                key = (
+                    str(get("server", "")),
+                    str(get("code", "")),
+                    str(get("severity", "")),
+                    str(get("touchpoint", "")),
+                    ts[:13],
+                )
+                tally = pending.get(key)
+            if tally is None:
+                pending[key] = [1, ts, ts]
+            else:
+                tally[0] += 1
+                if ts < tally[1]:
+                    tally[1] = ts
+                elif ts > tally[2]:
+                    tally[2] = ts
+            self.total += 1
+
+    def settle(self) -> None:
+        """Fold what `add_many` tallied into the counters."""
+        if not self._pending:
+            return
+        # Emptied in place, after: `add_many` holds on to the same dict.
+        pending = self._pending
+        codes: dict[str, str] = {}
+        for (server, raw_code, severity, touchpoint, prefix), (n, first, last) in pending.items():
+            code = codes.get(raw_code)
+            if code is None:
+                code = codes[raw_code] = code_info(raw_code).code
+            hour = prefix + ":00Z"
+            self.by_server[server] += n
+            self.by_code[code] += n
+            self.by_severity[severity] += n
+            self.by_touchpoint[touchpoint] += n
+            self.by_hour[hour] += n
+            seen = self.seen.get(code)
+            if seen is None:
+                seen = self.seen[code] = Seen()
+            seen.merge(n, first, last)
+            if not self.first_ts or first < self.first_ts:
+                self.first_ts = first
+            self.last_ts = max(self.last_ts, last)
+            if SEVERITY_RANK.get(severity, 0) >= _FAILURE_RANK and code not in LIFECYCLE_CODES:
+                failures = self.failures.get(server)
+                if failures is None:
+                    failures = self.failures[server] = ServerFailures()
+                failures.total += n
+                failures.hours[hour] += n
+                failures.code_hours[code, hour] += n
+                code_seen = failures.codes.get(code)
+                if code_seen is None:
+                    code_seen = failures.codes[code] = Seen()
+                code_seen.merge(n, first, last)
+        pending.clear()
+
+    def add(self, event: Mapping[str, Any]) -> None:
         """Count one exported (sanitized) wire event."""
+        self.settle()
         ts, server = str(event.get("ts", "")), str(event.get("server", ""))
         code = code_info(str(event.get("code", ""))).code
         severity = str(event.get("severity", ""))
@@ -96,6 +198,7 @@ class BundleStats:
 
     def summary(self) -> dict[str, Any]:
         """summary.json: counts by server / code / severity / touchpoint / hour, first and last per code."""
+        self.settle()
         return {
             "events": self.total,
             "first_event": self.first_ts or None,

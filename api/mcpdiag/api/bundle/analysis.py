@@ -140,6 +140,7 @@ def _server_section(server: str, events: int, failures: ServerFailures | None, d
 
 def render_analysis(stats: BundleStats, *, scope_text: str, day: str) -> str:
     """analysis.md for the aggregates of one bundle; `day` is the scope's last UTC date (`YYYY-MM-DD`)."""
+    stats.settle()
     failing = sum(f.total for f in stats.failures.values())
     lines = ["# Analysis", "", f"Scope: {scope_text}.", ""]
     if stats.total == 0:

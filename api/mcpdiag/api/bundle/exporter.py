@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -85,28 +86,62 @@ class _Writer:
         self.add(name, (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode())
 
 
-async def _flush(
-    writer: _Writer,
+class _Appender:
+    """Appends a server's batches to its member in a worker thread while the next batch is being sanitized
+    (deflate and SHA-256 run without the GIL); one write in flight at a time keeps the order."""
+
+    def __init__(self, writer: _Writer) -> None:
+        self.writer = writer
+        self.name = ""
+        self.member: _Member | None = None
+        self._write: asyncio.Future[None] | None = None
+
+    async def append(self, name: str, data: bytes) -> None:
+        await self.drain()
+        if self.member is None:
+            self.name = name
+            self.member = await asyncio.to_thread(self.writer.open, name)
+        self._write = asyncio.ensure_future(asyncio.to_thread(self.member.write, data))
+
+    async def drain(self) -> None:
+        """Wait for the write in flight (raising its error)."""
+        if self._write is not None:
+            write, self._write = self._write, None
+            await write
+
+    async def close(self) -> None:
+        await self.drain()
+        if self.member is not None:
+            await asyncio.to_thread(self.writer.close, self.name, self.member)
+            self.member = None
+
+    async def abandon(self) -> None:
+        """After a failure: let the write in flight finish (its error is the lesser one) before the ZIP is
+        torn down."""
+        if self._write is not None:
+            write, self._write = self._write, None
+            with contextlib.suppress(Exception):
+                await write
+
+
+def _flush(
+    appender: _Appender,
     sanitizer: EventSanitizer,
-    batch: list[dict[str, Any]],
-    name: str,
-    member: _Member | None,
+    batch: list[str],
     taken: set[str],
     stats: BundleStats,
     redactions: dict[str, Counter[str]],
-) -> tuple[str, _Member]:
-    """Sanitize and count one batch of a server's events, then append it to the server's member."""
-    rows = sanitizer.lines(batch)
-    if member is None:
+) -> tuple[str, bytes]:
+    """Sanitize and count one batch of a server's events (stored JSON lines): the member name and bytes."""
+    rows = sanitizer.json_lines(batch)
+    name = appender.name
+    if appender.member is None:
         name = member_name(str(rows[0][0].get("server", "")), taken)
-        member = await asyncio.to_thread(writer.open, name)
-    for clean, _, counts in rows:
-        stats.add(clean)
+    stats.add_many(clean for clean, _, _ in rows)
+    for _, _, counts in rows:
         if counts:
             redactions[name].update(counts)
-    data = ("\n".join(line for _, line, _ in rows) + "\n").encode()
-    await asyncio.to_thread(member.write, data)
-    return name, member
+    return name, ("\n".join([line for _, line, _ in rows]) + "\n").encode()
 
 
 async def _write_events(
@@ -123,18 +158,22 @@ async def _write_events(
     selection = await select(store, scope, visible)
     taken: set[str] = set()
     for server in selection.servers:
-        name, member, batch = "", None, []
-        async for doc in selection.events(store, scope, server):
-            batch.append(doc)
-            if len(batch) >= FLUSH_LINES:
-                name, member = await _flush(writer, sanitizer, batch, name, member, taken, stats, redactions)
-                batch = []
-                if progress:
-                    progress("events", stats.total)
-        if batch:
-            name, member = await _flush(writer, sanitizer, batch, name, member, taken, stats, redactions)
-        if member is not None:
-            await asyncio.to_thread(writer.close, name, member)
+        appender, batch = _Appender(writer), []
+        try:
+            async for line in selection.lines(store, scope, server):
+                batch.append(line)
+                if len(batch) >= FLUSH_LINES:
+                    await appender.append(*_flush(appender, sanitizer, batch, taken, stats, redactions))
+                    batch = []
+                    if progress:
+                        progress("events", stats.total)
+            if batch:
+                await appender.append(*_flush(appender, sanitizer, batch, taken, stats, redactions))
+            await appender.close()
+        except BaseException:
+            await appender.abandon()
+            raise
+    stats.settle()
     return selection.servers, selection.since, selection.until
 
 

@@ -6,12 +6,12 @@ import codecs
 import json
 import re
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mcpdiag.api.bundle.errors import LeakDetectedError
-from mcpdiag.api.bundle.sanitize import CACHE_LIMIT, LineGate, secret_needles
+from mcpdiag.api.bundle.sanitize import CACHE_LIMIT, LineGate, SegmentGate, loads, secret_needles
 from mcpdiag.emitters import Redactor
 from mcpdiag.emitters.redact import is_secret_key
 
@@ -32,6 +32,26 @@ class LeakScanner:
         self.longest = max((len(n) for n in self.needles), default=0)
         self.gate = LineGate(self.needles)
         self._clean: set[str] = set()
+        self.segments = SegmentGate(self.gate, self._segment_clean, valid_json=False)
+
+    def suspects(self, lines: Sequence[str]) -> list[int]:
+        """The lines (of a JSON Lines chunk) to check value by value: what the gate flags, less what
+        `SegmentGate` proves clean. A line whose segments are all clean has nothing that `value` would find
+        when it is valid JSON (its strings are exactly those segments); when it is not, it stays a suspect,
+        as it would be checked as plain text."""
+        suspect, checked = self.segments.classify(lines)
+        for index in checked:
+            try:
+                loads(lines[index])
+            except ValueError:
+                suspect.append(index)
+        if not suspect:
+            return []
+        suspect.sort()
+        return [suspect[i] for i in self.gate.flagged([lines[i] for i in suspect])]
+
+    def _segment_clean(self, text: str) -> bool:
+        return self.text(text) is None
 
     def text(self, text: str) -> str | None:
         """The first rule that fires on `text`, or None when it is clean (placeholders never count)."""
@@ -110,7 +130,7 @@ def scan_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, scanner: LeakScanner
         for chunk in _lines(stream, scanner, name):
             if name.endswith(".jsonl"):
                 lines = chunk.split("\n")
-                for index in scanner.gate.flagged(lines):
+                for index in scanner.suspects(lines):
                     if (rule := _json_line(lines[index], scanner)) is not None:
                         raise LeakDetectedError(name, rule)
             elif name.endswith(".json"):

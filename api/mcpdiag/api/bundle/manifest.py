@@ -72,6 +72,7 @@ def manifest(
     redactions: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The MANIFEST.json document; `files` lists every other member with its size and SHA-256."""
+    stats.settle()
     by_rule: dict[str, int] = {}
     for entry in redactions:
         for item in entry["rules"]:

@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import accumulate
 from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from pydantic_core import from_json
+
 from mcpdiag.emitters import Redactor
-from mcpdiag.emitters.redact import _LITERALS as GATE_LITERALS
-from mcpdiag.emitters.redact import MIN_KNOWN_SECRET, is_secret_key
+from mcpdiag.emitters.redact import GATE_LITERALS, MIN_KNOWN_SECRET, is_secret_key
 
 MIN_ENV_SECRET = 8
 CACHE_LIMIT = 10_000
+SEGMENT_LIMIT = 20_000
+SEGMENT_SLICE = 256
 # Settings that hold secrets whatever their name says; dropped from settings.json outright.
 DROPPED_SETTINGS = frozenset({"ingest_keys", "known_secrets", "jwt_secret"})
 # Environment variables whose names match a secret word but never hold one.
@@ -24,11 +27,8 @@ _NOT_SECRET_ENV = frozenset({"PWD", "OLDPWD"})
 # Checked against the redactor's own gate literals at import: if a rule ever gains a literal spelled only
 # with these characters, the shortcut switches itself off.
 _INERT_CHARS = "0123456789abcdef:.tz+-"
-_INERT = re.compile(
-    rf"[{re.escape(_INERT_CHARS.upper() + _INERT_CHARS)}]*"
-    if not any(set(lit) <= set(_INERT_CHARS) for lit in GATE_LITERALS)
-    else r"(?!)"
-)
+_INERT_ON = not any(set(lit) <= set(_INERT_CHARS) for lit in GATE_LITERALS)
+_INERT = re.compile(rf"[{re.escape(_INERT_CHARS.upper() + _INERT_CHARS)}]*" if _INERT_ON else r"(?!)")
 _URL_CREDENTIALS = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
 
 
@@ -98,6 +98,14 @@ class LineGate:
         self.needles = tuple(n for n in needles if "\n" not in n and "\r" not in n)
         self.literals = GATE_LITERALS
         self._inert_needles = any(_INERT.fullmatch(n) for n in self.needles)
+        # What `str.strip` removes from an inert text, leaving nothing ("" when the shortcut is off).
+        inert = _INERT_ON and not self._inert_needles
+        self._inert_strip = _INERT_CHARS.upper() + _INERT_CHARS if inert else ""
+
+    def live(self, texts: Iterable[str]) -> list[str]:
+        """The `texts` that pass (`passes`), in bulk."""
+        strip = self._inert_strip
+        return [t for t in texts if t.strip(strip)] if strip else list(texts)
 
     def passes(self, text: str) -> bool:
         """Whether the redactor could change `text` (not when it is hex digits and time punctuation only)."""
@@ -108,13 +116,15 @@ class LineGate:
         text = "\n".join(lines)
         lowered = text.lower()
         hits: set[int] = set()
-        self._scan(text, self.needles, lines, hits)
+        self.scan(text, self.needles, lines, hits)
         # Lowercasing can change the length of a few characters, so the lowered lines get their own offsets.
-        self._scan(lowered, self.literals, lowered.split("\n") if len(lowered) != len(text) else lines, hits)
+        self.scan(lowered, self.literals, lowered.split("\n") if len(lowered) != len(text) else lines, hits)
         return sorted(hits)
 
     @staticmethod
-    def _scan(text: str, words: Iterable[str], lines: Sequence[str], hits: set[int]) -> None:
+    def scan(text: str, words: Iterable[str], lines: Sequence[str], hits: set[int]) -> None:
+        """Add to `hits` the index of every line of `lines` (joined with newlines into `text`) that holds
+        one of `words`."""
         starts: list[int] | None = None
         for word in words:
             pos = text.find(word)
@@ -126,6 +136,142 @@ class LineGate:
                 index = bisect_right(starts, pos) - 1
                 hits.add(index)
                 pos = text.find(word, starts[index + 1])
+
+
+class SegmentGate:
+    """Proves whole batches of JSON lines clean at once, from the text between their double quotes.
+
+    In a line without a backslash nothing is escaped, so splitting it on `"` yields its strings (keys and
+    values) exactly, as the odd segments, and the structure between them as the even ones. A gate literal
+    holds no `"` (`check_literals`), so any literal in the line lies inside one segment. Each distinct segment
+    is classified once (with `verify`, which says whether redaction leaves a string as it is):
+
+    - free: no gate literal and no needle (or hex digits and time punctuation only): nothing can fire on the
+      line because of it, whatever surrounds it;
+    - checked: holds a literal, but `verify` passes it as a whole string. In a valid JSON line, where it can
+      only be a whole string, it is clean; in broken JSON a rule could match across its quotes;
+    - named: like checked, but it is a secret-looking field name: clean as a value, not as a key;
+    - bad: `verify` fails; its lines need the full per-value treatment.
+
+    Most segments of most lines are already known (servers, codes, messages), so one `split` and one set
+    difference per batch, both in C, replace a walk over every key and value of every event.
+    """
+
+    def __init__(self, gate: LineGate, verify: Callable[[str], bool], *, valid_json: bool) -> None:
+        # `valid_json`: the caller parsed every line, so a checked segment is as good as a free one.
+        self.gate = gate
+        self.verify = verify
+        self.valid_json = valid_json
+        self.free: set[str] = set()
+        self.checked: set[str] = set()
+        self.named: dict[str, re.Pattern[str]] = {}
+        self.bad: set[str] = set()
+        check_literals(gate)
+
+    def classify(self, lines: Sequence[str]) -> tuple[list[int], list[int]]:
+        """(suspect, checked) indexes of `lines` (none holding a newline): the lines that need the full
+        treatment (an escape, a bad segment, a secret-looking key), and those clean provided they are valid
+        JSON (always none with `valid_json`). Every other line is clean."""
+        if len(lines) <= SEGMENT_SLICE:
+            return self._classify(lines)
+        # In slices: the segments of a slice are held at once (about 15 bytes of memory per byte of text).
+        suspect: list[int] = []
+        checked: list[int] = []
+        for start in range(0, len(lines), SEGMENT_SLICE):
+            found, valid_if = self._classify(lines[start : start + SEGMENT_SLICE])
+            suspect += (start + i for i in found)
+            checked += (start + i for i in valid_if)
+        return suspect, checked
+
+    def _classify(self, lines: Sequence[str]) -> tuple[list[int], list[int]]:
+        # Bounded memory (unique ids pass through here): forget everything now and then, never within a call.
+        if len(self.free) + len(self.checked) + len(self.named) + len(self.bad) >= SEGMENT_LIMIT:
+            self.free.clear()
+            self.checked.clear()
+            self.named.clear()
+            self.bad.clear()
+        text = "\n".join(lines)
+        escaped: list[int] = []
+        kept: Sequence[str] = lines
+        if "\\" in text:
+            escaped = [i for i, line in enumerate(lines) if "\\" in line]
+            kept = [line for line in lines if "\\" not in line]
+            text = "\n".join(kept)
+        unknown = set(text.split('"'))
+        unknown -= self.free
+        if not unknown:
+            return escaped, []
+        self._learn(unknown - self.checked - self.named.keys() - self.bad)
+        named = [s for s in unknown if s in self.named]
+        if self.bad.isdisjoint(unknown) and not any(self.named[s].search(text) for s in named):
+            context = [] if self.valid_json else [s for s in unknown if s in self.checked] + named
+            if not context:
+                return escaped, []
+            if not any("\n" in s for s in context):
+                # Each is a whole segment of one line, quoted on both sides: find the lines that hold one.
+                hits: set[int] = set()
+                LineGate.scan(text, ['"' + s + '"' for s in context], kept, hits)
+                if escaped:
+                    where = [i for i, line in enumerate(lines) if "\\" not in line]
+                    return escaped, sorted(where[i] for i in hits)
+                return escaped, sorted(hits)
+        # Some line needs more than the batch test: look at each one (segments at a line's ends differ from
+        # those of the joined text, which span the newline between two lines).
+        skip = set(escaped)
+        suspect, checked = escaped, []
+        for index, line in enumerate(lines):
+            if index in skip:
+                continue
+            segments = set(line.split('"'))
+            segments -= self.free
+            if not segments:
+                continue
+            self._learn(segments - self.checked - self.named.keys() - self.bad)
+            if not self.bad.isdisjoint(segments):
+                suspect.append(index)
+                continue
+            named = [s for s in segments if s in self.named]
+            if any(self.named[s].search(line) for s in named):
+                suspect.append(index)
+            elif not self.valid_json and (named or not self.checked.isdisjoint(segments)):
+                checked.append(index)
+        suspect.sort()
+        return suspect, checked
+
+    def _learn(self, segments: set[str]) -> None:
+        """Put each of `segments` (in no class yet) in its class."""
+        if not segments:
+            return
+        # Hex digits and time punctuation (ids, trace ids, timestamps) cannot hold a literal.
+        live = self.gate.live(segments)
+        single = [s for s in live if "\n" not in s]
+        flagged = {single[i] for i in self.gate.flagged(single)}
+        # A segment of joined lines spans a newline: each of its pieces is gated on its own.
+        flagged.update(s for s in live if "\n" in s and self.gate.flagged(s.split("\n")))
+        for segment in segments:
+            if segment not in flagged:
+                self.free.add(segment)
+            elif not self.verify(segment):
+                self.bad.add(segment)
+            elif is_secret_key(segment):
+                # Used as a key (a string followed by a colon), it names a value that must be looked at.
+                self.named[segment] = re.compile('"' + re.escape(segment) + r'"\s*:')
+            else:
+                (self.free if self.valid_json else self.checked).add(segment)
+
+
+def check_literals(gate: LineGate) -> None:
+    """`SegmentGate` relies on no gate literal holding a quote, a backslash or a newline: a rule must not."""
+    if any('"' in lit or "\\" in lit or "\n" in lit for lit in gate.literals):
+        raise RuntimeError("a redaction gate literal holds a quote, a backslash or a newline")
+
+
+def loads(text: str) -> Any:
+    """`json.loads`, through pydantic-core's parser (twice as fast, same values); errors are json's own."""
+    try:
+        return from_json(text)
+    except ValueError:
+        return json.loads(text)
 
 
 _NONE: dict[str, int] = {}
@@ -146,6 +292,7 @@ class EventSanitizer:
         self._cache: dict[str, tuple[str, dict[str, int]]] = {}
         self._gate = LineGate(self._needles)
         self._plain_set: set[str] = set()
+        self._segments = SegmentGate(self._gate, self._plain, valid_json=True)
 
     def event(self, doc: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
         """A redacted copy of a wire event (without `detail` unless included) and the counts per rule."""
@@ -167,6 +314,35 @@ class EventSanitizer:
                 clean, counts = self.event(doc)
                 out.append((clean, _dumps(clean), counts))
         return out
+
+    def json_lines(self, texts: Sequence[str]) -> list[tuple[dict[str, Any], str, dict[str, int]]]:
+        """`lines` of events given as stored JSON text (one line each): a line redaction would leave as it
+        is (and that keeps its detail, or has none) is written as given, without being encoded again.
+
+        Every line is parsed (for the aggregates, and to know it is JSON); which ones may need redaction is
+        decided for the whole batch by `SegmentGate`, and only those go through `lines`.
+        """
+        docs = [loads(text) for text in texts]
+        joined = "\n".join(texts)
+        # A line written as given must stay one JSON Lines record: no raw line break inside it.
+        if joined.count("\n") != len(texts) - 1 or "\r" in joined:
+            return self.lines(docs)
+        slow = set(self._segments.classify(texts)[0])
+        if not self.include_detail:
+            # `lines` drops the detail; and a `detail` key deeper down goes too, unless the event as a whole
+            # was left untouched: both are left to it.
+            slow.update(
+                i
+                for i, (doc, text) in enumerate(zip(docs, texts, strict=True))
+                if doc.get("detail") is not None or text.count('"detail"') > 1
+            )
+        if not slow:
+            return [(doc, text, _NONE) for doc, text in zip(docs, texts, strict=True)]
+        redone = iter(self.lines([docs[i] for i in sorted(slow)]))
+        return [
+            next(redone) if i in slow else (doc, text, _NONE)
+            for i, (doc, text) in enumerate(zip(docs, texts, strict=True))
+        ]
 
     def _untouched(self, doc: Mapping[str, Any]) -> bool:
         """Whether redaction would leave `doc` as it is: every key and string already known clean."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -48,16 +49,28 @@ class Selection:
             for doc in self.preloaded.get(server, []):
                 yield doc
             return
-        query = EventQuery(
-            server=server,
-            user_id=scope.user_id,
-            min_severity=scope.min_severity,
-            since=scope.since,
-            until=scope.until,
-            oldest_first=True,
-        )
-        async for doc in store.iter(query):
+        async for doc in store.iter(_query(scope, server)):
             yield doc
+
+    async def lines(self, store: EventStore, scope: BundleScope, server: str) -> AsyncIterator[str]:
+        """`events`, each as its compact JSON text (`EventStore.iter_json`, the store's own if it has one)."""
+        if self.preloaded is not None:
+            for doc in self.preloaded.get(server, []):
+                yield json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+            return
+        async for line in store.iter_json(_query(scope, server)):
+            yield line
+
+
+def _query(scope: BundleScope, server: str) -> EventQuery:
+    return EventQuery(
+        server=server,
+        user_id=scope.user_id,
+        min_severity=scope.min_severity,
+        since=scope.since,
+        until=scope.until,
+        oldest_first=True,
+    )
 
 
 async def select(store: EventStore, scope: BundleScope, visible: Sequence[str] | None = None) -> Selection:
