@@ -115,4 +115,3 @@ async def bundle(
         # The bundle lives only as long as its download.
         background=BackgroundTask(shutil.rmtree, workdir, ignore_errors=True),
     )
-
