@@ -141,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         server = ApiServer(Path(tmp))
         try:
             emitters = [new_emitter(server) for _ in range(args.hosts)]
+            # Every queried server exists before the first query (an unknown server is a 404, by design).
+            for n in range(LOAD_SERVERS):
+                emitters[0].emit("MCP_CONNECTED", server=f"load-{n}", touchpoint="lifecycle")
+            emitters[0].flush(30)
             pacer = Pacer(emitters, args.rate, seconds, every=0)
             pacer.start()
             asyncio.run(drive(server, seconds, args.qps, seen))

@@ -84,7 +84,13 @@ def sqlite_path(url: str) -> Path:
     return Path(url.removeprefix("sqlite://").removeprefix("/") if url.startswith("sqlite:///") else url)
 
 
-def _connect(path: Path, *, readonly: bool, cache_kib: int = 32000) -> sqlite3.Connection:
+# Page cache per connection. Readers share the OS page cache anyway (WAL), so a modest private cache keeps
+# the process' memory flat as the file grows: at most (readers + 1) x this much.
+READ_CACHE_KIB = 8000
+WRITE_CACHE_KIB = 16000
+
+
+def _connect(path: Path, *, readonly: bool, cache_kib: int = READ_CACHE_KIB) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
     conn.execute("PRAGMA busy_timeout = 10000")
     conn.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
@@ -171,7 +177,7 @@ class SQLiteEventStore(EventStore):
         def run() -> T:
             if self._writer is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._writer = _connect(self.path, readonly=False)
+                self._writer = _connect(self.path, readonly=False, cache_kib=WRITE_CACHE_KIB)
             return fn(self._writer)
 
         return await self._run(self._writer_pool, run)
