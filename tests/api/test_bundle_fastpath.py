@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import random
-import zipfile
 from typing import Any
 
 import pytest
 
-from mcpdiag.api.bundle import LeakDetectedError, leakscan, scan_bundle
 from mcpdiag.api.bundle.aggregate import BundleStats
 from mcpdiag.api.bundle.leakscan import LeakScanner, _json_line
 from mcpdiag.api.bundle.sanitize import EventSanitizer
@@ -131,86 +129,3 @@ def test_counting_in_bulk_equals_counting_one_by_one() -> None:
     bulk.add_many(events[150:])
     assert bulk.summary() == one.summary()
     assert bulk.failures == one.failures and bulk.by_hour == one.by_hour and bulk.total == one.total
-
-
-def _helper_bundle(path: Any, planted: str | None) -> list[str]:
-    """A bundle with four JSON Lines members (the last one may hold `planted`); their names."""
-    names = [f"events/s{n}.jsonl" for n in range(4)]
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for n, name in enumerate(names):
-            body = f'{{"server":"s{n}","detail":"fine"}}\n' * (2000 + 500 * n)
-            if planted is not None and n == 0:
-                body += json.dumps({"detail": f"oops {planted}"}) + "\n"
-            zf.writestr(name, body)
-        zf.writestr("README.md", "# bundle\n")
-    return names
-
-
-def _ready_helper() -> leakscan.ScanHelper:
-    helper = leakscan.ScanHelper.start()
-    assert helper is not None
-    assert helper.ready.wait(60)
-    return helper
-
-
-@pytest.mark.parametrize("planted", [None, SECRET])
-def test_leak_scan_helper_process_gives_the_same_verdict(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, planted: str | None
-) -> None:
-    """The helper process scans the larger half of the JSON Lines members: a leak there refuses the bundle."""
-    monkeypatch.setattr(leakscan, "HELPER_MIN_BYTES", 0)
-    path = tmp_path / "b.zip"
-    _helper_bundle(path, planted)
-    with zipfile.ZipFile(path) as zf:
-        share = [m.filename for m in leakscan._helper_share(zf.infolist())]
-    assert share and "events/s0.jsonl" not in share  # the smallest member stays here...
-    helper = _ready_helper()
-    if planted is None:
-        assert scan_bundle(path, [SECRET], helper) == 5
-    else:
-        with pytest.raises(LeakDetectedError) as caught:
-            scan_bundle(path, [SECRET], helper)
-        assert caught.value.file == "events/s0.jsonl" and SECRET not in str(caught.value)
-    assert helper.proc.poll() is not None  # always stopped and reaped
-    # ...and a leak in the helper's share is reported by the helper.
-    path2 = tmp_path / "c.zip"
-    with zipfile.ZipFile(path2, "w") as zf:
-        zf.writestr("events/big.jsonl", '{"detail":"fine"}\n' * 5000)
-        zf.writestr("events/small.jsonl", '{"detail":"fine"}\n' * 4000 + json.dumps({"d": SECRET}) + "\n")
-    with zipfile.ZipFile(path2) as zf:
-        assert [m.filename for m in leakscan._helper_share(zf.infolist())] == ["events/small.jsonl"]
-    helper = _ready_helper()
-    with pytest.raises(LeakDetectedError) as caught:
-        scan_bundle(path2, [SECRET], helper)
-    assert caught.value.file == "events/small.jsonl"
-
-
-class _BrokenHelper(leakscan.ScanHelper):
-    """Takes the job, then gives no usable answer."""
-
-    def submit(self, path: Any, secrets: Any, members: Any) -> bool:
-        return True
-
-    def result(self, expected: int) -> tuple[str, str] | None:
-        raise RuntimeError("no answer")
-
-
-def test_leak_scan_without_a_usable_helper_scans_everything_itself(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(leakscan, "HELPER_MIN_BYTES", 0)
-    path = tmp_path / "b.zip"
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("events/big.jsonl", '{"detail":"fine"}\n' * 5000)
-        zf.writestr("events/small.jsonl", '{"detail":"fine"}\n' * 4000 + json.dumps({"d": SECRET}) + "\n")
-    with zipfile.ZipFile(path) as zf:
-        assert [m.filename for m in leakscan._helper_share(zf.infolist())] == ["events/small.jsonl"]
-    broken, gone = _BrokenHelper.start(), leakscan.ScanHelper.start()
-    assert isinstance(broken, _BrokenHelper) and gone is not None
-    gone.proc.kill()
-    assert gone.done.wait(60)
-    for helper in (broken, gone):
-        with pytest.raises(LeakDetectedError) as caught:
-            scan_bundle(path, [SECRET], helper)
-        assert caught.value.file == "events/small.jsonl"
-        assert helper.proc.poll() is not None

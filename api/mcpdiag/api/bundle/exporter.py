@@ -20,7 +20,7 @@ from typing import IO, Any
 from mcpdiag.api.bundle.aggregate import BundleStats
 from mcpdiag.api.bundle.analysis import render_analysis
 from mcpdiag.api.bundle.errors import BundleOutputError, BundleStoreError
-from mcpdiag.api.bundle.leakscan import ScanHelper, scan_bundle
+from mcpdiag.api.bundle.leakscan import scan_bundle
 from mcpdiag.api.bundle.manifest import coverage, manifest, scope_text
 from mcpdiag.api.bundle.readme import render_readme
 from mcpdiag.api.bundle.sanitize import EventSanitizer, collect_known_secrets, sanitize_settings
@@ -32,8 +32,6 @@ from mcpdiag.collector.store import EventStore
 
 FLUSH_LINES = 1000
 COMPRESS_LEVEL = 1
-# Past this many events the leak scan's helper process is started, so that its imports overlap the export.
-HELPER_AFTER = 20_000
 
 ProgressFn = Callable[[str, int], None]
 """Called with a phase (`events`, `scan`, `done`) and the number of events written so far."""
@@ -86,27 +84,6 @@ class _Writer:
 
     def json(self, name: str, value: Any) -> None:
         self.add(name, (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode())
-
-
-class _HelperSlot:
-    """The leak scan's helper process, started once the export is large enough to be worth one."""
-
-    def __init__(self) -> None:
-        self.helper: ScanHelper | None = None
-        self.tried = False
-
-    def maybe_start(self, events: int) -> None:
-        if not self.tried and events >= HELPER_AFTER:
-            self.tried = True
-            self.helper = ScanHelper.start()
-
-    def take(self) -> ScanHelper | None:
-        helper, self.helper = self.helper, None
-        return helper
-
-    def close(self) -> None:
-        if (helper := self.take()) is not None:
-            helper.close()
 
 
 class _Appender:
@@ -176,7 +153,6 @@ async def _write_events(
     redactions: dict[str, Counter[str]],
     visible: Sequence[str] | None,
     progress: ProgressFn | None,
-    slot: _HelperSlot,
 ) -> tuple[list[str], datetime, datetime]:
     """Stream each server's events into its member; the loop yields at every store chunk and every flush."""
     selection = await select(store, scope, visible)
@@ -189,7 +165,6 @@ async def _write_events(
                 if len(batch) >= FLUSH_LINES:
                     await appender.append(*_flush(appender, sanitizer, batch, taken, stats, redactions))
                     batch = []
-                    slot.maybe_start(stats.total)
                     if progress:
                         progress("events", stats.total)
             if batch:
@@ -212,11 +187,9 @@ def _discard(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def _seal(
-    tmp: Path, out_dir: Path, filename: str, secrets: frozenset[str], helper: ScanHelper | None
-) -> tuple[Path, int]:
+def _seal(tmp: Path, out_dir: Path, filename: str, secrets: frozenset[str]) -> tuple[Path, int]:
     """Leak-scan the finished ZIP, then give it its final name (never over an existing bundle)."""
-    scan_bundle(tmp, secrets, helper)
+    scan_bundle(tmp, secrets)
     path = out_dir / filename
     n = 1
     while path.exists():
@@ -254,7 +227,6 @@ async def export_bundle(
     except OSError as exc:
         raise BundleOutputError(f"cannot create a file in {out}: {exc.strerror or exc}") from exc
     tmp = Path(tmp_name)
-    slot = _HelperSlot()
     try:
         with os.fdopen(fd, "wb") as raw:
             stats = await _build(
@@ -268,15 +240,13 @@ async def export_bundle(
                 visible_servers,
                 now,
                 out,
-                slot,
             )
         if progress:
             progress("scan", stats.total)
         # Secrets registered while the export ran (the environment is read again) are scanned for too.
         scan_secrets = secrets | collect_known_secrets({}, os.environ if environ is None else environ)
-        final, size = await asyncio.to_thread(_seal, tmp, out, filename, scan_secrets, slot.take())
+        final, size = await asyncio.to_thread(_seal, tmp, out, filename, scan_secrets)
     except BaseException as exc:
-        slot.close()
         _discard(tmp)
         if isinstance(exc, CollectorError):
             raise BundleStoreError(f"the event store could not be read: {exc}") from exc
@@ -304,7 +274,6 @@ async def _build(
     visible_servers: Sequence[str] | None,
     now: datetime,
     out: Path,
-    slot: _HelperSlot,
 ) -> BundleStats:
     sanitizer = EventSanitizer(secrets, include_detail=scope.include_detail)
     stats = BundleStats()
@@ -330,7 +299,7 @@ async def _build(
         writer = _Writer(zf)
         event_redactions: dict[str, Counter[str]] = defaultdict(Counter)
         servers, since, until = await _write_events(
-            store, scope, writer, sanitizer, stats, event_redactions, visible_servers, progress, slot
+            store, scope, writer, sanitizer, stats, event_redactions, visible_servers, progress
         )
         redactions.update(event_redactions)
         window = scope_text(scope, since, until)
