@@ -39,7 +39,7 @@ for part in ("emitters", "collector", "api", "."):
 
 import httpx  # noqa: E402
 import jwt  # noqa: E402
-from bench.store_bench import SERVERS, USERS, build_datasets, percentile, warm  # noqa: E402
+from bench.store_bench import SERVERS, USERS, build_datasets, interleave, percentile, warm  # noqa: E402
 
 from mcpdiag.api import ApiSettings, create_app  # noqa: E402
 from mcpdiag.collector import CollectorSettings  # noqa: E402
@@ -177,16 +177,7 @@ async def bench(workdir: Path, sizes: Sequence[int], samples: int, rng: random.R
             for size in sizes:
                 client = await stack.enter_async_context(running_app(files[size], workdir, secret, mode))
                 samplers[size] = Sampler(client, tokens, rng)
-            for sampler in samplers.values():
-                await sampler.run(WARMUP_CALLS, record=False)
-            done, block = 0, 25
-            while done < samples:
-                order = list(samplers.values())
-                if (done // block) % 2:
-                    order.reverse()
-                for sampler in order:
-                    await sampler.run(min(block, samples - done))
-                done += block
+            await interleave(list(samplers.values()), samples, warmup=WARMUP_CALLS)
         results[mode] = {}
         for size, sampler in samplers.items():
             lat = sampler.latencies

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from mcpdiag.collector.sqlite_store import INSERT, SCHEMA, UPSERT_SERVER, SQLiteEventStore, _connect
 from mcpdiag.collector.store import EventQuery, Retention, to_ms
@@ -261,6 +261,25 @@ def percentile(samples: Sequence[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
+class Runner(Protocol):
+    async def run(self, calls: int, *, record: bool = True) -> None: ...
+
+
+async def interleave(
+    samplers: Sequence[Runner], samples: int, *, warmup: int = WARMUP_CALLS, block: int = 25
+) -> None:
+    """Warm every sampler up, then take `samples` calls from each in blocks of `block`, alternating the
+    order, so machine noise lands on every dataset alike."""
+    for sampler in samplers:
+        await sampler.run(warmup, record=False)
+    done = 0
+    while done < samples:
+        order = list(samplers) if (done // block) % 2 == 0 else list(reversed(samplers))
+        for sampler in order:
+            await sampler.run(min(block, samples - done))
+        done += block
+
+
 @dataclass(slots=True)
 class PageSampler:
     """Timed `store.page()` calls of one kind on one dataset; ~20 % resume an earlier first page's cursor."""
@@ -338,16 +357,7 @@ async def bench_pages(
         for size in sizes
         for kind in ("scoped", "unscoped")
     }
-    for sampler in samplers.values():
-        await sampler.run(WARMUP_CALLS, record=False)
-    done, block = 0, 25
-    while done < samples:
-        order = list(samplers.values())
-        if (done // block) % 2:
-            order.reverse()
-        for sampler in order:
-            await sampler.run(min(block, samples - done))
-        done += block
+    await interleave(list(samplers.values()), samples)
     results: dict[int, dict[str, Any]] = {}
     for size in sizes:
         result: dict[str, Any] = {"events": size}

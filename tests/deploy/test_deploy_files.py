@@ -397,7 +397,8 @@ def test_kubernetes_manifests_hang_together() -> None:
         "name": deployment["metadata"]["name"],
     }
     assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
-    assert 1 < hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
+    low, high = hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]
+    assert low >= 2 and high > low, "at least two replicas, room to scale out"
 
 
 def test_the_pod_is_bounded_non_root_and_spools_to_a_volume_bigger_than_its_spool() -> None:
