@@ -83,6 +83,20 @@ class AmbiguousDebugIdError(ApiError):
         self.candidates = candidates
 
 
+class RateLimitedError(ApiError):
+    """Too many runs of a rate-limited operation (the MCP doctor) by one user (429)."""
+
+    status = 429
+    code = "rate_limited"
+
+
+class DoctorUnavailableError(ApiError):
+    """The MCP SDK (the `mcp` extra) is not installed in this deployment (503)."""
+
+    status = 503
+    code = "doctor_unavailable"
+
+
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     log.info("request refused", status=exc.status, code=exc.code, message=exc.message)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from mcpdiag.api.deps import CurrentUser, Settings
-from mcpdiag.api.errors import ApiError, InvalidParameterError
+from mcpdiag.api.errors import DoctorUnavailableError, InvalidParameterError, RateLimitedError
 from mcpdiag.api.routes.common import error_responses
 from mcpdiag.collector.ingest import ErrorBody
 from mcpdiag.collector.runtime import CollectorRuntime
@@ -88,20 +88,6 @@ class DoctorResult(_Camel):
     action: str | None
 
 
-class DoctorRateLimitedError(ApiError):
-    """Too many doctor runs by one user in the last minute (429)."""
-
-    status = 429
-    code = "rate_limited"
-
-
-class DoctorUnavailableError(ApiError):
-    """The MCP SDK (the `mcp` extra) is not installed in this deployment (503)."""
-
-    status = 503
-    code = "doctor_unavailable"
-
-
 class RateLimiter:
     """A sliding one-minute window of runs per user."""
 
@@ -109,7 +95,7 @@ class RateLimiter:
         self._runs: dict[str, deque[float]] = {}
 
     def check(self, user_id: str, per_minute: int) -> None:
-        """Count a run for `user_id`; `DoctorRateLimitedError` when over `per_minute`."""
+        """Count a run for `user_id`; `RateLimitedError` when over `per_minute`."""
         now = time.monotonic()
         for user in [u for u, runs in self._runs.items() if not runs or runs[-1] < now - 60]:
             del self._runs[user]  # forget users idle for a minute: memory stays bounded
@@ -118,7 +104,7 @@ class RateLimiter:
             runs.popleft()
         if len(runs) >= per_minute:
             wait = max(1, int(runs[0] + 60 - now) + 1)
-            raise DoctorRateLimitedError(
+            raise RateLimitedError(
                 f"at most {per_minute} connection tests per minute; retry in {wait} s",
                 headers={"Retry-After": str(wait)},
             )
