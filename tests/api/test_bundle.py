@@ -135,18 +135,18 @@ def assert_no_sentinel(files: dict[str, bytes], sentinels: Sentinels) -> None:
             assert value not in text and value not in name, f"{label} leaked into {name}"
 
 
-async def export_sentinel_bundle_via_api_stand_in(
-    store: SQLiteEventStore, out: Path, s: Sentinels
-) -> BundleResult:
-    """What the API route does (export_bundle with the app's settings); the lead swaps in the HTTP call."""
-    return await export(store, out, settings_snapshot=s.settings(), environ=s.environ())
-
-
-async def test_sentinel_secrets_never_reach_the_bundle(store: SQLiteEventStore, tmp_path: Path) -> None:
-    """Secrets from settings, environment, detail, attrs, messageSafe, URLs, headers and tokens: all gone."""
+@pytest.mark.parametrize("helper", [False, True], ids=["scan-in-process", "scan-helper"])
+async def test_sentinel_secrets_never_reach_the_bundle(
+    store: SQLiteEventStore, tmp_path: Path, helper: bool
+) -> None:
+    """Secrets from settings, environment, detail, attrs, messageSafe, URLs, headers and tokens: all gone,
+    whichever process runs the final scan. (The API and CLI variants: test_bundle_http, test_cli.)"""
     s = Sentinels()
     await store.append(s.events())
-    result = await export_sentinel_bundle_via_api_stand_in(store, tmp_path / "out", s)
+    result = await export(
+        store, tmp_path / "out", settings_snapshot=s.settings(), environ=s.environ(), scan_helper=helper
+    )
+    assert result.scanned_by == ("helper" if helper else "exporter")
     files = members(result.path)
     assert_no_sentinel(files, s)
     assert result.event_count == 4
@@ -192,8 +192,9 @@ async def test_empty_scope_is_a_bundle_that_says_so(store: SQLiteEventStore, tmp
     assert "no events matched" in files["README.md"].decode().lower()
 
 
+@pytest.mark.parametrize("helper", [False, True], ids=["scan-in-process", "scan-helper"])
 async def test_a_secret_registered_during_the_export_blocks_it(
-    store: SQLiteEventStore, tmp_path: Path
+    store: SQLiteEventStore, tmp_path: Path, helper: bool
 ) -> None:
     """Leak gate: a secret known only after the events were written is caught by the scan; no file stays."""
     late = f"late{secrets.token_hex(12)}"
@@ -206,7 +207,7 @@ async def test_a_secret_registered_during_the_export_blocks_it(
 
     out = tmp_path / "out"
     with pytest.raises(LeakDetectedError) as caught:
-        await export(store, out, environ=environ, progress=register)
+        await export(store, out, environ=environ, progress=register, scan_helper=helper)
     assert caught.value.file == "events/github.jsonl" and caught.value.rule == "known_secret"
     assert late not in str(caught.value)
     assert list(out.iterdir()) == []

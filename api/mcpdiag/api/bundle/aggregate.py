@@ -5,14 +5,27 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 
 from mcpdiag.emitters import Severity, code_info
 from mcpdiag.emitters.codes import LIFECYCLE_CODES, SEVERITY_RANK
 
 _FAILURE_RANK = Severity.WARNING.rank
-_FIELDS = itemgetter("server", "code", "severity", "touchpoint", "ts")
+
+EventFields = tuple[str, str, str, str, str]
+"""What the aggregates read of an event: (server, code, severity, touchpoint, ts), each a string."""
+
+
+def event_fields(event: Mapping[str, Any]) -> EventFields:
+    """The `EventFields` of a wire event (a missing field is an empty string, any other value its `str`)."""
+    get = event.get
+    return (
+        str(get("server", "")),
+        str(get("code", "")),
+        str(get("severity", "")),
+        str(get("touchpoint", "")),
+        str(get("ts", "")),
+    )
 
 
 @dataclass(slots=True)
@@ -74,49 +87,29 @@ class BundleStats:
     first_ts: str = ""
     last_ts: str = ""
     _pending: dict[tuple[str, str, str, str, str], list[Any]] = field(default_factory=dict, repr=False)
-    """Events counted by `add_many` but not yet folded in: (server, code, severity, touchpoint, ts[:13]) →
+    """Events counted by `add_rows` but not yet folded in: (server, code, severity, touchpoint, ts[:13]) →
     [count, first ts, last ts]. Bounded like the rest (servers x codes x severities x touchpoints x hours)."""
 
     def add_many(self, events: Iterable[Mapping[str, Any]]) -> None:
-        """Count exported (sanitized) wire events: the same result as `add` on each, in far less time.
+        """Count exported (sanitized) wire events: the same result as `add` on each, in far less time."""
+        self.add_rows(map(event_fields, events))
+
+    def add_rows(self, rows: Iterable[EventFields]) -> None:
+        """Count events given by their `EventFields`: what `add_many` does once the fields are known.
 
         Events are tallied by the fields the counters read and folded into them by `settle` (which every
         reader of the counters runs first); only `total` is kept current as events arrive.
         """
         pending = self._pending
-        for event in events:
-            try:
-                # The usual event: the five fields present, strings, `ts` not empty.
-                server, code, severity, touchpoint, ts = _FIELDS(event)
-                if not (
-                    ts.__class__ is str
-                    and ts
-                    and server.__class__ is str
-                    and code.__class__ is str
-                    and severity.__class__ is str
-                    and touchpoint.__class__ is str
-                ):
-                    raise TypeError
-                key = (server, code, severity, touchpoint, ts[:13])
-                tally = pending.get(key)
-            except (KeyError, TypeError):
-                get = event.get
-                ts = get("ts", "")
-                if ts.__class__ is not str:
-                    ts = str(ts)
-                if not ts:
-                    # `Seen` takes an empty first timestamp for unset: keep the exact order of `add` here.
-                    self.settle()
-                    self.add(event)
-                    continue
-                key = (
-                    str(get("server", "")),
-                    str(get("code", "")),
-                    str(get("severity", "")),
-                    str(get("touchpoint", "")),
-                    ts[:13],
-                )
-                tally = pending.get(key)
+        for row in rows:
+            server, code, severity, touchpoint, ts = row
+            if not ts:
+                # `Seen` takes an empty first timestamp for unset: keep the exact order of `add` here.
+                self.settle()
+                self._add(row)
+                continue
+            key = (server, code, severity, touchpoint, ts[:13])
+            tally = pending.get(key)
             if tally is None:
                 pending[key] = [1, ts, ts]
             else:
@@ -128,10 +121,10 @@ class BundleStats:
             self.total += 1
 
     def settle(self) -> None:
-        """Fold what `add_many` tallied into the counters."""
+        """Fold what `add_rows` tallied into the counters."""
         if not self._pending:
             return
-        # Emptied in place, after: `add_many` holds on to the same dict.
+        # Emptied in place, after: `add_rows` holds on to the same dict.
         pending = self._pending
         codes: dict[str, str] = {}
         for (server, raw_code, severity, touchpoint, prefix), (n, first, last) in pending.items():
@@ -167,15 +160,17 @@ class BundleStats:
     def add(self, event: Mapping[str, Any]) -> None:
         """Count one exported (sanitized) wire event."""
         self.settle()
-        ts, server = str(event.get("ts", "")), str(event.get("server", ""))
-        code = code_info(str(event.get("code", ""))).code
-        severity = str(event.get("severity", ""))
+        self._add(event_fields(event))
+
+    def _add(self, row: EventFields) -> None:
+        server, raw_code, severity, touchpoint, ts = row
+        code = code_info(raw_code).code
         hour = hour_of(ts)
         self.total += 1
         self.by_server[server] += 1
         self.by_code[code] += 1
         self.by_severity[severity] += 1
-        self.by_touchpoint[str(event.get("touchpoint", ""))] += 1
+        self.by_touchpoint[touchpoint] += 1
         self.by_hour[hour] += 1
         seen = self.seen.get(code)
         if seen is None:

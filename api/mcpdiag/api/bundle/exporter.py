@@ -27,6 +27,7 @@ from mcpdiag.api.bundle.sanitize import EventSanitizer, collect_known_secrets, s
 from mcpdiag.api.bundle.scope import BundleScope, bundle_filename
 from mcpdiag.api.bundle.selection import member_name, select
 from mcpdiag.api.bundle.system import system_info, version_info
+from mcpdiag.api.bundle.tailscan import ScanFollow
 from mcpdiag.collector.errors import CollectorError
 from mcpdiag.collector.store import EventStore
 
@@ -47,13 +48,17 @@ class BundleResult:
     event_count: int
     counts: dict[str, Any] = field(default_factory=dict)
     """Events per server, failures, redactions: what the audit log records besides the scope."""
+    scanned_by: str = "exporter"
+    """Which process ran the final leak scan: `helper` (beside the export) or `exporter` (after it)."""
 
 
 class _Member:
     """One ZIP member being written, with its size and SHA-256 computed on the way."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], header: int) -> None:
         self.stream = stream
+        self.header = header
+        """File offset of the member's local header."""
         self.sha = hashlib.sha256()
         self.size = 0
 
@@ -66,16 +71,24 @@ class _Member:
 class _Writer:
     """Writes members and records each one's size and hash for MANIFEST.json."""
 
-    def __init__(self, zf: zipfile.ZipFile) -> None:
+    def __init__(self, zf: zipfile.ZipFile, raw: IO[bytes]) -> None:
         self.zf = zf
+        self.raw = raw
         self.files: list[dict[str, Any]] = []
 
     def open(self, name: str) -> _Member:
-        return _Member(self.zf.open(name, "w", force_zip64=True))
+        # Members are written one after the other: the next header goes where the file ends now.
+        header = self.raw.tell()
+        return _Member(self.zf.open(name, "w", force_zip64=True), header)
 
     def close(self, name: str, member: _Member) -> None:
         member.stream.close()
         self.files.append({"name": name, "size": member.size, "sha256": member.sha.hexdigest()})
+
+    def flushed(self) -> int:
+        """How far the file is written, flushed so that the scan helper can read it."""
+        self.raw.flush()
+        return self.raw.tell()
 
     def add(self, name: str, data: bytes) -> None:
         member = self.open(name)
@@ -88,32 +101,45 @@ class _Writer:
 
 class _Appender:
     """Appends a server's batches to its member in a worker thread while the next batch is being sanitized
-    (deflate and SHA-256 run without the GIL); one write in flight at a time keeps the order."""
+    (deflate and SHA-256 run without the GIL); one write in flight at a time keeps the order. The scan plan
+    hears of each write once it is done."""
 
-    def __init__(self, writer: _Writer) -> None:
+    def __init__(self, writer: _Writer, follow: ScanFollow) -> None:
         self.writer = writer
+        self.follow = follow
         self.name = ""
         self.member: _Member | None = None
-        self._write: asyncio.Future[None] | None = None
+        self._write: asyncio.Future[int] | None = None
 
     async def append(self, name: str, data: bytes) -> None:
         await self.drain()
         if self.member is None:
             self.name = name
             self.member = await asyncio.to_thread(self.writer.open, name)
-        self._write = asyncio.ensure_future(asyncio.to_thread(self.member.write, data))
+        self._write = asyncio.ensure_future(asyncio.to_thread(self._put, self.member, data))
+
+    def _put(self, member: _Member, data: bytes) -> int:
+        member.write(data)
+        return self.writer.flushed()
 
     async def drain(self) -> None:
         """Wait for the write in flight (raising its error)."""
         if self._write is not None:
             write, self._write = self._write, None
-            await write
+            end = await write
+            assert self.member is not None
+            await self.follow.grow(self.name, self.member.header, end, closed=False)
 
     async def close(self) -> None:
         await self.drain()
         if self.member is not None:
-            await asyncio.to_thread(self.writer.close, self.name, self.member)
-            self.member = None
+            member, self.member = self.member, None
+            end = await asyncio.to_thread(self._end, member)
+            await self.follow.grow(self.name, member.header, end, closed=True)
+
+    def _end(self, member: _Member) -> int:
+        self.writer.close(self.name, member)
+        return self.writer.flushed()
 
     async def abandon(self) -> None:
         """After a failure: let the write in flight finish (its error is the lesser one) before the ZIP is
@@ -136,8 +162,8 @@ def _flush(
     rows = sanitizer.json_lines(batch)
     name = appender.name
     if appender.member is None:
-        name = member_name(str(rows[0][0].get("server", "")), taken)
-    stats.add_many(clean for clean, _, _ in rows)
+        name = member_name(rows[0][0][0], taken)
+    stats.add_rows(fields for fields, _, _ in rows)
     for _, _, counts in rows:
         if counts:
             redactions[name].update(counts)
@@ -153,12 +179,13 @@ async def _write_events(
     redactions: dict[str, Counter[str]],
     visible: Sequence[str] | None,
     progress: ProgressFn | None,
+    follow: ScanFollow,
 ) -> tuple[list[str], datetime, datetime]:
     """Stream each server's events into its member; the loop yields at every store chunk and every flush."""
     selection = await select(store, scope, visible)
     taken: set[str] = set()
     for server in selection.servers:
-        appender, batch = _Appender(writer), []
+        appender, batch = _Appender(writer, follow), []
         try:
             async for line in selection.lines(store, scope, server):
                 batch.append(line)
@@ -187,9 +214,8 @@ def _discard(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def _seal(tmp: Path, out_dir: Path, filename: str, secrets: frozenset[str]) -> tuple[Path, int]:
-    """Leak-scan the finished ZIP, then give it its final name (never over an existing bundle)."""
-    scan_bundle(tmp, secrets)
+def _place(tmp: Path, out_dir: Path, filename: str) -> tuple[Path, int]:
+    """Give the scanned ZIP its final name (never over an existing bundle)."""
     path = out_dir / filename
     n = 1
     while path.exists():
@@ -211,10 +237,13 @@ async def export_bundle(
     visible_servers: Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    scan_helper: bool | None = None,
 ) -> BundleResult:
     """Build the bundle of `scope` in `out_dir`; raises `BundleError` (and keeps no file) on any failure.
 
     `visible_servers` bounds an all-servers scope to what the caller may see (None = every stored server).
+    `scan_helper`: whether the leak scan runs in a helper process beside the export (`tailscan`): None
+    decides by size and CPUs, True always, False never (the scan then follows the export in this process).
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     out = _checked_dir(Path(out_dir))
@@ -227,6 +256,7 @@ async def export_bundle(
     except OSError as exc:
         raise BundleOutputError(f"cannot create a file in {out}: {exc.strerror or exc}") from exc
     tmp = Path(tmp_name)
+    follow = ScanFollow.plan(tmp, secrets, scan_helper)
     try:
         with os.fdopen(fd, "wb") as raw:
             stats = await _build(
@@ -240,13 +270,18 @@ async def export_bundle(
                 visible_servers,
                 now,
                 out,
+                follow,
             )
         if progress:
             progress("scan", stats.total)
         # Secrets registered while the export ran (the environment is read again) are scanned for too.
         scan_secrets = secrets | collect_known_secrets({}, os.environ if environ is None else environ)
-        final, size = await asyncio.to_thread(_seal, tmp, out, filename, scan_secrets)
+        scanned_by = "helper" if await follow.finish(scan_secrets) else "exporter"
+        if scanned_by == "exporter":
+            await asyncio.to_thread(scan_bundle, tmp, scan_secrets)
+        final, size = await asyncio.to_thread(_place, tmp, out, filename)
     except BaseException as exc:
+        await asyncio.shield(follow.abort())
         _discard(tmp)
         if isinstance(exc, CollectorError):
             raise BundleStoreError(f"the event store could not be read: {exc}") from exc
@@ -260,7 +295,7 @@ async def export_bundle(
         "by_server": dict(sorted(stats.by_server.items())),
         "failures": sum(f.total for f in stats.failures.values()),
     }
-    return BundleResult(final, final.name, size, stats.total, counts)
+    return BundleResult(final, final.name, size, stats.total, counts, scanned_by)
 
 
 async def _build(
@@ -274,6 +309,7 @@ async def _build(
     visible_servers: Sequence[str] | None,
     now: datetime,
     out: Path,
+    follow: ScanFollow,
 ) -> BundleStats:
     sanitizer = EventSanitizer(secrets, include_detail=scope.include_detail)
     stats = BundleStats()
@@ -296,10 +332,10 @@ async def _build(
     with zipfile.ZipFile(
         raw, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL, allowZip64=True
     ) as zf:
-        writer = _Writer(zf)
+        writer = _Writer(zf, raw)
         event_redactions: dict[str, Counter[str]] = defaultdict(Counter)
         servers, since, until = await _write_events(
-            store, scope, writer, sanitizer, stats, event_redactions, visible_servers, progress
+            store, scope, writer, sanitizer, stats, event_redactions, visible_servers, progress, follow
         )
         redactions.update(event_redactions)
         window = scope_text(scope, since, until)

@@ -6,7 +6,7 @@ import codecs
 import json
 import re
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,46 +98,72 @@ def _harmless(value: Any) -> bool:
     )
 
 
-def _lines(stream: Any, scanner: LeakScanner, name: str) -> Iterator[str]:
-    """Decoded line-aligned chunks of a member; raw needle checks overlap so no boundary hides a secret."""
-    whole = not name.endswith((".jsonl", ".md"))
-    carry, tail = "", ""
-    keep = max(scanner.longest - 1, 0)
-    # An incremental decoder keeps a character split between two reads whole.
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    while block := stream.read(CHUNK):
-        text = decoder.decode(block)
-        window = tail + text
-        if any(needle in window for needle in scanner.needles):
-            raise LeakDetectedError(name, "known_secret")
-        tail = window[-keep:] if keep else ""
-        carry += text
+class MemberScan:
+    """Scans one member's bytes as they come (`feed`, then `close`), raising `LeakDetectedError` on a hit.
+
+    JSON Lines are checked line by line (value by value where the gate says so), other JSON files as one
+    document, anything else as text. Raw needle checks overlap between blocks so no boundary hides a secret.
+    """
+
+    def __init__(self, name: str, scanner: LeakScanner) -> None:
+        if (rule := scanner.text(name)) is not None:
+            raise LeakDetectedError(name, rule)
+        self.name = name
+        self.scanner = scanner
+        # Other members are checked whole: a JSON document is parsed at once.
+        self._whole = not name.endswith((".jsonl", ".md"))
+        self._keep = max(scanner.longest - 1, 0)
+        # An incremental decoder keeps a character split between two blocks whole.
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._carry = ""
+        self._tail = ""
+
+    def feed(self, block: bytes) -> None:
+        """Scan the next bytes of the member (complete lines now, the rest with what follows)."""
+        self._text(self._decoder.decode(block))
+
+    def close(self) -> None:
+        """Scan what is left: the member has ended."""
+        self._text(self._decoder.decode(b"", final=True), final=True)
+
+    def _text(self, text: str, *, final: bool = False) -> None:
+        window = self._tail + text
+        if any(needle in window for needle in self.scanner.needles):
+            raise LeakDetectedError(self.name, "known_secret")
+        self._tail = window[-self._keep :] if self._keep else ""
+        self._carry += text
+        carry = self._carry
         cut = carry.rfind("\n")
-        if (whole or cut == -1) and len(carry) < MAX_CARRY:
-            continue
-        ready, carry = (carry[: cut + 1], carry[cut + 1 :]) if cut != -1 else (carry, "")
-        yield ready
-    if carry:
-        yield carry
+        if not final and (self._whole or cut == -1) and len(carry) < MAX_CARRY:
+            return
+        if final or cut == -1:
+            ready, self._carry = carry, ""
+        else:
+            ready, self._carry = carry[: cut + 1], carry[cut + 1 :]
+        if ready:
+            self._check(ready)
+
+    def _check(self, chunk: str) -> None:
+        name, scanner = self.name, self.scanner
+        if name.endswith(".jsonl"):
+            lines = chunk.split("\n")
+            for index in scanner.suspects(lines):
+                if (rule := _json_line(lines[index], scanner)) is not None:
+                    raise LeakDetectedError(name, rule)
+        elif name.endswith(".json"):
+            if (rule := _json_line(chunk, scanner)) is not None:
+                raise LeakDetectedError(name, rule)
+        elif (rule := scanner.text(chunk)) is not None:
+            raise LeakDetectedError(name, rule)
 
 
 def scan_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, scanner: LeakScanner) -> None:
-    """Raise `LeakDetectedError` if any line of one member leaks; JSON Lines are checked value by value."""
-    name = info.filename
-    if (rule := scanner.text(name)) is not None:
-        raise LeakDetectedError(name, rule)
+    """Raise `LeakDetectedError` if any line of one member leaks (see `MemberScan`)."""
+    scan = MemberScan(info.filename, scanner)
     with zf.open(info) as stream:
-        for chunk in _lines(stream, scanner, name):
-            if name.endswith(".jsonl"):
-                lines = chunk.split("\n")
-                for index in scanner.suspects(lines):
-                    if (rule := _json_line(lines[index], scanner)) is not None:
-                        raise LeakDetectedError(name, rule)
-            elif name.endswith(".json"):
-                if (rule := _json_line(chunk, scanner)) is not None:
-                    raise LeakDetectedError(name, rule)
-            elif (rule := scanner.text(chunk)) is not None:
-                raise LeakDetectedError(name, rule)
+        while block := stream.read(CHUNK):
+            scan.feed(block)
+    scan.close()
 
 
 def _json_line(line: str, scanner: LeakScanner) -> str | None:

@@ -6,13 +6,15 @@ import json
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import methodcaller
 from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic_core import from_json
 
+from mcpdiag.api.bundle.aggregate import EventFields, event_fields
 from mcpdiag.emitters import Redactor
 from mcpdiag.emitters.redact import GATE_LITERALS, MIN_KNOWN_SECRET, is_secret_key
 
@@ -30,6 +32,15 @@ _INERT_CHARS = "0123456789abcdef:.tz+-"
 _INERT_ON = not any(set(lit) <= set(_INERT_CHARS) for lit in GATE_LITERALS)
 _INERT = re.compile(rf"[{re.escape(_INERT_CHARS.upper() + _INERT_CHARS)}]*" if _INERT_ON else r"(?!)")
 _URL_CREDENTIALS = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
+# The head of a stored event as the collector writes it (`DiagnosticEvent` field order, compact): the fields
+# the aggregates count, read without parsing the line. Values holding a quote or a backslash do not match.
+_STR = r'"[^"\\]*"'
+_HEAD = re.compile(
+    rf'\{{"id":{_STR},"ts":"(?P<ts>[^"\\]*)","server":"(?P<server>[^"\\]*)",'
+    rf'"userId":(?:null|{_STR}),"conversationId":(?:null|{_STR}),"runId":(?:null|{_STR}),'
+    r'"touchpoint":"(?P<touchpoint>[^"\\]*)","code":"(?P<code>[^"\\]*)","severity":"(?P<severity>[^"\\]*)"[,}]'
+)
+_HEAD_FIELDS = methodcaller("group", "server", "code", "severity", "touchpoint", "ts")
 
 
 def _leaves(value: Any) -> Iterable[str]:
@@ -105,7 +116,7 @@ class LineGate:
     def live(self, texts: Iterable[str]) -> list[str]:
         """The `texts` that pass (`passes`), in bulk."""
         strip = self._inert_strip
-        return [t for t in texts if t.strip(strip)] if strip else list(texts)
+        return list(filter(methodcaller("strip", strip), texts)) if strip else list(texts)
 
     def passes(self, text: str) -> bool:
         """Whether the redactor could change `text` (not when it is hex digits and time punctuation only)."""
@@ -131,7 +142,7 @@ class LineGate:
             if pos == -1:
                 continue
             if starts is None:
-                starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
+                starts = list(accumulate(map((1).__add__, map(len, lines)), initial=0))
             while pos != -1:
                 index = bisect_right(starts, pos) - 1
                 hits.add(index)
@@ -248,10 +259,12 @@ class SegmentGate:
         flagged = {single[i] for i in self.gate.flagged(single)}
         # A segment of joined lines spans a newline: each of its pieces is gated on its own.
         flagged.update(s for s in live if "\n" in s and self.gate.flagged(s.split("\n")))
-        for segment in segments:
-            if segment not in flagged:
-                self.free.add(segment)
-            elif not self.verify(segment):
+        # Hex digits and time punctuation are not remembered: mostly unique (ids, trace ids, timestamps),
+        # they are cheaper to recognise again than to keep.
+        self.free.update(live)
+        self.free -= flagged
+        for segment in flagged:
+            if not self.verify(segment):
                 self.bad.add(segment)
             elif is_secret_key(segment):
                 # Used as a key (a string followed by a colon), it names a value that must be looked at.
@@ -315,34 +328,44 @@ class EventSanitizer:
                 out.append((clean, _dumps(clean), counts))
         return out
 
-    def json_lines(self, texts: Sequence[str]) -> list[tuple[dict[str, Any], str, dict[str, int]]]:
-        """`lines` of events given as stored JSON text (one line each): a line redaction would leave as it
-        is (and that keeps its detail, or has none) is written as given, without being encoded again.
+    def json_lines(self, texts: Sequence[str]) -> list[tuple[EventFields, str, dict[str, int]]]:
+        """Events given as stored JSON text (one line each), sanitized: (the fields the aggregates count,
+        JSON line, redactions per rule). A line redaction would leave as it is (and that keeps its detail, or
+        has none) is written as given, neither parsed nor encoded again.
 
-        Every line is parsed (for the aggregates, and to know it is JSON); which ones may need redaction is
-        decided for the whole batch by `SegmentGate`, and only those go through `lines`.
+        The lines are the store's own documents, written by the collector from validated events, so they are
+        taken for JSON; which ones may need redaction is decided for the whole batch by `SegmentGate`, and
+        only those are parsed and go through `lines`. The counted fields come from each line's head (`_HEAD`)
+        when it has the collector's layout; a line that does not is parsed for them.
         """
-        docs = [loads(text) for text in texts]
         joined = "\n".join(texts)
         # A line written as given must stay one JSON Lines record: no raw line break inside it.
         if joined.count("\n") != len(texts) - 1 or "\r" in joined:
-            return self.lines(docs)
+            docs = [loads(text) for text in texts]
+            return [(event_fields(doc), line, counts) for doc, line, counts in self.lines(docs)]
         slow = set(self._segments.classify(texts)[0])
         if not self.include_detail:
             # `lines` drops the detail; and a `detail` key deeper down goes too, unless the event as a whole
-            # was left untouched: both are left to it.
+            # was left untouched: both are left to it. Without a backslash in the line (those are slow
+            # already), `"detail"` followed by a colon is a key, so one `"detail":null` is all that is safe.
             slow.update(
                 i
-                for i, (doc, text) in enumerate(zip(docs, texts, strict=True))
-                if doc.get("detail") is not None or text.count('"detail"') > 1
+                for i, text in enumerate(texts)
+                if text.count('"detail"') > 1 or ('"detail"' in text and '"detail":null' not in text)
             )
-        if not slow:
-            return [(doc, text, _NONE) for doc, text in zip(docs, texts, strict=True)]
-        redone = iter(self.lines([docs[i] for i in sorted(slow)]))
-        return [
-            next(redone) if i in slow else (doc, text, _NONE)
-            for i, (doc, text) in enumerate(zip(docs, texts, strict=True))
-        ]
+        heads = list(map(_HEAD.match, texts))
+        if all(heads) and not slow:
+            return list(zip(map(_HEAD_FIELDS, heads), texts, repeat(_NONE)))
+        order = sorted(slow)
+        redone = dict(zip(order, self.lines([loads(texts[i]) for i in order]), strict=True))
+        out: list[tuple[EventFields, str, dict[str, int]]] = []
+        for i, (text, head) in enumerate(zip(texts, heads, strict=True)):
+            if i in redone:
+                clean, line, counts = redone[i]
+                out.append((event_fields(clean), line, counts))
+            else:
+                out.append((_HEAD_FIELDS(head) if head else event_fields(loads(text)), text, _NONE))
+        return out
 
     def _untouched(self, doc: Mapping[str, Any]) -> bool:
         """Whether redaction would leave `doc` as it is: every key and string already known clean."""

@@ -1,0 +1,33 @@
+"""Lazy re-exports (PEP 562): a package's public names, imported from their modules on first use.
+
+`import mcpdiag.api.bundle.leakscan` runs every parent package's `__init__`; if those imported their whole
+surface eagerly, the bundle's scan helper process (and every CLI command) would load FastAPI first.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+def lazy_exports(
+    package: str, modules: Mapping[str, tuple[str, ...]]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """`__getattr__` and `__dir__` for `package`, whose public names live in `modules` (module → names)."""
+    where = {name: module for module, names in modules.items() for name in names}
+    namespace = vars(sys.modules[package])
+
+    def __getattr__(name: str) -> Any:
+        module = where.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        namespace[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(namespace) | set(where))
+
+    return __getattr__, __dir__
