@@ -428,6 +428,10 @@ async def test_iter_json_yields_each_event_of_iter_as_one_json_line(
     assert [json.loads(x) async for x in store.iter_json(newest, chunk_size=7)] == [
         d async for d in store.iter(newest, chunk_size=7)
     ]
+    # In batches: the same lines in the same order, at most `chunk_size` at a time, never an empty batch.
+    batches = [batch async for batch in store.iter_json_batches(query, chunk_size=4)]
+    assert [len(b) for b in batches] == [4] * 6 + [1] and [x for b in batches for x in b] == lines
+    assert [b async for b in store.iter_json_batches(EventQuery(server="nobody", oldest_first=True))] == []
 
 
 async def test_iter_json_can_be_abandoned_midway(store: EventStore) -> None:

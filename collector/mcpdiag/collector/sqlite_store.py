@@ -282,7 +282,9 @@ class SQLiteEventStore(EventStore):
                 return
             after = (rows[-1][0], rows[-1][1])
 
-    async def iter_json(self, query: EventQuery, *, chunk_size: int = 1000) -> AsyncIterator[str]:
+    async def iter_json_batches(
+        self, query: EventQuery, *, chunk_size: int = 1000
+    ) -> AsyncIterator[list[str]]:
         """The `doc` column as stored; the next chunk is read while the caller consumes this one.
 
         The walk has a connection of its own with a small page cache: it reads each page once, and the
@@ -307,8 +309,8 @@ class SQLiteEventStore(EventStore):
                 rows = await pending
                 # Keyset pagination needs only the last row of this chunk to start reading the next one.
                 pending = fetch((rows[-1][0], rows[-1][1])) if len(rows) == chunk_size else None
-                for _, _, doc in rows:
-                    yield doc
+                if rows:
+                    yield [doc for _, _, doc in rows]
         finally:
             # Stopped early or failed: let the read ahead finish (its result and error are dropped), so that
             # the connection is idle when it is closed.

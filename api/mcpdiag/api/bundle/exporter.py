@@ -185,17 +185,12 @@ async def _write_events(
     selection = await select(store, scope, visible)
     taken: set[str] = set()
     for server in selection.servers:
-        appender, batch = _Appender(writer, follow), []
+        appender = _Appender(writer, follow)
         try:
-            async for line in selection.lines(store, scope, server):
-                batch.append(line)
-                if len(batch) >= FLUSH_LINES:
-                    await appender.append(*_flush(appender, sanitizer, batch, taken, stats, redactions))
-                    batch = []
-                    if progress:
-                        progress("events", stats.total)
-            if batch:
+            async for batch in selection.batches(store, scope, server, FLUSH_LINES):
                 await appender.append(*_flush(appender, sanitizer, batch, taken, stats, redactions))
+                if progress:
+                    progress("events", stats.total)
             await appender.close()
         except BaseException:
             await appender.abandon()

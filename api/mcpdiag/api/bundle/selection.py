@@ -52,14 +52,21 @@ class Selection:
         async for doc in store.iter(_query(scope, server)):
             yield doc
 
-    async def lines(self, store: EventStore, scope: BundleScope, server: str) -> AsyncIterator[str]:
-        """`events`, each as its compact JSON text (`EventStore.iter_json`, the store's own if it has one)."""
+    async def batches(
+        self, store: EventStore, scope: BundleScope, server: str, size: int
+    ) -> AsyncIterator[list[str]]:
+        """`events` as compact JSON text, up to `size` lines at a time (`EventStore.iter_json_batches`, the
+        store's own if it has one)."""
         if self.preloaded is not None:
-            for doc in self.preloaded.get(server, []):
-                yield json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+            docs = self.preloaded.get(server, [])
+            for start in range(0, len(docs), size):
+                yield [
+                    json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+                    for doc in docs[start : start + size]
+                ]
             return
-        async for line in store.iter_json(_query(scope, server)):
-            yield line
+        async for batch in store.iter_json_batches(_query(scope, server), chunk_size=size):
+            yield batch
 
 
 def _query(scope: BundleScope, server: str) -> EventQuery:
