@@ -6,7 +6,7 @@ import json
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import accumulate, repeat
+from itertools import accumulate, compress, repeat
 from operator import methodcaller
 from pathlib import PurePath
 from typing import Any
@@ -116,7 +116,15 @@ class LineGate:
     def live(self, texts: Iterable[str]) -> list[str]:
         """The `texts` that pass (`passes`), in bulk."""
         strip = self._inert_strip
-        return list(filter(methodcaller("strip", strip), texts)) if strip else list(texts)
+        if not strip:
+            return list(texts)
+        seq = list(texts)
+        # One pass in C for the lot: delete the inert characters, and what is left empty was inert. The
+        # pieces line up with `seq` when no text holds the separator (segments never hold a quote).
+        left = '"'.join(seq).encode().translate(None, strip.encode()).split(b'"')
+        if len(left) == len(seq):
+            return list(compress(seq, left))
+        return list(filter(methodcaller("strip", strip), seq))
 
     def passes(self, text: str) -> bool:
         """Whether the redactor could change `text` (not when it is hex digits and time punctuation only)."""
@@ -131,6 +139,20 @@ class LineGate:
         # Lowercasing can change the length of a few characters, so the lowered lines get their own offsets.
         self.scan(lowered, self.literals, lowered.split("\n") if len(lowered) != len(text) else lines, hits)
         return sorted(hits)
+
+    @staticmethod
+    def lines_with(text: str, words: Sequence[str], lines: Sequence[str]) -> list[int]:
+        """Indexes of the `lines` (joined with newlines into `text`, none holding one) that hold any of
+        `words` (none holding a newline): one search for them all, resumed at the next line after a hit."""
+        pattern = re.compile("|".join(map(re.escape, sorted(words, key=lambda w: (-len(w), w)))))
+        starts = list(accumulate(map((1).__add__, map(len, lines)), initial=0))
+        hits: list[int] = []
+        match = pattern.search(text)
+        while match is not None:
+            index = bisect_right(starts, match.start()) - 1
+            hits.append(index)
+            match = pattern.search(text, starts[index + 1])
+        return hits
 
     @staticmethod
     def scan(text: str, words: Iterable[str], lines: Sequence[str], hits: set[int]) -> None:
@@ -220,12 +242,11 @@ class SegmentGate:
                 return escaped, []
             if not any("\n" in s for s in context):
                 # Each is a whole segment of one line, quoted on both sides: find the lines that hold one.
-                hits: set[int] = set()
-                LineGate.scan(text, ['"' + s + '"' for s in context], kept, hits)
+                hits = LineGate.lines_with(text, ['"' + s + '"' for s in context], kept)
                 if escaped:
                     where = [i for i, line in enumerate(lines) if "\\" not in line]
-                    return escaped, sorted(where[i] for i in hits)
-                return escaped, sorted(hits)
+                    return escaped, [where[i] for i in hits]
+                return escaped, hits
         # Some line needs more than the batch test: look at each one (segments at a line's ends differ from
         # those of the joined text, which span the newline between two lines).
         skip = set(escaped)
