@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from typing import Any
 
 import pytest
 
-from mcpdiag.api.bundle.aggregate import BundleStats, event_fields
+from mcpdiag.api.bundle.aggregate import BundleStats, event_fields, hour_key
 from mcpdiag.api.bundle.leakscan import LeakScanner, _json_line
 from mcpdiag.api.bundle.sanitize import EventSanitizer
 
@@ -74,9 +75,15 @@ def test_sanitizing_json_lines_equals_sanitizing_parsed_events(seed: int) -> Non
         ]
         fast = EventSanitizer(known, include_detail=include_detail).json_lines(texts)
         full = EventSanitizer(known, include_detail=include_detail).lines([json.loads(t) for t in texts])
-        for (fields, line, counts), (want_doc, want_line, want_counts) in zip(fast, full, strict=True):
-            assert fields == event_fields(want_doc) and counts == want_counts
+        assert len(fast.lines) == len(fast.keys) == len(fast.stamps) == len(full)
+        total: Counter[str] = Counter()
+        for i, (want_doc, want_line, want_counts) in enumerate(full):
+            fields = event_fields(want_doc)
+            assert (fast.keys[i], fast.stamps[i]) == (hour_key(fields), fields[4])
+            line = fast.lines[i]
             assert json.loads(line) == json.loads(want_line) == want_doc and "\n" not in line
+            total.update(want_counts)
+        assert fast.redactions == dict(total)
 
 
 def test_clean_lines_are_written_as_stored() -> None:
@@ -84,11 +91,12 @@ def test_clean_lines_are_written_as_stored() -> None:
         json.dumps({"id": str(n), "server": "s", "touchpoint": "oauth", "detail": "Authenticate to continue"})
         for n in range(5)
     ]
-    rows = EventSanitizer(()).json_lines(texts)
-    assert [line for _, line, _ in rows] == texts and all(not counts for _, _, counts in rows)
+    batch = EventSanitizer(()).json_lines(texts)
+    assert batch.lines == texts and batch.redactions == {}
     # As a key, a secret-looking name is redacted even where the same word is harmless as a value.
     keyed = EventSanitizer(()).json_lines(['{"touchpoint":"oauth","attrs":{"oauth":"abcdef123456"}}'])
-    assert json.loads(keyed[0][1])["attrs"]["oauth"] == "[REDACTED:secret_key]"
+    assert json.loads(keyed.lines[0])["attrs"]["oauth"] == "[REDACTED:secret_key]"
+    assert keyed.redactions == {"secret_key": 1}
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -97,7 +105,7 @@ def test_leak_scan_line_selection_finds_what_the_full_gate_finds(seed: int) -> N
     for _ in range(40):
         known = rng.choice([(), (SECRET,)])
         texts = [json.dumps(_event(rng, n), ensure_ascii=False, separators=(",", ":")) for n in range(20)]
-        clean = [line for _, line, _ in EventSanitizer(known).json_lines(texts)]
+        clean = EventSanitizer(known).json_lines(texts).lines
         # Broken lines: a rule can match across the quotes of what would be separate strings in valid JSON.
         broken = [
             t[: rng.randint(0, len(t))]
@@ -129,3 +137,12 @@ def test_counting_in_bulk_equals_counting_one_by_one() -> None:
     bulk.add_many(events[150:])
     assert bulk.summary() == one.summary()
     assert bulk.failures == one.failures and bulk.by_hour == one.by_hour and bulk.total == one.total
+    # Oldest first (how a server's events are exported) takes the tally-in-bulk path: same result.
+    ordered = sorted((e for e in events if isinstance(e.get("ts"), str) and e["ts"]), key=lambda e: e["ts"])
+    one, bulk = BundleStats(), BundleStats()
+    for event in ordered:
+        one.add(event)
+    for start in range(0, len(ordered), 64):
+        rows = [event_fields(e) for e in ordered[start : start + 64]]
+        bulk.add_batch([hour_key(r) for r in rows], [r[4] for r in rows])
+    assert bulk.summary() == one.summary() and bulk.failures == one.failures

@@ -159,15 +159,14 @@ def _flush(
     redactions: dict[str, Counter[str]],
 ) -> tuple[str, bytes]:
     """Sanitize and count one batch of a server's events (stored JSON lines): the member name and bytes."""
-    rows = sanitizer.json_lines(batch)
+    clean = sanitizer.json_lines(batch)
     name = appender.name
     if appender.member is None:
-        name = member_name(rows[0][0][0], taken)
-    stats.add_rows(fields for fields, _, _ in rows)
-    for _, _, counts in rows:
-        if counts:
-            redactions[name].update(counts)
-    return name, ("\n".join([line for _, line, _ in rows]) + "\n").encode()
+        name = member_name(clean.keys[0][0], taken)
+    stats.add_batch(clean.keys, clean.stamps)
+    if clean.redactions:
+        redactions[name].update(clean.redactions)
+    return name, ("\n".join(clean.lines) + "\n").encode()
 
 
 async def _write_events(

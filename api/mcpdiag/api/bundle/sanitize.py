@@ -6,7 +6,8 @@ import json
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import accumulate, compress, repeat
+from dataclasses import dataclass
+from itertools import accumulate, compress
 from operator import methodcaller
 from pathlib import PurePath
 from typing import Any
@@ -14,7 +15,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic_core import from_json
 
-from mcpdiag.api.bundle.aggregate import EventFields, event_fields
+from mcpdiag.api.bundle.aggregate import HourKey, event_fields, hour_key
 from mcpdiag.emitters import Redactor
 from mcpdiag.emitters.redact import GATE_LITERALS, MIN_KNOWN_SECRET, is_secret_key
 
@@ -36,11 +37,12 @@ _URL_CREDENTIALS = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
 # the aggregates count, read without parsing the line. Values holding a quote or a backslash do not match.
 _STR = r'"[^"\\]*"'
 _HEAD = re.compile(
-    rf'\{{"id":{_STR},"ts":"(?P<ts>[^"\\]*)","server":"(?P<server>[^"\\]*)",'
+    rf'\{{"id":{_STR},"ts":"(?P<ts>(?P<hour>[^"\\]{{13}})[^"\\]*)","server":"(?P<server>[^"\\]*)",'
     rf'"userId":(?:null|{_STR}),"conversationId":(?:null|{_STR}),"runId":(?:null|{_STR}),'
     r'"touchpoint":"(?P<touchpoint>[^"\\]*)","code":"(?P<code>[^"\\]*)","severity":"(?P<severity>[^"\\]*)"[,}]'
 )
-_HEAD_FIELDS = methodcaller("group", "server", "code", "severity", "touchpoint", "ts")
+_HEAD_KEY = methodcaller("group", "server", "code", "severity", "touchpoint", "hour")
+_HEAD_TS = methodcaller("group", "ts")
 
 
 def _leaves(value: Any) -> Iterable[str]:
@@ -311,6 +313,45 @@ def loads(text: str) -> Any:
 _NONE: dict[str, int] = {}
 
 
+@dataclass(slots=True)
+class CleanBatch:
+    """A batch of events sanitized for a bundle, by column: what to write and what to count."""
+
+    lines: list[str]
+    """The JSON lines, in order."""
+    keys: list[HourKey]
+    """Each event's `HourKey` (of its sanitized fields)."""
+    stamps: list[str]
+    """Each event's `ts`."""
+    redactions: dict[str, int]
+    """Values redacted in the batch, per rule."""
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[dict[str, Any], str, dict[str, int]]]) -> CleanBatch:
+        """From `EventSanitizer.lines` rows."""
+        return cls.of_rows((doc, line, counts, None) for doc, line, counts in rows)
+
+    @classmethod
+    def of_rows(
+        cls, rows: Iterable[tuple[dict[str, Any] | None, str, dict[str, int], re.Match[str] | None]]
+    ) -> CleanBatch:
+        """From (wire dict, line, counts, head match) rows: the fields come from the dict or else the head."""
+        batch = cls([], [], [], {})
+        for doc, line, counts, head in rows:
+            if doc is not None:
+                fields = event_fields(doc)
+                batch.keys.append(hour_key(fields))
+                batch.stamps.append(fields[4])
+            else:
+                assert head is not None
+                batch.keys.append(_HEAD_KEY(head))
+                batch.stamps.append(_HEAD_TS(head))
+            batch.lines.append(line)
+            for rule, n in counts.items():
+                batch.redactions[rule] = batch.redactions.get(rule, 0) + n
+        return batch
+
+
 def _dumps(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
@@ -349,10 +390,9 @@ class EventSanitizer:
                 out.append((clean, _dumps(clean), counts))
         return out
 
-    def json_lines(self, texts: Sequence[str]) -> list[tuple[EventFields, str, dict[str, int]]]:
-        """Events given as stored JSON text (one line each), sanitized: (the fields the aggregates count,
-        JSON line, redactions per rule). A line redaction would leave as it is (and that keeps its detail, or
-        has none) is written as given, neither parsed nor encoded again.
+    def json_lines(self, texts: Sequence[str]) -> CleanBatch:
+        """Events given as stored JSON text (one line each), sanitized. A line redaction would leave as it is
+        (and that keeps its detail, or has none) is written as given, neither parsed nor encoded again.
 
         The lines are the store's own documents, written by the collector from validated events, so they are
         taken for JSON; which ones may need redaction is decided for the whole batch by `SegmentGate`, and
@@ -362,8 +402,7 @@ class EventSanitizer:
         joined = "\n".join(texts)
         # A line written as given must stay one JSON Lines record: no raw line break inside it.
         if joined.count("\n") != len(texts) - 1 or "\r" in joined:
-            docs = [loads(text) for text in texts]
-            return [(event_fields(doc), line, counts) for doc, line, counts in self.lines(docs)]
+            return CleanBatch.of(self.lines([loads(text) for text in texts]))
         slow = set(self._segments.classify(texts)[0])
         if not self.include_detail:
             # `lines` drops the detail; and a `detail` key deeper down goes too, unless the event as a whole
@@ -376,17 +415,17 @@ class EventSanitizer:
             )
         heads = list(map(_HEAD.match, texts))
         if all(heads) and not slow:
-            return list(zip(map(_HEAD_FIELDS, heads), texts, repeat(_NONE)))
+            return CleanBatch(list(texts), list(map(_HEAD_KEY, heads)), list(map(_HEAD_TS, heads)), {})
         order = sorted(slow)
         redone = dict(zip(order, self.lines([loads(texts[i]) for i in order]), strict=True))
-        out: list[tuple[EventFields, str, dict[str, int]]] = []
+        rows: list[tuple[dict[str, Any] | None, str, dict[str, int], re.Match[str] | None]] = []
         for i, (text, head) in enumerate(zip(texts, heads, strict=True)):
             if i in redone:
                 clean, line, counts = redone[i]
-                out.append((event_fields(clean), line, counts))
+                rows.append((clean, line, counts, None))
             else:
-                out.append((_HEAD_FIELDS(head) if head else event_fields(loads(text)), text, _NONE))
-        return out
+                rows.append((None if head else loads(text), text, _NONE, head))
+        return CleanBatch.of_rows(rows)
 
     def _untouched(self, doc: Mapping[str, Any]) -> bool:
         """Whether redaction would leave `doc` as it is: every key and string already known clean."""
