@@ -8,6 +8,8 @@ import json
 import os
 import secrets
 import signal
+import subprocess
+import sys
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -247,3 +249,12 @@ async def test_by_default_only_a_large_export_starts_a_helper(
     large = await export(store, tmp_path / "large")
     assert large.size > 1 << 20 and large.event_count == 9001
     assert large.scanned_by == ("helper" if usable_cpus() >= 2 else "exporter")
+
+
+def test_the_helper_starts_without_the_web_stack_or_the_event_model() -> None:
+    """The helper imports the scanner only: package `__init__`s re-export lazily (`mcpdiag.emitters.lazy`)."""
+    probe = f"import sys, {HELPER_MODULE}; print([m for m in ('fastapi', 'pydantic') if m in sys.modules])"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"

@@ -9,7 +9,7 @@ import secrets
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from mcpdiag.emitters.classify import classify
+from mcpdiag.emitters.classifier import classify
 from mcpdiag.emitters.codes import CATALOG
 from mcpdiag.emitters.errors import MCPDiagnosticError, error_data
 from mcpdiag.emitters.ids import new_trace_id

@@ -1,14 +1,14 @@
 """mcpdiag.api: the FastAPI app, auth/RBAC, routes, the bundle exporter and the `mcpdiag` CLI.
 
-The names below are imported on first use (`mcpdiag.api.lazy`): importing a submodule such as the bundle's
-leak scanner does not load the web stack.
+The names below are imported on first use (`mcpdiag.emitters.lazy`): importing a submodule such as the
+bundle's leak scanner does not load the web stack.
 """
 
 from __future__ import annotations
 
 import typing
 
-from mcpdiag.api.lazy import lazy_exports
+from mcpdiag.emitters.lazy import lazy_exports
 
 if typing.TYPE_CHECKING:
     from mcpdiag.api.acl import AccessPolicy, AclFileError, ServerAcl, can_see_event, visible_event

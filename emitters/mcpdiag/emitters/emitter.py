@@ -249,7 +249,7 @@ class Emitter:
         self, exc: BaseException, *, server: str, touchpoint: str, **context: Any
     ) -> tuple[WireEvent, Any]:
         """Like `capture`, returning the emitted wire event and the `Classification`."""
-        from mcpdiag.emitters.classify import classify
+        from mcpdiag.emitters.classifier import classify
 
         hints = {k: context.pop(k) for k in _CLASSIFY_HINTS if k in context}
         if context.get("transport") is not None:

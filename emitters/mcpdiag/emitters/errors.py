@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Self
 
-from mcpdiag.emitters.classify import Classification, classification_for, classify, exception_chain
+from mcpdiag.emitters.classifier import Classification, classification_for, classify, exception_chain
 
 
 class MCPDiagnosticError(Exception):

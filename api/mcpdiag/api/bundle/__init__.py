@@ -1,6 +1,6 @@
 """Support bundles: a sanitized, leak-scanned ZIP of stored events, built for the API and the CLI.
 
-The names below are imported on first use (`mcpdiag.api.lazy`), so that the scan helper process
+The names below are imported on first use (`mcpdiag.emitters.lazy`), so that the scan helper process
 (`mcpdiag.api.bundle.tailscan`) loads the leak scanner without the exporter's store and web dependencies.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typing
 
-from mcpdiag.api.lazy import lazy_exports
+from mcpdiag.emitters.lazy import lazy_exports
 
 if typing.TYPE_CHECKING:
     from mcpdiag.api.bundle.analysis import render_analysis

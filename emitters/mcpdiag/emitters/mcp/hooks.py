@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 
-from mcpdiag.emitters.classify import HttpObservation
+from mcpdiag.emitters.classifier import HttpObservation
 
 _SNIPPET_BYTES = 512
 _MAX_READ = 64 * 1024

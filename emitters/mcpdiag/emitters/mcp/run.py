@@ -8,7 +8,7 @@ from typing import Any, Literal, TextIO
 
 from mcp import MCPError
 
-from mcpdiag.emitters.classify import Classification, classification_for, exception_chain
+from mcpdiag.emitters.classifier import Classification, classification_for, exception_chain
 from mcpdiag.emitters.emitter import Emitter
 from mcpdiag.emitters.errors import MCPDiagnosticError
 from mcpdiag.emitters.mcp.hooks import ObservingTransport, sent_trace_id, stderr_tail, tcp_reachable

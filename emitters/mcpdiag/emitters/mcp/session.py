@@ -16,7 +16,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, ListToolsResult, TextContent
 
-from mcpdiag.emitters.classify import exception_chain
+from mcpdiag.emitters.classifier import exception_chain
 from mcpdiag.emitters.emitter import Emitter
 from mcpdiag.emitters.errors import MCPDiagnosticError
 from mcpdiag.emitters.mcp.hooks import (

@@ -1,7 +1,8 @@
 """Lazy re-exports (PEP 562): a package's public names, imported from their modules on first use.
 
-`import mcpdiag.api.bundle.leakscan` runs every parent package's `__init__`; if those imported their whole
-surface eagerly, the bundle's scan helper process (and every CLI command) would load FastAPI first.
+Importing a submodule runs every parent package's `__init__`; if those imported their whole surface eagerly,
+a host importing the redactor would load pydantic first, and the bundle's scan helper process
+(`mcpdiag.api.bundle.leakscan`) would load FastAPI.
 """
 
 from __future__ import annotations

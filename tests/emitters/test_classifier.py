@@ -36,7 +36,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import ErrorData, JSONRPCMessage
 
-from mcpdiag.emitters.classify import (
+from mcpdiag.emitters.classifier import (
     MAX_CHAIN_DEPTH,
     Classification,
     HttpObservation,
@@ -790,7 +790,7 @@ async def test_real_stdio_process_exits_with_its_reason_on_stderr(tmp_path: Path
 
 def test_base_install_classifier_imports_no_sdk_or_server_package() -> None:
     probe = (
-        "import sys, mcpdiag.emitters.classify, mcpdiag.emitters.errors;"
+        "import sys, mcpdiag.emitters.classifier, mcpdiag.emitters.errors;"
         "banned = {'mcp', 'httpx', 'httpx2', 'httpcore', 'anyio', 'fastapi', 'pymongo'};"
         "print(sorted(banned & set(sys.modules)))"
     )
