@@ -258,3 +258,26 @@ def test_the_helper_starts_without_the_web_stack_or_the_event_model() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("files", "bound"),
+    [
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu.max": "100000 100000\n"}, 1),
+        ({"cpu.max": "150000 100000\n"}, 1),
+        ({"cpu.max": "400000 100000\n"}, 4),
+        ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({}, None),
+    ],
+)
+def test_usable_cpus_counts_whole_cpus_of_the_cgroup_quota(
+    tmp_path: Path, files: dict[str, str], bound: int | None
+) -> None:
+    """A helper is only worth it with a second whole CPU: a 1.5-CPU quota counts as one."""
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    mine = len(os.sched_getaffinity(0))
+    assert usable_cpus(tmp_path) == (mine if bound is None else min(mine, bound))

@@ -248,11 +248,22 @@ class ScanHelper:
             self._gone = True
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """Whole CPUs this process may use: those it may run on, bounded by its cgroup's CPU quota (a container
+    limited to `cpu: "1"` sees every CPU of the node but gets one CPU's time)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    for quota_file, period_file in (("cpu.max", None), ("cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us")):
+        try:
+            fields = (cgroup / quota_file).read_text().split()
+            if period_file is not None:
+                fields.append((cgroup / period_file).read_text().strip())
+            quota, period = fields[0], int(fields[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if quota not in ("max", "-1") and period > 0:
+            cpus = min(cpus, max(1, int(quota) // period))
+        break
+    return cpus
 
 
 class ScanFollow:
