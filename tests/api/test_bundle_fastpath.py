@@ -22,6 +22,8 @@ PIECES = [
     "A" * 40, "user@", "?a=b", "?sig=zz", "secretary", "password", "apiKey", "null", "123", "\\", '"', "\n",
     "https://u:pw@host/x", "sk-" + "a1" * 12, SECRET, "-----BEGIN PRIVATE KEY-----",
 ]  # fmt: skip
+# Spliced into lines to break them: odd quotes, a rule spanning quotes, raw control characters.
+BREAKS = ['"', '" "', '"awssecretkey: "' + "A" * 40, '"authorization: "x', '"oauth":"zz"', '\t"', '"\x01']
 KEYS = [
     "detail",
     "attrs",
@@ -106,13 +108,9 @@ def test_leak_scan_line_selection_finds_what_the_full_gate_finds(seed: int) -> N
         known = rng.choice([(), (SECRET,)])
         texts = [json.dumps(_event(rng, n), ensure_ascii=False, separators=(",", ":")) for n in range(20)]
         clean = EventSanitizer(known).json_lines(texts).lines
-        # Broken lines: a rule can match across the quotes of what would be separate strings in valid JSON.
-        broken = [
-            t[: rng.randint(0, len(t))]
-            + rng.choice(['"', '" "', '"awssecretkey: "' + "A" * 40, '"authorization: "x', '"oauth":"zz"'])
-            + rng.choice(texts)
-            for t in texts[:4]
-        ]
+        # Broken lines: a rule can match across the quotes of what would be separate strings in valid JSON
+        # (odd quotes, raw control characters in strings).
+        broken = [t[: rng.randint(0, len(t))] + rng.choice(BREAKS) + rng.choice(texts) for t in texts[:4]]
         for lines in (clean, clean + broken, texts):
             fast, full = LeakScanner(known), LeakScanner(known)
 

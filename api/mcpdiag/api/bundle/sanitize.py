@@ -33,6 +33,9 @@ _INERT_CHARS = "0123456789abcdef:.tz+-"
 _INERT_ON = not any(set(lit) <= set(_INERT_CHARS) for lit in GATE_LITERALS)
 _INERT = re.compile(rf"[{re.escape(_INERT_CHARS.upper() + _INERT_CHARS)}]*" if _INERT_ON else r"(?!)")
 _URL_CREDENTIALS = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
+# Control characters a JSON string may not hold raw (a newline only joins lines here).
+_CONTROL = bytes(c for c in range(32) if c != 10)
+_CONTROL_CHARS = re.compile("[" + re.escape(_CONTROL.decode()) + "]")
 # The head of a stored event as the collector writes it (`DiagnosticEvent` field order, compact): the fields
 # the aggregates count, read without parsing the line. Values holding a quote or a backslash do not match.
 _STR = r'"[^"\\]*"'
@@ -201,6 +204,8 @@ class SegmentGate:
         self.checked: set[str] = set()
         self.named: dict[str, re.Pattern[str]] = {}
         self.bad: set[str] = set()
+        self.skeletons: dict[str, bool] = {}
+        """Line skeletons (`_broken`) and whether each is JSON."""
         check_literals(gate)
 
     def classify(self, lines: Sequence[str]) -> tuple[list[int], list[int]]:
@@ -232,7 +237,8 @@ class SegmentGate:
             escaped = [i for i, line in enumerate(lines) if "\\" in line]
             kept = [line for line in lines if "\\" not in line]
             text = "\n".join(kept)
-        unknown = set(text.split('"'))
+        pieces = text.split('"')
+        unknown = set(pieces)
         unknown -= self.free
         if not unknown:
             return escaped, []
@@ -243,12 +249,14 @@ class SegmentGate:
             if not context:
                 return escaped, []
             if not any("\n" in s for s in context):
+                where = [i for i, line in enumerate(lines) if "\\" not in line] if escaped else None
+                # Clean if the line is JSON: the lines that are not are suspects; none is left to parse.
+                broken = self._broken(kept, pieces)
+                if broken is not None:
+                    return sorted(escaped + ([where[i] for i in broken] if where else broken)), []
                 # Each is a whole segment of one line, quoted on both sides: find the lines that hold one.
                 hits = LineGate.lines_with(text, ['"' + s + '"' for s in context], kept)
-                if escaped:
-                    where = [i for i, line in enumerate(lines) if "\\" not in line]
-                    return escaped, [where[i] for i in hits]
-                return escaped, hits
+                return escaped, [where[i] for i in hits] if where else hits
         # Some line needs more than the batch test: look at each one (segments at a line's ends differ from
         # those of the joined text, which span the newline between two lines).
         skip = set(escaped)
@@ -272,6 +280,27 @@ class SegmentGate:
         suspect.sort()
         return suspect, checked
 
+    def _broken(self, lines: Sequence[str], pieces: list[str]) -> list[int] | None:
+        """Indexes of the `lines` that are not JSON; None when a line has an odd number of quotes.
+
+        `pieces` are the lines (no backslash in any), joined with newlines, split on quotes. With an even
+        number of quotes in every line, the even pieces are what lies between strings, so joining them with
+        `""` gives each line's skeleton: the line with every string emptied. A string without a backslash or
+        a control character (`_learn` makes a segment holding one bad) is always valid, so a line is JSON
+        exactly when its skeleton is, and skeletons repeat: each distinct one is parsed once.
+        """
+        if any(map((2).__rmod__, map(methodcaller("count", '"'), lines))):
+            return None
+        skeletons = '""'.join(pieces[::2]).split("\n")
+        known = self.skeletons
+        if len(known) >= SEGMENT_LIMIT:
+            known.clear()
+        for skeleton in set(skeletons).difference(known):
+            known[skeleton] = _parses(skeleton)
+        if all(map(known.__getitem__, set(skeletons))):
+            return []
+        return [i for i, skeleton in enumerate(skeletons) if not known[skeleton]]
+
     def _learn(self, segments: set[str]) -> None:
         """Put each of `segments` (in no class yet) in its class."""
         if not segments:
@@ -286,6 +315,14 @@ class SegmentGate:
         # they are cheaper to recognise again than to keep.
         self.free.update(live)
         self.free -= flagged
+        if not self.valid_json:
+            # A raw control character makes a string invalid JSON, which `_broken` relies on seeing here.
+            raw = '"'.join(segments).encode()
+            if len(raw.translate(None, _CONTROL)) != len(raw):
+                controlled = {s for s in segments if _CONTROL_CHARS.search(s)}
+                self.free -= controlled
+                self.bad |= controlled
+                flagged -= controlled
         for segment in flagged:
             if not self.verify(segment):
                 self.bad.add(segment)
@@ -300,6 +337,14 @@ def check_literals(gate: LineGate) -> None:
     """`SegmentGate` relies on no gate literal holding a quote, a backslash or a newline: a rule must not."""
     if any('"' in lit or "\\" in lit or "\n" in lit for lit in gate.literals):
         raise RuntimeError("a redaction gate literal holds a quote, a backslash or a newline")
+
+
+def _parses(text: str) -> bool:
+    try:
+        from_json(text)
+    except ValueError:
+        return False
+    return True
 
 
 def loads(text: str) -> Any:
