@@ -214,6 +214,7 @@ async def test_a_killed_helper_leaves_the_scan_to_the_exporter(
     result = await export(store, tmp_path / "out", progress=on_progress, scan_helper=True)
     assert killed == [1]
     assert result.scanned_by == "exporter" and result.event_count == 50
+    assert result.helper_failure == f"exited with status {-signal.SIGKILL} without an answer"
     assert scan_bundle(result.path, []) == len(members(result.path))
 
 
@@ -241,7 +242,7 @@ async def test_by_default_only_a_large_export_starts_a_helper(
     """Small bundles are scanned in process; past about a megabyte of ZIP a helper runs (given two CPUs)."""
     await store.append([make_event(ts=T0, detail="small")])
     small = await export(store, tmp_path / "small")
-    assert small.scanned_by == "exporter"
+    assert small.scanned_by == "exporter" and small.helper_failure is None
     # Detail that deflate cannot shrink: about 150 bytes of ZIP per event.
     await store.append(
         [make_event(ts=T0 + timedelta(milliseconds=i), detail=secrets.token_hex(100)) for i in range(9000)]

@@ -50,6 +50,8 @@ class BundleResult:
     """Events per server, failures, redactions: what the audit log records besides the scope."""
     scanned_by: str = "exporter"
     """Which process ran the final leak scan: `helper` (beside the export) or `exporter` (after it)."""
+    helper_failure: str | None = None
+    """Why the scan helper, when one was wanted, left the scan to the exporter (for the logs)."""
 
 
 class _Member:
@@ -289,7 +291,7 @@ async def export_bundle(
         "by_server": dict(sorted(stats.by_server.items())),
         "failures": sum(f.total for f in stats.failures.values()),
     }
-    return BundleResult(final, final.name, size, stats.total, counts, scanned_by)
+    return BundleResult(final, final.name, size, stats.total, counts, scanned_by, follow.failure)
 
 
 async def _build(

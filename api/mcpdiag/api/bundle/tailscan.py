@@ -168,7 +168,8 @@ def serve(commands: IO[str], answers: IO[str]) -> int:
     except LeakDetectedError as exc:
         answer = {"leak": {"file": exc.file, "rule": exc.rule}}
     except Exception as exc:  # reported to the exporter, which then scans in its own process
-        answer = {"error": f"{type(exc).__name__}: {exc}"}
+        # The type only: a message could quote what was being scanned.
+        answer = {"error": type(exc).__name__}
     answers.write(json.dumps(answer) + "\n")
     answers.flush()
     return 0 if "members" in answer else 1
@@ -206,9 +207,9 @@ class ScanHelper:
         """The member `name`, whose local header is at `header`, is written up to `end` (and ends there)."""
         await self._send({"op": "grow", "name": name, "header": header, "end": end, "closed": closed})
 
-    async def finish(self, secrets: frozenset[str]) -> int | None:
-        """The ZIP is finished: the helper's member count, None if it failed (scan in process), or raises
-        `LeakDetectedError`. `secrets`: every secret known now (new ones mean a full scan)."""
+    async def finish(self, secrets: frozenset[str]) -> int | str:
+        """The ZIP is finished: the helper's member count, or why it failed (the ZIP is then to be scanned in
+        process); raises `LeakDetectedError`. `secrets`: every secret known now (new ones: a full scan)."""
         await self._send({"op": "finish", "secrets": sorted(secrets)})
         process = self._process
         assert process.stdin is not None and process.stdout is not None
@@ -217,16 +218,17 @@ class ScanHelper:
         try:
             line = await asyncio.wait_for(process.stdout.readline(), FINISH_TIMEOUT_S)
         except TimeoutError:
-            line = b""
+            await self.stop()
+            return f"no answer within {FINISH_TIMEOUT_S:.0f} s"
         await self.stop()
         try:
             answer = json.loads(line)
         except ValueError:
-            return None
+            return f"exited with status {process.returncode} without an answer"
         if "leak" in answer:
             raise LeakDetectedError(str(answer["leak"]["file"]), str(answer["leak"]["rule"]))
         members = answer.get("members")
-        return members if isinstance(members, int) else None
+        return members if isinstance(members, int) else f"failed ({answer.get('error', 'no reason')})"
 
     async def stop(self) -> None:
         """End the helper (killed if it still runs) and reap it."""
@@ -275,6 +277,8 @@ class ScanFollow:
         self.secrets = secrets
         self.after = after
         self.helper: ScanHelper | None = None
+        self.failure: str | None = None
+        """Why a helper that was wanted did not scan the bundle (it could not start, or failed)."""
         self._members: dict[str, tuple[int, int, bool]] = {}
 
     @classmethod
@@ -293,15 +297,23 @@ class ScanFollow:
         elif self.after is not None and end >= self.after:
             self.after = None
             self.helper = await ScanHelper.start(self.path, self.secrets)
-            if self.helper is not None:
+            if self.helper is None:
+                self.failure = "could not start"
+            else:
                 for member, (at, written, ended) in self._members.items():
                     await self.helper.grow(member, at, written, closed=ended)
 
     async def finish(self, secrets: frozenset[str]) -> bool:
-        """Whether the helper scanned the finished bundle (False: it has to be scanned in process). Raises
-        `LeakDetectedError` on the helper's word."""
+        """Whether the helper scanned the finished bundle (False: it has to be scanned in process, and
+        `failure` says why if a helper was wanted). Raises `LeakDetectedError` on the helper's word."""
         helper, self.helper = self.helper, None
-        return helper is not None and await helper.finish(secrets) is not None
+        if helper is None:
+            return False
+        verdict = await helper.finish(secrets)
+        if isinstance(verdict, str):
+            self.failure = verdict
+            return False
+        return True
 
     async def abort(self) -> None:
         """The export failed: stop the helper, if any."""

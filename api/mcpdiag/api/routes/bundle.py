@@ -91,6 +91,10 @@ async def bundle(
             app_version=request.app.version,
             visible_servers=visible,
         )
+        if result.helper_failure:
+            log.warning(
+                "bundle scan helper failed; the export was scanned in process", reason=result.helper_failure
+            )
         await record_audit(
             store,
             principal,
