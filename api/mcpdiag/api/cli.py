@@ -154,6 +154,8 @@ def bundle(
     console.print(f"size: {result.size:,} bytes   events: {result.event_count:,}", highlight=False)
     if not result.event_count:
         console.print("no events matched this scope; the bundle says so", highlight=False)
+    if result.helper_failure:
+        console.print(f"note: the scan helper {result.helper_failure}; scanned here", highlight=False)
     console.print(f"[yellow]security notice:[/yellow] {SECURITY_NOTICE}", highlight=False)
 
 
