@@ -3,6 +3,7 @@ finished ZIP confirms what it read, and the exporter scans in its own process wh
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -19,7 +20,9 @@ from typing import IO
 import pytest
 
 from mcpdiag.api.bundle import LeakDetectedError, scan_bundle
-from mcpdiag.api.bundle.tailscan import HELPER_MODULE, Follower, serve, usable_cpus
+from mcpdiag.api.bundle.leakscan import CHUNK
+from mcpdiag.api.bundle.scanhelper import HELPER_MODULE, ScanFollow, usable_cpus
+from mcpdiag.api.bundle.tailscan import Follower, serve
 from mcpdiag.collector import SQLiteEventStore
 from tests.api.test_bundle import NOW, T0, export, members, rand
 from tests.factories import FakeClock, make_event
@@ -183,9 +186,9 @@ def zip_with(name: str, data: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def kill_helpers() -> int:
-    """SIGKILL this process's scan helpers (found in /proc, as an operator would); how many."""
-    killed = 0
+def helpers(*, zombies: bool = True) -> list[int]:
+    """This process's scan helpers, found in /proc as an operator would (exited, unreaped ones too)."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -194,11 +197,20 @@ def kill_helpers() -> int:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and HELPER_MODULE in cmdline:
-            os.kill(int(entry.name), signal.SIGKILL)
-            killed += 1
-    return killed
+        state, parent = stat.rsplit(")", 1)[1].split()[:2]
+        if int(parent) != os.getpid():
+            continue
+        if (HELPER_MODULE in cmdline and state != "Z") or (zombies and state == "Z"):
+            found.append(int(entry.name))
+    return found
+
+
+def kill_helpers(sig: int = signal.SIGKILL) -> int:
+    """Signal this process's scan helpers; how many."""
+    pids = helpers()
+    for pid in pids:
+        os.kill(pid, sig)
+    return len(pids)
 
 
 async def test_a_killed_helper_leaves_the_scan_to_the_exporter(
@@ -282,3 +294,73 @@ def test_usable_cpus_counts_whole_cpus_of_the_cgroup_quota(
         (tmp_path / name).write_text(text)
     mine = len(os.sched_getaffinity(0))
     assert usable_cpus(tmp_path) == (mine if bound is None else min(mine, bound))
+
+
+def test_a_member_inflating_to_exactly_a_chunk_per_read_is_followed_to_its_end(partial: PartialZip) -> None:
+    """Inflate output capped at CHUNK can leave more to come from input already read: it is drained."""
+    follower = Follower(str(partial.path), frozenset())
+    header = partial.open(MEMBER)
+    partial.write(b" " * (CHUNK + 1))
+    follower.grow(MEMBER, header, partial.close_member(), closed=True)
+    assert MEMBER not in follower.unfollowed and follower.tails[MEMBER].size == CHUNK + 1
+    partial.finish()
+    assert follower.finish(frozenset()) == 1
+
+
+async def test_a_leak_the_helper_finds_stops_the_export_at_the_next_batch(partial: PartialZip) -> None:
+    token = "ghp_" + rand(36)
+    header = partial.open(MEMBER)
+    end = partial.write(json.dumps({"detail": token}).encode() + b"\n")
+    end = partial.close_member()
+    follow = ScanFollow(partial.path, frozenset(), 0)
+    await follow.grow(MEMBER, header, end, closed=True)
+    assert follow.helper is not None
+    # The helper answers and exits once it has found the token; the exporter hears of it at its next word.
+    for _ in range(200):
+        if not helpers(zombies=False):
+            break
+        await asyncio.sleep(0.05)
+    with pytest.raises(LeakDetectedError) as caught:
+        await follow.grow("events/next.jsonl", end, end, closed=False)
+    assert (caught.value.file, caught.value.rule) == (MEMBER, "github_token")
+    await follow.abort()
+    assert helpers() == []
+
+
+async def test_a_helper_that_stops_reading_is_killed_and_the_scan_left_to_the_exporter(
+    partial: PartialZip,
+) -> None:
+    header = partial.open(MEMBER)
+    end = partial.write(noise(10))
+    follow = ScanFollow(partial.path, frozenset(), 0)
+    follow.send_timeout = 0.5
+    await follow.grow(MEMBER, header, end, closed=False)
+    assert kill_helpers(signal.SIGSTOP) == 1
+    # Enough messages to fill the pipe: then one waits in vain.
+    for _ in range(2000):
+        await follow.grow(MEMBER, header, end, closed=False)
+        if follow.helper is None:
+            break
+    assert follow.helper is None and follow.failure == "stopped reading for 0.5 s"
+    assert helpers() == []
+    assert await follow.finish(frozenset()) is False
+
+
+async def test_an_export_cancelled_while_the_helper_finishes_leaves_no_helper_and_no_file(
+    store: SQLiteEventStore, tmp_path: Path
+) -> None:
+    await store.append([make_event(ts=T0 + timedelta(seconds=i), detail=f"fine {i}") for i in range(50)])
+    task: asyncio.Task[object] | None = None
+
+    def on_progress(phase: str, done: int) -> None:
+        if phase == "scan":
+            # The helper can no longer answer; the export is cancelled while it waits for the verdict.
+            assert kill_helpers(signal.SIGSTOP) == 1
+            assert task is not None
+            asyncio.get_running_loop().call_later(0.3, task.cancel)
+
+    out = tmp_path / "out"
+    task = asyncio.ensure_future(export(store, out, progress=on_progress, scan_helper=True))
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert helpers() == [] and list(out.iterdir()) == []

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from mcpdiag.api.bundle.aggregate import BundleStats
 from mcpdiag.api.bundle.analysis import render_analysis
@@ -24,10 +24,10 @@ from mcpdiag.api.bundle.leakscan import scan_bundle
 from mcpdiag.api.bundle.manifest import coverage, manifest, scope_text
 from mcpdiag.api.bundle.readme import render_readme
 from mcpdiag.api.bundle.sanitize import EventSanitizer, collect_known_secrets, sanitize_settings
+from mcpdiag.api.bundle.scanhelper import ScanFollow
 from mcpdiag.api.bundle.scope import BundleScope, bundle_filename
 from mcpdiag.api.bundle.selection import member_name, select
 from mcpdiag.api.bundle.system import system_info, version_info
-from mcpdiag.api.bundle.tailscan import ScanFollow
 from mcpdiag.collector.errors import CollectorError
 from mcpdiag.collector.store import EventStore
 
@@ -48,7 +48,7 @@ class BundleResult:
     event_count: int
     counts: dict[str, Any] = field(default_factory=dict)
     """Events per server, failures, redactions: what the audit log records besides the scope."""
-    scanned_by: str = "exporter"
+    scanned_by: Literal["helper", "exporter"] = "exporter"
     """Which process ran the final leak scan: `helper` (beside the export) or `exporter` (after it)."""
     helper_failure: str | None = None
     """Why the scan helper, when one was wanted, left the scan to the exporter (for the logs)."""
@@ -272,13 +272,14 @@ async def export_bundle(
             progress("scan", stats.total)
         # Secrets registered while the export ran (the environment is read again) are scanned for too.
         scan_secrets = secrets | collect_known_secrets({}, os.environ if environ is None else environ)
-        scanned_by = "helper" if await follow.finish(scan_secrets) else "exporter"
-        if scanned_by == "exporter":
+        scanned_by: Literal["helper", "exporter"] = "helper"
+        if not await follow.finish(scan_secrets):
+            scanned_by = "exporter"
             await asyncio.to_thread(scan_bundle, tmp, scan_secrets)
         final, size = await asyncio.to_thread(_place, tmp, out, filename)
     except BaseException as exc:
-        await asyncio.shield(follow.abort())
         _discard(tmp)
+        await asyncio.shield(follow.abort())
         if isinstance(exc, CollectorError):
             raise BundleStoreError(f"the event store could not be read: {exc}") from exc
         if isinstance(exc, OSError):

@@ -1,26 +1,23 @@
-"""The leak scan on a second core: a helper process scans the bundle's members while they are written.
+"""The scan helper process: it scans the bundle's members while the exporter writes them.
 
 The exporter writes the `events/<server>.jsonl` members one after the other into the partial ZIP file and
-tells the helper, after each batch, how far the file is written (`ScanHelper.grow`). The helper reads the
-new compressed bytes of the member from the file itself, inflates them and scans the complete lines
-(`MemberScan`), so the scan of a large export runs beside the export instead of after it.
+tells the helper, after each batch, how far the file is written (`scanhelper.ScanHelper.grow`). The helper
+reads the new compressed bytes of the member from the file itself, inflates them and scans the complete
+lines (`MemberScan`), so the scan of a large export runs beside the export instead of after it.
 
-Once the ZIP is finished (`ScanHelper.finish`) the helper opens it and reads its central directory: a member
-it followed to the end counts as scanned only if its offset, sizes and CRC-32 are those of the bytes it
-read; every other member (the metadata files, anything that differs) is scanned from the finished ZIP like
+Once the ZIP is finished the helper opens it and reads its central directory: a member it followed to the
+end counts as scanned only if its local header, offset, sizes and CRC-32 are those of the bytes it read;
+every other member (the metadata files, anything that differs) is scanned from the finished ZIP like
 `scan_bundle` does. Secrets that became known during the export mean a full scan of the finished ZIP.
 
-The helper answers with the number of members, a leak (file and rule), or a failure, upon which the exporter
-scans the ZIP in its own process: a bundle is never kept unscanned. Messages are JSON lines on the helper's
-stdin and stdout (secrets travel on the pipe, never on the command line).
+The helper answers with the number of members, a leak (file and rule), or a failure. Messages are JSON lines
+on its stdin and stdout (secrets travel on the pipe, never on the command line). Run it as
+`python -P -m mcpdiag.api.bundle.tailscan`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import os
 import struct
 import sys
 import zipfile
@@ -32,19 +29,10 @@ from typing import IO, Any
 from mcpdiag.api.bundle.errors import LeakDetectedError
 from mcpdiag.api.bundle.leakscan import CHUNK, LeakScanner, MemberScan, scan_bundle, scan_member
 
-HELPER_MODULE = "mcpdiag.api.bundle.tailscan"
-HELPER_AFTER_BYTES = 1 << 20
-"""Bundle file size from which a helper is worth its start (about 15,000 events; the scan of fewer takes
-a fraction of a second in process)."""
-FINISH_TIMEOUT_S = 600.0
-"""How long the exporter waits for the helper's verdict before scanning in its own process instead."""
 # The local file header (APPNOTE.TXT 4.3.7): signature, versions, flags, method, time, date, CRC-32, sizes,
 # then the lengths of the name and of the extra field that follow it.
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 _LOCAL_SIGNATURE = b"PK\x03\x04"
-
-
-# -- the helper process -------------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -79,7 +67,9 @@ class Follower:
             return
         tail = self.tails.get(name)
         if tail is None:
-            tail = self._follow(name, header)
+            start = self._data_start(name, header)
+            if start is not None:
+                tail = self.tails[name] = _Tail(header, MemberScan(name, self.scanner), start, start)
         if tail is None or tail.header != header or tail.closed:
             self._drop(name)
             return
@@ -90,12 +80,15 @@ class Follower:
                 self._drop(name)
                 return
             tail.pos += len(data)
-            while data:
+            while True:
+                # At most CHUNK bytes out at a time; a full CHUNK may leave more to come from the same input.
                 out = tail.inflate.decompress(data, CHUNK)
-                data = tail.inflate.unconsumed_tail
                 tail.crc = zlib.crc32(out, tail.crc)
                 tail.size += len(out)
                 tail.scan.feed(out)
+                data = tail.inflate.unconsumed_tail
+                if not data and (len(out) < CHUNK or tail.inflate.eof):
+                    break
             if tail.inflate.unused_data:
                 self._drop(name)
                 return
@@ -106,21 +99,21 @@ class Follower:
             tail.scan.close()
             tail.closed = True
 
-    def _follow(self, name: str, header: int) -> _Tail | None:
-        """Start following a deflated member from its local file header (None: it is not one)."""
+    def _data_start(self, name: str, header: int) -> int | None:
+        """Where the data of deflated member `name`, whose local header is at `header`, starts (None: the
+        header is not that)."""
         self.file.seek(header)
         raw = self.file.read(_LOCAL_HEADER.size)
         if len(raw) != _LOCAL_HEADER.size:
             return None
         fields = _LOCAL_HEADER.unpack(raw)
-        signature, method, name_len, extra_len = fields[0], fields[4], fields[10], fields[11]
+        signature, method = fields[0], fields[4]
+        name_len, extra_len = int(fields[10]), int(fields[11])
         if signature != _LOCAL_SIGNATURE or method != zipfile.ZIP_DEFLATED:
             return None
         if self.file.read(name_len) != name.encode():
             return None
-        start = header + _LOCAL_HEADER.size + name_len + extra_len
-        tail = self.tails[name] = _Tail(header, MemberScan(name, self.scanner), start, start)
-        return tail
+        return header + _LOCAL_HEADER.size + name_len + extra_len
 
     def _drop(self, name: str) -> None:
         self.tails.pop(name, None)
@@ -128,22 +121,25 @@ class Follower:
 
     def finish(self, late: frozenset[str]) -> int:
         """Check the finished ZIP, scanning the members not followed to their end; its member count."""
-        self.file.close()
         if not late <= self.secrets:
+            self.file.close()
             return scan_bundle(Path(self.path), self.secrets | late)
         with zipfile.ZipFile(self.path) as zf:
             members = zf.infolist()
             for info in members:
                 tail = self.tails.pop(info.filename, None)
+                # The local header is read again: the data must still start where it was read from.
                 followed = (
                     tail is not None
                     and tail.closed
                     and info.compress_type == zipfile.ZIP_DEFLATED
                     and (info.header_offset, info.compress_size, info.file_size, info.CRC)
                     == (tail.header, tail.pos - tail.start, tail.size, tail.crc)
+                    and self._data_start(info.filename, info.header_offset) == tail.start
                 )
                 if not followed:
                     scan_member(zf, info, self.scanner)
+        self.file.close()
         return len(members)
 
 
@@ -173,153 +169,6 @@ def serve(commands: IO[str], answers: IO[str]) -> int:
     answers.write(json.dumps(answer) + "\n")
     answers.flush()
     return 0 if "members" in answer else 1
-
-
-# -- the exporter's side ------------------------------------------------------------------------------------
-
-
-class ScanHelper:
-    """A running helper process, told of the partial ZIP's growth; `finish` gives its verdict."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self._process = process
-        self._gone = False
-
-    @classmethod
-    async def start(cls, path: Path, secrets: frozenset[str]) -> ScanHelper | None:
-        """Start a helper on the partial ZIP at `path`; None when no process can be started."""
-        try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                HELPER_MODULE,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-        except OSError:
-            return None
-        helper = cls(process)
-        await helper._send({"op": "open", "path": str(path), "secrets": sorted(secrets)})
-        return helper
-
-    async def grow(self, name: str, header: int, end: int, *, closed: bool) -> None:
-        """The member `name`, whose local header is at `header`, is written up to `end` (and ends there)."""
-        await self._send({"op": "grow", "name": name, "header": header, "end": end, "closed": closed})
-
-    async def finish(self, secrets: frozenset[str]) -> int | str:
-        """The ZIP is finished: the helper's member count, or why it failed (the ZIP is then to be scanned in
-        process); raises `LeakDetectedError`. `secrets`: every secret known now (new ones: a full scan)."""
-        await self._send({"op": "finish", "secrets": sorted(secrets)})
-        process = self._process
-        assert process.stdin is not None and process.stdout is not None
-        with contextlib.suppress(OSError):
-            process.stdin.close()
-        try:
-            line = await asyncio.wait_for(process.stdout.readline(), FINISH_TIMEOUT_S)
-        except TimeoutError:
-            await self.stop()
-            return f"no answer within {FINISH_TIMEOUT_S:.0f} s"
-        await self.stop()
-        try:
-            answer = json.loads(line)
-        except ValueError:
-            return f"exited with status {process.returncode} without an answer"
-        if "leak" in answer:
-            raise LeakDetectedError(str(answer["leak"]["file"]), str(answer["leak"]["rule"]))
-        members = answer.get("members")
-        return members if isinstance(members, int) else f"failed ({answer.get('error', 'no reason')})"
-
-    async def stop(self) -> None:
-        """End the helper (killed if it still runs) and reap it."""
-        process = self._process
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-        await process.wait()
-
-    async def _send(self, message: dict[str, Any]) -> None:
-        # A helper that has stopped (a leak found early, a crash) tells why on stdout, read by `finish`.
-        stdin = self._process.stdin
-        if self._gone or stdin is None:
-            return
-        try:
-            stdin.write((json.dumps(message) + "\n").encode())
-            await stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            self._gone = True
-
-
-def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
-    """Whole CPUs this process may use: those it may run on, bounded by its cgroup's CPU quota (a container
-    limited to `cpu: "1"` sees every CPU of the node but gets one CPU's time)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    for quota_file, period_file in (("cpu.max", None), ("cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us")):
-        try:
-            fields = (cgroup / quota_file).read_text().split()
-            if period_file is not None:
-                fields.append((cgroup / period_file).read_text().strip())
-            quota, period = fields[0], int(fields[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if quota not in ("max", "-1") and period > 0:
-            cpus = min(cpus, max(1, int(quota) // period))
-        break
-    return cpus
-
-
-class ScanFollow:
-    """The exporter's scan plan: a helper is started once the bundle file passes `after` bytes (never when
-    `after` is None) and is then told of every member's growth, those written before it started included."""
-
-    def __init__(self, path: Path, secrets: frozenset[str], after: int | None) -> None:
-        self.path = path
-        self.secrets = secrets
-        self.after = after
-        self.helper: ScanHelper | None = None
-        self.failure: str | None = None
-        """Why a helper that was wanted did not scan the bundle (it could not start, or failed)."""
-        self._members: dict[str, tuple[int, int, bool]] = {}
-
-    @classmethod
-    def plan(cls, path: Path, secrets: frozenset[str], helper: bool | None) -> ScanFollow:
-        """`helper`: True from the first byte, False never, None when the bundle grows past
-        `HELPER_AFTER_BYTES` on a machine with a second CPU."""
-        if helper is None:
-            return cls(path, secrets, HELPER_AFTER_BYTES if usable_cpus() >= 2 else None)
-        return cls(path, secrets, 0 if helper else None)
-
-    async def grow(self, name: str, header: int, end: int, *, closed: bool) -> None:
-        """Member `name` (local header at `header`) is written and flushed up to file offset `end`."""
-        self._members[name] = (header, end, closed)
-        if self.helper is not None:
-            await self.helper.grow(name, header, end, closed=closed)
-        elif self.after is not None and end >= self.after:
-            self.after = None
-            self.helper = await ScanHelper.start(self.path, self.secrets)
-            if self.helper is None:
-                self.failure = "could not start"
-            else:
-                for member, (at, written, ended) in self._members.items():
-                    await self.helper.grow(member, at, written, closed=ended)
-
-    async def finish(self, secrets: frozenset[str]) -> bool:
-        """Whether the helper scanned the finished bundle (False: it has to be scanned in process, and
-        `failure` says why if a helper was wanted). Raises `LeakDetectedError` on the helper's word."""
-        helper, self.helper = self.helper, None
-        if helper is None:
-            return False
-        verdict = await helper.finish(secrets)
-        if isinstance(verdict, str):
-            self.failure = verdict
-            return False
-        return True
-
-    async def abort(self) -> None:
-        """The export failed: stop the helper, if any."""
-        helper, self.helper = self.helper, None
-        if helper is not None:
-            await helper.stop()
 
 
 if __name__ == "__main__":
