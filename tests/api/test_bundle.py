@@ -288,3 +288,14 @@ async def test_unwritable_output_directory_is_a_clear_error(store: SQLiteEventSt
             settings_snapshot={},
             app_version="x",
         )
+
+
+def test_leak_scan_sees_every_value_of_a_repeated_key(tmp_path: Path) -> None:
+    """`{"msg": token, "msg": "ok"}` parses to "ok" alone; the scan still reads the first value."""
+    token = "ghp_" + rand(36)
+    path = tmp_path / "b.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("events/a.jsonl", f'{{"msg":"{token}","msg":"ok"}}\n')
+    with pytest.raises(LeakDetectedError) as caught:
+        scan_bundle(path, [])
+    assert (caught.value.file, caught.value.rule) == ("events/a.jsonl", "github_token")

@@ -407,7 +407,11 @@ async def test_audit_records_expire_after_the_audit_retention(store: EventStore,
         await store.append_audit({"id": "x", "at": "yesterday"})
 
 
-async def test_iter_json_yields_each_event_of_iter_as_one_json_line(
+async def lines(store: EventStore, query: EventQuery, chunk_size: int = 1000) -> list[str]:
+    return [line async for batch in store.iter_json_batches(query, chunk_size=chunk_size) for line in batch]
+
+
+async def test_iter_json_batches_yields_each_event_of_iter_as_one_json_line(
     store: EventStore, clock: FakeClock
 ) -> None:
     base = clock.now - timedelta(hours=1)
@@ -418,27 +422,26 @@ async def test_iter_json_yields_each_event_of_iter_as_one_json_line(
     await store.append(events)
     query = EventQuery(server="github", user_id="alice", oldest_first=True)
     docs = [doc async for doc in store.iter(query, chunk_size=4)]
-    lines = [line async for line in store.iter_json(query, chunk_size=4)]
-    assert len(docs) == 25 and [json.loads(line) for line in lines] == docs
-    assert all("\n" not in line and "\r" not in line for line in lines)
+    batches = [batch async for batch in store.iter_json_batches(query, chunk_size=4)]
+    texts = [line for batch in batches for line in batch]
+    assert len(docs) == 25 and [json.loads(line) for line in texts] == docs
+    assert all("\n" not in line and "\r" not in line for line in texts)
+    # At most `chunk_size` lines at a time, never an empty batch.
+    assert [len(b) for b in batches] == [4] * 6 + [1]
     # Exactly one chunk, an empty scope, and newest first behave like `iter` too.
-    assert [json.loads(x) async for x in store.iter_json(query, chunk_size=25)] == docs
-    assert [x async for x in store.iter_json(EventQuery(server="nobody", oldest_first=True))] == []
+    assert [json.loads(x) for x in await lines(store, query, 25)] == docs
+    assert [b async for b in store.iter_json_batches(EventQuery(server="nobody", oldest_first=True))] == []
     newest = EventQuery(server="github")
-    assert [json.loads(x) async for x in store.iter_json(newest, chunk_size=7)] == [
+    assert [json.loads(x) for x in await lines(store, newest, 7)] == [
         d async for d in store.iter(newest, chunk_size=7)
     ]
-    # In batches: the same lines in the same order, at most `chunk_size` at a time, never an empty batch.
-    batches = [batch async for batch in store.iter_json_batches(query, chunk_size=4)]
-    assert [len(b) for b in batches] == [4] * 6 + [1] and [x for b in batches for x in b] == lines
-    assert [b async for b in store.iter_json_batches(EventQuery(server="nobody", oldest_first=True))] == []
 
 
-async def test_iter_json_can_be_abandoned_midway(store: EventStore) -> None:
+async def test_iter_json_batches_can_be_abandoned_midway(store: EventStore) -> None:
     await store.append([make_event() for _ in range(30)])
-    lines = store.iter_json(EventQuery(server="github", oldest_first=True), chunk_size=5)
-    taken = [await anext(lines) for _ in range(7)]
-    await lines.aclose()
-    assert len({json.loads(line)["id"] for line in taken}) == 7
+    batches = store.iter_json_batches(EventQuery(server="github", oldest_first=True), chunk_size=5)
+    taken = [line for _ in range(2) for line in await anext(batches)]
+    await batches.aclose()
+    assert len({json.loads(line)["id"] for line in taken}) == 10
     # The store is still usable afterwards (no read left behind holds it).
-    assert len([x async for x in store.iter_json(EventQuery(server="github"))]) == 30
+    assert len(await lines(store, EventQuery(server="github"))) == 30

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,17 @@ def test_all_is_sorted_complete_and_resolvable(module_name: str) -> None:
     assert REQUIRED[module_name] <= set(exported)
     for name in exported:
         assert getattr(module, name) is not None, name
+
+
+def test_lazy_names_must_match_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A package whose lazy mapping drifts from its `__all__` fails at import, naming the names."""
+    package = tmp_path / "driftpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from mcpdiag.emitters.lazy import lazy_exports\n"
+        "__all__ = ['a', 'b']\n"
+        "__getattr__, __dir__ = lazy_exports(__name__, {'json': ('a', 'c')})\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ImportError, match=r"\['b', 'c'\]"):
+        importlib.import_module("driftpkg")

@@ -76,7 +76,7 @@ UPSERT_SERVER = (
 )
 PURGE_CHUNK = 5000
 STREAM_CACHE_KIB = 2000
-"""Page cache of the connection an `iter_json` walk has to itself (it reads every page once)."""
+"""Page cache of the connection an `iter_json_batches` walk has to itself (it reads every page once)."""
 
 
 def sqlite_path(url: str) -> Path:

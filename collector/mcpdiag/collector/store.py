@@ -176,23 +176,17 @@ class EventStore(ABC):
     def iter(self, query: EventQuery, *, chunk_size: int = 1000) -> AsyncIterator[dict[str, Any]]:
         """Every event of the query (any number of them) without loading them all into memory."""
 
-    # Not abstract: every store (test doubles included) gets these from `iter`; SQLite overrides
-    # `iter_json_batches` to hand out its stored documents without parsing them.
-    async def iter_json(self, query: EventQuery, *, chunk_size: int = 1000) -> AsyncIterator[str]:
-        """`iter`, each event as its wire dict's compact JSON text (one line, no newline), same order.
+    # Not abstract: every store (test doubles included) gets this from `iter`; SQLite overrides it to hand
+    # out its stored documents without parsing them.
+    async def iter_json_batches(
+        self, query: EventQuery, *, chunk_size: int = 1000
+    ) -> AsyncIterator[list[str]]:
+        """`iter`, each event as its wire dict's compact JSON text (one line, no newline), same order, in
+        lists of up to `chunk_size` lines (none empty): one step of the caller's loop per chunk.
 
         For readers that mostly pass events through (the support bundle): a backend that stores JSON yields
         it as stored, which equals `json.loads` of it re-encoded up to formatting (number spelling).
         """
-        async for batch in self.iter_json_batches(query, chunk_size=chunk_size):
-            for line in batch:
-                yield line
-
-    async def iter_json_batches(
-        self, query: EventQuery, *, chunk_size: int = 1000
-    ) -> AsyncIterator[list[str]]:
-        """`iter_json` a list of up to `chunk_size` lines at a time (none empty): one step of the caller's
-        loop per chunk instead of per event."""
         batch: list[str] = []
         async for doc in self.iter(query, chunk_size=chunk_size):
             batch.append(json.dumps(doc, ensure_ascii=False, separators=(",", ":")))

@@ -2,7 +2,7 @@
 
 Importing a submodule runs every parent package's `__init__`; if those imported their whole surface eagerly,
 a host importing the redactor would load pydantic first, and the bundle's scan helper process
-(`mcpdiag.api.bundle.leakscan`) would load FastAPI.
+(`mcpdiag.api.bundle.tailscan`) would load FastAPI.
 """
 
 from __future__ import annotations
@@ -16,9 +16,13 @@ from typing import Any
 def lazy_exports(
     package: str, modules: Mapping[str, tuple[str, ...]]
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """`__getattr__` and `__dir__` for `package`, whose public names live in `modules` (module → names)."""
+    """`__getattr__` and `__dir__` for `package`, whose public names live in `modules` (module → names);
+    they must be the package's `__all__`, defined before."""
     where = {name: module for module, names in modules.items() for name in names}
     namespace = vars(sys.modules[package])
+    drift = set(namespace.get("__all__", ())) ^ set(where)
+    if drift:
+        raise ImportError(f"{package}: __all__ and its lazy names differ in {sorted(drift)}")
 
     def __getattr__(name: str) -> Any:
         module = where.get(name)

@@ -72,8 +72,8 @@ class LeakScanner:
         """The first rule that fires anywhere in a parsed JSON value (keys included)."""
         if isinstance(value, str):
             return self.text(value)
-        if isinstance(value, Mapping):
-            for key, item in value.items():
+        if isinstance(value, Mapping | JsonObject):
+            for key, item in value.items() if isinstance(value, Mapping) else value:
                 rule = self.text(key)
                 if rule is None and is_secret_key(key) and not _harmless(item):
                     rule = "secret_key"
@@ -86,6 +86,11 @@ class LeakScanner:
                 if (rule := self.value(item)) is not None:
                     return rule
         return None
+
+
+class JsonObject(list[tuple[str, Any]]):
+    """A JSON object as the list of its members, a repeated key kept each time (a dict keeps only the last
+    value, which would hide an earlier one from the scan)."""
 
 
 def _harmless(value: Any) -> bool:
@@ -170,7 +175,7 @@ def _json_line(line: str, scanner: LeakScanner) -> str | None:
     if not line.strip():
         return None
     try:
-        parsed = json.loads(line)
+        parsed = json.loads(line, object_pairs_hook=JsonObject)
     except ValueError:
         return scanner.text(line)
     return scanner.value(parsed)

@@ -44,6 +44,7 @@ _HEAD = re.compile(
     rf'"userId":(?:null|{_STR}),"conversationId":(?:null|{_STR}),"runId":(?:null|{_STR}),'
     r'"touchpoint":"(?P<touchpoint>[^"\\]*)","code":"(?P<code>[^"\\]*)","severity":"(?P<severity>[^"\\]*)"[,}]'
 )
+# A head match → its HourKey, its ts (callables, so that a batch maps them in C).
 _HEAD_KEY = methodcaller("group", "server", "code", "severity", "touchpoint", "hour")
 _HEAD_TS = methodcaller("group", "ts")
 
@@ -146,20 +147,6 @@ class LineGate:
         return sorted(hits)
 
     @staticmethod
-    def lines_with(text: str, words: Sequence[str], lines: Sequence[str]) -> list[int]:
-        """Indexes of the `lines` (joined with newlines into `text`, none holding one) that hold any of
-        `words` (none holding a newline): one search for them all, resumed at the next line after a hit."""
-        pattern = re.compile("|".join(map(re.escape, sorted(words, key=lambda w: (-len(w), w)))))
-        starts = list(accumulate(map((1).__add__, map(len, lines)), initial=0))
-        hits: list[int] = []
-        match = pattern.search(text)
-        while match is not None:
-            index = bisect_right(starts, match.start()) - 1
-            hits.append(index)
-            match = pattern.search(text, starts[index + 1])
-        return hits
-
-    @staticmethod
     def scan(text: str, words: Iterable[str], lines: Sequence[str], hits: set[int]) -> None:
         """Add to `hits` the index of every line of `lines` (joined with newlines into `text`) that holds
         one of `words`."""
@@ -196,7 +183,9 @@ class SegmentGate:
     """
 
     def __init__(self, gate: LineGate, verify: Callable[[str], bool], *, valid_json: bool) -> None:
-        # `valid_json`: the caller parsed every line, so a checked segment is as good as a free one.
+        # `valid_json`: the lines are known to be JSON (the store's own documents, written by the collector),
+        # so a checked segment is as good as a free one. A stored line that were not would be written as it
+        # is, and the leak scan (which assumes nothing) refuses the bundle if that leaks.
         self.gate = gate
         self.verify = verify
         self.valid_json = valid_json
@@ -248,15 +237,13 @@ class SegmentGate:
             context = [] if self.valid_json else [s for s in unknown if s in self.checked] + named
             if not context:
                 return escaped, []
-            if not any("\n" in s for s in context):
-                where = [i for i, line in enumerate(lines) if "\\" not in line] if escaped else None
+            broken = None if any("\n" in s for s in context) else self._broken(kept, pieces)
+            if broken is not None:
                 # Clean if the line is JSON: the lines that are not are suspects; none is left to parse.
-                broken = self._broken(kept, pieces)
-                if broken is not None:
-                    return sorted(escaped + ([where[i] for i in broken] if where else broken)), []
-                # Each is a whole segment of one line, quoted on both sides: find the lines that hold one.
-                hits = LineGate.lines_with(text, ['"' + s + '"' for s in context], kept)
-                return escaped, [where[i] for i in hits] if where else hits
+                if escaped:
+                    where = [i for i, line in enumerate(lines) if "\\" not in line]
+                    broken = [where[i] for i in broken]
+                return sorted(escaped + broken), []
         # Some line needs more than the batch test: look at each one (segments at a line's ends differ from
         # those of the joined text, which span the newline between two lines).
         skip = set(escaped)
@@ -287,9 +274,11 @@ class SegmentGate:
         number of quotes in every line, the even pieces are what lies between strings, so joining them with
         `""` gives each line's skeleton: the line with every string emptied. A string without a backslash or
         a control character (`_learn` makes a segment holding one bad) is always valid, so a line is JSON
-        exactly when its skeleton is, and skeletons repeat: each distinct one is parsed once.
+        exactly when its skeleton is. Skeletons repeat as long as numbers do (every distinct one is parsed,
+        once while it is remembered); a line with an odd number of quotes is not JSON, but the pieces of the
+        lines after it no longer pair up, so the caller looks at each line instead.
         """
-        if any(map((2).__rmod__, map(methodcaller("count", '"'), lines))):
+        if any(line.count('"') % 2 for line in lines):
             return None
         skeletons = '""'.join(pieces[::2]).split("\n")
         known = self.skeletons
