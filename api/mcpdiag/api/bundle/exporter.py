@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
@@ -102,54 +101,31 @@ class _Writer:
 
 
 class _Appender:
-    """Appends a server's batches to its member in a worker thread while the next batch is being sanitized
-    (deflate and SHA-256 run without the GIL); one write in flight at a time keeps the order. The scan plan
-    hears of each write once it is done."""
+    """Appends a server's batches to its member, and tells the scan plan how far the file is written.
+
+    In the event loop's thread, not a worker's: deflate and SHA-256 release the GIL, but with the scan helper
+    busy on the other CPU (every large export), handing the GIL back and forth with the sanitizing thread
+    costs more than the overlap gains (100k events: 2.51 s against 2.64 s, median of 6 interleaved runs).
+    """
 
     def __init__(self, writer: _Writer, follow: ScanFollow) -> None:
         self.writer = writer
         self.follow = follow
         self.name = ""
         self.member: _Member | None = None
-        self._write: asyncio.Future[int] | None = None
 
     async def append(self, name: str, data: bytes) -> None:
-        await self.drain()
         if self.member is None:
             self.name = name
-            self.member = await asyncio.to_thread(self.writer.open, name)
-        self._write = asyncio.ensure_future(asyncio.to_thread(self._put, self.member, data))
-
-    def _put(self, member: _Member, data: bytes) -> int:
-        member.write(data)
-        return self.writer.flushed()
-
-    async def drain(self) -> None:
-        """Wait for the write in flight (raising its error)."""
-        if self._write is not None:
-            write, self._write = self._write, None
-            end = await write
-            assert self.member is not None
-            await self.follow.grow(self.name, self.member.header, end, closed=False)
+            self.member = self.writer.open(name)
+        self.member.write(data)
+        await self.follow.grow(self.name, self.member.header, self.writer.flushed(), closed=False)
 
     async def close(self) -> None:
-        await self.drain()
         if self.member is not None:
             member, self.member = self.member, None
-            end = await asyncio.to_thread(self._end, member)
-            await self.follow.grow(self.name, member.header, end, closed=True)
-
-    def _end(self, member: _Member) -> int:
-        self.writer.close(self.name, member)
-        return self.writer.flushed()
-
-    async def abandon(self) -> None:
-        """After a failure: let the write in flight finish (its error is the lesser one) before the ZIP is
-        torn down."""
-        if self._write is not None:
-            write, self._write = self._write, None
-            with contextlib.suppress(Exception):
-                await write
+            self.writer.close(self.name, member)
+            await self.follow.grow(self.name, member.header, self.writer.flushed(), closed=True)
 
 
 def _flush(
@@ -187,15 +163,11 @@ async def _write_events(
     taken: set[str] = set()
     for server in selection.servers:
         appender = _Appender(writer, follow)
-        try:
-            async for batch in selection.batches(store, scope, server, FLUSH_LINES):
-                await appender.append(*_flush(appender, sanitizer, batch, taken, stats, redactions))
-                if progress:
-                    progress("events", stats.total)
-            await appender.close()
-        except BaseException:
-            await appender.abandon()
-            raise
+        async for batch in selection.batches(store, scope, server, FLUSH_LINES):
+            await appender.append(*_flush(appender, sanitizer, batch, taken, stats, redactions))
+            if progress:
+                progress("events", stats.total)
+        await appender.close()
     stats.settle()
     return selection.servers, selection.since, selection.until
 
