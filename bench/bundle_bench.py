@@ -210,8 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks = {
         "100k wall ≤ 3 s": None if hundred_k is None else hundred_k["wall_s"] <= WALL_TARGET_100K,
         "peak RSS ≤ 150 MB": all(r["peak_rss_mb"] <= RSS_TARGET_MB for r in results.values()),
-        f"{short(sizes[-1])} RSS ≤ 1.25x {short(sizes[0])}": large["peak_rss_mb"]
-        <= small["peak_rss_mb"] * RSS_GROWTH_TARGET,
+        # Judged from 100k up (not with --quick): below that the bounded caches are still filling.
+        f"{short(sizes[-1])} RSS ≤ 1.25x {short(sizes[0])}": None
+        if args.quick
+        else large["peak_rss_mb"] <= small["peak_rss_mb"] * RSS_GROWTH_TARGET,
     }
     for name, ok in checks.items():
         print(f"  {name:<24} {'n/a' if ok is None else 'PASS' if ok else 'FAIL'}")

@@ -127,16 +127,19 @@ def bundle_figures(report: dict[str, Any], quick: bool) -> list[Figure]:
     out = []
     for size in sizes:
         row = results[size]
+        runs = len(row.get("walls_s", [row["wall_s"]]))
         f = figure(
             f"bundle export @{short(int(size))} wall (s) / peak RSS (MB)",
             [row["wall_s"], row["peak_rss_mb"]],
-            f"one export of {row['events']:,} events (7-day window) in a fresh process; VmHWM for peak RSS",
+            f"{'median of ' + str(runs) + ' exports' if runs > 1 else 'one export'} of {row['events']:,} "
+            "events (7-day window) in a fresh process; peak RSS = VmHWM of the exporter + its scan helper",
             target="RSS ≤ 150 MB",
             ok=row["peak_rss_mb"] <= 150,
         )
         if int(size) == 100_000:
             f.update(target="wall ≤ 3 s, RSS ≤ 150 MB", **{"pass": row["wall_s"] <= 3 and f["pass"]})
-        if size == sizes[-1] and len(sizes) > 1:
+        # Memory growth is judged from 100k up: below that the bounded caches are still filling.
+        if size == sizes[-1] and len(sizes) > 1 and not quick:
             base = results[sizes[0]]["peak_rss_mb"]
             ratio = row["peak_rss_mb"] / base
             f.update(
