@@ -148,17 +148,39 @@ class BundleStats:
             return
         # Emptied in place, after: `add_batch` holds on to the same dict.
         pending = self._pending
-        codes: dict[str, str] = {}
+        # One pass over the hour keys into plain dicts: the hour counts, and the tallies without the hour
+        # (a few per server and code), which the second pass folds into the counters and `Seen`s.
+        kinds: dict[tuple[str, str], tuple[str, bool]] = {}
+        tallies: dict[tuple[str, str, str, str], list[Any]] = {}
+        hours: dict[str, int] = {}
+        failing_hours: dict[tuple[str, str], int] = {}
+        failing_code_hours: dict[tuple[str, str, str], int] = {}
         for (server, raw_code, severity, touchpoint, prefix), (n, first, last) in pending.items():
-            code = codes.get(raw_code)
-            if code is None:
-                code = codes[raw_code] = code_info(raw_code).code
+            kind = kinds.get((raw_code, severity))
+            if kind is None:
+                code = code_info(raw_code).code
+                failing = SEVERITY_RANK.get(severity, 0) >= _FAILURE_RANK and code not in LIFECYCLE_CODES
+                kind = kinds[raw_code, severity] = (code, failing)
+            code, failing = kind
             hour = prefix + ":00Z"
+            hours[hour] = hours.get(hour, 0) + n
+            if failing:
+                failing_hours[server, hour] = failing_hours.get((server, hour), 0) + n
+                failing_code_hours[server, code, hour] = failing_code_hours.get((server, code, hour), 0) + n
+            tally = tallies.get((server, code, severity, touchpoint))
+            if tally is None:
+                tallies[server, code, severity, touchpoint] = [n, first, last, failing]
+            else:
+                tally[0] += n
+                tally[1] = min(tally[1], first)
+                tally[2] = max(tally[2], last)
+        pending.clear()
+        self.by_hour.update(hours)
+        for (server, code, severity, touchpoint), (n, first, last, failing) in tallies.items():
             self.by_server[server] += n
             self.by_code[code] += n
             self.by_severity[severity] += n
             self.by_touchpoint[touchpoint] += n
-            self.by_hour[hour] += n
             seen = self.seen.get(code)
             if seen is None:
                 seen = self.seen[code] = Seen()
@@ -166,18 +188,19 @@ class BundleStats:
             if not self.first_ts or first < self.first_ts:
                 self.first_ts = first
             self.last_ts = max(self.last_ts, last)
-            if SEVERITY_RANK.get(severity, 0) >= _FAILURE_RANK and code not in LIFECYCLE_CODES:
+            if failing:
                 failures = self.failures.get(server)
                 if failures is None:
                     failures = self.failures[server] = ServerFailures()
                 failures.total += n
-                failures.hours[hour] += n
-                failures.code_hours[code, hour] += n
                 code_seen = failures.codes.get(code)
                 if code_seen is None:
                     code_seen = failures.codes[code] = Seen()
                 code_seen.merge(n, first, last)
-        pending.clear()
+        for (server, hour), n in failing_hours.items():
+            self.failures[server].hours[hour] += n
+        for (server, code, hour), n in failing_code_hours.items():
+            self.failures[server].code_hours[code, hour] += n
 
     def add(self, event: Mapping[str, Any]) -> None:
         """Count one exported (sanitized) wire event."""
