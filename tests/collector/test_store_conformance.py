@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import sqlite3
 import tracemalloc
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -445,3 +447,20 @@ async def test_iter_json_batches_can_be_abandoned_midway(store: EventStore) -> N
     assert len({json.loads(line)["id"] for line in taken}) == 10
     # The store is still usable afterwards (no read left behind holds it).
     assert len(await lines(store, EventQuery(server="github"))) == 30
+
+
+async def test_sqlite_chunks_with_a_multiline_document_are_read_row_by_row(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """The chunk read joins documents with newlines; one holding a newline (not written by the collector,
+    which stores compact JSON) makes that chunk be read row by row: every document once, in order."""
+    store = SQLiteEventStore(tmp_path / "events.db", clock=clock)
+    await store.ensure_schema()
+    await store.append([make_event(ts=clock.now - timedelta(minutes=i)) for i in range(12)])
+    query = EventQuery(server="github", oldest_first=True)
+    docs = [doc async for doc in store.iter(query)]
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE events SET doc = ? WHERE id = ?", (json.dumps(docs[5], indent=2), docs[5]["id"]))
+    got = await lines(store, query, 5)
+    assert [json.loads(line) for line in got] == docs and "\n" in got[5]
+    await store.close()
