@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from mcpdiag.api import ApiSettings, create_app
 from mcpdiag.api.bundle import BundleScope, export_bundle
 from mcpdiag.collector import CollectorSettings, EventStore
 from tests.api.support import Tokens
-from tests.api.test_bundle import Sentinels, assert_no_sentinel
+from tests.api.test_bundle import T0, Sentinels, assert_no_sentinel
 from tests.collector.support import asgi_client
+from tests.factories import make_event
 
 SCOPE = {"from": "2026-11-21T00:00:00Z", "to": "2026-11-21T12:00:00Z"}
 
@@ -115,3 +119,22 @@ async def test_bad_scope_values_are_400_naming_the_parameter(api: BundleApi) -> 
     assert bad.status_code == 400 and bad.json()["error"]["message"].startswith("from")
     injected = await api.client.get("/api/admin/bundle", params={"severity[$ne]": "x"}, headers=admin)
     assert injected.status_code == 400
+
+
+async def test_a_large_export_over_http_is_scanned_beside_it_and_still_clean(api: BundleApi) -> None:
+    """Past a megabyte of ZIP the route's export starts the scan helper from the app's event loop; the
+    bundle is as clean as a small one, and no helper failure is logged."""
+    await api.store.append(
+        [
+            make_event(server="jira", ts=T0 + timedelta(milliseconds=i), detail=secrets.token_hex(100))
+            for i in range(9000)
+        ]
+    )
+    with capture_logs() as logs:
+        response = await api.client.get("/api/admin/bundle", params=SCOPE, headers=api.auth("ada", "admin"))
+    assert response.status_code == 200, response.text
+    assert len(response.content) > 1 << 20
+    files = unzip(response.content)
+    assert_no_sentinel(files, api.sentinels)
+    assert json.loads(files["summary.json"])["events"] == 9004
+    assert not [log for log in logs if "helper" in str(log.get("event"))]
