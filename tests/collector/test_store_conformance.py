@@ -21,6 +21,8 @@ from mcpdiag.collector import (
     MongoEventStore,
     SQLiteEventStore,
 )
+from mcpdiag.collector.sqlite_store import build_select, read_json_chunk
+from mcpdiag.collector.store import to_ms
 from mcpdiag.emitters import DiagnosticEvent, Severity, format_ts
 from tests.factories import FakeClock, make_event
 
@@ -463,4 +465,26 @@ async def test_sqlite_chunks_with_a_multiline_document_are_read_row_by_row(
         conn.execute("UPDATE events SET doc = ? WHERE id = ?", (json.dumps(docs[5], indent=2), docs[5]["id"]))
     got = await lines(store, query, 5)
     assert [json.loads(line) for line in got] == docs and "\n" in got[5]
+    await store.close()
+
+
+@pytest.mark.parametrize("oldest_first", [True, False])
+async def test_sqlite_chunks_in_order_are_read_in_one_statement(
+    tmp_path: Path, clock: FakeClock, oldest_first: bool
+) -> None:
+    """The concatenated read is what runs (one statement per chunk) when the rows come back in order, in
+    either direction; its documents and last (ts, id) are those of the row by row read."""
+    store = SQLiteEventStore(tmp_path / "events.db", clock=clock)
+    await store.ensure_schema()
+    await store.append([make_event(ts=clock.now - timedelta(seconds=i % 7)) for i in range(30)])
+    query = EventQuery(server="github", oldest_first=oldest_first).checked(paged=False)
+    sql, params = build_select(query, to_ms(clock.now), after=None, limit=20)
+    statements: list[str] = []
+    with sqlite3.connect(store.path) as conn:
+        conn.set_trace_callback(statements.append)
+        docs, last = read_json_chunk(conn, sql, params, newest_first=not oldest_first)
+        conn.set_trace_callback(None)
+        rows = conn.execute(sql, params).fetchall()
+    assert len(statements) == 1 and "group_concat" in statements[0]
+    assert docs == [doc for _, _, doc in rows] and last == (rows[-1][0], rows[-1][1])
     await store.close()

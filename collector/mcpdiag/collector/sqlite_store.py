@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from itertools import islice
-from operator import le
+from operator import ge, le
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -152,10 +152,10 @@ def build_select(
     return sql, [*own_params, *wide_params, limit]
 
 
-def _read_chunk(
-    conn: sqlite3.Connection, sql: str, params: list[Any]
+def read_json_chunk(
+    conn: sqlite3.Connection, sql: str, params: list[Any], *, newest_first: bool
 ) -> tuple[list[str], tuple[int, str] | None]:
-    """The `doc`s of one chunk (`sql` selects ts, id, doc in order) and its last (ts, id).
+    """The `doc`s of one chunk (`sql` selects ts, id, doc in (ts, id) order) and its last (ts, id).
 
     Read as one row of three concatenations: row by row, the sqlite3 module takes the GIL back after every
     row, and in a process busy with the documents already read that hand-off costs more than the rows.
@@ -169,10 +169,11 @@ def _read_chunk(
     ).fetchone()
     if not count:
         return [], None
-    keys = list(zip(map(int, ts.split(",")), ids.split(","), strict=False))
-    lines = docs.split("\n")
-    if len(keys) == len(lines) == count and all(map(le, keys, islice(keys, 1, None))):
-        return lines, keys[-1]
+    stamps, names, lines = ts.split(","), ids.split(","), docs.split("\n")
+    if len(stamps) == len(names) == len(lines) == count:
+        keys = list(zip(map(int, stamps), names, strict=True))
+        if all(map(ge if newest_first else le, keys, islice(keys, 1, None))):
+            return lines, keys[-1]
     rows = conn.execute(sql, params).fetchall()
     return [doc for _, _, doc in rows], (rows[-1][0], rows[-1][1])
 
@@ -326,7 +327,10 @@ class SQLiteEventStore(EventStore):
 
         def fetch(after: tuple[int, str] | None) -> asyncio.Task[tuple[list[str], tuple[int, str] | None]]:
             sql, params = build_select(query, now_ms, after=after, limit=chunk_size)
-            return asyncio.ensure_future(self._run(self._reader_pool, lambda: _read_chunk(conn, sql, params)))
+            newest = not query.oldest_first
+            return asyncio.ensure_future(
+                self._run(self._reader_pool, lambda: read_json_chunk(conn, sql, params, newest_first=newest))
+            )
 
         pending: asyncio.Task[tuple[list[str], tuple[int, str] | None]] | None = fetch(None)
         try:
