@@ -7,7 +7,8 @@ then `export_bundle` over a 7-day window (every stored event) runs in a fresh su
 100k (the median run is reported: this machine's speed drifts by ±20 % over minutes), once for 1M. Each run
 reports its own wall time, CPU time and peak RSS (`VmHWM`), and those of the scan helper process the export
 starts (its `VmHWM` sampled every 10 ms while it runs, its CPU time once it is reaped). Peak RSS is the sum
-of the two peaks (an upper bound of what both held at once), the highest of the runs. Targets: 100k events
+of the two peaks (an upper bound of what both held at once); the 150 MB target is checked against the
+highest of the runs, the growth between sizes with the median runs. Targets: 100k events
 ≤ 3 s; peak RSS ≤ 150 MB; the 1M export's peak RSS within 25 % of the 100k export's (memory must not grow
 with the number of events).
 """
@@ -154,13 +155,12 @@ def export_once(db: Path, out: Path) -> dict[str, Any]:
 
 
 def measure(db: Path, out: Path, runs: int) -> dict[str, Any]:
-    """The median run of `runs` exports of `db` by wall time, with every run's wall time and the highest
-    peak RSS of them all."""
+    """The figures of the median run (by wall time) of `runs` exports of `db`, with every run's wall time
+    and the highest peak RSS of any run (`peak_rss_max_mb`, what the 150 MB target is checked against)."""
     done = sorted((export_once(db, out) for _ in range(runs)), key=lambda r: float(r["wall_s"]))
     figures = dict(done[len(done) // 2])
     figures["walls_s"] = [r["wall_s"] for r in done]
-    for key in ("peak_rss_mb", "exporter_rss_mb", "helper_rss_mb"):
-        figures[key] = max(float(r[key]) for r in done)
+    figures["peak_rss_max_mb"] = max(float(r["peak_rss_mb"]) for r in done)
     return figures
 
 
@@ -171,7 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--child", nargs=2, metavar=("DB", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=20261121)
     parser.add_argument(
-        "--runs", type=int, default=3, help="exports of 100k events or fewer, median reported (default 3)"
+        "--runs",
+        type=int,
+        choices=range(1, 12),
+        default=3,
+        metavar="N",
+        help="exports of 100k events or fewer, the median run reported (1-11, default 3)",
     )
     args = parser.parse_args(argv)
     if args.child:
@@ -209,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     hundred_k = results.get(100_000)
     checks = {
         "100k wall ≤ 3 s": None if hundred_k is None else hundred_k["wall_s"] <= WALL_TARGET_100K,
-        "peak RSS ≤ 150 MB": all(r["peak_rss_mb"] <= RSS_TARGET_MB for r in results.values()),
+        "peak RSS ≤ 150 MB": all(r["peak_rss_max_mb"] <= RSS_TARGET_MB for r in results.values()),
         # Judged from 100k up (not with --quick): below that the bounded caches are still filling.
         f"{short(sizes[-1])} RSS ≤ 1.25x {short(sizes[0])}": None
         if args.quick

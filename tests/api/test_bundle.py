@@ -19,11 +19,12 @@ from mcpdiag.api.bundle import (
     BundleOutputError,
     BundleResult,
     BundleScope,
+    BundleStoreError,
     LeakDetectedError,
     export_bundle,
     scan_bundle,
 )
-from mcpdiag.collector import SQLiteEventStore
+from mcpdiag.collector import EventQuery, SQLiteEventStore, StoreUnavailableError
 from mcpdiag.emitters import DiagnosticEvent
 from tests.factories import FakeClock, make_event
 
@@ -299,3 +300,28 @@ def test_leak_scan_sees_every_value_of_a_repeated_key(tmp_path: Path) -> None:
     with pytest.raises(LeakDetectedError) as caught:
         scan_bundle(path, [])
     assert (caught.value.file, caught.value.rule) == ("events/a.jsonl", "github_token")
+
+
+class StoreFailingMidway(SQLiteEventStore):
+    """A store whose disk goes away after the first chunk of a walk (the boundary, failing for real)."""
+
+    async def iter_json_batches(
+        self, query: EventQuery, *, chunk_size: int = 1000
+    ) -> AsyncIterator[list[str]]:
+        async for batch in super().iter_json_batches(query, chunk_size=chunk_size):
+            yield batch
+            raise StoreUnavailableError("SQLite store at events.db: disk I/O error")
+
+
+@pytest.mark.parametrize("helper", [False, True], ids=["scan-in-process", "scan-helper"])
+async def test_a_store_failing_mid_member_is_a_store_error_and_leaves_nothing(
+    tmp_path: Path, helper: bool
+) -> None:
+    store = StoreFailingMidway(tmp_path / "events.db", clock=FakeClock(NOW))
+    await store.ensure_schema()
+    await store.append([make_event(ts=T0 + timedelta(seconds=i)) for i in range(1500)])
+    out = tmp_path / "out"
+    with pytest.raises(BundleStoreError, match="disk I/O error"):
+        await export(store, out, scan_helper=helper)
+    assert list(out.iterdir()) == []
+    await store.close()

@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 
 from mcpdiag.api import ApiSettings, create_app
 from mcpdiag.api.bundle import BundleScope, export_bundle
+from mcpdiag.api.bundle.scanhelper import usable_cpus
 from mcpdiag.collector import CollectorSettings, EventStore
 from tests.api.support import Tokens
 from tests.api.test_bundle import T0, Sentinels, assert_no_sentinel
@@ -138,3 +139,5 @@ async def test_a_large_export_over_http_is_scanned_beside_it_and_still_clean(api
     assert_no_sentinel(files, api.sentinels)
     assert json.loads(files["summary.json"])["events"] == 9004
     assert not [log for log in logs if "helper" in str(log.get("event"))]
+    exported = [log for log in logs if log.get("event") == "bundle exported"]
+    assert [log["scanned_by"] for log in exported] == ["helper" if usable_cpus() >= 2 else "exporter"]

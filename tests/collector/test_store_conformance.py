@@ -20,6 +20,7 @@ from mcpdiag.collector import (
     InvalidQueryError,
     MongoEventStore,
     SQLiteEventStore,
+    sqlite_store,
 )
 from mcpdiag.collector.sqlite_store import build_select, read_json_chunk
 from mcpdiag.collector.store import to_ms
@@ -482,9 +483,27 @@ async def test_sqlite_chunks_in_order_are_read_in_one_statement(
     statements: list[str] = []
     with sqlite3.connect(store.path) as conn:
         conn.set_trace_callback(statements.append)
-        docs, last = read_json_chunk(conn, sql, params, newest_first=not oldest_first)
+        docs, last, chars = read_json_chunk(conn, sql, params, newest_first=not oldest_first)
         conn.set_trace_callback(None)
         rows = conn.execute(sql, params).fetchall()
     assert len(statements) == 1 and "group_concat" in statements[0]
     assert docs == [doc for _, _, doc in rows] and last == (rows[-1][0], rows[-1][1])
+    assert chars == sum(len(doc) for doc in docs)
+    await store.close()
+
+
+async def test_sqlite_walk_reads_fewer_large_documents_at_a_time(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read holds about CHUNK_CHARS characters: with large documents the batches shrink, none is lost."""
+    monkeypatch.setattr(sqlite_store, "CHUNK_CHARS", 20_000)
+    store = SQLiteEventStore(tmp_path / "events.db", clock=clock)
+    await store.ensure_schema()
+    await store.append(
+        [make_event(ts=clock.now - timedelta(seconds=i), detail="x" * 4000) for i in range(40)]
+    )
+    query = EventQuery(server="github", oldest_first=True)
+    sizes = [len(b) async for b in store.iter_json_batches(query, chunk_size=10)]
+    assert sizes[0] == 10 and max(sizes[1:]) < 10 and sum(sizes) == 40
+    assert [json.loads(x) for x in await lines(store, query, 10)] == [d async for d in store.iter(query)]
     await store.close()

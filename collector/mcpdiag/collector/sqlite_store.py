@@ -77,6 +77,9 @@ UPSERT_SERVER = (
     "ON CONFLICT (name) DO UPDATE SET last_ts = max(last_ts, excluded.last_ts)"
 )
 PURGE_CHUNK = 5000
+CHUNK_CHARS = 4_000_000
+"""About how many characters of documents one read of a JSON walk holds (`read_json_chunk`)."""
+Chunk = tuple[list[str], tuple[int, str] | None, int]
 STREAM_CACHE_KIB = 2000
 """Page cache of the connection an `iter_json_batches` walk has to itself (it reads every page once)."""
 
@@ -154,13 +157,15 @@ def build_select(
 
 def read_json_chunk(
     conn: sqlite3.Connection, sql: str, params: list[Any], *, newest_first: bool
-) -> tuple[list[str], tuple[int, str] | None]:
-    """The `doc`s of one chunk (`sql` selects ts, id, doc in (ts, id) order) and its last (ts, id).
+) -> tuple[list[str], tuple[int, str] | None, int]:
+    """The `doc`s of one chunk (`sql` selects ts, id, doc in (ts, id) order), its last (ts, id), and how many
+    characters the documents hold.
 
     Read as one row of three concatenations: row by row, the sqlite3 module takes the GIL back after every
     row, and in a process busy with the documents already read that hand-off costs more than the rows.
-    SQLite does not promise the order of `group_concat`, so the (ts, id) pairs are checked and the chunk is
-    read row by row if they are not in order (or if a document held a newline, which compact JSON does not).
+    SQLite does not promise the order of `group_concat`, so the pieces are checked: as many ids, times and
+    documents as rows (an id holding a comma, a document holding a newline would break that), and the
+    (ts, id) pairs in order; otherwise the chunk is read row by row.
     """
     ts, ids, docs, count = conn.execute(
         "SELECT group_concat(ts, ','), group_concat(id, ','), group_concat(doc, char(10)), count(*) "
@@ -168,14 +173,17 @@ def read_json_chunk(
         params,
     ).fetchone()
     if not count:
-        return [], None
+        return [], None, 0
     stamps, names, lines = ts.split(","), ids.split(","), docs.split("\n")
     if len(stamps) == len(names) == len(lines) == count:
         keys = list(zip(map(int, stamps), names, strict=True))
         if all(map(ge if newest_first else le, keys, islice(keys, 1, None))):
-            return lines, keys[-1]
+            return lines, keys[-1], len(docs) - count + 1
     rows = conn.execute(sql, params).fetchall()
-    return [doc for _, _, doc in rows], (rows[-1][0], rows[-1][1])
+    if not rows:  # purged between the two reads
+        return [], None, 0
+    lines = [doc for _, _, doc in rows]
+    return lines, (rows[-1][0], rows[-1][1]), sum(map(len, lines))
 
 
 class SQLiteEventStore(EventStore):
@@ -325,19 +333,23 @@ class SQLiteEventStore(EventStore):
             self._reader_pool, lambda: _connect(self.path, readonly=True, cache_kib=STREAM_CACHE_KIB)
         )
 
-        def fetch(after: tuple[int, str] | None) -> asyncio.Task[tuple[list[str], tuple[int, str] | None]]:
-            sql, params = build_select(query, now_ms, after=after, limit=chunk_size)
+        def fetch(after: tuple[int, str] | None, limit: int) -> asyncio.Task[Chunk]:
+            sql, params = build_select(query, now_ms, after=after, limit=limit)
             newest = not query.oldest_first
             return asyncio.ensure_future(
                 self._run(self._reader_pool, lambda: read_json_chunk(conn, sql, params, newest_first=newest))
             )
 
-        pending: asyncio.Task[tuple[list[str], tuple[int, str] | None]] | None = fetch(None)
+        asked = chunk_size
+        pending: asyncio.Task[Chunk] | None = fetch(None, asked)
         try:
             while pending is not None:
-                docs, last = await pending
+                docs, last, chars = await pending
+                # Large documents: fewer per read, so that one read holds about CHUNK_CHARS characters.
+                limit = min(chunk_size, max(1, asked * CHUNK_CHARS // max(chars, 1)))
                 # Keyset pagination needs only the last row of this chunk to start reading the next one.
-                pending = fetch(last) if last is not None and len(docs) == chunk_size else None
+                pending = fetch(last, limit) if last is not None and len(docs) == asked else None
+                asked = limit
                 if docs:
                     yield docs
         finally:

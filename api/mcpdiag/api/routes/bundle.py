@@ -95,6 +95,7 @@ async def bundle(
             log.warning(
                 "bundle scan helper failed; the export was scanned in process", reason=result.helper_failure
             )
+        log.info("bundle exported", events=result.event_count, size=result.size, scanned_by=result.scanned_by)
         await record_audit(
             store,
             principal,
