@@ -206,8 +206,8 @@ def helpers(*, zombies: bool = True) -> list[int]:
 
 
 def kill_helpers(sig: int = signal.SIGKILL) -> int:
-    """Signal this process's scan helpers; how many."""
-    pids = helpers()
+    """Signal this process's running scan helpers; how many."""
+    pids = helpers(zombies=False)
     for pid in pids:
         os.kill(pid, sig)
     return len(pids)
