@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
+import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +16,7 @@ import jwt
 from fastapi import FastAPI
 
 from mcpdiag.api import ApiSettings, create_app
+from mcpdiag.api.bundle.scanhelper import HELPER_MODULE
 from mcpdiag.collector import CollectorSettings, EventStore
 from mcpdiag.emitters import DiagnosticEvent
 from tests.collector.support import new_key
@@ -89,3 +92,38 @@ def build_app(
 async def seed(store: EventStore, events: Sequence[DiagnosticEvent]) -> None:
     """Store `events` directly (ingest is tested through HTTP elsewhere)."""
     assert await store.append(events) == len(events)
+
+
+# -- the bundle's scan helper processes, as an operator sees them -------------------------------------------
+
+
+def helpers() -> list[int]:
+    """This process's running scan helpers, found in /proc as an operator would."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        state, parent = stat.rsplit(")", 1)[1].split()[:2]
+        if int(parent) != os.getpid():
+            continue
+        if HELPER_MODULE in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def gone(pids: list[int]) -> bool:
+    """Whether these processes have exited and been reaped (no trace left in /proc)."""
+    return not any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
+def kill_helpers(sig: int = signal.SIGKILL) -> int:
+    """Signal this process's running scan helpers; how many."""
+    pids = helpers()
+    for pid in pids:
+        os.kill(pid, sig)
+    return len(pids)

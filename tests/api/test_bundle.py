@@ -26,6 +26,7 @@ from mcpdiag.api.bundle import (
 )
 from mcpdiag.collector import EventQuery, SQLiteEventStore, StoreUnavailableError
 from mcpdiag.emitters import DiagnosticEvent
+from tests.api.support import kill_helpers
 from tests.factories import FakeClock, make_event
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -193,11 +194,12 @@ async def test_empty_scope_is_a_bundle_that_says_so(store: SQLiteEventStore, tmp
     assert "no events matched" in files["README.md"].decode().lower()
 
 
-@pytest.mark.parametrize("helper", [False, True], ids=["scan-in-process", "scan-helper"])
+@pytest.mark.parametrize("mode", ["scan-in-process", "scan-helper", "scan-helper-killed"])
 async def test_a_secret_registered_during_the_export_blocks_it(
-    store: SQLiteEventStore, tmp_path: Path, helper: bool
+    store: SQLiteEventStore, tmp_path: Path, mode: str
 ) -> None:
-    """Leak gate: a secret known only after the events were written is caught by the scan; no file stays."""
+    """Leak gate: a secret known only after the events were written is caught by the scan, whichever process
+    runs it (a helper killed at that moment leaves it to the exporter); no file stays."""
     late = f"late{secrets.token_hex(12)}"
     await store.append([make_event(ts=T0, detail=f"upstream said {late}")])
     environ: dict[str, str] = {}
@@ -205,10 +207,12 @@ async def test_a_secret_registered_during_the_export_blocks_it(
     def register(phase: str, done: int) -> None:
         if phase == "scan":
             environ["MCPDIAG_PARTNER_TOKEN"] = late
+            if mode == "scan-helper-killed":
+                assert kill_helpers() == 1
 
     out = tmp_path / "out"
     with pytest.raises(LeakDetectedError) as caught:
-        await export(store, out, environ=environ, progress=register, scan_helper=helper)
+        await export(store, out, environ=environ, progress=register, scan_helper=mode != "scan-in-process")
     assert caught.value.file == "events/github.jsonl" and caught.value.rule == "known_secret"
     assert late not in str(caught.value)
     assert list(out.iterdir()) == []

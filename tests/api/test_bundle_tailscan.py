@@ -24,6 +24,7 @@ from mcpdiag.api.bundle.leakscan import CHUNK
 from mcpdiag.api.bundle.scanhelper import HELPER_MODULE, ScanFollow, usable_cpus
 from mcpdiag.api.bundle.tailscan import Follower, serve
 from mcpdiag.collector import SQLiteEventStore
+from tests.api.support import gone, helpers, kill_helpers
 from tests.api.test_bundle import NOW, T0, export, members, rand
 from tests.factories import FakeClock, make_event
 
@@ -186,38 +187,6 @@ def zip_with(name: str, data: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def helpers() -> list[int]:
-    """This process's running scan helpers, found in /proc as an operator would."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        state, parent = stat.rsplit(")", 1)[1].split()[:2]
-        if int(parent) != os.getpid():
-            continue
-        if HELPER_MODULE in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def gone(pids: list[int]) -> bool:
-    """Whether these processes have exited and been reaped (no trace left in /proc)."""
-    return not any(Path(f"/proc/{pid}").exists() for pid in pids)
-
-
-def kill_helpers(sig: int = signal.SIGKILL) -> int:
-    """Signal this process's running scan helpers; how many."""
-    pids = helpers()
-    for pid in pids:
-        os.kill(pid, sig)
-    return len(pids)
-
-
 async def test_a_killed_helper_leaves_the_scan_to_the_exporter(
     store: SQLiteEventStore, tmp_path: Path
 ) -> None:
@@ -234,24 +203,6 @@ async def test_a_killed_helper_leaves_the_scan_to_the_exporter(
     # The status is -9, or 255 when another child watcher in this process reaped the helper first.
     assert result.helper_failure is not None and result.helper_failure.endswith("without an answer")
     assert scan_bundle(result.path, []) == len(members(result.path))
-
-
-async def test_a_killed_helper_does_not_let_a_late_secret_through(
-    store: SQLiteEventStore, tmp_path: Path
-) -> None:
-    late = f"late{secrets.token_hex(12)}"
-    await store.append([make_event(ts=T0, detail=f"upstream said {late}")])
-    environ: dict[str, str] = {}
-
-    def on_progress(phase: str, done: int) -> None:
-        if phase == "scan":
-            environ["MCPDIAG_PARTNER_TOKEN"] = late
-            assert kill_helpers() == 1
-
-    out = tmp_path / "out"
-    with pytest.raises(LeakDetectedError):
-        await export(store, out, environ=environ, progress=on_progress, scan_helper=True)
-    assert list(out.iterdir()) == []
 
 
 async def test_by_default_only_a_large_export_starts_a_helper(
