@@ -9,6 +9,7 @@ import secrets
 import signal
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,12 @@ async def seed(store: EventStore, events: Sequence[DiagnosticEvent]) -> None:
     assert await store.append(events) == len(events)
 
 
-# -- the bundle's scan helper processes, as an operator sees them -------------------------------------------
+# -- bundles: a fixed clock, and the scan helper processes as an operator sees them -------------------------
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+"""What the bundle tests' stores take for now."""
+T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+"""When the bundle tests' first events happened (three hours before NOW)."""
 
 
 def helpers() -> list[int]:

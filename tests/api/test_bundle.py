@@ -8,7 +8,7 @@ import secrets
 import string
 import zipfile
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,9 @@ from mcpdiag.api.bundle import (
 )
 from mcpdiag.collector import EventQuery, SQLiteEventStore, StoreUnavailableError
 from mcpdiag.emitters import DiagnosticEvent
-from tests.api.support import kill_helpers
+from tests.api.support import NOW, T0, kill_helpers
 from tests.factories import FakeClock, make_event
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 WINDOW = {"from_": "2026-11-21T00:00:00Z", "to": "2026-11-21T12:00:00Z"}
 
 
@@ -99,14 +97,6 @@ class Sentinels:
             ),
             make_event(server="jira", code="MCP_CONNECTED", ts=T0 + timedelta(minutes=8)),
         ]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteEventStore]:
-    store = SQLiteEventStore(tmp_path / "events.db", clock=FakeClock(NOW))
-    await store.ensure_schema()
-    yield store
-    await store.close()
 
 
 async def export(

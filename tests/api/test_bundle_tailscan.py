@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import zipfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import IO
@@ -25,8 +25,8 @@ from mcpdiag.api.bundle.scanhelper import HELPER_MODULE, ScanFollow, usable_cpus
 from mcpdiag.api.bundle.tailscan import Follower, serve
 from mcpdiag.collector import SQLiteEventStore
 from tests.api.support import gone, helpers, kill_helpers
-from tests.api.test_bundle import NOW, T0, export, members, rand
-from tests.factories import FakeClock, make_event
+from tests.api.test_bundle import T0, export, members, rand
+from tests.factories import make_event
 
 MEMBER = "events/github.jsonl"
 
@@ -67,14 +67,6 @@ class PartialZip:
     def finish(self) -> None:
         self.zf.close()
         self.raw.close()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteEventStore]:
-    store = SQLiteEventStore(tmp_path / "events.db", clock=FakeClock(NOW))
-    await store.ensure_schema()
-    yield store
-    await store.close()
 
 
 @pytest.fixture
