@@ -9,7 +9,7 @@ import secrets
 import signal
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from mcpdiag.api.bundle.scanhelper import HELPER_MODULE
 from mcpdiag.collector import CollectorSettings, EventStore
 from mcpdiag.emitters import DiagnosticEvent
 from tests.collector.support import new_key
+from tests.factories import NOW as NOW  # what the bundle tests' stores take for now
 
 ISSUER = "https://idp.example.test"
 AUDIENCE = "mcpdiag"
@@ -97,9 +98,7 @@ async def seed(store: EventStore, events: Sequence[DiagnosticEvent]) -> None:
 
 # -- bundles: a fixed clock, and the scan helper processes as an operator sees them -------------------------
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-"""What the bundle tests' stores take for now."""
-T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+T0 = NOW - timedelta(hours=3)
 """When the bundle tests' first events happened (three hours before NOW)."""
 
 

@@ -27,9 +27,9 @@ from mcpdiag.api.bundle import (
 from mcpdiag.collector import EventQuery, SQLiteEventStore, StoreUnavailableError
 from mcpdiag.emitters import DiagnosticEvent
 from tests.api.support import NOW, T0, kill_helpers
-from tests.factories import FakeClock, make_event
+from tests.factories import DAY, FakeClock, make_event
 
-WINDOW = {"from_": "2026-11-21T00:00:00Z", "to": "2026-11-21T12:00:00Z"}
+WINDOW = {"from_": f"{DAY}T00:00:00Z", "to": f"{DAY}T12:00:00Z"}
 
 
 def rand(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
@@ -165,11 +165,11 @@ async def test_manifest_lists_every_member_with_its_hash(store: SQLiteEventStore
         assert listed[name]["size"] == len(data)
         assert listed[name]["sha256"] == hashlib.sha256(data).hexdigest()
     assert manifest["counts"]["events"] == 2 and manifest["bundle_version"] == 1
-    assert manifest["scope"]["from"] == "2026-11-21T00:00:00.000Z"
-    assert manifest["coverage"]["earliest_retained"].startswith("2026-11-21T09:00")
+    assert manifest["scope"]["from"] == f"{DAY}T00:00:00.000Z"
+    assert manifest["coverage"]["earliest_retained"].startswith(f"{DAY}T09:00")
     assert "Review" in manifest["warning"]
     assert any(n.startswith("events/my_server-") for n in files)
-    assert result.filename == "mcpdiag-support-2026-11-21-120000.zip"
+    assert result.filename == f"mcpdiag-support-{DAY}-120000.zip"
     assert result.path.stat().st_size == result.size
 
 

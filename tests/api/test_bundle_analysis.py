@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zipfile
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from mcpdiag.api.bundle import BundleScope, export_bundle
@@ -11,9 +11,7 @@ from mcpdiag.api.bundle.aggregate import BundleStats
 from mcpdiag.api.bundle.analysis import CAUSES, render_analysis
 from mcpdiag.collector import SQLiteEventStore
 from mcpdiag.emitters import CATALOG
-from tests.factories import FakeClock, make_event
-
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+from tests.factories import NOW, FakeClock, make_event
 
 
 def test_every_failure_code_has_a_cause() -> None:
@@ -24,10 +22,10 @@ async def test_known_failure_mix_names_dominant_code_share_and_onset(tmp_path: P
     """80% proxy failures from 09:12 and 20% timeouts from 10:30 on 'github'; 'docs' only connects."""
     store = SQLiteEventStore(tmp_path / "events.db", clock=FakeClock(NOW))
     await store.ensure_schema()
-    start = datetime(2026, 11, 21, 9, 12, tzinfo=UTC)
+    start = NOW.replace(hour=9, minute=12)
     events = [make_event(code="MCP_PROXY_SSE_ISSUE", ts=start + timedelta(seconds=90 * i)) for i in range(80)]
     events += [
-        make_event(code="MCP_TIMEOUT", ts=datetime(2026, 11, 21, 10, 30, tzinfo=UTC) + timedelta(minutes=i))
+        make_event(code="MCP_TIMEOUT", ts=NOW.replace(hour=10, minute=30) + timedelta(minutes=i))
         for i in range(20)
     ]
     events += [make_event(server="docs", code="MCP_CONNECTED", ts=start)]

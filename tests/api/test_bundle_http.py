@@ -22,9 +22,9 @@ from mcpdiag.collector import CollectorSettings, EventStore
 from tests.api.support import Tokens
 from tests.api.test_bundle import T0, Sentinels, assert_no_sentinel
 from tests.collector.support import asgi_client
-from tests.factories import make_event
+from tests.factories import DAY, make_event
 
-SCOPE = {"from": "2026-11-21T00:00:00Z", "to": "2026-11-21T12:00:00Z"}
+SCOPE = {"from": f"{DAY}T00:00:00Z", "to": f"{DAY}T12:00:00Z"}
 
 
 @dataclass

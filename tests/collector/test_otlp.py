@@ -6,6 +6,7 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,11 @@ from opentelemetry.sdk.resources import Resource
 
 from mcpdiag.collector import EventQuery, SQLiteEventStore, create_collector_app
 from tests.collector.support import asgi_client, new_key, serve, settings_for
+from tests.factories import DAY, NOW
 
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 SPAN_ID = 0x00F067AA0BA902B7
-TS_NS = 1_795_000_000_123_000_000  # 2026-11-18T11:06:40.123Z
+TS_NS = int((NOW - timedelta(hours=1)).timestamp()) * 10**9 + 123_000_000  # an hour before NOW, .123 s
 RESOURCE = Resource.create({"service.name": "node-host", "host.name": "web-7", "service.version": "3.2.1"})
 
 
@@ -88,7 +90,7 @@ def emit_records(provider: LoggerProvider, secret: str) -> None:
 def check_first(event: dict[str, Any], secret: str) -> None:
     assert event["id"] == "otel-evt-1"
     assert event["traceId"] == f"{TRACE_ID:032x}" and event["spanId"] == f"{SPAN_ID:016x}"
-    assert event["ts"] == "2026-11-18T11:06:40.123Z"
+    assert event["ts"] == f"{DAY}T11:00:00.123Z"
     assert (event["code"], event["touchpoint"], event["severity"]) == ("MCP_AUTH_REQUIRED", "oauth", "error")
     assert (event["userId"], event["transport"], event["httpStatus"]) == ("alice", "streamable-http", 401)
     assert event["durationMs"] == 12.5 and event["retryable"] is False

@@ -29,7 +29,7 @@ from mcpdiag.collector.logging import RequestIdMiddleware, configure_logging
 from mcpdiag.collector.metrics import METRICS_CONTENT_TYPE, CollectorMetrics
 from mcpdiag.collector.runtime import CollectorRuntime
 from mcpdiag.collector.settings import CollectorSettings, get_collector_settings
-from mcpdiag.collector.store import EventStore
+from mcpdiag.collector.store import Clock, EventStore, utc_now
 
 log = structlog.get_logger("mcpdiag.api")
 
@@ -62,9 +62,14 @@ def create_app(
     settings: ApiSettings | None = None,
     collector_settings: CollectorSettings | None = None,
     store: EventStore | None = None,
+    *,
+    clock: Clock = utc_now,
 ) -> FastAPI:
     """The API app. Its lifespan opens the store named by `collector_settings.store_url` (unless `store`
-    is given, which then stays the caller's), creates the schema, and runs the collector runtime."""
+    is given, which then stays the caller's), creates the schema, and runs the collector runtime.
+
+    `clock` is the one "now" of the service (retention, purge, ingest's future check, default windows);
+    a given `store` brings its own."""
     configure_logging()
     api_settings = settings or get_api_settings()
     if api_settings.dev_mode and api_settings.jwt_secret is None:
@@ -78,7 +83,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        active = store or open_store(ingest_settings.store_url, retention=ingest_settings.retention)
+        active = store or open_store(
+            ingest_settings.store_url, retention=ingest_settings.retention, clock=clock
+        )
         try:
             if telemetry is not None:
                 telemetry.start()

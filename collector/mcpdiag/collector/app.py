@@ -18,7 +18,7 @@ from mcpdiag.collector.logging import RequestIdMiddleware, configure_logging
 from mcpdiag.collector.metrics import METRICS_CONTENT_TYPE
 from mcpdiag.collector.runtime import CollectorRuntime
 from mcpdiag.collector.settings import CollectorSettings, get_collector_settings
-from mcpdiag.collector.store import EventStore
+from mcpdiag.collector.store import Clock, EventStore, utc_now
 
 
 def create_collector_app(
@@ -26,10 +26,13 @@ def create_collector_app(
     store: EventStore | None = None,
     *,
     replay_backoff: tuple[float, float] = (0.05, 2.0),
+    clock: Clock = utc_now,
 ) -> FastAPI:
     """The collector as its own FastAPI app; its lifespan starts and stops the `CollectorRuntime`."""
     configure_logging()
-    runtime = CollectorRuntime(settings or get_collector_settings(), store, replay_backoff=replay_backoff)
+    runtime = CollectorRuntime(
+        settings or get_collector_settings(), store, replay_backoff=replay_backoff, clock=clock
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

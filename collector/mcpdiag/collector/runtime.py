@@ -24,7 +24,7 @@ from mcpdiag.collector.mongo_store import MongoEventStore
 from mcpdiag.collector.pipeline import IngestPipeline
 from mcpdiag.collector.settings import CollectorSettings
 from mcpdiag.collector.spool import Spool
-from mcpdiag.collector.store import EventStore
+from mcpdiag.collector.store import Clock, EventStore, utc_now
 from mcpdiag.collector.validation import EventValidator
 
 log = structlog.get_logger("mcpdiag.collector")
@@ -34,7 +34,7 @@ class CollectorRuntime:
     """Everything ingest needs, started and stopped together.
 
     A store passed in stays the caller's (not closed on stop); without one, the store named by
-    `settings.store_url` is opened and closed here.
+    `settings.store_url` is opened (on `clock`) and closed here. Validation reads the store's clock.
     """
 
     def __init__(
@@ -44,12 +44,13 @@ class CollectorRuntime:
         *,
         metrics: CollectorMetrics | None = None,
         replay_backoff: tuple[float, float] = (0.05, 2.0),
+        clock: Clock = utc_now,
     ) -> None:
         self.settings = settings
         self.owns_store = store is None
-        self.store = store or open_store(settings.store_url, retention=settings.retention)
+        self.store = store or open_store(settings.store_url, retention=settings.retention, clock=clock)
         self.metrics = metrics or CollectorMetrics()
-        self.validator = EventValidator(settings.redacted_secrets)
+        self.validator = EventValidator(settings.redacted_secrets, clock=self.store.clock)
         self.spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
         self.pipeline = IngestPipeline(
             self.store,

@@ -64,6 +64,7 @@ async def bundle(
     include_detail: Annotated[bool, Query(alias="includeDetail")] = True,
 ) -> FileResponse:
     """Admins export any scope, support only one Debug ID, users get 403. Every export is audited."""
+    now = store.clock()
     try:
         scope = BundleScope.parse(
             servers=server,
@@ -74,6 +75,7 @@ async def bundle(
             debug_id=debug_id,
             severity=severity,
             include_detail=include_detail,
+            now=now,
         )
         check_bundle_permission(principal, scope)
     except BundleError as exc:
@@ -90,6 +92,7 @@ async def bundle(
             known_secrets=collector_settings.redacted_secrets,
             app_version=request.app.version,
             visible_servers=visible,
+            now=now,
         )
         if result.helper_failure:
             log.warning(
