@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck bench bench-quick clean
+.PHONY: demo test test-calendar lint typecheck bench bench-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,16 +24,30 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Browser tests drive Debian's chromium (never a downloaded browser build).
-CHROMIUM := /usr/bin/chromium
-$(CHROMIUM):
+# From Debian: chromium for the browser tests (never a downloaded browser build), faketime for the calendar
+# tests. Installed once, as root or through sudo.
+DEBIAN_TOOLS := /usr/bin/chromium /usr/bin/faketime
+$(DEBIAN_TOOLS) &:
 	@if [ "$$(id -u)" = "0" ]; then SUDO=; else SUDO=sudo; fi; \
-	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium faketime
 
-test: $(STAMP) $(CHROMIUM)
+# Under libfaketime (`faketime '+40 days' make test`) only the calendar moves: monotonic time stays real
+# (FAKETIME_DONT_FAKE_MONOTONIC) and this shim keeps libfaketime from breaking monotonic sleeps.
+FAKETIME_SHIM := $(VENV)/faketime-monotonic-sleep.so
+$(FAKETIME_SHIM): tests/calendar/monotonic_sleep.c | $(PY)
+	cc -shared -fPIC -O2 -o $@ $<
+
+test: $(STAMP) $(DEBIAN_TOOLS) $(FAKETIME_SHIM)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	@case "$$LD_PRELOAD" in *faketime*) \
+	  export FAKETIME_DONT_FAKE_MONOTONIC=1 LD_PRELOAD="$(CURDIR)/$(FAKETIME_SHIM):$$LD_PRELOAD";; esac; \
 	$(PY) -m pytest
+
+# The whole suite 40 days ahead and a year back (the suite must not depend on the calendar).
+test-calendar: $(STAMP) $(DEBIAN_TOOLS)
+	faketime '+40 days' $(MAKE) test
+	faketime '-1 year' $(MAKE) test
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -92,8 +93,12 @@ class OutageStore(EventStore):
         self.failed_writes = 0
         self.lost_acks = 0
 
-    def start_outage(self, seconds: float) -> None:
-        self.outage_until = time.monotonic() + seconds
+    def start_outage(self, seconds: float | None = None) -> None:
+        """Fail writes for `seconds`, or until `end_outage()` when None."""
+        self.outage_until = math.inf if seconds is None else time.monotonic() + seconds
+
+    def end_outage(self) -> None:
+        self.outage_until = 0.0
 
     @property
     def down(self) -> bool:

@@ -46,7 +46,7 @@ async def test_events_posted_during_a_store_outage_are_all_stored_exactly_once(t
     app = create_collector_app(settings, store, replay_backoff=(0.05, 0.5))
     batches = [wire_events(500, server=f"srv-{i % 4}") for i in range(20)]
     async with serve(app) as url, httpx.AsyncClient(base_url=url, headers={"x-api-key": key}) as client:
-        store.start_outage(3.0)
+        store.start_outage()  # until every batch was answered, however long that takes here
         queue = list(batches)
         accepted: list[str] = []
 
@@ -54,11 +54,10 @@ async def test_events_posted_during_a_store_outage_are_all_stored_exactly_once(t
             while queue:
                 accepted.extend(await post_until_accepted(client, queue.pop()))
 
-        started = time.monotonic()
         await asyncio.gather(*(worker() for _ in range(4)))
-        assert time.monotonic() - started < 3.0, "the posts should land inside the outage window"
         assert store.failed_writes > 0 and store.lost_acks > 0
         assert spooled_files(settings.spool_dir), "batches written during the outage wait in the spool"
+        store.end_outage()
 
         runtime = app.state.collector
         await wait_for(lambda: not store.down and len(runtime.spool) == 0, timeout=20)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 import time
@@ -125,10 +126,18 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         thread.join(30)
 
 
+def browser_env() -> dict[str, str]:
+    """This process's environment without libfaketime: Chromium does not run under it (its zygote never
+    answers), so under `faketime` the browser keeps the real clock and each context is set to ours."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=browser_env()
+        )
         yield browser
         browser.close()
 
@@ -141,6 +150,8 @@ def context(browser: Browser, service: Service) -> Iterator[BrowserContext]:
         permissions=["clipboard-read", "clipboard-write"],
         color_scheme="light",
     )
+    # The page's Date starts at this process's "now" (the same as the app's, faked or not) and runs on.
+    context.clock.set_system_time(datetime.now(UTC))
     yield context
     context.close()
 
