@@ -40,6 +40,7 @@ $(FAKETIME_SHIM): tests/calendar/monotonic_sleep.c | $(PY)
 test: $(STAMP) $(DEBIAN_TOOLS) $(FAKETIME_SHIM)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	@case "$$LD_PRELOAD" in *faketime*) \
 	  export FAKETIME_DONT_FAKE_MONOTONIC=1 LD_PRELOAD="$(CURDIR)/$(FAKETIME_SHIM):$$LD_PRELOAD";; esac; \
 	$(PY) -m pytest

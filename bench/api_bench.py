@@ -42,8 +42,8 @@ import jwt  # noqa: E402
 from bench.store_bench import SERVERS, USERS, build_datasets, interleave, percentile, warm  # noqa: E402
 
 from mcpdiag.api import ApiSettings, create_app  # noqa: E402
+from mcpdiag.cli.serving import serving  # noqa: E402
 from mcpdiag.collector import CollectorSettings  # noqa: E402
-from tests.collector.support import serve  # noqa: E402
 
 PAGE_LIMIT = 50
 SECOND_PAGE_SHARE = 0.2
@@ -157,7 +157,7 @@ async def running_app(
         async with app.router.lifespan_context(app):
             yield AsgiClient(app)
     else:
-        async with serve(app) as url, httpx.AsyncClient(base_url=url) as client:
+        async with serving(app) as url, httpx.AsyncClient(base_url=url) as client:
             yield client
 
 

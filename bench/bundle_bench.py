@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mcpdiag.collector.sqlite_store import SQLiteEventStore
+from mcpdiag.store.sqlite import SQLiteEventStore
 from store_bench import grow, short
 
 WALL_TARGET_100K = 3.0
@@ -108,7 +108,7 @@ class HelperWatch:
 
 def child(db: str, out: str) -> None:
     """Run one export (in the subprocess) and print its figures as JSON."""
-    from mcpdiag.api.bundle import BundleScope, export_bundle
+    from mcpdiag.bundle import BundleScope, export_bundle
 
     async def run(watch: HelperWatch) -> dict[str, Any]:
         store = SQLiteEventStore(db)

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -40,22 +41,19 @@ for part in ("emitters", "collector", "."):
     sys.path.insert(0, str(ROOT / part))
 
 import httpx  # noqa: E402
+from bench.store_bench import make_event  # noqa: E402
 
-from mcpdiag.collector import EventValidator, IngestPipeline, Spool, SQLiteEventStore  # noqa: E402
-from mcpdiag.collector.store import utc_now  # noqa: E402
+from mcpdiag.collector import EventValidator, IngestPipeline, Spool  # noqa: E402
 from mcpdiag.emitters import DiagnosticEvent, format_ts  # noqa: E402
-from tests.factories import make_event  # noqa: E402
+from mcpdiag.store import SQLiteEventStore, utc_now  # noqa: E402
 
 BATCH = 500
 TARGET = 20_000
 
 
 def build_events(count: int) -> list[DiagnosticEvent]:
-    now = utc_now()
-    return [
-        make_event(server=f"srv-{i % 20}", ts=now - timedelta(milliseconds=count - i), user_id=f"u{i % 50}")
-        for i in range(count)
-    ]
+    now, rng = utc_now(), random.Random(count)
+    return [make_event(rng, now - timedelta(milliseconds=count - i)) for i in range(count)]
 
 
 async def raw_append(events: list[DiagnosticEvent], directory: Path) -> float:

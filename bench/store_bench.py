@@ -31,9 +31,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from mcpdiag.collector.sqlite_store import INSERT, SCHEMA, UPSERT_SERVER, SQLiteEventStore, _connect
-from mcpdiag.collector.store import EventQuery, Retention, to_ms
 from mcpdiag.emitters import SEVERITY_RANK, DiagnosticEvent, format_ts, new_event_id, new_trace_id
+from mcpdiag.store import SQLiteEventStore
+from mcpdiag.store.base import EventQuery, Retention, to_ms
+from mcpdiag.store.sqlite_sql import INSERT, SCHEMA, UPSERT_SERVER, connect
 
 BATCH = 500
 APPEND_TARGET = 0.70
@@ -187,7 +188,7 @@ async def store_append(path: Path, batches: Sequence[Sequence[DiagnosticEvent]])
 
 
 def raw_append(path: Path, row_batches: Sequence[Sequence[tuple[Any, ...]]]) -> float:
-    conn = _connect(path, readonly=False)  # the very PRAGMAs the store's writer uses
+    conn = connect(path, readonly=False)  # the very PRAGMAs the store's writer uses
     conn.executescript(SCHEMA)
     start = time.perf_counter()
     for rows in row_batches:
@@ -234,7 +235,7 @@ async def bench_append(workdir: Path, total: int, runs: int, rng: random.Random)
 
 def grow(path: Path, rows_needed: int, have: int, rng: random.Random, check: SQLiteEventStore) -> None:
     """Add `rows_needed - have` generated events to the file at `path` with raw executemany."""
-    conn = _connect(path, readonly=False)
+    conn = connect(path, readonly=False)
     conn.executescript(SCHEMA)
     tpls = templates(check.retention)
     now_ms = to_ms(datetime.now(UTC))

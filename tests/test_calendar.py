@@ -19,12 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIM_SOURCE = ROOT / "tests" / "calendar" / "monotonic_sleep.c"
 # Every module whose fixtures carry timestamps into a store, a bundle window, retention or ingest.
 DATE_SENSITIVE = (
-    "tests/collector/test_store_conformance.py",
+    "tests/store/test_store_conformance.py",
     "tests/collector/test_otlp.py",
     "tests/api/test_clock.py",
-    "tests/api/test_bundle.py",
+    "tests/bundle/test_bundle.py",
     "tests/api/test_bundle_http.py",
-    "tests/api/test_bundle_analysis.py",
+    "tests/bundle/test_bundle_analysis.py",
     "tests/api/test_diagnostics.py",
     "tests/api/test_status.py",
     "tests/api/test_debug.py",

@@ -9,10 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mcpdiag.collector import EventStore, SQLiteEventStore
-from tests.api.support import NOW, Tokens, build_app
+from mcpdiag.store import EventStore
+from tests.api.support import Tokens, build_app
 from tests.collector.support import asgi_client, new_key
-from tests.factories import FakeClock
 
 ACL = {
     "servers": {
@@ -52,12 +51,3 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     app = build_app(tmp_path, tokens, ACL, key)
     async with asgi_client(app) as client:
         yield Api(client, app.state.store, tokens, key)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteEventStore]:
-    """An empty SQLite store whose clock stands at NOW (the bundle tests)."""
-    store = SQLiteEventStore(tmp_path / "events.db", clock=FakeClock(NOW))
-    await store.ensure_schema()
-    yield store
-    await store.close()

@@ -17,9 +17,10 @@ import jwt
 from fastapi import FastAPI
 
 from mcpdiag.api import ApiSettings, create_app
-from mcpdiag.api.bundle.scanhelper import HELPER_MODULE
-from mcpdiag.collector import CollectorSettings, EventStore
+from mcpdiag.bundle.scanhelper import HELPER_MODULE
+from mcpdiag.collector import CollectorSettings
 from mcpdiag.emitters import DiagnosticEvent
+from mcpdiag.store import EventStore
 from tests.collector.support import new_key
 from tests.factories import NOW as NOW  # what the bundle tests' stores take for now
 

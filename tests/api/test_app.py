@@ -10,8 +10,8 @@ import pytest
 
 import mcpdiag.api
 from mcpdiag.api import AccessPolicy, AclFileError, Principal, Role, create_app
-from mcpdiag.collector import SQLiteEventStore
-from mcpdiag.collector.store import utc_now
+from mcpdiag.store import SQLiteEventStore
+from mcpdiag.store.base import utc_now
 from tests.api.conftest import Api
 from tests.api.support import Tokens, api_settings, collector_settings
 from tests.collector.support import OutageStore, asgi_client, wire_events

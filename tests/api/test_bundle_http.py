@@ -16,11 +16,12 @@ import pytest
 from structlog.testing import capture_logs
 
 from mcpdiag.api import ApiSettings, create_app
-from mcpdiag.api.bundle import BundleScope, export_bundle
-from mcpdiag.api.bundle.scanhelper import usable_cpus
-from mcpdiag.collector import CollectorSettings, EventStore
+from mcpdiag.bundle import BundleScope, export_bundle
+from mcpdiag.bundle.scanhelper import usable_cpus
+from mcpdiag.collector import CollectorSettings
+from mcpdiag.store import EventStore
 from tests.api.support import Tokens
-from tests.api.test_bundle import T0, Sentinels, assert_no_sentinel
+from tests.bundle.test_bundle import T0, Sentinels, assert_no_sentinel
 from tests.collector.support import asgi_client
 from tests.factories import DAY, make_event
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from mcpdiag.api import create_app
-from mcpdiag.collector.store import utc_now
 from mcpdiag.emitters import format_ts
+from mcpdiag.store.base import utc_now
 from tests.api.support import Tokens, api_settings, collector_settings
 from tests.collector.support import asgi_client, new_key
 from tests.factories import FakeClock, make_event

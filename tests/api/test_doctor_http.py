@@ -11,9 +11,9 @@ import pytest
 
 from mcpdiag.api.routes.doctor import RateLimiter
 from tests.api.conftest import ACL, Api
-from tests.api.doctor_support import Counting
 from tests.api.support import Tokens, build_app
 from tests.collector.support import asgi_client, new_key
+from tests.doctor.doctor_support import Counting
 from tests.e2e.servers import serve, zoo_server
 
 SECRET = "hdr-secret-7d3e1f0b9c2a4e6f"

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from mcpdiag.api import create_app
-from mcpdiag.collector import SQLiteEventStore
+from mcpdiag.store import SQLiteEventStore
 from tests.api.support import Tokens, api_settings, collector_settings
 from tests.collector.support import OutageStore, asgi_client, new_key, settings_for, wire_events
 

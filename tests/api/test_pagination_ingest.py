@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from mcpdiag.collector.store import utc_now
 from mcpdiag.emitters import format_ts
+from mcpdiag.store.base import utc_now
 from tests.api.support import Tokens, build_app, seed
 from tests.collector.support import new_key, serve
 from tests.factories import make_event

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from mcpdiag.collector.store import utc_now
+from mcpdiag.store.base import utc_now
 from tests.api.support import Tokens, build_app, seed
 from tests.collector.support import asgi_client
 from tests.factories import make_event

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from mcpdiag.collector.store import utc_now
+from mcpdiag.store.base import utc_now
 from tests.api.conftest import Api
 from tests.api.support import seed
 from tests.factories import make_event

@@ -3,7 +3,6 @@ uvicorn server on loopback, and the one test double we allow: a store that fails
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import secrets
@@ -14,19 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 
-from mcpdiag.collector import (
-    CollectorSettings,
-    EventQuery,
-    EventStore,
-    Page,
-    SQLiteEventStore,
-    StoreUnavailableError,
-    Summary,
-)
+from mcpdiag.cli.serving import serving
+from mcpdiag.collector import CollectorSettings
 from mcpdiag.emitters import DiagnosticEvent, Severity
+from mcpdiag.store import EventQuery, EventStore, Page, SQLiteEventStore, StoreUnavailableError, Summary
 
 
 def new_key() -> str:
@@ -58,25 +50,8 @@ async def asgi_client(app: FastAPI, key: str | None = None) -> AsyncIterator[htt
         yield client
 
 
-@contextlib.asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[str]:
-    """`app` served by uvicorn on 127.0.0.1 (a free port) in this event loop; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("uvicorn stopped before it started")
-        if time.monotonic() > deadline:
-            raise TimeoutError("uvicorn did not start")
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
+serve = serving
+"""`app` served by uvicorn on 127.0.0.1 (a free port) in this event loop; yields its base URL."""
 
 
 class OutageStore(EventStore):
@@ -166,8 +141,8 @@ def stored_ids(db: Path) -> list[str]:
 
 def wire_events(count: int, **fields: Any) -> list[dict[str, Any]]:
     """`count` valid wire events with fresh ids, timestamped now."""
-    from mcpdiag.collector.store import utc_now
     from mcpdiag.emitters import format_ts
+    from mcpdiag.store.base import utc_now
     from tests.factories import make_event
 
     now = format_ts(utc_now())

@@ -11,8 +11,8 @@ import pytest
 
 from mcpdiag.collector import create_collector_app
 from mcpdiag.collector.logging import request_id_of
-from mcpdiag.collector.store import utc_now
 from mcpdiag.emitters import format_ts
+from mcpdiag.store.base import utc_now
 from tests.collector.support import asgi_client, new_key, settings_for, stored_ids, wire_events
 
 

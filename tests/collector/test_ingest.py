@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from mcpdiag.collector import EventQuery, EventValidator, create_collector_app
-from mcpdiag.collector.store import utc_now
+from mcpdiag.collector import EventValidator, create_collector_app
 from mcpdiag.collector.validation import CLEAN_CACHE_STRINGS
 from mcpdiag.emitters import DiagnosticEvent, Redactor, format_ts
+from mcpdiag.store import EventQuery
+from mcpdiag.store.base import utc_now
 from tests.collector.support import asgi_client, new_key, serve, settings_for, stored_ids, wire_events
 
 NDJSON = {"content-type": "application/x-ndjson"}

@@ -25,7 +25,8 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 
-from mcpdiag.collector import EventQuery, SQLiteEventStore, create_collector_app
+from mcpdiag.collector import create_collector_app
+from mcpdiag.store import EventQuery, SQLiteEventStore
 from tests.collector.support import asgi_client, new_key, serve, settings_for
 from tests.factories import DAY, NOW
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from mcpdiag.collector import SQLiteEventStore, create_collector_app
+from mcpdiag.collector import create_collector_app
+from mcpdiag.store import SQLiteEventStore
 from tests.collector.support import OutageStore, new_key, serve, settings_for, stored_ids, wire_events
 
 

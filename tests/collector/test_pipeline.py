@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mcpdiag.collector import IngestPipeline, OverloadedError, Spool, SpoolFullError, SQLiteEventStore
+from mcpdiag.collector import IngestPipeline, OverloadedError, Spool, SpoolFullError
 from mcpdiag.emitters import DiagnosticEvent
+from mcpdiag.store import SQLiteEventStore
 from tests.collector.support import OutageStore, stored_ids
 from tests.factories import make_event
 

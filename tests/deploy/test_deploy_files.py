@@ -254,7 +254,7 @@ def test_the_image_gets_every_package_folder_and_the_build_context_keeps_them() 
 
 
 def test_serve_takes_the_host_and_port_the_image_passes() -> None:
-    from mcpdiag.api.cli import app as cli
+    from mcpdiag.cli.app import app as cli
 
     command = typer.main.get_command(cli)
     serve = getattr(command, "commands", {}).get("serve")

@@ -27,7 +27,8 @@ def main(argv: list[str]) -> None:
     """Serve the collector over `DB` (failing while `MARKER` exists) with its spool in `SPOOL`."""
     import uvicorn
 
-    from mcpdiag.collector import CollectorSettings, SQLiteEventStore, create_collector_app
+    from mcpdiag.collector import CollectorSettings, create_collector_app
+    from mcpdiag.store import SQLiteEventStore
     from tests.collector.support import OutageStore
 
     db, spool, marker, key = argv

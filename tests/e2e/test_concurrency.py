@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import jwt
 
-from mcpdiag.collector.store import utc_now
 from mcpdiag.emitters import format_ts, new_event_id, new_trace_id
+from mcpdiag.store.base import utc_now
 from tests.e2e.api_process import ApiProcess
 from tests.factories import make_event
 

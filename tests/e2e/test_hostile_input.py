@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mcpdiag.collector import MAX_BODY_BYTES, SQLiteEventStore, create_collector_app
+from mcpdiag.collector import MAX_BODY_BYTES, create_collector_app
+from mcpdiag.store import SQLiteEventStore
 from tests.collector.support import settings_for, wire_events
 from tests.e2e.loopback import RawAnswer, raw_exchange, request_head, serve_on
 

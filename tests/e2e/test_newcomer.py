@@ -96,7 +96,7 @@ def run_newcomer(checkout: Path, data_dir: Path) -> dict[str, float]:
     """Run the demo in `checkout` and check what a newcomer sees; the measured durations."""
     env = checkout_env(checkout)
     where = subprocess.run(
-        [sys.executable, "-c", "import mcpdiag.api.demo as d; print(d.__file__)"],
+        [sys.executable, "-c", "import mcpdiag.cli.demo as d; print(d.__file__)"],
         env=env,
         cwd=checkout,
         capture_output=True,
@@ -114,7 +114,7 @@ def run_newcomer(checkout: Path, data_dir: Path) -> dict[str, float]:
         return max(1.0, min(step, started + WHOLE_RUN_S - STOP_WITHIN_S - time.monotonic()))
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "mcpdiag.api.cli", "demo", "--port", str(port), "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "mcpdiag.cli.app", "demo", "--port", str(port), "--data-dir", str(data_dir)],
         cwd=checkout,
         env=env,
         text=True,

@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mcpdiag.api.principal import ALL_SERVERS, Principal
+from mcpdiag.api.principal import ALL_SERVERS, Principal, Role
+from mcpdiag.bundle import BundlePermissionError, BundleScope
 
 
 class ServerAclModel(BaseModel):
@@ -118,3 +119,14 @@ def strip_detail(event: dict[str, Any]) -> dict[str, Any]:
     """`event` itself, with `detail` removed in place (for fresh dicts straight from the store)."""
     event.pop("detail", None)
     return event
+
+
+def check_bundle_permission(principal: Principal, scope: BundleScope) -> None:
+    """Admins may export any scope, support only a Debug ID's; raises `BundlePermissionError` otherwise."""
+    if principal.role is Role.ADMIN:
+        return
+    if principal.role is Role.SUPPORT:
+        if scope.debug_id is None:
+            raise BundlePermissionError("support staff can export a bundle for one Debug ID: set debugId")
+        return
+    raise BundlePermissionError("only support staff and admins can export support bundles")

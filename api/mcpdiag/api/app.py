@@ -23,13 +23,13 @@ from mcpdiag.api.routes import admin, bundle, debug, dev, diagnostics, doctor, h
 from mcpdiag.api.routes.ui import mount_ui
 from mcpdiag.api.settings import ApiSettings, get_api_settings
 from mcpdiag.api.telemetry import Telemetry, TracingMiddleware
-from mcpdiag.collector.backends import open_store
 from mcpdiag.collector.ingest import router as ingest_router
 from mcpdiag.collector.logging import RequestIdMiddleware, configure_logging
 from mcpdiag.collector.metrics import METRICS_CONTENT_TYPE, CollectorMetrics
 from mcpdiag.collector.runtime import CollectorRuntime
 from mcpdiag.collector.settings import CollectorSettings, get_collector_settings
-from mcpdiag.collector.store import Clock, EventStore, utc_now
+from mcpdiag.store.backends import open_store
+from mcpdiag.store.base import Clock, EventStore, utc_now
 
 log = structlog.get_logger("mcpdiag.api")
 

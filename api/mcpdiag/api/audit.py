@@ -8,8 +8,8 @@ from typing import Any, Literal
 import structlog
 
 from mcpdiag.api.principal import Principal
-from mcpdiag.collector.store import EventStore
 from mcpdiag.emitters import format_ts, new_event_id
+from mcpdiag.store.base import EventStore
 
 log = structlog.get_logger("mcpdiag.api.audit")
 

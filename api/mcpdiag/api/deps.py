@@ -14,7 +14,7 @@ from mcpdiag.api.auth import TokenVerifier
 from mcpdiag.api.errors import ForbiddenError, InvalidParameterError
 from mcpdiag.api.principal import Principal
 from mcpdiag.api.settings import ApiSettings
-from mcpdiag.collector.store import EventStore
+from mcpdiag.store.base import EventStore
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT signed with MCPDIAG_JWT_SECRET or a JWKS key")
 

@@ -7,8 +7,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from mcpdiag.collector.errors import InvalidCursorError, InvalidQueryError, StoreUnavailableError
 from mcpdiag.collector.handlers import error_response, install_error_handlers
+from mcpdiag.store.errors import InvalidCursorError, InvalidQueryError, StoreUnavailableError
 
 log = structlog.get_logger("mcpdiag.api.http")
 

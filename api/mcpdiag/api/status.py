@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mcpdiag.api.models import ConnectionState, LastError, ServerStatus
-from mcpdiag.collector.store import EventStore
 from mcpdiag.emitters import SEVERITY_RANK, Severity, Touchpoint
+from mcpdiag.store.base import EventStore
 
 STATE_TOUCHPOINTS = tuple(t.value for t in Touchpoint if t is not Touchpoint.TOOL_CALL)
 LIFECYCLE_STATES: Mapping[str, ConnectionState] = {

@@ -18,7 +18,7 @@ from mcpdiag.collector.logging import RequestIdMiddleware, configure_logging
 from mcpdiag.collector.metrics import METRICS_CONTENT_TYPE
 from mcpdiag.collector.runtime import CollectorRuntime
 from mcpdiag.collector.settings import CollectorSettings, get_collector_settings
-from mcpdiag.collector.store import Clock, EventStore, utc_now
+from mcpdiag.store.base import Clock, EventStore, utc_now
 
 
 def create_collector_app(

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mcpdiag.collector.errors import CollectorError, IngestError
 from mcpdiag.emitters.event import field_path
+from mcpdiag.store import StoreError
 
 log = structlog.get_logger("mcpdiag.collector.http")
 
@@ -44,7 +45,7 @@ async def _ingest_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _collector_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, CollectorError)
+    assert isinstance(exc, CollectorError | StoreError)
     log.warning("collector error", code=exc.code, error=str(exc))
     return error_response(503, exc.code, str(exc), {"Retry-After": "1"})
 
@@ -72,6 +73,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Map collector errors, request validation and HTTP errors to the JSON error shape."""
     app.add_exception_handler(IngestError, _ingest_error)
     app.add_exception_handler(CollectorError, _collector_error)
+    app.add_exception_handler(StoreError, _collector_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -27,8 +27,8 @@ import structlog
 from mcpdiag.collector.errors import CollectorError, OverloadedError, SpoolCorruptError, SpoolFullError
 from mcpdiag.collector.metrics import CollectorMetrics
 from mcpdiag.collector.spool import Spool, SpoolEntry
-from mcpdiag.collector.store import EventStore
 from mcpdiag.emitters import DiagnosticEvent
+from mcpdiag.store.base import EventStore
 
 log = structlog.get_logger("mcpdiag.collector.pipeline")
 

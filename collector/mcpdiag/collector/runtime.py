@@ -18,14 +18,14 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import Request
 
-from mcpdiag.collector.backends import open_store
 from mcpdiag.collector.metrics import CollectorMetrics
-from mcpdiag.collector.mongo_store import MongoEventStore
 from mcpdiag.collector.pipeline import IngestPipeline
 from mcpdiag.collector.settings import CollectorSettings
 from mcpdiag.collector.spool import Spool
-from mcpdiag.collector.store import Clock, EventStore, utc_now
 from mcpdiag.collector.validation import EventValidator
+from mcpdiag.store.backends import open_store
+from mcpdiag.store.base import Clock, EventStore, utc_now
+from mcpdiag.store.mongo import MongoEventStore
 
 log = structlog.get_logger("mcpdiag.collector")
 

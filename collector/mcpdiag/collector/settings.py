@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from mcpdiag.collector.store import Retention
+from mcpdiag.store.base import Retention
 
 
 def _split_commas(value: Any) -> Any:

@@ -21,10 +21,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from mcpdiag.collector.body import Malformed
-from mcpdiag.collector.store import Clock, utc_now
 from mcpdiag.emitters import DiagnosticEvent, Redactor
 from mcpdiag.emitters.event import MAX_DETAIL, field_path
 from mcpdiag.emitters.redact import is_secret_key
+from mcpdiag.store.base import Clock, utc_now
 
 MAX_FUTURE = timedelta(minutes=5)
 CLEAN_CACHE_STRINGS = 8192

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from mcpdiag.api.deps import AdminUser, Store, strict_query
 from mcpdiag.api.models import AuditPage, AuditRecord
 from mcpdiag.api.routes.common import error_responses
-from mcpdiag.collector.store import MAX_PAGE
+from mcpdiag.store.base import MAX_PAGE
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 

@@ -11,14 +11,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.background import BackgroundTask
 from starlette.responses import FileResponse
 
+from mcpdiag.api.acl import check_bundle_permission
 from mcpdiag.api.audit import record_audit
-from mcpdiag.api.bundle import BundleError, BundleScope, check_bundle_permission, export_bundle
 from mcpdiag.api.deps import CurrentUser, Policy, Settings, Store, strict_query
 from mcpdiag.api.errors import ApiError
 from mcpdiag.api.routes.common import error_responses
+from mcpdiag.bundle import BundleError, BundleScope, export_bundle
 from mcpdiag.collector.settings import CollectorSettings
 
-log = structlog.get_logger("mcpdiag.api.bundle")
+log = structlog.get_logger("mcpdiag.bundle")
 router = APIRouter(tags=["bundles"])
 
 

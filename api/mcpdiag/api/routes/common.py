@@ -8,7 +8,7 @@ from mcpdiag.api.acl import AccessPolicy
 from mcpdiag.api.errors import NotFoundError
 from mcpdiag.api.principal import Principal
 from mcpdiag.collector.ingest import ErrorBody
-from mcpdiag.collector.store import EventStore
+from mcpdiag.store.base import EventStore
 
 _DESCRIPTIONS = {
     400: "A bad parameter (`invalid_parameter`, the message names it) or a tampered cursor",

@@ -14,7 +14,7 @@ from mcpdiag.api.errors import AmbiguousDebugIdError, NotFoundError
 from mcpdiag.api.models import DebugLookup
 from mcpdiag.api.principal import Principal
 from mcpdiag.api.routes.common import error_responses
-from mcpdiag.collector.store import EventQuery, EventStore, trace_key
+from mcpdiag.store.base import EventQuery, EventStore, trace_key
 
 router = APIRouter(prefix="/api/diagnostics", tags=["support"])
 

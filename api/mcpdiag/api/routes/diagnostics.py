@@ -14,8 +14,8 @@ from mcpdiag.api.deps import CurrentUser, Policy, Store, strict_query
 from mcpdiag.api.errors import InvalidParameterError
 from mcpdiag.api.models import CodeCount, DiagnosticsPage, EventOut, SummaryResponse
 from mcpdiag.api.routes.common import check_access, check_exists, error_responses
-from mcpdiag.collector.store import MAX_PAGE, EventQuery
 from mcpdiag.emitters import Severity, Touchpoint, format_ts
+from mcpdiag.store.base import MAX_PAGE, EventQuery
 
 router = APIRouter(prefix="/api/mcp", tags=["diagnostics"])
 

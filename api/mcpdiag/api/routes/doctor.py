@@ -153,7 +153,7 @@ async def doctor(body: DoctorRequest, principal: CurrentUser, settings: Settings
     addresses are refused (on every resolved address and every redirect) unless
     `MCPDIAG_DOCTOR_ALLOW_PRIVATE=1` or the host is in `MCPDIAG_DOCTOR_ALLOWED_DOMAINS`."""
     try:  # the doctor needs the MCP SDK (`mcpdiag[mcp]`); the rest of the API does not
-        from mcpdiag.api.doctor import DoctorOptions, TargetError, policy_from, run_doctor
+        from mcpdiag.doctor import DoctorOptions, TargetError, policy_from, run_doctor
     except ImportError:
         raise DoctorUnavailableError("the connection test needs the MCP SDK: install mcpdiag[mcp]") from None
     _limiter(request.app).check(principal.user_id, settings.doctor_rate_per_minute)

@@ -1,7 +1,0 @@
-"""`mcpdiag demo`: the service with realistic diagnostics from real MCP sessions against demo servers."""
-
-from __future__ import annotations
-
-from mcpdiag.api.demo.runner import Demo, DemoOptions, run_demo
-
-__all__ = ["Demo", "DemoOptions", "run_demo"]

@@ -1,0 +1,159 @@
+"""analysis.md: plain-words findings per server from the bundle's aggregates."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import datetime
+
+from mcpdiag.bundle.aggregate import BundleStats, ServerFailures
+from mcpdiag.emitters import Action, code_info
+
+SPIKE_FACTOR = 3
+MIN_SPIKE_HOURS = 3
+MIN_SHARE = 0.05
+MAX_CODES = 5
+
+CAUSES: dict[str, str] = {
+    "MCP_AUTH_REQUIRED": (
+        "the server wants a sign-in: the token is missing, expired, revoked or lacks a scope"
+    ),
+    "MCP_OAUTH_TIMEOUT": (
+        "the sign-in window was left open or closed, or an OAuth endpoint answered too slowly"
+    ),
+    "MCP_DNS_FAILURE": ("the server's host name does not resolve: a typo in the URL or a DNS/VPN problem"),
+    "MCP_CONNECTION_REFUSED": (
+        "nothing is listening at the address: the server is down, restarting or on another port"
+    ),
+    "MCP_PROXY_SSE_ISSUE": (
+        "a proxy is buffering or cutting the event stream, or answering with its own page"
+    ),
+    "MCP_DOMAIN_NOT_ALLOWED": ("the host's domain allow-list or a network block refuses this server"),
+    "MCP_INSPECTION_FAILED": (
+        "the server answers but not as a valid MCP server (protocol version or capabilities)"
+    ),
+    "MCP_INTERNAL_ERROR": (
+        "an error the classifier does not recognise yet; the Debug IDs lead to the details"
+    ),
+    "MCP_OAUTH_FAILED": (
+        "the server's OAuth setup is broken: discovery, client registration or token exchange"
+    ),
+    "MCP_TLS_ERROR": (
+        "the server's certificate is not trusted (self-signed, expired or a TLS-inspecting proxy)"
+    ),
+    "MCP_TIMEOUT": ("the server or the network path is too slow: overload, a long tool call or packet loss"),
+    "MCP_ENDPOINT_NOT_FOUND": ("the URL points at a web server with no MCP endpoint at that path"),
+    "MCP_SESSION_EXPIRED": (
+        "the server dropped its sessions, usually after a restart or behind a load balancer"
+    ),
+    "MCP_RATE_LIMITED": ("too many requests for the server's or the provider's rate limit"),
+    "MCP_SERVER_ERROR": ("the MCP server itself is failing (500/503): a bug or an unavailable dependency"),
+    "MCP_STDIO_SPAWN_FAILED": ("the stdio command is missing, not executable or not on the PATH of the host"),
+    "MCP_PROCESS_EXITED": (
+        "the stdio server process crashed or exited; its stderr tail is in the event detail"
+    ),
+    "MCP_TOOL_ERROR": ("the tool ran and reported an error about its input or its own work"),
+}
+
+ACTIONS: dict[Action, str] = {
+    Action.AUTHENTICATE: "sign in to the server again",
+    Action.EDIT_SERVER: "fix the server's URL or command in its settings",
+    Action.RETRY: "retry; if it keeps happening, check the server's health",
+    Action.DOCS: "read the proxy and streaming guide; let the MCP endpoint stream without buffering",
+    Action.CONTACT_ADMIN: "an administrator needs to check the server or the host's configuration",
+    Action.NONE: "nothing to change in the host; look at the tool's input and output",
+}
+
+
+def _when(ts: str, day: str) -> str:
+    """`HH:MM UTC`, with the date in front when it is not `day` (`YYYY-MM-DD`)."""
+    hhmm = f"{ts[11:16]} UTC"
+    return hhmm if ts[:10] == day else f"{ts[:10]} {hhmm}"
+
+
+def _share(count: int, total: int) -> str:
+    return f"{round(100 * count / total)}%"
+
+
+def _top_codes(failures: ServerFailures) -> list[str]:
+    ranked = sorted(failures.codes, key=lambda c: (-failures.codes[c].count, c))
+    kept = [c for i, c in enumerate(ranked) if i < 1 or failures.codes[c].count / failures.total >= MIN_SHARE]
+    return kept[:MAX_CODES]
+
+
+def spikes(failures: ServerFailures) -> list[tuple[str, int, float]]:
+    """Hours with at least 3x the median hourly failure count (zero hours included): (hour, count, median)."""
+    if not failures.hours:
+        return []
+    first, last = min(failures.hours), max(failures.hours)
+    start, end = (
+        datetime.fromisoformat(first[:13] + ":00+00:00"),
+        datetime.fromisoformat(last[:13] + ":00+00:00"),
+    )
+    span = int((end - start).total_seconds() // 3600) + 1
+    if span < MIN_SPIKE_HOURS:
+        return []
+    counts = [failures.hours[h] for h in failures.hours]
+    median = statistics.median(counts + [0] * (span - len(counts)))
+    bar = SPIKE_FACTOR * max(median, 1)
+    return [(hour, n, median) for hour, n in sorted(failures.hours.items()) if n >= bar]
+
+
+def _server_section(server: str, events: int, failures: ServerFailures | None, day: str) -> list[str]:
+    lines = [f"## {server}", ""]
+    if failures is None or failures.total == 0:
+        return [*lines, f"No failures: {events:,} events, none of them a warning or worse.", ""]
+    top = _top_codes(failures)
+    lead = top[0]
+    seen = failures.codes[lead]
+    info = code_info(lead)
+    lines += [
+        f"{_share(seen.count, failures.total)} of {failures.total:,} failures on '{server}' since "
+        f"{_when(seen.first, day)} are {lead}: {CAUSES.get(lead, CAUSES['MCP_INTERNAL_ERROR'])}. "
+        f"Action: {ACTIONS[info.action]}.",
+        "",
+    ]
+    for code in top:
+        seen = failures.codes[code]
+        action = ACTIONS[code_info(code).action]
+        lines.append(
+            f"- **{code}** ({code_info(code).title}): {seen.count:,} of {failures.total:,} "
+            f"({_share(seen.count, failures.total)}), first {_when(seen.first, day)}, last "
+            f"{_when(seen.last, day)}. Likely cause: {CAUSES.get(code, CAUSES['MCP_INTERNAL_ERROR'])}. "
+            f"Action: {action}."
+        )
+    rest = failures.total - sum(failures.codes[c].count for c in top)
+    if rest:
+        lines.append(
+            f"- {rest:,} other failures ({_share(rest, failures.total)}) under "
+            f"{len(failures.codes) - len(top)} more codes."
+        )
+    for hour, count, median in spikes(failures):
+        mostly = max(
+            (c for c, h in failures.code_hours if h == hour), key=lambda c: (failures.code_hours[c, hour], c)
+        )
+        lines.append(
+            f"- Spike at {_when(hour, day)}: {count:,} failures in that hour, {SPIKE_FACTOR}x or more the "
+            f"median hour ({median:g}); mostly {mostly}."
+        )
+    return [*lines, ""]
+
+
+def render_analysis(stats: BundleStats, *, scope_text: str, day: str) -> str:
+    """analysis.md for the aggregates of one bundle; `day` is the scope's last UTC date (`YYYY-MM-DD`)."""
+    stats.settle()
+    failing = sum(f.total for f in stats.failures.values())
+    lines = ["# Analysis", "", f"Scope: {scope_text}.", ""]
+    if stats.total == 0:
+        return "\n".join([*lines, "No events matched this scope: nothing to analyse.", ""])
+    servers = sorted(stats.by_server)
+    lines += [
+        f"{stats.total:,} events on {len(servers)} server(s); {failing:,} of them failures "
+        "(warning or worse, connection lifecycle excluded).",
+        "",
+    ]
+    if not failing:
+        lines += ["No failures in this scope.", ""]
+    ranked = sorted(servers, key=lambda s: (-(stats.failures[s].total if s in stats.failures else 0), s))
+    for server in ranked:
+        lines += _server_section(server, stats.by_server[server], stats.failures.get(server), day)
+    return "\n".join(lines)

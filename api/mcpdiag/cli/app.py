@@ -1,0 +1,313 @@
+"""The `mcpdiag` command line: `serve`, `demo`, `search`, `tail`, `bundle` and `version`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from mcpdiag.api.app import create_app
+from mcpdiag.api.settings import ApiSettings
+from mcpdiag.bundle import BundleError, BundleResult, BundleScope, export_bundle
+from mcpdiag.bundle.readme import SECURITY_NOTICE
+from mcpdiag.cli import lookup
+from mcpdiag.cli.serving import GRACEFUL_SHUTDOWN_S, managed_server, port_in_use, serve_until_stopped
+from mcpdiag.collector.errors import CollectorError
+from mcpdiag.collector.settings import CollectorSettings, get_collector_settings
+from mcpdiag.store import sqlite_path
+from mcpdiag.store.backends import open_store
+from mcpdiag.store.errors import StoreError
+
+PROGRESS_AFTER = 10_000
+
+app = typer.Typer(help="mcpdiag: diagnostics for MCP servers.", no_args_is_help=True, add_completion=False)
+console = Console()
+errors = Console(stderr=True)
+
+
+def app_version() -> str:
+    """The installed mcpdiag version."""
+    try:
+        return metadata.version("mcpdiag")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _settings_snapshot() -> dict[str, Any]:
+    """The effective settings of every component (raw: secrets are collected from it, then dropped)."""
+    snapshot: dict[str, Any] = {"collector": dict(get_collector_settings())}
+    try:
+        from mcpdiag.api.settings import get_api_settings
+
+        snapshot["api"] = dict(get_api_settings())
+    except (ImportError, ValueError):
+        # The API's settings are optional here: the CLI reads the store directly.
+        snapshot["api"] = None
+    return snapshot
+
+
+class _Bar:
+    """A progress bar shown from the start on a terminal, or once an export passes 10k events."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.task: Any = None
+
+    def __call__(self, phase: str, done: int) -> None:
+        if self.progress is None and (console.is_terminal or done > PROGRESS_AFTER) and phase != "done":
+            self.progress = Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("")
+        if self.progress is not None:
+            label = "leak scan" if phase == "scan" else "events written"
+            self.progress.update(self.task, description=f"{label}: {done:,}")
+            if phase == "done":
+                self.progress.stop()
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _preflight(store_url: str, out_dir: Path) -> None:
+    """Fail fast, before touching the store, on the mistakes a person makes most."""
+    if not out_dir.is_dir() or not os.access(out_dir, os.W_OK):
+        raise BundleError(f"the output directory {out_dir} does not exist or is not writable")
+    if store_url.startswith("sqlite:") and not sqlite_path(store_url).is_file():
+        raise BundleError(f"no event store at {sqlite_path(store_url)} (set MCPDIAG_STORE_URL or --store)")
+
+
+async def _export(store_url: str, scope: BundleScope, out_dir: Path, bar: _Bar) -> BundleResult:
+    settings = get_collector_settings()
+    store = open_store(store_url, retention=settings.retention)
+    try:
+        try:
+            await store.ping()
+        except (CollectorError, StoreError) as exc:
+            raise BundleError(f"the event store is unreachable: {exc}") from exc
+        return await export_bundle(
+            store,
+            scope,
+            out_dir=out_dir,
+            settings_snapshot=_settings_snapshot(),
+            known_secrets=settings.redacted_secrets,
+            app_version=app_version(),
+            progress=bar,
+        )
+    finally:
+        await store.close()
+
+
+@app.command()
+def bundle(
+    server: Annotated[
+        list[str] | None, typer.Option("--server", "-s", help="Server to include (repeatable)")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="How far back: 90m, 24h, 7d (default 24h)")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Window start, RFC 3339 with offset")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Window end, RFC 3339 with offset")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Only this user's (and server-wide) events")
+    ] = None,
+    debug_id: Annotated[
+        str | None, typer.Option("--debug-id", help="One Debug ID and ±10 min around")
+    ] = None,
+    severity: Annotated[str | None, typer.Option(help="Minimum severity: debug … critical")] = None,
+    no_detail: Annotated[bool, typer.Option("--no-detail", help="Leave technical detail out")] = False,
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where to write the ZIP")] = Path(
+        "."
+    ),
+    store: Annotated[
+        str | None, typer.Option("--store", help="Store URL (default MCPDIAG_STORE_URL)")
+    ] = None,
+) -> None:
+    """Export a sanitized support bundle (ZIP) of stored events."""
+    bar = _Bar()
+    try:
+        scope = BundleScope.parse(
+            servers=server or (),
+            since=since,
+            from_=from_,
+            to=to,
+            user_id=user,
+            debug_id=debug_id,
+            severity=severity,
+            include_detail=not no_detail,
+        )
+        store_url = store or get_collector_settings().store_url
+        _preflight(store_url, output_dir)
+        result = asyncio.run(_export(store_url, scope, output_dir, bar))
+    except (BundleError, CollectorError, StoreError, ValueError) as exc:
+        bar.stop()
+        errors.print(f"[red]error:[/red] {getattr(exc, 'message', None) or exc}", highlight=False)
+        raise typer.Exit(1) from None
+    bar.stop()
+    console.print(f"bundle: {result.path}", highlight=False, soft_wrap=True)
+    console.print(f"size: {result.size:,} bytes   events: {result.event_count:,}", highlight=False)
+    if not result.event_count:
+        console.print("no events matched this scope; the bundle says so", highlight=False)
+    if result.helper_failure:
+        console.print(f"note: the scan helper {result.helper_failure}; scanned here", highlight=False)
+    console.print(f"[yellow]security notice:[/yellow] {SECURITY_NOTICE}", highlight=False)
+
+
+def _serve_settings(store: str | None, dev: bool) -> tuple[ApiSettings, CollectorSettings]:
+    """Settings from MCPDIAG_* variables and `.env`, with the command line's overrides on top."""
+    api = ApiSettings(dev_mode=True) if dev else ApiSettings()
+    collector = CollectorSettings(store_url=store) if store else CollectorSettings()
+    return api, collector
+
+
+def serve_warnings(api: ApiSettings, collector: CollectorSettings) -> list[str]:
+    """What will not work with these settings, in words."""
+    found = []
+    if not collector.ingest_keys:
+        found.append("no MCPDIAG_INGEST_KEYS: ingest is closed (/v1/events and /v1/logs answer 401)")
+    if api.jwt_secret is None and api.jwks_url is None:
+        if api.dev_mode:
+            found.append("dev mode without MCPDIAG_JWT_SECRET: demo tokens are signed with a per-process key")
+        else:
+            found.append("no MCPDIAG_JWT_SECRET or MCPDIAG_JWKS_URL: every /api request will get 401")
+    if api.dev_mode:
+        found.append("dev mode: anyone can get a demo user's token at /api/dev/token (never in production)")
+    return found
+
+
+def _check_port(host: str, port: int) -> None:
+    if port_in_use(host, port):
+        errors.print(
+            f"[red]error:[/red] {host}:{port} is already in use; pick another with --port", highlight=False
+        )
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    store: Annotated[
+        str | None, typer.Option("--store", help="Store URL (default MCPDIAG_STORE_URL)")
+    ] = None,
+    dev: Annotated[bool, typer.Option("--dev", help="Development mode: demo users and tokens")] = False,
+    graceful: Annotated[
+        float, typer.Option(help="Seconds open requests get to finish on shutdown")
+    ] = GRACEFUL_SHUTDOWN_S,
+) -> None:
+    """Run the API, the collector and the UI in one process (settings: MCPDIAG_* variables, .env)."""
+    try:
+        api, collector = _serve_settings(store, dev)
+        service = managed_server(create_app(api, collector), host=host, port=port, graceful_s=graceful)
+    except (ValidationError, CollectorError, StoreError, ValueError) as exc:
+        errors.print(f"[red]error:[/red] {getattr(exc, 'message', None) or exc}", highlight=False)
+        raise typer.Exit(2) from None
+    _check_port(host, port)
+    for warning in serve_warnings(api, collector):
+        errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    console.print(f"mcpdiag: serving on http://{shown}:{port}  (UI /ui/, API docs /docs)", highlight=False)
+    asyncio.run(serve_until_stopped(service))
+    console.print("mcpdiag: stopped", highlight=False)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Where the SQLite store and spool live")
+    ] = Path("data"),
+    trickle: Annotated[
+        bool, typer.Option("--trickle/--no-trickle", help="Keep generating an event every 10-20 s")
+    ] = True,
+) -> None:
+    """Serve in dev mode on a local SQLite store, filled with diagnostics from real MCP sessions."""
+    from mcpdiag.cli.demo import DemoOptions, run_demo
+
+    _check_port(host, port)
+    run_demo(DemoOptions(host=host, port=port, data_dir=data_dir, trickle=trickle))
+
+
+@app.command()
+def search(
+    debug_id: Annotated[
+        str, typer.Argument(help="A Debug ID, a prefix of at least 8 characters, or an event id")
+    ],
+    store: Annotated[
+        str | None, typer.Option("--store", help="Store URL (default MCPDIAG_STORE_URL)")
+    ] = None,
+) -> None:
+    """Show every stored event of one Debug ID."""
+    try:
+        events = asyncio.run(lookup.search(store, debug_id))
+    except (lookup.LookupFailed, CollectorError, StoreError) as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(lookup.events_table(events))
+    console.print(f"{len(events)} event(s), Debug ID {events[0]['traceId']}", highlight=False)
+
+
+@app.command()
+def tail(
+    server: Annotated[str, typer.Option("--server", "-s", help="The server to follow")],
+    user: Annotated[
+        str | None, typer.Option("--user", help="Only this user's (and server-wide) events")
+    ] = None,
+    severity: Annotated[str | None, typer.Option(help="Minimum severity: debug … critical")] = None,
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between polls")] = 1.0,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="Past events shown first")] = 20,
+    store: Annotated[
+        str | None, typer.Option("--store", help="Store URL (default MCPDIAG_STORE_URL)")
+    ] = None,
+) -> None:
+    """Print a server's latest events, then follow new ones until Ctrl-C."""
+
+    def show(event: dict[str, Any]) -> None:
+        console.print(lookup.event_line(event), highlight=False, soft_wrap=True)
+
+    try:
+        query = lookup.tail_query(server, user, severity)
+        asyncio.run(lookup.follow(store, query, lines=lines, interval=interval, show=show))
+    except ValueError:
+        errors.print(f"[red]error:[/red] unknown severity {severity!r}: debug … critical", highlight=False)
+        raise typer.Exit(1) from None
+    except (lookup.LookupFailed, CollectorError, StoreError) as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def version() -> None:
+    """Print the mcpdiag version."""
+    console.print(f"mcpdiag {app_version()}", highlight=False)
+
+
+try:
+    from mcpdiag.cli.doctor import doctor_command
+except ImportError:  # the doctor drives the MCP SDK: without the `mcp` extra the command explains itself
+
+    @app.command("doctor", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def doctor_unavailable() -> None:
+        """Test an MCP server layer by layer (needs `pip install 'mcpdiag[mcp]'`)."""
+        errors.print("[red]error:[/red] the doctor needs the MCP SDK: pip install 'mcpdiag[mcp]'")
+        raise typer.Exit(2) from None
+
+else:
+    app.command("doctor")(doctor_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Running uvicorn servers inside one event loop, with Ctrl-C / SIGTERM leading to a graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import uvicorn
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+GRACEFUL_SHUTDOWN_S = 10.0
+
+
+class ManagedServer(uvicorn.Server):
+    """A uvicorn server whose owner handles the signals, so several can share one event loop and the
+    process exits 0 after a graceful shutdown (uvicorn's own handler re-raises the signal at the end)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Leave signal handling to the owner."""
+        yield
+
+    @property
+    def port(self) -> int:
+        """The port the first listening socket is bound to (after startup)."""
+        for server in self.servers:
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        return int(self.config.port)
+
+
+def managed_server(
+    app: Any, *, host: str, port: int, quiet: bool = False, graceful_s: float = GRACEFUL_SHUTDOWN_S
+) -> ManagedServer:
+    """A `ManagedServer` for `app` (lifespan on); `quiet` keeps access logs and startup lines out."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        timeout_graceful_shutdown=int(graceful_s),
+        log_level="warning" if quiet else "info",
+        access_log=not quiet,
+        log_config=None if quiet else uvicorn.config.LOGGING_CONFIG,
+    )
+    return ManagedServer(config)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether `host:port` cannot be bound now (checked first: uvicorn reports it with a traceback)."""
+    if port == 0:
+        return False
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def loopback_socket() -> socket.socket:
+    """A listening TCP socket on 127.0.0.1 and a free port (no race between choosing and binding)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+async def wait_started(server: ManagedServer, task: asyncio.Task[None], timeout: float = 30.0) -> None:
+    """Wait until `server` accepts connections; raise if its task ends first or `timeout` passes."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("the server stopped during startup")
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("the server did not start in time")
+        await asyncio.sleep(0.02)
+
+
+@contextlib.contextmanager
+def stop_signals(on_stop: Callable[[], None], on_force: Callable[[], None]) -> Iterator[None]:
+    """Within the block, the first SIGINT/SIGTERM calls `on_stop`, a second one `on_force`."""
+    loop = asyncio.get_running_loop()
+    received: list[int] = []
+
+    def handle(sig: int) -> None:
+        received.append(sig)
+        (on_stop if len(received) == 1 else on_force)()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, handle, sig)
+    try:
+        yield
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """`app` served quietly on 127.0.0.1 (a free port) inside this event loop; yields its base URL."""
+    sock = loopback_socket()
+    server = managed_server(app, host="127.0.0.1", port=0, quiet=True)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        await wait_started(server, task)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def serve_until_stopped(server: ManagedServer) -> None:
+    """Serve until SIGINT/SIGTERM, then shut down gracefully (a second signal forces it)."""
+
+    def stop() -> None:
+        server.should_exit = True
+
+    def force() -> None:
+        server.force_exit = True
+
+    with stop_signals(stop, force):
+        await server.serve()

@@ -1,0 +1,23 @@
+"""Choosing an `EventStore` backend from one URL setting."""
+
+from __future__ import annotations
+
+from mcpdiag.store.base import Clock, EventStore, Retention, utc_now
+from mcpdiag.store.errors import UnsupportedStoreURLError
+from mcpdiag.store.mongo import MongoEventStore
+from mcpdiag.store.sqlite import SQLiteEventStore
+from mcpdiag.store.sqlite_sql import sqlite_path
+
+
+def open_store(url: str, *, retention: Retention | None = None, clock: Clock = utc_now) -> EventStore:
+    """The store `url` names: `sqlite:///file.db`, `mongodb://…` or `mongodb+srv://…`."""
+    if url.startswith("sqlite:"):
+        if not url.startswith("sqlite:///") or url == "sqlite:///":
+            raise UnsupportedStoreURLError("a SQLite store URL looks like sqlite:///path/to/file.db")
+        return SQLiteEventStore(sqlite_path(url), retention=retention, clock=clock)
+    if url.startswith(("mongodb://", "mongodb+srv://")):
+        return MongoEventStore.from_url(url, retention=retention, clock=clock)
+    scheme = url.split(":", 1)[0] if ":" in url else url
+    raise UnsupportedStoreURLError(
+        f"unsupported store URL scheme {scheme!r}: use sqlite:///path/to/file.db or mongodb://host/db"
+    )

@@ -1,0 +1,346 @@
+"""The production backend: MongoDB through pymongo's `AsyncMongoClient`, with a TTL index."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from mcpdiag.emitters import SEVERITY_RANK, DiagnosticEvent, Severity, format_ts
+from mcpdiag.store.base import (
+    AUDIT_CURSOR_SCOPE,
+    AUDIT_RETENTION,
+    MAX_PAGE,
+    Clock,
+    CodeStats,
+    EventQuery,
+    EventStore,
+    Page,
+    Retention,
+    Summary,
+    audit_ts,
+    from_ms,
+    prefix_upper_bound,
+    to_ms,
+    trace_key,
+    utc_now,
+)
+from mcpdiag.store.cursor import decode_cursor, encode_cursor
+from mcpdiag.store.errors import InvalidQueryError, StoreUnavailableError
+
+_INTERNAL = ("_id", "sev", "receivedAt", "expireAt")
+
+INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
+    ("ttl_expireAt", [("expireAt", 1)], {"expireAfterSeconds": 0}),
+    ("server_user_ts", [("server", 1), ("userId", 1), ("ts", -1), ("_id", -1)], {}),
+    ("server_ts", [("server", 1), ("ts", -1), ("_id", -1)], {}),
+    ("traceId", [("traceId", 1)], {}),
+]
+AUDIT_INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
+    ("ttl_expireAt", [("expireAt", 1)], {"expireAfterSeconds": 0}),
+    ("at", [("at", -1), ("_id", -1)], {}),
+]
+
+
+async def _resolved(value: Any) -> Any:
+    # pymongo's async API returns coroutines from aggregate()/list_indexes(); mongomock-motor returns cursors.
+    return await value if inspect.isawaitable(value) else value
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _bson(value: datetime) -> datetime:
+    # Naive UTC is what BSON stores; pymongo and mongomock both compare it correctly, aware values not.
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def to_document(event: DiagnosticEvent, *, received_at: datetime, retention: Retention) -> dict[str, Any]:
+    """The stored document of an event: `_id` = event id, `ts`/`expireAt` as BSON dates."""
+    doc = event.to_wire()
+    doc["_id"] = doc.pop("id")
+    doc["ts"] = _bson(event.ts)
+    doc["sev"] = SEVERITY_RANK[event.severity]
+    doc["receivedAt"] = _bson(received_at)
+    doc["expireAt"] = _bson(retention.expire_at(event.ts, event.severity))
+    return doc
+
+
+def from_document(doc: dict[str, Any]) -> dict[str, Any]:
+    """The wire dict of a stored document."""
+    wire = {"id": doc["_id"], **{k: v for k, v in doc.items() if k not in _INTERNAL}}
+    wire["ts"] = format_ts(_aware(doc["ts"]))
+    return wire
+
+
+class MongoEventStore(EventStore):
+    """`EventStore` on a MongoDB collection (a replica set or sharded cluster in production)."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        database: str = "mcpdiag",
+        collection: str = "events",
+        retention: Retention | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        super().__init__(retention=retention, clock=clock)
+        self.client = client
+        self.events = client[database][collection]
+        self.audit = client[database]["audit"]
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, retention: Retention | None = None, clock: Clock = utc_now
+    ) -> MongoEventStore:
+        """A store on the database named in `url`'s path (default `mcpdiag`)."""
+        from pymongo import AsyncMongoClient
+        from pymongo.uri_parser import parse_uri
+
+        database = parse_uri(url).get("database") or "mcpdiag"
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            url, tz_aware=True, serverSelectionTimeoutMS=5000, appname="mcpdiag"
+        )
+        return cls(client, database=database, retention=retention, clock=clock)
+
+    def _filter(self, query: EventQuery, now: datetime, after: tuple[int, str] | None) -> dict[str, Any]:
+        clauses: dict[str, Any] = {"expireAt": {"$gt": _bson(now)}}
+        if query.server is not None:
+            clauses["server"] = query.server
+        if query.user_id is not None:
+            clauses["userId"] = {"$in": [query.user_id, None]}
+        if query.min_severity is not None:
+            clauses["sev"] = {"$gte": query.min_severity.rank}
+        ts: dict[str, Any] = {}
+        if query.since is not None:
+            ts["$gte"] = _bson(query.since)
+        if query.until is not None:
+            ts["$lt"] = _bson(query.until)
+        if ts:
+            clauses["ts"] = ts
+        if query.codes:
+            clauses["code"] = {"$in": list(query.codes)}
+        if query.touchpoints:
+            clauses["touchpoint"] = {"$in": list(query.touchpoints)}
+        if query.trace_id is not None:
+            clauses["traceId"] = query.trace_id
+        if after is not None:
+            op = "$gt" if query.oldest_first else "$lt"
+            at = _bson(from_ms(after[0]))
+            clauses["$or"] = [{"ts": {op: at}}, {"ts": at, "_id": {op: after[1]}}]
+        return clauses
+
+    def _sort(self, query: EventQuery) -> list[tuple[str, int]]:
+        direction = 1 if query.oldest_first else -1
+        return [("ts", direction), ("_id", direction)]
+
+    async def _find(
+        self, spec: dict[str, Any], sort: list[tuple[str, int]], limit: int
+    ) -> list[dict[str, Any]]:
+        try:
+            return [doc async for doc in self.events.find(spec, sort=sort, limit=limit)]
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    async def ensure_schema(self) -> None:
+        try:
+            for name, keys, options in INDEXES:
+                await self.events.create_index(keys, name=name, **options)
+            for name, keys, options in AUDIT_INDEXES:
+                await self.audit.create_index(keys, name=name, **options)
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    async def append(self, events: Sequence[DiagnosticEvent]) -> int:
+        if not events:
+            return 0
+        from pymongo.errors import BulkWriteError
+
+        received = self.clock()
+        docs = [to_document(ev, received_at=received, retention=self.retention) for ev in events]
+        try:
+            result = await self.events.insert_many(docs, ordered=False)
+            return len(result.inserted_ids)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(err.get("code") != 11000 for err in errors):
+                raise _unavailable(exc) from exc
+            # Duplicate ids are re-sent events: already stored, so skipping them is the idempotent outcome.
+            return int(exc.details.get("nInserted", len(docs) - len(errors)))
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    async def page(self, query: EventQuery) -> Page:
+        query = query.checked()
+        fingerprint = query.fingerprint()
+        after = decode_cursor(query.cursor, fingerprint) if query.cursor else None
+        docs = await self._find(self._filter(query, self.clock(), after), self._sort(query), query.limit + 1)
+        more = len(docs) > query.limit
+        docs = docs[: query.limit]
+        cursor = None
+        if more and docs:
+            cursor = encode_cursor(to_ms(_aware(docs[-1]["ts"])), docs[-1]["_id"], fingerprint)
+        return Page([from_document(doc) for doc in docs], cursor)
+
+    async def iter(self, query: EventQuery, *, chunk_size: int = 1000) -> AsyncIterator[dict[str, Any]]:
+        query = query.checked(paged=False)
+        now = self.clock()
+        after: tuple[int, str] | None = None
+        while True:
+            docs = await self._find(self._filter(query, now, after), self._sort(query), chunk_size)
+            for doc in docs:
+                yield from_document(doc)
+            if len(docs) < chunk_size:
+                return
+            after = (to_ms(_aware(docs[-1]["ts"])), docs[-1]["_id"])
+
+    async def by_trace(self, key: str, *, limit: int = 1000) -> list[dict[str, Any]]:
+        event_id, prefix = trace_key(key)
+        alternatives: list[dict[str, Any]] = [{"_id": event_id}]
+        if prefix is not None:
+            alternatives.append({"traceId": {"$gte": prefix, "$lt": prefix_upper_bound(prefix)}})
+        spec = {"$or": alternatives, "expireAt": {"$gt": _bson(self.clock())}}
+        docs = await self._find(spec, [("ts", 1), ("_id", 1)], limit)
+        return [from_document(doc) for doc in docs]
+
+    async def last_events(
+        self,
+        servers: Sequence[str],
+        *,
+        user_id: str | None = None,
+        touchpoints: Sequence[str] = (),
+        codes: Sequence[str] = (),
+        min_severity: Severity | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        now = self.clock()
+        found: dict[str, dict[str, Any]] = {}
+        for server in servers:
+            query = EventQuery(
+                server=server,
+                user_id=user_id,
+                touchpoints=tuple(touchpoints),
+                codes=tuple(codes),
+                min_severity=min_severity,
+            )
+            docs = await self._find(self._filter(query, now, None), self._sort(query), 1)
+            if docs:
+                found[server] = from_document(docs[0])
+        return found
+
+    async def summary(self, server: str, since: datetime, *, user_id: str | None = None) -> Summary:
+        spec = self._filter(EventQuery(server=server, user_id=user_id, since=since), self.clock(), None)
+        pipeline = [
+            {"$match": spec},
+            {
+                "$group": {
+                    "_id": {"code": "$code", "sev": "$sev"},
+                    "n": {"$sum": 1},
+                    "first": {"$min": "$ts"},
+                    "last": {"$max": "$ts"},
+                }
+            },
+        ]
+        try:
+            cursor = await _resolved(self.events.aggregate(pipeline))
+            groups = [group async for group in cursor]
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+        summary = Summary(server=server, since=since)
+        names = list(Severity)
+        for group in groups:
+            code, rank, count = group["_id"]["code"], group["_id"]["sev"], group["n"]
+            first, last = _aware(group["first"]), _aware(group["last"])
+            summary.total += count
+            name = names[rank].value
+            summary.by_severity[name] = summary.by_severity.get(name, 0) + count
+            if rank >= Severity.ERROR.rank:
+                summary.error_count += count
+            stats = summary.by_code.get(code)
+            if stats is None:
+                summary.by_code[code] = CodeStats(count, first, last)
+            else:
+                stats.count += count
+                stats.first_seen = min(stats.first_seen, first)
+                stats.last_seen = max(stats.last_seen, last)
+        last_error = await self.page(
+            EventQuery(server=server, user_id=user_id, since=since, min_severity=Severity.ERROR, limit=1)
+        )
+        summary.last_error = last_error.items[0] if last_error.items else None
+        return summary
+
+    async def list_servers(self) -> list[str]:
+        try:
+            names = await self.events.distinct("server")
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+        return sorted(names)
+
+    async def append_audit(self, record: dict[str, Any]) -> None:
+        at = audit_ts(record)
+        doc = {k: v for k, v in record.items() if k != "id"}
+        doc.update(_id=record["id"], at=_bson(at), expireAt=_bson(at + AUDIT_RETENTION))
+        from pymongo.errors import DuplicateKeyError
+
+        try:
+            await self.audit.insert_one(doc)
+        except DuplicateKeyError:
+            return
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    async def audit_page(self, *, limit: int = 50, cursor: str | None = None) -> Page:
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidQueryError("limit", f"must be between 1 and {MAX_PAGE}")
+        spec: dict[str, Any] = {"expireAt": {"$gt": _bson(self.clock())}}
+        if cursor:
+            ts_ms, last_id = decode_cursor(cursor, AUDIT_CURSOR_SCOPE)
+            at = _bson(from_ms(ts_ms))
+            spec["$or"] = [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": last_id}}]
+        try:
+            docs = [d async for d in self.audit.find(spec, sort=[("at", -1), ("_id", -1)], limit=limit + 1)]
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+        more = len(docs) > limit
+        docs = docs[:limit]
+        items = [
+            {
+                "id": d["_id"],
+                **{k: v for k, v in d.items() if k not in ("_id", "expireAt")},
+                "at": format_ts(_aware(d["at"])),
+            }
+            for d in docs
+        ]
+        next_cursor = None
+        if more and docs:
+            next_cursor = encode_cursor(to_ms(_aware(docs[-1]["at"])), docs[-1]["_id"], AUDIT_CURSOR_SCOPE)
+        return Page(items, next_cursor)
+
+    async def purge_expired(self, now: datetime | None = None) -> int:
+        try:
+            result = await self.events.delete_many({"expireAt": {"$lte": _bson(now or self.clock())}})
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+        return int(result.deleted_count)
+
+    async def index_info(self) -> dict[str, dict[str, Any]]:
+        """Index name → its specification, as `list_indexes` reports it."""
+        try:
+            cursor = await _resolved(self.events.list_indexes())
+            return {spec["name"]: dict(spec) async for spec in cursor}
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    async def ping(self) -> None:
+        await self._find({}, [("_id", 1)], 1)
+
+    async def close(self) -> None:
+        result = self.client.close()
+        if inspect.isawaitable(result):
+            await result
+
+
+def _unavailable(exc: Exception) -> StoreUnavailableError:
+    return StoreUnavailableError(f"MongoDB store: {type(exc).__name__}: {exc}")

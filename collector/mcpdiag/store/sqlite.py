@@ -1,0 +1,412 @@
+"""The embedded default backend: one SQLite file in WAL mode, driven off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mcpdiag.emitters import SEVERITY_RANK, DiagnosticEvent, Severity
+from mcpdiag.store.base import (
+    AUDIT_CURSOR_SCOPE,
+    AUDIT_RETENTION,
+    MAX_PAGE,
+    Clock,
+    CodeStats,
+    EventQuery,
+    EventStore,
+    Page,
+    Retention,
+    Summary,
+    audit_ts,
+    from_ms,
+    prefix_upper_bound,
+    to_ms,
+    trace_key,
+    utc_now,
+)
+from mcpdiag.store.cursor import decode_cursor, encode_cursor
+from mcpdiag.store.errors import InvalidQueryError, StoreUnavailableError
+from mcpdiag.store.sqlite_sql import (
+    CHUNK_CHARS,
+    INSERT,
+    PURGE_CHUNK,
+    SCHEMA,
+    STREAM_CACHE_KIB,
+    UPSERT_SERVER,
+    WRITE_CACHE_KIB,
+    Chunk,
+    build_select,
+    connect,
+    read_json_chunk,
+)
+
+T = TypeVar("T")
+
+
+class SQLiteEventStore(EventStore):
+    """`EventStore` on one SQLite file: a writer thread, a pool of reader threads, WAL."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        retention: Retention | None = None,
+        clock: Clock = utc_now,
+        readers: int = 4,
+    ) -> None:
+        super().__init__(retention=retention, clock=clock)
+        self.path = Path(path)
+        self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpdiag-sqlite-w")
+        self._reader_pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="mcpdiag-sqlite-r")
+        self._writer: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+
+    # -- plumbing -------------------------------------------------------------------------------------
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            if self._writer is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._writer = connect(self.path, readonly=False, cache_kib=WRITE_CACHE_KIB)
+            return fn(self._writer)
+
+        return await self._run(self._writer_pool, run)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = connect(self.path, readonly=True)
+                self._local.conn = conn
+                with self._readers_lock:
+                    self._readers.append(conn)
+            return fn(conn)
+
+        return await self._run(self._reader_pool, run)
+
+    async def _run(self, pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, fn)
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"SQLite store at {self.path.name}: {exc}") from exc
+
+    def _now_ms(self) -> int:
+        return to_ms(self.clock())
+
+    # -- EventStore -----------------------------------------------------------------------------------
+
+    async def ensure_schema(self) -> None:
+        await self._write(lambda conn: conn.executescript(SCHEMA))
+
+    def rows(self, events: Sequence[DiagnosticEvent]) -> list[tuple[Any, ...]]:
+        """The `events` table rows of `events` (also used by the benchmark's raw-sqlite3 peer)."""
+        received = self._now_ms()
+        # Serializing the doc dominates ingest CPU: call the serializer `model_dump_json` wraps, directly.
+        dump = DiagnosticEvent.__pydantic_serializer__.to_json
+        # A retention period depends only on severity (`Retention.expire_at` is ts + a duration), so the
+        # datetime arithmetic runs once per severity per batch, not once per event.
+        ttl_ms: dict[Severity, int] = {}
+        rows: list[tuple[Any, ...]] = []
+        for ev in events:
+            ts_ms = to_ms(ev.ts)
+            ttl = ttl_ms.get(ev.severity)
+            if ttl is None:
+                ttl = ttl_ms[ev.severity] = to_ms(self.retention.expire_at(ev.ts, ev.severity)) - ts_ms
+            rows.append(
+                (
+                    ev.id,
+                    ts_ms,
+                    ev.server,
+                    ev.user_id or "",
+                    SEVERITY_RANK[ev.severity],
+                    ev.code,
+                    ev.touchpoint.value,
+                    ev.trace_id,
+                    received,
+                    ts_ms + ttl,
+                    dump(ev, by_alias=True).decode(),
+                )
+            )
+        return rows
+
+    async def append(self, events: Sequence[DiagnosticEvent]) -> int:
+        if not events:
+            return 0
+        rows = self.rows(events)
+        latest: dict[str, int] = {}
+        for row in rows:
+            latest[row[2]] = max(latest.get(row[2], 0), row[1])
+
+        def write(conn: sqlite3.Connection) -> int:
+            with _transaction(conn):
+                inserted = conn.executemany(INSERT, rows).rowcount
+                conn.executemany(UPSERT_SERVER, latest.items())
+            return inserted
+
+        return await self._write(write)
+
+    async def page(self, query: EventQuery) -> Page:
+        query = query.checked()
+        fingerprint = query.fingerprint()
+        after = decode_cursor(query.cursor, fingerprint) if query.cursor else None
+        sql, params = build_select(query, self._now_ms(), after=after, limit=query.limit + 1)
+        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        items = [json.loads(doc) for _, _, doc in rows]
+        cursor = encode_cursor(rows[-1][0], rows[-1][1], fingerprint) if more and rows else None
+        return Page(items, cursor)
+
+    async def iter(self, query: EventQuery, *, chunk_size: int = 1000) -> AsyncIterator[dict[str, Any]]:
+        query = query.checked(paged=False)
+        after: tuple[int, str] | None = None
+        now_ms = self._now_ms()
+        while True:
+            sql, params = build_select(query, now_ms, after=after, limit=chunk_size)
+            rows = await self._read(_fetch_all(sql, params))
+            for _, _, doc in rows:
+                yield json.loads(doc)
+            if len(rows) < chunk_size:
+                return
+            after = (rows[-1][0], rows[-1][1])
+
+    async def iter_json_batches(
+        self, query: EventQuery, *, chunk_size: int = 1000
+    ) -> AsyncIterator[list[str]]:
+        """The `doc` column as stored; the next chunk is read while the caller consumes this one.
+
+        The walk has a connection of its own with a small page cache: it reads each page once, and the
+        pool's connections (32 MB of cache each, filled by whichever reader thread runs a chunk) would
+        otherwise grow the process by the size of the scope.
+        """
+        query = query.checked(paged=False)
+        now_ms = self._now_ms()
+        conn = await self._run(
+            self._reader_pool, lambda: connect(self.path, readonly=True, cache_kib=STREAM_CACHE_KIB)
+        )
+
+        def fetch(after: tuple[int, str] | None, limit: int) -> asyncio.Task[Chunk]:
+            sql, params = build_select(query, now_ms, after=after, limit=limit)
+            newest = not query.oldest_first
+            return asyncio.ensure_future(
+                self._run(self._reader_pool, lambda: read_json_chunk(conn, sql, params, newest_first=newest))
+            )
+
+        asked = chunk_size
+        pending: asyncio.Task[Chunk] | None = fetch(None, asked)
+        try:
+            while pending is not None:
+                docs, last, chars = await pending
+                # Large documents: fewer per read, so that one read holds about CHUNK_CHARS characters.
+                limit = min(chunk_size, max(1, asked * CHUNK_CHARS // max(chars, 1)))
+                # Keyset pagination needs only the last row of this chunk to start reading the next one.
+                pending = fetch(last, limit) if last is not None and len(docs) == asked else None
+                asked = limit
+                if docs:
+                    yield docs
+        finally:
+            # Stopped early or failed: let the read ahead finish (its result and error are dropped), so that
+            # the connection is idle when it is closed.
+            if pending is not None:
+                await asyncio.gather(pending, return_exceptions=True)
+            conn.close()
+
+    async def by_trace(self, key: str, *, limit: int = 1000) -> list[dict[str, Any]]:
+        event_id, prefix = trace_key(key)
+        clauses, params = ["id = ?"], [event_id]
+        if prefix is not None:
+            clauses.append("(trace_id >= ? AND trace_id < ?)")
+            params.extend([prefix, prefix_upper_bound(prefix)])
+        sql = (
+            f"SELECT doc FROM events WHERE ({' OR '.join(clauses)}) AND expire_at > ? "
+            "ORDER BY ts ASC, id ASC LIMIT ?"
+        )
+        now_ms = self._now_ms()
+        rows = await self._read(lambda conn: conn.execute(sql, [*params, now_ms, limit]).fetchall())
+        return [json.loads(doc) for (doc,) in rows]
+
+    async def last_events(
+        self,
+        servers: Sequence[str],
+        *,
+        user_id: str | None = None,
+        touchpoints: Sequence[str] = (),
+        codes: Sequence[str] = (),
+        min_severity: Severity | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        now_ms = self._now_ms()
+        queries = [
+            build_select(
+                EventQuery(
+                    server=server,
+                    user_id=user_id,
+                    touchpoints=tuple(touchpoints),
+                    codes=tuple(codes),
+                    min_severity=min_severity,
+                ),
+                now_ms,
+                after=None,
+                limit=1,
+            )
+            for server in servers
+        ]
+
+        def run(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+            found: dict[str, dict[str, Any]] = {}
+            for server, (sql, params) in zip(servers, queries, strict=True):
+                row = conn.execute(sql, params).fetchone()
+                if row is not None:
+                    found[server] = json.loads(row[2])
+            return found
+
+        return await self._read(run)
+
+    async def summary(self, server: str, since: datetime, *, user_id: str | None = None) -> Summary:
+        now_ms = self._now_ms()
+        where = "server = ? AND ts >= ? AND expire_at > ?"
+        params: list[Any] = [server, to_ms(since), now_ms]
+        if user_id is not None:
+            where += " AND user_key IN ('', ?)"
+            params.append(user_id)
+        sql = (
+            f"SELECT code, severity, COUNT(*), MIN(ts), MAX(ts) FROM events WHERE {where} "
+            "GROUP BY code, severity"
+        )
+        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
+        summary = Summary(server=server, since=since)
+        names = list(Severity)
+        for code, rank, count, first, last in rows:
+            severity = names[rank]
+            summary.total += count
+            summary.by_severity[severity.value] = summary.by_severity.get(severity.value, 0) + count
+            if rank >= Severity.ERROR.rank:
+                summary.error_count += count
+            stats = summary.by_code.get(code)
+            if stats is None:
+                summary.by_code[code] = CodeStats(count, from_ms(first), from_ms(last))
+            else:
+                stats.count += count
+                stats.first_seen = min(stats.first_seen, from_ms(first))
+                stats.last_seen = max(stats.last_seen, from_ms(last))
+        last = await self.page(
+            EventQuery(server=server, user_id=user_id, since=since, min_severity=Severity.ERROR, limit=1)
+        )
+        summary.last_error = last.items[0] if last.items else None
+        return summary
+
+    async def list_servers(self) -> list[str]:
+        rows = await self._read(
+            lambda conn: conn.execute("SELECT name FROM servers ORDER BY name").fetchall()
+        )
+        return [name for (name,) in rows]
+
+    async def append_audit(self, record: dict[str, Any]) -> None:
+        row = (
+            record["id"] if isinstance(record.get("id"), str) else "",
+            to_ms(audit_ts(record)),
+            str(record.get("actor", "")),
+            str(record.get("action", "")),
+            json.dumps(record, separators=(",", ":"), default=str),
+        )
+        await self._write(
+            lambda conn: conn.execute("INSERT OR IGNORE INTO audit VALUES (?, ?, ?, ?, ?)", row)
+        )
+
+    async def audit_page(self, *, limit: int = 50, cursor: str | None = None) -> Page:
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidQueryError("limit", f"must be between 1 and {MAX_PAGE}")
+        where = "ts >= ?"
+        params: list[Any] = [to_ms(self.clock() - AUDIT_RETENTION)]
+        if cursor:
+            where += " AND (ts, id) < (?, ?)"
+            params.extend(decode_cursor(cursor, AUDIT_CURSOR_SCOPE))
+        sql = f"SELECT ts, id, doc FROM audit WHERE {where} ORDER BY ts DESC, id DESC LIMIT ?"
+        rows = await self._read(lambda conn: conn.execute(sql, [*params, limit + 1]).fetchall())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1][0], rows[-1][1], AUDIT_CURSOR_SCOPE) if more and rows else None
+        return Page([json.loads(doc) for _, _, doc in rows], next_cursor)
+
+    async def purge_expired(self, now: datetime | None = None) -> int:
+        cutoff = to_ms(now or self.clock())
+
+        def purge(conn: sqlite3.Connection) -> int:
+            total = 0
+            # Small transactions keep the write lock short so ingest is never stalled behind a big purge.
+            while True:
+                with _transaction(conn):
+                    deleted = conn.execute(
+                        "DELETE FROM events WHERE rowid IN "
+                        "(SELECT rowid FROM events WHERE expire_at <= ? LIMIT ?)",
+                        (cutoff, PURGE_CHUNK),
+                    ).rowcount
+                total += deleted
+                if deleted < PURGE_CHUNK:
+                    break
+            if total:
+                with _transaction(conn):
+                    conn.execute(
+                        "DELETE FROM servers WHERE NOT EXISTS "
+                        "(SELECT 1 FROM events WHERE events.server = servers.name)"
+                    )
+            # Audit records have their own retention and are not counted among purged events.
+            audit_cutoff = cutoff - int(AUDIT_RETENTION.total_seconds() * 1000)
+            with _transaction(conn):
+                conn.execute("DELETE FROM audit WHERE ts < ?", (audit_cutoff,))
+            return total
+
+        return await self._write(purge)
+
+    async def ping(self) -> None:
+        await self._read(lambda conn: conn.execute("SELECT 1 FROM servers LIMIT 1").fetchall())
+
+    async def explain(self, query: EventQuery) -> list[str]:
+        """SQLite's query plan for the page query of `query` (for tests and tuning)."""
+        sql, params = build_select(query.checked(), self._now_ms(), after=None, limit=query.limit + 1)
+        rows = await self._read(lambda conn: conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall())
+        return [row[-1] for row in rows]
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+
+        def close_all() -> None:
+            if self._writer is not None:
+                self._writer.close()
+            with self._readers_lock:
+                for conn in self._readers:
+                    conn.close()
+                self._readers.clear()
+
+        await asyncio.get_running_loop().run_in_executor(self._writer_pool, close_all)
+        self._closed = True
+        self._writer_pool.shutdown(wait=False)
+        self._reader_pool.shutdown(wait=False)
+
+
+def _fetch_all(sql: str, params: list[Any]) -> Callable[[sqlite3.Connection], list[Any]]:
+    return lambda conn: conn.execute(sql, params).fetchall()
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

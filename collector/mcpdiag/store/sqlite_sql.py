@@ -1,0 +1,157 @@
+"""The SQLite backend's SQL: schema, statements, connections, the keyset page query and the chunk reader."""
+
+from __future__ import annotations
+
+import sqlite3
+from itertools import islice
+from operator import ge, le
+from pathlib import Path
+from typing import Any
+
+from mcpdiag.store.base import EventQuery, to_ms
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id          TEXT    NOT NULL PRIMARY KEY,
+    ts          INTEGER NOT NULL,
+    server      TEXT    NOT NULL,
+    user_key    TEXT    NOT NULL,  -- '' for server-wide events (user ids are never empty)
+    severity    INTEGER NOT NULL,
+    code        TEXT    NOT NULL,
+    touchpoint  TEXT    NOT NULL,
+    trace_id    TEXT    NOT NULL,
+    received_at INTEGER NOT NULL,
+    expire_at   INTEGER NOT NULL,
+    doc         TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_events_server_ts ON events (server, ts, id);
+CREATE INDEX IF NOT EXISTS ix_events_server_user_ts ON events (server, user_key, ts, id);
+CREATE INDEX IF NOT EXISTS ix_events_trace ON events (trace_id);
+CREATE INDEX IF NOT EXISTS ix_events_expire ON events (expire_at);
+CREATE TABLE IF NOT EXISTS servers (name TEXT NOT NULL PRIMARY KEY, last_ts INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    id     TEXT    NOT NULL PRIMARY KEY,
+    ts     INTEGER NOT NULL,
+    actor  TEXT    NOT NULL,
+    action TEXT    NOT NULL,
+    doc    TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_audit_ts ON audit (ts, id);
+"""
+
+INSERT = (
+    "INSERT OR IGNORE INTO events (id, ts, server, user_key, severity, code, touchpoint, trace_id, "
+    "received_at, expire_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+UPSERT_SERVER = (
+    "INSERT INTO servers (name, last_ts) VALUES (?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET last_ts = max(last_ts, excluded.last_ts)"
+)
+PURGE_CHUNK = 5000
+CHUNK_CHARS = 4_000_000
+"""About how many characters of documents one read of a JSON walk holds (`read_json_chunk`)."""
+Chunk = tuple[list[str], tuple[int, str] | None, int]
+STREAM_CACHE_KIB = 2000
+"""Page cache of the connection an `iter_json_batches` walk has to itself (it reads every page once)."""
+
+
+def sqlite_path(url: str) -> Path:
+    """The file path of a `sqlite:///relative.db` or `sqlite:////absolute.db` URL."""
+    return Path(url.removeprefix("sqlite://").removeprefix("/") if url.startswith("sqlite:///") else url)
+
+
+# Page cache per connection. Readers share the OS page cache anyway (WAL), so a modest private cache keeps
+# the process' memory flat as the file grows: at most (readers + 1) x this much.
+READ_CACHE_KIB = 8000
+WRITE_CACHE_KIB = 16000
+
+
+def connect(path: Path, *, readonly: bool, cache_kib: int = READ_CACHE_KIB) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
+    if readonly:
+        conn.execute("PRAGMA query_only = 1")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+        # WAL + NORMAL survives a process crash; only an OS crash can lose the last transactions.
+        conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def build_select(
+    query: EventQuery, now_ms: int, *, after: tuple[int, str] | None, limit: int
+) -> tuple[str, list[Any]]:
+    """The SQL of one keyset page (or chunk) of `query`, using the server/user/ts indexes."""
+    desc = not query.oldest_first
+    order = "DESC" if desc else "ASC"
+    common: list[str] = ["expire_at > ?"]
+    params: list[Any] = [now_ms]
+    if query.min_severity is not None:
+        common.append("severity >= ?")
+        params.append(query.min_severity.rank)
+    if query.since is not None:
+        common.append("ts >= ?")
+        params.append(to_ms(query.since))
+    if query.until is not None:
+        common.append("ts < ?")
+        params.append(to_ms(query.until))
+    if query.codes:
+        common.append(f"code IN ({','.join('?' * len(query.codes))})")
+        params.extend(query.codes)
+    if query.touchpoints:
+        common.append(f"touchpoint IN ({','.join('?' * len(query.touchpoints))})")
+        params.extend(query.touchpoints)
+    if query.trace_id is not None:
+        common.append("trace_id = ?")
+        params.append(query.trace_id)
+    if after is not None:
+        common.append(f"(ts, id) {'<' if desc else '>'} (?, ?)")
+        params.extend(after)
+
+    def branch(head: str, head_params: list[Any]) -> tuple[str, list[Any]]:
+        where = " AND ".join([head, *common])
+        sql = f"SELECT ts, id, doc FROM events WHERE {where} ORDER BY ts {order}, id {order} LIMIT ?"
+        return sql, [*head_params, *params, limit]
+
+    if query.user_id is None:
+        return branch("server = ?", [query.server])
+    # Two index range scans (the user's own rows, then server-wide rows) merged: never an OR over user_key.
+    own, own_params = branch("server = ? AND user_key = ?", [query.server, query.user_id])
+    wide, wide_params = branch("server = ? AND user_key = ''", [query.server])
+    sql = (
+        f"SELECT ts, id, doc FROM ({own}) UNION ALL SELECT ts, id, doc FROM ({wide}) "
+        f"ORDER BY ts {order}, id {order} LIMIT ?"
+    )
+    return sql, [*own_params, *wide_params, limit]
+
+
+def read_json_chunk(
+    conn: sqlite3.Connection, sql: str, params: list[Any], *, newest_first: bool
+) -> tuple[list[str], tuple[int, str] | None, int]:
+    """The `doc`s of one chunk (`sql` selects ts, id, doc in (ts, id) order), its last (ts, id), and how many
+    characters the documents hold.
+
+    Read as one row of three concatenations: row by row, the sqlite3 module takes the GIL back after every
+    row, and in a process busy with the documents already read that hand-off costs more than the rows.
+    SQLite does not promise the order of `group_concat`, so the pieces are checked: as many ids, times and
+    documents as rows (an id holding a comma, a document holding a newline would break that), and the
+    (ts, id) pairs in order; otherwise the chunk is read row by row.
+    """
+    ts, ids, docs, count = conn.execute(
+        "SELECT group_concat(ts, ','), group_concat(id, ','), group_concat(doc, char(10)), count(*) "
+        f"FROM ({sql})",
+        params,
+    ).fetchone()
+    if not count:
+        return [], None, 0
+    stamps, names, lines = ts.split(","), ids.split(","), docs.split("\n")
+    if len(stamps) == len(names) == len(lines) == count:
+        keys = list(zip(map(int, stamps), names, strict=True))
+        if all(map(ge if newest_first else le, keys, islice(keys, 1, None))):
+            return lines, keys[-1], len(docs) - count + 1
+    rows = conn.execute(sql, params).fetchall()
+    if not rows:  # purged between the two reads
+        return [], None, 0
+    lines = [doc for _, _, doc in rows]
+    return lines, (rows[-1][0], rows[-1][1]), sum(map(len, lines))

@@ -1,0 +1,275 @@
+"""The `mcpdiag` commands `serve`, `search` and `tail`: in-process (CliRunner) and as real subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mcpdiag.api.settings import ApiSettings, get_api_settings
+from mcpdiag.cli.app import app, serve_warnings
+from mcpdiag.collector import CollectorSettings, get_collector_settings
+from mcpdiag.emitters import DiagnosticEvent
+from mcpdiag.store import SQLiteEventStore
+from mcpdiag.store.base import EventQuery
+from tests.factories import make_event
+
+runner = CliRunner()
+NOW = datetime.now(UTC).replace(microsecond=0)
+COMMANDS = ("serve", "demo", "search", "tail", "bundle", "version")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, process: subprocess.Popen[str], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"exited early: {process.communicate()}"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    values = {
+        "MCPDIAG_STORE_URL": f"sqlite:///{tmp_path / 'events.db'}",
+        "MCPDIAG_INGEST_KEYS": "test-ingest-key-0123456789",
+        "MCPDIAG_JWT_SECRET": "x" * 40,
+        "MCPDIAG_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    get_collector_settings.cache_clear()
+    get_api_settings.cache_clear()
+    yield {**os.environ, **values}
+    get_collector_settings.cache_clear()
+    get_api_settings.cache_clear()
+
+
+def seed(tmp_path: Path, events: list[DiagnosticEvent]) -> None:
+    async def run() -> None:
+        store = SQLiteEventStore(tmp_path / "events.db")
+        await store.ensure_schema()
+        await store.append(events)
+        await store.close()
+
+    asyncio.run(run())
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mcpdiag.cli.app", *args]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    """`mcpdiag <command> --help` describes the command and exits 0."""
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_serve_drains_ingest_and_exits_cleanly_on_a_signal(
+    tmp_path: Path, env: dict[str, str], sig: signal.Signals
+) -> None:
+    """`serve` answers /readyz, stores what was ingested, and exits 0 on SIGINT or SIGTERM."""
+    port = free_port()
+    process = subprocess.Popen(
+        cli("serve", "--port", str(port)),
+        env=env,
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz", process)
+        body = json.dumps({"events": [make_event(ts=NOW).model_dump(mode="json", by_alias=True)]}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/events",
+            data=body,
+            headers={"Content-Type": "application/json", "X-API-Key": env["MCPDIAG_INGEST_KEYS"]},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert json.loads(response.read())["accepted"] == 1
+        process.send_signal(sig)
+        out, err = process.communicate(timeout=10)
+    finally:
+        process.kill()
+        process.wait(5)
+    assert process.returncode == 0, err
+    assert f"serving on http://127.0.0.1:{port}" in out
+    assert "mcpdiag: stopped" in out
+    assert stored(tmp_path, "github") == 1
+
+
+def stored(tmp_path: Path, server: str) -> int:
+    """How many events of `server` the store file holds."""
+
+    async def run() -> int:
+        store = SQLiteEventStore(tmp_path / "events.db")
+        try:
+            return len((await store.page(EventQuery(server=server, limit=200))).items)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def test_serve_refuses_invalid_settings_with_a_message(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JWT secret that is too short stops `serve` before it starts, naming the setting."""
+    monkeypatch.setenv("MCPDIAG_JWT_SECRET", "short")
+    result = runner.invoke(app, ["serve", "--port", str(free_port())])
+    assert result.exit_code == 2
+    assert "MCPDIAG_JWT_SECRET" in result.output
+
+
+def test_serve_warns_about_what_will_not_work() -> None:
+    """Without ingest keys or a token secret, `serve` says which endpoints will refuse everyone."""
+    api, collector = ApiSettings(_env_file=None), CollectorSettings(_env_file=None)
+    warnings = " ".join(serve_warnings(api, collector))
+    assert "ingest is closed" in warnings
+    assert "every /api request will get 401" in warnings
+    dev = " ".join(serve_warnings(ApiSettings(_env_file=None, dev_mode=True), collector))
+    assert "per-process key" in dev and "every /api request" not in dev
+
+
+def test_search_prints_every_event_of_a_debug_id(tmp_path: Path, env: dict[str, str]) -> None:
+    """`search` finds a trace by its full id or a prefix and shows its events with their Debug ID."""
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    seed(
+        tmp_path,
+        [
+            make_event(
+                ts=NOW - timedelta(minutes=2), code="MCP_OAUTH_STARTED", trace_id=trace, user_id="alice"
+            ),
+            make_event(
+                ts=NOW - timedelta(minutes=1), code="MCP_OAUTH_TIMEOUT", trace_id=trace, user_id="alice"
+            ),
+            make_event(ts=NOW, code="MCP_TIMEOUT"),
+        ],
+    )
+    for key in (trace, trace[:10]):
+        result = runner.invoke(app, ["search", key], terminal_width=200)
+        assert result.exit_code == 0, result.output
+        assert "MCP_OAUTH_STARTED" in result.output and "MCP_OAUTH_TIMEOUT" in result.output
+        assert "MCP_TIMEOUT " not in result.output
+        assert f"2 event(s), Debug ID {trace}" in result.output
+
+
+def test_search_explains_a_miss_an_ambiguous_prefix_and_a_bad_id(tmp_path: Path, env: dict[str, str]) -> None:
+    """Not found, several traces under one prefix, and a malformed id each exit 1 with a message."""
+    first, second = "abcdef01" + "1" * 24, "abcdef01" + "2" * 24
+    seed(tmp_path, [make_event(ts=NOW, trace_id=first), make_event(ts=NOW, trace_id=second)])
+    missing = runner.invoke(app, ["search", "0123456789abcdef0123456789abcdef"])
+    assert missing.exit_code == 1 and "no event with Debug ID" in missing.output
+    ambiguous = runner.invoke(app, ["search", "abcdef01"], terminal_width=200)
+    assert ambiguous.exit_code == 1
+    assert "matches 2 Debug IDs" in ambiguous.output
+    assert first[:12] in ambiguous.output and second[:12] in ambiguous.output
+    bad = runner.invoke(app, ["search", "abc"])
+    assert bad.exit_code == 1 and "at least 8" in bad.output
+
+
+def test_search_and_tail_name_a_missing_store(tmp_path: Path, env: dict[str, str]) -> None:
+    """Without a store file, `search` and `tail` say where they looked instead of creating one."""
+    for args in (["search", "0123456789abcdef"], ["tail", "--server", "github"]):
+        result = runner.invoke(app, args, terminal_width=200)
+        assert result.exit_code == 1
+        assert "no event store at" in result.output
+    assert not (tmp_path / "events.db").exists()
+
+
+def test_tail_refuses_an_unknown_severity(tmp_path: Path, env: dict[str, str]) -> None:
+    """`tail --severity loud` exits 1 naming the valid levels."""
+    seed(tmp_path, [make_event(ts=NOW)])
+    result = runner.invoke(app, ["tail", "--server", "github", "--severity", "loud"])
+    assert result.exit_code == 1
+    assert "unknown severity" in result.output
+
+
+def read_line_with(process: subprocess.Popen[str], text: str, timeout: float = 10.0) -> str:
+    """The first line of the process's stdout containing `text`."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if text in line:
+            return line
+        if not line and process.poll() is not None:
+            break
+    raise AssertionError(f"{text!r} never printed")
+
+
+def test_tail_prints_the_last_events_then_follows_new_ones(tmp_path: Path, env: dict[str, str]) -> None:
+    """`tail` shows the latest events oldest first, then an event appended later, and exits 0 on SIGINT."""
+    seed(
+        tmp_path,
+        [
+            make_event(ts=NOW - timedelta(minutes=3), code="MCP_DNS_FAILURE"),
+            make_event(ts=NOW - timedelta(minutes=2), code="MCP_TLS_ERROR"),
+            make_event(ts=NOW - timedelta(minutes=1), code="MCP_PROXY_SSE_ISSUE", server="jira"),
+        ],
+    )
+    process = subprocess.Popen(
+        cli("tail", "--server", "github", "--lines", "1", "--interval", "0.1"),
+        env={**env, "COLUMNS": "250"},
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        first = read_line_with(process, "MCP_")
+        assert "MCP_TLS_ERROR" in first
+        late = make_event(ts=datetime.now(UTC), code="MCP_RATE_LIMITED", user_id="bob")
+        seed(tmp_path, [late, make_event(ts=datetime.now(UTC), code="MCP_TIMEOUT", server="jira")])
+        line = read_line_with(process, "MCP_")
+        assert "MCP_RATE_LIMITED" in line and "bob" in line and late.trace_id in line
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    finally:
+        process.kill()
+        process.wait(5)
+    assert process.returncode == 0, err
+    assert "MCP_DNS_FAILURE" not in out and "jira" not in out
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_a_port_in_use_is_named_without_a_traceback(command: str, tmp_path: Path) -> None:
+    """`serve` and `demo` on a port something listens on exit 1 with one line saying so."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = runner.invoke(
+            app, [command, "--port", str(port), "--data-dir", str(tmp_path)][: 3 if command == "serve" else 5]
+        )
+    assert result.exit_code == 1
+    assert f"127.0.0.1:{port} is already in use" in result.output
+    assert "Traceback" not in result.output

@@ -1,0 +1,193 @@
+"""The doctor's ladder against real loopback servers (private addresses allowed, as in a dev setup)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcpdiag.doctor import AddressPolicy, DoctorOptions, DoctorReport, run_doctor
+from mcpdiag.emitters import Emitter, MemorySink
+from tests.doctor.doctor_support import TlsServers, broken_mcp_app, tls_servers
+from tests.e2e.oauth_server import OAuthZoo
+from tests.e2e.servers import free_port, misbehaving_app, serve, zoo_server
+
+ZOO_TOOLS = {"echo", "fail", "slow", "traced_fail"}
+SECRET = "doctor-secret-token-4f1c9a7e"
+
+
+def options(**over: Any) -> DoctorOptions:
+    values: dict[str, Any] = {"policy": AddressPolicy(allow_private=True), "timeout_s": 15, **over}
+    return DoctorOptions(**values)
+
+
+def statuses(report: DoctorReport) -> dict[str, str]:
+    return {step.name: step.status for step in report.steps}
+
+
+@pytest.fixture(scope="module")
+def zoo() -> Iterator[int]:
+    with serve(zoo_server().streamable_http_app()) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def zoo_sse() -> Iterator[int]:
+    with serve(zoo_server().sse_app()) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def bad() -> Iterator[int]:
+    with serve(misbehaving_app) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def broken() -> Iterator[int]:
+    with serve(broken_mcp_app) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def oauth() -> Iterator[int]:
+    with serve(OAuthZoo()) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServers]:
+    with tls_servers(
+        tmp_path_factory.mktemp("doctor-tls"), lambda: zoo_server().streamable_http_app()
+    ) as servers:
+        yield servers
+
+
+async def test_a_healthy_server_passes_every_step_and_counts_its_tools(zoo: int) -> None:
+    sink = MemorySink()
+    emitter = Emitter(sink, service="doctor-test", flush_interval=0.01)
+    headers = {"Authorization": f"Bearer {SECRET}"}
+    report = await run_doctor(f"http://127.0.0.1:{zoo}/mcp", options(headers=headers), emitter=emitter)
+    emitter.close(2)
+    assert report.ok and report.code is None and report.failed_step is None and report.action is None
+    assert statuses(report) == {
+        "dns": "ok", "tcp": "ok", "tls": "skipped", "http": "ok",
+        "mcp": "ok", "oauth": "skipped", "tools": "warn",
+    }  # fmt: skip
+    # The zoo's tools have no descriptions: that works, but models pick tools by them.
+    assert "4 without a description" in report.step("tools").summary
+    assert report.step("tools").summary.startswith("4 tools")
+    assert all(name in (report.step("tools").detail or "") for name in ZOO_TOOLS)
+    assert "zoo" in report.step("mcp").summary and "protocol" in report.step("mcp").summary
+    assert all(s.duration_ms is not None for s in report.steps if s.status == "ok")
+    # One inspection event under the run's Debug ID; the header value is never in it.
+    [event] = sink.events
+    assert event["touchpoint"] == "inspection" and event["traceId"] == report.debug_id
+    assert event["code"] == "MCP_CONNECTED" and event["severity"] == "info"
+    assert SECRET not in str(event) and SECRET not in str(report.to_dict())
+
+
+async def test_the_sse_transport_walks_the_same_ladder(zoo_sse: int) -> None:
+    report = await run_doctor(f"http://127.0.0.1:{zoo_sse}/sse", options(transport="sse"))
+    assert report.ok, report.to_dict()
+    assert report.step("tools").summary.startswith("4 tools")
+
+
+async def test_a_name_that_does_not_resolve_fails_at_dns() -> None:
+    report = await run_doctor("https://mcp.doctor-test.invalid/mcp", options())
+    assert (report.failed_step, report.code, report.action) == ("dns", "MCP_DNS_FAILURE", "edit_server")
+    assert all(s.status == "skipped" for s in report.steps[1:])
+
+
+async def test_a_closed_port_fails_at_tcp() -> None:
+    report = await run_doctor(f"http://127.0.0.1:{free_port()}/mcp", options())
+    assert (report.failed_step, report.code) == ("tcp", "MCP_CONNECTION_REFUSED")
+    assert report.action == "retry"
+
+
+@pytest.mark.parametrize(
+    ("which", "reason"), [("self_signed", "self-signed certificate"), ("expired", "certificate has expired")]
+)
+async def test_an_untrusted_certificate_fails_at_tls_with_the_reason(
+    tls: TlsServers, which: str, reason: str
+) -> None:
+    port = getattr(tls, which)
+    report = await run_doctor(f"https://127.0.0.1:{port}/mcp", options(ssl_context=tls.trust()))
+    assert (report.failed_step, report.code) == ("tls", "MCP_TLS_ERROR")
+    assert reason in report.step("tls").summary
+    assert "subject:" in (report.step("tls").detail or "")  # the certificate is still described
+
+
+async def test_an_expiring_certificate_warns_but_passes(tls: TlsServers) -> None:
+    report = await run_doctor(f"https://127.0.0.1:{tls.expiring}/mcp", options(ssl_context=tls.trust()))
+    assert report.ok, report.to_dict()
+    assert report.step("tls").status == "warn" and "expires in" in report.step("tls").summary
+    assert [s.name for s in report.warnings] == ["tls", "tools"]  # the zoo's tools lack descriptions
+
+
+async def test_a_trusted_certificate_is_described(tls: TlsServers) -> None:
+    report = await run_doctor(f"https://127.0.0.1:{tls.trusted}/mcp", options(ssl_context=tls.trust()))
+    assert report.ok and report.step("tls").status == "ok"
+    assert "valid until" in report.step("tls").summary
+
+
+@pytest.mark.parametrize(
+    ("path", "code"), [("/s/200-html", "MCP_PROXY_SSE_ISSUE"), ("/s/502", "MCP_PROXY_SSE_ISSUE"),
+                       ("/s/nothing-here", "MCP_ENDPOINT_NOT_FOUND"), ("/s/429", "MCP_RATE_LIMITED")],
+)  # fmt: skip
+async def test_proxy_pages_and_bad_statuses_fail_at_http(bad: int, path: str, code: str) -> None:
+    report = await run_doctor(f"http://127.0.0.1:{bad}{path}", options())
+    assert (report.failed_step, report.code) == ("http", code), report.to_dict()
+    assert report.step("mcp").status == "skipped"
+
+
+async def test_a_proxy_html_page_is_named_as_a_web_page(bad: int) -> None:
+    report = await run_doctor(f"http://127.0.0.1:{bad}/s/200-html", options())
+    assert "web page" in report.step("http").summary
+    assert "blocked by policy" in (report.step("http").detail or "")
+
+
+async def test_401_with_oauth_metadata_fails_at_oauth_naming_the_authorization_server(oauth: int) -> None:
+    report = await run_doctor(f"http://127.0.0.1:{oauth}/m/ok/mcp", options())
+    assert (report.failed_step, report.code, report.action) == ("oauth", "MCP_AUTH_REQUIRED", "authenticate")
+    assert statuses(report)["http"] == "ok" and statuses(report)["mcp"] == "skipped"
+    summary = report.step("oauth").summary
+    assert f"http://127.0.0.1:{oauth}/as/ok" in summary and "dynamic client registration" in summary
+    assert "registration_endpoint" in (report.step("oauth").detail or "")
+
+
+async def test_broken_oauth_metadata_fails_at_oauth_as_oauth_failed(oauth: int) -> None:
+    report = await run_doctor(f"http://127.0.0.1:{oauth}/m/prm-500/mcp", options())
+    assert (report.failed_step, report.code) == ("oauth", "MCP_OAUTH_FAILED")
+
+
+async def test_an_initialize_answered_with_garbage_fails_at_mcp(broken: int) -> None:
+    report = await run_doctor(f"http://127.0.0.1:{broken}/garbage", options())
+    assert (report.failed_step, report.code) == ("mcp", "MCP_INSPECTION_FAILED"), report.to_dict()
+    assert report.step("http").status == "ok"
+
+
+async def test_a_failing_tools_list_fails_at_tools(broken: int) -> None:
+    report = await run_doctor(f"http://127.0.0.1:{broken}/tools-fail", options())
+    assert report.failed_step == "tools", report.to_dict()
+    assert report.step("mcp").status == "ok" and "tools-fail" in report.step("mcp").summary
+    assert "tool registry unavailable" in (report.step("tools").detail or "")
+
+
+async def test_invalid_tool_definitions_fail_at_tools(bad: int) -> None:
+    report = await run_doctor(f"http://127.0.0.1:{bad}/bad-tools", options())
+    assert (report.failed_step, report.code) == ("tools", "MCP_INSPECTION_FAILED")
+
+
+async def test_the_whole_run_is_bounded(bad: int) -> None:
+    report = await run_doctor(f"http://127.0.0.1:{bad}/s/silent", options(timeout_s=1.5))
+    assert (report.failed_step, report.code) == ("http", "MCP_TIMEOUT")
+    assert "1.5" in report.step("http").summary or "2 s" in report.step("http").summary
+
+
+def test_a_report_hides_detail_from_those_who_may_not_read_it(tmp_path: Path) -> None:
+    report = DoctorReport(url="http://x", transport="sse", debug_id="a" * 32)
+    wire = report.to_dict(include_detail=False)
+    assert set(wire) == {"ok", "code", "failedStep", "steps", "debugId", "action"}
