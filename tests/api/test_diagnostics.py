@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 from datetime import timedelta
 
 import pytest
@@ -122,6 +126,26 @@ async def test_a_tampered_or_foreign_cursor_is_refused(api: Api) -> None:
     # A user's cursor is bound to their own scope: an admin (other scope) cannot resume it, and vice versa.
     foreign = await api.client.get(f"/api/mcp/github/diagnostics?limit=2&cursor={cursor}", headers=api.admin)
     assert foreign.status_code == 400
+
+
+async def test_a_cursor_forged_with_the_old_public_key_is_a_400(api: Api) -> None:
+    """The first version signed every deployment's cursors with one constant; with it anyone could name any
+    position (a time past SQLite's integers answered 500). Those cursors are now simply not ours."""
+    await seed(api.store, [make_event(ts=utc_now() - timedelta(seconds=i)) for i in range(3)])
+    first = await api.client.get("/api/mcp/github/diagnostics?limit=1", headers=api.admin)
+    cursor = first.json()["nextCursor"]
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    fingerprint = json.loads(raw[: raw.rindex(b"]") + 1])[2]
+    for position in ([10**30, "01ABC"], [-1, "x"], [1, "' OR 1=1"]):
+        payload = json.dumps([*position, fingerprint], separators=(",", ":")).encode()
+        mac = hmac.new(b"mcpdiag-cursor-v1", payload, hashlib.sha256).digest()
+        for size in (9, 12):
+            forged = base64.urlsafe_b64encode(payload + mac[:size]).rstrip(b"=").decode()
+            response = await api.client.get(
+                "/api/mcp/github/diagnostics", params={"limit": 1, "cursor": forged}, headers=api.admin
+            )
+            assert response.status_code == 400, response.text
+            assert response.json()["error"]["code"] == "invalid_cursor"
 
 
 async def test_summary_counts_the_callers_view_over_the_window(api: Api) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import random
 import sqlite3
@@ -24,6 +27,7 @@ from mcpdiag.store import (
 )
 from mcpdiag.store import sqlite as sqlite_store
 from mcpdiag.store.base import to_ms
+from mcpdiag.store.cursor import cursor_key_from_secret
 from mcpdiag.store.sqlite_sql import build_select, read_json_chunk
 from tests.factories import FakeClock, make_event
 
@@ -165,6 +169,75 @@ async def test_tampered_truncated_or_foreign_cursor_is_rejected(store: EventStor
             await store.page(EventQuery(server="github", limit=2, cursor=bad))
     with pytest.raises(InvalidCursorError, match="different query"):
         await store.page(EventQuery(server="github", user_id="alice", limit=2, cursor=page.next_cursor))
+
+
+def _mint(key: bytes, payload: object) -> str:
+    """A cursor for `payload`, MAC'd the way the code signs them, with `key`."""
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    mac = hmac.new(key, raw, hashlib.sha256).digest()[:12]
+    return base64.urlsafe_b64encode(raw + mac).rstrip(b"=").decode()
+
+
+LEGACY_KEY = b"mcpdiag-cursor-v1"
+"""The constant the first version signed every deployment's cursors with: public, so forgeable."""
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        [10**30, "01ABC"],  # beyond SQLite's 64-bit integers
+        [-(2**63) - 1, "01ABC"],
+        [1.5, "01ABC"],
+        [True, "01ABC"],
+        [None, "01ABC"],
+        [1_700_000_000_000, ""],
+        [1_700_000_000_000, "x" * 10_000],
+        [1_700_000_000_000, "\u0000' OR 1=1 --"],
+        [1_700_000_000_000, ["not", "a", "string"]],
+        [253_402_300_800_000, "01ABC"],  # past 9999-12-31
+    ],
+)
+async def test_forged_cursor_positions_are_refused_not_queried(
+    store: EventStore, position: list[object]
+) -> None:
+    """A cursor is checked for what it names, not only for its MAC: a store's own key signing a position
+    no event can have (out-of-range time, non-integer, an id no store writes) is still refused."""
+    await store.append([make_event() for _ in range(3)])
+    query = EventQuery(server="github", limit=2)
+    codec = await store.cursors()
+    forged = _mint(codec._key, [*position, query.fingerprint()])
+    with pytest.raises(InvalidCursorError):
+        await store.page(EventQuery(server="github", limit=2, cursor=forged))
+
+
+async def test_cursors_are_signed_with_the_deployments_own_key(store: EventStore, tmp_path: Path) -> None:
+    """A cursor minted with the old public constant, or by another deployment, is refused; the key a
+    store keeps survives a restart, so replicas and restarted processes resume each other's cursors."""
+    await store.append([make_event() for _ in range(5)])
+    query = EventQuery(server="github", limit=2)
+    page = await store.page(query)
+    assert page.next_cursor
+    ts_ms, event_id = (await store.cursors()).decode(page.next_cursor, query.fingerprint())
+    with pytest.raises(InvalidCursorError, match="made elsewhere"):
+        await store.page(
+            EventQuery(
+                server="github", limit=2, cursor=_mint(LEGACY_KEY, [ts_ms, event_id, query.fingerprint()])
+            )
+        )
+    other = SQLiteEventStore(tmp_path / "other-deployment.db")
+    await other.ensure_schema()
+    assert (await other.cursors())._key != (await store.cursors())._key
+    await other.close()
+    if isinstance(store, SQLiteEventStore):
+        again = SQLiteEventStore(store.path)
+        resumed = await again.page(EventQuery(server="github", limit=2, cursor=page.next_cursor))
+        assert resumed.items
+        await again.close()
+    configured = SQLiteEventStore(
+        tmp_path / "configured.db", cursor_key=cursor_key_from_secret("s3cr3t-value")
+    )
+    assert (await configured.cursors())._key == cursor_key_from_secret("s3cr3t-value")
+    await configured.close()
 
 
 async def test_by_trace_finds_full_id_event_id_and_prefix_oldest_first(

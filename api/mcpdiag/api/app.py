@@ -84,7 +84,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         active = store or open_store(
-            ingest_settings.store_url, retention=ingest_settings.retention, clock=clock
+            ingest_settings.store_url,
+            retention=ingest_settings.retention,
+            cursor_key=ingest_settings.cursor_key,
+            clock=clock,
         )
         try:
             if telemetry is not None:

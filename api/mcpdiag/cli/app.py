@@ -88,7 +88,7 @@ def _preflight(store_url: str, out_dir: Path) -> None:
 
 async def _export(store_url: str, scope: BundleScope, out_dir: Path, bar: _Bar) -> BundleResult:
     settings = get_collector_settings()
-    store = open_store(store_url, retention=settings.retention)
+    store = open_store(store_url, retention=settings.retention, cursor_key=settings.cursor_key)
     try:
         try:
             await store.ping()

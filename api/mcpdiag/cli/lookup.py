@@ -40,7 +40,7 @@ async def opened_store(url: str | None) -> AsyncIterator[EventStore]:
     url = url or settings.store_url
     if url.startswith("sqlite:") and not sqlite_path(url).is_file():
         raise LookupFailed(f"no event store at {sqlite_path(url)} (set MCPDIAG_STORE_URL or --store)")
-    store = open_store(url, retention=settings.retention)
+    store = open_store(url, retention=settings.retention, cursor_key=settings.cursor_key)
     try:
         try:
             await store.ping()

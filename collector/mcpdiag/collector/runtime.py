@@ -48,7 +48,9 @@ class CollectorRuntime:
     ) -> None:
         self.settings = settings
         self.owns_store = store is None
-        self.store = store or open_store(settings.store_url, retention=settings.retention, clock=clock)
+        self.store = store or open_store(
+            settings.store_url, retention=settings.retention, clock=clock, cursor_key=settings.cursor_key
+        )
         self.metrics = metrics or CollectorMetrics()
         self.validator = EventValidator(settings.redacted_secrets, clock=self.store.clock)
         self.spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)

@@ -7,10 +7,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mcpdiag.store.base import Retention
+from mcpdiag.store.cursor import cursor_key_from_secret
 
 
 def _split_commas(value: Any) -> Any:
@@ -42,6 +43,10 @@ class CollectorSettings(BaseSettings):
         repr=False,
         description="Comma-separated literal secrets redacted from every ingested event",
     )
+    cursor_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs pagination cursors (default: a random key kept in the store for the deployment)",
+    )
     spool_dir: Path = Field(
         default=Path("./data/spool"), description="Where batches wait while the store is down"
     )
@@ -72,6 +77,12 @@ class CollectorSettings(BaseSettings):
     def redacted_secrets(self) -> frozenset[str]:
         """Literal secrets the collector redacts: the configured ones plus its own ingest keys."""
         return self.known_secrets | self.ingest_keys
+
+    @property
+    def cursor_key(self) -> bytes | None:
+        """The cursor signing key `cursor_secret` gives, or None for the store's own."""
+        secret = self.cursor_secret.get_secret_value() if self.cursor_secret else ""
+        return cursor_key_from_secret(secret) if secret else None
 
     @property
     def spool_max_bytes(self) -> int:

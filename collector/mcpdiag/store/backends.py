@@ -9,14 +9,19 @@ from mcpdiag.store.sqlite import SQLiteEventStore
 from mcpdiag.store.sqlite_sql import sqlite_path
 
 
-def open_store(url: str, *, retention: Retention | None = None, clock: Clock = utc_now) -> EventStore:
-    """The store `url` names: `sqlite:///file.db`, `mongodb://…` or `mongodb+srv://…`."""
+def open_store(
+    url: str, *, retention: Retention | None = None, clock: Clock = utc_now, cursor_key: bytes | None = None
+) -> EventStore:
+    """The store `url` names: `sqlite:///file.db`, `mongodb://…` or `mongodb+srv://…`.
+
+    Without a `cursor_key` its cursors are signed with the random key the store keeps for the deployment.
+    """
     if url.startswith("sqlite:"):
         if not url.startswith("sqlite:///") or url == "sqlite:///":
             raise UnsupportedStoreURLError("a SQLite store URL looks like sqlite:///path/to/file.db")
-        return SQLiteEventStore(sqlite_path(url), retention=retention, clock=clock)
+        return SQLiteEventStore(sqlite_path(url), retention=retention, clock=clock, cursor_key=cursor_key)
     if url.startswith(("mongodb://", "mongodb+srv://")):
-        return MongoEventStore.from_url(url, retention=retention, clock=clock)
+        return MongoEventStore.from_url(url, retention=retention, clock=clock, cursor_key=cursor_key)
     scheme = url.split(":", 1)[0] if ":" in url else url
     raise UnsupportedStoreURLError(
         f"unsupported store URL scheme {scheme!r}: use sqlite:///path/to/file.db or mongodb://host/db"

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mcpdiag.emitters import DiagnosticEvent, Severity
+from mcpdiag.store.cursor import CursorCodec
 from mcpdiag.store.errors import InvalidQueryError
 
 MAX_PAGE = 200
@@ -156,9 +157,24 @@ def prefix_upper_bound(prefix: str) -> str:
 class EventStore(ABC):
     """Async storage for diagnostic events with retention; SQLite and MongoDB implement it."""
 
-    def __init__(self, *, retention: Retention | None = None, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, *, retention: Retention | None = None, clock: Clock = utc_now, cursor_key: bytes | None = None
+    ) -> None:
         self.retention = retention or Retention()
         self.clock = clock
+        self._cursor_key = cursor_key
+        self._cursors: CursorCodec | None = None
+
+    async def cursors(self) -> CursorCodec:
+        """The codec of this deployment's cursors: the configured key, else the one the store keeps."""
+        if self._cursors is None:
+            self._cursors = CursorCodec(self._cursor_key or await self._stored_cursor_key())
+        return self._cursors
+
+    # Not abstract, so test doubles that delegate their listings still instantiate.
+    async def _stored_cursor_key(self) -> bytes:
+        """The random cursor key kept in the store, created by the first process that asks."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no cursor key")
 
     @abstractmethod
     async def ensure_schema(self) -> None:

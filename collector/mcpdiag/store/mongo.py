@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pymongo.errors import PyMongoError
+
 from mcpdiag.emitters import SEVERITY_RANK, DiagnosticEvent, Severity, format_ts
 from mcpdiag.store.base import (
     AUDIT_CURSOR_SCOPE,
@@ -26,7 +28,7 @@ from mcpdiag.store.base import (
     trace_key,
     utc_now,
 )
-from mcpdiag.store.cursor import decode_cursor, encode_cursor
+from mcpdiag.store.cursor import new_cursor_key
 from mcpdiag.store.errors import InvalidQueryError, StoreUnavailableError
 
 _INTERNAL = ("_id", "sev", "receivedAt", "expireAt")
@@ -86,15 +88,22 @@ class MongoEventStore(EventStore):
         collection: str = "events",
         retention: Retention | None = None,
         clock: Clock = utc_now,
+        cursor_key: bytes | None = None,
     ) -> None:
-        super().__init__(retention=retention, clock=clock)
+        super().__init__(retention=retention, clock=clock, cursor_key=cursor_key)
         self.client = client
         self.events = client[database][collection]
         self.audit = client[database]["audit"]
+        self.meta = client[database]["meta"]
 
     @classmethod
     def from_url(
-        cls, url: str, *, retention: Retention | None = None, clock: Clock = utc_now
+        cls,
+        url: str,
+        *,
+        retention: Retention | None = None,
+        clock: Clock = utc_now,
+        cursor_key: bytes | None = None,
     ) -> MongoEventStore:
         """A store on the database named in `url`'s path (default `mcpdiag`)."""
         from pymongo import AsyncMongoClient
@@ -104,7 +113,7 @@ class MongoEventStore(EventStore):
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             url, tz_aware=True, serverSelectionTimeoutMS=5000, appname="mcpdiag"
         )
-        return cls(client, database=database, retention=retention, clock=clock)
+        return cls(client, database=database, retention=retention, clock=clock, cursor_key=cursor_key)
 
     def _filter(self, query: EventQuery, now: datetime, after: tuple[int, str] | None) -> dict[str, Any]:
         clauses: dict[str, Any] = {"expireAt": {"$gt": _bson(now)}}
@@ -142,7 +151,7 @@ class MongoEventStore(EventStore):
     ) -> list[dict[str, Any]]:
         try:
             return [doc async for doc in self.events.find(spec, sort=sort, limit=limit)]
-        except Exception as exc:
+        except PyMongoError as exc:
             raise _unavailable(exc) from exc
 
     async def ensure_schema(self) -> None:
@@ -151,8 +160,18 @@ class MongoEventStore(EventStore):
                 await self.events.create_index(keys, name=name, **options)
             for name, keys, options in AUDIT_INDEXES:
                 await self.audit.create_index(keys, name=name, **options)
-        except Exception as exc:
+        except PyMongoError as exc:
             raise _unavailable(exc) from exc
+
+    async def _stored_cursor_key(self) -> bytes:
+        try:
+            await self.meta.update_one(
+                {"_id": "cursor_key"}, {"$setOnInsert": {"value": new_cursor_key()}}, upsert=True
+            )
+            doc = await self.meta.find_one({"_id": "cursor_key"})
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+        return bytes(doc["value"])
 
     async def append(self, events: Sequence[DiagnosticEvent]) -> int:
         if not events:
@@ -170,19 +189,20 @@ class MongoEventStore(EventStore):
                 raise _unavailable(exc) from exc
             # Duplicate ids are re-sent events: already stored, so skipping them is the idempotent outcome.
             return int(exc.details.get("nInserted", len(docs) - len(errors)))
-        except Exception as exc:
+        except PyMongoError as exc:
             raise _unavailable(exc) from exc
 
     async def page(self, query: EventQuery) -> Page:
         query = query.checked()
         fingerprint = query.fingerprint()
-        after = decode_cursor(query.cursor, fingerprint) if query.cursor else None
+        cursors = await self.cursors()
+        after = cursors.decode(query.cursor, fingerprint) if query.cursor else None
         docs = await self._find(self._filter(query, self.clock(), after), self._sort(query), query.limit + 1)
         more = len(docs) > query.limit
         docs = docs[: query.limit]
         cursor = None
         if more and docs:
-            cursor = encode_cursor(to_ms(_aware(docs[-1]["ts"])), docs[-1]["_id"], fingerprint)
+            cursor = cursors.encode(to_ms(_aware(docs[-1]["ts"])), docs[-1]["_id"], fingerprint)
         return Page([from_document(doc) for doc in docs], cursor)
 
     async def iter(self, query: EventQuery, *, chunk_size: int = 1000) -> AsyncIterator[dict[str, Any]]:
@@ -246,7 +266,7 @@ class MongoEventStore(EventStore):
         try:
             cursor = await _resolved(self.events.aggregate(pipeline))
             groups = [group async for group in cursor]
-        except Exception as exc:
+        except PyMongoError as exc:
             raise _unavailable(exc) from exc
         summary = Summary(server=server, since=since)
         names = list(Severity)
@@ -274,7 +294,7 @@ class MongoEventStore(EventStore):
     async def list_servers(self) -> list[str]:
         try:
             names = await self.events.distinct("server")
-        except Exception as exc:
+        except PyMongoError as exc:
             raise _unavailable(exc) from exc
         return sorted(names)
 
@@ -288,7 +308,7 @@ class MongoEventStore(EventStore):
             await self.audit.insert_one(doc)
         except DuplicateKeyError:
             return
-        except Exception as exc:
+        except PyMongoError as exc:
             raise _unavailable(exc) from exc
 
     async def audit_page(self, *, limit: int = 50, cursor: str | None = None) -> Page:
@@ -296,12 +316,12 @@ class MongoEventStore(EventStore):
             raise InvalidQueryError("limit", f"must be between 1 and {MAX_PAGE}")
         spec: dict[str, Any] = {"expireAt": {"$gt": _bson(self.clock())}}
         if cursor:
-            ts_ms, last_id = decode_cursor(cursor, AUDIT_CURSOR_SCOPE)
+            ts_ms, last_id = (await self.cursors()).decode(cursor, AUDIT_CURSOR_SCOPE)
             at = _bson(from_ms(ts_ms))
             spec["$or"] = [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": last_id}}]
         try:
             docs = [d async for d in self.audit.find(spec, sort=[("at", -1), ("_id", -1)], limit=limit + 1)]
-        except Exception as exc:
+        except PyMongoError as exc:
             raise _unavailable(exc) from exc
         more = len(docs) > limit
         docs = docs[:limit]
@@ -315,13 +335,15 @@ class MongoEventStore(EventStore):
         ]
         next_cursor = None
         if more and docs:
-            next_cursor = encode_cursor(to_ms(_aware(docs[-1]["at"])), docs[-1]["_id"], AUDIT_CURSOR_SCOPE)
+            next_cursor = (await self.cursors()).encode(
+                to_ms(_aware(docs[-1]["at"])), docs[-1]["_id"], AUDIT_CURSOR_SCOPE
+            )
         return Page(items, next_cursor)
 
     async def purge_expired(self, now: datetime | None = None) -> int:
         try:
             result = await self.events.delete_many({"expireAt": {"$lte": _bson(now or self.clock())}})
-        except Exception as exc:
+        except PyMongoError as exc:
             raise _unavailable(exc) from exc
         return int(result.deleted_count)
 
@@ -330,7 +352,7 @@ class MongoEventStore(EventStore):
         try:
             cursor = await _resolved(self.events.list_indexes())
             return {spec["name"]: dict(spec) async for spec in cursor}
-        except Exception as exc:
+        except PyMongoError as exc:
             raise _unavailable(exc) from exc
 
     async def ping(self) -> None:
@@ -342,5 +364,5 @@ class MongoEventStore(EventStore):
             await result
 
 
-def _unavailable(exc: Exception) -> StoreUnavailableError:
+def _unavailable(exc: PyMongoError) -> StoreUnavailableError:
     return StoreUnavailableError(f"MongoDB store: {type(exc).__name__}: {exc}")

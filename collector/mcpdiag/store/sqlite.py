@@ -32,7 +32,7 @@ from mcpdiag.store.base import (
     trace_key,
     utc_now,
 )
-from mcpdiag.store.cursor import decode_cursor, encode_cursor
+from mcpdiag.store.cursor import new_cursor_key
 from mcpdiag.store.errors import InvalidQueryError, StoreUnavailableError
 from mcpdiag.store.sqlite_sql import (
     CHUNK_CHARS,
@@ -61,8 +61,9 @@ class SQLiteEventStore(EventStore):
         retention: Retention | None = None,
         clock: Clock = utc_now,
         readers: int = 4,
+        cursor_key: bytes | None = None,
     ) -> None:
-        super().__init__(retention=retention, clock=clock)
+        super().__init__(retention=retention, clock=clock, cursor_key=cursor_key)
         self.path = Path(path)
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpdiag-sqlite-w")
         self._reader_pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="mcpdiag-sqlite-r")
@@ -110,6 +111,16 @@ class SQLiteEventStore(EventStore):
 
     async def ensure_schema(self) -> None:
         await self._write(lambda conn: conn.executescript(SCHEMA))
+
+    async def _stored_cursor_key(self) -> bytes:
+        fresh = new_cursor_key()
+
+        def load(conn: sqlite3.Connection) -> bytes:
+            conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('cursor_key', ?)", (fresh,))
+            (value,) = conn.execute("SELECT value FROM meta WHERE name = 'cursor_key'").fetchone()
+            return bytes(value)
+
+        return await self._write(load)
 
     def rows(self, events: Sequence[DiagnosticEvent]) -> list[tuple[Any, ...]]:
         """The `events` table rows of `events` (also used by the benchmark's raw-sqlite3 peer)."""
@@ -161,13 +172,14 @@ class SQLiteEventStore(EventStore):
     async def page(self, query: EventQuery) -> Page:
         query = query.checked()
         fingerprint = query.fingerprint()
-        after = decode_cursor(query.cursor, fingerprint) if query.cursor else None
+        cursors = await self.cursors()
+        after = cursors.decode(query.cursor, fingerprint) if query.cursor else None
         sql, params = build_select(query, self._now_ms(), after=after, limit=query.limit + 1)
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         items = [json.loads(doc) for _, _, doc in rows]
-        cursor = encode_cursor(rows[-1][0], rows[-1][1], fingerprint) if more and rows else None
+        cursor = cursors.encode(rows[-1][0], rows[-1][1], fingerprint) if more and rows else None
         return Page(items, cursor)
 
     async def iter(self, query: EventQuery, *, chunk_size: int = 1000) -> AsyncIterator[dict[str, Any]]:
@@ -332,12 +344,16 @@ class SQLiteEventStore(EventStore):
         params: list[Any] = [to_ms(self.clock() - AUDIT_RETENTION)]
         if cursor:
             where += " AND (ts, id) < (?, ?)"
-            params.extend(decode_cursor(cursor, AUDIT_CURSOR_SCOPE))
+            params.extend((await self.cursors()).decode(cursor, AUDIT_CURSOR_SCOPE))
         sql = f"SELECT ts, id, doc FROM audit WHERE {where} ORDER BY ts DESC, id DESC LIMIT ?"
         rows = await self._read(lambda conn: conn.execute(sql, [*params, limit + 1]).fetchall())
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1][0], rows[-1][1], AUDIT_CURSOR_SCOPE) if more and rows else None
+        next_cursor = (
+            (await self.cursors()).encode(rows[-1][0], rows[-1][1], AUDIT_CURSOR_SCOPE)
+            if more and rows
+            else None
+        )
         return Page([json.loads(doc) for _, _, doc in rows], next_cursor)
 
     async def purge_expired(self, now: datetime | None = None) -> int:
