@@ -11,8 +11,8 @@ import pytest
 
 from mcpdiag.collector import create_collector_app
 from mcpdiag.collector.logging import request_id_of
-from mcpdiag.emitters import format_ts
-from mcpdiag.store.base import utc_now
+from mcpdiag.emitters import DiagnosticEvent, format_ts
+from mcpdiag.store import SQLiteEventStore, utc_now
 from tests.collector.support import asgi_client, new_key, settings_for, stored_ids, wire_events
 
 
@@ -69,16 +69,23 @@ def test_request_ids_are_bounded_and_safe() -> None:
 
 
 async def test_the_sqlite_store_is_purged_on_a_timer(tmp_path: Path) -> None:
+    """Events past retention are refused at ingest (they would expire on arrival); ones that aged in the
+    store are purged by the timer."""
     key = new_key()
     settings = settings_for(tmp_path, key, purge_interval_s=0.1, retention_days=1)
-    async with asgi_client(create_collector_app(settings), key) as client:
+    store = SQLiteEventStore(tmp_path / "events.db", retention=settings.retention)
+    async with asgi_client(create_collector_app(settings, store), key) as client:
         old = wire_events(2)
         for event in old:
             event["ts"] = format_ts(utc_now() - timedelta(days=2))
             event["code"] = "MCP_CONNECTED"
             event["severity"] = "info"
         fresh = wire_events(1)
-        assert (await client.post("/v1/events", json={"events": old + fresh})).json()["accepted"] == 3
+        answer = (await client.post("/v1/events", json={"events": old + fresh})).json()
+        assert answer["accepted"] == 1
+        assert [(r["index"], r["field"]) for r in answer["rejected"]] == [(0, "ts"), (1, "ts")]
+        assert "retention (1 days)" in answer["rejected"][0]["message"]
+        await store.append([DiagnosticEvent.model_validate(event) for event in old])
         for _ in range(50):
             if len(stored_ids(tmp_path / "events.db")) == 1:
                 break

@@ -46,9 +46,13 @@ class BundleOutputError(BundleError):
 
 
 class LeakDetectedError(BundleError):
-    """The final leak scan found a secret in the finished bundle; names the file and rule, never the value."""
+    """The final leak scan found a secret in the finished bundle; names the file and rule, never the value.
+
+    Not an internal error (422): the request was fine, but what it asks for cannot be handed out as it is.
+    """
 
     code = "leak_detected"
+    status = 422
 
     def __init__(self, file: str, rule: str) -> None:
         super().__init__(

@@ -15,7 +15,7 @@ from mcpdiag.store.errors import InvalidQueryError
 
 DEFAULT_WINDOW = timedelta(hours=24)
 MAX_SERVERS = 200
-_DURATION = re.compile(r"(?P<n>\d{1,6})(?P<unit>[smhdw])")
+_DURATION = re.compile(r"(?P<n>[0-9]{1,6})(?P<unit>[smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TRUE = {"1", "true", "yes", "on"}
@@ -41,7 +41,18 @@ def parse_instant(value: str, field: str) -> datetime:
         raise InvalidScopeError(
             field, f"expected RFC 3339 with an offset, e.g. 2026-11-21T09:00:00Z; got {value!r}"
         )
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise InvalidScopeError(field, f"{value!r} falls outside the years 1 to 9999 in UTC") from None
+
+
+def _earlier(instant: datetime, span: timedelta, field: str) -> datetime:
+    """`instant - span`, or `InvalidScopeError` naming `field` when that leaves the calendar."""
+    try:
+        return instant - span
+    except OverflowError:
+        raise InvalidScopeError(field, "reaches back before the year 1") from None
 
 
 def _name(value: str | None, field: str, max_len: int = 128) -> str | None:
@@ -93,10 +104,10 @@ class BundleScope:
         if since and (from_ or to):
             raise InvalidScopeError("since", "use either since or from/to, not both")
         if since:
-            start, end = now - parse_duration(since), now
+            start, end = _earlier(now, parse_duration(since), "since"), now
         else:
             end = parse_instant(to, "to") if to else now
-            start = parse_instant(from_, "from") if from_ else end - DEFAULT_WINDOW
+            start = parse_instant(from_, "from") if from_ else _earlier(end, DEFAULT_WINDOW, "to")
         if start >= end:
             raise InvalidScopeError("from", "must be earlier than to")
         names = tuple(dict.fromkeys(n for s in servers if (n := _name(s.strip(), "server")) is not None))

@@ -198,7 +198,8 @@ def _coerce(field: str, value: Any) -> Any:
         return value
     if field == "retryable" and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    if field == "httpStatus" and value.isdigit():
+    # str.isdigit() also holds for "²" and "٣": only ASCII digits, and no more than a status has.
+    if field == "httpStatus" and value.isascii() and value.isdigit() and len(value) <= 3:
         return int(value)
     if field == "durationMs":
         try:

@@ -52,7 +52,9 @@ class CollectorRuntime:
             settings.store_url, retention=settings.retention, clock=clock, cursor_key=settings.cursor_key
         )
         self.metrics = metrics or CollectorMetrics()
-        self.validator = EventValidator(settings.redacted_secrets, clock=self.store.clock)
+        self.validator = EventValidator(
+            settings.redacted_secrets, clock=self.store.clock, retention=self.store.retention
+        )
         self.spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
         self.pipeline = IngestPipeline(
             self.store,

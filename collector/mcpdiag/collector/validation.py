@@ -24,7 +24,7 @@ from mcpdiag.collector.body import Malformed
 from mcpdiag.emitters import DiagnosticEvent, Redactor
 from mcpdiag.emitters.event import MAX_DETAIL, field_path
 from mcpdiag.emitters.redact import is_secret_key
-from mcpdiag.store.base import Clock, utc_now
+from mcpdiag.store.base import Clock, Retention, utc_now
 
 MAX_FUTURE = timedelta(minutes=5)
 CLEAN_CACHE_STRINGS = 8192
@@ -55,11 +55,17 @@ class EventValidator:
     """Redacts and validates raw wire events; built once with the collector's known secrets."""
 
     def __init__(
-        self, known_secrets: Iterable[str] = (), *, clock: Clock = utc_now, max_future: timedelta = MAX_FUTURE
+        self,
+        known_secrets: Iterable[str] = (),
+        *,
+        clock: Clock = utc_now,
+        max_future: timedelta = MAX_FUTURE,
+        retention: Retention | None = None,
     ) -> None:
         self.redactor = Redactor(known_secrets)
         self.clock = clock
         self.max_future = max_future
+        self.retention = retention or Retention()
         # Strings the redactor returned unchanged, without firing a rule. Shared by the worker threads
         # that check requests: set lookups, adds and clears are atomic, and a race costs only a rescan.
         self._clean: set[str] = set()
@@ -67,9 +73,9 @@ class EventValidator:
     def check(self, items: Sequence[Any], *, truncate_detail: bool = False) -> Intake:
         """The valid events of `items` and a rejection for each invalid one (thread-safe)."""
         intake = Intake()
-        latest = self.clock() + self.max_future
+        now = self.clock()
         for index, item in enumerate(items):
-            outcome = self.check_one(item, latest, intake.redactions, truncate_detail=truncate_detail)
+            outcome = self.check_one(item, now, intake.redactions, truncate_detail=truncate_detail)
             if isinstance(outcome, DiagnosticEvent):
                 intake.events.append(outcome)
             else:
@@ -77,7 +83,7 @@ class EventValidator:
         return intake
 
     def check_one(
-        self, item: Any, latest: datetime, counts: dict[str, int], *, truncate_detail: bool = False
+        self, item: Any, now: datetime, counts: dict[str, int], *, truncate_detail: bool = False
     ) -> DiagnosticEvent | tuple[str, str]:
         """The event `item` describes, or `(field, message)` saying why it is refused."""
         if isinstance(item, Malformed):
@@ -99,8 +105,13 @@ class EventValidator:
         except ValidationError as exc:
             error = exc.errors(include_url=False, include_input=False)[0]
             return field_path(tuple(error["loc"])), _message(error["msg"], len(exc.errors()))
-        if event.ts > latest:
+        if event.ts > now + self.max_future:
             return "ts", f"is more than {int(self.max_future.total_seconds() // 60)} minutes in the future"
+        # Stored, it would be expired on arrival: never listed, purged at once. Say so instead of a 202.
+        kept = self.retention.expire_at(event.ts, event.severity) - event.ts
+        if event.ts + kept <= now:
+            days = kept.total_seconds() / 86400
+            return "ts", f"is older than this {event.severity.value} event's retention ({days:g} days)"
         return event
 
     def redact(self, event: Mapping[Any, Any], counts: dict[str, int]) -> dict[Any, Any]:

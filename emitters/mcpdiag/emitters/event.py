@@ -123,7 +123,11 @@ class DiagnosticEvent(BaseModel):
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         # Millisecond precision, as on the wire and in BSON dates, so every backend orders events alike.
-        return value.astimezone(UTC).replace(microsecond=value.microsecond // 1000 * 1000)
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00:00+14:00 has no UTC instant a datetime can hold
+            raise ValueError("falls outside the years 1 to 9999 in UTC") from None
+        return utc.replace(microsecond=value.microsecond // 1000 * 1000)
 
     @field_validator("attrs")
     @classmethod
@@ -152,8 +156,25 @@ class DiagnosticEvent(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+_NESTED = frozenset({"attrs", "source"})
+"""Fields whose error locations go one level deeper (the attr's key, the source's field)."""
+
+
+_FLAT_FIELDS = frozenset(
+    name
+    for key, info in DiagnosticEvent.model_fields.items()
+    for name in (key, info.alias)
+    if name and name not in _NESTED
+)
+
+
 def field_path(loc: tuple[int | str, ...]) -> str:
-    """A pydantic error location as the wire field name, e.g. `attrs.key` or `traceId`."""
+    """A pydantic error location as the wire field name, e.g. `attrs.key` or `traceId`.
+
+    pydantic appends the member of a union that failed (`durationMs.float`); the sender only needs the field.
+    """
+    if loc and loc[0] in _FLAT_FIELDS:
+        loc = loc[:1]
     parts: list[str] = []
     for part in loc:
         if isinstance(part, int):
