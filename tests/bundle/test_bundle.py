@@ -204,7 +204,7 @@ async def test_a_secret_registered_during_the_export_blocks_it(
     with pytest.raises(LeakDetectedError) as caught:
         await export(store, out, environ=environ, progress=register, scan_helper=mode != "scan-in-process")
     assert caught.value.file == "events/github.jsonl" and caught.value.rule == "known_secret"
-    assert (caught.value.status, caught.value.code) == (422, "leak_detected")  # refused, not an internal error
+    assert (caught.value.status, caught.value.code) == (422, "leak_detected")  # not an internal error
     assert late not in str(caught.value)
     assert list(out.iterdir()) == []
 

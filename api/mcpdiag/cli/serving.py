@@ -11,6 +11,9 @@ from typing import Any
 
 import uvicorn
 
+from mcpdiag.cli.httpguard import guarded_protocol
+from mcpdiag.cli.settings import ServeSettings, get_serve_settings
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 GRACEFUL_SHUTDOWN_S = 10.0
 
@@ -34,14 +37,24 @@ class ManagedServer(uvicorn.Server):
 
 
 def managed_server(
-    app: Any, *, host: str, port: int, quiet: bool = False, graceful_s: float = GRACEFUL_SHUTDOWN_S
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    quiet: bool = False,
+    graceful_s: float = GRACEFUL_SHUTDOWN_S,
+    limits: ServeSettings | None = None,
 ) -> ManagedServer:
-    """A `ManagedServer` for `app` (lifespan on); `quiet` keeps access logs and startup lines out."""
+    """A `ManagedServer` for `app` (lifespan on) within `limits` (default: the MCPDIAG_* settings);
+    `quiet` keeps access logs and startup lines out."""
+    limits = limits or get_serve_settings()
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         lifespan="on",
+        http=guarded_protocol(limits.header_timeout_s, limits.max_connections),
+        timeout_keep_alive=max(1, round(limits.keep_alive_s)),
         timeout_graceful_shutdown=int(graceful_s),
         log_level="warning" if quiet else "info",
         access_log=not quiet,
@@ -106,10 +119,10 @@ def stop_signals(on_stop: Callable[[], None], on_force: Callable[[], None]) -> I
 
 
 @contextlib.asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
+async def serving(app: Any, limits: ServeSettings | None = None) -> AsyncIterator[str]:
     """`app` served quietly on 127.0.0.1 (a free port) inside this event loop; yields its base URL."""
     sock = loopback_socket()
-    server = managed_server(app, host="127.0.0.1", port=0, quiet=True)
+    server = managed_server(app, host="127.0.0.1", port=0, quiet=True, limits=limits)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         await wait_started(server, task)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
+import time
 import uuid
+from collections.abc import Callable, Hashable, MutableMapping
+from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,12 +18,80 @@ REQUEST_ID_HEADER = "x-request-id"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 
+class RepeatLimiter:
+    """Lets through `burst` log lines of one kind per `window_s`, then counts the rest: a flood of one error
+    (an attack, a dead dependency) costs a few lines and a count instead of the disk."""
+
+    MAX_KINDS = 1024
+
+    def __init__(
+        self, burst: int = 20, window_s: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.burst, self.window_s, self.clock = burst, window_s, clock
+        self._seen: dict[Hashable, list[float]] = {}  # kind -> [window start, lines let through, suppressed]
+        self._lock = threading.Lock()
+
+    def admit(self, kind: Hashable) -> tuple[bool, int]:
+        """Whether a line of `kind` may be written now, and how many of its kind were held back before it."""
+        now = self.clock()
+        with self._lock:
+            entry = self._seen.get(kind)
+            if entry is None or now - entry[0] >= self.window_s:
+                if entry is None and len(self._seen) >= self.MAX_KINDS:
+                    self._seen.clear()
+                held = int(entry[2]) if entry else 0
+                self._seen[kind] = [now, 1, 0]
+                return True, held
+            if entry[1] < self.burst:
+                entry[1] += 1
+                return True, 0
+            entry[2] += 1
+            return False, 0
+
+    def processor(
+        self, logger: Any, method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        """As a structlog processor: drops what `admit` holds back, notes the count on the next line."""
+        allowed, held = self.admit((method, event.get("event")))
+        if not allowed:
+            raise structlog.DropEvent
+        if held:
+            event["suppressed_similar"] = held
+        return event
+
+
+class RepeatFilter(logging.Filter):
+    """`RepeatLimiter` for stdlib loggers (asyncio's accept errors, uvicorn's own lines)."""
+
+    def __init__(self, limiter: RepeatLimiter) -> None:
+        super().__init__()
+        self.limiter = limiter
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        allowed, held = self.limiter.admit((record.name, record.levelno, str(record.msg)))
+        if allowed and held:
+            record.msg = f"{record.msg} ({held} similar messages suppressed)"
+        return allowed
+
+
+_LIMITER = RepeatLimiter()
+_FILTERED = ("asyncio", "uvicorn", "uvicorn.error", "uvicorn.access")
+
+
 def configure_logging(level: str = "INFO", *, force: bool = False) -> None:
-    """JSON log lines on stdout with the bound request id; keeps an existing setup unless `force`."""
+    """JSON log lines on stdout with the bound request id; keeps an existing setup unless `force`.
+
+    Repeated lines are bounded (`RepeatLimiter`), ours and those of asyncio and uvicorn alike.
+    """
+    for name in _FILTERED:
+        stdlib = logging.getLogger(name)
+        if not any(isinstance(f, RepeatFilter) for f in stdlib.filters):
+            stdlib.addFilter(RepeatFilter(_LIMITER))
     if structlog.is_configured() and not force:
         return
     structlog.configure(
         processors=[
+            _LIMITER.processor,
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
