@@ -1,21 +1,17 @@
-"""Hooks that see what the MCP SDK hides: an httpx2 transport wrapper, the trace id each request carries,
-a stdio stderr file, a TCP probe."""
+"""Hooks that see what the MCP SDK hides: a transport wrapper for the SDK's HTTP client (httpx2 on 2.x,
+httpx on 1.x), a stdio stderr file, a TCP probe."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import re
 import tempfile
-from contextvars import ContextVar
-from types import TracebackType
-from typing import IO, Any, Generic, Protocol, Self, TextIO, TypeVar
+from typing import IO, TextIO
 from urllib.parse import urlsplit
 
-import httpx2
-
 from mcpdiag.emitters.classifier import HttpObservation
+from mcpdiag.emitters.mcp.sdk import http
+from mcpdiag.emitters.mcp.tracing import body_traceparent
 
 _SNIPPET_BYTES = 512
 _MAX_READ = 64 * 1024
@@ -23,17 +19,22 @@ _STDERR_TAIL = 2000
 _MCP_TYPES = ("application/json", "text/event-stream")
 
 
-class ObservingTransport(httpx2.AsyncBaseTransport):
-    """Wraps a real transport and keeps the last unexpected HTTP response and the last raw exception."""
+class ObservingTransport(http.AsyncBaseTransport):
+    """Wraps a real transport and keeps the last unexpected HTTP response and the last raw exception.
 
-    def __init__(self, inner: httpx2.AsyncBaseTransport | None = None, *, proxy_in_use: bool = False) -> None:
-        self._inner = inner or httpx2.AsyncHTTPTransport()
+    It is a transport of the installed SDK line's HTTP library (httpx2 on 2.x, httpx on 1.x). A JSON-RPC
+    request whose `_meta` carries a traceparent also gets it as its `traceparent` header.
+    """
+
+    def __init__(self, inner: http.AsyncBaseTransport | None = None, *, proxy_in_use: bool = False) -> None:
+        self._inner = inner or http.AsyncHTTPTransport()
         self.proxy_in_use = proxy_in_use
         self.last: HttpObservation | None = None
         self.last_exception: BaseException | None = None
 
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+    async def handle_async_request(self, request: http.Request) -> http.Response:
         """Forward the request; record the response when it is not what an MCP client expects."""
+        _copy_traceparent(request)
         try:
             response = await self._inner.handle_async_request(request)
         except Exception as exc:
@@ -50,7 +51,7 @@ class ObservingTransport(httpx2.AsyncBaseTransport):
         if "html" in ctype.lower() or not ctype.lower().startswith(_MCP_TYPES):
             body = await _read_capped(response)
             snippet = body[:_SNIPPET_BYTES].decode("utf-8", "replace")
-            response = httpx2.Response(
+            response = http.Response(
                 response.status_code,
                 headers=response.headers,
                 content=body,
@@ -76,7 +77,18 @@ class ObservingTransport(httpx2.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-async def _read_capped(response: httpx2.Response) -> bytes:
+def _copy_traceparent(request: http.Request) -> None:
+    if request.method != "POST" or "traceparent" in request.headers:
+        return
+    try:
+        content = request.content
+    except http.RequestNotRead:  # a streamed body: not a JSON-RPC message of the SDK's
+        return
+    if (traceparent := body_traceparent(content)) is not None:
+        request.headers["traceparent"] = traceparent
+
+
+async def _read_capped(response: http.Response) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
@@ -88,87 +100,6 @@ async def _read_capped(response: httpx2.Response) -> bytes:
     finally:
         await response.aclose()
     return b"".join(chunks)
-
-
-_T_contra = TypeVar("_T_contra", contravariant=True)
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
-_sent_trace_id: ContextVar[str | None] = ContextVar("mcpdiag_sent_trace_id", default=None)
-
-
-class _WriteStream(Protocol[_T_contra]):
-    async def send(self, item: _T_contra, /) -> None: ...
-    async def aclose(self) -> None: ...
-    async def __aenter__(self) -> Any: ...
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool | None: ...
-
-
-class TraceRecordingStream(Generic[_T_contra]):
-    """Wraps a session's write stream; remembers the trace id of each request's `_meta.traceparent`.
-
-    The 2.x SDK opens a span per request and injects its context into the message itself, so the id is
-    taken from there: it is exactly what the server receives. It is kept in a context variable, because
-    the SDK writes from the calling task: after `call_tool()` returns or raises, `sent_trace_id()` in that
-    task is the trace id of that call, whatever other tasks sent meanwhile.
-    """
-
-    def __init__(self, inner: _WriteStream[_T_contra]) -> None:
-        self._inner = inner
-
-    async def send(self, item: _T_contra, /) -> None:
-        """Record the request's trace id, then forward it."""
-        if (trace_id := _request_trace_id(item)) is not None:
-            _sent_trace_id.set(trace_id)
-        await self._inner.send(item)
-
-    async def aclose(self) -> None:
-        """Close the wrapped stream."""
-        await self._inner.aclose()
-
-    async def __aenter__(self) -> Self:
-        await self._inner.__aenter__()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool | None:
-        return await self._inner.__aexit__(exc_type, exc, tb)
-
-
-def sent_trace_id() -> str | None:
-    """The trace id the last request sent from this task carried to the server (None without OTel)."""
-    return _sent_trace_id.get()
-
-
-def forget_sent_trace_id() -> None:
-    """Start a new operation in this task: `sent_trace_id()` is None until its request is sent."""
-    _sent_trace_id.set(None)
-
-
-def body_trace_id(content: bytes) -> str | None:
-    """The trace id in the `_meta.traceparent` of a JSON-RPC request body (an HTTP POST's content)."""
-    try:
-        message = json.loads(content)
-    except ValueError:
-        return None
-    params = message.get("params") if isinstance(message, dict) else None
-    return _trace_id_in(params.get("_meta") if isinstance(params, dict) else None)
-
-
-def _request_trace_id(item: object) -> str | None:
-    message = getattr(item, "message", None)
-    message = getattr(message, "root", message)  # 1.x wraps the request in a RootModel
-    params = getattr(message, "params", None)
-    return _trace_id_in(params.get("_meta") if isinstance(params, dict) else None)
-
-
-def _trace_id_in(meta: object) -> str | None:
-    traceparent = meta.get("traceparent") if isinstance(meta, dict) else None
-    found = _TRACEPARENT.match(traceparent) if isinstance(traceparent, str) else None
-    if found is None or not found.group(1).strip("0"):
-        return None
-    return found.group(1)
 
 
 def stderr_file() -> TextIO:

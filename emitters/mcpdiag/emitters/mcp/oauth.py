@@ -10,9 +10,9 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import anyio
-import httpx2
 
-from mcpdiag.emitters.mcp.hooks import body_trace_id
+from mcpdiag.emitters.mcp.sdk import http
+from mcpdiag.emitters.mcp.tracing import body_trace_id
 
 logger = logging.getLogger("mcpdiag.emitters")
 
@@ -32,8 +32,8 @@ class _Report(Protocol):
     ) -> None: ...
 
 
-class ObservedOAuth(httpx2.Auth):
-    """Wraps the host's OAuth provider (an httpx2 `Auth`) without changing what it does.
+class ObservedOAuth(http.Auth):
+    """Wraps the host's OAuth provider (an `Auth` of the SDK line's httpx) without changing what it does.
 
     With an `OAuthClientProvider` (anything with a `context` holding `redirect_handler` and
     `callback_handler`), `attached()` puts wrappers around the host's two handlers for the session's
@@ -44,7 +44,7 @@ class ObservedOAuth(httpx2.Auth):
 
     def __init__(
         self,
-        inner: httpx2.Auth,
+        inner: http.Auth,
         *,
         timeout: float,
         report: _Report,
@@ -61,7 +61,7 @@ class ObservedOAuth(httpx2.Auth):
         self._context: Any = getattr(inner, "context", None)
         self._started: float | None = None
         self._tokens: object = None
-        self._request: httpx2.Request | None = None
+        self._request: http.Request | None = None
 
     @property
     def observable(self) -> bool:
@@ -87,8 +87,8 @@ class ObservedOAuth(httpx2.Auth):
             context.redirect_handler, context.callback_handler = redirect, callback
 
     async def async_auth_flow(
-        self, request: httpx2.Request
-    ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        self, request: http.Request
+    ) -> AsyncGenerator[http.Request, http.Response]:
         """Run the provider's flow unchanged, watching what each step produced."""
         self._request = request
         flow = self.inner.async_auth_flow(request)
@@ -128,7 +128,9 @@ class ObservedOAuth(httpx2.Auth):
                     result = await host()
             except TimeoutError as exc:
                 raise OAuthTimeoutError(f"sign-in not completed within {self.timeout:g} s") from exc
-            if isinstance(code := getattr(result, "code", None), str):
+            # 2.x returns an AuthorizationCodeResult, 1.x a (code, state) tuple.
+            code = result[0] if isinstance(result, tuple) and result else getattr(result, "code", None)
+            if isinstance(code, str):
                 self._notice_secret(code)
             return result
 
@@ -173,5 +175,5 @@ class ObservedOAuth(httpx2.Auth):
             return None
         try:
             return body_trace_id(request.content)
-        except httpx2.RequestNotRead:
+        except http.RequestNotRead:
             return None

@@ -6,15 +6,23 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
-from mcp import MCPError
-
 from mcpdiag.emitters.classifier import Classification, classification_for, exception_chain
 from mcpdiag.emitters.emitter import Emitter
 from mcpdiag.emitters.errors import MCPDiagnosticError
-from mcpdiag.emitters.mcp.hooks import ObservingTransport, sent_trace_id, stderr_tail, tcp_reachable
+from mcpdiag.emitters.mcp.hooks import ObservingTransport, stderr_tail, tcp_reachable
 from mcpdiag.emitters.mcp.oauth import ObservedOAuth
+from mcpdiag.emitters.mcp.sdk import McpError
+from mcpdiag.emitters.mcp.tracing import sent_trace_id
 
 TransportName = Literal["streamable-http", "sse", "stdio"]
+_MAX_TOOL_DETAIL = 500
+
+
+def tool_error_text(result: object) -> str | None:
+    """The text a failed tool call returned (its text content blocks), cut for `detail`; None if none."""
+    content = getattr(result, "content", None) or ()
+    text = " ".join(t for c in content if isinstance(t := getattr(c, "text", None), str))
+    return text[:_MAX_TOOL_DETAIL] or None
 
 
 @dataclass
@@ -51,6 +59,11 @@ class SessionRun:
     ) -> None:
         """Emit a sign-in event (MCP_OAUTH_STARTED / MCP_OAUTH_COMPLETED) at touchpoint `oauth`."""
         self.emit(code, "oauth", detail=detail, duration_ms=duration_ms, trace_id=trace_id)
+
+    def report_tool_error(self, tool: str, detail: str | None) -> str:
+        """Emit MCP_TOOL_ERROR for a tool call that returned an error result; its Debug ID."""
+        event = self.emit("MCP_TOOL_ERROR", "tool_call", tool=tool, detail=detail, trace_id=sent_trace_id())
+        return str(event["traceId"])
 
     def refuse(self, code: str, touchpoint: str, detail: str) -> MCPDiagnosticError:
         """Emit `code` chosen without an exception and return the error to raise."""
@@ -118,7 +131,7 @@ class SessionRun:
         if not self.established or self.transport == "stdio" or (self.hook and self.hook.last):
             return False
         for e in exception_chain(exc):
-            if isinstance(e, MCPError) and e.error.code == -32000:
+            if isinstance(e, McpError) and e.error.code == -32000:
                 return True
             if type(e).__name__ in ("RemoteProtocolError", "ReadError", "ConnectError"):
                 return True
