@@ -17,14 +17,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import anyio
-import httpx2
+import httpx
 from mcp.client.auth import OAuthClientProvider
-from mcp.shared.auth import (
-    AuthorizationCodeResult,
-    OAuthClientInformationFull,
-    OAuthClientMetadata,
-    OAuthToken,
-)
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 from pydantic import AnyUrl
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,6 +27,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from mcpdiag.emitters.mcp.sdk import SDK_LINE
 from tests.e2e.servers import zoo_server
 
 
@@ -197,24 +193,27 @@ class Browser:
         self.returns = returns
         self.waiting = anyio.Event()
         """Set once the user is being waited for (the callback handler was called)."""
-        self._result: AuthorizationCodeResult | None = None
+        self._query: dict[str, list[str]] | None = None
 
     async def redirect_handler(self, authorization_url: str) -> None:
         """Open the authorization URL; the authorization server redirects to the callback at once."""
-        async with httpx2.AsyncClient() as client:
+        async with httpx.AsyncClient() as client:
             response = await client.get(authorization_url)
-        query = parse_qs(urlsplit(response.headers["location"]).query)
-        self._result = AuthorizationCodeResult(
-            code=query["code"][0], state=query["state"][0], iss=query["iss"][0]
-        )
+        self._query = parse_qs(urlsplit(response.headers["location"]).query)
 
-    async def callback_handler(self) -> AuthorizationCodeResult:
-        """The redirect's parameters; a user who never returns leaves this waiting forever."""
+    async def callback_handler(self) -> Any:
+        """The redirect's parameters (a 2.x `AuthorizationCodeResult`, a 1.x `(code, state)` tuple); a user
+        who never returns leaves this waiting forever."""
         self.waiting.set()
         if not self.returns:
             await anyio.sleep_forever()
-        assert self._result is not None
-        return self._result
+        assert self._query is not None
+        code, state = self._query["code"][0], self._query["state"][0]
+        if SDK_LINE == 1:
+            return code, state
+        from mcp.shared.auth import AuthorizationCodeResult
+
+        return AuthorizationCodeResult(code=code, state=state, iss=self._query["iss"][0])
 
     def provider(self, server_url: str) -> OAuthClientProvider:
         """The OAuth provider a host would build for `server_url`."""

@@ -12,11 +12,19 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
-from mcp.server.mcpserver import Context, MCPServer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from mcpdiag.emitters.mcp.sdk import SDK_LINE
+
+if SDK_LINE == 2:
+    from mcp.server.mcpserver import Context
+    from mcp.server.mcpserver import MCPServer as Server
+else:  # the 1.x line's server is FastMCP
+    from mcp.server.fastmcp import Context  # type: ignore[no-redef]
+    from mcp.server.fastmcp import FastMCP as Server  # type: ignore[no-redef]
 
 
 def free_port() -> int:
@@ -129,18 +137,25 @@ PYTHON = sys.executable
 SERVER_FILE = __file__
 
 
-def zoo_server(received: list[str | None] | None = None) -> MCPServer:
-    """A real MCP server with an echo tool, a failing tool and a slow tool.
+def _traceparent(meta: Any) -> str | None:
+    """`traceparent` of a request's `_meta`: a dict on 2.x, a pydantic model with extra fields on 1.x."""
+    if isinstance(meta, dict):
+        return meta.get("traceparent")
+    return getattr(meta, "traceparent", None) or (getattr(meta, "model_extra", None) or {}).get("traceparent")
+
+
+def zoo_server(received: list[str | None] | None = None) -> Any:
+    """A real MCP server (2.x `MCPServer` or 1.x `FastMCP`, whichever line is installed) with an echo tool,
+    a failing tool and a slow tool.
 
     `traced_fail` fails like `fail` after appending the `_meta.traceparent` it received to `received`.
     """
-    mcp = MCPServer("zoo")
+    mcp = Server("zoo")
 
     @mcp.tool()
-    def traced_fail(reason: str, ctx: Context) -> str:
-        meta = ctx.request_context.meta or {}
+    def traced_fail(reason: str, ctx: Context) -> str:  # type: ignore[type-arg]
         if received is not None:
-            received.append(meta.get("traceparent"))
+            received.append(_traceparent(ctx.request_context.meta))
         raise ValueError(reason)
 
     @mcp.tool()

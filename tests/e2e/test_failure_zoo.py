@@ -15,6 +15,7 @@ from mcpdiag.emitters.codes import code_info
 from mcpdiag.emitters.errors import MCPDiagnosticError
 from mcpdiag.emitters.event import DiagnosticEvent
 from mcpdiag.emitters.mcp import open_session
+from mcpdiag.emitters.mcp.sdk import is_error
 from tests.e2e.conftest import Capture, Planted, Recording
 from tests.e2e.oauth_server import Browser, OAuthZoo
 from tests.e2e.servers import (
@@ -169,10 +170,10 @@ async def test_healthy_session_reports_lifecycle_and_tool_errors(
         tools = await session.list_tools()
         assert {t.name for t in tools.tools} >= {"echo", "fail", "slow"}
         ok = await session.call_tool("echo", {"text": "hi"})
-        assert not ok.is_error
+        assert not is_error(ok)
         assert session.last_debug_id is None
         result = await session.call_tool("fail", {"reason": f"bad input {planted.token}"})
-        assert result.is_error
+        assert is_error(result)
     event = check_event(capture, planted, "MCP_TOOL_ERROR", "tool_call")
     assert event["tool"] == "fail"
     assert session.last_debug_id == event["traceId"]
@@ -188,7 +189,7 @@ async def test_unknown_tool_is_a_tool_error(capture: Capture, planted: Planted, 
         "zoo", emitter=capture.emitter, url=planted.url(mcp_port, "/mcp"), **FAST
     ) as session:
         result = await session.call_tool("no_such_tool", {})
-    assert result.is_error
+    assert is_error(result)
     event = check_event(capture, planted, "MCP_TOOL_ERROR", "tool_call")
     assert event["tool"] == "no_such_tool"
 
@@ -256,7 +257,7 @@ async def test_stdio_tool_error_is_returned_and_reported(capture: Capture, plant
         "zoo", emitter=capture.emitter, stdio=params, transport="stdio", **FAST
     ) as session:
         result = await session.call_tool("fail", {"reason": f"key {planted.env_value} rejected"})
-    assert result.is_error
+    assert is_error(result)
     event = check_event(capture, planted, "MCP_TOOL_ERROR", "tool_call")
     assert event["transport"] == "stdio"
     assert session.last_debug_id == event["traceId"]
@@ -413,7 +414,7 @@ async def test_tool_error_event_carries_the_trace_id_the_server_received(
         **FAST,
     ) as session:
         result = await session.call_tool("traced_fail", {"reason": "no such order"})
-    assert result.is_error
+    assert is_error(result)
     event = check_event(capture, planted, "MCP_TOOL_ERROR", "tool_call")
     traceparent = recording_server.received[-1]
     assert traceparent is not None

@@ -245,6 +245,8 @@ def _timeout(f: _Facts) -> _Verdict | None:
 def _transport(f: _Facts) -> _Verdict | None:
     found = (
         _hit("MCP_PROXY_SSE_ISSUE", "sse content type", f.named("SSEError"))
+        # mcpdiag's own finding on 1.x; 2.x says the same as -32000 "SSE stream ended without a response".
+        or _hit("MCP_PROXY_SSE_ISSUE", "answer lost", f.named("StreamCutError"))
         or _cut(f, f.named(*_STREAM_CUT), "stream cut")
         or _hit("MCP_ENDPOINT_NOT_FOUND", "bad url", f.named("UnsupportedProtocol", "InvalidURL"))
         or _hit("MCP_PROXY_SSE_ISSUE", "redirect loop", f.named("TooManyRedirects"))

@@ -10,7 +10,8 @@ from typing import IO, TextIO
 from urllib.parse import urlsplit
 
 from mcpdiag.emitters.classifier import HttpObservation
-from mcpdiag.emitters.mcp.sdk import http
+from mcpdiag.emitters.mcp.answers import AnswerWatch, request_id_of
+from mcpdiag.emitters.mcp.sdk import SDK_LINE, http
 from mcpdiag.emitters.mcp.tracing import body_traceparent
 
 _SNIPPET_BYTES = 512
@@ -23,7 +24,8 @@ class ObservingTransport(http.AsyncBaseTransport):
     """Wraps a real transport and keeps the last unexpected HTTP response and the last raw exception.
 
     It is a transport of the installed SDK line's HTTP library (httpx2 on 2.x, httpx on 1.x). A JSON-RPC
-    request whose `_meta` carries a traceparent also gets it as its `traceparent` header.
+    request whose `_meta` carries a traceparent also gets it as its `traceparent` header. On 1.x it also
+    tells `answers` which request lost its answer (see `mcpdiag.emitters.mcp.answers`).
     """
 
     def __init__(self, inner: http.AsyncBaseTransport | None = None, *, proxy_in_use: bool = False) -> None:
@@ -31,10 +33,16 @@ class ObservingTransport(http.AsyncBaseTransport):
         self.proxy_in_use = proxy_in_use
         self.last: HttpObservation | None = None
         self.last_exception: BaseException | None = None
+        self.answers: AnswerWatch | None = AnswerWatch() if SDK_LINE == 1 else None
+        """Set on 1.x only: 2.x fails a request whose answer was lost by itself."""
 
     async def handle_async_request(self, request: http.Request) -> http.Response:
         """Forward the request; record the response when it is not what an MCP client expects."""
-        _copy_traceparent(request)
+        content = _json_rpc_body(request)
+        traceparent = body_traceparent(content) if content is not None else None
+        if traceparent is not None and "traceparent" not in request.headers:
+            request.headers["traceparent"] = traceparent
+        request_id = request_id_of(content) if content is not None and self.answers is not None else None
         try:
             response = await self._inner.handle_async_request(request)
         except Exception as exc:
@@ -46,6 +54,8 @@ class ObservingTransport(http.AsyncBaseTransport):
         if ok or (request.method == "GET" and response.status_code == 405) or request.method == "DELETE":
             if ok and request.method == "POST":
                 self.last = None
+            if ok and self.answers is not None and request_id is not None and ctype:
+                return self.answers.watched(response, request, request_id)
             return response
         snippet = None
         if "html" in ctype.lower() or not ctype.lower().startswith(_MCP_TYPES):
@@ -70,6 +80,10 @@ class ObservingTransport(http.AsyncBaseTransport):
             via_proxy=self.proxy_in_use,
             body_snippet=snippet,
         )
+        if self.answers is not None and request_id is not None and 200 <= response.status_code < 300:
+            # The 1.x SDK drops such an answer (it logs "Unexpected content type") and keeps waiting.
+            answered = ctype or "no content type"
+            self.answers.lose(request_id, f"request {request_id!r} was answered with {answered}")
         return response
 
     async def aclose(self) -> None:
@@ -77,15 +91,14 @@ class ObservingTransport(http.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def _copy_traceparent(request: http.Request) -> None:
-    if request.method != "POST" or "traceparent" in request.headers:
-        return
+def _json_rpc_body(request: http.Request) -> bytes | None:
+    """The body of a POST that may carry a JSON-RPC message; None for anything else."""
+    if request.method != "POST" or not request.headers.get("content-type", "").startswith("application/json"):
+        return None
     try:
-        content = request.content
-    except http.RequestNotRead:  # a streamed body: not a JSON-RPC message of the SDK's
-        return
-    if (traceparent := body_traceparent(content)) is not None:
-        request.headers["traceparent"] = traceparent
+        return request.content
+    except http.RequestNotRead:  # a streamed body: not a message of the SDK's
+        return None
 
 
 async def _read_capped(response: http.Response) -> bytes:

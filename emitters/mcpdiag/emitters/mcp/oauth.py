@@ -86,9 +86,7 @@ class ObservedOAuth(http.Auth):
         finally:
             context.redirect_handler, context.callback_handler = redirect, callback
 
-    async def async_auth_flow(
-        self, request: http.Request
-    ) -> AsyncGenerator[http.Request, http.Response]:
+    async def async_auth_flow(self, request: http.Request) -> AsyncGenerator[http.Request, http.Response]:
         """Run the provider's flow unchanged, watching what each step produced."""
         self._request = request
         flow = self.inner.async_auth_flow(request)

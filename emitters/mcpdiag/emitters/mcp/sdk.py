@@ -26,7 +26,6 @@ SDK_LINE: Final[Literal[1, 2]] = _line()
 """1 for `mcp` 1.x (1.28 and later), 2 for `mcp` 2.x."""
 
 
-
 def _version() -> str:
     try:
         return metadata.version("mcp")
@@ -37,11 +36,7 @@ def _version() -> str:
 SDK_VERSION: Final[str] = _version()
 """The installed `mcp` distribution's version."""
 
-if TYPE_CHECKING:
-    import httpx2 as http
-    import mcp_types as types
-    from mcp import MCPError as McpError
-elif SDK_LINE == 2:
+if TYPE_CHECKING or SDK_LINE == 2:
     import httpx2 as http
     import mcp_types as types
     from mcp import MCPError as McpError

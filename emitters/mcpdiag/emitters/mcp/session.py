@@ -16,12 +16,13 @@ from mcp.client.streamable_http import streamable_http_client
 
 from mcpdiag.emitters.classifier import exception_chain
 from mcpdiag.emitters.emitter import Emitter
-from mcpdiag.emitters.errors import MCPDiagnosticError
+from mcpdiag.emitters.errors import MCPDiagnosticError, StreamCutError
 from mcpdiag.emitters.mcp.hooks import ObservingTransport, stderr_file
 from mcpdiag.emitters.mcp.oauth import ObservedOAuth
 from mcpdiag.emitters.mcp.run import SessionRun, TransportName, tool_error_text
 from mcpdiag.emitters.mcp.sdk import McpError, http, is_error, seconds, types
 from mcpdiag.emitters.mcp.tracing import TraceRecordingStream, forget_sent_trace_id, sent_trace_id
+
 
 class DiagnosedSession:
     """An initialized MCP client session whose failures are classified and emitted."""
@@ -39,10 +40,12 @@ class DiagnosedSession:
         self._run.tool = name
         forget_sent_trace_id()
         try:
-            result = await self.session.call_tool(
-                name, arguments, read_timeout_seconds=seconds(timeout or self._read_timeout)
+            result = await self._run.request(
+                lambda: self.session.call_tool(
+                    name, arguments, read_timeout_seconds=seconds(timeout or self._read_timeout)
+                )
             )
-        except McpError as exc:
+        except (McpError, StreamCutError) as exc:
             self._run.tool = None
             err = await self._run.diagnose(exc, "tool_call", name)
             self.last_debug_id = err.debug_id
@@ -56,8 +59,8 @@ class DiagnosedSession:
         """Check that the server still answers; a failure is reported at touchpoint `transport`."""
         forget_sent_trace_id()
         try:
-            await self.session.send_ping()
-        except McpError as exc:
+            await self._run.request(self.session.send_ping)
+        except (McpError, StreamCutError) as exc:
             err = await self._run.diagnose(exc, "transport", None)
             self.last_debug_id = err.debug_id
             raise err from exc
@@ -66,8 +69,8 @@ class DiagnosedSession:
         """List the server's tools; an invalid answer is reported as an inspection failure."""
         forget_sent_trace_id()
         try:
-            return await self.session.list_tools()
-        except (McpError, ValueError) as exc:
+            return await self._run.request(self.session.list_tools)
+        except (McpError, StreamCutError, ValueError) as exc:
             err = self._run.fail(exc, "inspection", trace_id=sent_trace_id())
             self.last_debug_id = err.debug_id
             raise err from exc
@@ -143,7 +146,8 @@ async def open_session(
 ) -> AsyncIterator[DiagnosedSession]:
     """Open, initialize and yield an MCP session; every failure leaves as an emitted MCPDiagnosticError.
 
-    Works on the MCP SDK 1.x (1.28 and later) and 2.x alike, whichever is installed. `oauth` is the host's `OAuthClientProvider`: its sign-in is reported (MCP_OAUTH_STARTED, then
+    Works with the MCP SDK 1.x (1.28 and later) and 2.x alike, whichever is installed.
+    `oauth` is the host's `OAuthClientProvider`: its sign-in is reported (MCP_OAUTH_STARTED, then
     MCP_OAUTH_COMPLETED) and the wait for its `callback_handler` is bounded by `oauth_timeout` seconds
     (MCP_OAUTH_TIMEOUT); its failures are reported at touchpoint `oauth`.
     """
@@ -179,7 +183,7 @@ async def open_session(
                 )
             )
             forget_sent_trace_id()
-            await session.initialize()
+            await run.request(session.initialize)
             run.established = True
             run.emit("MCP_CONNECTED", "lifecycle", trace_id=sent_trace_id())
             try:
@@ -194,8 +198,7 @@ async def open_session(
         if (owned := owned_error(exc)) is not None:
             raise owned from owned.__cause__
         if isinstance(exc, GeneratorExit | KeyboardInterrupt | SystemExit) or (
-            cancelled_from_outside()
-            and (isinstance(exc, asyncio.CancelledError) or not exception_chain(exc))
+            cancelled_from_outside() and (isinstance(exc, asyncio.CancelledError) or not exception_chain(exc))
         ):
             raise  # the host cancelled us (e.g. its own timeout): not an MCP failure
         raise await run.fail_at_boundary(exc) from exc

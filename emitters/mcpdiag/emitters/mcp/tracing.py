@@ -30,32 +30,35 @@ _T_contra = TypeVar("_T_contra", contravariant=True)
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
-@dataclass
-class _Sent:
+@dataclass(eq=False)
+class Operation:
+    """What the last request of one host operation (a call, a listing, initialize) carried."""
+
     trace_id: str | None = None
+    request_id: int | str | None = None
 
 
 # A holder rather than the id itself: a task started from the operation's task (fastmcp sends each call
 # from a task of its own) copies the context, and so shares the holder, and what it records comes back.
-_sent: ContextVar[_Sent | None] = ContextVar("mcpdiag_sent_trace", default=None)
+_operation: ContextVar[Operation | None] = ContextVar("mcpdiag_operation", default=None)
+
+
+def current_operation() -> Operation:
+    """The operation this task is in (one is started if there is none)."""
+    if (operation := _operation.get()) is None:
+        _operation.set(operation := Operation())
+    return operation
 
 
 def sent_trace_id() -> str | None:
     """The trace id the last request of this task's current operation carried to the server, if any."""
-    sent = _sent.get()
-    return sent.trace_id if sent is not None else None
+    operation = _operation.get()
+    return operation.trace_id if operation is not None else None
 
 
 def forget_sent_trace_id() -> None:
     """Start a new operation in this task: `sent_trace_id()` is None until its request is sent."""
-    _sent.set(_Sent())
-
-
-def _record(trace_id: str) -> None:
-    sent = _sent.get()
-    if sent is None:
-        _sent.set(sent := _Sent())
-    sent.trace_id = trace_id
+    _operation.set(Operation())
 
 
 def new_traceparent() -> str:
@@ -148,7 +151,10 @@ class TraceRecordingStream(Generic[_T_contra]):
     async def send(self, item: _T_contra, /) -> None:
         """Give the request a traceparent if it has none, record its trace id, then forward it."""
         if (trace_id := ensure_traceparent(item)) is not None:
-            _record(trace_id)
+            operation = current_operation()
+            operation.trace_id = trace_id
+            message = getattr(item, "message", None)
+            operation.request_id = getattr(getattr(message, "root", message), "id", None)
         await self._inner.send(item)
 
     async def aclose(self) -> None:
