@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import tempfile
 from typing import IO, TextIO
 from urllib.parse import urlsplit
@@ -57,10 +58,14 @@ class ObservingTransport(http.AsyncBaseTransport):
             if ok and self.answers is not None and request_id is not None and ctype:
                 return self.answers.watched(response, request, request_id)
             return response
-        snippet = None
-        if "html" in ctype.lower() or not ctype.lower().startswith(_MCP_TYPES):
+        snippet, rpc = None, None
+        json_error = response.status_code >= 400 and ctype.lower().startswith("application/json")
+        if json_error or "html" in ctype.lower() or not ctype.lower().startswith(_MCP_TYPES):
             body = await _read_capped(response)
-            snippet = body[:_SNIPPET_BYTES].decode("utf-8", "replace")
+            if json_error:
+                rpc = _jsonrpc_error(body)
+            else:
+                snippet = body[:_SNIPPET_BYTES].decode("utf-8", "replace")
             response = http.Response(
                 response.status_code,
                 headers=response.headers,
@@ -79,6 +84,8 @@ class ObservingTransport(http.AsyncBaseTransport):
             url=str(request.url.copy_with(query=None, username=None, password=None)),
             via_proxy=self.proxy_in_use,
             body_snippet=snippet,
+            jsonrpc_code=rpc[0] if rpc is not None else None,
+            jsonrpc_message=rpc[1] if rpc is not None else None,
         )
         if self.answers is not None and request_id is not None and 200 <= response.status_code < 300:
             # The 1.x SDK drops such an answer (it logs "Unexpected content type") and keeps waiting.
@@ -99,6 +106,23 @@ def _json_rpc_body(request: http.Request) -> bytes | None:
         return request.content
     except http.RequestNotRead:  # a streamed body: not a message of the SDK's
         return None
+
+
+def _jsonrpc_error(body: bytes) -> tuple[int, str] | None:
+    """`(code, message)` of a JSON-RPC error that answers a request (it has an id); None otherwise.
+
+    An error without an id ("Session not found") is about the transport: the HTTP status says more.
+    """
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    error = message.get("error") if isinstance(message, dict) and message.get("id") is not None else None
+    code = error.get("code") if isinstance(error, dict) else None
+    if not isinstance(code, int) or isinstance(code, bool):
+        return None
+    text = error.get("message") if isinstance(error, dict) else None
+    return code, text if isinstance(text, str) else ""
 
 
 async def _read_capped(response: http.Response) -> bytes:

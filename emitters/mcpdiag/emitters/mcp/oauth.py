@@ -21,6 +21,12 @@ class OAuthTimeoutError(TimeoutError):
     """The user did not finish signing in (the host's `callback_handler` did not return) in time."""
 
 
+class OAuthCallbackError(RuntimeError):
+    """The host's `callback_handler` failed: the authorization response was an error (the user refused
+    consent, the server refused a scope) or the host could not receive it. The host's exception is the cause.
+    """
+
+
 class _Report(Protocol):
     def __call__(
         self,
@@ -126,6 +132,8 @@ class ObservedOAuth(http.Auth):
                     result = await host()
             except TimeoutError as exc:
                 raise OAuthTimeoutError(f"sign-in not completed within {self.timeout:g} s") from exc
+            except Exception as exc:
+                raise OAuthCallbackError(f"the sign-in callback failed: {exc}") from exc
             # 2.x returns an AuthorizationCodeResult, 1.x a (code, state) tuple.
             code = result[0] if isinstance(result, tuple) and result else getattr(result, "code", None)
             if isinstance(code, str):
