@@ -2,8 +2,9 @@
 
 Spec 2026-07-28's error codes (answered with HTTP 400 and the error in the body, as the 2.x server does),
 a URL elicitation (-32042), a session a restarted server forgot (an HTTP 404 both lines turn into
--32600), a stdio server broken by an SDK upgrade, and 2.x OAuth's hard failures. Where 1.x does not check what 2.x checks
-(RFC 9207 `iss`, the `offline_access` scope it never asks for), the test says what 1.x does instead.
+-32600), a stdio server broken by an SDK upgrade, and 2.x OAuth's hard failures. Where 1.x does not check
+what 2.x checks (RFC 9207 `iss`, the `offline_access` scope it never asks for), the test says what 1.x does
+instead.
 """
 
 from __future__ import annotations
