@@ -185,11 +185,12 @@ def _traceparent(meta: Any) -> str | None:
     return getattr(meta, "traceparent", None) or (getattr(meta, "model_extra", None) or {}).get("traceparent")
 
 
-def zoo_server(received: list[str | None] | None = None) -> Any:
+def zoo_server(received: list[str | None] | None = None, *, elicits: bool = False) -> Any:
     """A real MCP server (2.x `MCPServer` or 1.x `FastMCP`, whichever line is installed) with an echo tool,
     a failing tool and a slow tool.
 
     `traced_fail` fails like `fail` after appending the `_meta.traceparent` it received to `received`.
+    With `elicits`, a `connect_account` tool needs the user to complete a URL elicitation first (-32042).
     """
     mcp = Server("zoo")
 
@@ -203,12 +204,14 @@ def zoo_server(received: list[str | None] | None = None) -> Any:
     def echo(text: str) -> str:
         return text
 
-    @mcp.tool()
-    def connect_account() -> str:
-        """Needs the user to link an account in their browser first (a URL elicitation, -32042)."""
-        link = {"mode": "url", "message": "Link your account", "url": "https://accounts.example.com/link"}
-        params = types.ElicitRequestURLParams.model_validate({**link, "elicitationId": "link-1"})
-        raise UrlElicitationRequiredError([params])
+    if elicits:
+
+        @mcp.tool()
+        def connect_account() -> str:
+            """Needs the user to link an account in their browser first."""
+            link = {"mode": "url", "message": "Link your account", "url": "https://accounts.example.com/link"}
+            params = types.ElicitRequestURLParams.model_validate({**link, "elicitationId": "link-1"})
+            raise UrlElicitationRequiredError([params])
 
     @mcp.tool()
     def fail(reason: str) -> str:

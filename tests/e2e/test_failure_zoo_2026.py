@@ -58,12 +58,12 @@ async def test_a_tool_needing_a_capability_the_host_lacks_is_an_inspection_failu
 
 
 async def test_a_url_elicitation_asks_the_user_to_sign_in(
-    capture: Capture, planted: Planted, mcp_port: int
+    capture: Capture, planted: Planted, eliciting_port: int
 ) -> None:
     """A tool that needs the user to complete a URL elicitation first (-32042) is MCP_AUTH_REQUIRED."""
     with pytest.raises(MCPDiagnosticError) as info:
         async with open_session(
-            "zoo", emitter=capture.emitter, url=planted.url(mcp_port, "/mcp"), **FAST
+            "zoo", emitter=capture.emitter, url=planted.url(eliciting_port, "/mcp"), **FAST
         ) as session:
             await session.call_tool("connect_account", {})
     event = check_failure(capture, planted, info.value, "MCP_AUTH_REQUIRED", "tool_call")

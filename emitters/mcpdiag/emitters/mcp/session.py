@@ -20,18 +20,41 @@ from mcpdiag.emitters.errors import MCPDiagnosticError, StreamCutError
 from mcpdiag.emitters.mcp.hooks import ObservingTransport, stderr_file
 from mcpdiag.emitters.mcp.oauth import ObservedOAuth
 from mcpdiag.emitters.mcp.run import SessionRun, TransportName, tool_error_text
-from mcpdiag.emitters.mcp.sdk import McpError, http, is_error, seconds, types
+from mcpdiag.emitters.mcp.sdk import McpError, field, http, is_error, seconds, types
 from mcpdiag.emitters.mcp.tracing import TraceRecordingStream, forget_sent_trace_id, sent_trace_id
 
 
 class DiagnosedSession:
     """An initialized MCP client session whose failures are classified and emitted."""
 
-    def __init__(self, run: SessionRun, session: ClientSession, read_timeout: float) -> None:
+    def __init__(
+        self,
+        run: SessionRun,
+        session: ClientSession,
+        read_timeout: float,
+        initialized: types.InitializeResult | None = None,
+    ) -> None:
         self._run = run
         self._read_timeout = read_timeout
         self.session = session
+        self.initialized = initialized
+        """The server's answer to `initialize` (either SDK line's `InitializeResult`)."""
         self.last_debug_id: str | None = None
+
+    @property
+    def protocol_version(self) -> str | None:
+        """The protocol version the server chose."""
+        return field(self.initialized, "protocol_version")  # type: ignore[no-any-return]
+
+    @property
+    def server_info(self) -> types.Implementation | None:
+        """Who the server says it is."""
+        return field(self.initialized, "server_info")  # type: ignore[no-any-return]
+
+    @property
+    def server_capabilities(self) -> types.ServerCapabilities | None:
+        """What the server offers."""
+        return field(self.initialized, "capabilities")  # type: ignore[no-any-return]
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any] | None = None, *, timeout: float | None = None
@@ -183,11 +206,11 @@ async def open_session(
                 )
             )
             forget_sent_trace_id()
-            await run.request(session.initialize)
+            initialized = await run.request(session.initialize)
             run.established = True
             run.emit("MCP_CONNECTED", "lifecycle", trace_id=sent_trace_id())
             try:
-                yield DiagnosedSession(run, session, read_timeout)
+                yield DiagnosedSession(run, session, read_timeout, initialized)
             except BaseException as exc:
                 if not isinstance(exc, asyncio.CancelledError | MCPDiagnosticError | GeneratorExit):
                     host_error = exc
