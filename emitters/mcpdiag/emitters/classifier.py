@@ -368,6 +368,11 @@ def _late(f: _Facts) -> _Verdict | None:
     )
 
 
+def _tool_error(f: _Facts) -> _Verdict | None:
+    """fastmcp's `Client.call_tool` raises `ToolError` for a tool call that returned an error result."""
+    return _hit("MCP_TOOL_ERROR", "tool error", f.named("ToolError")) if f.touchpoint == "tool_call" else None
+
+
 def _oauth_leftover(f: _Facts) -> _Verdict | None:
     """Anything else that broke a sign-in flow (e.g. the host's callback server) is a failed sign-in."""
     return (
@@ -379,7 +384,8 @@ def _oauth_leftover(f: _Facts) -> _Verdict | None:
 
 # Most specific first: the first rule that matches anywhere in the chain decides.
 _RULES: tuple[Callable[[_Facts], _Verdict | None], ...] = (
-    _oauth, _spawn, _dns, _tls, _socket, _http, _timeout, _transport, _jsonrpc_rule, _late, _oauth_leftover,
+    _oauth, _spawn, _dns, _tls, _socket, _http, _timeout, _transport, _jsonrpc_rule, _tool_error, _late,
+    _oauth_leftover,
 )  # fmt: skip
 
 
