@@ -166,13 +166,16 @@ async def open_session(
     allowed_domains: Iterable[str] | None = None,
     timeout: float = 30.0,
     read_timeout: float = 60.0,
+    http_transport: http.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[DiagnosedSession]:
     """Open, initialize and yield an MCP session; every failure leaves as an emitted MCPDiagnosticError.
 
     Works with the MCP SDK 1.x (1.28 and later) and 2.x alike, whichever is installed.
     `oauth` is the host's `OAuthClientProvider`: its sign-in is reported (MCP_OAUTH_STARTED, then
     MCP_OAUTH_COMPLETED) and the wait for its `callback_handler` is bounded by `oauth_timeout` seconds
-    (MCP_OAUTH_TIMEOUT); its failures are reported at touchpoint `oauth`.
+    (MCP_OAUTH_TIMEOUT); its failures are reported at touchpoint `oauth`. `http_transport` is the host's own
+    transport of the SDK line's httpx (e.g. `AsyncHTTPTransport(verify=its_ssl_context)`); the session's hook
+    wraps it.
     """
     context = {"user_id": user_id, "conversation_id": conversation_id, "run_id": run_id}
     run = SessionRun(server, emitter, transport, url if transport != "stdio" else None, context)
@@ -191,7 +194,9 @@ async def open_session(
         async with AsyncExitStack() as stack:
             if run.oauth is not None:
                 stack.enter_context(run.oauth.attached())
-            read, write = await _enter_transport(run, stack, stdio, headers, run.oauth, timeout, read_timeout)
+            read, write = await _enter_transport(
+                run, stack, stdio, headers, run.oauth, timeout, read_timeout, http_transport
+            )
 
             async def on_message(message: Any) -> None:
                 if isinstance(message, Exception):
@@ -255,6 +260,7 @@ async def _enter_transport(
     oauth: http.Auth | None,
     timeout: float,
     read_timeout: float,
+    http_transport: http.AsyncBaseTransport | None = None,
 ) -> tuple[Any, Any]:
     if run.transport == "stdio":
         assert stdio is not None
@@ -262,7 +268,7 @@ async def _enter_transport(
         streams = await stack.enter_async_context(stdio_client(stdio, errlog=run.errlog))
         return streams[0], streams[1]
     assert run.url is not None
-    run.hook = hook = ObservingTransport()
+    run.hook = hook = ObservingTransport(http_transport)
     limits = http.Timeout(timeout, read=read_timeout)
 
     def client_factory(
