@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from mcpdiag.emitters.classifier import HttpObservation
 from mcpdiag.emitters.mcp.answers import AnswerWatch, request_id_of
-from mcpdiag.emitters.mcp.sdk import SDK_LINE, http
+from mcpdiag.emitters.mcp.sdk import SDK_KEEPS_REDIRECTS_IN_ORIGIN, SDK_LINE, http
 from mcpdiag.emitters.mcp.tracing import body_traceparent
 
 _SNIPPET_BYTES = 512
@@ -87,6 +87,9 @@ class ObservingTransport(http.AsyncBaseTransport):
             jsonrpc_code=rpc[0] if rpc is not None else None,
             jsonrpc_message=rpc[1] if rpc is not None else None,
         )
+        if not SDK_KEEPS_REDIRECTS_IN_ORIGIN and _leaves_origin(request, response):
+            # 1.28/1.29 would follow it with the MCP request; later SDKs refuse: so does the session.
+            response.headers.pop("location", None)
         if self.answers is not None and request_id is not None and 200 <= response.status_code < 300:
             # The 1.x SDK drops such an answer (it logs "Unexpected content type") and keeps waiting.
             answered = ctype or "no content type"
@@ -96,6 +99,15 @@ class ObservingTransport(http.AsyncBaseTransport):
     async def aclose(self) -> None:
         """Close the wrapped transport."""
         await self._inner.aclose()
+
+
+def _leaves_origin(request: http.Request, response: http.Response) -> bool:
+    """Whether `response` redirects to another origin (scheme, host or port) than `request`'s."""
+    location = response.headers.get("location") if 300 <= response.status_code < 400 else None
+    if not location:
+        return False
+    target, sent = request.url.join(location), request.url
+    return (target.scheme, target.host, target.port) != (sent.scheme, sent.host, sent.port)
 
 
 def _json_rpc_body(request: http.Request) -> bytes | None:

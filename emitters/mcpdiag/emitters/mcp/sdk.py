@@ -44,7 +44,29 @@ else:
     import httpx as http
     from mcp import McpError, types
 
-__all__ = ["SDK_LINE", "SDK_VERSION", "McpError", "field", "http", "is_error", "seconds", "types"]
+
+def _keeps_redirects_in_origin() -> bool:
+    # From 1.30 (and on 2.x) the SDK follows a redirect only within the endpoint's origin; 1.28 and 1.29
+    # follow any redirect the HTTP client follows.
+    from mcp.shared import _httpx_utils
+
+    return hasattr(_httpx_utils, "stream_within_origin")
+
+
+SDK_KEEPS_REDIRECTS_IN_ORIGIN: Final[bool] = _keeps_redirects_in_origin()
+"""Whether the SDK itself refuses to follow an MCP request's redirect to another origin."""
+
+__all__ = [
+    "SDK_KEEPS_REDIRECTS_IN_ORIGIN",
+    "SDK_LINE",
+    "SDK_VERSION",
+    "McpError",
+    "field",
+    "http",
+    "is_error",
+    "seconds",
+    "types",
+]
 
 
 def seconds(value: float | None) -> Any:
