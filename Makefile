@@ -63,10 +63,10 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 # Every benchmark, one table (printed and written to bench/results/bench.md); `make bench-quick` for a smoke run.
-bench: $(STAMP)
+bench: $(STAMP) $(STAMP1)
 	$(PY) bench/run_all.py
 
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) $(STAMP1)
 	$(PY) bench/run_all.py --quick
 
 clean:
