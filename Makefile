@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test test-calendar lint typecheck bench bench-quick clean
+.PHONY: demo test test-calendar test-mcp1 lint typecheck bench bench-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,25 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# A second environment with the latest MCP SDK 1.x: the SDK-dependent tests run there too, so hosts pinned
+# to `mcp<2` get the same diagnostics. `test` has everything the tests need but fastmcp (which needs 2.x).
+VENV1  := .venv-mcp1
+PY1    := $(VENV1)/bin/python
+STAMP1 := $(VENV1)/.installed-mcp1
+MCP1_TESTS := tests/e2e/test_failure_zoo.py tests/e2e/test_failure_zoo_2026.py tests/emitters/test_classifier.py \
+	tests/emitters/mcp tests/doctor/test_doctor.py tests/cli/test_doctor_cli.py tests/doctor/test_doctor_ssrf.py
+
+$(PY1):
+	$(PYTHON) -m venv $(VENV1)
+	$(PY1) -m pip install --quiet --upgrade pip
+
+$(STAMP1): pyproject.toml | $(PY1)
+	$(PY1) -m pip install --quiet -e '.[server,mcp,test]' 'mcp>=1.28,<2'
+	touch $(STAMP1)
+
+test-mcp1: $(STAMP1) $(FAKETIME_SHIM)
+	@$(UNDER_FAKETIME) $(PY1) -m pytest -q $(MCP1_TESTS)
+
 # From Debian: chromium for the browser tests (never a downloaded browser build), faketime for the calendar
 # tests. Installed once, as root or through sudo.
 DEBIAN_TOOLS := /usr/bin/chromium /usr/bin/faketime
@@ -36,14 +55,15 @@ $(DEBIAN_TOOLS) &:
 FAKETIME_SHIM := $(VENV)/faketime-monotonic-sleep.so
 $(FAKETIME_SHIM): tests/calendar/monotonic_sleep.c | $(PY)
 	cc -shared -fPIC -O2 -o $@ $<
+UNDER_FAKETIME = case "$$LD_PRELOAD" in *faketime*) \
+  export FAKETIME_DONT_FAKE_MONOTONIC=1 LD_PRELOAD="$(CURDIR)/$(FAKETIME_SHIM):$$LD_PRELOAD";; esac;
 
-test: $(STAMP) $(DEBIAN_TOOLS) $(FAKETIME_SHIM)
+test: $(STAMP) $(STAMP1) $(DEBIAN_TOOLS) $(FAKETIME_SHIM)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
-	@case "$$LD_PRELOAD" in *faketime*) \
-	  export FAKETIME_DONT_FAKE_MONOTONIC=1 LD_PRELOAD="$(CURDIR)/$(FAKETIME_SHIM):$$LD_PRELOAD";; esac; \
-	$(PY) -m pytest
+	@$(UNDER_FAKETIME) $(PY) -m pytest
+	@$(UNDER_FAKETIME) $(PY1) -m pytest -q $(MCP1_TESTS)
 
 # The whole suite 40 days ahead and a year back (the suite must not depend on the calendar).
 test-calendar: $(STAMP) $(DEBIAN_TOOLS)
@@ -58,11 +78,11 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 # Every benchmark, one table (printed and written to bench/results/bench.md); `make bench-quick` for a smoke run.
-bench: $(STAMP)
+bench: $(STAMP) $(STAMP1)
 	$(PY) bench/run_all.py
 
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) $(STAMP1)
 	$(PY) bench/run_all.py --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV1) .pytest_cache .mypy_cache .ruff_cache

@@ -159,6 +159,8 @@ class Bench:
     full: tuple[str, ...]
     quick: tuple[str, ...]
     figures: Callable[[dict[str, Any], bool], list[Figure]]
+    python: str | None = None
+    """Another interpreter to run it with (relative to the root), e.g. the MCP SDK 1.x environment."""
 
 
 BENCHES = (
@@ -169,6 +171,11 @@ BENCHES = (
     Bench("bundle", "bundle_bench.py", (), ("--quick",), bundle_figures),
     Bench("freshness", "freshness_bench.py", (), ("--quick",), listed_figures),
     Bench("soak", "soak_bench.py", (), (), listed_figures),
+    # `make test` builds .venv-mcp1 (the latest MCP SDK 1.x); the same bench on 2.x runs in this venv.
+    Bench(
+        "session-mcp1", "session_bench.py", (), ("--quick",), listed_figures, python=".venv-mcp1/bin/python"
+    ),
+    Bench("session", "session_bench.py", (), ("--quick",), listed_figures),
 )
 
 
@@ -181,9 +188,13 @@ def run(bench: Bench, quick: bool, soak_seconds: float) -> tuple[list[Figure], i
         args = ["--seconds", f"{soak_seconds:g}"]
     print(f"\n=== {bench.name}: {bench.script} {' '.join(args)}", flush=True)
     started = time.perf_counter()
+    python = str(ROOT / bench.python) if bench.python else sys.executable
+    if not Path(python).exists():
+        hint = "run `make test` (or `make .venv-mcp1/.installed-mcp1`) first"
+        return [figure(f"{bench.name}: {bench.python} missing", "—", hint, ok=False)], 1, 0.0
     try:
         status = subprocess.run(
-            [sys.executable, str(BENCH / bench.script), *args, "--json", str(out)], cwd=ROOT, timeout=3600
+            [python, str(BENCH / bench.script), *args, "--json", str(out)], cwd=ROOT, timeout=3600
         ).returncode
     except subprocess.TimeoutExpired:
         status = -1

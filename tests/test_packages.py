@@ -31,7 +31,8 @@ REQUIRED = {
         "MCPDiagnosticError",
         "error_data",
     },
-    "mcpdiag.emitters.mcp": {"DiagnosedSession", "OAuthTimeoutError", "open_session"},
+    "mcpdiag.emitters.mcp": {"SDK_LINE", "DiagnosedSession", "OAuthTimeoutError", "open_session"},
+    "mcpdiag.emitters.fastmcp": {"DiagnosedClient", "diagnosed"},
     "mcpdiag.store": {
         "EventQuery",
         "EventStore",

@@ -80,6 +80,13 @@ def mcp_port() -> Iterator[int]:
         yield port
 
 
+@pytest.fixture(scope="module")
+def eliciting_port() -> Iterator[int]:
+    """The zoo server with a tool that needs a URL elicitation first."""
+    with serve(zoo_server(elicits=True).streamable_http_app()) as port:
+        yield port
+
+
 @dataclass(frozen=True)
 class Recording:
     """A real MCP server whose `traced_fail` tool records the `_meta.traceparent` of each call."""

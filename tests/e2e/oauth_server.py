@@ -4,7 +4,10 @@ and the host's side of a sign-in (token storage, a browser that may never come b
 Every path carries a mode, so one server plays every scenario: `/m/<mode>/mcp` is the MCP endpoint,
 `/as/<mode>` the authorization server's issuer. Modes: `ok` (a working flow), `bad-grant` (the token
 endpoint answers 400 `invalid_grant`, echoing the client secret like a careless server), `prm-500` (the
-protected-resource metadata endpoint fails).
+protected-resource metadata endpoint fails), and the hard failures the 2026 SDKs added: `issuer-mismatch`
+(the metadata names another issuer), `iss-mismatch` (the authorization response's RFC 9207 `iss` is
+another server's), `denied` (the user refuses consent: `error=access_denied`), `offline-refused` (the
+server advertises `offline_access` but refuses to grant it: `error=invalid_scope`).
 """
 
 from __future__ import annotations
@@ -17,14 +20,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import anyio
-import httpx2
+import httpx
 from mcp.client.auth import OAuthClientProvider
-from mcp.shared.auth import (
-    AuthorizationCodeResult,
-    OAuthClientInformationFull,
-    OAuthClientMetadata,
-    OAuthToken,
-)
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 from pydantic import AnyUrl
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,6 +30,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from mcpdiag.emitters.mcp.sdk import SDK_LINE
 from tests.e2e.servers import zoo_server
 
 
@@ -66,14 +65,18 @@ async def _resource_metadata(request: Request) -> Response:
     if mode == "prm-500":
         return Response("metadata store unavailable", 500)
     resource = f"{_base(request)}/m/{mode}/mcp"
-    return JSONResponse({"resource": resource, "authorization_servers": [_issuer(request)]})
+    metadata: dict[str, Any] = {"resource": resource, "authorization_servers": [_issuer(request)]}
+    if mode == "offline-refused":
+        metadata["scopes_supported"] = ["mcp"]
+    return JSONResponse(metadata)
 
 
 async def _server_metadata(request: Request) -> Response:
     issuer = _issuer(request)
+    mode = request.path_params["mode"]
     return JSONResponse(
         {
-            "issuer": issuer,
+            "issuer": f"{issuer}-elsewhere" if mode == "issuer-mismatch" else issuer,
             "authorization_endpoint": f"{issuer}/authorize",
             "token_endpoint": f"{issuer}/token",
             "registration_endpoint": f"{issuer}/register",
@@ -81,6 +84,7 @@ async def _server_metadata(request: Request) -> Response:
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["client_secret_post"],
+            **({"scopes_supported": ["mcp", "offline_access"]} if mode == "offline-refused" else {}),
         }
     )
 
@@ -103,11 +107,20 @@ def _routes(state: AuthState) -> list[Route]:
         )
 
     async def authorize(request: Request) -> Response:
-        query = request.query_params
+        query, mode = request.query_params, request.path_params["mode"]
+        refusal = None
+        if mode == "denied":
+            refusal = {"error": "access_denied", "error_description": "The user declined the request"}
+        elif mode == "offline-refused" and "offline_access" in query.get("scope", "").split():
+            refusal = {"error": "invalid_scope", "error_description": "offline_access is not allowed"}
+        if refusal is not None:
+            target = urlencode({**refusal, "state": query["state"], "iss": _issuer(request)})
+            return RedirectResponse(f"{query['redirect_uri']}?{target}", 302)
         code = secrets.token_hex(8)
         state.issued.append(code)
         state.codes[code] = _Grant(query["client_id"], query["code_challenge"], query["redirect_uri"])
-        target = urlencode({"code": code, "state": query["state"], "iss": _issuer(request)})
+        iss = "https://other-issuer.example" if mode == "iss-mismatch" else _issuer(request)
+        target = urlencode({"code": code, "state": query["state"], "iss": iss})
         return RedirectResponse(f"{query['redirect_uri']}?{target}", 302)
 
     async def token(request: Request) -> Response:
@@ -197,24 +210,32 @@ class Browser:
         self.returns = returns
         self.waiting = anyio.Event()
         """Set once the user is being waited for (the callback handler was called)."""
-        self._result: AuthorizationCodeResult | None = None
+        self._query: dict[str, list[str]] | None = None
 
     async def redirect_handler(self, authorization_url: str) -> None:
         """Open the authorization URL; the authorization server redirects to the callback at once."""
-        async with httpx2.AsyncClient() as client:
+        async with httpx.AsyncClient() as client:
             response = await client.get(authorization_url)
-        query = parse_qs(urlsplit(response.headers["location"]).query)
-        self._result = AuthorizationCodeResult(
-            code=query["code"][0], state=query["state"][0], iss=query["iss"][0]
-        )
+        self._query = parse_qs(urlsplit(response.headers["location"]).query)
 
-    async def callback_handler(self) -> AuthorizationCodeResult:
-        """The redirect's parameters; a user who never returns leaves this waiting forever."""
+    async def callback_handler(self) -> Any:
+        """The redirect's parameters (a 2.x `AuthorizationCodeResult`, a 1.x `(code, state)` tuple); a user
+        who never returns leaves this waiting forever. An error redirect raises, the way fastmcp's
+        callback server reports it."""
         self.waiting.set()
         if not self.returns:
             await anyio.sleep_forever()
-        assert self._result is not None
-        return self._result
+        assert self._query is not None
+        if "error" in self._query:
+            if self._query["error"][0] == "access_denied":
+                raise RuntimeError("Access was denied by the authorization server.")
+            raise RuntimeError(f"Authorization failed: {self._query['error_description'][0]}")
+        code, state = self._query["code"][0], self._query["state"][0]
+        if SDK_LINE == 1:
+            return code, state
+        from mcp.shared.auth import AuthorizationCodeResult
+
+        return AuthorizationCodeResult(code=code, state=state, iss=self._query["iss"][0])
 
     def provider(self, server_url: str) -> OAuthClientProvider:
         """The OAuth provider a host would build for `server_url`."""

@@ -12,11 +12,20 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
-from mcp.server.mcpserver import Context, MCPServer
+from mcp import UrlElicitationRequiredError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from mcpdiag.emitters.mcp.sdk import SDK_LINE, types
+
+if SDK_LINE == 2:
+    from mcp.server.mcpserver import Context
+    from mcp.server.mcpserver import MCPServer as Server
+else:  # the 1.x line's server is FastMCP
+    from mcp.server.fastmcp import Context  # type: ignore[no-redef]
+    from mcp.server.fastmcp import FastMCP as Server  # type: ignore[no-redef]
 
 
 def free_port() -> int:
@@ -56,12 +65,30 @@ def serve(app: Any, **config: Any) -> Iterator[int]:
         thread.join(5)
 
 
-def _rpc_error(message: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": 1, "error": {"code": -32000, "message": message}}
+def _rpc_error(message: str, code: int = -32000, request_id: Any = 1, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+async def _request_id(request: Request) -> Any:
+    try:
+        message = await request.json()
+    except ValueError:
+        return None
+    return message.get("id") if isinstance(message, dict) else None
 
 
 async def _misbehave(request: Request) -> Response:
     name = request.path_params["name"]
+    if name == "header-mismatch":  # a 2026 server whose Mcp-* headers a gateway rewrote on the way
+        message = "Mcp-Method header does not match the request body's method"
+        return JSONResponse(_rpc_error(message, -32020, await _request_id(request)), 400)
+    if name == "version":  # a server that serves only the 2026-07-28 protocol, as the 2.x SDK answers
+        message = "connection is serving the 2026-07-28 protocol; the initialize handshake is not accepted"
+        data = {"supported": ["2026-07-28"], "requested": "2025-11-25"}
+        return JSONResponse(_rpc_error(message, -32022, await _request_id(request), data), 400)
     html = "<html><body>Access to this site is blocked by policy</body></html>"
     if name == "401":
         challenge = 'Bearer resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource"'
@@ -95,57 +122,96 @@ async def _misbehave(request: Request) -> Response:
     return Response("not found", 404)
 
 
-async def _bad_tools(request: Request) -> Response:
-    """A JSON-RPC server that initializes fine, then lists tools that are not valid tool definitions."""
+async def _stub(request: Request) -> Response:
+    """A JSON-RPC server that initializes fine, then (`/bad-tools`) lists tools that are not valid tool
+    definitions, or (`/needs-capability`) answers a tool call the way a 2026 server does when the client
+    lacks a capability the tool needs: 400 and -32021, or (`/forgets-session`) answers everything after
+    initialize the way a restarted server does: 404 "Session not found"."""
     if request.method != "POST":
         return Response(status_code=405)
     message = await request.json()
     if "id" not in message:
         return Response(status_code=202)
+    if message["method"] != "initialize" and request.url.path == "/forgets-session":
+        # What the SDK's server answers for a session id it no longer knows (it was restarted).
+        forgotten = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Session not found"}}
+        return JSONResponse(forgotten, 404)
+    if message["method"] == "tools/call" and request.url.path == "/needs-capability":
+        data = {"requiredCapabilities": {"elicitation": {}}}
+        error = _rpc_error("tools/call requires the elicitation capability", -32021, message["id"], data)
+        return JSONResponse(error, 400)
     if message["method"] == "initialize":
         result: dict[str, Any] = {
             "protocolVersion": message["params"]["protocolVersion"],
             "capabilities": {"tools": {}},
             "serverInfo": {"name": "bad-tools", "version": "1.0"},
         }
-    elif message["method"] == "tools/list":
+    elif message["method"] == "tools/list" and request.url.path == "/bad-tools":
         result = {"tools": [{"name": 42, "inputSchema": "none"}]}
+    elif message["method"] == "tools/list":
+        result = {"tools": [{"name": "book", "inputSchema": {"type": "object"}}]}
     else:
         result = {}
-    return JSONResponse({"jsonrpc": "2.0", "id": message["id"], "result": result})
+    session = {"mcp-session-id": "stub-session"} if message["method"] == "initialize" else {}
+    return JSONResponse({"jsonrpc": "2.0", "id": message["id"], "result": result}, headers=session)
 
 
 misbehaving_app = Starlette(
     routes=[
         Route("/s/{name}", _misbehave, methods=["GET", "POST", "DELETE"]),
-        Route("/bad-tools", _bad_tools, methods=["GET", "POST", "DELETE"]),
+        Route("/bad-tools", _stub, methods=["GET", "POST", "DELETE"]),
+        Route("/needs-capability", _stub, methods=["GET", "POST", "DELETE"]),
+        Route("/forgets-session", _stub, methods=["GET", "POST", "DELETE"]),
     ]
 )
 """Each `/s/<name>` path answers the way one broken server, proxy or gateway does."""
 
 STDIO_EXIT_SCRIPT = "import sys; sys.stderr.write('fatal: missing API_KEY\\n'); sys.exit(3)"
 STDIO_BANNER_SCRIPT = "print('Welcome to the zoo server v1.0'); import sys; sys.exit(0)"
+# A server written for the other SDK line: after an upgrade (or a downgrade) its import fails at start.
+STDIO_DRIFT_SCRIPT = (
+    "from mcp.server.fastmcp import FastMCP"
+    if SDK_LINE == 2
+    else "from mcp.server.mcpserver import MCPServer"
+)
 PYTHON = sys.executable
 SERVER_FILE = __file__
 
 
-def zoo_server(received: list[str | None] | None = None) -> MCPServer:
-    """A real MCP server with an echo tool, a failing tool and a slow tool.
+def _traceparent(meta: Any) -> str | None:
+    """`traceparent` of a request's `_meta`: a dict on 2.x, a pydantic model with extra fields on 1.x."""
+    if isinstance(meta, dict):
+        return meta.get("traceparent")
+    return getattr(meta, "traceparent", None) or (getattr(meta, "model_extra", None) or {}).get("traceparent")
+
+
+def zoo_server(received: list[str | None] | None = None, *, elicits: bool = False) -> Any:
+    """A real MCP server (2.x `MCPServer` or 1.x `FastMCP`, whichever line is installed) with an echo tool,
+    a failing tool and a slow tool.
 
     `traced_fail` fails like `fail` after appending the `_meta.traceparent` it received to `received`.
+    With `elicits`, a `connect_account` tool needs the user to complete a URL elicitation first (-32042).
     """
-    mcp = MCPServer("zoo")
+    mcp = Server("zoo")
 
     @mcp.tool()
-    def traced_fail(reason: str, ctx: Context) -> str:
-        meta = ctx.request_context.meta or {}
+    def traced_fail(reason: str, ctx: Context) -> str:  # type: ignore[type-arg]
         if received is not None:
-            received.append(meta.get("traceparent"))
+            received.append(_traceparent(ctx.request_context.meta))
         raise ValueError(reason)
 
     @mcp.tool()
     def echo(text: str) -> str:
         return text
+
+    if elicits:
+
+        @mcp.tool()
+        def connect_account() -> str:
+            """Needs the user to link an account in their browser first."""
+            link = {"mode": "url", "message": "Link your account", "url": "https://accounts.example.com/link"}
+            params = types.ElicitRequestURLParams.model_validate({**link, "elicitationId": "link-1"})
+            raise UrlElicitationRequiredError([params])
 
     @mcp.tool()
     def fail(reason: str) -> str:

@@ -1,20 +1,21 @@
-"""Real MCP 2.x sessions through `open_session` against loopback servers that fail in every known way."""
+"""Real MCP sessions through `open_session` against loopback servers that fail in every known way.
+
+The same scenarios run on whichever SDK line is installed (`make test` runs them on 2.x and on the latest
+1.x): every one must give the same code, retryability and touchpoint on both.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
-from typing import Any
 
 import pytest
 from mcp import StdioServerParameters
 from opentelemetry.sdk.trace import TracerProvider
 
-from mcpdiag.emitters.codes import code_info
 from mcpdiag.emitters.errors import MCPDiagnosticError
-from mcpdiag.emitters.event import DiagnosticEvent
 from mcpdiag.emitters.mcp import open_session
+from mcpdiag.emitters.mcp.sdk import is_error
 from tests.e2e.conftest import Capture, Planted, Recording
 from tests.e2e.oauth_server import Browser, OAuthZoo
 from tests.e2e.servers import (
@@ -24,69 +25,15 @@ from tests.e2e.servers import (
     STDIO_EXIT_SCRIPT,
     free_port,
 )
-
-FAST = {"timeout": 5.0, "read_timeout": 3.0}
-
-
-def check_event(capture: Capture, planted: Planted, code: str, touchpoint: str) -> dict[str, Any]:
-    """The one event with `code`: valid on the wire, at `touchpoint`, free of every planted secret."""
-    events = [e for e in capture.events() if e["code"] == code]
-    assert len(events) == 1, [e["code"] for e in capture.events()]
-    event = events[0]
-    DiagnosticEvent.model_validate(event)
-    assert event["touchpoint"] == touchpoint
-    text = json.dumps([event["messageSafe"], event["detail"], event["attrs"]])
-    for secret in planted.values:
-        assert secret not in text
-    return event
-
-
-def check_failure(
-    capture: Capture,
-    planted: Planted,
-    err: MCPDiagnosticError,
-    code: str,
-    touchpoint: str,
-    retryable: bool | None = None,
-    caused: bool = True,
-) -> dict[str, Any]:
-    """The error and its event agree on the code, retryability and Debug ID."""
-    assert err.code == code, (err.code, err.event and err.event.get("detail"))
-    event = check_event(capture, planted, code, touchpoint)
-    expected = code_info(code).retryable if retryable is None else retryable
-    assert err.retryable is expected
-    assert event["retryable"] is expected
-    assert err.debug_id == event["traceId"]
-    assert (err.__cause__ is not None) is caused
-    return event
-
-
-async def http_failure(
-    capture: Capture, planted: Planted, url: str, transport: str = "streamable-http", **options: Any
-) -> MCPDiagnosticError:
-    """Connect to `url` with the planted secrets; the MCPDiagnosticError it must end with."""
-    with pytest.raises(MCPDiagnosticError) as info:
-        async with open_session(
-            "zoo",
-            emitter=capture.emitter,
-            url=url,
-            transport=transport,  # type: ignore[arg-type]
-            headers=planted.headers,
-            **{**FAST, **options},
-        ) as session:
-            await session.list_tools()
-    return info.value
-
-
-async def stdio_failure(
-    capture: Capture, planted: Planted, *args: str, command: str = PYTHON
-) -> MCPDiagnosticError:
-    """Start a stdio server with the planted env value; the MCPDiagnosticError it must end with."""
-    params = StdioServerParameters(command=command, args=list(args), env={"API_KEY": planted.env_value})
-    with pytest.raises(MCPDiagnosticError) as info:
-        async with open_session("zoo", emitter=capture.emitter, stdio=params, transport="stdio", **FAST):
-            pass
-    return info.value
+from tests.e2e.zoo import (
+    FAST,
+    assert_never_leaked,
+    check_event,
+    check_failure,
+    http_failure,
+    oauth_failure,
+    stdio_failure,
+)
 
 
 @pytest.mark.parametrize(
@@ -169,10 +116,10 @@ async def test_healthy_session_reports_lifecycle_and_tool_errors(
         tools = await session.list_tools()
         assert {t.name for t in tools.tools} >= {"echo", "fail", "slow"}
         ok = await session.call_tool("echo", {"text": "hi"})
-        assert not ok.is_error
+        assert not is_error(ok)
         assert session.last_debug_id is None
         result = await session.call_tool("fail", {"reason": f"bad input {planted.token}"})
-        assert result.is_error
+        assert is_error(result)
     event = check_event(capture, planted, "MCP_TOOL_ERROR", "tool_call")
     assert event["tool"] == "fail"
     assert session.last_debug_id == event["traceId"]
@@ -188,7 +135,7 @@ async def test_unknown_tool_is_a_tool_error(capture: Capture, planted: Planted, 
         "zoo", emitter=capture.emitter, url=planted.url(mcp_port, "/mcp"), **FAST
     ) as session:
         result = await session.call_tool("no_such_tool", {})
-    assert result.is_error
+    assert is_error(result)
     event = check_event(capture, planted, "MCP_TOOL_ERROR", "tool_call")
     assert event["tool"] == "no_such_tool"
 
@@ -256,7 +203,7 @@ async def test_stdio_tool_error_is_returned_and_reported(capture: Capture, plant
         "zoo", emitter=capture.emitter, stdio=params, transport="stdio", **FAST
     ) as session:
         result = await session.call_tool("fail", {"reason": f"key {planted.env_value} rejected"})
-    assert result.is_error
+    assert is_error(result)
     event = check_event(capture, planted, "MCP_TOOL_ERROR", "tool_call")
     assert event["transport"] == "stdio"
     assert session.last_debug_id == event["traceId"]
@@ -302,27 +249,6 @@ async def test_server_gone_between_calls_is_a_transport_failure(
 
 
 # -- OAuth: a real authorization server on loopback, the host's provider and a scripted browser ----------
-
-
-def assert_never_leaked(capture: Capture, values: list[str]) -> None:
-    """None of `values` (what the authorization server issued) appears in any event."""
-    assert values
-    text = json.dumps([[e["messageSafe"], e["detail"], e["attrs"]] for e in capture.events()])
-    for value in values:
-        assert value not in text
-
-
-async def oauth_failure(
-    capture: Capture, port: int, mode: str, browser: Browser, **options: Any
-) -> MCPDiagnosticError:
-    """Connect to the OAuth-protected server in `mode`; the MCPDiagnosticError it must end with."""
-    url = f"http://127.0.0.1:{port}/m/{mode}/mcp"
-    with pytest.raises(MCPDiagnosticError) as info:
-        async with open_session(
-            "zoo", emitter=capture.emitter, url=url, oauth=browser.provider(url), **{**FAST, **options}
-        ) as session:
-            await session.list_tools()
-    return info.value
 
 
 async def test_user_who_never_finishes_sign_in_is_an_oauth_timeout(
@@ -413,7 +339,7 @@ async def test_tool_error_event_carries_the_trace_id_the_server_received(
         **FAST,
     ) as session:
         result = await session.call_tool("traced_fail", {"reason": "no such order"})
-    assert result.is_error
+    assert is_error(result)
     event = check_event(capture, planted, "MCP_TOOL_ERROR", "tool_call")
     traceparent = recording_server.received[-1]
     assert traceparent is not None

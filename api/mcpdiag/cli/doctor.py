@@ -70,10 +70,9 @@ async def _stdio_report(command: list[str], timeout: float) -> DoctorReport:
                 "doctor", emitter=emitter, stdio=params, transport="stdio", read_timeout=timeout
             ) as session,
         ):
-            client = session.session
             elapsed = (time.monotonic() - started) * 1000
             outcome = initialized_outcome(
-                client.protocol_version, client.server_info, client.server_capabilities, elapsed
+                session.protocol_version, session.server_info, session.server_capabilities, elapsed
             )
             steps["mcp"] = _step("mcp", outcome, elapsed)
             failing, started = "tools", time.monotonic()

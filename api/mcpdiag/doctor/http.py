@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx2
-from mcp_types import LATEST_PROTOCOL_VERSION
 
 from mcpdiag.doctor.netguard import AddressRefusedError
 from mcpdiag.doctor.options import DoctorTransport, Target
 from mcpdiag.doctor.report import Outcome, StepFailed
 from mcpdiag.emitters import HttpObservation, Redactor, classify, exception_chain
+from mcpdiag.emitters.mcp.sdk import types
 
 _SNIPPET = 512
 _MCP_TYPES = ("application/json", "text/event-stream")
@@ -26,7 +26,7 @@ _INITIALIZE = {
     "id": 0,
     "method": "initialize",
     "params": {
-        "protocolVersion": LATEST_PROTOCOL_VERSION,
+        "protocolVersion": types.LATEST_PROTOCOL_VERSION,
         "capabilities": {},
         "clientInfo": {"name": "mcpdiag-doctor", "version": "1"},
     },

@@ -1,5 +1,6 @@
-"""The `mcp` and `tools` layers: initialize and `tools/list` through the real MCP SDK, with the emitters'
-`ObservingTransport` on the (guarded) HTTP client, failures judged by the emitters' classifier."""
+"""The `mcp` and `tools` layers: initialize and `tools/list` through the real MCP SDK (whichever line is
+installed, 1.x or 2.x), with the emitters' `ObservingTransport` on the (guarded) HTTP client, failures judged
+by the emitters' classifier."""
 
 from __future__ import annotations
 
@@ -10,16 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2
-from mcp import ClientSession, MCPError
+from mcp import ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp_types import Implementation, ListToolsResult, ServerCapabilities, Tool
 
 from mcpdiag.doctor.netguard import AddressRefusedError
 from mcpdiag.doctor.options import DoctorTransport
 from mcpdiag.doctor.report import SLOW_INITIALIZE_S, Outcome, StepFailed, StepName
 from mcpdiag.emitters import Redactor, classify, exception_chain
-from mcpdiag.emitters.mcp import ObservingTransport
+from mcpdiag.emitters.mcp import SDK_LINE, ObservingTransport
+from mcpdiag.emitters.mcp.sdk import McpError, field, http, seconds, types
 
 MAX_TOOL_PAGES = 10
 _SHOWN_TOOLS = 8
@@ -50,7 +51,13 @@ class McpProbe:
 
     async def run(self) -> list[StepResult]:
         """Initialize, then list tools; the result of each step reached, with its duration (ms)."""
-        hook = ObservingTransport(self.http)
+        # The 1.x SDK speaks httpx: its requests reach the guarded httpx2 transport through a bridge.
+        guarded: Any = self.http
+        if SDK_LINE == 1:
+            from mcpdiag.doctor.sdkbridge import Httpx2Bridge
+
+            guarded = Httpx2Bridge(self.http)
+        hook = ObservingTransport(guarded)
         results: list[StepResult] = []
         started = time.monotonic()
         established = False
@@ -64,22 +71,25 @@ class McpProbe:
                         invalid.append(message)
 
                 session = await stack.enter_async_context(
-                    ClientSession(read, write, read_timeout_seconds=self.timeout, message_handler=on_message)
+                    ClientSession(
+                        read, write, read_timeout_seconds=seconds(self.timeout), message_handler=on_message
+                    )
                 )
                 init = await session.initialize()
                 established = True
                 elapsed = _ms(started)
+                caps = field(init, "capabilities")
                 outcome = initialized_outcome(
-                    init.protocol_version, init.server_info, init.capabilities, elapsed
+                    field(init, "protocol_version"), field(init, "server_info"), caps, elapsed
                 )
                 results.append(("mcp", outcome, elapsed))
                 started = time.monotonic()
-                if init.capabilities.tools is None:
+                if caps.tools is None:
                     results.append(("tools", Outcome("The server offers no tools.", status="skipped"), 0.0))
                     return results
                 try:
                     tools = await _all_tools(session)
-                except (MCPError, ValueError) as exc:
+                except (McpError, ValueError) as exc:
                     results.append(("tools", self._failure(exc, hook, True), _ms(started)))
                 else:
                     results.append(("tools", tools_outcome(tools), _ms(started)))
@@ -91,14 +101,14 @@ class McpProbe:
         return results
 
     async def _streams(self, stack: AsyncExitStack, hook: ObservingTransport) -> tuple[Any, Any]:
-        limits = httpx2.Timeout(self.timeout)
+        limits = http.Timeout(self.timeout)
 
         def client_factory(
             headers: dict[str, str] | None = None,
-            timeout: httpx2.Timeout | None = None,
-            auth: httpx2.Auth | None = None,
-        ) -> httpx2.AsyncClient:
-            return httpx2.AsyncClient(
+            timeout: http.Timeout | None = None,
+            auth: http.Auth | None = None,
+        ) -> http.AsyncClient:
+            return http.AsyncClient(
                 transport=hook, headers=headers, timeout=limits, auth=auth, follow_redirects=True
             )
 
@@ -138,28 +148,29 @@ class McpProbe:
         return StepFailed(found.code, f"{what}.", found.detail, http_status=found.http_status)
 
 
-async def _all_tools(session: ClientSession) -> list[Tool]:
-    tools: list[Tool] = []
+async def _all_tools(session: ClientSession) -> list[types.Tool]:
+    tools: list[types.Tool] = []
     cursor: str | None = None
     for _ in range(MAX_TOOL_PAGES):
-        page: ListToolsResult = await session.list_tools(
+        page: types.ListToolsResult = await session.list_tools(
             params=None if cursor is None else _page_params(cursor)
         )
         tools += page.tools
-        cursor = page.next_cursor
+        cursor = field(page, "next_cursor")
         if not cursor:
             break
     return tools
 
 
 def _page_params(cursor: str) -> Any:
-    from mcp_types import PaginatedRequestParams
-
-    return PaginatedRequestParams(cursor=cursor)
+    return types.PaginatedRequestParams(cursor=cursor)
 
 
 def initialized_outcome(
-    protocol: str | None, info: Implementation | None, caps: ServerCapabilities | None, elapsed_ms: float
+    protocol: str | None,
+    info: types.Implementation | None,
+    caps: types.ServerCapabilities | None,
+    elapsed_ms: float,
 ) -> Outcome:
     """The `mcp` step of a session that initialized: who the server is, what it offers, how fast."""
     offered = [name for name in ("tools", "resources", "prompts", "logging", "completions")
@@ -173,7 +184,7 @@ def initialized_outcome(
     return Outcome(summary, detail)
 
 
-def tools_outcome(tools: list[Tool]) -> Outcome:
+def tools_outcome(tools: list[types.Tool]) -> Outcome:
     """The `tools` step: how many, their names, schema problems and missing descriptions (warnings)."""
     names = [tool.name for tool in tools]
     problems = [f"{tool.name}: {problem}" for tool in tools for problem in _schema_problems(tool)]
@@ -189,8 +200,8 @@ def tools_outcome(tools: list[Tool]) -> Outcome:
     return Outcome(summary, detail)
 
 
-def _schema_problems(tool: Tool) -> list[str]:
-    schema = tool.input_schema
+def _schema_problems(tool: types.Tool) -> list[str]:
+    schema = field(tool, "input_schema")
     problems = []
     if schema.get("type") != "object":
         problems.append("inputSchema type is not 'object'")

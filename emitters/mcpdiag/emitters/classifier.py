@@ -8,6 +8,7 @@ import socket
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from mcpdiag.emitters.chain import (
@@ -40,7 +41,9 @@ _MAX_BODY = 200
 _DEFAULT_REDACTOR = Redactor()
 
 # Only class names are matched, never the classes (see `chain`).
-_OAUTH_NAMES = frozenset({"OAuthFlowError", "OAuthTokenError", "OAuthRegistrationError"})
+_OAUTH_NAMES = frozenset(
+    {"OAuthFlowError", "OAuthTokenError", "OAuthRegistrationError", "OAuthCallbackError"}
+)
 _TIMEOUT_NAMES = frozenset(
     {"TimeoutException", "ReadTimeout", "ConnectTimeout", "WriteTimeout", "PoolTimeout", "TooSlowError"}
 )
@@ -62,8 +65,19 @@ _DNS_TEXT = re.compile(r"(?i)name or service not known|nodename nor servname|get
 _TLS_TEXT = re.compile(r"\[SSL[:\]]|CERTIFICATE_VERIFY_FAILED|WRONG_VERSION_NUMBER")
 _PROTOCOL_TEXT = re.compile(r"(?i)protocol version")
 _CHALLENGE = re.compile(r"(?i)(?:^|,)\s*(?:bearer|dpop)\b")
+# The user (or the authorization server on their behalf) refused the sign-in: RFC 6749 `access_denied`, or
+# the OIDC answers that mean "the user has to sign in / consent" (`login_required`, `consent_required`, …).
+_DENIED = re.compile(r"(?i)access[_ ]denied|\bdenied\b|\bdeclined\b|(?:login|consent|interaction)_required")
+# The last line of a Python traceback in a stderr tail, e.g. "ModuleNotFoundError: No module named 'x'".
+_PY_ERROR = re.compile(r"(?m)^([A-Za-z_][\w.]{0,120}(?:Error|Exception))(?::|$)")
 # Messages the 2.x SDK writes itself; any other message on an MCPError came from the server.
-_SDK_MESSAGES = ("server returned an error response", "not found", "session terminated", "client callback")
+_SDK_MESSAGES = (
+    "server returned an error response",
+    "not found",
+    "session terminated",
+    "session not found",  # the server SDK's 404 for an unknown session id, which 2.3 passes on
+    "client callback",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +94,9 @@ class HttpObservation:
     url: str | None = None
     via_proxy: bool = False
     body_snippet: str | None = None
+    jsonrpc_code: int | None = None
+    """The code of the JSON-RPC error the body answered the request with (a 4xx from a 2026 server)."""
+    jsonrpc_message: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,7 +172,14 @@ def _cut(f: _Facts, source: BaseException | None, signal: str) -> _Verdict | Non
 def _oauth(f: _Facts) -> _Verdict | None:
     failure = f.named(*_OAUTH_NAMES)
     timeout = f.first(_is_timeout) if f.touchpoint == "oauth" or failure is not None else None
-    return _hit("MCP_OAUTH_TIMEOUT", "oauth timeout", timeout) or _hit("MCP_OAUTH_FAILED", "oauth", failure)
+    # The authorization response was an error, and the host's callback said so: refused, or a setup fault.
+    refused = f.named("OAuthCallbackError")
+    denied = refused if refused is not None and any(_says(_DENIED, e) for e in f.chain) else None
+    return (
+        _hit("MCP_OAUTH_TIMEOUT", "oauth timeout", timeout)
+        or _hit("MCP_AUTH_REQUIRED", "oauth denied", denied)
+        or _hit("MCP_OAUTH_FAILED", "oauth", failure)
+    )
 
 
 def _spawn(f: _Facts) -> _Verdict | None:
@@ -229,8 +253,18 @@ _STATUS_CODES = {
 }
 
 
+def _body_decides(status: int) -> bool:
+    """Whether the JSON-RPC error in the body of an HTTP error says more than its status."""
+    return 400 <= status < 500 and status not in (401, 403, 407, 421, 429)
+
+
 def _http(f: _Facts) -> _Verdict | None:
     h = f.http
+    # A 2026 server answers -32020/-32021/-32022 (and other request errors) with 400 and the error in the
+    # body; 2.x passes it on, 1.x raises HTTPStatusError and only the hook read the body.
+    if h is not None and h.status is not None and h.jsonrpc_code is not None and _body_decides(h.status):
+        rpc_code = _jsonrpc_code(f, h.jsonrpc_code, h.jsonrpc_message or "")
+        return _Verdict(rpc_code, f"http {h.status} jsonrpc {h.jsonrpc_code}", f.named("HTTPStatusError"))
     code = _http_code(f, h, h.status) if h is not None and h.status is not None else None
     if h is None or code is None:
         return None
@@ -245,6 +279,8 @@ def _timeout(f: _Facts) -> _Verdict | None:
 def _transport(f: _Facts) -> _Verdict | None:
     found = (
         _hit("MCP_PROXY_SSE_ISSUE", "sse content type", f.named("SSEError"))
+        # mcpdiag's own finding on 1.x; 2.x says the same as -32000 "SSE stream ended without a response".
+        or _hit("MCP_PROXY_SSE_ISSUE", "answer lost", f.named("StreamCutError"))
         or _cut(f, f.named(*_STREAM_CUT), "stream cut")
         or _hit("MCP_ENDPOINT_NOT_FOUND", "bad url", f.named("UnsupportedProtocol", "InvalidURL"))
         or _hit("MCP_PROXY_SSE_ISSUE", "redirect loop", f.named("TooManyRedirects"))
@@ -265,7 +301,7 @@ def _jsonrpc_code(f: _Facts, code: int, message: str) -> str:
     if code in (-32600, 32600):  # 1.x wrote "Session terminated" with a positive code
         if msg.startswith(("unexpected content type", "redirect")):
             return "MCP_PROXY_SSE_ISSUE"
-        if msg.startswith("session terminated"):
+        if msg.startswith(("session terminated", "session not found")):
             return "MCP_SESSION_EXPIRED" if f.session_established else "MCP_ENDPOINT_NOT_FOUND"
     elif code == -32601 and msg == "not found":  # 2.x's spelling of an HTTP 404, unlike "Method not found"
         return "MCP_SESSION_EXPIRED" if f.session_established else "MCP_ENDPOINT_NOT_FOUND"
@@ -281,9 +317,20 @@ def _jsonrpc_code(f: _Facts, code: int, message: str) -> str:
         return "MCP_SERVER_ERROR"
     elif code == -32603 and msg.startswith(("server returned an error response", "client callback")):
         return "MCP_INTERNAL_ERROR"  # 2.x hid the HTTP status; only an httpx hook's observation knows it
+    elif code in _SPEC_CODES:
+        return _SPEC_CODES[code]
     if f.touchpoint == "tool_call":
         return "MCP_TOOL_ERROR"
     return "MCP_SERVER_ERROR" if code == -32603 else "MCP_INSPECTION_FAILED"
+
+
+# The spec's own error codes (2025-11-25 and 2026-07-28), wherever they are answered.
+_SPEC_CODES = {
+    -32020: "MCP_PROXY_SSE_ISSUE",  # header mismatch: something on the way rewrote or dropped Mcp-* headers
+    -32021: "MCP_INSPECTION_FAILED",  # the server needs a client capability this host does not declare
+    -32022: "MCP_INSPECTION_FAILED",  # no protocol version in common (e.g. a 1.x host, a 2026-only server)
+    -32042: "MCP_AUTH_REQUIRED",  # the user must complete a URL elicitation (a third-party sign-in) first
+}
 
 
 def _jsonrpc_rule(f: _Facts) -> _Verdict | None:
@@ -321,9 +368,24 @@ def _late(f: _Facts) -> _Verdict | None:
     )
 
 
+def _tool_error(f: _Facts) -> _Verdict | None:
+    """fastmcp's `Client.call_tool` raises `ToolError` for a tool call that returned an error result."""
+    return _hit("MCP_TOOL_ERROR", "tool error", f.named("ToolError")) if f.touchpoint == "tool_call" else None
+
+
+def _oauth_leftover(f: _Facts) -> _Verdict | None:
+    """Anything else that broke a sign-in flow (e.g. the host's callback server) is a failed sign-in."""
+    return (
+        _hit("MCP_OAUTH_FAILED", "oauth (other)", f.chain[0] if f.chain else None)
+        if f.touchpoint == "oauth"
+        else None
+    )
+
+
 # Most specific first: the first rule that matches anywhere in the chain decides.
 _RULES: tuple[Callable[[_Facts], _Verdict | None], ...] = (
-    _oauth, _spawn, _dns, _tls, _socket, _http, _timeout, _transport, _jsonrpc_rule, _late,
+    _oauth, _spawn, _dns, _tls, _socket, _http, _timeout, _transport, _jsonrpc_rule, _tool_error, _late,
+    _oauth_leftover,
 )  # fmt: skip
 
 
@@ -340,9 +402,10 @@ def _observation_from(exc: BaseException, proxy_in_use: bool) -> HttpObservation
     except RuntimeError:
         request = None
     method, url = getattr(request, "method", None), getattr(request, "url", None)
+    found: dict[str, Any] = {k.replace("-", "_"): v for k, v in header.items() if isinstance(v, str)}
     return HttpObservation(
         status=status,
-        **{k.replace("-", "_"): v for k, v in header.items() if isinstance(v, str)},
+        **found,
         method=method if isinstance(method, str) else None,
         url=str(url) if url is not None else None,
         via_proxy=proxy_in_use,
@@ -370,8 +433,15 @@ def _detail(f: _Facts, verdict: _Verdict, cancelled: int, http: HttpObservation 
             + "".join(f"; {name}: {value}" for name, value in values if value)
             + ("; via proxy" if http.via_proxy else "")
         )
-        if http.body_snippet:
+        if http.jsonrpc_code is not None:
+            lines.append(f"body: JSON-RPC error {http.jsonrpc_code}: {clip(http.jsonrpc_message or '', 200)}")
+        elif http.body_snippet:
             lines.append(f"body: {' '.join(http.body_snippet[:_MAX_BODY].split())}")
+    if verdict.code == "MCP_PROCESS_EXITED":
+        # "Connection closed" says nothing of when: before initialize is a server that cannot start at all
+        # (a missing setting, or an import that broke with an SDK upgrade), later one that crashed.
+        when = "during the session" if f.session_established else "before initialize"
+        lines.append(f"the server process exited {when}")
     if f.stderr_tail:
         lines += ["stderr (tail):", f.stderr_tail[-_MAX_STDERR:].strip()]
     return "\n".join(lines)
@@ -380,6 +450,8 @@ def _detail(f: _Facts, verdict: _Verdict, cancelled: int, http: HttpObservation 
 def _attrs(f: _Facts, verdict: _Verdict, cancelled: int) -> dict[str, AttrValue]:
     os_error = f.first(lambda e: isinstance(e, OSError) and isinstance(e.errno, int))
     rpc = next((r for e in f.chain if (r := jsonrpc_error(e)) is not None), None)
+    if rpc is None and f.http is not None and f.http.jsonrpc_code is not None:
+        rpc = (f.http.jsonrpc_code, f.http.jsonrpc_message or "")
     attrs: dict[str, AttrValue] = {
         "signal": verdict.signal,
         "exception": qualified_name(f.chain[0]) if f.chain else None,
@@ -390,8 +462,15 @@ def _attrs(f: _Facts, verdict: _Verdict, cancelled: int) -> dict[str, AttrValue]
         "content_type": f.http.content_type if f.http is not None else None,
         "retry_after": f.http.retry_after if f.http is not None else None,
         "cancelled": cancelled or None,
+        "stderr_error": _stderr_error(f.stderr_tail),
     }
     return {k: v for k, v in attrs.items() if v is not None}
+
+
+def _stderr_error(tail: str | None) -> str | None:
+    """The exception a Python server died of, from the last traceback line in its stderr tail."""
+    found = _PY_ERROR.findall(tail[-_MAX_STDERR:]) if tail else []
+    return found[-1] if found else None
 
 
 def _message_safe(code: str, server: str | None) -> str:

@@ -57,6 +57,11 @@ class MCPDiagnosticError(Exception):
         return (_restore, (type(self), self.classification, self.debug_id, self.event))
 
 
+class StreamCutError(Exception):
+    """The answer to an MCP request was lost on the way (its response stream ended or broke first), found by
+    the HTTP hook where the MCP SDK 1.x would only wait for its read timeout."""
+
+
 def _restore(
     cls: type[MCPDiagnosticError],
     classification: Classification,

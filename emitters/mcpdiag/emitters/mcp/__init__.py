@@ -1,19 +1,21 @@
-"""MCP SDK integration (the `mcp` extra): sessions whose failures are classified, emitted and raised."""
+"""MCP SDK integration (the `mcp` extra): sessions whose failures are classified, emitted and raised.
+
+Works with whichever MCP SDK line is installed, 1.x (1.28 and later) or 2.x: `SDK_LINE` says which.
+"""
 
 from __future__ import annotations
 
-from mcpdiag.emitters.mcp.hooks import (
-    ObservingTransport,
-    TraceRecordingStream,
-    sent_trace_id,
-    stderr_tail,
-    tcp_reachable,
-)
-from mcpdiag.emitters.mcp.oauth import OAuthTimeoutError, ObservedOAuth
+from mcpdiag.emitters.mcp.hooks import ObservingTransport, stderr_tail, tcp_reachable
+from mcpdiag.emitters.mcp.oauth import OAuthCallbackError, OAuthTimeoutError, ObservedOAuth
+from mcpdiag.emitters.mcp.sdk import SDK_LINE, SDK_VERSION
 from mcpdiag.emitters.mcp.session import DiagnosedSession, host_allowed, open_session
+from mcpdiag.emitters.mcp.tracing import TraceRecordingStream, sent_trace_id
 
 __all__ = [
+    "SDK_LINE",
+    "SDK_VERSION",
     "DiagnosedSession",
+    "OAuthCallbackError",
     "OAuthTimeoutError",
     "ObservedOAuth",
     "ObservingTransport",

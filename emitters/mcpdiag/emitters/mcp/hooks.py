@@ -1,21 +1,19 @@
-"""Hooks that see what the MCP SDK hides: an httpx2 transport wrapper, the trace id each request carries,
-a stdio stderr file, a TCP probe."""
+"""Hooks that see what the MCP SDK hides: a transport wrapper for the SDK's HTTP client (httpx2 on 2.x,
+httpx on 1.x), a stdio stderr file, a TCP probe."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-import re
 import tempfile
-from contextvars import ContextVar
-from types import TracebackType
-from typing import IO, Any, Generic, Protocol, Self, TextIO, TypeVar
+from typing import IO, TextIO
 from urllib.parse import urlsplit
 
-import httpx2
-
 from mcpdiag.emitters.classifier import HttpObservation
+from mcpdiag.emitters.mcp.answers import AnswerWatch, request_id_of
+from mcpdiag.emitters.mcp.sdk import SDK_KEEPS_REDIRECTS_IN_ORIGIN, SDK_LINE, http
+from mcpdiag.emitters.mcp.tracing import body_traceparent
 
 _SNIPPET_BYTES = 512
 _MAX_READ = 64 * 1024
@@ -23,17 +21,29 @@ _STDERR_TAIL = 2000
 _MCP_TYPES = ("application/json", "text/event-stream")
 
 
-class ObservingTransport(httpx2.AsyncBaseTransport):
-    """Wraps a real transport and keeps the last unexpected HTTP response and the last raw exception."""
+class ObservingTransport(http.AsyncBaseTransport):
+    """Wraps a real transport and keeps the last unexpected HTTP response and the last raw exception.
 
-    def __init__(self, inner: httpx2.AsyncBaseTransport | None = None, *, proxy_in_use: bool = False) -> None:
-        self._inner = inner or httpx2.AsyncHTTPTransport()
+    It is a transport of the installed SDK line's HTTP library (httpx2 on 2.x, httpx on 1.x). A JSON-RPC
+    request whose `_meta` carries a traceparent also gets it as its `traceparent` header. On 1.x it also
+    tells `answers` which request lost its answer (see `mcpdiag.emitters.mcp.answers`).
+    """
+
+    def __init__(self, inner: http.AsyncBaseTransport | None = None, *, proxy_in_use: bool = False) -> None:
+        self._inner = inner or http.AsyncHTTPTransport()
         self.proxy_in_use = proxy_in_use
         self.last: HttpObservation | None = None
         self.last_exception: BaseException | None = None
+        self.answers: AnswerWatch | None = AnswerWatch() if SDK_LINE == 1 else None
+        """Set on 1.x only: 2.x fails a request whose answer was lost by itself."""
 
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+    async def handle_async_request(self, request: http.Request) -> http.Response:
         """Forward the request; record the response when it is not what an MCP client expects."""
+        content = _json_rpc_body(request)
+        traceparent = body_traceparent(content) if content is not None else None
+        if traceparent is not None and "traceparent" not in request.headers:
+            request.headers["traceparent"] = traceparent
+        request_id = request_id_of(content) if content is not None and self.answers is not None else None
         try:
             response = await self._inner.handle_async_request(request)
         except Exception as exc:
@@ -45,12 +55,18 @@ class ObservingTransport(httpx2.AsyncBaseTransport):
         if ok or (request.method == "GET" and response.status_code == 405) or request.method == "DELETE":
             if ok and request.method == "POST":
                 self.last = None
+            if ok and self.answers is not None and request_id is not None and ctype:
+                return self.answers.watched(response, request, request_id)
             return response
-        snippet = None
-        if "html" in ctype.lower() or not ctype.lower().startswith(_MCP_TYPES):
+        snippet, rpc = None, None
+        json_error = response.status_code >= 400 and ctype.lower().startswith("application/json")
+        if json_error or "html" in ctype.lower() or not ctype.lower().startswith(_MCP_TYPES):
             body = await _read_capped(response)
-            snippet = body[:_SNIPPET_BYTES].decode("utf-8", "replace")
-            response = httpx2.Response(
+            if json_error:
+                rpc = _jsonrpc_error(body)
+            else:
+                snippet = body[:_SNIPPET_BYTES].decode("utf-8", "replace")
+            response = http.Response(
                 response.status_code,
                 headers=response.headers,
                 content=body,
@@ -68,7 +84,16 @@ class ObservingTransport(httpx2.AsyncBaseTransport):
             url=str(request.url.copy_with(query=None, username=None, password=None)),
             via_proxy=self.proxy_in_use,
             body_snippet=snippet,
+            jsonrpc_code=rpc[0] if rpc is not None else None,
+            jsonrpc_message=rpc[1] if rpc is not None else None,
         )
+        if not SDK_KEEPS_REDIRECTS_IN_ORIGIN and _leaves_origin(request, response):
+            # 1.28/1.29 would follow it with the MCP request; later SDKs refuse: so does the session.
+            response.headers.pop("location", None)
+        if self.answers is not None and request_id is not None and 200 <= response.status_code < 300:
+            # The 1.x SDK drops such an answer (it logs "Unexpected content type") and keeps waiting.
+            answered = ctype or "no content type"
+            self.answers.lose(request_id, f"request {request_id!r} was answered with {answered}")
         return response
 
     async def aclose(self) -> None:
@@ -76,7 +101,43 @@ class ObservingTransport(httpx2.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-async def _read_capped(response: httpx2.Response) -> bytes:
+def _leaves_origin(request: http.Request, response: http.Response) -> bool:
+    """Whether `response` redirects to another origin (scheme, host or port) than `request`'s."""
+    location = response.headers.get("location") if 300 <= response.status_code < 400 else None
+    if not location:
+        return False
+    target, sent = request.url.join(location), request.url
+    return (target.scheme, target.host, target.port) != (sent.scheme, sent.host, sent.port)
+
+
+def _json_rpc_body(request: http.Request) -> bytes | None:
+    """The body of a POST that may carry a JSON-RPC message; None for anything else."""
+    if request.method != "POST" or not request.headers.get("content-type", "").startswith("application/json"):
+        return None
+    try:
+        return request.content
+    except http.RequestNotRead:  # a streamed body: not a message of the SDK's
+        return None
+
+
+def _jsonrpc_error(body: bytes) -> tuple[int, str] | None:
+    """`(code, message)` of a JSON-RPC error that answers a request (it has an id); None otherwise.
+
+    An error without an id ("Session not found") is about the transport: the HTTP status says more.
+    """
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    error = message.get("error") if isinstance(message, dict) and message.get("id") is not None else None
+    code = error.get("code") if isinstance(error, dict) else None
+    if not isinstance(code, int) or isinstance(code, bool):
+        return None
+    text = error.get("message") if isinstance(error, dict) else None
+    return code, text if isinstance(text, str) else ""
+
+
+async def _read_capped(response: http.Response) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
@@ -88,87 +149,6 @@ async def _read_capped(response: httpx2.Response) -> bytes:
     finally:
         await response.aclose()
     return b"".join(chunks)
-
-
-_T_contra = TypeVar("_T_contra", contravariant=True)
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
-_sent_trace_id: ContextVar[str | None] = ContextVar("mcpdiag_sent_trace_id", default=None)
-
-
-class _WriteStream(Protocol[_T_contra]):
-    async def send(self, item: _T_contra, /) -> None: ...
-    async def aclose(self) -> None: ...
-    async def __aenter__(self) -> Any: ...
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool | None: ...
-
-
-class TraceRecordingStream(Generic[_T_contra]):
-    """Wraps a session's write stream; remembers the trace id of each request's `_meta.traceparent`.
-
-    The 2.x SDK opens a span per request and injects its context into the message itself, so the id is
-    taken from there: it is exactly what the server receives. It is kept in a context variable, because
-    the SDK writes from the calling task: after `call_tool()` returns or raises, `sent_trace_id()` in that
-    task is the trace id of that call, whatever other tasks sent meanwhile.
-    """
-
-    def __init__(self, inner: _WriteStream[_T_contra]) -> None:
-        self._inner = inner
-
-    async def send(self, item: _T_contra, /) -> None:
-        """Record the request's trace id, then forward it."""
-        if (trace_id := _request_trace_id(item)) is not None:
-            _sent_trace_id.set(trace_id)
-        await self._inner.send(item)
-
-    async def aclose(self) -> None:
-        """Close the wrapped stream."""
-        await self._inner.aclose()
-
-    async def __aenter__(self) -> Self:
-        await self._inner.__aenter__()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool | None:
-        return await self._inner.__aexit__(exc_type, exc, tb)
-
-
-def sent_trace_id() -> str | None:
-    """The trace id the last request sent from this task carried to the server (None without OTel)."""
-    return _sent_trace_id.get()
-
-
-def forget_sent_trace_id() -> None:
-    """Start a new operation in this task: `sent_trace_id()` is None until its request is sent."""
-    _sent_trace_id.set(None)
-
-
-def body_trace_id(content: bytes) -> str | None:
-    """The trace id in the `_meta.traceparent` of a JSON-RPC request body (an HTTP POST's content)."""
-    try:
-        message = json.loads(content)
-    except ValueError:
-        return None
-    params = message.get("params") if isinstance(message, dict) else None
-    return _trace_id_in(params.get("_meta") if isinstance(params, dict) else None)
-
-
-def _request_trace_id(item: object) -> str | None:
-    message = getattr(item, "message", None)
-    message = getattr(message, "root", message)  # 1.x wraps the request in a RootModel
-    params = getattr(message, "params", None)
-    return _trace_id_in(params.get("_meta") if isinstance(params, dict) else None)
-
-
-def _trace_id_in(meta: object) -> str | None:
-    traceparent = meta.get("traceparent") if isinstance(meta, dict) else None
-    found = _TRACEPARENT.match(traceparent) if isinstance(traceparent, str) else None
-    if found is None or not found.group(1).strip("0"):
-        return None
-    return found.group(1)
 
 
 def stderr_file() -> TextIO:

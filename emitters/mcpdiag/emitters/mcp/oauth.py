@@ -10,15 +10,21 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import anyio
-import httpx2
 
-from mcpdiag.emitters.mcp.hooks import body_trace_id
+from mcpdiag.emitters.mcp.sdk import http
+from mcpdiag.emitters.mcp.tracing import body_trace_id
 
 logger = logging.getLogger("mcpdiag.emitters")
 
 
 class OAuthTimeoutError(TimeoutError):
     """The user did not finish signing in (the host's `callback_handler` did not return) in time."""
+
+
+class OAuthCallbackError(RuntimeError):
+    """The host's `callback_handler` failed: the authorization response was an error (the user refused
+    consent, the server refused a scope) or the host could not receive it. The host's exception is the cause.
+    """
 
 
 class _Report(Protocol):
@@ -32,8 +38,8 @@ class _Report(Protocol):
     ) -> None: ...
 
 
-class ObservedOAuth(httpx2.Auth):
-    """Wraps the host's OAuth provider (an httpx2 `Auth`) without changing what it does.
+class ObservedOAuth(http.Auth):
+    """Wraps the host's OAuth provider (an `Auth` of the SDK line's httpx) without changing what it does.
 
     With an `OAuthClientProvider` (anything with a `context` holding `redirect_handler` and
     `callback_handler`), `attached()` puts wrappers around the host's two handlers for the session's
@@ -44,7 +50,7 @@ class ObservedOAuth(httpx2.Auth):
 
     def __init__(
         self,
-        inner: httpx2.Auth,
+        inner: http.Auth,
         *,
         timeout: float,
         report: _Report,
@@ -61,7 +67,7 @@ class ObservedOAuth(httpx2.Auth):
         self._context: Any = getattr(inner, "context", None)
         self._started: float | None = None
         self._tokens: object = None
-        self._request: httpx2.Request | None = None
+        self._request: http.Request | None = None
 
     @property
     def observable(self) -> bool:
@@ -86,9 +92,7 @@ class ObservedOAuth(httpx2.Auth):
         finally:
             context.redirect_handler, context.callback_handler = redirect, callback
 
-    async def async_auth_flow(
-        self, request: httpx2.Request
-    ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+    async def async_auth_flow(self, request: http.Request) -> AsyncGenerator[http.Request, http.Response]:
         """Run the provider's flow unchanged, watching what each step produced."""
         self._request = request
         flow = self.inner.async_auth_flow(request)
@@ -128,7 +132,11 @@ class ObservedOAuth(httpx2.Auth):
                     result = await host()
             except TimeoutError as exc:
                 raise OAuthTimeoutError(f"sign-in not completed within {self.timeout:g} s") from exc
-            if isinstance(code := getattr(result, "code", None), str):
+            except Exception as exc:
+                raise OAuthCallbackError(f"the sign-in callback failed: {exc}") from exc
+            # 2.x returns an AuthorizationCodeResult, 1.x a (code, state) tuple.
+            code = result[0] if isinstance(result, tuple) and result else getattr(result, "code", None)
+            if isinstance(code, str):
                 self._notice_secret(code)
             return result
 
@@ -173,5 +181,5 @@ class ObservedOAuth(httpx2.Auth):
             return None
         try:
             return body_trace_id(request.content)
-        except httpx2.RequestNotRead:
+        except http.RequestNotRead:
             return None

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TextIO
-
-from mcp import MCPError
+from typing import Any, Literal, TextIO, TypeVar
 
 from mcpdiag.emitters.classifier import Classification, classification_for, exception_chain
 from mcpdiag.emitters.emitter import Emitter
-from mcpdiag.emitters.errors import MCPDiagnosticError
-from mcpdiag.emitters.mcp.hooks import ObservingTransport, sent_trace_id, stderr_tail, tcp_reachable
+from mcpdiag.emitters.errors import MCPDiagnosticError, StreamCutError
+from mcpdiag.emitters.mcp.hooks import ObservingTransport, stderr_tail, tcp_reachable
 from mcpdiag.emitters.mcp.oauth import ObservedOAuth
+from mcpdiag.emitters.mcp.sdk import McpError
+from mcpdiag.emitters.mcp.tracing import sent_trace_id
 
 TransportName = Literal["streamable-http", "sse", "stdio"]
+_T = TypeVar("_T")
+_MAX_TOOL_DETAIL = 500
+
+
+def tool_error_text(result: object) -> str | None:
+    """The text a failed tool call returned (its text content blocks), cut for `detail`; None if none."""
+    content = getattr(result, "content", None) or ()
+    text = " ".join(t for c in content if isinstance(t := getattr(c, "text", None), str))
+    return text[:_MAX_TOOL_DETAIL] or None
 
 
 @dataclass
@@ -52,6 +62,21 @@ class SessionRun:
         """Emit a sign-in event (MCP_OAUTH_STARTED / MCP_OAUTH_COMPLETED) at touchpoint `oauth`."""
         self.emit(code, "oauth", detail=detail, duration_ms=duration_ms, trace_id=trace_id)
 
+    async def request(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """Await one SDK request; on 1.x it ends at once with `StreamCutError` if the hook saw its answer
+        lost (where the SDK itself would wait for the read timeout)."""
+        answers = self.hook.answers if self.hook is not None else None
+        if answers is None:
+            return await call()
+        with answers.watching() as watch:
+            return await call()
+        raise watch.lost or StreamCutError("the request's answer was lost")
+
+    def report_tool_error(self, tool: str, detail: str | None) -> str:
+        """Emit MCP_TOOL_ERROR for a tool call that returned an error result; its Debug ID."""
+        event = self.emit("MCP_TOOL_ERROR", "tool_call", tool=tool, detail=detail, trace_id=sent_trace_id())
+        return str(event["traceId"])
+
     def refuse(self, code: str, touchpoint: str, detail: str) -> MCPDiagnosticError:
         """Emit `code` chosen without an exception and return the error to raise."""
         event = self.emit(code, touchpoint, detail=detail)
@@ -88,7 +113,9 @@ class SessionRun:
         oauth_failure = self.oauth.failure if self.oauth is not None else None
         if oauth_failure is not None and (not chain or oauth_failure in chain):
             real, touchpoint = (exc if chain else oauth_failure), "oauth"
-        elif self.invalid_messages and not self.established:
+        elif self.invalid_messages and not self.established and not (self.hook and self.hook.last):
+            # An unparsable message is the answer itself, unless it is the SDK's view of an HTTP answer
+            # the hook already saw (1.x reports a 200 HTML page as an "Unexpected content type" message).
             real, touchpoint = self.invalid_messages[-1], "inspection"
         return await self.diagnose(real, touchpoint, tool)
 
@@ -118,8 +145,8 @@ class SessionRun:
         if not self.established or self.transport == "stdio" or (self.hook and self.hook.last):
             return False
         for e in exception_chain(exc):
-            if isinstance(e, MCPError) and e.error.code == -32000:
+            if isinstance(e, McpError) and e.error.code == -32000:
                 return True
-            if type(e).__name__ in ("RemoteProtocolError", "ReadError", "ConnectError"):
+            if type(e).__name__ in ("RemoteProtocolError", "ReadError", "ConnectError", "StreamCutError"):
                 return True
         return False

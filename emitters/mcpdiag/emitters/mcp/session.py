@@ -9,82 +9,91 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-import httpx2
-from mcp import ClientSession, MCPError, StdioServerParameters
+from mcp import ClientSession, StdioServerParameters
 from mcp.client.sse import sse_client
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp_types import CallToolResult, ListToolsResult, TextContent
 
 from mcpdiag.emitters.classifier import exception_chain
 from mcpdiag.emitters.emitter import Emitter
-from mcpdiag.emitters.errors import MCPDiagnosticError
-from mcpdiag.emitters.mcp.hooks import (
-    ObservingTransport,
-    TraceRecordingStream,
-    forget_sent_trace_id,
-    sent_trace_id,
-    stderr_file,
-)
+from mcpdiag.emitters.errors import MCPDiagnosticError, StreamCutError
+from mcpdiag.emitters.mcp.hooks import ObservingTransport, stderr_file
 from mcpdiag.emitters.mcp.oauth import ObservedOAuth
-from mcpdiag.emitters.mcp.run import SessionRun, TransportName
-
-_MAX_TOOL_DETAIL = 500
+from mcpdiag.emitters.mcp.run import SessionRun, TransportName, tool_error_text
+from mcpdiag.emitters.mcp.sdk import McpError, field, http, is_error, seconds, types
+from mcpdiag.emitters.mcp.tracing import TraceRecordingStream, forget_sent_trace_id, sent_trace_id
 
 
 class DiagnosedSession:
     """An initialized MCP client session whose failures are classified and emitted."""
 
-    def __init__(self, run: SessionRun, session: ClientSession, read_timeout: float) -> None:
+    def __init__(
+        self,
+        run: SessionRun,
+        session: ClientSession,
+        read_timeout: float,
+        initialized: types.InitializeResult | None = None,
+    ) -> None:
         self._run = run
         self._read_timeout = read_timeout
         self.session = session
+        self.initialized = initialized
+        """The server's answer to `initialize` (either SDK line's `InitializeResult`)."""
         self.last_debug_id: str | None = None
+
+    @property
+    def protocol_version(self) -> str | None:
+        """The protocol version the server chose."""
+        return field(self.initialized, "protocol_version")  # type: ignore[no-any-return]
+
+    @property
+    def server_info(self) -> types.Implementation | None:
+        """Who the server says it is."""
+        return field(self.initialized, "server_info")  # type: ignore[no-any-return]
+
+    @property
+    def server_capabilities(self) -> types.ServerCapabilities | None:
+        """What the server offers."""
+        return field(self.initialized, "capabilities")  # type: ignore[no-any-return]
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any] | None = None, *, timeout: float | None = None
-    ) -> CallToolResult:
+    ) -> types.CallToolResult:
         """Call a tool; an `is_error` result is returned as is and reported as MCP_TOOL_ERROR."""
         self._run.tool = name
         forget_sent_trace_id()
         try:
-            result = await self.session.call_tool(
-                name, arguments, read_timeout_seconds=timeout or self._read_timeout
+            result = await self._run.request(
+                lambda: self.session.call_tool(
+                    name, arguments, read_timeout_seconds=seconds(timeout or self._read_timeout)
+                )
             )
-        except MCPError as exc:
+        except (McpError, StreamCutError) as exc:
             self._run.tool = None
             err = await self._run.diagnose(exc, "tool_call", name)
             self.last_debug_id = err.debug_id
             raise err from exc
         self._run.tool = None
-        if result.is_error:
-            text = " ".join(c.text for c in result.content if isinstance(c, TextContent))
-            event = self._run.emit(
-                "MCP_TOOL_ERROR",
-                "tool_call",
-                tool=name,
-                detail=text[:_MAX_TOOL_DETAIL] or None,
-                trace_id=sent_trace_id(),
-            )
-            self.last_debug_id = str(event["traceId"])
+        if is_error(result):
+            self.last_debug_id = self._run.report_tool_error(name, tool_error_text(result))
         return result
 
     async def ping(self) -> None:
         """Check that the server still answers; a failure is reported at touchpoint `transport`."""
         forget_sent_trace_id()
         try:
-            await self.session.send_ping()
-        except MCPError as exc:
+            await self._run.request(self.session.send_ping)
+        except (McpError, StreamCutError) as exc:
             err = await self._run.diagnose(exc, "transport", None)
             self.last_debug_id = err.debug_id
             raise err from exc
 
-    async def list_tools(self) -> ListToolsResult:
+    async def list_tools(self) -> types.ListToolsResult:
         """List the server's tools; an invalid answer is reported as an inspection failure."""
         forget_sent_trace_id()
         try:
-            return await self.session.list_tools()
-        except (MCPError, ValueError) as exc:
+            return await self._run.request(self.session.list_tools)
+        except (McpError, StreamCutError, ValueError) as exc:
             err = self._run.fail(exc, "inspection", trace_id=sent_trace_id())
             self.last_debug_id = err.debug_id
             raise err from exc
@@ -107,17 +116,35 @@ def _url_secrets(url: str) -> list[str]:
     return found
 
 
-def _owned_error(exc: BaseException) -> MCPDiagnosticError | None:
+def register_secrets(
+    emitter: Emitter,
+    headers: Mapping[str, str] | None,
+    env: Mapping[str, str] | None = None,
+    url: str | None = None,
+) -> None:
+    """Tell the emitter's redactor every value a session is handed that must never appear in an event."""
+    for value in (headers or {}).values():
+        emitter.register_secret(value)
+        emitter.register_secret(value.partition(" ")[2])
+    for value in (env or {}).values():
+        emitter.register_secret(value)
+    for value in _url_secrets(url) if url is not None else ():
+        emitter.register_secret(value)
+
+
+def owned_error(exc: BaseException) -> MCPDiagnosticError | None:
+    """The `MCPDiagnosticError` this session already raised and emitted, if `exc` is (or groups) one."""
     if isinstance(exc, MCPDiagnosticError):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for sub in exc.exceptions:
-            if (found := _owned_error(sub)) is not None:
+            if (found := owned_error(sub)) is not None:
                 return found
     return None
 
 
-def _cancelled_from_outside() -> bool:
+def cancelled_from_outside() -> bool:
+    """Whether the current task is being cancelled by someone else (e.g. the host's own deadline)."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
 
@@ -134,29 +161,25 @@ async def open_session(
     conversation_id: str | None = None,
     run_id: str | None = None,
     headers: Mapping[str, str] | None = None,
-    oauth: httpx2.Auth | None = None,
+    oauth: http.Auth | None = None,
     oauth_timeout: float = 120.0,
     allowed_domains: Iterable[str] | None = None,
     timeout: float = 30.0,
     read_timeout: float = 60.0,
+    http_transport: http.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[DiagnosedSession]:
     """Open, initialize and yield an MCP session; every failure leaves as an emitted MCPDiagnosticError.
 
+    Works with the MCP SDK 1.x (1.28 and later) and 2.x alike, whichever is installed.
     `oauth` is the host's `OAuthClientProvider`: its sign-in is reported (MCP_OAUTH_STARTED, then
     MCP_OAUTH_COMPLETED) and the wait for its `callback_handler` is bounded by `oauth_timeout` seconds
-    (MCP_OAUTH_TIMEOUT); its failures are reported at touchpoint `oauth`.
+    (MCP_OAUTH_TIMEOUT); its failures are reported at touchpoint `oauth`. `http_transport` is the host's own
+    transport of the SDK line's httpx (e.g. `AsyncHTTPTransport(verify=its_ssl_context)`); the session's hook
+    wraps it.
     """
     context = {"user_id": user_id, "conversation_id": conversation_id, "run_id": run_id}
     run = SessionRun(server, emitter, transport, url if transport != "stdio" else None, context)
-    for value in (headers or {}).values():
-        emitter.register_secret(value)
-        emitter.register_secret(value.partition(" ")[2])
-    if stdio is not None:
-        for value in (stdio.env or {}).values():
-            emitter.register_secret(value)
-    if url is not None:
-        for value in _url_secrets(url):
-            emitter.register_secret(value)
+    register_secrets(emitter, headers, stdio.env if stdio is not None else None, url)
     _check_target(run, url, stdio, allowed_domains)
     if oauth is not None:
         run.oauth = ObservedOAuth(
@@ -171,7 +194,9 @@ async def open_session(
         async with AsyncExitStack() as stack:
             if run.oauth is not None:
                 stack.enter_context(run.oauth.attached())
-            read, write = await _enter_transport(run, stack, stdio, headers, run.oauth, timeout, read_timeout)
+            read, write = await _enter_transport(
+                run, stack, stdio, headers, run.oauth, timeout, read_timeout, http_transport
+            )
 
             async def on_message(message: Any) -> None:
                 if isinstance(message, Exception):
@@ -181,16 +206,16 @@ async def open_session(
                 ClientSession(
                     read,
                     TraceRecordingStream(write),
-                    read_timeout_seconds=read_timeout,
+                    read_timeout_seconds=seconds(read_timeout),
                     message_handler=on_message,
                 )
             )
             forget_sent_trace_id()
-            await session.initialize()
+            initialized = await run.request(session.initialize)
             run.established = True
             run.emit("MCP_CONNECTED", "lifecycle", trace_id=sent_trace_id())
             try:
-                yield DiagnosedSession(run, session, read_timeout)
+                yield DiagnosedSession(run, session, read_timeout, initialized)
             except BaseException as exc:
                 if not isinstance(exc, asyncio.CancelledError | MCPDiagnosticError | GeneratorExit):
                     host_error = exc
@@ -198,11 +223,10 @@ async def open_session(
     except BaseException as exc:
         if host_error is not None:
             raise host_error from None
-        if (owned := _owned_error(exc)) is not None:
+        if (owned := owned_error(exc)) is not None:
             raise owned from owned.__cause__
         if isinstance(exc, GeneratorExit | KeyboardInterrupt | SystemExit) or (
-            _cancelled_from_outside()
-            and (isinstance(exc, asyncio.CancelledError) or not exception_chain(exc))
+            cancelled_from_outside() and (isinstance(exc, asyncio.CancelledError) or not exception_chain(exc))
         ):
             raise  # the host cancelled us (e.g. its own timeout): not an MCP failure
         raise await run.fail_at_boundary(exc) from exc
@@ -233,9 +257,10 @@ async def _enter_transport(
     stack: AsyncExitStack,
     stdio: StdioServerParameters | None,
     headers: Mapping[str, str] | None,
-    oauth: httpx2.Auth | None,
+    oauth: http.Auth | None,
     timeout: float,
     read_timeout: float,
+    http_transport: http.AsyncBaseTransport | None = None,
 ) -> tuple[Any, Any]:
     if run.transport == "stdio":
         assert stdio is not None
@@ -243,15 +268,15 @@ async def _enter_transport(
         streams = await stack.enter_async_context(stdio_client(stdio, errlog=run.errlog))
         return streams[0], streams[1]
     assert run.url is not None
-    run.hook = hook = ObservingTransport()
-    limits = httpx2.Timeout(timeout, read=read_timeout)
+    run.hook = hook = ObservingTransport(http_transport)
+    limits = http.Timeout(timeout, read=read_timeout)
 
     def client_factory(
         headers: dict[str, str] | None = None,
-        timeout: httpx2.Timeout | None = None,
-        auth: httpx2.Auth | None = None,
-    ) -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(
+        timeout: http.Timeout | None = None,
+        auth: http.Auth | None = None,
+    ) -> http.AsyncClient:
+        return http.AsyncClient(
             transport=hook, headers=headers, timeout=timeout or limits, auth=auth, follow_redirects=True
         )
 
