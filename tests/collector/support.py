@@ -116,8 +116,8 @@ class OutageStore(EventStore):
     async def summary(self, server: str, since: datetime, *, user_id: str | None = None) -> Summary:
         return await self.inner.summary(server, since, user_id=user_id)
 
-    async def list_servers(self) -> list[str]:
-        return await self.inner.list_servers()
+    async def list_servers(self, *, after: str | None = None, limit: int | None = None) -> list[str]:
+        return await self.inner.list_servers(after=after, limit=limit)
 
     async def purge_expired(self, now: datetime | None = None) -> int:
         return await self.inner.purge_expired(now)

@@ -324,6 +324,74 @@ async def test_last_events_returns_latest_match_per_server_in_user_scope(
     assert bob_errors["a"]["userId"] == "bob"
 
 
+async def test_last_events_match_a_page_per_server_for_many_servers_and_scopes(
+    store: EventStore, clock: FakeClock
+) -> None:
+    """The one-query answer for a list of servers is, server by server, the newest event a page of that
+    server's events would start with — in every scope and filter, for servers with and without events."""
+    rng = random.Random(7)
+    t = clock.now - timedelta(hours=1)
+    events = [
+        make_event(
+            server=f"s{rng.randrange(12)}",
+            code=rng.choice(["MCP_CONNECTED", "MCP_TIMEOUT", "MCP_TOOL_ERROR", "MCP_DNS_FAILURE"]),
+            user_id=rng.choice([None, "alice", "bob"]),
+            ts=t + timedelta(seconds=rng.randrange(600)),
+        )
+        for _ in range(300)
+    ]
+    await store.append(events)
+    servers = [f"s{i}" for i in range(14)]  # s12 and s13 have no events
+    for user_id in (None, "alice"):
+        for min_severity in (None, Severity.WARNING):
+            found = await store.last_events(servers, user_id=user_id, min_severity=min_severity)
+            for server in servers:
+                page = await store.page(
+                    EventQuery(server=server, user_id=user_id, min_severity=min_severity, limit=1)
+                )
+                expected = page.items[0]["id"] if page.items else None
+                assert (found[server]["id"] if server in found else None) == expected, (server, user_id)
+
+
+async def test_summaries_of_many_servers_equal_each_servers_summary(
+    store: EventStore, clock: FakeClock
+) -> None:
+    t = clock.now - timedelta(hours=3)
+    rng = random.Random(11)
+    await store.append(
+        [
+            make_event(
+                server=f"s{i % 5}",
+                code=rng.choice(["MCP_CONNECTED", "MCP_TIMEOUT", "MCP_SERVER_ERROR"]),
+                user_id=rng.choice([None, "alice"]),
+                ts=t + timedelta(minutes=i),
+            )
+            for i in range(120)
+        ]
+    )
+    servers = ["s0", "s1", "s2", "s3", "s4", "none"]
+    for user_id in (None, "alice"):
+        since = t + timedelta(minutes=30)
+        batch = await store.summaries(servers, since, user_id=user_id)
+        for server in servers:
+            one = await store.summary(server, since, user_id=user_id)
+            assert batch[server] == one, server
+
+
+async def test_the_server_list_pages_in_name_order(store: EventStore) -> None:
+    names = [f"srv-{i:03d}" for i in range(25)] + ["Zeta", "alpha", "ünïcode"]
+    await store.append([make_event(server=name) for name in names])
+    assert await store.list_servers() == sorted(names)
+    walked: list[str] = []
+    after = None
+    while page := await store.list_servers(after=after, limit=7):
+        assert len(page) <= 7
+        walked += page
+        after = page[-1]
+    assert walked == sorted(names)
+    assert await store.has_server("srv-007") and not await store.has_server("srv-999")
+
+
 async def test_summary_counts_by_code_and_severity_with_first_last_seen(
     store: EventStore, clock: FakeClock
 ) -> None:

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
-from mcpdiag.collector.auth import check_ingest_key
+from mcpdiag.collector.auth import check_ingest_key, presented_key
 from mcpdiag.collector.body import JSON, NDJSON, PROTOBUF, media_type, parse_events, read_body
 from mcpdiag.collector.errors import InvalidBodyError, RequestTimeoutError, UnsupportedMediaTypeError
+from mcpdiag.collector.handlers import ErrorBody
 from mcpdiag.collector.otlp import decode_request, encode_response, request_events
 from mcpdiag.collector.runtime import CollectorRuntime, get_runtime
 from mcpdiag.collector.validation import Intake, Rejection
@@ -25,19 +26,6 @@ Runtime = Annotated[CollectorRuntime, Depends(get_runtime)]
 def require_ingest_key(request: Request, runtime: Runtime) -> None:
     """Refuse (401) a request without one of the configured ingest keys."""
     check_ingest_key(request.headers, runtime.settings.ingest_keys)
-
-
-class ErrorDetail(BaseModel):
-    """What went wrong: a machine-readable code and a message naming the problem."""
-
-    code: str
-    message: str
-
-
-class ErrorBody(BaseModel):
-    """Every error answer: `{"error": {"code", "message"}}`."""
-
-    error: ErrorDetail
 
 
 class IngestResponse(BaseModel):
@@ -126,6 +114,7 @@ async def post_events(request: Request, runtime: Runtime) -> IngestResponse:
 
     # Parsing and validating a thousand events is CPU work: off the event loop, so other requests move.
     intake = await asyncio.to_thread(check)
+    runtime.budget.admit(intake, presented_key(request.headers))
     await _store(runtime, intake, "events")
     return IngestResponse(accepted=len(intake.events), rejected=intake.rejected)
 
@@ -161,6 +150,7 @@ async def post_logs(request: Request, runtime: Runtime) -> Response:
         return runtime.validator.check(request_events(decode_request(body, kind)), truncate_detail=True)
 
     intake = await asyncio.to_thread(check)
+    runtime.budget.admit(intake, presented_key(request.headers))
     await _store(runtime, intake, "logs")
     content, content_type = encode_response(intake.rejected, kind)
     return Response(content, media_type=content_type)

@@ -19,13 +19,14 @@ _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 
 class RepeatLimiter:
-    """Lets through `burst` log lines of one kind per `window_s`, then counts the rest: a flood of one error
-    (an attack, a dead dependency) costs a few lines and a count instead of the disk."""
+    """Lets through `burst` log lines of one kind per `window_s`, then counts the rest: a flood of one line
+    (an attack, a dead dependency) costs a bounded rate of lines and a count instead of the disk. The
+    default (100 a second of each kind) is far above anything a working service repeats."""
 
     MAX_KINDS = 1024
 
     def __init__(
-        self, burst: int = 20, window_s: float = 10.0, clock: Callable[[], float] = time.monotonic
+        self, burst: int = 100, window_s: float = 1.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.burst, self.window_s, self.clock = burst, window_s, clock
         self._seen: dict[Hashable, list[float]] = {}  # kind -> [window start, lines let through, suppressed]

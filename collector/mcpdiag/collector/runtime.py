@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import Request
 
+from mcpdiag.collector.budget import ServerBudget
 from mcpdiag.collector.metrics import CollectorMetrics
 from mcpdiag.collector.pipeline import IngestPipeline
 from mcpdiag.collector.settings import CollectorSettings
@@ -65,11 +66,13 @@ class CollectorRuntime:
             queue_max_events=settings.queue_max_events,
             replay_backoff=replay_backoff,
         )
+        self.budget = ServerBudget(per_key=settings.max_servers_per_key, total=settings.max_servers)
         self._purge: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Create the schema, replay the spool, start the writer, replayer and (SQLite) purge task."""
         await self.store.ensure_schema()
+        await self.budget.load(self.store)
         await self.pipeline.start()
         # MongoDB expires events itself through its TTL index; every other backend is purged on a timer.
         if not isinstance(self.store, MongoEventStore):

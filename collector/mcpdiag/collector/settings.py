@@ -47,6 +47,10 @@ class CollectorSettings(BaseSettings):
         default=None,
         description="Signs pagination cursors (default: a random key kept in the store for the deployment)",
     )
+    max_servers_per_key: int = Field(
+        default=1000, ge=1, description="Distinct new server names one ingest key may introduce (per process)"
+    )
+    max_servers: int = Field(default=10_000, ge=1, description="Distinct server names the store may hold")
     spool_dir: Path = Field(
         default=Path("./data/spool"), description="Where batches wait while the store is down"
     )

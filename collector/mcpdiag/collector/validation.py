@@ -49,6 +49,14 @@ class Intake:
     rejected: list[Rejection] = field(default_factory=list)
     redactions: dict[str, int] = field(default_factory=dict)
     """How often each redaction rule fired."""
+    indexes: list[int] = field(default_factory=list)
+    """The request index of each of `events`."""
+
+    def refuse(self, position: int, field_name: str, message: str) -> None:
+        """Move `events[position]` to the rejected ones, naming the field and why."""
+        self.rejected.append(Rejection(index=self.indexes[position], field=field_name, message=message))
+        del self.events[position], self.indexes[position]
+        self.rejected.sort(key=lambda r: r.index)
 
 
 class EventValidator:
@@ -78,6 +86,7 @@ class EventValidator:
             outcome = self.check_one(item, now, intake.redactions, truncate_detail=truncate_detail)
             if isinstance(outcome, DiagnosticEvent):
                 intake.events.append(outcome)
+                intake.indexes.append(index)
             else:
                 intake.rejected.append(Rejection(index=index, field=outcome[0], message=outcome[1]))
         return intake

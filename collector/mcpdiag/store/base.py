@@ -232,9 +232,19 @@ class EventStore(ABC):
     async def summary(self, server: str, since: datetime, *, user_id: str | None = None) -> Summary:
         """Counts by code and severity for `server` since `since`, and its last error."""
 
+    async def summaries(
+        self, servers: Sequence[str], since: datetime, *, user_id: str | None = None
+    ) -> dict[str, Summary]:
+        """`summary` of each of `servers` (backends answer it in one query; this default asks one by one)."""
+        return {server: await self.summary(server, since, user_id=user_id) for server in servers}
+
     @abstractmethod
-    async def list_servers(self) -> list[str]:
-        """Names of every server with stored events, sorted."""
+    async def list_servers(self, *, after: str | None = None, limit: int | None = None) -> list[str]:
+        """Names of servers with stored events, sorted; only those after `after`, at most `limit` of them."""
+
+    async def has_server(self, name: str) -> bool:
+        """Whether `name` has stored events (backends look it up; this default lists them)."""
+        return name in await self.list_servers()
 
     # Not abstract, so stores written before the audit log existed (and test doubles) still instantiate.
     async def append_audit(self, record: dict[str, Any]) -> None:

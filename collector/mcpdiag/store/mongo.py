@@ -235,20 +235,22 @@ class MongoEventStore(EventStore):
         codes: Sequence[str] = (),
         min_severity: Severity | None = None,
     ) -> dict[str, dict[str, Any]]:
-        now = self.clock()
-        found: dict[str, dict[str, Any]] = {}
-        for server in servers:
-            query = EventQuery(
-                server=server,
-                user_id=user_id,
-                touchpoints=tuple(touchpoints),
-                codes=tuple(codes),
-                min_severity=min_severity,
-            )
-            docs = await self._find(self._filter(query, now, None), self._sort(query), 1)
-            if docs:
-                found[server] = from_document(docs[0])
-        return found
+        query = EventQuery(
+            user_id=user_id, touchpoints=tuple(touchpoints), codes=tuple(codes), min_severity=min_severity
+        )
+        spec = {**self._filter(query, self.clock(), None), "server": {"$in": list(servers)}}
+        # One aggregation: newest first within each server, the first document of each group.
+        pipeline = [
+            {"$match": spec},
+            {"$sort": {"server": 1, "ts": -1, "_id": -1}},
+            {"$group": {"_id": "$server", "doc": {"$first": "$$ROOT"}}},
+        ]
+        try:
+            cursor = await _resolved(self.events.aggregate(pipeline))
+            groups = [group async for group in cursor]
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+        return {group["_id"]: from_document(group["doc"]) for group in groups}
 
     async def summary(self, server: str, since: datetime, *, user_id: str | None = None) -> Summary:
         spec = self._filter(EventQuery(server=server, user_id=user_id, since=since), self.clock(), None)
@@ -291,12 +293,21 @@ class MongoEventStore(EventStore):
         summary.last_error = last_error.items[0] if last_error.items else None
         return summary
 
-    async def list_servers(self) -> list[str]:
-        try:
-            names = await self.events.distinct("server")
+    async def list_servers(self, *, after: str | None = None, limit: int | None = None) -> list[str]:
+        try:  # a distinct scan of the server index, from `after` on
+            names = await self.events.distinct(
+                "server", {"server": {"$gt": after}} if after is not None else {}
+            )
         except PyMongoError as exc:
             raise _unavailable(exc) from exc
-        return sorted(names)
+        ordered = sorted(names)
+        return ordered if limit is None else ordered[:limit]
+
+    async def has_server(self, name: str) -> bool:
+        try:
+            return await self.events.find_one({"server": name}, projection={"_id": 1}) is not None
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
 
     async def append_audit(self, record: dict[str, Any]) -> None:
         at = audit_ts(record)

@@ -259,29 +259,35 @@ class SQLiteEventStore(EventStore):
         codes: Sequence[str] = (),
         min_severity: Severity | None = None,
     ) -> dict[str, dict[str, Any]]:
-        now_ms = self._now_ms()
-        queries = [
-            build_select(
-                EventQuery(
-                    server=server,
-                    user_id=user_id,
-                    touchpoints=tuple(touchpoints),
-                    codes=tuple(codes),
-                    min_severity=min_severity,
-                ),
-                now_ms,
-                after=None,
-                limit=1,
+        # One statement for the whole list: per server, an index probe for the latest row of each scope
+        # (the user's own, then the server-wide ones), newest first.
+        where: list[str] = ["e.server = s.value", "e.expire_at > ?"]
+        params: list[Any] = [self._now_ms()]
+        if min_severity is not None:
+            where.append("e.severity >= ?")
+            params.append(min_severity.rank)
+        for column, values in (("touchpoint", touchpoints), ("code", codes)):
+            if values:
+                where.append(f"e.{column} IN ({','.join('?' * len(values))})")
+                params.extend(values)
+        scopes = [("", [])] if user_id is None else [("e.user_key = ?", [user_id]), ("e.user_key = ''", [])]
+        columns: list[str] = []
+        all_params: list[Any] = []
+        for scope, scope_params in scopes:
+            clause = " AND ".join([*where, scope] if scope else where)
+            columns.append(
+                f"(SELECT e.ts || ',' || e.id || ',' || e.doc FROM events e WHERE {clause} "
+                "ORDER BY e.ts DESC, e.id DESC LIMIT 1)"
             )
-            for server in servers
-        ]
+            all_params.extend([*params, *scope_params])
+        sql = f"SELECT s.value, {', '.join(columns)} FROM json_each(?) s"
 
         def run(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
             found: dict[str, dict[str, Any]] = {}
-            for server, (sql, params) in zip(servers, queries, strict=True):
-                row = conn.execute(sql, params).fetchone()
-                if row is not None:
-                    found[server] = json.loads(row[2])
+            for server, *latest in conn.execute(sql, [*all_params, json.dumps(list(servers))]):
+                rows = [tuple(cell.split(",", 2)) for cell in latest if cell is not None]
+                if rows:  # (ts, id, doc): ids hold no comma (the event id pattern)
+                    found[server] = json.loads(max(rows, key=lambda r: (int(r[0]), r[1]))[2])
             return found
 
         return await self._read(run)
@@ -299,31 +305,53 @@ class SQLiteEventStore(EventStore):
         )
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         summary = Summary(server=server, since=since)
-        names = list(Severity)
-        for code, rank, count, first, last in rows:
-            severity = names[rank]
-            summary.total += count
-            summary.by_severity[severity.value] = summary.by_severity.get(severity.value, 0) + count
-            if rank >= Severity.ERROR.rank:
-                summary.error_count += count
-            stats = summary.by_code.get(code)
-            if stats is None:
-                summary.by_code[code] = CodeStats(count, from_ms(first), from_ms(last))
-            else:
-                stats.count += count
-                stats.first_seen = min(stats.first_seen, from_ms(first))
-                stats.last_seen = max(stats.last_seen, from_ms(last))
+        for group in rows:
+            _tally(summary, *group)
         last = await self.page(
             EventQuery(server=server, user_id=user_id, since=since, min_severity=Severity.ERROR, limit=1)
         )
         summary.last_error = last.items[0] if last.items else None
         return summary
 
-    async def list_servers(self) -> list[str]:
-        rows = await self._read(
-            lambda conn: conn.execute("SELECT name FROM servers ORDER BY name").fetchall()
-        )
+    async def list_servers(self, *, after: str | None = None, limit: int | None = None) -> list[str]:
+        sql, params = "SELECT name FROM servers", list[Any]()
+        if after is not None:
+            sql += " WHERE name > ?"
+            params.append(after)
+        sql += " ORDER BY name"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         return [name for (name,) in rows]
+
+    async def has_server(self, name: str) -> bool:
+        row = await self._read(
+            lambda conn: conn.execute("SELECT 1 FROM servers WHERE name = ?", (name,)).fetchone()
+        )
+        return row is not None
+
+    async def summaries(
+        self, servers: Sequence[str], since: datetime, *, user_id: str | None = None
+    ) -> dict[str, Summary]:
+        where = "server IN (SELECT value FROM json_each(?)) AND ts >= ? AND expire_at > ?"
+        params: list[Any] = [json.dumps(list(servers)), to_ms(since), self._now_ms()]
+        if user_id is not None:
+            where += " AND user_key IN ('', ?)"
+            params.append(user_id)
+        sql = (
+            f"SELECT server, code, severity, COUNT(*), MIN(ts), MAX(ts) FROM events WHERE {where} "
+            "GROUP BY server, code, severity"
+        )
+        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
+        found = {server: Summary(server=server, since=since) for server in servers}
+        for server, *group in rows:
+            _tally(found[server], *group)
+        errors = await self.last_events(servers, user_id=user_id, min_severity=Severity.ERROR)
+        for server, event in errors.items():
+            if from_ms(_ts_ms(event)) >= since:
+                found[server].last_error = event
+        return found
 
     async def append_audit(self, record: dict[str, Any]) -> None:
         row = (
@@ -426,3 +454,26 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _tally(summary: Summary, code: str, rank: int, count: int, first: int, last: int) -> None:
+    """Add one (code, severity) group of a summary query to `summary`."""
+    severity = _SEVERITIES[rank]
+    summary.total += count
+    summary.by_severity[severity.value] = summary.by_severity.get(severity.value, 0) + count
+    if rank >= Severity.ERROR.rank:
+        summary.error_count += count
+    stats = summary.by_code.get(code)
+    if stats is None:
+        summary.by_code[code] = CodeStats(count, from_ms(first), from_ms(last))
+    else:
+        stats.count += count
+        stats.first_seen = min(stats.first_seen, from_ms(first))
+        stats.last_seen = max(stats.last_seen, from_ms(last))
+
+
+def _ts_ms(event: dict[str, Any]) -> int:
+    return to_ms(datetime.fromisoformat(str(event["ts"]).replace("Z", "+00:00")))
+
+
+_SEVERITIES = list(Severity)

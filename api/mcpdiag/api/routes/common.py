@@ -7,7 +7,7 @@ from typing import Any
 from mcpdiag.api.acl import AccessPolicy
 from mcpdiag.api.errors import NotFoundError
 from mcpdiag.api.principal import Principal
-from mcpdiag.collector.ingest import ErrorBody
+from mcpdiag.collector.handlers import ErrorBody
 from mcpdiag.store.base import EventStore
 
 _DESCRIPTIONS = {
@@ -40,5 +40,5 @@ async def check_exists(store: EventStore, policy: AccessPolicy, principal: Princ
     """Raise 404 unless `server` has stored events, an ACL entry, or is named in the caller's claim."""
     if policy.is_named(principal, server):
         return
-    if server not in await store.list_servers():
+    if not await store.has_server(server):
         raise not_found(server)

@@ -20,7 +20,7 @@ from pydantic.alias_generators import to_camel
 from mcpdiag.api.deps import CurrentUser, Settings
 from mcpdiag.api.errors import DoctorUnavailableError, InvalidParameterError, RateLimitedError
 from mcpdiag.api.routes.common import error_responses
-from mcpdiag.collector.ingest import ErrorBody
+from mcpdiag.collector.handlers import ErrorBody
 from mcpdiag.collector.runtime import CollectorRuntime
 from mcpdiag.emitters import CallableSink, Emitter
 from mcpdiag.emitters.sinks import WireEvent

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from mcpdiag.api.deps import Store
 from mcpdiag.api.models import Health, Readiness
-from mcpdiag.collector.ingest import ErrorDetail
+from mcpdiag.collector.handlers import ErrorDetail
 from mcpdiag.collector.runtime import CollectorRuntime
 
 log = structlog.get_logger("mcpdiag.api.health")
