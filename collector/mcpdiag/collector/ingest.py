@@ -74,6 +74,7 @@ async def _store(runtime: CollectorRuntime, intake: Intake, endpoint: str) -> No
     await runtime.pipeline.submit(intake.events)
     metrics = runtime.metrics
     metrics.accepted.labels(endpoint).inc(len(intake.events))
+    metrics.count_events(intake.events)
     if intake.rejected:
         metrics.rejected.labels(endpoint).inc(len(intake.rejected))
     for rule, count in intake.redactions.items():

@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from mcpdiag.emitters import CATALOG, DiagnosticEvent
+
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+OTHER = "other"
+"""The label value of every server or code past its cap."""
+MAX_SERVER_LABELS = 200
+MAX_EXTRA_CODE_LABELS = 20
+
+
+class LabelCap:
+    """At most `limit` distinct values of one label, first come first kept; the rest are `other`: a
+    Prometheus series per server and code, without letting invented names grow the scrape forever."""
+
+    def __init__(self, limit: int, always: Iterable[str] = ()) -> None:
+        self.limit = limit
+        self._always = frozenset(always)
+        self._kept: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        if value in self._always or value in self._kept:
+            return value
+        with self._lock:
+            if len(self._kept) < self.limit:
+                self._kept.add(value)
+                return value
+        return OTHER
 
 
 class CollectorMetrics:
@@ -25,6 +52,15 @@ class CollectorMetrics:
         self.requests_refused = Counter(
             "mcpdiag_ingest_requests_refused", "Ingest requests refused, by error code", ["code"], registry=r
         )
+        self.occurrences = Counter(
+            "mcpdiag_events",
+            "Failures and lifecycle events accepted, by server, code and severity (occurrences: a coalesced "
+            f"event counts as many as it stands for; past {MAX_SERVER_LABELS} servers, `other`)",
+            ["server", "code", "severity"],
+            registry=r,
+        )
+        self._server_label = LabelCap(MAX_SERVER_LABELS)
+        self._code_label = LabelCap(MAX_EXTRA_CODE_LABELS, always=CATALOG)
         self.stored = Counter("mcpdiag_events_stored", "Events written to the store", registry=r)
         self.spooled = Counter("mcpdiag_events_spooled", "Events written to the spool", registry=r)
         self.replayed = Counter("mcpdiag_events_replayed", "Spooled events written to the store", registry=r)
@@ -50,6 +86,17 @@ class CollectorMetrics:
         self.queue_depth = Gauge("mcpdiag_queue_depth", "Events waiting for the batch writer", registry=r)
         self.spool_bytes = Gauge("mcpdiag_spool_bytes", "Bytes of batches waiting in the spool", registry=r)
         self.spool_batches = Gauge("mcpdiag_spool_batches", "Batches waiting in the spool", registry=r)
+        self.store_healthy = Gauge(
+            "mcpdiag_store_healthy", "1 while the last store write succeeded, 0 while writes spool", registry=r
+        )
+
+    def count_events(self, events: Iterable[DiagnosticEvent]) -> None:
+        """Add accepted events to `mcpdiag_events_total`, each as the occurrences it stands for."""
+        for event in events:
+            occurrences = getattr(event, "count", 1) or 1
+            self.occurrences.labels(
+                self._server_label(event.server), self._code_label(event.code), event.severity.value
+            ).inc(occurrences)
 
     def watch(
         self,
@@ -57,8 +104,10 @@ class CollectorMetrics:
         queue_depth: Callable[[], float],
         spool_bytes: Callable[[], float],
         spool_batches: Callable[[], float],
+        store_healthy: Callable[[], float] = lambda: 1.0,
     ) -> None:
         """Read the gauges from live values at scrape time."""
+        self.store_healthy.set_function(store_healthy)
         self.queue_depth.set_function(queue_depth)
         self.spool_bytes.set_function(spool_bytes)
         self.spool_batches.set_function(spool_batches)

@@ -88,6 +88,7 @@ class IngestPipeline:
             queue_depth=lambda: self._depth,
             spool_bytes=lambda: self.spool.size_bytes,
             spool_batches=lambda: len(self.spool),
+            store_healthy=lambda: 1.0 if self._healthy else 0.0,
         )
 
     @property
