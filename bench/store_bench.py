@@ -157,7 +157,7 @@ def fast_rows(
         doc = tpl.fmt.format(id=event_id, ts=format_ts(ts), server=server, user=user, trace=trace)
         rows.append(
             (event_id, ts_ms, server, user, tpl.severity, tpl.code, tpl.touchpoint, trace, now_ms,
-             ts_ms + tpl.ttl_ms, doc)
+             ts_ms + tpl.ttl_ms, doc, 1)
         )  # fmt: skip
     return rows
 
@@ -165,7 +165,7 @@ def fast_rows(
 def check_rows(store: SQLiteEventStore, rows: Sequence[tuple[Any, ...]], rng: random.Random) -> None:
     """Fail loudly unless sampled generated rows equal what the store itself builds for those events."""
     for row in rng.sample(list(rows), min(200, len(rows))):
-        ev = DiagnosticEvent.model_validate_json(row[-1])
+        ev = DiagnosticEvent.model_validate_json(row[10])
         (expected,) = store.rows([ev])
         if expected[:8] != row[:8] or expected[9:] != row[9:]:
             raise SystemExit(f"generated row differs from SQLiteEventStore.rows():\n{row}\n{expected}")
@@ -206,7 +206,7 @@ async def bench_append(workdir: Path, total: int, runs: int, rng: random.Random)
     batches = [events[i : i + BATCH] for i in range(0, total, BATCH)]
     builder = SQLiteEventStore(workdir / "unused.db")
     row_batches = [builder.rows(batch) for batch in batches]
-    sizes = [len(row[-1].encode()) for rows in row_batches for row in rows]
+    sizes = [len(row[10].encode()) for rows in row_batches for row in rows]
     print(
         f"  {total:,} events in batches of {BATCH}; encoded size min/mean/max = "
         f"{min(sizes)}/{statistics.fmean(sizes):.0f}/{max(sizes)} bytes"

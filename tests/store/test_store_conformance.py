@@ -378,6 +378,23 @@ async def test_summaries_of_many_servers_equal_each_servers_summary(
             assert batch[server] == one, server
 
 
+async def test_summaries_count_occurrences_not_rows(store: EventStore, clock: FakeClock) -> None:
+    """An event standing for coalesced repeats (`count`) counts as many as it stands for."""
+    t = clock.now - timedelta(minutes=20)
+    await store.append(
+        [
+            make_event(code="MCP_TIMEOUT", ts=t, count=40, first_ts=t, last_ts=t + timedelta(seconds=9)),
+            make_event(code="MCP_TIMEOUT", ts=t + timedelta(minutes=1)),
+            make_event(code="MCP_CONNECTED", ts=t + timedelta(minutes=2)),
+        ]
+    )
+    summary = await store.summary("github", t - timedelta(minutes=1))
+    assert summary.by_code["MCP_TIMEOUT"].count == 41 and summary.total == 42
+    assert (await store.summaries(["github"], t - timedelta(minutes=1)))["github"] == summary
+    page = await store.page(EventQuery(server="github", oldest_first=True))
+    assert (page.items[0]["count"], page.items[0]["lastTs"]) == (40, format_ts(t + timedelta(seconds=9)))
+
+
 async def test_the_server_list_pages_in_name_order(store: EventStore) -> None:
     names = [f"srv-{i:03d}" for i in range(25)] + ["Zeta", "alpha", "ünïcode"]
     await store.append([make_event(server=name) for name in names])

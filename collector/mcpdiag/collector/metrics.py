@@ -87,7 +87,7 @@ class CollectorMetrics:
         self.spool_bytes = Gauge("mcpdiag_spool_bytes", "Bytes of batches waiting in the spool", registry=r)
         self.spool_batches = Gauge("mcpdiag_spool_batches", "Batches waiting in the spool", registry=r)
         self.store_healthy = Gauge(
-            "mcpdiag_store_healthy", "1 while the last store write succeeded, 0 while writes spool", registry=r
+            "mcpdiag_store_healthy", "1 while store writes succeed, 0 while they spool", registry=r
         )
 
     def count_events(self, events: Iterable[DiagnosticEvent]) -> None:

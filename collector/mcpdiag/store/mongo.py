@@ -259,7 +259,7 @@ class MongoEventStore(EventStore):
             {
                 "$group": {
                     "_id": {"code": "$code", "sev": "$sev"},
-                    "n": {"$sum": 1},
+                    "n": {"$sum": {"$ifNull": ["$count", 1]}},
                     "first": {"$min": "$ts"},
                     "last": {"$max": "$ts"},
                 }

@@ -37,6 +37,7 @@ from mcpdiag.store.errors import InvalidQueryError, StoreUnavailableError
 from mcpdiag.store.sqlite_sql import (
     CHUNK_CHARS,
     INSERT,
+    MIGRATIONS,
     PURGE_CHUNK,
     SCHEMA,
     STREAM_CACHE_KIB,
@@ -110,7 +111,13 @@ class SQLiteEventStore(EventStore):
     # -- EventStore -----------------------------------------------------------------------------------
 
     async def ensure_schema(self) -> None:
-        await self._write(lambda conn: conn.executescript(SCHEMA))
+        def create(conn: sqlite3.Connection) -> None:
+            conn.executescript(SCHEMA)
+            for table, column, statement in MIGRATIONS:
+                if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                    conn.execute(statement)
+
+        await self._write(create)
 
     async def _stored_cursor_key(self) -> bytes:
         fresh = new_cursor_key()
@@ -149,6 +156,7 @@ class SQLiteEventStore(EventStore):
                     received,
                     ts_ms + ttl,
                     dump(ev, by_alias=True).decode(),
+                    ev.count,
                 )
             )
         return rows
@@ -300,7 +308,7 @@ class SQLiteEventStore(EventStore):
             where += " AND user_key IN ('', ?)"
             params.append(user_id)
         sql = (
-            f"SELECT code, severity, COUNT(*), MIN(ts), MAX(ts) FROM events WHERE {where} "
+            f"SELECT code, severity, SUM(n), MIN(ts), MAX(ts) FROM events WHERE {where} "
             "GROUP BY code, severity"
         )
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
@@ -340,7 +348,7 @@ class SQLiteEventStore(EventStore):
             where += " AND user_key IN ('', ?)"
             params.append(user_id)
         sql = (
-            f"SELECT server, code, severity, COUNT(*), MIN(ts), MAX(ts) FROM events WHERE {where} "
+            f"SELECT server, code, severity, SUM(n), MIN(ts), MAX(ts) FROM events WHERE {where} "
             "GROUP BY server, code, severity"
         )
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())

@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS events (
     trace_id    TEXT    NOT NULL,
     received_at INTEGER NOT NULL,
     expire_at   INTEGER NOT NULL,
-    doc         TEXT    NOT NULL
+    doc         TEXT    NOT NULL,
+    n           INTEGER NOT NULL DEFAULT 1  -- occurrences the event stands for (its `count`)
 );
 CREATE INDEX IF NOT EXISTS ix_events_server_ts ON events (server, ts, id);
 CREATE INDEX IF NOT EXISTS ix_events_server_user_ts ON events (server, user_key, ts, id);
@@ -42,8 +43,10 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT NOT NULL PRIMARY KEY, value BLOB NOT 
 
 INSERT = (
     "INSERT OR IGNORE INTO events (id, ts, server, user_key, severity, code, touchpoint, trace_id, "
-    "received_at, expire_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "received_at, expire_at, doc, n) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+MIGRATIONS = (("events", "n", "ALTER TABLE events ADD COLUMN n INTEGER NOT NULL DEFAULT 1"),)
+"""Columns later versions added, with the statement that adds each to a file an earlier version made."""
 UPSERT_SERVER = (
     "INSERT INTO servers (name, last_ts) VALUES (?, ?) "
     "ON CONFLICT (name) DO UPDATE SET last_ts = max(last_ts, excluded.last_ts)"

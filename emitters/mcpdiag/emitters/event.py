@@ -28,6 +28,7 @@ MAX_EVENT_BYTES = 16 * 1024
 MAX_ATTRS = 32
 MAX_MESSAGE_SAFE = 500
 MAX_DETAIL = 4096
+MAX_COUNT = 1_000_000_000
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -99,6 +100,12 @@ class DiagnosticEvent(BaseModel):
     duration_ms: Annotated[StrictFloat | StrictInt, Field(ge=0, le=7 * 24 * 3600 * 1000)] | None = None
     attrs: dict[Annotated[str, Field(min_length=1, max_length=64)], Any] = Field(default_factory=dict)
     source: Source = Field(default_factory=Source)
+    count: Annotated[StrictInt, Field(ge=1, le=MAX_COUNT)] = 1
+    """Occurrences this event stands for (repeats coalesced into it); everything that counts, counts this."""
+    first_ts: AwareDatetime | None = None
+    """First occurrence, when `count` > 1."""
+    last_ts: AwareDatetime | None = None
+    """Last occurrence, when `count` > 1."""
 
     @model_validator(mode="before")
     @classmethod
@@ -119,10 +126,12 @@ class DiagnosticEvent(BaseModel):
             data = {**data, "messageSafe": info.render(server)}
         return data
 
-    @field_validator("ts")
+    @field_validator("ts", "first_ts", "last_ts")
     @classmethod
-    def _utc(cls, value: datetime) -> datetime:
+    def _utc(cls, value: datetime | None) -> datetime | None:
         # Millisecond precision, as on the wire and in BSON dates, so every backend orders events alike.
+        if value is None:
+            return None
         try:
             utc = value.astimezone(UTC)
         except OverflowError:  # 0001-01-01T00:00:00+14:00 has no UTC instant a datetime can hold
@@ -145,6 +154,18 @@ class DiagnosticEvent(BaseModel):
         if size > MAX_EVENT_BYTES:
             raise ValueError(f"event is {size} bytes encoded; at most {MAX_EVENT_BYTES} allowed")
         return self
+
+    @model_validator(mode="after")
+    def _occurrences_ordered(self) -> Self:
+        if (self.first_ts is None) != (self.last_ts is None):
+            raise ValueError("firstTs and lastTs come together")
+        if self.first_ts is not None and self.last_ts is not None and self.first_ts > self.last_ts:
+            raise ValueError("firstTs must not be after lastTs")
+        return self
+
+    @field_serializer("first_ts", "last_ts")
+    def _occurrence_wire(self, value: datetime | None) -> str | None:
+        return None if value is None else value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     @field_serializer("ts")
     def _ts_wire(self, value: datetime) -> str:
