@@ -665,3 +665,76 @@ async def test_sqlite_walk_reads_fewer_large_documents_at_a_time(
     assert sizes[0] == 10 and max(sizes[1:]) < 10 and sum(sizes) == 40
     assert [json.loads(x) for x in await lines(store, query, 10)] == [d async for d in store.iter(query)]
     await store.close()
+
+
+async def test_problems_group_failures_by_fingerprint_counting_occurrences_and_users(
+    store: EventStore, clock: FakeClock
+) -> None:
+    """Problems equal a brute-force grouping of the raw events: counts (with `count`), first and last
+    seen, distinct users, server-wide, the newest Debug ID, and a trend that sums to the count."""
+    rng = random.Random(3)
+    since, until = clock.now - timedelta(hours=6), clock.now
+    events = []
+    for _ in range(400):
+        ts = since + timedelta(seconds=rng.randrange(6 * 3600))
+        coalesced = rng.random() < 0.1
+        events.append(
+            make_event(
+                server=rng.choice(["a", "b"]),
+                code=rng.choice(["MCP_TIMEOUT", "MCP_TOOL_ERROR", "MCP_SERVER_ERROR", "MCP_CONNECTED"]),
+                touchpoint=rng.choice(["connect", "tool_call"]),
+                tool=rng.choice([None, "search"]),
+                user_id=rng.choice([None, "alice", "bob", "carol"]),
+                ts=ts,
+                **({"count": 7, "first_ts": ts, "last_ts": ts} if coalesced else {}),
+            )
+        )
+    await store.append(events)
+    await store.append(events[:50])  # re-sent: already counted
+    problems = await store.problems(None, since, until, buckets=6)
+    expected: dict[tuple[str, str, str, str | None], list[DiagnosticEvent]] = {}
+    for event in events:
+        if event.severity.rank >= Severity.WARNING.rank:
+            expected.setdefault((event.server, event.code, event.touchpoint.value, event.tool), []).append(
+                event
+            )
+    assert {(p.server, p.code, p.touchpoint, p.tool) for p in problems} == set(expected)
+    for problem in problems:
+        group = expected[(problem.server, problem.code, problem.touchpoint, problem.tool)]
+        newest = max(group, key=lambda e: (e.ts, e.id))
+        assert problem.count == sum(e.count for e in group) == sum(problem.trend)
+        assert problem.users == len({e.user_id for e in group if e.user_id})
+        assert problem.server_wide == any(e.user_id is None for e in group)
+        assert (problem.latest_trace_id, problem.latest_event_id) == (newest.trace_id, newest.id)
+        assert problem.first_seen == min(e.ts for e in group) and problem.last_seen == newest.ts
+    assert [p.count for p in problems] == sorted((p.count for p in problems), reverse=True)
+    # A user's view counts their own and server-wide events only.
+    mine = await store.problems(["a"], since, until, user_id="alice")
+    for problem in mine:
+        group = expected[(problem.server, problem.code, problem.touchpoint, problem.tool)]
+        assert problem.count == sum(e.count for e in group if e.user_id in (None, "alice"))
+        assert problem.users <= 1
+
+
+async def test_timelines_count_occurrences_per_bucket_by_severity_and_expire(
+    store: EventStore, clock: FakeClock
+) -> None:
+    start = clock.now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=4)
+    await store.append(
+        [
+            make_event(server="a", ts=start + timedelta(minutes=5), severity="error"),
+            make_event(server="a", ts=start + timedelta(hours=2, minutes=5), severity="warning", count=5,
+                       first_ts=start + timedelta(hours=2), last_ts=start + timedelta(hours=2, minutes=5)),
+            make_event(server="b", ts=start + timedelta(hours=3, minutes=1), code="MCP_CONNECTED"),
+        ]
+    )  # fmt: skip
+    series = await store.timeline(None, start, start + timedelta(hours=4), buckets=4)
+    assert series == {"a": {"error": [1, 0, 0, 0], "warning": [0, 0, 5, 0]}, "b": {"info": [0, 0, 0, 1]}}
+    assert await store.timeline(["b"], start, start + timedelta(hours=4), buckets=2) == {
+        "b": {"info": [0, 1]}
+    }
+    clock.advance(days=8)  # the warning and the info are past their 7 days; the error keeps 14
+    later = await store.timeline(None, start, start + timedelta(hours=4), buckets=4)
+    assert later == {"a": {"error": [1, 0, 0, 0]}}
+    await store.purge_expired()
+    assert await store.timeline(None, start, start + timedelta(hours=4), buckets=4) == later

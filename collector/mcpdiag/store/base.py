@@ -14,6 +14,7 @@ from typing import Any
 from mcpdiag.emitters import DiagnosticEvent, Severity
 from mcpdiag.store.cursor import CursorCodec
 from mcpdiag.store.errors import InvalidQueryError
+from mcpdiag.store.rollup import HourlyRow, Problem, problems_of, timeline_of
 
 MAX_PAGE = 200
 MIN_PREFIX = 8
@@ -237,6 +238,45 @@ class EventStore(ABC):
     ) -> dict[str, Summary]:
         """`summary` of each of `servers` (backends answer it in one query; this default asks one by one)."""
         return {server: await self.summary(server, since, user_id=user_id) for server in servers}
+
+    async def hourly(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        servers: Sequence[str] | None = None,
+        user_id: str | None = None,
+    ) -> list[HourlyRow]:
+        """Rollup rows of the hours `[since, until)` touches, of `servers` (None = all), in `user_id`'s
+        scope (their own and server-wide rows; None = everyone's)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no rollups")
+
+    async def problems(
+        self,
+        servers: Sequence[str] | None,
+        since: datetime,
+        until: datetime,
+        *,
+        user_id: str | None = None,
+        min_severity: Severity = Severity.WARNING,
+        buckets: int = 12,
+    ) -> list[Problem]:
+        """Failures grouped by fingerprint (server, code, touchpoint, tool), busiest first, with a trend."""
+        rows = await self.hourly(since, until, servers=servers, user_id=user_id)
+        return problems_of(rows, since, until, buckets=buckets, min_rank=min_severity.rank)
+
+    async def timeline(
+        self,
+        servers: Sequence[str] | None,
+        since: datetime,
+        until: datetime,
+        *,
+        user_id: str | None = None,
+        buckets: int = 24,
+    ) -> dict[str, dict[str, list[int]]]:
+        """Occurrences per server, per severity, in `buckets` equal slices of the window (hours at least)."""
+        rows = await self.hourly(since, until, servers=servers, user_id=user_id)
+        return timeline_of(rows, since, until, buckets=buckets)
 
     @abstractmethod
     async def list_servers(self, *, after: str | None = None, limit: int | None = None) -> list[str]:

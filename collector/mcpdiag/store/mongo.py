@@ -30,6 +30,7 @@ from mcpdiag.store.base import (
 )
 from mcpdiag.store.cursor import new_cursor_key
 from mcpdiag.store.errors import InvalidQueryError, StoreUnavailableError
+from mcpdiag.store.rollup import HourlyCounts, HourlyKey, HourlyRow, rollup, window_hours
 
 _INTERNAL = ("_id", "sev", "receivedAt", "expireAt")
 
@@ -38,6 +39,15 @@ INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
     ("server_user_ts", [("server", 1), ("userId", 1), ("ts", -1), ("_id", -1)], {}),
     ("server_ts", [("server", 1), ("ts", -1), ("_id", -1)], {}),
     ("traceId", [("traceId", 1)], {}),
+]
+HOURLY_INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
+    ("ttl_expireAt", [("expireAt", 1)], {"expireAfterSeconds": 0}),
+    (
+        "key",
+        [("server", 1), ("hour", 1), ("code", 1), ("touchpoint", 1), ("tool", 1), ("userKey", 1), ("sev", 1)],
+        {"unique": True},
+    ),
+    ("hour", [("hour", 1)], {}),
 ]
 AUDIT_INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
     ("ttl_expireAt", [("expireAt", 1)], {"expireAfterSeconds": 0}),
@@ -95,6 +105,7 @@ class MongoEventStore(EventStore):
         self.events = client[database][collection]
         self.audit = client[database]["audit"]
         self.meta = client[database]["meta"]
+        self.hourly_counts = client[database]["hourly"]
 
     @classmethod
     def from_url(
@@ -160,6 +171,8 @@ class MongoEventStore(EventStore):
                 await self.events.create_index(keys, name=name, **options)
             for name, keys, options in AUDIT_INDEXES:
                 await self.audit.create_index(keys, name=name, **options)
+            for name, keys, options in HOURLY_INDEXES:
+                await self.hourly_counts.create_index(keys, name=name, **options)
         except PyMongoError as exc:
             raise _unavailable(exc) from exc
 
@@ -180,17 +193,95 @@ class MongoEventStore(EventStore):
 
         received = self.clock()
         docs = [to_document(ev, received_at=received, retention=self.retention) for ev in events]
+        duplicates: set[int] = set()
         try:
-            result = await self.events.insert_many(docs, ordered=False)
-            return len(result.inserted_ids)
+            await self.events.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(err.get("code") != 11000 for err in errors):
                 raise _unavailable(exc) from exc
             # Duplicate ids are re-sent events: already stored, so skipping them is the idempotent outcome.
-            return int(exc.details.get("nInserted", len(docs) - len(errors)))
+            duplicates = {int(err["index"]) for err in errors}
         except PyMongoError as exc:
             raise _unavailable(exc) from exc
+        fresh = [
+            (ev, to_ms(self.retention.expire_at(ev.ts, ev.severity)))
+            for i, ev in enumerate(events)
+            if i not in duplicates
+        ]
+        # After the events: a failure here leaves counts short, never counted twice on a replay.
+        await self._count_hourly(fresh)
+        return len(fresh)
+
+    async def _count_hourly(self, fresh: Sequence[tuple[DiagnosticEvent, int]]) -> None:
+        updates = [
+            (
+                {
+                    "server": k.server,
+                    "hour": k.hour,
+                    "code": k.code,
+                    "touchpoint": k.touchpoint,
+                    "tool": k.tool,
+                    "userKey": k.user_key,
+                    "sev": k.severity,
+                },
+                {
+                    "$inc": {"n": c.n},
+                    "$min": {"firstTs": c.first_ms},
+                    "$max": {
+                        "lastTs": c.last_ms,
+                        "lastKey": c.last_key,
+                        "expireAt": _bson(from_ms(c.expire_ms)),
+                    },
+                },
+            )
+            for k, c in rollup(fresh).items()
+        ]
+        if not updates:
+            return
+        from pymongo import UpdateOne
+
+        try:
+            try:
+                await self.hourly_counts.bulk_write(
+                    [UpdateOne(spec, change, upsert=True) for spec, change in updates], ordered=False
+                )
+            except TypeError:  # mongomock's bulk API predates pymongo's UpdateOne(sort=): one by one there
+                for spec, change in updates:
+                    await self.hourly_counts.update_one(spec, change, upsert=True)
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+
+    async def hourly(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        servers: Sequence[str] | None = None,
+        user_id: str | None = None,
+    ) -> list[HourlyRow]:
+        first, last = window_hours(since, until)
+        spec: dict[str, Any] = {
+            "hour": {"$gte": first, "$lt": last},
+            "expireAt": {"$gt": _bson(self.clock())},
+        }
+        if servers is not None:
+            spec["server"] = {"$in": list(servers)}
+        if user_id is not None:
+            spec["userKey"] = {"$in": ["", user_id]}
+        try:
+            docs = [doc async for doc in self.hourly_counts.find(spec)]
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+        return [
+            HourlyRow(
+                HourlyKey(
+                    d["server"], d["hour"], d["code"], d["touchpoint"], d["tool"], d["userKey"], d["sev"]
+                ),
+                HourlyCounts(d["n"], d["firstTs"], d["lastTs"], d["lastKey"], to_ms(_aware(d["expireAt"]))),
+            )
+            for d in docs
+        ]
 
     async def page(self, query: EventQuery) -> Page:
         query = query.checked()

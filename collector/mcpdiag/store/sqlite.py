@@ -34,13 +34,16 @@ from mcpdiag.store.base import (
 )
 from mcpdiag.store.cursor import new_cursor_key
 from mcpdiag.store.errors import InvalidQueryError, StoreUnavailableError
+from mcpdiag.store.rollup import HourlyCounts, HourlyKey, HourlyRow, rollup, window_hours
 from mcpdiag.store.sqlite_sql import (
     CHUNK_CHARS,
+    EXISTING_IDS,
     INSERT,
     MIGRATIONS,
     PURGE_CHUNK,
     SCHEMA,
     STREAM_CACHE_KIB,
+    UPSERT_HOURLY,
     UPSERT_SERVER,
     WRITE_CACHE_KIB,
     Chunk,
@@ -168,11 +171,39 @@ class SQLiteEventStore(EventStore):
         latest: dict[str, int] = {}
         for row in rows:
             latest[row[2]] = max(latest.get(row[2], 0), row[1])
+        ids = json.dumps([row[0] for row in rows])
 
         def write(conn: sqlite3.Connection) -> int:
             with _transaction(conn):
+                # Only events stored now count in the rollups: a re-sent id is already counted.
+                stored = {event_id for (event_id,) in conn.execute(EXISTING_IDS, (ids,))}
+                fresh: list[tuple[DiagnosticEvent, int]] = []
+                for event, row in zip(events, rows, strict=True):
+                    if event.id not in stored:
+                        stored.add(event.id)
+                        fresh.append((event, row[9]))
                 inserted = conn.executemany(INSERT, rows).rowcount
                 conn.executemany(UPSERT_SERVER, latest.items())
+                conn.executemany(
+                    UPSERT_HOURLY,
+                    [
+                        (
+                            k.server,
+                            k.hour,
+                            k.code,
+                            k.touchpoint,
+                            k.tool,
+                            k.user_key,
+                            k.severity,
+                            c.n,
+                            c.first_ms,
+                            c.last_ms,
+                            c.last_key,
+                            c.expire_ms,
+                        )
+                        for k, c in rollup(fresh).items()
+                    ],
+                )
             return inserted
 
         return await self._write(write)
@@ -333,6 +364,30 @@ class SQLiteEventStore(EventStore):
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         return [name for (name,) in rows]
 
+    async def hourly(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        servers: Sequence[str] | None = None,
+        user_id: str | None = None,
+    ) -> list[HourlyRow]:
+        first, last = window_hours(since, until)
+        where = ["hour >= ?", "hour < ?", "expire_at > ?"]
+        params: list[Any] = [first, last, self._now_ms()]
+        if servers is not None:
+            where.append("server IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(list(servers)))
+        if user_id is not None:
+            where.append("user_key IN ('', ?)")
+            params.append(user_id)
+        sql = (
+            "SELECT server, hour, code, touchpoint, tool, user_key, severity, n, first_ts, last_ts, "
+            f"last_key, expire_at FROM hourly WHERE {' AND '.join(where)}"
+        )
+        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
+        return [HourlyRow(HourlyKey(*row[:7]), HourlyCounts(*row[7:])) for row in rows]
+
     async def has_server(self, name: str) -> bool:
         row = await self._read(
             lambda conn: conn.execute("SELECT 1 FROM servers WHERE name = ?", (name,)).fetchone()
@@ -408,6 +463,8 @@ class SQLiteEventStore(EventStore):
                 total += deleted
                 if deleted < PURGE_CHUNK:
                     break
+            with _transaction(conn):
+                conn.execute("DELETE FROM hourly WHERE expire_at <= ?", (cutoff,))
             if total:
                 with _transaction(conn):
                     conn.execute(

@@ -39,12 +39,38 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS ix_audit_ts ON audit (ts, id);
 CREATE TABLE IF NOT EXISTS meta (name TEXT NOT NULL PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hourly (
+    server     TEXT    NOT NULL,
+    hour       INTEGER NOT NULL,  -- ts_ms / 3600000
+    code       TEXT    NOT NULL,
+    touchpoint TEXT    NOT NULL,
+    tool       TEXT    NOT NULL,  -- '' when the events name none
+    user_key   TEXT    NOT NULL,  -- '' for server-wide events
+    severity   INTEGER NOT NULL,
+    n          INTEGER NOT NULL,  -- occurrences
+    first_ts   INTEGER NOT NULL,
+    last_ts    INTEGER NOT NULL,
+    last_key   TEXT    NOT NULL,  -- ts|trace|id of the newest event (the greatest string is the newest)
+    expire_at  INTEGER NOT NULL,
+    PRIMARY KEY (server, hour, code, touchpoint, tool, user_key, severity)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ix_hourly_hour ON hourly (hour);
+CREATE INDEX IF NOT EXISTS ix_hourly_expire ON hourly (expire_at);
 """
 
 INSERT = (
     "INSERT OR IGNORE INTO events (id, ts, server, user_key, severity, code, touchpoint, trace_id, "
     "received_at, expire_at, doc, n) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+UPSERT_HOURLY = (
+    "INSERT INTO hourly (server, hour, code, touchpoint, tool, user_key, severity, n, first_ts, last_ts, "
+    "last_key, expire_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (server, hour, code, touchpoint, tool, user_key, severity) DO UPDATE SET "
+    "n = n + excluded.n, first_ts = min(first_ts, excluded.first_ts), "
+    "last_ts = max(last_ts, excluded.last_ts), last_key = max(last_key, excluded.last_key), "
+    "expire_at = max(expire_at, excluded.expire_at)"
+)
+EXISTING_IDS = "SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))"
 MIGRATIONS = (("events", "n", "ALTER TABLE events ADD COLUMN n INTEGER NOT NULL DEFAULT 1"),)
 """Columns later versions added, with the statement that adds each to a file an earlier version made."""
 UPSERT_SERVER = (
