@@ -9,12 +9,14 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx2
 from mcp import ClientSession, MCPError
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import Implementation, ListToolsResult, ServerCapabilities, Tool
 
+from mcpdiag.api.doctor.bounded import MAX_NAME_CHARS, BodyTooLargeError, ReadBudget, clip, shown
 from mcpdiag.api.doctor.netguard import AddressRefusedError
 from mcpdiag.api.doctor.options import DoctorTransport
 from mcpdiag.api.doctor.report import SLOW_INITIALIZE_S, Outcome, StepFailed, StepName
@@ -22,7 +24,10 @@ from mcpdiag.emitters import Redactor, classify, exception_chain
 from mcpdiag.emitters.mcp import ObservingTransport
 
 MAX_TOOL_PAGES = 10
+MAX_LISTED_TOOLS = 200
 _SHOWN_TOOLS = 8
+_LISTED_PROBLEMS = 50
+_DETAIL_PART_CHARS = 2000
 _SUMMARIES = {
     "MCP_TIMEOUT": "The server did not answer in time",
     "MCP_PROXY_SSE_ISSUE": "A proxy or gateway changed or cut the MCP stream",
@@ -47,13 +52,38 @@ class McpProbe:
     http: httpx2.AsyncBaseTransport
     timeout: float
     redactor: Redactor
+    reads: ReadBudget
 
     async def run(self) -> list[StepResult]:
-        """Initialize, then list tools; the result of each step reached, with its duration (ms)."""
-        hook = ObservingTransport(self.http)
+        """Initialize, then list tools; the result of each step reached, with its duration (ms).
+
+        An answer past the read bounds stops the session at once: the SDK would otherwise log the failed
+        read and wait for a reply that never comes, up to the time bound."""
         results: list[StepResult] = []
         started = time.monotonic()
-        established = False
+        state = {"established": False, "tripped": False}
+        with anyio.CancelScope() as scope:
+
+            def trip() -> None:
+                state["tripped"] = True
+                scope.cancel()
+
+            self.reads.on_trip = trip
+            try:
+                started = await self._session(results, state)
+            finally:
+                self.reads.on_trip = None
+        if state["tripped"] and len(results) < 2:
+            name: StepName = "tools" if state["established"] else "mcp"
+            summary = self.reads.overrun_summary or "The server's answer was too large."
+            failed = StepFailed("MCP_INSPECTION_FAILED", summary, self.reads.overrun)
+            results[:] = [r for r in results if r[0] != name] + [(name, failed, _ms(started))]
+        return results
+
+    async def _session(self, results: list[StepResult], state: dict[str, bool]) -> float:
+        """Run the session, appending each step's result; returns when the step under way started."""
+        hook = ObservingTransport(self.http)
+        started = time.monotonic()
         invalid: list[Exception] = []  # what the transport could not parse (e.g. a garbage initialize)
         try:
             async with AsyncExitStack() as stack:
@@ -67,7 +97,7 @@ class McpProbe:
                     ClientSession(read, write, read_timeout_seconds=self.timeout, message_handler=on_message)
                 )
                 init = await session.initialize()
-                established = True
+                state["established"] = True
                 elapsed = _ms(started)
                 outcome = initialized_outcome(
                     init.protocol_version, init.server_info, init.capabilities, elapsed
@@ -76,7 +106,7 @@ class McpProbe:
                 started = time.monotonic()
                 if init.capabilities.tools is None:
                     results.append(("tools", Outcome("The server offers no tools.", status="skipped"), 0.0))
-                    return results
+                    return started
                 try:
                     tools = await _all_tools(session)
                 except (MCPError, ValueError) as exc:
@@ -84,11 +114,12 @@ class McpProbe:
                 else:
                     results.append(("tools", tools_outcome(tools), _ms(started)))
         except Exception as exc:
+            established = state["established"]
             if len(results) < 2:  # a failure while closing a finished session changes nothing
                 real = invalid[-1] if invalid and not established else exc
                 name: StepName = "tools" if established else "mcp"
                 results.append((name, self._failure(real, hook, established), _ms(started)))
-        return results
+        return started
 
     async def _streams(self, stack: AsyncExitStack, hook: ObservingTransport) -> tuple[Any, Any]:
         limits = httpx2.Timeout(self.timeout)
@@ -119,6 +150,8 @@ class McpProbe:
 
     def _failure(self, exc: BaseException, hook: ObservingTransport, established: bool) -> StepFailed:
         chain = exception_chain(exc)
+        if large := next((e for e in chain if isinstance(e, BodyTooLargeError)), None):
+            return StepFailed("MCP_INSPECTION_FAILED", large.summary, str(large))
         if refused := next((e for e in chain if isinstance(e, AddressRefusedError)), None):
             return StepFailed(
                 "MCP_DOMAIN_NOT_ALLOWED",
@@ -161,32 +194,47 @@ def _page_params(cursor: str) -> Any:
 def initialized_outcome(
     protocol: str | None, info: Implementation | None, caps: ServerCapabilities | None, elapsed_ms: float
 ) -> Outcome:
-    """The `mcp` step of a session that initialized: who the server is, what it offers, how fast."""
+    """The `mcp` step of a session that initialized: who the server is, what it offers, how fast (every
+    name the server chose is bounded: see `bounded.shown`)."""
     offered = [name for name in ("tools", "resources", "prompts", "logging", "completions")
                if getattr(caps, name, None) is not None]  # fmt: skip
-    who = " ".join(filter(None, (info.name, info.version))) if info is not None else "An unnamed server"
-    summary = f"{who}, protocol {protocol}; offers {', '.join(offered) if offered else 'no capabilities'}."
-    detail = f"serverInfo: {who}\nprotocolVersion: {protocol}\n"
-    detail += f"capabilities: {caps.model_dump(exclude_none=True) if caps is not None else None}"
+    names = (shown(info.name), shown(info.version)) if info is not None else ()
+    who = " ".join(filter(None, names)) or "An unnamed server"
+    summary = (
+        f"{who}, protocol {shown(protocol)}; offers {', '.join(offered) if offered else 'no capabilities'}."
+    )
+    detail = f"serverInfo: {who}\nprotocolVersion: {shown(protocol)}\n"
+    dumped = caps.model_dump(exclude_none=True) if caps is not None else None
+    detail += f"capabilities: {clip(str(dumped), _DETAIL_PART_CHARS)}"
     if elapsed_ms > SLOW_INITIALIZE_S * 1000:
         return Outcome(f"Slow: initialize took {elapsed_ms / 1000:.1f} s. {summary}", detail, status="warn")
     return Outcome(summary, detail)
 
 
 def tools_outcome(tools: list[Tool]) -> Outcome:
-    """The `tools` step: how many, their names, schema problems and missing descriptions (warnings)."""
-    names = [tool.name for tool in tools]
-    problems = [f"{tool.name}: {problem}" for tool in tools for problem in _schema_problems(tool)]
-    undescribed = [tool.name for tool in tools if not (tool.description or "").strip()]
-    shown = ", ".join(names[:_SHOWN_TOOLS]) + (" …" if len(names) > _SHOWN_TOOLS else "")
-    summary = f"{len(tools)} tool{'s' if len(tools) != 1 else ''}" + (f": {shown}." if tools else ".")
-    detail = "\n".join([f"tools: {', '.join(names)}"] + [f"schema: {p}" for p in problems]
-                       + [f"no description: {', '.join(undescribed)}"] * bool(undescribed))  # fmt: skip
-    if problems or undescribed:
+    """The `tools` step: how many, their names, schema problems, missing descriptions and over-long names
+    (warnings); at most `MAX_LISTED_TOOLS` names are listed, each bounded (see `bounded.shown`)."""
+    names = [shown(tool.name) for tool in tools]
+    problems = [f"{shown(tool.name)}: {problem}" for tool in tools for problem in _schema_problems(tool)]
+    undescribed = [shown(tool.name) for tool in tools if not (tool.description or "").strip()]
+    too_long = sum(len(tool.name) > MAX_NAME_CHARS for tool in tools)
+    listed = ", ".join(names[:_SHOWN_TOOLS]) + (" …" if len(names) > _SHOWN_TOOLS else "")
+    summary = f"{len(tools)} tool{'s' if len(tools) != 1 else ''}" + (f": {listed}." if tools else ".")
+    unlisted = len(problems) - _LISTED_PROBLEMS
+    detail = "\n".join([f"tools: {_listing(names)}"] + [f"schema: {p}" for p in problems[:_LISTED_PROBLEMS]]
+                       + [f"schema: … and {unlisted} more"] * (unlisted > 0)
+                       + [f"no description: {_listing(undescribed)}"] * bool(undescribed))  # fmt: skip
+    if problems or undescribed or too_long:
         issues = [f"{len(problems)} schema problem{'s' * (len(problems) != 1)}"] * bool(problems)
         issues += [f"{len(undescribed)} without a description (models pick tools by it)"] * bool(undescribed)
+        issues += [f"{too_long} with a name over {MAX_NAME_CHARS} characters"] * bool(too_long)
         return Outcome(f"{summary} Warning: {'; '.join(issues)}.", detail, status="warn")
     return Outcome(summary, detail)
+
+
+def _listing(names: list[str]) -> str:
+    more = len(names) - MAX_LISTED_TOOLS
+    return ", ".join(names[:MAX_LISTED_TOOLS]) + (f" … and {more} more" if more > 0 else "")
 
 
 def _schema_problems(tool: Tool) -> list[str]:
@@ -199,7 +247,10 @@ def _schema_problems(tool: Tool) -> list[str]:
         problems.append("inputSchema properties is not an object")
     required = schema.get("required", [])
     if isinstance(properties, dict) and isinstance(required, list):
-        problems += [f"required property {r!r} is not defined" for r in required if r not in properties]
+        missing = [r for r in required if not isinstance(r, str) or r not in properties]
+        problems += [
+            f"required property {shown(str(r))!r} is not defined" for r in missing[:_LISTED_PROBLEMS]
+        ]
     return problems
 
 

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx2
 
+from mcpdiag.api.doctor.bounded import BoundedTransport, ReadBudget, clip, origin_of, scoped_names
 from mcpdiag.api.doctor.http import HttpFinding, http_step
 from mcpdiag.api.doctor.mcp import McpProbe
 from mcpdiag.api.doctor.netguard import guarded_transport
@@ -23,6 +24,9 @@ from mcpdiag.emitters import Emitter, Redactor, code_info, new_trace_id
 
 STEP_TIMEOUT_S = 10.0
 MAX_REDIRECTS = 5
+# What a step may hand the redactor (then the report): bounded before redaction, cut at a word end.
+MAX_SUMMARY_CHARS = 1000
+MAX_DETAIL_CHARS = 16 * 1024
 _NOT_REACHED = "Not tested: an earlier step failed."
 
 
@@ -40,6 +44,18 @@ class _Run:
     steps: dict[StepName, Step] = field(default_factory=dict)
     failure: StepFailed | None = None
     current: tuple[StepName, float] | None = None
+    reads: ReadBudget = field(default_factory=ReadBudget)
+
+    def transport(self) -> BoundedTransport:
+        """A transport for one client of this run: vetted addresses, bounded reads, headers kept on the
+        target's origin."""
+        options = self.options
+        return BoundedTransport(
+            guarded_transport(options.policy, options.resolver, options.trust()),
+            origin_of(httpx2.URL(self.target.url)),
+            self.reads,
+            scoped_names(options.headers),
+        )
 
     def budget(self) -> float:
         """Seconds one step may take: at most STEP_TIMEOUT_S, and never past the run's bound."""
@@ -48,8 +64,9 @@ class _Run:
     def record(self, name: StepName, result: Outcome | StepFailed, duration_ms: float | None) -> None:
         """Keep a step's outcome (redacted); a failure ends the ladder."""
         status = "fail" if isinstance(result, StepFailed) else result.status
-        detail = self.redactor.text(result.detail) if result.detail else None
-        self.steps[name] = Step(name, status, duration_ms, self.redactor.text(result.summary), detail)
+        detail = self.redactor.text(clip(result.detail, MAX_DETAIL_CHARS)) if result.detail else None
+        summary = self.redactor.text(clip(result.summary, MAX_SUMMARY_CHARS))
+        self.steps[name] = Step(name, status, duration_ms, summary, detail)
         if isinstance(result, StepFailed):
             self.failure = result
             raise _Stopped
@@ -101,14 +118,8 @@ async def _walk(run: _Run) -> None:
             with run.step("oauth") as out:
                 await oauth_step(finding, anonymous)
         return
-    trust = options.trust()
     probe = McpProbe(
-        target.url,
-        options.transport,
-        options.headers,
-        guarded_transport(options.policy, options.resolver, trust),
-        run.budget(),
-        run.redactor,
+        target.url, options.transport, options.headers, run.transport(), run.budget(), run.redactor, run.reads
     )
     run.current = ("mcp", time.monotonic())
     results = await probe.run()
@@ -120,9 +131,8 @@ async def _walk(run: _Run) -> None:
 
 
 def _client(run: _Run, headers: dict[str, str]) -> httpx2.AsyncClient:
-    options = run.options
     return httpx2.AsyncClient(
-        transport=guarded_transport(options.policy, options.resolver, options.trust()),
+        transport=run.transport(),
         headers=headers,
         timeout=httpx2.Timeout(run.budget()),
         follow_redirects=True,
