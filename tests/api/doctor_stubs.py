@@ -301,3 +301,33 @@ class Recorder:
     def at(self, path_prefix: str = "") -> list[dict[str, str]]:
         """Headers of the requests whose path starts with `path_prefix`."""
         return [headers for _, path, headers in self.seen if path.startswith(path_prefix)]
+
+
+@dataclass
+class Tools:
+    """A minimal streamable-HTTP MCP endpoint at `/mcp` whose `tools/list` answers `tools` as given."""
+
+    tools: list[dict[str, Any]]
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        body = await _body(receive)
+        if scope["method"] != "POST":
+            return await _answer(send, 405, "text/plain", b"")
+        message = json.loads(body)
+        if "id" not in message:
+            return await _answer(send, 202, "text/plain", b"")
+        result = _init_result(message) if message["method"] == "initialize" else {"tools": self.tools}
+        reply = json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": result}).encode()
+        await _answer(send, 200, "application/json", reply)
+
+
+def huge_tools(count: int = 10, name_chars: int = 60_000) -> list[dict[str, Any]]:
+    """Tools whose names, descriptions and one undefined required property are about `name_chars` long:
+    the 60 KB tool name that froze /healthz (`"key" * N` is the redactor's worst case)."""
+    return [
+        {"name": f"{i:04d}" + "key" * (name_chars // 3), "description": "key=" * (name_chars // 4),
+         "inputSchema": {"type": "object", "required": ["key" * (name_chars // 3)]}}
+        for i in range(count)
+    ]  # fmt: skip

@@ -10,6 +10,7 @@ import pytest
 
 from mcpdiag.api.doctor import AddressPolicy, DoctorOptions, DoctorReport, run_doctor
 from mcpdiag.emitters import Emitter, MemorySink
+from tests.api.doctor_stubs import Tools, huge_tools
 from tests.api.doctor_support import TlsServers, broken_mcp_app, tls_servers
 from tests.e2e.oauth_server import OAuthZoo
 from tests.e2e.servers import free_port, misbehaving_app, serve, zoo_server
@@ -185,6 +186,28 @@ async def test_the_whole_run_is_bounded(bad: int) -> None:
     report = await run_doctor(f"http://127.0.0.1:{bad}/s/silent", options(timeout_s=1.5))
     assert (report.failed_step, report.code) == ("http", "MCP_TIMEOUT")
     assert "1.5" in report.step("http").summary or "2 s" in report.step("http").summary
+
+
+@pytest.mark.parametrize(("count", "name_chars"), [(10, 60_000), (1, 129), (3_000, 40)])
+async def test_what_a_run_reports_about_tools_is_bounded(count: int, name_chars: int) -> None:
+    """Huge names, a name just over the spec's 128, and thousands of tools: the report stays small, names
+    over 128 characters are shown by their length and warned about."""
+    with serve(Tools(huge_tools(count, name_chars))) as port:
+        sink = MemorySink()
+        emitter = Emitter(sink, service="doctor-test", flush_interval=0.01)
+        report = await run_doctor(f"http://127.0.0.1:{port}/mcp", options(), emitter=emitter)
+        emitter.close(2)
+    tools = report.step("tools")
+    assert tools.status == "warn" and tools.summary.startswith(f"{count} tool"), report.to_dict()
+    assert len(tools.summary) <= 1000 and len(tools.detail or "") <= 17 * 1024
+    assert len(str(report.to_dict())) < 48 * 1024
+    if name_chars > 128:
+        assert "with a name over 128 characters" in tools.summary
+        assert "key" * 50 not in str(report.to_dict())  # no piece of an over-long name
+    else:
+        assert "and 2800 more" in (tools.detail or "")
+    [event] = sink.events
+    assert len(str(event)) < 24 * 1024
 
 
 def test_a_report_hides_detail_from_those_who_may_not_read_it(tmp_path: Path) -> None:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mcpdiag.api.routes.doctor import RateLimiter
+from mcpdiag.api.errors import RateLimitedError
+from mcpdiag.api.routes.doctor import DoctorNetwork, DoctorWorkers, RateLimiter, doctor_network
 from tests.api.conftest import ACL, Api
+from tests.api.doctor_stubs import Tools, huge_tools
 from tests.api.doctor_support import Counting
 from tests.api.support import Tokens, build_app
 from tests.collector.support import asgi_client, new_key
@@ -31,9 +35,11 @@ def echo() -> Iterator[int]:
         yield port
 
 
-async def _api(tmp_path: Path, **over: Any) -> AsyncIterator[Api]:
+async def _api(tmp_path: Path, network: DoctorNetwork | None = None, **over: Any) -> AsyncIterator[Api]:
     tokens, key = Tokens(), new_key()
     app = build_app(tmp_path, tokens, ACL, key, **over)
+    if network is not None:  # the DNS boundary, faked for test names
+        app.dependency_overrides[doctor_network] = lambda: network
     async with asgi_client(app) as client:
         yield Api(client, app.state.store, tokens, key)
 
@@ -132,9 +138,50 @@ async def test_runs_are_rate_limited_per_user(dev_api: Api) -> None:
     assert other.status_code == 200
 
 
+def test_runs_beyond_the_workers_and_the_waiting_room_are_refused_not_queued() -> None:
+    workers = DoctorWorkers(workers=1, waiting=1)
+    with workers.admission(), workers.admission(), pytest.raises(RateLimitedError), workers.admission():
+        pass
+    with workers.admission() as executor:  # places are given back
+        assert executor.submit(lambda: 42).result(5) == 42
+    workers.executor.shutdown()
+
+
 def test_the_rate_limiter_forgets_idle_users() -> None:
     limiter = RateLimiter()
     limiter.check("a", 1)
     limiter._runs["a"][0] -= 120  # a minute later
     limiter.check("b", 1)
     assert set(limiter._runs) == {"b"}
+
+
+async def test_healthz_answers_while_a_doctor_run_is_busy(tmp_path: Path) -> None:
+    """The doctor's work (parsing, redaction of a server's huge tool list) never runs on the app's event
+    loop: while a run is held busy in its own thread (here by its DNS lookup, which blocks like CPU-bound
+    work does), the same app answers /healthz, and the run then finishes with a bounded report."""
+    entered, release = threading.Event(), threading.Event()
+    lookups: list[str] = []
+
+    async def busy_resolver(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        if len(lookups) == 1:
+            entered.set()
+            if not release.wait(30):  # nobody released it: the app's loop was stuck behind this run
+                raise socket.gaierror(socket.EAI_AGAIN, "held until the bound")
+        return ["127.0.0.1"]
+
+    with serve(Tools(huge_tools())) as port:
+        network = DoctorNetwork(resolver=busy_resolver)
+        async for api in _api(tmp_path, network, doctor_allow_private=True):
+            body = {"url": f"http://huge-tools.doctor-test.invalid:{port}/mcp"}
+            run = asyncio.create_task(api.client.post("/api/mcp/doctor", json=body, headers=api.support))
+            assert await asyncio.to_thread(entered.wait, 30)
+            health = await api.client.get("/healthz")
+            assert health.status_code == 200 and not run.done()
+            release.set()
+            answer = await run
+    result = answer.json()
+    assert answer.status_code == 200 and result["failedStep"] is None, result
+    tools = next(step for step in result["steps"] if step["name"] == "tools")
+    assert tools["status"] == "warn" and "over 128 characters" in tools["summary"]
+    assert len(answer.text) < 32 * 1024

@@ -6,7 +6,7 @@ from __future__ import annotations
 from mcpdiag.api.doctor.netguard import AddressPolicy, AddressRefusedError, Resolver, system_resolver
 from mcpdiag.api.doctor.options import DoctorOptions, DoctorTransport, Target, TargetError, policy_from
 from mcpdiag.api.doctor.report import STEP_NAMES, DoctorReport, Step, StepName, StepStatus
-from mcpdiag.api.doctor.runner import run_doctor
+from mcpdiag.api.doctor.runner import run_doctor, run_doctor_in_thread
 
 __all__ = [
     "STEP_NAMES",
@@ -23,5 +23,6 @@ __all__ = [
     "TargetError",
     "policy_from",
     "run_doctor",
+    "run_doctor_in_thread",
     "system_resolver",
 ]

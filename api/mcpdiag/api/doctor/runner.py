@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -177,6 +178,23 @@ async def run_doctor(
     if emitter is not None:
         _emit(emitter, run, user_id, (time.monotonic() - started) * 1000)
     return report
+
+
+async def run_doctor_in_thread(
+    url: str,
+    options: DoctorOptions,
+    *,
+    executor: Executor | None = None,
+    emitter: Emitter | None = None,
+    user_id: str | None = None,
+) -> DoctorReport:
+    """`run_doctor` on an event loop of its own in a worker thread of `executor`: its CPU-bound work
+    (parsing a server's answers, redacting what it reports) never holds up the caller's event loop."""
+
+    def work() -> DoctorReport:
+        return asyncio.run(run_doctor(url, options, emitter=emitter, user_id=user_id))
+
+    return await asyncio.get_running_loop().run_in_executor(executor, work)
 
 
 def _emit(emitter: Emitter, run: _Run, user_id: str | None, duration_ms: float) -> None:

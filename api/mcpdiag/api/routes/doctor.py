@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import time
 from collections import deque
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
@@ -33,6 +38,20 @@ _FORBIDDEN_HEADERS = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "proxy-authorization"}
 )
 _STORE_WAIT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorNetwork:
+    """The boundary a run crosses: DNS and the TLS trust store (None: the system's). Tests override the
+    `doctor_network` dependency to resolve their test names to loopback servers."""
+
+    resolver: Callable[[str, int], Awaitable[list[str]]] | None = None
+    ssl_context: ssl.SSLContext | None = None
+
+
+def doctor_network() -> DoctorNetwork:
+    """The system resolver and trust store."""
+    return DoctorNetwork()
 
 
 class _Camel(BaseModel):
@@ -118,6 +137,36 @@ def _limiter(app: FastAPI) -> RateLimiter:
     return limiter
 
 
+class DoctorWorkers:
+    """The threads doctor runs work in (never the app's event loop): `workers` run at once, `waiting` more
+    may queue for a thread, and any beyond are answered 429 instead of queueing without bound."""
+
+    def __init__(self, workers: int = 4, waiting: int = 16) -> None:
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="mcpdiag-doctor")
+        self.capacity = workers + waiting
+        self.admitted = 0  # only the event loop's thread counts: no lock needed
+
+    @contextmanager
+    def admission(self) -> Iterator[ThreadPoolExecutor]:
+        """Count a run in for the block; `RateLimitedError` when every place is taken."""
+        if self.admitted >= self.capacity:
+            raise RateLimitedError(
+                "too many connection tests are running; retry in a few seconds", headers={"Retry-After": "5"}
+            )
+        self.admitted += 1
+        try:
+            yield self.executor
+        finally:
+            self.admitted -= 1
+
+
+def _workers(app: FastAPI) -> DoctorWorkers:
+    workers: DoctorWorkers | None = getattr(app.state, "doctor_workers", None)
+    if workers is None:
+        workers = app.state.doctor_workers = DoctorWorkers()
+    return workers
+
+
 def _store_sink(app: FastAPI) -> CallableSink:
     """A sink handing events to this app's collector pipeline (validated and redacted again)."""
     runtime: CollectorRuntime = app.state.collector
@@ -148,12 +197,18 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=_RESPONSES,
     summary="Test an MCP server configuration layer by layer (dns, tcp, tls, http, mcp, oauth, tools)",
 )
-async def doctor(body: DoctorRequest, principal: CurrentUser, settings: Settings, request: Request) -> Any:
+async def doctor(
+    body: DoctorRequest,
+    principal: CurrentUser,
+    settings: Settings,
+    request: Request,
+    network: Annotated[DoctorNetwork, Depends(doctor_network)],
+) -> Any:
     """Walk the ladder and stop at the first failing step. Loopback, private, link-local and metadata
     addresses are refused (on every resolved address and every redirect) unless
     `MCPDIAG_DOCTOR_ALLOW_PRIVATE=1` or the host is in `MCPDIAG_DOCTOR_ALLOWED_DOMAINS`."""
     try:  # the doctor needs the MCP SDK (`mcpdiag[mcp]`); the rest of the API does not
-        from mcpdiag.api.doctor import DoctorOptions, TargetError, policy_from, run_doctor
+        from mcpdiag.api.doctor import DoctorOptions, TargetError, policy_from, run_doctor_in_thread
     except ImportError:
         raise DoctorUnavailableError("the connection test needs the MCP SDK: install mcpdiag[mcp]") from None
     _limiter(request.app).check(principal.user_id, settings.doctor_rate_per_minute)
@@ -162,10 +217,15 @@ async def doctor(body: DoctorRequest, principal: CurrentUser, settings: Settings
         headers=body.headers,
         policy=policy_from(settings.doctor_allow_private, settings.doctor_allowed_hosts),
         timeout_s=settings.doctor_timeout_s,
+        ssl_context=network.ssl_context,
+        **({"resolver": network.resolver} if network.resolver is not None else {}),
     )
     emitter = Emitter(_store_sink(request.app), service="mcpdiag-doctor", flush_interval=0.05)
     try:
-        report = await run_doctor(body.url, options, emitter=emitter, user_id=principal.user_id)
+        with _workers(request.app).admission() as executor:
+            report = await run_doctor_in_thread(
+                body.url, options, executor=executor, emitter=emitter, user_id=principal.user_id
+            )
     except TargetError as exc:
         raise InvalidParameterError("url", str(exc).partition(": ")[2]) from None
     finally:
