@@ -29,6 +29,8 @@ MAX_REDIRECTS = 5
 MAX_SUMMARY_CHARS = 1000
 MAX_DETAIL_CHARS = 16 * 1024
 _NOT_REACHED = "Not tested: an earlier step failed."
+UNNAMED_RUN_ATTR = "doctor.unnamed"
+"""Marks the inspection event of a run that names no server: `mcpdiag.api.status` keeps it off the cards."""
 
 
 class _Stopped(Exception):
@@ -151,9 +153,17 @@ def known_secrets(url: str, headers: dict[str, str]) -> list[str]:
 
 
 async def run_doctor(
-    url: str, options: DoctorOptions, *, emitter: Emitter | None = None, user_id: str | None = None
+    url: str,
+    options: DoctorOptions,
+    *,
+    emitter: Emitter | None = None,
+    user_id: str | None = None,
+    server: str | None = None,
 ) -> DoctorReport:
-    """Test `url` layer by layer; `TargetError` if it is not an http(s) URL with a host."""
+    """Test `url` layer by layer; `TargetError` if it is not an http(s) URL with a host.
+
+    The run's `inspection` event is `server`'s when one is named; otherwise it is stored under
+    `doctor:<host>` with the `UNNAMED_RUN_ATTR` mark, which keeps it off the server cards."""
     target = Target.parse(url)
     secrets = known_secrets(target.url, dict(options.headers))
     if emitter is not None:
@@ -176,7 +186,7 @@ async def run_doctor(
         report.code = run.failure.code
         report.action = code_info(run.failure.code).action.value
     if emitter is not None:
-        _emit(emitter, run, user_id, (time.monotonic() - started) * 1000)
+        _emit(emitter, run, user_id, server, (time.monotonic() - started) * 1000)
     return report
 
 
@@ -187,17 +197,18 @@ async def run_doctor_in_thread(
     executor: Executor | None = None,
     emitter: Emitter | None = None,
     user_id: str | None = None,
+    server: str | None = None,
 ) -> DoctorReport:
     """`run_doctor` on an event loop of its own in a worker thread of `executor`: its CPU-bound work
     (parsing a server's answers, redacting what it reports) never holds up the caller's event loop."""
 
     def work() -> DoctorReport:
-        return asyncio.run(run_doctor(url, options, emitter=emitter, user_id=user_id))
+        return asyncio.run(run_doctor(url, options, emitter=emitter, user_id=user_id, server=server))
 
     return await asyncio.get_running_loop().run_in_executor(executor, work)
 
 
-def _emit(emitter: Emitter, run: _Run, user_id: str | None, duration_ms: float) -> None:
+def _emit(emitter: Emitter, run: _Run, user_id: str | None, server: str | None, duration_ms: float) -> None:
     report, failure = run.report, run.failure
     failed = report.failed_step
     lines = [f"doctor {run.options.transport} {run.target.origin}{urlsplit(run.target.url).path}"]
@@ -205,11 +216,13 @@ def _emit(emitter: Emitter, run: _Run, user_id: str | None, duration_ms: float) 
         lines.append(f"{step.name}: {step.status} — {step.summary}")
         lines += [f"  {line}" for line in (step.detail or "").splitlines()[:12]]
     attrs: dict[str, object] = {"doctor": True, "doctor.failedStep": failed}
+    if server is None:
+        attrs[UNNAMED_RUN_ATTR] = True
     attrs["doctor.warnings"] = len(report.warnings)
     attrs |= {f"doctor.{step.name}": step.status for step in report.steps}
     emitter.emit_event(
         report.code or "MCP_CONNECTED",
-        server=f"doctor:{run.target.host}"[:128],
+        server=server or f"doctor:{run.target.host}"[:128],
         touchpoint="inspection",
         trace_id=report.debug_id,
         user_id=user_id,

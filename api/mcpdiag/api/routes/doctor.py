@@ -22,9 +22,9 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from mcpdiag.api.deps import CurrentUser, Settings
+from mcpdiag.api.deps import CurrentUser, Policy, Settings
 from mcpdiag.api.errors import DoctorUnavailableError, InvalidParameterError, RateLimitedError
-from mcpdiag.api.routes.common import error_responses
+from mcpdiag.api.routes.common import check_access, error_responses
 from mcpdiag.collector.ingest import ErrorBody
 from mcpdiag.collector.runtime import CollectorRuntime
 from mcpdiag.emitters import CallableSink, Emitter
@@ -34,6 +34,7 @@ router = APIRouter(prefix="/api/mcp", tags=["doctor"])
 
 MAX_HEADERS = 20
 _TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _FORBIDDEN_HEADERS = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "proxy-authorization"}
 )
@@ -70,6 +71,21 @@ class DoctorRequest(_Camel):
     headers: dict[str, str] = Field(
         default_factory=dict, description="Sent with every request; treated as secrets, never echoed"
     )
+    server: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="The server's name, when the configuration belongs to one the caller can access: the "
+        "run is then stored as that server's inspection (and shows on its card). Without it the run is "
+        "stored under its Debug ID only and adds no server card.",
+    )
+
+    @field_validator("server")
+    @classmethod
+    def _printable_server(cls, value: str | None) -> str | None:
+        if value is not None and (_CONTROL.search(value) or not value.strip()):
+            raise ValueError("must be a server name without control characters")
+        return value
 
     @field_validator("headers")
     @classmethod
@@ -201,6 +217,7 @@ async def doctor(
     body: DoctorRequest,
     principal: CurrentUser,
     settings: Settings,
+    policy: Policy,
     request: Request,
     network: Annotated[DoctorNetwork, Depends(doctor_network)],
 ) -> Any:
@@ -211,6 +228,8 @@ async def doctor(
         from mcpdiag.api.doctor import DoctorOptions, TargetError, policy_from, run_doctor_in_thread
     except ImportError:
         raise DoctorUnavailableError("the connection test needs the MCP SDK: install mcpdiag[mcp]") from None
+    if body.server is not None:  # a run only lands on a card its caller may read (else 404, as elsewhere)
+        check_access(policy, principal, body.server)
     _limiter(request.app).check(principal.user_id, settings.doctor_rate_per_minute)
     options = DoctorOptions(
         transport=body.transport,
@@ -224,7 +243,12 @@ async def doctor(
     try:
         with _workers(request.app).admission() as executor:
             report = await run_doctor_in_thread(
-                body.url, options, executor=executor, emitter=emitter, user_id=principal.user_id
+                body.url,
+                options,
+                executor=executor,
+                emitter=emitter,
+                user_id=principal.user_id,
+                server=body.server,
             )
     except TargetError as exc:
         raise InvalidParameterError("url", str(exc).partition(": ")[2]) from None
