@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mcpdiag.api.doctor.runner import UNNAMED_RUN_ATTR
+from mcpdiag.api.doctor.inspection import UNNAMED_RUN_ATTR
 from mcpdiag.api.errors import RateLimitedError
 from mcpdiag.api.routes.doctor import DoctorNetwork, DoctorWorkers, RateLimiter, doctor_network
 from mcpdiag.api.status import UNNAMED_DOCTOR_RUN

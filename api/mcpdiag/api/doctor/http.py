@@ -22,7 +22,7 @@ _SNIPPET = 512
 _MCP_TYPES = ("application/json", "text/event-stream")
 _PROXY_HEADERS = ("via", "x-cache", "x-squid-error", "proxy-agent", "x-forwarded-for", "cf-ray")
 _CHALLENGE = re.compile(r"(?i)(?:^|,)\s*(?:bearer|dpop)\b")
-_INITIALIZE = {
+INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 0,
     "method": "initialize",
@@ -60,7 +60,7 @@ def _request(client: httpx2.AsyncClient, url: str, transport: DoctorTransport) -
     if transport == "sse":
         return client.build_request("GET", url, headers={"Accept": "text/event-stream"})
     return client.build_request(
-        "POST", url, json=_INITIALIZE, headers={"Accept": "application/json, text/event-stream"}
+        "POST", url, json=INITIALIZE, headers={"Accept": "application/json, text/event-stream"}
     )
 
 

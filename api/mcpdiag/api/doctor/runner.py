@@ -14,13 +14,16 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import httpx2
 
 from mcpdiag.api.doctor.bounded import BoundedTransport, ReadBudget, clip, origin_of, scoped_names
+from mcpdiag.api.doctor.hints import with_transport_hint
 from mcpdiag.api.doctor.http import HttpFinding, http_step
+from mcpdiag.api.doctor.inspection import emit_inspection
 from mcpdiag.api.doctor.mcp import McpProbe
 from mcpdiag.api.doctor.netguard import guarded_transport
 from mcpdiag.api.doctor.network import dns_step, tcp_step, tls_step
 from mcpdiag.api.doctor.oauth import oauth_step
 from mcpdiag.api.doctor.options import DoctorOptions, Target
 from mcpdiag.api.doctor.report import STEP_NAMES, DoctorReport, Outcome, Step, StepFailed, StepName
+from mcpdiag.api.doctor.sdklog import sdk_log_captured
 from mcpdiag.emitters import Emitter, Redactor, code_info, new_trace_id
 
 STEP_TIMEOUT_S = 10.0
@@ -28,9 +31,8 @@ MAX_REDIRECTS = 5
 # What a step may hand the redactor (then the report): bounded before redaction, cut at a word end.
 MAX_SUMMARY_CHARS = 1000
 MAX_DETAIL_CHARS = 16 * 1024
+SDK_LOG_LINES = 5
 _NOT_REACHED = "Not tested: an earlier step failed."
-UNNAMED_RUN_ATTR = "doctor.unnamed"
-"""Marks the inspection event of a run that names no server: `mcpdiag.api.status` keeps it off the cards."""
 
 
 class _Stopped(Exception):
@@ -88,6 +90,16 @@ class _Run:
         self.current = None
         self.record(name, found[0], (time.monotonic() - started) * 1000)
 
+    def add_sdk_log(self, lines: list[str]) -> None:
+        """What the SDK logged goes with an `mcp` or `tools` failure's detail (for support, redacted)."""
+        sdk_steps = [self.steps[name] for name in ("mcp", "tools") if name in self.steps]
+        failed = next((step for step in sdk_steps if step.status == "fail"), None)
+        if failed is None or not lines:
+            return
+        shown = "\n".join(f"sdk log: {line}" for line in lines[:SDK_LOG_LINES])
+        detail = f"{failed.detail}\n{shown}" if failed.detail else shown
+        failed.detail = self.redactor.text(clip(detail, MAX_DETAIL_CHARS))
+
     def timed_out(self) -> None:
         """The run's bound passed: the step under way fails with MCP_TIMEOUT."""
         name, started = self.current or ("dns", time.monotonic())
@@ -113,7 +125,10 @@ async def _walk(run: _Run) -> None:
     finding: HttpFinding | None = None
     async with _client(run, dict(options.headers)) as client:
         with run.step("http") as out:
-            outcome, finding = await http_step(target, options.transport, client, run.redactor)
+            try:
+                outcome, finding = await http_step(target, options.transport, client, run.redactor)
+            except StepFailed as failure:
+                raise await with_transport_hint(failure, target.url, options.transport, client) from None
             out.append(outcome)
     if finding is not None and finding.auth_required:
         run.record("mcp", Outcome("Not tested: the server needs sign-in first.", status="skipped"), None)
@@ -163,7 +178,7 @@ async def run_doctor(
     """Test `url` layer by layer; `TargetError` if it is not an http(s) URL with a host.
 
     The run's `inspection` event is `server`'s when one is named; otherwise it is stored under
-    `doctor:<host>` with the `UNNAMED_RUN_ATTR` mark, which keeps it off the server cards."""
+    `doctor:<host>` with the `inspection.UNNAMED_RUN_ATTR` mark, which keeps it off the server cards."""
     target = Target.parse(url)
     secrets = known_secrets(target.url, dict(options.headers))
     if emitter is not None:
@@ -172,13 +187,15 @@ async def run_doctor(
     report = DoctorReport(url=target.url, transport=options.transport, debug_id=new_trace_id())
     run = _Run(target, options, report, Redactor(secrets), time.monotonic() + options.timeout_s)
     started = time.monotonic()
-    try:
-        async with asyncio.timeout(options.timeout_s):
-            await _walk(run)
-    except _Stopped:
-        pass
-    except TimeoutError:
-        run.timed_out()
+    with sdk_log_captured() as sdk_lines:
+        try:
+            async with asyncio.timeout(options.timeout_s):
+                await _walk(run)
+        except _Stopped:
+            pass
+        except TimeoutError:
+            run.timed_out()
+    run.add_sdk_log(sdk_lines)
     for name in STEP_NAMES:
         run.steps.setdefault(name, Step(name, "skipped", None, _NOT_REACHED))
     report.steps = [run.steps[name] for name in STEP_NAMES]
@@ -186,7 +203,16 @@ async def run_doctor(
         report.code = run.failure.code
         report.action = code_info(run.failure.code).action.value
     if emitter is not None:
-        _emit(emitter, run, user_id, server, (time.monotonic() - started) * 1000)
+        emit_inspection(
+            emitter,
+            report,
+            where=f"{options.transport} {target.origin}{urlsplit(target.url).path}",
+            fallback_server=f"doctor:{target.host}",
+            server=server,
+            user_id=user_id,
+            duration_ms=(time.monotonic() - started) * 1000,
+            http_status=run.failure.http_status if run.failure else None,
+        )
     return report
 
 
@@ -206,31 +232,3 @@ async def run_doctor_in_thread(
         return asyncio.run(run_doctor(url, options, emitter=emitter, user_id=user_id, server=server))
 
     return await asyncio.get_running_loop().run_in_executor(executor, work)
-
-
-def _emit(emitter: Emitter, run: _Run, user_id: str | None, server: str | None, duration_ms: float) -> None:
-    report, failure = run.report, run.failure
-    failed = report.failed_step
-    lines = [f"doctor {run.options.transport} {run.target.origin}{urlsplit(run.target.url).path}"]
-    for step in report.steps:
-        lines.append(f"{step.name}: {step.status} — {step.summary}")
-        lines += [f"  {line}" for line in (step.detail or "").splitlines()[:12]]
-    attrs: dict[str, object] = {"doctor": True, "doctor.failedStep": failed}
-    if server is None:
-        attrs[UNNAMED_RUN_ATTR] = True
-    attrs["doctor.warnings"] = len(report.warnings)
-    attrs |= {f"doctor.{step.name}": step.status for step in report.steps}
-    emitter.emit_event(
-        report.code or "MCP_CONNECTED",
-        server=server or f"doctor:{run.target.host}"[:128],
-        touchpoint="inspection",
-        trace_id=report.debug_id,
-        user_id=user_id,
-        transport=run.options.transport,
-        severity=None if failure else "info",
-        message_safe=(report.step(failed).summary if failed else "Connection test passed.")[:500],
-        detail="\n".join(lines),
-        http_status=failure.http_status if failure else None,
-        duration_ms=round(duration_ms, 1),
-        attrs={k: v for k, v in attrs.items() if v is not None},
-    )
