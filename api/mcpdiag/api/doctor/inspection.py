@@ -3,12 +3,14 @@ pipeline, the CLI to the configured store; either way `mcpdiag search <Debug ID>
 
 from __future__ import annotations
 
+from mcpdiag.api.doctor.bounded import clip
 from mcpdiag.api.doctor.report import DoctorReport
 from mcpdiag.emitters import Emitter
 
 UNNAMED_RUN_ATTR = "doctor.unnamed"
 """Marks the event of a run that names no server: `mcpdiag.api.status` keeps it off the server cards."""
 _DETAIL_LINES_PER_STEP = 12
+_DETAIL_CHARS = 8 * 1024  # the event keeps 4 KiB of it (after redaction): no need to hand over more
 
 
 def emit_inspection(
@@ -43,7 +45,7 @@ def emit_inspection(
         transport=report.transport,
         severity="info" if report.ok else None,
         message_safe=(report.step(failed).summary if failed else "Connection test passed.")[:500],
-        detail="\n".join(lines),
+        detail=clip("\n".join(lines), _DETAIL_CHARS),
         http_status=http_status,
         duration_ms=round(duration_ms, 1),
         attrs={k: v for k, v in attrs.items() if v is not None},
