@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -43,6 +43,15 @@ StepResult = tuple[StepName, Outcome | StepFailed, float]
 
 
 @dataclass(slots=True)
+class _Progress:
+    """How far a session got: the step under way started at `started`."""
+
+    started: float = field(default_factory=time.monotonic)
+    established: bool = False
+    tripped: bool = False
+
+
+@dataclass(slots=True)
 class McpProbe:
     """One MCP session: where, how, with which headers, bounded by `timeout` seconds per request."""
 
@@ -60,30 +69,28 @@ class McpProbe:
         An answer past the read bounds stops the session at once: the SDK would otherwise log the failed
         read and wait for a reply that never comes, up to the time bound."""
         results: list[StepResult] = []
-        started = time.monotonic()
-        state = {"established": False, "tripped": False}
+        progress = _Progress()
         with anyio.CancelScope() as scope:
 
             def trip() -> None:
-                state["tripped"] = True
+                progress.tripped = True
                 scope.cancel()
 
             self.reads.on_trip = trip
             try:
-                started = await self._session(results, state)
+                await self._session(results, progress)
             finally:
                 self.reads.on_trip = None
-        if state["tripped"] and len(results) < 2:
-            name: StepName = "tools" if state["established"] else "mcp"
+        if progress.tripped and len(results) < 2:
+            name: StepName = "tools" if progress.established else "mcp"
             summary = self.reads.overrun_summary or "The server's answer was too large."
             failed = StepFailed("MCP_INSPECTION_FAILED", summary, self.reads.overrun)
-            results[:] = [r for r in results if r[0] != name] + [(name, failed, _ms(started))]
+            results[:] = [r for r in results if r[0] != name] + [(name, failed, _ms(progress.started))]
         return results
 
-    async def _session(self, results: list[StepResult], state: dict[str, bool]) -> float:
-        """Run the session, appending each step's result; returns when the step under way started."""
+    async def _session(self, results: list[StepResult], progress: _Progress) -> None:
+        """Run the session, appending each step's result as it ends."""
         hook = ObservingTransport(self.http)
-        started = time.monotonic()
         invalid: list[Exception] = []  # what the transport could not parse (e.g. a garbage initialize)
         try:
             async with AsyncExitStack() as stack:
@@ -97,29 +104,28 @@ class McpProbe:
                     ClientSession(read, write, read_timeout_seconds=self.timeout, message_handler=on_message)
                 )
                 init = await session.initialize()
-                state["established"] = True
-                elapsed = _ms(started)
+                progress.established = True
+                elapsed = _ms(progress.started)
                 outcome = initialized_outcome(
                     init.protocol_version, init.server_info, init.capabilities, elapsed
                 )
                 results.append(("mcp", outcome, elapsed))
-                started = time.monotonic()
+                progress.started = time.monotonic()
                 if init.capabilities.tools is None:
                     results.append(("tools", Outcome("The server offers no tools.", status="skipped"), 0.0))
-                    return started
+                    return
                 try:
                     tools = await _all_tools(session)
                 except (MCPError, ValueError) as exc:
-                    results.append(("tools", self._failure(exc, hook, True), _ms(started)))
+                    results.append(("tools", self._failure(exc, hook, True), _ms(progress.started)))
                 else:
-                    results.append(("tools", tools_outcome(tools), _ms(started)))
+                    results.append(("tools", tools_outcome(tools), _ms(progress.started)))
         except Exception as exc:
-            established = state["established"]
+            established = progress.established
             if len(results) < 2:  # a failure while closing a finished session changes nothing
                 real = invalid[-1] if invalid and not established else exc
                 name: StepName = "tools" if established else "mcp"
-                results.append((name, self._failure(real, hook, established), _ms(started)))
-        return started
+                results.append((name, self._failure(real, hook, established), _ms(progress.started)))
 
     async def _streams(self, stack: AsyncExitStack, hook: ObservingTransport) -> tuple[Any, Any]:
         limits = httpx2.Timeout(self.timeout)
