@@ -223,9 +223,17 @@ async def doctor(
 ) -> Any:
     """Walk the ladder and stop at the first failing step. Loopback, private, link-local and metadata
     addresses are refused (on every resolved address and every redirect) unless
-    `MCPDIAG_DOCTOR_ALLOW_PRIVATE=1` or the host is in `MCPDIAG_DOCTOR_ALLOWED_DOMAINS`."""
+    `MCPDIAG_DOCTOR_ALLOW_PRIVATE=1` or the host is in `MCPDIAG_DOCTOR_ALLOWED_DOMAINS`. Headers go to the
+    URL's origin only; every answer read is bounded (2 MiB, 8 MiB per run). A run naming `server` (one the
+    caller can access, else 404) is stored as that server's inspection; without, it adds no server card."""
     try:  # the doctor needs the MCP SDK (`mcpdiag[mcp]`); the rest of the API does not
-        from mcpdiag.api.doctor import DoctorOptions, TargetError, policy_from, run_doctor_in_thread
+        from mcpdiag.api.doctor import (
+            DoctorOptions,
+            TargetError,
+            policy_from,
+            run_doctor_in_thread,
+            system_resolver,
+        )
     except ImportError:
         raise DoctorUnavailableError("the connection test needs the MCP SDK: install mcpdiag[mcp]") from None
     if body.server is not None:  # a run only lands on a card its caller may read (else 404, as elsewhere)
@@ -237,7 +245,7 @@ async def doctor(
         policy=policy_from(settings.doctor_allow_private, settings.doctor_allowed_hosts),
         timeout_s=settings.doctor_timeout_s,
         ssl_context=network.ssl_context,
-        **({"resolver": network.resolver} if network.resolver is not None else {}),
+        resolver=network.resolver or system_resolver,
     )
     emitter = Emitter(_store_sink(request.app), service="mcpdiag-doctor", flush_interval=0.05)
     try:
