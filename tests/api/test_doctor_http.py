@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mcpdiag.api.routes.doctor import RateLimiter
+from mcpdiag.api.errors import RateLimitedError
+from mcpdiag.api.routes.doctor import DoctorNetwork, DoctorWorkers, RateLimiter, doctor_network
+from mcpdiag.api.status import UNNAMED_DOCTOR_RUN
+from mcpdiag.doctor.inspection import UNNAMED_RUN_ATTR
 from tests.api.conftest import ACL, Api
 from tests.api.support import Tokens, build_app
 from tests.collector.support import asgi_client, new_key
+from tests.doctor.doctor_stubs import Tools, huge_tools
 from tests.doctor.doctor_support import Counting
 from tests.e2e.servers import serve, zoo_server
 
@@ -31,9 +37,11 @@ def echo() -> Iterator[int]:
         yield port
 
 
-async def _api(tmp_path: Path, **over: Any) -> AsyncIterator[Api]:
+async def _api(tmp_path: Path, network: DoctorNetwork | None = None, **over: Any) -> AsyncIterator[Api]:
     tokens, key = Tokens(), new_key()
     app = build_app(tmp_path, tokens, ACL, key, **over)
+    if network is not None:  # the DNS boundary, faked for test names
+        app.dependency_overrides[doctor_network] = lambda: network
     async with asgi_client(app) as client:
         yield Api(client, app.state.store, tokens, key)
 
@@ -77,6 +85,50 @@ async def test_the_run_is_stored_under_its_debug_id_for_the_caller(dev_api: Api,
     assert SECRET not in found.text
 
 
+async def _stored(api: Api, debug_id: str) -> dict[str, Any]:
+    """The one event stored under `debug_id` (the emitter hands it to the pipeline shortly after)."""
+    for _ in range(100):
+        found = await api.client.get(f"/api/diagnostics/{debug_id}", headers=api.support)
+        if found.status_code == 200:
+            [event] = found.json()["items"]
+            return dict(event)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no event stored under {debug_id}")
+
+
+async def test_doctor_runs_add_no_server_cards(dev_api: Api, zoo: int, echo: int) -> None:
+    """Passing and failing runs, by a user and by support: no `doctor:` card for anyone, not even for a
+    user whose claim names every server (who sees every stored server name)."""
+    runs = [
+        ({"url": f"http://127.0.0.1:{zoo}/mcp"}, dev_api.as_user("ursula")),
+        ({"url": f"http://127.0.0.1:{echo}/echo-auth"}, dev_api.support),
+    ]
+    for body, headers in runs:
+        answer = await dev_api.client.post("/api/mcp/doctor", json=body, headers=headers)
+        assert (await _stored(dev_api, answer.json()["debugId"]))["server"].startswith("doctor:")
+    for caller in (dev_api.support, dev_api.as_user("ursula"), dev_api.as_user("walt", mcp_servers=["*"])):
+        status = await dev_api.client.get("/api/mcp/connection/status", headers=caller)
+        assert status.status_code == 200, status.text
+        cards = status.json()["connectionStatus"]
+        assert not [name for name in cards if name.startswith("doctor:")], cards
+
+
+async def test_a_run_named_for_a_server_is_stored_as_that_servers_inspection(dev_api: Api, zoo: int) -> None:
+    body = {"url": f"http://127.0.0.1:{zoo}/mcp", "server": "github"}  # ursula's server (ACL)
+    answer = await dev_api.client.post("/api/mcp/doctor", json=body, headers=dev_api.as_user("ursula"))
+    assert answer.status_code == 200 and answer.json()["ok"], answer.text
+    event = await _stored(dev_api, answer.json()["debugId"])
+    assert (event["server"], event["touchpoint"], event["userId"]) == ("github", "inspection", "ursula")
+    status = await dev_api.client.get("/api/mcp/connection/status", headers=dev_api.as_user("ursula"))
+    assert status.json()["connectionStatus"]["github"]["connectionState"] == "connected"
+
+
+async def test_a_run_cannot_be_named_for_a_server_the_caller_cannot_see(dev_api: Api, echo: int) -> None:
+    body = {"url": f"http://127.0.0.1:{echo}/mcp", "server": "payroll"}  # paula's, not ursula's
+    answer = await dev_api.client.post("/api/mcp/doctor", json=body, headers=dev_api.as_user("ursula"))
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
+
+
 async def test_default_settings_refuse_loopback_without_sending_anything(tmp_path: Path) -> None:
     stub = Counting()
     with serve(stub) as port:
@@ -106,6 +158,9 @@ async def test_allowed_domains_setting_lets_a_host_through(tmp_path: Path, zoo: 
         ({"url": "http://x.test/", "headers": {"Host": "internal"}}, "headers"),
         ({"url": "http://x.test/", "headers": {"X": "a\r\nInjected: 1"}}, "headers"),
         ({"url": "http://x.test/", "command": "rm -rf /"}, "command"),
+        ({"url": "http://x.test/", "server": ""}, "server"),
+        ({"url": "http://x.test/", "server": "a" * 129}, "server"),
+        ({"url": "http://x.test/", "server": "git\nhub"}, "server"),
     ],
 )
 async def test_bad_input_answers_400_naming_the_field(dev_api: Api, body: dict[str, Any], field: str) -> None:
@@ -132,9 +187,54 @@ async def test_runs_are_rate_limited_per_user(dev_api: Api) -> None:
     assert other.status_code == 200
 
 
+def test_runs_beyond_the_workers_and_the_waiting_room_are_refused_not_queued() -> None:
+    workers = DoctorWorkers(workers=1, waiting=1)
+    with workers.admission(), workers.admission(), pytest.raises(RateLimitedError), workers.admission():
+        pass
+    with workers.admission() as executor:  # places are given back
+        assert executor.submit(lambda: 42).result(5) == 42
+    workers.executor.shutdown()
+
+
+def test_the_card_rule_knows_the_mark_the_doctor_sets() -> None:
+    assert UNNAMED_RUN_ATTR == UNNAMED_DOCTOR_RUN
+
+
 def test_the_rate_limiter_forgets_idle_users() -> None:
     limiter = RateLimiter()
     limiter.check("a", 1)
     limiter._runs["a"][0] -= 120  # a minute later
     limiter.check("b", 1)
     assert set(limiter._runs) == {"b"}
+
+
+async def test_healthz_answers_while_a_doctor_run_is_busy(tmp_path: Path) -> None:
+    """The doctor's work (parsing, redaction of a server's huge tool list) never runs on the app's event
+    loop: while a run is held busy in its own thread (here by its DNS lookup, which blocks like CPU-bound
+    work does), the same app answers /healthz, and the run then finishes with a bounded report."""
+    entered, release = threading.Event(), threading.Event()
+    lookups: list[str] = []
+
+    async def busy_resolver(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        if len(lookups) == 1:
+            entered.set()
+            if not release.wait(30):  # nobody released it: the app's loop was stuck behind this run
+                raise socket.gaierror(socket.EAI_AGAIN, "held until the bound")
+        return ["127.0.0.1"]
+
+    with serve(Tools(huge_tools())) as port:
+        network = DoctorNetwork(resolver=busy_resolver)
+        async for api in _api(tmp_path, network, doctor_allow_private=True):
+            body = {"url": f"http://huge-tools.doctor-test.invalid:{port}/mcp"}
+            run = asyncio.create_task(api.client.post("/api/mcp/doctor", json=body, headers=api.support))
+            assert await asyncio.to_thread(entered.wait, 30)
+            health = await api.client.get("/healthz")
+            assert health.status_code == 200 and not run.done()
+            release.set()
+            answer = await run
+    result = answer.json()
+    assert answer.status_code == 200 and result["failedStep"] is None, result
+    tools = next(step for step in result["steps"] if step["name"] == "tools")
+    assert tools["status"] == "warn" and "over 128 characters" in tools["summary"]
+    assert len(answer.text) < 32 * 1024

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,7 @@ import pytest
 
 from mcpdiag.doctor import AddressPolicy, DoctorOptions, DoctorReport, run_doctor
 from mcpdiag.emitters import Emitter, MemorySink
+from tests.doctor.doctor_stubs import Tools, huge_tools
 from tests.doctor.doctor_support import TlsServers, broken_mcp_app, tls_servers
 from tests.e2e.oauth_server import OAuthZoo
 from tests.e2e.servers import free_port, misbehaving_app, serve, zoo_server
@@ -185,6 +189,103 @@ async def test_the_whole_run_is_bounded(bad: int) -> None:
     report = await run_doctor(f"http://127.0.0.1:{bad}/s/silent", options(timeout_s=1.5))
     assert (report.failed_step, report.code) == ("http", "MCP_TIMEOUT")
     assert "1.5" in report.step("http").summary or "2 s" in report.step("http").summary
+
+
+@pytest.mark.parametrize(("count", "name_chars"), [(10, 60_000), (1, 129), (3_000, 40)])
+async def test_what_a_run_reports_about_tools_is_bounded(count: int, name_chars: int) -> None:
+    """Huge names, a name just over the spec's 128, and thousands of tools: the report stays small, names
+    over 128 characters are shown by their length and warned about."""
+    with serve(Tools(huge_tools(count, name_chars))) as port:
+        sink = MemorySink()
+        emitter = Emitter(sink, service="doctor-test", flush_interval=0.01)
+        report = await run_doctor(f"http://127.0.0.1:{port}/mcp", options(), emitter=emitter)
+        emitter.close(2)
+    tools = report.step("tools")
+    assert tools.status == "warn" and tools.summary.startswith(f"{count} tool"), report.to_dict()
+    assert len(tools.summary) <= 1000 and len(tools.detail or "") <= 17 * 1024
+    assert len(str(report.to_dict())) < 48 * 1024
+    if name_chars > 128:
+        assert "with a name over 128 characters" in tools.summary
+        assert "key" * 50 not in str(report.to_dict())  # no piece of an over-long name
+    else:
+        assert "and 2800 more" in (tools.detail or "")
+    [event] = sink.events
+    assert len(str(event)) < 24 * 1024
+
+
+@asynccontextmanager
+async def raw_tcp(answer: bytes | None) -> AsyncIterator[int]:
+    """A TCP port that answers whatever it is sent with `answer` (or nothing) and hangs up."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        if answer:
+            writer.write(answer)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        yield server.sockets[0].getsockname()[1]
+
+
+async def test_https_on_a_plain_http_port_says_to_use_http(zoo: int) -> None:
+    report = await run_doctor(f"https://127.0.0.1:{zoo}/mcp", options())
+    assert (report.failed_step, report.code) == ("tls", "MCP_TLS_ERROR")
+    summary = report.step("tls").summary
+    assert "plain HTTP" in summary and f"http://127.0.0.1:{zoo}/mcp" in summary, summary
+    assert "certificate" not in summary
+
+
+async def test_https_on_a_port_that_hangs_up_on_tls_but_speaks_http_says_to_use_http() -> None:
+    async with raw_tcp(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n") as port:
+        report = await run_doctor(f"https://127.0.0.1:{port}/", options())
+    assert report.failed_step == "tls" and "plain HTTP" in report.step("tls").summary
+
+
+@pytest.mark.parametrize("answer", [b"SSH-2.0-OpenSSH_9.6\r\n", None])
+async def test_https_on_a_port_that_speaks_neither_tls_nor_http_suggests_nothing(
+    answer: bytes | None,
+) -> None:
+    async with raw_tcp(answer) as port:
+        report = await run_doctor(f"https://127.0.0.1:{port}/mcp", options())
+    assert (report.failed_step, report.code) == ("tls", "MCP_TLS_ERROR")
+    summary = report.step("tls").summary
+    assert "http://" not in summary and "certificate" not in summary, summary
+
+
+async def test_a_streamable_endpoint_tried_as_sse_is_named(zoo: int) -> None:
+    report = await run_doctor(f"http://127.0.0.1:{zoo}/mcp", options(transport="sse"))
+    assert report.failed_step == "http" and report.action == "edit_server", report.to_dict()
+    assert "speaks streamable HTTP" in report.step("http").summary
+    assert "--transport streamable-http" in report.step("http").summary
+
+
+async def test_an_sse_endpoint_tried_as_streamable_http_is_named(zoo_sse: int) -> None:
+    report = await run_doctor(f"http://127.0.0.1:{zoo_sse}/sse", options())
+    assert report.failed_step == "http" and report.action == "edit_server", report.to_dict()
+    assert "speaks SSE" in report.step("http").summary and "--transport sse" in report.step("http").summary
+
+
+@pytest.mark.parametrize("path", ["/s/nothing-here", "/s/502"])
+async def test_no_transport_hint_where_neither_transport_answers(bad: int, path: str) -> None:
+    for transport in ("sse", "streamable-http"):
+        report = await run_doctor(f"http://127.0.0.1:{bad}{path}", options(transport=transport))
+        assert report.failed_step == "http" and "speaks" not in report.step("http").summary
+
+
+async def test_the_sdks_log_records_stay_in_the_run(broken: int, caplog: pytest.LogCaptureFixture) -> None:
+    """The SDK logs a traceback for a garbage initialize: the run keeps it (for support), the process's
+    logs never see it (they are the service's logs, shared by every user)."""
+    caplog.set_level(logging.DEBUG)
+    report = await run_doctor(f"http://127.0.0.1:{broken}/garbage", options())
+    assert report.failed_step == "mcp"
+    assert not [r for r in caplog.records if r.name == "mcp" or r.name.startswith("mcp.")]
+    assert "sdk log: error mcp.client.streamable_http: Error parsing JSON response" in (
+        report.step("mcp").detail or ""
+    )
+    logging.getLogger("mcp.client.streamable_http").warning("outside a run")  # others still log
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("mcp.")] == ["outside a run"]
 
 
 def test_a_report_hides_detail_from_those_who_may_not_read_it(tmp_path: Path) -> None:

@@ -59,6 +59,10 @@ def bad_port() -> Iterator[int]:
 
 @pytest.fixture
 def doctor_page(browser: Browser, doctor_app: str) -> Iterator[Page]:
+    yield from _signed_in(browser, doctor_app, "Alice — end user")
+
+
+def _signed_in(browser: Browser, doctor_app: str, who: str) -> Iterator[Page]:
     context = browser.new_context(
         base_url=doctor_app,
         viewport={"width": 1280, "height": 900},
@@ -67,7 +71,7 @@ def doctor_page(browser: Browser, doctor_app: str) -> Iterator[Page]:
     page = context.new_page()
     page.set_default_timeout(15_000)
     page.goto("/ui/")
-    page.get_by_role("button", name="Alice — end user").click()
+    page.get_by_role("button", name=who).click()
     page.locator("#user-chip").wait_for(state="visible")
     yield page
     context.close()
@@ -114,3 +118,17 @@ def test_a_bad_url_is_refused_in_the_form(doctor_page: Page) -> None:
     doctor.get_by_role("button", name="Test connection").click()
     expect(doctor.locator(".error")).to_contain_text("https://")
     expect(doctor.locator("ol.ladder")).to_be_hidden()
+
+
+def test_a_test_run_adds_no_server_card(browser: Browser, doctor_app: str, bad_port: int) -> None:
+    """Support sees every stored server name; a run that named no server is still not one of them."""
+    for page in _signed_in(browser, doctor_app, "Sam — support"):
+        page.locator("#doctor-panel summary").click()
+        doctor = page.locator(DOCTOR)
+        doctor.get_by_label("Server URL").fill(f"http://127.0.0.1:{bad_port}/s/502")
+        doctor.get_by_role("button", name="Test connection").click()
+        expect(doctor.locator("ol.ladder")).to_have_attribute("data-done", "true")
+        page.reload()
+        page.locator("#doctor-panel").wait_for()
+        cards = page.locator("article.card").evaluate_all("cards => cards.map(c => c.dataset.server)")
+        assert not [name for name in cards if name.startswith("doctor:")], cards

@@ -6,7 +6,6 @@ Run it with `uvicorn --factory mcpdiag.api.app:create_app`.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,10 +13,9 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
-from pydantic import SecretStr
 
 from mcpdiag.api.acl import AccessPolicy
-from mcpdiag.api.auth import TokenVerifier
+from mcpdiag.api.auth import DevSigner, TokenVerifier
 from mcpdiag.api.errors import install_api_error_handlers
 from mcpdiag.api.routes import admin, bundle, debug, dev, diagnostics, doctor, health, session, status
 from mcpdiag.api.routes.ui import mount_ui
@@ -72,12 +70,11 @@ def create_app(
     a given `store` brings its own."""
     configure_logging()
     api_settings = settings or get_api_settings()
-    if api_settings.dev_mode and api_settings.jwt_secret is None:
-        # Demo tokens need a signing key; a fresh one per process is enough for development.
-        api_settings = api_settings.model_copy(update={"jwt_secret": SecretStr(secrets.token_urlsafe(48))})
     ingest_settings = collector_settings or get_collector_settings()
     policy = AccessPolicy.from_file(api_settings.acl_file)
-    verifier = TokenVerifier(api_settings)
+    # Demo tokens are signed with a key only this process has (never MCPDIAG_JWT_SECRET).
+    dev_signer = DevSigner() if api_settings.dev_mode else None
+    verifier = TokenVerifier(api_settings, dev_signer=dev_signer)
     metrics = CollectorMetrics()
     telemetry = Telemetry(api_settings.otlp_endpoint) if api_settings.otlp_endpoint else None
 
@@ -112,6 +109,7 @@ def create_app(
     app.state.collector_settings = ingest_settings
     app.state.policy = policy
     app.state.verifier = verifier
+    app.state.dev_signer = dev_signer
     for router in (
         diagnostics.router,
         status.router,

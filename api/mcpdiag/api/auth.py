@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,8 @@ from mcpdiag.api.settings import ApiSettings
 HMAC_ALGORITHMS = frozenset({"HS256"})
 JWKS_ALGORITHMS = frozenset({"RS256", "ES256"})
 MAX_TOKEN_CHARS = 16_384
+DEV_KEY_ID = "mcpdiag-dev"
+"""The `kid` of development tokens: a verifier outside development mode refuses them by name."""
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -45,11 +48,27 @@ def _pinned_algorithm(key: jwt.PyJWK) -> str | None:
     return pinned if key.algorithm_name == pinned else None
 
 
-class TokenVerifier:
-    """Checks a bearer JWT's signature, algorithm, expiry, issuer and audience; builds the `Principal`."""
+class DevSigner:
+    """Signs development (demo) tokens with a key born with this process, never the configured secret: no
+    other instance, even one sharing `MCPDIAG_JWT_SECRET`, can verify them."""
 
-    def __init__(self, settings: ApiSettings) -> None:
+    def __init__(self) -> None:
+        self.key = secrets.token_bytes(32)
+
+    def sign(self, claims: Mapping[str, Any]) -> str:
+        """An HS256 token of `claims`, marked with the development key id."""
+        return jwt.encode(dict(claims), self.key, algorithm="HS256", headers={"kid": DEV_KEY_ID})
+
+
+class TokenVerifier:
+    """Checks a bearer JWT's signature, algorithm, expiry, issuer and audience; builds the `Principal`.
+
+    With a `dev_signer` (development mode only) it also accepts that signer's tokens; without one, a token
+    carrying the development key id is refused before any key is tried."""
+
+    def __init__(self, settings: ApiSettings, *, dev_signer: DevSigner | None = None) -> None:
         self.settings = settings
+        self._dev = dev_signer
         secret = settings.jwt_secret
         self._secret = secret.get_secret_value().encode() if secret is not None else None
         self._jwks = (
@@ -67,7 +86,7 @@ class TokenVerifier:
     @property
     def configured(self) -> bool:
         """Whether any way to verify tokens is configured (else every request is refused)."""
-        return self._secret is not None or self._jwks is not None
+        return self._secret is not None or self._jwks is not None or self._dev is not None
 
     async def principal(self, authorization: str | None) -> Principal:
         """The verified caller of a request's `Authorization` header."""
@@ -81,7 +100,15 @@ class TokenVerifier:
             raise AuthenticationError("token is malformed") from exc
         alg = header.get("alg")
         key: Any
-        if alg in HMAC_ALGORITHMS and self._secret is not None:
+        if header.get("kid") == DEV_KEY_ID:
+            if self._dev is None:
+                raise AuthenticationError(
+                    "development tokens are not accepted: this instance is not in dev mode"
+                )
+            if alg not in HMAC_ALGORITHMS:
+                raise AuthenticationError(f"token algorithm {alg!r} is not accepted")
+            key = self._dev.key
+        elif alg in HMAC_ALGORITHMS and self._secret is not None:
             key = self._secret
         elif alg in JWKS_ALGORITHMS and self._jwks is not None:
             key = await self._jwk(header.get("kid"), alg)

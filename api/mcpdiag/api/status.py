@@ -13,6 +13,9 @@ The rule, per server and per caller (a user sees their own and server-wide event
   the server has connected since (so `MCP_TOOL_ERROR` and other tool-call failures never show there);
   its `message` is the event's `messageSafe`, never `detail`.
 * `updatedAt` is the state event's `ts` (null when the state is `unknown` for lack of events).
+* A connection test (`mcpdiag doctor`) that named no server is stored under `doctor:<host>` with the
+  `doctor.unnamed` mark: such a name is no server card, for anyone (its latest event, as staff see it,
+  carries the mark). A test that named a server is that server's `inspection` like any other.
 """
 
 from __future__ import annotations
@@ -32,6 +35,15 @@ LIFECYCLE_STATES: Mapping[str, ConnectionState] = {
     "MCP_DISCONNECTED": "disconnected",
 }
 OAUTH_CODES = frozenset({"MCP_AUTH_REQUIRED", "MCP_OAUTH_TIMEOUT", "MCP_OAUTH_FAILED", "MCP_OAUTH_STARTED"})
+UNNAMED_DOCTOR_RUN = "doctor.unnamed"  # the attr `mcpdiag.doctor` sets on such a run's event
+
+
+def is_unnamed_doctor_run(event: Mapping[str, Any] | None) -> bool:
+    """Whether `event` records a connection test that named no server (no card of its own)."""
+    if event is None or event.get("touchpoint") != "inspection":
+        return False
+    attrs = event.get("attrs")
+    return isinstance(attrs, Mapping) and attrs.get(UNNAMED_DOCTOR_RUN) is True
 
 
 def state_of(event: Mapping[str, Any] | None) -> ConnectionState:
@@ -77,4 +89,14 @@ async def connection_status(
     errors = await store.last_events(
         servers, user_id=user_id, touchpoints=STATE_TOUCHPOINTS, min_severity=Severity.WARNING
     )
-    return {server: server_status(states.get(server), errors.get(server)) for server in servers}
+    hidden = {server for server, event in states.items() if is_unnamed_doctor_run(event)}
+    unseen = [server for server in servers if server not in states]
+    if user_id is not None and unseen:
+        # Another user's test is invisible to this caller; staff's view of the name decides.
+        latest = await store.last_events(unseen, touchpoints=STATE_TOUCHPOINTS, min_severity=Severity.INFO)
+        hidden |= {server for server, event in latest.items() if is_unnamed_doctor_run(event)}
+    return {
+        server: server_status(states.get(server), errors.get(server))
+        for server in servers
+        if server not in hidden
+    }

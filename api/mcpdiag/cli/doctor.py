@@ -1,28 +1,38 @@
 """`mcpdiag doctor`: the ladder on the command line, for a URL or (only here) a stdio command.
 
-Register it on the main Typer app with `app.command("doctor")(doctor_command)`.
+Like the API's runs, each run is one `inspection` event under its Debug ID, kept in the event store the
+other commands read (`MCPDIAG_STORE_URL` or `--store`), so `mcpdiag search <Debug ID>` finds it; where
+no store exists the output says so. Register it with `app.command("doctor")(doctor_command)`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
-from mcp import StdioServerParameters
 
-from mcpdiag.doctor.mcp import initialized_outcome, tools_outcome
+from mcpdiag.collector.settings import get_collector_settings
+from mcpdiag.collector.validation import EventValidator
+from mcpdiag.doctor.inspection import emit_inspection
 from mcpdiag.doctor.netguard import AddressPolicy
 from mcpdiag.doctor.options import DoctorOptions, DoctorTransport, TargetError
-from mcpdiag.doctor.report import STEP_NAMES, DoctorReport, Outcome, Step, StepFailed, StepName, StepStatus
+from mcpdiag.doctor.report import DoctorReport
 from mcpdiag.doctor.runner import run_doctor
-from mcpdiag.emitters import Emitter, MCPDiagnosticError, MemorySink, code_info, new_trace_id
-from mcpdiag.emitters.mcp import open_session
+from mcpdiag.doctor.stdio import stdio_name, stdio_report
+from mcpdiag.emitters import Emitter, MemorySink
+from mcpdiag.emitters.sinks import WireEvent
+from mcpdiag.store import sqlite_path
+from mcpdiag.store.backends import open_store
+from mcpdiag.store.errors import StoreError
+
+__all__ = ["doctor_command", "parse_header", "render", "stdio_name"]
 
 SYMBOLS = {"ok": "✓", "fail": "✗", "warn": "!", "skipped": "·"}
-_STDIO_SKIP = "Not used by a stdio server."
 
 
 def parse_header(text: str) -> tuple[str, str]:
@@ -33,8 +43,9 @@ def parse_header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def render(report: DoctorReport, target: str) -> str:
-    """The ladder for people: one line per step with ✓/✗/!, the timing, then the verdict and action."""
+def render(report: DoctorReport, target: str, kept: str = "") -> str:
+    """The ladder for people: one line per step with ✓/✗/!, the timing, then the verdict, the action, the
+    Debug ID and where the run was (or was not) stored."""
     lines = [f"mcpdiag doctor · {target} ({report.transport})", ""]
     for step in report.steps:
         timing = f"{step.duration_ms:7.0f} ms" if step.duration_ms is not None else " " * 10
@@ -50,49 +61,49 @@ def render(report: DoctorReport, target: str) -> str:
         action = report.action or "none"
         lines.append(f"Action: {action.replace('_', ' ')}")
     lines.append(f"Debug ID: {report.debug_id}")
+    if kept:
+        lines.append(f"          {kept}")
     return "\n".join(lines)
 
 
-async def _stdio_report(command: list[str], timeout: float) -> DoctorReport:
-    """The ladder of a stdio server: the network steps do not apply; `mcp` and `tools` run for real."""
-
-    report = DoctorReport(url=" ".join(command), transport="stdio", debug_id=new_trace_id())
-    steps = {name: Step(name, "skipped", None, _STDIO_SKIP) for name in STEP_NAMES}
-    emitter = Emitter(MemorySink(), service="mcpdiag-doctor")
-    params = StdioServerParameters(command=command[0], args=command[1:])
-    started = time.monotonic()
-    failing: StepName = "mcp"
-    result: Outcome | StepFailed
+def _operator() -> str:
+    """Whose run it is: the local user (`cli:<name>`), so only staff see it on a named server's card."""
     try:
-        async with (
-            asyncio.timeout(timeout),
-            open_session(
-                "doctor", emitter=emitter, stdio=params, transport="stdio", read_timeout=timeout
-            ) as session,
-        ):
-            elapsed = (time.monotonic() - started) * 1000
-            outcome = initialized_outcome(
-                session.protocol_version, session.server_info, session.server_capabilities, elapsed
-            )
-            steps["mcp"] = _step("mcp", outcome, elapsed)
-            failing, started = "tools", time.monotonic()
-            result = tools_outcome((await session.list_tools()).tools)
-    except MCPDiagnosticError as exc:
-        result = StepFailed(exc.code, exc.message_safe, exc.classification.detail)
-    except TimeoutError:
-        result = StepFailed("MCP_TIMEOUT", f"The server did not answer within {timeout:.0f} s.")
+        return f"cli:{getpass.getuser()}"[:256]
+    except (OSError, KeyError):
+        return "cli"
+
+
+def _shown_store(url: str) -> str:
+    """The store URL without user, password or query (a MongoDB URL may carry credentials)."""
+    base, _, _ = url.partition("?")
+    scheme, sep, rest = base.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else base
+
+
+async def keep(events: list[WireEvent], store_url: str | None, debug_id: str) -> str:
+    """Store the run's event as the collector would (validated, redacted with the configured secrets);
+    the sentence saying where it went, or why it went nowhere."""
+    settings = get_collector_settings()
+    url = store_url or settings.store_url
+    if url.startswith("sqlite:") and not sqlite_path(url).is_file():
+        where = sqlite_path(url).resolve()
+        return f"not stored: no event store at {where} (set MCPDIAG_STORE_URL or --store to keep runs)"
+    try:
+        store = open_store(url, retention=settings.retention)
+    except (StoreError, ValueError) as exc:
+        return f"not stored: {exc}"
+    try:
+        await store.ping()
+        intake = EventValidator(settings.redacted_secrets, clock=store.clock).check(events)
+        if not intake.events:
+            return "not stored: the event store refused the run's event"
+        await store.append(intake.events)
+    except StoreError as exc:
+        return f"not stored: the event store at {_shown_store(url)} is unreachable ({type(exc).__name__})"
     finally:
-        emitter.close(1)
-    steps[failing] = _step(failing, result, (time.monotonic() - started) * 1000)
-    if isinstance(result, StepFailed):
-        report.code, report.action = result.code, code_info(result.code).action.value
-    report.steps = [steps[name] for name in STEP_NAMES]
-    return report
-
-
-def _step(name: StepName, result: Outcome | StepFailed, duration_ms: float) -> Step:
-    status: StepStatus = "fail" if isinstance(result, StepFailed) else result.status
-    return Step(name, status, duration_ms, result.summary, result.detail)
+        await store.close()
+    return f"stored in {_shown_store(url)} (mcpdiag search {debug_id})"
 
 
 def doctor_command(
@@ -109,6 +120,15 @@ def doctor_command(
     stdio: Annotated[
         bool, typer.Option("--stdio", help="Run a stdio server: mcpdiag doctor --stdio -- CMD")
     ] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server", "-s", help="The server's name: used in messages, and the run is stored as its"
+        ),
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option("--store", help="Store URL that keeps the run (default MCPDIAG_STORE_URL)")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Bound on the whole run, seconds")] = 20.0,
 ) -> None:
@@ -116,8 +136,24 @@ def doctor_command(
     words = list(target or [])
     if not words:
         raise typer.BadParameter("give a URL, or --stdio -- COMMAND ARGS", param_hint="TARGET")
+    if server is not None and (not 0 < len(server.strip()) <= 128 or any(ord(c) < 32 for c in server)):
+        raise typer.BadParameter("a server name of 1 to 128 printable characters", param_hint="--server")
+    sink = MemorySink()
+    emitter = Emitter(sink, service="mcpdiag-doctor")
+    user = _operator()
+    started = time.monotonic()
     if stdio:
-        report = asyncio.run(_stdio_report(words, timeout))
+        name = server or stdio_name(words)
+        report = asyncio.run(stdio_report(words, timeout, name))
+        emit_inspection(
+            emitter,
+            report,
+            where=f"stdio {Path(words[0]).name}",  # the program only: arguments may hold secrets
+            fallback_server=f"doctor:{name}",
+            server=server,
+            user_id=user,
+            duration_ms=(time.monotonic() - started) * 1000,
+        )
     else:
         if len(words) > 1:
             raise typer.BadParameter("one URL only (for a command, use --stdio --)", param_hint="TARGET")
@@ -129,11 +165,14 @@ def doctor_command(
         policy = AddressPolicy(allow_private=True)
         options = DoctorOptions(transport=chosen, headers=headers, timeout_s=timeout, policy=policy)
         try:
-            report = asyncio.run(run_doctor(words[0], options))
+            report = asyncio.run(run_doctor(words[0], options, emitter=emitter, user_id=user, server=server))
         except TargetError as exc:
             raise typer.BadParameter(str(exc).partition(": ")[2], param_hint="TARGET") from None
+    emitter.close(5)
+    kept = asyncio.run(keep(sink.events, store, report.debug_id))
     if json_output:
         typer.echo(json.dumps(report.to_dict(), indent=2))
+        typer.echo(f"Debug ID {report.debug_id}: {kept}", err=True)
     else:
-        typer.echo(render(report, words[0] if not stdio else " ".join(words)))
+        typer.echo(render(report, words[0] if not stdio else " ".join(words), kept))
     raise typer.Exit(0 if report.ok else 1)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 
+from mcpdiag.doctor.bounded import BodyTooLargeError, origin_of
 from mcpdiag.doctor.netguard import AddressRefusedError
 from mcpdiag.doctor.options import DoctorTransport, Target
 from mcpdiag.doctor.report import Outcome, StepFailed
@@ -21,7 +22,7 @@ _SNIPPET = 512
 _MCP_TYPES = ("application/json", "text/event-stream")
 _PROXY_HEADERS = ("via", "x-cache", "x-squid-error", "proxy-agent", "x-forwarded-for", "cf-ray")
 _CHALLENGE = re.compile(r"(?i)(?:^|,)\s*(?:bearer|dpop)\b")
-_INITIALIZE = {
+INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 0,
     "method": "initialize",
@@ -59,7 +60,7 @@ def _request(client: httpx2.AsyncClient, url: str, transport: DoctorTransport) -
     if transport == "sse":
         return client.build_request("GET", url, headers={"Accept": "text/event-stream"})
     return client.build_request(
-        "POST", url, json=_INITIALIZE, headers={"Accept": "application/json, text/event-stream"}
+        "POST", url, json=INITIALIZE, headers={"Accept": "application/json, text/event-stream"}
     )
 
 
@@ -75,12 +76,18 @@ async def http_step(
         response = await client.send(_request(client, target.url, transport), stream=True)
     except Exception as exc:
         raise _transport_failure(exc, transport, redactor) from exc
-    redirects = [
-        f"{hop.status_code} → {_safe_url(str(hop.url.join(hop.headers.get('location', ''))))}"
-        for hop in response.history
-    ]
+    start = origin_of(httpx2.URL(target.url))
+    redirects, left_origin = [], False
+    for hop in response.history:
+        url = hop.url.join(hop.headers.get("location", ""))
+        elsewhere = origin_of(url) != start
+        left_origin |= elsewhere
+        note = " (another origin: your headers are not sent there)" if elsewhere else ""
+        redirects.append(f"{hop.status_code} → {_safe_url(str(url))}{note}")
     try:
-        return await _judge(response, str(response.url), transport, redirects, client, redactor)
+        return await _judge(
+            response, str(response.url), transport, (redirects, left_origin), client, redactor
+        )
     finally:
         await response.aclose()
 
@@ -89,11 +96,11 @@ async def _judge(
     response: httpx2.Response,
     url: str,
     transport: DoctorTransport,
-    redirects: list[str],
+    hops: tuple[list[str], bool],
     client: httpx2.AsyncClient,
     redactor: Redactor,
 ) -> tuple[Outcome, HttpFinding]:
-    status, headers = response.status_code, response.headers
+    (redirects, left_origin), status, headers = hops, response.status_code, response.headers
     ctype = headers.get("content-type") or None
     finding = HttpFinding(status, ctype, headers.get("www-authenticate"), url, redirects)
     proxy = _proxy_signs(headers)
@@ -107,8 +114,10 @@ async def _judge(
         lines.append(f"body: {' '.join(body[:_SNIPPET].decode('utf-8', 'replace').split())}")
     detail = redactor.text("\n".join(lines))
     extras = "".join(
-        [f", redirected {len(redirects)} times" if redirects else "", f", via {proxy[0]}" if proxy else ""]
-    )
+        [f", redirected {len(redirects)} times" if redirects else "",
+         " to another origin (your headers were not sent there)" if left_origin else "",
+         f", via {proxy[0]}" if proxy else ""]
+    )  # fmt: skip
     if finding.auth_required:
         summary = f"HTTP {status}: the server asks for sign-in (checked below){extras}."
         return Outcome(summary, detail), finding
@@ -161,6 +170,8 @@ def _summary(code: str, status: int, ctype: str | None) -> str:
 
 def _transport_failure(exc: Exception, transport: DoctorTransport, redactor: Redactor) -> StepFailed:
     chain = exception_chain(exc)
+    if large := next((e for e in chain if isinstance(e, BodyTooLargeError)), None):
+        return StepFailed("MCP_INSPECTION_FAILED", large.summary, str(large))
     refused = next((e for e in chain if isinstance(e, AddressRefusedError)), None)
     if refused is not None:
         return StepFailed(

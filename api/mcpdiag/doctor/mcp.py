@@ -1,29 +1,35 @@
-"""The `mcp` and `tools` layers: initialize and `tools/list` through the real MCP SDK (whichever line is
-installed, 1.x or 2.x), with the emitters' `ObservingTransport` on the (guarded) HTTP client, failures judged
-by the emitters' classifier."""
+"""The `mcp` and `tools` layers: initialize and `tools/list` through the real MCP SDK, with the emitters'
+`ObservingTransport` on the (guarded) HTTP client, failures judged by the emitters' classifier."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import httpx2
 from mcp import ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
+from mcpdiag.doctor.bounded import MAX_NAME_CHARS, BodyTooLargeError, ReadBudget, clip, shown
 from mcpdiag.doctor.netguard import AddressRefusedError
 from mcpdiag.doctor.options import DoctorTransport
 from mcpdiag.doctor.report import SLOW_INITIALIZE_S, Outcome, StepFailed, StepName
 from mcpdiag.emitters import Redactor, classify, exception_chain
 from mcpdiag.emitters.mcp import SDK_LINE, ObservingTransport
-from mcpdiag.emitters.mcp.sdk import McpError, field, http, seconds, types
+from mcpdiag.emitters.mcp.hooks import MAX_READ_BYTES
+from mcpdiag.emitters.mcp.sdk import McpError, http, seconds, types
+from mcpdiag.emitters.mcp.sdk import field as sdk_field
 
 MAX_TOOL_PAGES = 10
+MAX_LISTED_TOOLS = 200
 _SHOWN_TOOLS = 8
+_LISTED_PROBLEMS = 50
+_DETAIL_PART_CHARS = 2000
 _SUMMARIES = {
     "MCP_TIMEOUT": "The server did not answer in time",
     "MCP_PROXY_SSE_ISSUE": "A proxy or gateway changed or cut the MCP stream",
@@ -39,6 +45,15 @@ StepResult = tuple[StepName, Outcome | StepFailed, float]
 
 
 @dataclass(slots=True)
+class _Progress:
+    """How far a session got: the step under way started at `started`."""
+
+    started: float = field(default_factory=time.monotonic)
+    established: bool = False
+    tripped: bool = False
+
+
+@dataclass(slots=True)
 class McpProbe:
     """One MCP session: where, how, with which headers, bounded by `timeout` seconds per request."""
 
@@ -48,9 +63,35 @@ class McpProbe:
     http: httpx2.AsyncBaseTransport
     timeout: float
     redactor: Redactor
+    reads: ReadBudget
 
     async def run(self) -> list[StepResult]:
-        """Initialize, then list tools; the result of each step reached, with its duration (ms)."""
+        """Initialize, then list tools; the result of each step reached, with its duration (ms).
+
+        An answer past the read bounds stops the session at once: the SDK would otherwise log the failed
+        read and wait for a reply that never comes, up to the time bound."""
+        results: list[StepResult] = []
+        progress = _Progress()
+        with anyio.CancelScope() as scope:
+
+            def trip() -> None:
+                progress.tripped = True
+                scope.cancel()
+
+            self.reads.on_trip = trip
+            try:
+                await self._session(results, progress)
+            finally:
+                self.reads.on_trip = None
+        if progress.tripped and len(results) < 2:
+            name: StepName = "tools" if progress.established else "mcp"
+            summary = self.reads.overrun_summary or "The server's answer was too large."
+            failed = StepFailed("MCP_INSPECTION_FAILED", summary, self.reads.overrun)
+            results[:] = [r for r in results if r[0] != name] + [(name, failed, _ms(progress.started))]
+        return results
+
+    async def _session(self, results: list[StepResult], progress: _Progress) -> None:
+        """Run the session, appending each step's result as it ends."""
         # The 1.x SDK speaks httpx: its requests reach the guarded httpx2 transport through a bridge.
         guarded: Any = self.http
         if SDK_LINE == 1:
@@ -58,9 +99,6 @@ class McpProbe:
 
             guarded = Httpx2Bridge(self.http)
         hook = ObservingTransport(guarded)
-        results: list[StepResult] = []
-        started = time.monotonic()
-        established = False
         invalid: list[Exception] = []  # what the transport could not parse (e.g. a garbage initialize)
         try:
             async with AsyncExitStack() as stack:
@@ -76,29 +114,29 @@ class McpProbe:
                     )
                 )
                 init = await session.initialize()
-                established = True
-                elapsed = _ms(started)
-                caps = field(init, "capabilities")
+                progress.established = True
+                elapsed = _ms(progress.started)
+                caps = sdk_field(init, "capabilities")
                 outcome = initialized_outcome(
-                    field(init, "protocol_version"), field(init, "server_info"), caps, elapsed
+                    sdk_field(init, "protocol_version"), sdk_field(init, "server_info"), caps, elapsed
                 )
                 results.append(("mcp", outcome, elapsed))
-                started = time.monotonic()
+                progress.started = time.monotonic()
                 if caps.tools is None:
                     results.append(("tools", Outcome("The server offers no tools.", status="skipped"), 0.0))
-                    return results
+                    return
                 try:
                     tools = await _all_tools(session)
                 except (McpError, ValueError) as exc:
-                    results.append(("tools", self._failure(exc, hook, True), _ms(started)))
+                    results.append(("tools", self._failure(exc, hook, True), _ms(progress.started)))
                 else:
-                    results.append(("tools", tools_outcome(tools), _ms(started)))
+                    results.append(("tools", tools_outcome(tools), _ms(progress.started)))
         except Exception as exc:
+            established = progress.established
             if len(results) < 2:  # a failure while closing a finished session changes nothing
                 real = invalid[-1] if invalid and not established else exc
                 name: StepName = "tools" if established else "mcp"
-                results.append((name, self._failure(real, hook, established), _ms(started)))
-        return results
+                results.append((name, self._failure(real, hook, established), _ms(progress.started)))
 
     async def _streams(self, stack: AsyncExitStack, hook: ObservingTransport) -> tuple[Any, Any]:
         limits = http.Timeout(self.timeout)
@@ -129,6 +167,16 @@ class McpProbe:
 
     def _failure(self, exc: BaseException, hook: ObservingTransport, established: bool) -> StepFailed:
         chain = exception_chain(exc)
+        if large := next((e for e in chain if isinstance(e, BodyTooLargeError)), None):
+            return StepFailed("MCP_INSPECTION_FAILED", large.summary, str(large))
+        seen = hook.last
+        if seen is not None and seen.body_truncated and seen.status is not None and seen.status >= 400:
+            # The hook read the error answer up to its bound and left the rest: an answer no MCP server sends.
+            return StepFailed(
+                "MCP_INSPECTION_FAILED",
+                f"The server's error answer was larger than {MAX_READ_BYTES // 1024} KiB.",
+                f"HTTP {seen.status} {seen.content_type or ''}: the body was cut at {MAX_READ_BYTES} bytes",
+            )
         if refused := next((e for e in chain if isinstance(e, AddressRefusedError)), None):
             return StepFailed(
                 "MCP_DOMAIN_NOT_ALLOWED",
@@ -156,7 +204,7 @@ async def _all_tools(session: ClientSession) -> list[types.Tool]:
             params=None if cursor is None else _page_params(cursor)
         )
         tools += page.tools
-        cursor = field(page, "next_cursor")
+        cursor = sdk_field(page, "next_cursor")
         if not cursor:
             break
     return tools
@@ -172,36 +220,51 @@ def initialized_outcome(
     caps: types.ServerCapabilities | None,
     elapsed_ms: float,
 ) -> Outcome:
-    """The `mcp` step of a session that initialized: who the server is, what it offers, how fast."""
+    """The `mcp` step of a session that initialized: who the server is, what it offers, how fast (every
+    name the server chose is bounded: see `bounded.shown`)."""
     offered = [name for name in ("tools", "resources", "prompts", "logging", "completions")
                if getattr(caps, name, None) is not None]  # fmt: skip
-    who = " ".join(filter(None, (info.name, info.version))) if info is not None else "An unnamed server"
-    summary = f"{who}, protocol {protocol}; offers {', '.join(offered) if offered else 'no capabilities'}."
-    detail = f"serverInfo: {who}\nprotocolVersion: {protocol}\n"
-    detail += f"capabilities: {caps.model_dump(exclude_none=True) if caps is not None else None}"
+    names = (shown(info.name), shown(info.version)) if info is not None else ()
+    who = " ".join(filter(None, names)) or "An unnamed server"
+    summary = (
+        f"{who}, protocol {shown(protocol)}; offers {', '.join(offered) if offered else 'no capabilities'}."
+    )
+    detail = f"serverInfo: {who}\nprotocolVersion: {shown(protocol)}\n"
+    dumped = caps.model_dump(exclude_none=True) if caps is not None else None
+    detail += f"capabilities: {clip(str(dumped), _DETAIL_PART_CHARS)}"
     if elapsed_ms > SLOW_INITIALIZE_S * 1000:
         return Outcome(f"Slow: initialize took {elapsed_ms / 1000:.1f} s. {summary}", detail, status="warn")
     return Outcome(summary, detail)
 
 
 def tools_outcome(tools: list[types.Tool]) -> Outcome:
-    """The `tools` step: how many, their names, schema problems and missing descriptions (warnings)."""
-    names = [tool.name for tool in tools]
-    problems = [f"{tool.name}: {problem}" for tool in tools for problem in _schema_problems(tool)]
-    undescribed = [tool.name for tool in tools if not (tool.description or "").strip()]
-    shown = ", ".join(names[:_SHOWN_TOOLS]) + (" …" if len(names) > _SHOWN_TOOLS else "")
-    summary = f"{len(tools)} tool{'s' if len(tools) != 1 else ''}" + (f": {shown}." if tools else ".")
-    detail = "\n".join([f"tools: {', '.join(names)}"] + [f"schema: {p}" for p in problems]
-                       + [f"no description: {', '.join(undescribed)}"] * bool(undescribed))  # fmt: skip
-    if problems or undescribed:
+    """The `tools` step: how many, their names, schema problems, missing descriptions and over-long names
+    (warnings); at most `MAX_LISTED_TOOLS` names are listed, each bounded (see `bounded.shown`)."""
+    names = [shown(tool.name) for tool in tools]
+    problems = [f"{shown(tool.name)}: {problem}" for tool in tools for problem in _schema_problems(tool)]
+    undescribed = [shown(tool.name) for tool in tools if not (tool.description or "").strip()]
+    too_long = sum(len(tool.name) > MAX_NAME_CHARS for tool in tools)
+    listed = ", ".join(names[:_SHOWN_TOOLS]) + (" …" if len(names) > _SHOWN_TOOLS else "")
+    summary = f"{len(tools)} tool{'s' if len(tools) != 1 else ''}" + (f": {listed}." if tools else ".")
+    unlisted = len(problems) - _LISTED_PROBLEMS
+    detail = "\n".join([f"tools: {_listing(names)}"] + [f"schema: {p}" for p in problems[:_LISTED_PROBLEMS]]
+                       + [f"schema: … and {unlisted} more"] * (unlisted > 0)
+                       + [f"no description: {_listing(undescribed)}"] * bool(undescribed))  # fmt: skip
+    if problems or undescribed or too_long:
         issues = [f"{len(problems)} schema problem{'s' * (len(problems) != 1)}"] * bool(problems)
         issues += [f"{len(undescribed)} without a description (models pick tools by it)"] * bool(undescribed)
+        issues += [f"{too_long} with a name over {MAX_NAME_CHARS} characters"] * bool(too_long)
         return Outcome(f"{summary} Warning: {'; '.join(issues)}.", detail, status="warn")
     return Outcome(summary, detail)
 
 
+def _listing(names: list[str]) -> str:
+    more = len(names) - MAX_LISTED_TOOLS
+    return ", ".join(names[:MAX_LISTED_TOOLS]) + (f" … and {more} more" if more > 0 else "")
+
+
 def _schema_problems(tool: types.Tool) -> list[str]:
-    schema = field(tool, "input_schema")
+    schema = sdk_field(tool, "input_schema")
     problems = []
     if schema.get("type") != "object":
         problems.append("inputSchema type is not 'object'")
@@ -210,7 +273,10 @@ def _schema_problems(tool: types.Tool) -> list[str]:
         problems.append("inputSchema properties is not an object")
     required = schema.get("required", [])
     if isinstance(properties, dict) and isinstance(required, list):
-        problems += [f"required property {r!r} is not defined" for r in required if r not in properties]
+        missing = [r for r in required if not isinstance(r, str) or r not in properties]
+        problems += [
+            f"required property {shown(str(r))!r} is not defined" for r in missing[:_LISTED_PROBLEMS]
+        ]
     return problems
 
 

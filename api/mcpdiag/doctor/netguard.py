@@ -46,8 +46,12 @@ class AddressPolicy:
         """Why `host` at `address` may not be reached, or None when it may."""
         if self.allow_private or host_allowed(host, self.allowed_domains):
             return None
-        kind = address_kind(address)
-        return None if kind == "public" else f"{address} is a {kind} address"
+        kind, carried = _judge(address)
+        if kind == "public":
+            return None
+        return f"{address} is a {kind} address" + (
+            f" (it carries the IPv4 address {carried})" if carried else ""
+        )
 
     def check(self, host: str, addresses: Iterable[str]) -> None:
         """Raise `AddressRefusedError` if any of `host`'s addresses may not be reached."""
@@ -56,14 +60,80 @@ class AddressPolicy:
                 raise AddressRefusedError(f"refused {host}: {reason}")
 
 
+# IPv6 forms that carry an IPv4 address in their low 32 bits; traffic to them ends up at that IPv4 address
+# (a translator, a tunnel, or the host's own stack), so they are judged by it.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix: DNS64 answers it
+_LOW32_FORMS = (
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (deprecated; never a real destination)
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),  # SIIT "IPv4-translated" (RFC 2765)
+)
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215 local-use translators
+_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+_ISATAP_IDS = (0x0000_5EFE, 0x0200_5EFE)
+# The IANA registry marks all of 192.0.0.0/24 non-global; Python 3.11's table only knows two pieces of it.
+_IETF_ASSIGNMENTS = ipaddress.IPv4Network("192.0.0.0/24")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """Every IPv4 address an IPv6 address carries: mapped, IPv4-compatible, SIIT, NAT64 (well-known and
+    local-use /48), 6to4, Teredo (server and client) and ISATAP forms."""
+    found: list[ipaddress.IPv4Address] = []
+    value = int(ip)
+    low32 = ipaddress.IPv4Address(value & 0xFFFF_FFFF)
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip in _NAT64 or (value > 1 and any(ip in form for form in _LOW32_FORMS)):  # not :: or ::1
+        found.append(low32)
+    if ip in _NAT64_LOCAL:  # RFC 6052 /48 layout: 16 bits, the u-octet, 16 bits
+        found.append(ipaddress.IPv4Address((value >> 64 & 0xFFFF) << 16 | (value >> 40 & 0xFFFF)))
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if value >> 32 & 0xFFFF_FFFF in _ISATAP_IDS:
+        found.append(low32)
+    return found
+
+
 def address_kind(address: str) -> str:
-    """`public`, or what makes an address off limits: loopback, private, link-local (metadata), ..."""
+    """`public`, or what makes an address off limits: loopback, private, link-local (metadata), ...
+
+    An IPv6 address that carries an IPv4 address is off limits when the IPv4 address is; beyond that, IPv6
+    is public only in global unicast (2000::/3) outside the ranges `ipaddress` knows to be special.
+    """
+    return _judge(address)[0]
+
+
+def _judge(address: str) -> tuple[str, ipaddress.IPv4Address | None]:
+    """The kind of `address`, and the embedded IPv4 address that decided it (if one did)."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
-        return "malformed"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+        return "malformed", None
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _ipv4_kind(ip), None
+    for inner in embedded_ipv4(ip):
+        if (inner_kind := _ipv4_kind(inner)) != "public":
+            return inner_kind, inner
+    if ip.ipv4_mapped is not None:
+        return "public", None  # the host's own stack sends it as that (public) IPv4 address
+    if (kind := _special_kind(ip)) is not None:
+        return kind, None
+    if ip in _NAT64 or ip.sixtofour is not None:
+        return "public", None  # a public IPv4 address behind a translator or a 6to4 relay
+    if any(ip in form for form in (*_LOW32_FORMS, _NAT64_LOCAL)):
+        return "reserved", None
+    return ("public" if ip in _GLOBAL_UNICAST and ip.is_global else "reserved"), None
+
+
+def _ipv4_kind(ip: ipaddress.IPv4Address) -> str:
+    kind = _special_kind(ip)
+    if kind is not None:
+        return kind
+    return "public" if ip.is_global and ip not in _IETF_ASSIGNMENTS else "reserved"
+
+
+def _special_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     if ip.is_loopback:
         return "loopback"
     if ip.is_link_local:
@@ -72,9 +142,13 @@ def address_kind(address: str) -> str:
         return "unspecified"
     if ip.is_multicast:
         return "multicast"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return "site-local"
+    if ip.is_reserved and isinstance(ip, ipaddress.IPv4Address):
+        return "reserved"
     if ip.is_private:
         return "private"
-    return "public" if ip.is_global else "reserved"
+    return None
 
 
 def is_ip_literal(host: str) -> bool:

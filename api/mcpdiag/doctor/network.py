@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ssl
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from cryptography import x509
 
@@ -89,19 +90,11 @@ async def tls_step(target: Target, address: str, options: DoctorOptions, timeout
             f"verify code {exc.verify_code}: {reason}\n{shown}".strip(),
         ) from exc
     except ssl.SSLError as exc:
-        raise StepFailed(
-            "MCP_TLS_ERROR",
-            "The secure (TLS) handshake failed. Is this port really serving https?",
-            f"{type(exc).__name__}: {exc.reason or exc}",
-        ) from exc
+        raise await _not_tls(target, address, timeout, f"{type(exc).__name__}: {exc.reason or exc}") from exc
     except TimeoutError as exc:
         raise StepFailed("MCP_TIMEOUT", "The secure (TLS) handshake timed out.") from exc
     except OSError as exc:
-        raise StepFailed(
-            "MCP_TLS_ERROR",
-            "The connection closed during the secure (TLS) handshake.",
-            f"{type(exc).__name__}: {exc}",
-        ) from exc
+        raise await _not_tls(target, address, timeout, f"{type(exc).__name__}: {exc}") from exc
     cert = x509.load_der_x509_certificate(der)
     days = (cert.not_valid_after_utc - datetime.now(UTC)).total_seconds() / 86400
     subject, issuer = _name(cert.subject), _name(cert.issuer)
@@ -114,6 +107,47 @@ async def tls_step(target: Target, address: str, options: DoctorOptions, timeout
             status="warn",
         )
     return Outcome(summary, _describe(der))
+
+
+async def _not_tls(target: Target, address: str, timeout: float, why: str) -> StepFailed:
+    """The failure of a handshake that never got to a certificate: named for what the port speaks."""
+    if await _speaks_plain_http(target, address, timeout):
+        return StepFailed(
+            "MCP_TLS_ERROR",
+            f"This port speaks plain HTTP, not HTTPS: use {_as_http(target)} (or serve TLS on it).",
+            f"{why}\na plain HTTP request to port {target.port} got an HTTP answer",
+        )
+    return StepFailed(
+        "MCP_TLS_ERROR",
+        f"Port {target.port} does not complete a TLS handshake: it is not serving HTTPS (or something in the "
+        "way cuts the connection).",
+        why,
+    )
+
+
+async def _speaks_plain_http(target: Target, address: str, timeout: float) -> bool:
+    """Whether the port answers a plain `HEAD /` like an HTTP server (reads five bytes: `HTTP/`)."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(address, target.port), timeout)
+    except (OSError, TimeoutError):
+        return False
+    try:
+        host = f"[{target.host}]" if ":" in target.host else target.host
+        writer.write(f"HEAD / HTTP/1.1\r\nHost: {host}:{target.port}\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readexactly(len(b"HTTP/")), timeout)
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        return False
+    finally:
+        await _close(writer)
+    return head.startswith(b"HTTP/")
+
+
+def _as_http(target: Target) -> str:
+    """The URL with http:// and the same port (which is not 80), without user info or query."""
+    parts = urlsplit(target.url)
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return f"http://{host}:{target.port}{parts.path}"
 
 
 async def _handshake(

@@ -4,18 +4,23 @@ metadata: it never registers a client and never starts a browser flow."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
 
+from mcpdiag.doctor.bounded import BodyTooLargeError, shown
 from mcpdiag.doctor.http import HttpFinding
 from mcpdiag.doctor.netguard import AddressRefusedError
 from mcpdiag.doctor.report import StepFailed
 from mcpdiag.emitters import exception_chain
 
 _RESOURCE_METADATA = re.compile(r'(?i)resource_metadata\s*=\s*"?([^",\s]+)"?')
+MAX_METADATA_BYTES = 256 * 1024
+"""OAuth metadata documents are a few KiB; a bigger one is not read (and discovery fails on it)."""
+_URL_CHARS = 512
 
 
 def _well_known(url: str, name: str) -> list[str]:
@@ -27,24 +32,56 @@ def _well_known(url: str, name: str) -> list[str]:
     return [*found, f"{origin}/.well-known/{name}"]
 
 
+class _TooLarge(Exception):
+    """A metadata document past `MAX_METADATA_BYTES`."""
+
+
+async def _read(response: httpx2.Response) -> bytes:
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_METADATA_BYTES:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _first_json(client: httpx2.AsyncClient, urls: list[str], tried: list[str]) -> dict[str, Any] | None:
+    """The first of `urls` answering 200 with a JSON object; a document past the bounds fails the step."""
     for url in dict.fromkeys(urls):
+        if len(url) > _URL_CHARS:
+            tried.append(f"not tried: {shown(url, _URL_CHARS)}")
+            continue
         try:
-            response = await client.get(url, headers={"Accept": "application/json"}, follow_redirects=True)
+            async with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
+                tried.append(f"GET {url} -> {response.status_code}")
+                if response.status_code != 200:
+                    continue
+                text = await _read(response)
+        except (_TooLarge, BodyTooLargeError) as exc:
+            raise StepFailed(
+                "MCP_OAUTH_FAILED",
+                f"The OAuth metadata at {url} is larger than {MAX_METADATA_BYTES // 1024} KiB: "
+                "the test stopped reading it, and apps will not be able to sign in with it.",
+                "\n".join([*tried, f"GET {url}: stopped after {MAX_METADATA_BYTES // 1024} KiB"]),
+            ) from exc
         except Exception as exc:
             refused = any(isinstance(e, AddressRefusedError) for e in exception_chain(exc))
             why = "refused (not a public address)" if refused else type(exc).__name__
             tried.append(f"GET {url} -> {why}")
             continue
-        tried.append(f"GET {url} -> {response.status_code}")
-        if response.status_code == 200:
-            try:
-                body = response.json()
-            except ValueError:
-                continue
-            if isinstance(body, dict):
-                return body
+        try:
+            body = json.loads(text)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(body, dict):
+            return body
     return None
+
+
+def _text(value: object) -> str:
+    """A metadata value as the report shows it, bounded."""
+    return shown(value if isinstance(value, str) else json.dumps(value)[: _URL_CHARS + 1], _URL_CHARS)
 
 
 async def oauth_step(finding: HttpFinding, client: httpx2.AsyncClient) -> None:
@@ -62,14 +99,15 @@ async def oauth_step(finding: HttpFinding, client: httpx2.AsyncClient) -> None:
             "The server asks for sign-in but publishes no OAuth metadata, so apps cannot sign in to it.",
             "\n".join(tried),
         )
-    servers = [s for s in resource.get("authorization_servers") or [] if isinstance(s, str)]
+    listed = resource.get("authorization_servers")
+    servers = [s for s in listed if isinstance(s, str)] if isinstance(listed, list) else []
     if not servers:
         raise StepFailed(
             "MCP_OAUTH_FAILED",
             "The server's OAuth metadata names no authorization server.",
             "\n".join(tried),
         )
-    issuer = servers[0]
+    issuer = shown(servers[0], _URL_CHARS)
     metadata = await _first_json(
         client,
         _well_known(issuer, "oauth-authorization-server") + _well_known(issuer, "openid-configuration"),
@@ -82,15 +120,17 @@ async def oauth_step(finding: HttpFinding, client: httpx2.AsyncClient) -> None:
             "\n".join(tried),
         )
     registration = isinstance(metadata.get("registration_endpoint"), str)
-    pkce = "S256" in (metadata.get("code_challenge_methods_supported") or [])
+    methods = metadata.get("code_challenge_methods_supported")
+    pkce = isinstance(methods, list) and "S256" in methods
+    scopes = resource.get("scopes_supported") or metadata.get("scopes_supported") or []
     tried += [
-        f"resource: {resource.get('resource')}",
+        f"resource: {_text(resource.get('resource'))}",
         f"authorization server: {issuer}",
-        f"authorization_endpoint: {metadata.get('authorization_endpoint')}",
-        f"token_endpoint: {metadata.get('token_endpoint')}",
-        f"registration_endpoint: {metadata.get('registration_endpoint')}",
+        f"authorization_endpoint: {_text(metadata.get('authorization_endpoint'))}",
+        f"token_endpoint: {_text(metadata.get('token_endpoint'))}",
+        f"registration_endpoint: {_text(metadata.get('registration_endpoint'))}",
         f"PKCE S256: {'yes' if pkce else 'not advertised'}",
-        f"scopes: {' '.join(resource.get('scopes_supported') or metadata.get('scopes_supported') or [])}",
+        f"scopes: {' '.join(_text(s) for s in scopes[:50]) if isinstance(scopes, list) else _text(scopes)}",
     ]
     registers = (
         "it supports dynamic client registration"

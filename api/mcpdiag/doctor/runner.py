@@ -6,23 +6,32 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx2
 
+from mcpdiag.doctor.bounded import BoundedTransport, ReadBudget, clip, origin_of, scoped_names
+from mcpdiag.doctor.hints import with_transport_hint
 from mcpdiag.doctor.http import HttpFinding, http_step
+from mcpdiag.doctor.inspection import emit_inspection
 from mcpdiag.doctor.mcp import McpProbe
 from mcpdiag.doctor.netguard import guarded_transport
 from mcpdiag.doctor.network import dns_step, tcp_step, tls_step
 from mcpdiag.doctor.oauth import oauth_step
 from mcpdiag.doctor.options import DoctorOptions, Target
 from mcpdiag.doctor.report import STEP_NAMES, DoctorReport, Outcome, Step, StepFailed, StepName
+from mcpdiag.doctor.sdklog import sdk_log_captured
 from mcpdiag.emitters import Emitter, Redactor, code_info, new_trace_id
 
 STEP_TIMEOUT_S = 10.0
 MAX_REDIRECTS = 5
+# What a step may hand the redactor (then the report): bounded before redaction, cut at a word end.
+MAX_SUMMARY_CHARS = 1000
+MAX_DETAIL_CHARS = 16 * 1024
+SDK_LOG_LINES = 5
 _NOT_REACHED = "Not tested: an earlier step failed."
 
 
@@ -40,6 +49,18 @@ class _Run:
     steps: dict[StepName, Step] = field(default_factory=dict)
     failure: StepFailed | None = None
     current: tuple[StepName, float] | None = None
+    reads: ReadBudget = field(default_factory=ReadBudget)
+
+    def transport(self) -> BoundedTransport:
+        """A transport for one client of this run: vetted addresses, bounded reads, headers kept on the
+        target's origin."""
+        options = self.options
+        return BoundedTransport(
+            guarded_transport(options.policy, options.resolver, options.trust()),
+            origin_of(httpx2.URL(self.target.url)),
+            self.reads,
+            scoped_names(options.headers),
+        )
 
     def budget(self) -> float:
         """Seconds one step may take: at most STEP_TIMEOUT_S, and never past the run's bound."""
@@ -48,8 +69,9 @@ class _Run:
     def record(self, name: StepName, result: Outcome | StepFailed, duration_ms: float | None) -> None:
         """Keep a step's outcome (redacted); a failure ends the ladder."""
         status = "fail" if isinstance(result, StepFailed) else result.status
-        detail = self.redactor.text(result.detail) if result.detail else None
-        self.steps[name] = Step(name, status, duration_ms, self.redactor.text(result.summary), detail)
+        detail = self.redactor.text(clip(result.detail, MAX_DETAIL_CHARS)) if result.detail else None
+        summary = self.redactor.text(clip(result.summary, MAX_SUMMARY_CHARS))
+        self.steps[name] = Step(name, status, duration_ms, summary, detail)
         if isinstance(result, StepFailed):
             self.failure = result
             raise _Stopped
@@ -67,6 +89,16 @@ class _Run:
             self.record(name, failure, (time.monotonic() - started) * 1000)
         self.current = None
         self.record(name, found[0], (time.monotonic() - started) * 1000)
+
+    def add_sdk_log(self, lines: list[str]) -> None:
+        """What the SDK logged goes with an `mcp` or `tools` failure's detail (for support, redacted)."""
+        sdk_steps = [self.steps[name] for name in ("mcp", "tools") if name in self.steps]
+        failed = next((step for step in sdk_steps if step.status == "fail"), None)
+        if failed is None or not lines:
+            return
+        shown = "\n".join(f"sdk log: {line}" for line in lines[:SDK_LOG_LINES])
+        detail = f"{failed.detail}\n{shown}" if failed.detail else shown
+        failed.detail = self.redactor.text(clip(detail, MAX_DETAIL_CHARS))
 
     def timed_out(self) -> None:
         """The run's bound passed: the step under way fails with MCP_TIMEOUT."""
@@ -93,7 +125,10 @@ async def _walk(run: _Run) -> None:
     finding: HttpFinding | None = None
     async with _client(run, dict(options.headers)) as client:
         with run.step("http") as out:
-            outcome, finding = await http_step(target, options.transport, client, run.redactor)
+            try:
+                outcome, finding = await http_step(target, options.transport, client, run.redactor)
+            except StepFailed as failure:
+                raise await with_transport_hint(failure, target.url, options.transport, client) from None
             out.append(outcome)
     if finding is not None and finding.auth_required:
         run.record("mcp", Outcome("Not tested: the server needs sign-in first.", status="skipped"), None)
@@ -101,14 +136,8 @@ async def _walk(run: _Run) -> None:
             with run.step("oauth") as out:
                 await oauth_step(finding, anonymous)
         return
-    trust = options.trust()
     probe = McpProbe(
-        target.url,
-        options.transport,
-        options.headers,
-        guarded_transport(options.policy, options.resolver, trust),
-        run.budget(),
-        run.redactor,
+        target.url, options.transport, options.headers, run.transport(), run.budget(), run.redactor, run.reads
     )
     run.current = ("mcp", time.monotonic())
     results = await probe.run()
@@ -120,9 +149,8 @@ async def _walk(run: _Run) -> None:
 
 
 def _client(run: _Run, headers: dict[str, str]) -> httpx2.AsyncClient:
-    options = run.options
     return httpx2.AsyncClient(
-        transport=guarded_transport(options.policy, options.resolver, options.trust()),
+        transport=run.transport(),
         headers=headers,
         timeout=httpx2.Timeout(run.budget()),
         follow_redirects=True,
@@ -140,9 +168,17 @@ def known_secrets(url: str, headers: dict[str, str]) -> list[str]:
 
 
 async def run_doctor(
-    url: str, options: DoctorOptions, *, emitter: Emitter | None = None, user_id: str | None = None
+    url: str,
+    options: DoctorOptions,
+    *,
+    emitter: Emitter | None = None,
+    user_id: str | None = None,
+    server: str | None = None,
 ) -> DoctorReport:
-    """Test `url` layer by layer; `TargetError` if it is not an http(s) URL with a host."""
+    """Test `url` layer by layer; `TargetError` if it is not an http(s) URL with a host.
+
+    The run's `inspection` event is `server`'s when one is named; otherwise it is stored under
+    `doctor:<host>` with the `inspection.UNNAMED_RUN_ATTR` mark, which keeps it off the server cards."""
     target = Target.parse(url)
     secrets = known_secrets(target.url, dict(options.headers))
     if emitter is not None:
@@ -151,13 +187,15 @@ async def run_doctor(
     report = DoctorReport(url=target.url, transport=options.transport, debug_id=new_trace_id())
     run = _Run(target, options, report, Redactor(secrets), time.monotonic() + options.timeout_s)
     started = time.monotonic()
-    try:
-        async with asyncio.timeout(options.timeout_s):
-            await _walk(run)
-    except _Stopped:
-        pass
-    except TimeoutError:
-        run.timed_out()
+    with sdk_log_captured() as sdk_lines:
+        try:
+            async with asyncio.timeout(options.timeout_s):
+                await _walk(run)
+        except _Stopped:
+            pass
+        except TimeoutError:
+            run.timed_out()
+    run.add_sdk_log(sdk_lines)
     for name in STEP_NAMES:
         run.steps.setdefault(name, Step(name, "skipped", None, _NOT_REACHED))
     report.steps = [run.steps[name] for name in STEP_NAMES]
@@ -165,31 +203,32 @@ async def run_doctor(
         report.code = run.failure.code
         report.action = code_info(run.failure.code).action.value
     if emitter is not None:
-        _emit(emitter, run, user_id, (time.monotonic() - started) * 1000)
+        emit_inspection(
+            emitter,
+            report,
+            where=f"{options.transport} {target.origin}{urlsplit(target.url).path}",
+            fallback_server=f"doctor:{target.host}",
+            server=server,
+            user_id=user_id,
+            duration_ms=(time.monotonic() - started) * 1000,
+            http_status=run.failure.http_status if run.failure else None,
+        )
     return report
 
 
-def _emit(emitter: Emitter, run: _Run, user_id: str | None, duration_ms: float) -> None:
-    report, failure = run.report, run.failure
-    failed = report.failed_step
-    lines = [f"doctor {run.options.transport} {run.target.origin}{urlsplit(run.target.url).path}"]
-    for step in report.steps:
-        lines.append(f"{step.name}: {step.status} — {step.summary}")
-        lines += [f"  {line}" for line in (step.detail or "").splitlines()[:12]]
-    attrs: dict[str, object] = {"doctor": True, "doctor.failedStep": failed}
-    attrs["doctor.warnings"] = len(report.warnings)
-    attrs |= {f"doctor.{step.name}": step.status for step in report.steps}
-    emitter.emit_event(
-        report.code or "MCP_CONNECTED",
-        server=f"doctor:{run.target.host}"[:128],
-        touchpoint="inspection",
-        trace_id=report.debug_id,
-        user_id=user_id,
-        transport=run.options.transport,
-        severity=None if failure else "info",
-        message_safe=(report.step(failed).summary if failed else "Connection test passed.")[:500],
-        detail="\n".join(lines),
-        http_status=failure.http_status if failure else None,
-        duration_ms=round(duration_ms, 1),
-        attrs={k: v for k, v in attrs.items() if v is not None},
-    )
+async def run_doctor_in_thread(
+    url: str,
+    options: DoctorOptions,
+    *,
+    executor: Executor | None = None,
+    emitter: Emitter | None = None,
+    user_id: str | None = None,
+    server: str | None = None,
+) -> DoctorReport:
+    """`run_doctor` on an event loop of its own in a worker thread of `executor`: its CPU-bound work
+    (parsing a server's answers, redacting what it reports) never holds up the caller's event loop."""
+
+    def work() -> DoctorReport:
+        return asyncio.run(run_doctor(url, options, emitter=emitter, user_id=user_id, server=server))
+
+    return await asyncio.get_running_loop().run_in_executor(executor, work)

@@ -97,6 +97,8 @@ class HttpObservation:
     jsonrpc_code: int | None = None
     """The code of the JSON-RPC error the body answered the request with (a 4xx from a 2026 server)."""
     jsonrpc_message: str | None = None
+    body_truncated: bool = False
+    """The hook stopped reading the body at its bound: the answer was larger than that."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 
-import jwt
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from mcpdiag.api.auth import DevSigner
 from mcpdiag.api.deps import Settings
 from mcpdiag.api.errors import InvalidParameterError
 
@@ -90,13 +90,13 @@ async def users() -> DemoUsers:
 
 
 @router.post("/token", response_model=TokenResponse, response_model_by_alias=True)
-async def token(body: TokenRequest, settings: Settings) -> TokenResponse:
-    """A short-lived HS256 token for a demo user (development mode only)."""
+async def token(body: TokenRequest, settings: Settings, request: Request) -> TokenResponse:
+    """A short-lived token for a demo user (development mode only), signed with this process's own
+    development key: only this instance accepts it."""
     user = next((u for u in DEMO_USERS if u.user_id == body.user_id), None)
     if user is None:
         raise InvalidParameterError("userId", "not a demo user")
-    if settings.jwt_secret is None:
-        raise InvalidParameterError("userId", "development mode needs MCPDIAG_JWT_SECRET")
+    signer: DevSigner = request.app.state.dev_signer
     now = int(time.time())
     claims = {
         "sub": user.user_id,
@@ -110,5 +110,4 @@ async def token(body: TokenRequest, settings: Settings) -> TokenResponse:
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:
         claims["aud"] = settings.jwt_audience
-    encoded = jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
-    return TokenResponse(token=encoded, expires_in=TOKEN_TTL_S)
+    return TokenResponse(token=signer.sign(claims), expires_in=TOKEN_TTL_S)

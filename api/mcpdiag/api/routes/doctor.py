@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import time
 from collections import deque
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from mcpdiag.api.deps import CurrentUser, Settings
+from mcpdiag.api.deps import CurrentUser, Policy, Settings
 from mcpdiag.api.errors import DoctorUnavailableError, InvalidParameterError, RateLimitedError
-from mcpdiag.api.routes.common import error_responses
+from mcpdiag.api.routes.common import check_access, error_responses
 from mcpdiag.collector.handlers import ErrorBody
 from mcpdiag.collector.runtime import CollectorRuntime
 from mcpdiag.emitters import CallableSink, Emitter
@@ -29,10 +34,25 @@ router = APIRouter(prefix="/api/mcp", tags=["doctor"])
 
 MAX_HEADERS = 20
 _TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _FORBIDDEN_HEADERS = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "proxy-authorization"}
 )
 _STORE_WAIT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorNetwork:
+    """The boundary a run crosses: DNS and the TLS trust store (None: the system's). Tests override the
+    `doctor_network` dependency to resolve their test names to loopback servers."""
+
+    resolver: Callable[[str, int], Awaitable[list[str]]] | None = None
+    ssl_context: ssl.SSLContext | None = None
+
+
+def doctor_network() -> DoctorNetwork:
+    """The system resolver and trust store."""
+    return DoctorNetwork()
 
 
 class _Camel(BaseModel):
@@ -51,6 +71,21 @@ class DoctorRequest(_Camel):
     headers: dict[str, str] = Field(
         default_factory=dict, description="Sent with every request; treated as secrets, never echoed"
     )
+    server: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="The server's name, when the configuration belongs to one the caller can access: the "
+        "run is then stored as that server's inspection (and shows on its card). Without it the run is "
+        "stored under its Debug ID only and adds no server card.",
+    )
+
+    @field_validator("server")
+    @classmethod
+    def _printable_server(cls, value: str | None) -> str | None:
+        if value is not None and (_CONTROL.search(value) or not value.strip()):
+            raise ValueError("must be a server name without control characters")
+        return value
 
     @field_validator("headers")
     @classmethod
@@ -118,6 +153,36 @@ def _limiter(app: FastAPI) -> RateLimiter:
     return limiter
 
 
+class DoctorWorkers:
+    """The threads doctor runs work in (never the app's event loop): `workers` run at once, `waiting` more
+    may queue for a thread, and any beyond are answered 429 instead of queueing without bound."""
+
+    def __init__(self, workers: int = 4, waiting: int = 16) -> None:
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="mcpdiag-doctor")
+        self.capacity = workers + waiting
+        self.admitted = 0  # only the event loop's thread counts: no lock needed
+
+    @contextmanager
+    def admission(self) -> Iterator[ThreadPoolExecutor]:
+        """Count a run in for the block; `RateLimitedError` when every place is taken."""
+        if self.admitted >= self.capacity:
+            raise RateLimitedError(
+                "too many connection tests are running; retry in a few seconds", headers={"Retry-After": "5"}
+            )
+        self.admitted += 1
+        try:
+            yield self.executor
+        finally:
+            self.admitted -= 1
+
+
+def _workers(app: FastAPI) -> DoctorWorkers:
+    workers: DoctorWorkers | None = getattr(app.state, "doctor_workers", None)
+    if workers is None:
+        workers = app.state.doctor_workers = DoctorWorkers()
+    return workers
+
+
 def _store_sink(app: FastAPI) -> CallableSink:
     """A sink handing events to this app's collector pipeline (validated and redacted again)."""
     runtime: CollectorRuntime = app.state.collector
@@ -148,24 +213,51 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=_RESPONSES,
     summary="Test an MCP server configuration layer by layer (dns, tcp, tls, http, mcp, oauth, tools)",
 )
-async def doctor(body: DoctorRequest, principal: CurrentUser, settings: Settings, request: Request) -> Any:
+async def doctor(
+    body: DoctorRequest,
+    principal: CurrentUser,
+    settings: Settings,
+    policy: Policy,
+    request: Request,
+    network: Annotated[DoctorNetwork, Depends(doctor_network)],
+) -> Any:
     """Walk the ladder and stop at the first failing step. Loopback, private, link-local and metadata
     addresses are refused (on every resolved address and every redirect) unless
-    `MCPDIAG_DOCTOR_ALLOW_PRIVATE=1` or the host is in `MCPDIAG_DOCTOR_ALLOWED_DOMAINS`."""
+    `MCPDIAG_DOCTOR_ALLOW_PRIVATE=1` or the host is in `MCPDIAG_DOCTOR_ALLOWED_DOMAINS`. Headers go to the
+    URL's origin only; every answer read is bounded (2 MiB, 8 MiB per run). A run naming `server` (one the
+    caller can access, else 404) is stored as that server's inspection; without, it adds no server card."""
     try:  # the doctor needs the MCP SDK (`mcpdiag[mcp]`); the rest of the API does not
-        from mcpdiag.doctor import DoctorOptions, TargetError, policy_from, run_doctor
+        from mcpdiag.doctor import (
+            DoctorOptions,
+            TargetError,
+            policy_from,
+            run_doctor_in_thread,
+            system_resolver,
+        )
     except ImportError:
         raise DoctorUnavailableError("the connection test needs the MCP SDK: install mcpdiag[mcp]") from None
+    if body.server is not None:  # a run only lands on a card its caller may read (else 404, as elsewhere)
+        check_access(policy, principal, body.server)
     _limiter(request.app).check(principal.user_id, settings.doctor_rate_per_minute)
     options = DoctorOptions(
         transport=body.transport,
         headers=body.headers,
         policy=policy_from(settings.doctor_allow_private, settings.doctor_allowed_hosts),
         timeout_s=settings.doctor_timeout_s,
+        ssl_context=network.ssl_context,
+        resolver=network.resolver or system_resolver,
     )
     emitter = Emitter(_store_sink(request.app), service="mcpdiag-doctor", flush_interval=0.05)
     try:
-        report = await run_doctor(body.url, options, emitter=emitter, user_id=principal.user_id)
+        with _workers(request.app).admission() as executor:
+            report = await run_doctor_in_thread(
+                body.url,
+                options,
+                executor=executor,
+                emitter=emitter,
+                user_id=principal.user_id,
+                server=body.server,
+            )
     except TargetError as exc:
         raise InvalidParameterError("url", str(exc).partition(": ")[2]) from None
     finally:

@@ -58,11 +58,12 @@ class ObservingTransport(http.AsyncBaseTransport):
             if ok and self.answers is not None and request_id is not None and ctype:
                 return self.answers.watched(response, request, request_id)
             return response
-        snippet, rpc = None, None
+        snippet, rpc, truncated = None, None, False
         json_error = response.status_code >= 400 and ctype.lower().startswith("application/json")
         if json_error or "html" in ctype.lower() or not ctype.lower().startswith(_MCP_TYPES):
             body = await _read_capped(response)
-            if json_error:
+            truncated = len(body) >= _MAX_READ
+            if json_error and not truncated:
                 rpc = _jsonrpc_error(body)
             else:
                 snippet = body[:_SNIPPET_BYTES].decode("utf-8", "replace")
@@ -86,6 +87,7 @@ class ObservingTransport(http.AsyncBaseTransport):
             body_snippet=snippet,
             jsonrpc_code=rpc[0] if rpc is not None else None,
             jsonrpc_message=rpc[1] if rpc is not None else None,
+            body_truncated=truncated,
         )
         if not SDK_KEEPS_REDIRECTS_IN_ORIGIN and _leaves_origin(request, response):
             # 1.28/1.29 would follow it with the MCP request; later SDKs refuse: so does the session.
@@ -135,6 +137,10 @@ def _jsonrpc_error(body: bytes) -> tuple[int, str] | None:
         return None
     text = error.get("message") if isinstance(error, dict) else None
     return code, text if isinstance(text, str) else ""
+
+
+MAX_READ_BYTES = _MAX_READ
+"""How much of a body that is not MCP the hook reads (the rest is left unread)."""
 
 
 async def _read_capped(response: http.Response) -> bytes:

@@ -1,7 +1,9 @@
-// <mcp-doctor api-base="…" token="…">: the "Test connection" panel. It posts a server configuration to
-// POST /api/mcp/doctor and shows the ladder (dns → tcp → tls → http → mcp → oauth → tools) filling in step by
-// step, the failing step opened with its summary and action, and the Debug ID to copy. A host app can put it
-// in its create-server dialog. Headers are sent once and never kept (not in storage, not in the DOM after).
+// <mcp-doctor api-base="…" token="…" [server="…"]>: the "Test connection" panel. It posts a server
+// configuration to POST /api/mcp/doctor and shows the ladder (dns → tcp → tls → http → mcp → oauth → tools)
+// filling in step by step, the failing step opened with its summary and action, and the Debug ID to copy. A
+// host app can put it in its create-server dialog; with `server` (an existing server's name) the run is
+// stored as that server's inspection, without it the run adds no server card. Headers are sent once and
+// never kept (not in storage, not in the DOM after).
 
 import { ApiClient, ApiError, session } from "./api.js";
 import { ACTION_LABELS, copyText, esc } from "./format.js";
@@ -120,7 +122,9 @@ export class McpDoctor extends HTMLElement {
     this.paint(STEPS.map(([name]) => ({ name, status: "pending", summary: "" })), 0);
     this.live.textContent = "Testing the connection…";
     try {
-      const result = await this.client.request("/api/mcp/doctor", { method: "POST", body: { url, transport: this.form.transport.value, headers } });
+      const body = { url, transport: this.form.transport.value, headers };
+      if (this.getAttribute("server")) body.server = this.getAttribute("server");
+      const result = await this.client.request("/api/mcp/doctor", { method: "POST", body });
       await this.reveal(result);
       this.dispatchEvent(new CustomEvent("mcpdiag:doctor-result", { bubbles: true, composed: true, detail: result }));
     } catch (error) {

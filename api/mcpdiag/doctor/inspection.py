@@ -1,0 +1,52 @@
+"""A doctor run as one `inspection` event under its Debug ID: the API route hands it to the collector's
+pipeline, the CLI to the configured store; either way `mcpdiag search <Debug ID>` finds it."""
+
+from __future__ import annotations
+
+from mcpdiag.doctor.bounded import clip
+from mcpdiag.doctor.report import DoctorReport
+from mcpdiag.emitters import Emitter
+
+UNNAMED_RUN_ATTR = "doctor.unnamed"
+"""Marks the event of a run that names no server: `mcpdiag.api.status` keeps it off the server cards."""
+_DETAIL_LINES_PER_STEP = 12
+_DETAIL_CHARS = 8 * 1024  # the event keeps 4 KiB of it (after redaction): no need to hand over more
+
+
+def emit_inspection(
+    emitter: Emitter,
+    report: DoctorReport,
+    *,
+    where: str,
+    fallback_server: str,
+    server: str | None,
+    user_id: str | None,
+    duration_ms: float,
+    http_status: int | None = None,
+) -> None:
+    """Emit `report` as `server`'s inspection, or (no server named) as `fallback_server`'s with the
+    `UNNAMED_RUN_ATTR` mark. `where` opens the detail: what was tested, never a header or a query."""
+    failed = report.failed_step
+    lines = [f"doctor {where}"]
+    for step in report.steps:
+        lines.append(f"{step.name}: {step.status} — {step.summary}")
+        lines += [f"  {line}" for line in (step.detail or "").splitlines()[:_DETAIL_LINES_PER_STEP]]
+    attrs: dict[str, object] = {"doctor": True, "doctor.failedStep": failed}
+    if server is None:
+        attrs[UNNAMED_RUN_ATTR] = True
+    attrs["doctor.warnings"] = len(report.warnings)
+    attrs |= {f"doctor.{step.name}": step.status for step in report.steps}
+    emitter.emit_event(
+        report.code or "MCP_CONNECTED",
+        server=(server or fallback_server)[:128],
+        touchpoint="inspection",
+        trace_id=report.debug_id,
+        user_id=user_id,
+        transport=report.transport,
+        severity="info" if report.ok else None,
+        message_safe=(report.step(failed).summary if failed else "Connection test passed.")[:500],
+        detail=clip("\n".join(lines), _DETAIL_CHARS),
+        http_status=http_status,
+        duration_ms=round(duration_ms, 1),
+        attrs={k: v for k, v in attrs.items() if v is not None},
+    )
