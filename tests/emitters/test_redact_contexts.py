@@ -55,7 +55,8 @@ CONTEXTS: list[tuple[str, str]] = [
     ("BlobEndpoint=https://a.blob.core.windows.net/;SharedAccessSignature=sv=2022-11-02&ss=b&sig={v}",
      "BlobEndpoint=https://a.blob.core.windows.net/;SharedAccessSignature={p}"),
     # name/value pairs (HAR, Postman, Kubernetes env), as JSON text
-    ('{{"name": "Authorization", "value": "Bearer {v}"}}', '{{"name": "Authorization", "value": "Bearer {p}"}}'),
+    ('{{"name": "Authorization", "value": "Bearer {v}"}}',
+     '{{"name": "Authorization", "value": "Bearer {p}"}}'),
     ('{{"value": "{v}", "name": "X-Api-Key"}}', '{{"value": "{p}", "name": "X-Api-Key"}}'),
     ('{{"key": "DB_PASSWORD", "value": "{v}"}}', '{{"key": "DB_PASSWORD", "value": "{p}"}}'),
     ('[["Authorization", "Basic {v}"]]', '[["Authorization", "Basic {p}"]]'),
@@ -70,7 +71,9 @@ def test_a_secret_in_a_shaped_context_is_replaced_and_the_shape_is_kept(template
     value = chars(18) + "9"
     out = redact_text(template.format(v=value))
     assert value not in out
-    placeholders = {out[i : out.index("]", i) + 1] for i in range(len(out)) if out.startswith("[REDACTED:", i)}
+    placeholders = {
+        out[i : out.index("]", i) + 1] for i in range(len(out)) if out.startswith("[REDACTED:", i)
+    }
     assert len(placeholders) == 1, out
     assert out == expected.format(p=placeholders.pop())
     assert redact_text(out) == out

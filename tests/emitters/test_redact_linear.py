@@ -23,21 +23,25 @@ from mcpdiag.emitters.redact import GATE_LITERALS
 FACTOR = 10.0
 KB = 1024
 
-WORDS = ["key", "token", "password", "pass", "secret", "auth", "session", "cookie", "signature", "apiKey",
-         "Authorization", "Bearer", "Basic", "credential", "private_key", "client_secret", "sig", "code",
-         "name", "value", "mysql", "sshpass", "curl", "hooks.slack.com/services/", "-----BEGIN PRIVATE KEY-----",
-         "[REDACTED:jwt]", "eyJ", "AKIA", "AIza", "ghp_", "sk-", "xoxb-", "https://", "a.", "http://u:"]  # fmt: skip
-SEPARATORS = list(" \t\n=:;,&?#@/<>[]{}()\"'\\%-_.+") + ["%3D", "%25", "\\\"", "\\\\", "\\u0022", "&quot;",
-                                                         "&#", "--", "-p", "-u", ": ", "=\"", "\":\""]  # fmt: skip
+WORDS = [
+    "key", "token", "password", "pass", "secret", "auth", "session", "cookie", "signature", "apiKey",
+    "Authorization", "Bearer", "Basic", "credential", "private_key", "client_secret", "sig", "code", "name",
+    "value", "mysql", "sshpass", "curl", "hooks.slack.com/services/", "-----BEGIN PRIVATE KEY-----",
+    "[REDACTED:jwt]", "eyJ", "AKIA", "AIza", "ghp_", "sk-", "xoxb-", "https://", "a.", "http://u:",
+]  # fmt: skip
+SEPARATORS = [
+    *" \t\n=:;,&?#@/<>[]{}()\"'\\%-_.+",
+    "%3D", "%25", '\\"', "\\\\", "\\u0022", "&quot;", "&#", "--", "-p", "-u", ": ", '="', '":"',
+]  # fmt: skip
 ATOMS = sorted({*GATE_LITERALS, *(lit.upper() for lit in GATE_LITERALS), *WORDS, *SEPARATORS})
 
 # Inputs that were quadratic, or would be with a careless pattern: each is repeated to the size.
 KNOWN = [
-    "key", "token", "pass=", "passport=", "?keyx=aaaa", "a.", "a.a@", "http://x:", "Bearer Bearer ", "-----BEGIN ",
-    '"token": "', "'secret': '", "password=\"", "<password>", "<password><![CDATA[", "&key=", "#token=",
-    "%", "%3", "%25", "\\", "\\\\\"", "\\u00", "&quot;", '"name": "Authorization", "value": "', "[\"token\", \"",
-    "mysql ", "sshpass ", "curl -u a", "--token ", "-p", "hooks.slack.com/services/", "eyJaaaaa.", "ghp_",
-    "[REDACTED:x]", "token=[REDACTED:a]", "x" * 50 + "=", "aws_secret_access_key=",
+    "key", "token", "pass=", "passport=", "?keyx=aaaa", "a.", "a.a@", "http://x:", "Bearer Bearer ",
+    "-----BEGIN ", '"token": "', "'secret': '", 'password="', "<password>", "<password><![CDATA[", "&key=",
+    "#token=", "%", "%3", "%25", "\\", '\\\\"', "\\u00", "&quot;", '"name": "Authorization", "value": "',
+    '["token", "', "mysql ", "sshpass ", "curl -u a", "--token ", "-p", "hooks.slack.com/services/",
+    "eyJaaaaa.", "ghp_", "[REDACTED:x]", "token=[REDACTED:a]", "x" * 50 + "=", "aws_secret_access_key=",
 ]  # fmt: skip
 
 

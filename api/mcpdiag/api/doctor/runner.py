@@ -47,9 +47,25 @@ class _Run:
 
     def record(self, name: StepName, result: Outcome | StepFailed, duration_ms: float | None) -> None:
         """Keep a step's outcome (redacted); a failure ends the ladder."""
-        status = "fail" if isinstance(result, StepFailed) else result.status
         detail = self.redactor.text(result.detail) if result.detail else None
-        self.steps[name] = Step(name, status, duration_ms, self.redactor.text(result.summary), detail)
+        self._keep(name, result, duration_ms, self.redactor.text(result.summary), detail)
+
+    async def arecord(self, name: StepName, result: Outcome | StepFailed, duration_ms: float | None) -> None:
+        """`record` for what the server itself wrote (tool names, server info, of any size): a long text
+        is redacted off the event loop."""
+        detail = await self.redactor.atext(result.detail) if result.detail else None
+        self._keep(name, result, duration_ms, await self.redactor.atext(result.summary), detail)
+
+    def _keep(
+        self,
+        name: StepName,
+        result: Outcome | StepFailed,
+        duration_ms: float | None,
+        summary: str,
+        detail: str | None,
+    ) -> None:
+        status = "fail" if isinstance(result, StepFailed) else result.status
+        self.steps[name] = Step(name, status, duration_ms, summary, detail)
         if isinstance(result, StepFailed):
             self.failure = result
             raise _Stopped
@@ -116,7 +132,7 @@ async def _walk(run: _Run) -> None:
     for name, result, duration in results:
         if name == "tools":
             run.record("oauth", Outcome("The server did not ask for sign-in.", status="skipped"), None)
-        run.record(name, result, duration)
+        await run.arecord(name, result, duration)
 
 
 def _client(run: _Run, headers: dict[str, str]) -> httpx2.AsyncClient:
@@ -178,7 +194,8 @@ def _emit(emitter: Emitter, run: _Run, user_id: str | None, duration_ms: float) 
         lines += [f"  {line}" for line in (step.detail or "").splitlines()[:12]]
     attrs: dict[str, object] = {"doctor": True, "doctor.failedStep": failed}
     attrs["doctor.warnings"] = len(report.warnings)
-    attrs |= {f"doctor.{step.name}": step.status for step in report.steps}
+    # Step names are values (`oauth=fail`): as keys, `doctor.oauth` would read as a secret field.
+    attrs["doctor.steps"] = " ".join(f"{step.name}={step.status}" for step in report.steps)
     emitter.emit_event(
         report.code or "MCP_CONNECTED",
         server=f"doctor:{run.target.host}"[:128],
