@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/redact_bench.py [--rounds 7] [--json PATH]
 
-Each text of the corpus (what emitters and the collector see: catalog messages, classifier details, tracebacks,
-HTTP details with and without credentials, JSON bodies with escapes, Windows paths, URLs) is redacted in
-groups of calls timed with `perf_counter_ns`; a figure is the median over rounds of the per-call cost (µs).
-The peer is one `re.search` of a simple linear pattern (`[A-Za-z0-9]{40}`) over the same text: issue 22 will
-ask redaction to cost no more than a small multiple of it. Secrets are generated at run time.
+Each text of the corpus (what emitters and the collector see: catalog messages, classifier details,
+tracebacks, HTTP details with and without credentials, JSON bodies with escapes, Windows paths, URLs) is
+redacted in groups of calls timed with `perf_counter_ns`; a figure is the median over rounds of the per-call
+cost (µs). The peer is one `re.search` of a simple linear pattern (`[A-Za-z0-9]{40}`) over the same text:
+issue 22 will ask redaction to cost no more than a small multiple of it. Secrets are generated at run time.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def corpus() -> dict[str, str]:
         ),
         "traceback 1.5 KB": "Traceback (most recent call last):\n" + traceback,
         "http detail 401": (
-            "MCP_AUTH_REQUIRED by http_status (touchpoint=connect)\n  httpx2.HTTPStatusError: 401 Unauthorized\n"
+            "MCP_AUTH_REQUIRED by http_status (touchpoint=connect)\n"
+            "  httpx2.HTTPStatusError: 401 Unauthorized\n"
             'http: POST https://mcp.example.com/mcp -> 401; www-authenticate: Bearer realm="mcp", '
             'error="invalid_token", resource_metadata="https://mcp.example.com/.well-known/'
             'oauth-protected-resource"'

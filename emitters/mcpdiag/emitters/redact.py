@@ -335,7 +335,7 @@ class Redactor:
         return redacted[:skip] + self._placeholder(item, counts)
 
     def _secret(self, key: str, item: Any, counts: dict[str, int]) -> Any:
-        """What stays of a value under a key that names a secret: nothing, a flag, a count or a placeholder."""
+        """What stays of a value under a key that names a secret: nothing, a flag, a count, a placeholder."""
         if item is None or isinstance(item, bool):
             return item
         if isinstance(item, str) and (not item or PLACEHOLDER_RE.fullmatch(item)):

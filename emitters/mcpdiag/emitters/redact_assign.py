@@ -15,9 +15,9 @@ import string
 from mcpdiag.emitters.redact_keys import (
     HEADERS,
     KEY_MARKERS,
-    needs_equals,
     is_secret_key,
     is_secret_text_name,
+    needs_equals,
     normalize_key,
 )
 from mcpdiag.emitters.redact_rules import Edit, redacted_ahead, scheme_end
@@ -37,8 +37,12 @@ _BARE = re.compile(r"[^\s,;&\"']++")
 _BARE_SIGNATURE = re.compile(r"[^\s,;\"']++")
 _LINE = re.compile(r"\S(?:[^\r\n]*\S)?")
 _SPACES = re.compile(r"[ \t\r\n]*+")
-_ELEMENT = re.compile(r"(?P<q>[\"'])(?P<value>(?:\\.|(?!(?P=q))[^\\\r\n])*+)(?P=q)|(?P<bare>[^\s,\[\]{}\"']++)")
-_FLAG_VALUE = re.compile(r"[ \t]+(?:\"(?P<dq>[^\"\r\n]++)\"|'(?P<sq>[^'\r\n]++)'|(?P<bare>[^\s\"'-][^\s\"']*+))")
+_ELEMENT = re.compile(
+    r"(?P<q>[\"'])(?P<value>(?:\\.|(?!(?P=q))[^\\\r\n])*+)(?P=q)|(?P<bare>[^\s,\[\]{}\"']++)"
+)
+_FLAG_VALUE = re.compile(
+    r"[ \t]+(?:\"(?P<dq>[^\"\r\n]++)\"|'(?P<sq>[^'\r\n]++)'|(?P<bare>[^\s\"'-][^\s\"']*+))"
+)
 _XML_OPEN = re.compile(r"(?:[ \t][^<>]{0,256}+)?>")
 _XML_PREFIX = re.compile(r"<[A-Za-z_][\w.-]*:")
 _NULLISH = frozenset({"null", "none", "true", "false", "nil"})
@@ -62,7 +66,7 @@ def edits(text: str, low: str, present: frozenset[str], out: list[Edit]) -> None
             floor = max(0, found - _MAX_NAME)
             while start > floor and text[start - 1] in _WORD_CHARS:
                 start -= 1
-            end = _NAME_END.match(text, found).end()
+            end = _after(_NAME_END, text, found)
             names.add((start, end))
             pos = end
     done = 0
@@ -73,6 +77,12 @@ def edits(text: str, low: str, present: frozenset[str], out: list[Edit]) -> None
         if found_edits:
             out += found_edits
             done = found_edits[-1][1]
+
+
+def _after(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    """Where a match of `pattern` (which may match nothing) at `pos` ends."""
+    match = pattern.match(text, pos)
+    return match.end() if match else pos
 
 
 def _judge(text: str, start: int, end: int) -> list[Edit] | None:
@@ -86,7 +96,7 @@ def _judge(text: str, start: int, end: int) -> list[Edit] | None:
     key_start = start + dashes
     key_end = key_start + len(key)
     before = text[start - 1] if start else ""
-    if before == "<" and not dashes or (before == ":" and _xml_prefixed(text, start)):
+    if (before == "<" and not dashes) or (before == ":" and _xml_prefixed(text, start)):
         return _xml(text, key, key_end)
     quote = before if before and before in "\"'" and not dashes and text.startswith(before, key_end) else ""
     if before in _WORD_CHARS:
@@ -155,7 +165,7 @@ def _array(text: str, pos: int, quote: str, quote_at: int) -> list[Edit] | None:
     found: list[Edit] = []
     pos += 1
     for _ in range(_MAX_ELEMENTS):
-        pos = _SPACES.match(text, pos).end()
+        pos = _after(_SPACES, text, pos)
         element = _ELEMENT.match(text, pos)
         if element is None:
             break
@@ -165,7 +175,7 @@ def _array(text: str, pos: int, quote: str, quote_at: int) -> list[Edit] | None:
                 found.append(_bare_edit(element.start(), element.end(), quote, quote_at))
         elif element["value"] and not redacted_ahead(element["value"], 0):
             found.append((element.start("value"), element.end("value"), PLACEHOLDER, NAME, -1, -1))
-        pos = _SPACES.match(text, element.end()).end()
+        pos = _after(_SPACES, text, element.end())
         if not text.startswith(",", pos):
             break
         pos += 1

@@ -2,9 +2,9 @@
 shapes that name a secret with a value instead (name/value pairs, header lists).
 
 A name is judged by its last segments once split into words (`clientSecret` → `client_secret`): it is secret
-when its last word equals or ends with a secret word (`oauth`, `csrftoken`), or is the word plus a short suffix
-(`sessionid`, `secrets`), or when its last two words spell one (`passWord`, `api_key`). A bare prefix is not
-enough, so `author` and `tokenizer` stay ordinary.
+when its last word equals or ends with a secret word (`oauth`, `csrftoken`), or is the word plus a short
+suffix (`sessionid`, `secrets`), or when its last two words spell one (`passWord`, `api_key`). A bare prefix
+is not enough, so `author` and `tokenizer` stay ordinary.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ CREDENTIAL_WORDS = (
 # timed out"), so an unquoted `name: value` pair only counts with the credential words and these two.
 CONTEXT_WORDS = ("token", "auth", "authorization", "cookie", "session", "signature")
 KEY_WORDS = CREDENTIAL_WORDS + CONTEXT_WORDS
-TEXT_WORDS = CREDENTIAL_WORDS + ("token", "authorization", "signature")
+TEXT_WORDS = (*CREDENTIAL_WORDS, "token", "authorization", "signature")
 _EQUALS_WORDS = ("signature",)
 # Only as a whole last word: `pass=` is a password, `bypass` and `compass` are not.
 _EXACT_WORDS = frozenset({"pass"})

@@ -1,5 +1,5 @@
-"""The rules that find secrets in text by their format (provider tokens, PEM keys, URLs, auth schemes) and what
-each one replaces.
+"""The rules that find secrets in text by their format (provider tokens, PEM keys, URLs, auth schemes), and
+what each one replaces.
 
 A rule reports edits instead of rewriting the text: (start, end, replacement, rule name, quote start, quote
 end). The redactor keeps, where two overlap, the edit of the rule listed first, so each secret is counted
@@ -145,7 +145,9 @@ TOKEN_RULES = (
         r"(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|\Z)",
     ),
     _rule("jwt", ("eyj",), r"eyJ(?<![\w-]eyJ)[A-Za-z0-9_-]{5,}+(?:\.[A-Za-z0-9_-]*+){2,4}"),
-    _rule("aws_access_key_id", ("akia", "asia"), r"A[KS]IA(?<![A-Za-z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
+    _rule(
+        "aws_access_key_id", ("akia", "asia"), r"A[KS]IA(?<![A-Za-z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9])"
+    ),
     _rule(
         "aws_secret_access_key",
         ("secret",),
@@ -170,7 +172,8 @@ TOKEN_RULES = (
         r"|\.webhook\.office\.com/webhookb2/|hooks\.zapier\.com/hooks/catch/))(?!\[REDACTED:)"
         r"[^\s\"'<>?#\\]{6,}+",
     ),
-    _rule("stripe_key", ("_",), r"[sr]k_(?:live|test)_(?<![A-Za-z0-9][sr]k_(?:live|test)_)[A-Za-z0-9]{16,}+"),
+    _rule("stripe_key", ("_",), r"sk_(?:live|test)_(?<![A-Za-z0-9]sk_(?:live|test)_)[A-Za-z0-9]{16,}+"),
+    _rule("stripe_key", ("_",), r"rk_(?:live|test)_(?<![A-Za-z0-9]rk_(?:live|test)_)[A-Za-z0-9]{16,}+"),
     _rule("webhook_secret", ("_",), r"whsec_(?<![A-Za-z0-9]whsec_)[A-Za-z0-9+/=]{16,}+"),
     _rule("google_api_key", ("aiza",), r"AIza(?<![\w-]AIza)[A-Za-z0-9_-]{35,}+"),
     _rule("google_oauth_token", ("ya29.",), r"ya29\.(?<![\w.-]ya29\.)[\w-]{20,}+"),
@@ -197,13 +200,14 @@ URL_RULES = (
         ("bearer",),
         # `name="..."` is an auth-param (`Bearer resource_metadata="..."`), not a token; so is `name=`
         # before a placeholder, which a second pass must leave alone.
-        r"(?P<pre>\b(?i:bearer)[ \t]+)(?P<value>[\w.~+/-]++(?:=+(?![\"']|\[REDACTED:))?)(?![\w.~+/=-])",
+        r"(?P<pre>[Bb](?<![\w][Bb])(?i:earer)[ \t]+)(?P<value>[\w.~+/-]++(?:=+(?![\"']|\[REDACTED:))?)(?![\w.~+/=-])",
         accept=lambda head: looks_like_token(head["value"]),
     ),
     _rule(
         "basic",
         ("basic",),
-        r"(?P<pre>\b(?i:basic)[ \t]+)(?P<value>[A-Za-z0-9+/]++(?:=+(?![\"']|\[REDACTED:))?)(?![A-Za-z0-9+/=])",
+        r"(?P<pre>[Bb](?<![\w][Bb])(?i:asic)[ \t]+)(?P<value>[A-Za-z0-9+/]++(?:=+(?![\"']|\[REDACTED:))?)"
+        r"(?![A-Za-z0-9+/=])",
         accept=lambda head: _is_basic_credential(head["value"]),
     ),
     _rule(
@@ -227,13 +231,13 @@ CLI_RULES = (
     _rule(
         "cli_password",
         ("-p",),
-        r"\b(?:mysql|mariadb|mysqldump|mysqladmin|mysqlsh|mysqlimport|mysqlcheck)\b[^\r\n]{0,512}?[ \t]-p"
+        r"m(?<![\w-]m)(?:ysql|ariadb)(?:dump|admin|sh|import|check)?\b[^\r\n]{0,512}?[ \t]-p"
         r"(?!\[REDACTED:)(?P<value>[^\s\"'-][^\s\"']{0,1023}+)",
     ),
     _rule(
         "cli_password",
         ("-p",),
-        r"\bsshpass[ \t]+-p[ \t]*[\"']?(?!\[REDACTED:)(?P<value>[^\s\"']{1,1024}+)",
+        r"sshpass(?<![\w-]sshpass)[ \t]+-p[ \t]*[\"']?(?!\[REDACTED:)(?P<value>[^\s\"']{1,1024}+)",
     ),
     _rule(
         "cli_password",
@@ -249,15 +253,16 @@ PAIR_RULES = (
         "assignment",
         KEY_MARKERS,
         rf"(?P<nq>[\"'])(?i:name|key|header|field)(?P=nq)[ \t]*:[ \t]*(?P<q>[\"']){_NAME}(?P=q)[ \t]*,"
-        rf"[ \t\r\n]*(?P<vq>[\"'])(?i:value|val)(?P=vq)[ \t]*:[ \t]*(?P<q2>[\"'])(?P<value>{_STRING.format(q='q2')})"
-        r"(?P=q2)",
+        rf"[ \t\r\n]*(?P<vq>[\"'])(?i:value|val)(?P=vq)[ \t]*:[ \t]*(?P<q2>[\"'])"
+        rf"(?P<value>{_STRING.format(q='q2')})(?P=q2)",
         accept=_pair_value,
         scheme=True,
     ),
     _rule(
         "assignment",
         KEY_MARKERS,
-        rf"(?P<vq>[\"'])(?i:value|val)(?P=vq)[ \t]*:[ \t]*(?P<q>[\"'])(?P<value>{_STRING.format(q='q')})(?P=q)"
+        rf"(?P<vq>[\"'])(?i:value|val)(?P=vq)[ \t]*:[ \t]*(?P<q>[\"'])"
+        rf"(?P<value>{_STRING.format(q='q')})(?P=q)"
         rf"[ \t]*,[ \t\r\n]*(?P<nq>[\"'])(?i:name|key|header|field)(?P=nq)[ \t]*:[ \t]*(?P<q2>[\"']){_NAME}"
         r"(?P=q2)",
         accept=_pair_value,
