@@ -11,7 +11,9 @@ clean (bounded, never a string that held a secret), so repeated strings cost a s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -64,11 +66,45 @@ GATE_LITERALS: tuple[str, ...] = _LITERALS
 every text that needs decoding (`%`, `\\`, `&`): a text whose lowercased form holds none of them (and no known
 secret) is never changed by `Redactor.text`."""
 _ESCAPES = frozenset(ESCAPE_MARKERS)
+# Each `_` is tested from behind: one literal the engine skips to (an alternation of prefixes would be tried
+# at every character).
+_UNDERSCORE_TOKENS = re.compile(
+    r"_(?:(?<=gh[pousr]_)|(?<=github_pat_)|(?<=[sr]k_)(?=live_|test_)|(?<=whsec_))"
+)
 _RANK = {name: rank for rank, name in enumerate(RULE_NAMES)}
 
 
 def _present(low: str) -> frozenset[str]:
-    return frozenset(literal for literal in _LITERALS if literal in low)
+    present = [literal for literal in _LITERALS if literal in low]
+    # `_` is in most texts (codes, snake_case): it gates the underscore tokens only when one may be there.
+    if "_" in present and _UNDERSCORE_TOKENS.search(low) is None:
+        present.remove("_")
+    return frozenset(present)
+
+
+# What can form each literal: its own characters; for `_`, those of the underscore tokens it stands for.
+_FORMS = {literal: literal + ("ghpousr_ithubatklivestwhc" if literal == "_" else "") for literal in _LITERALS}
+
+
+@lru_cache(maxsize=1024)
+def _formed(chars: frozenset[str]) -> frozenset[str]:
+    """The literals that decoded `chars` may have formed (a superset: the rules then search the text)."""
+    lowered = {char.lower() for char in chars}
+    return frozenset(literal for literal, form in _FORMS.items() if not lowered.isdisjoint(form))
+
+
+def _holds_any(text: str, needles: tuple[str, ...]) -> bool:
+    # A plain loop: measurably faster than any() over a generator for the few needles there are.
+    for needle in needles:  # noqa: SIM110
+        if needle in text:
+            return True
+    return False
+
+
+@lru_cache(maxsize=1024)
+def _active(present: frozenset[str]) -> tuple[_Rule, ...]:
+    """The rules whose gate `present` meets, in their order (a few literal sets recur: remembered)."""
+    return tuple(rule for rule in _RULES if not rule.gate.isdisjoint(present))
 
 
 def _merge(kept: list[Edit], new: list[Edit]) -> list[Edit]:
@@ -89,9 +125,7 @@ def _merge(kept: list[Edit], new: list[Edit]) -> list[Edit]:
 
 
 def _rule_edits(text: str, low: str, present: frozenset[str], kept: list[Edit]) -> list[Edit]:
-    for rule in _RULES:
-        if rule.gate.isdisjoint(present):
-            continue
+    for rule in _active(present):
         found: list[Edit] = []
         rule.edits(text, low, present, found)
         if found:
@@ -148,23 +182,28 @@ class Redactor:
 
     def text(self, text: str, counts: dict[str, int] | None = None) -> str:
         """Redact one string, adding how often each rule fired to `counts`."""
+        # Substring tests on the lowercased text are far faster than any case-insensitive regex: most
+        # texts contain none of the literals (nor a known secret) and leave here in a microsecond or two.
+        low = text.lower()
+        present = _present(low)
+        needles = self._needles
+        if not present and not (needles and _holds_any(text, needles)):
+            return text
         if counts is None:
             counts = {}
         # Matches can overlap or expose one another ('token= "secret": "…"'): repeat until nothing changes,
         # which is also what makes a second call a no-op.
         for _ in range(_MAX_PASSES):
-            edits = self._known(text) if self._needles else []
-            # Substring tests on the lowercased text are far faster than any case-insensitive regex: most
-            # texts contain none of the literals and leave here in a few microseconds.
-            low = text.lower()
-            present = _present(low)
+            edits = self._known(text) if needles else []
             if present:
                 edits = _rule_edits(text, low, present, edits)
             if not edits and not _ESCAPES.isdisjoint(present):
-                edits = self._decoded(text)
+                edits = self._decoded(text, present)
             if not edits:
                 break
             text = _apply(text, edits, counts)
+            low = text.lower()
+            present = _present(low)
         return text
 
     def might_contain_secret(self, text: str) -> bool:
@@ -173,10 +212,9 @@ class Redactor:
         The redactor's own gate (a known secret, or one of `GATE_LITERALS` in the lowercased text), without
         running any rule: cheap enough to pre-check text in bulk and redact only what passes.
         """
-        if any(needle in text for needle in self._needles):
+        if _holds_any(text, self._needles):
             return True
-        lowered = text.lower()
-        return any(literal in lowered for literal in _LITERALS)
+        return bool(_present(text.lower()))
 
     def find_leaks(self, text: str) -> list[str]:
         """Names of the rules that would fire on `text` (never the secret itself)."""
@@ -184,8 +222,9 @@ class Redactor:
         self.text(text, counts)
         return list(counts)
 
-    def _decoded(self, text: str) -> list[Edit]:
-        """The edits that the decoded layers of `text` call for, in `text`'s own positions."""
+    def _decoded(self, text: str, present: frozenset[str]) -> list[Edit]:
+        """The edits that the decoded layers of `text` (whose literals are `present`) call for, in `text`'s
+        own positions."""
         found: list[Edit] = []
         view = decode(text)
         for _ in range(MAX_DEPTH):
@@ -194,12 +233,13 @@ class Redactor:
             layer = view.text
             edits = self._known(layer) if self._needles else []
             low = layer.lower()
-            present = _present(low)
+            # A literal the layer holds and its parent does not holds a decoded character: no rescan needed.
+            present = present | _formed(view.chars)
             if present:
                 edits = _rule_edits(layer, low, present, edits)
             if edits:
                 found = _merge(found, [_lift(view, edit) for edit in edits])
-            if _ESCAPES.isdisjoint(present):
+            if not view.nested or _ESCAPES.isdisjoint(present):
                 break
             view = decode(layer, view)
         return found

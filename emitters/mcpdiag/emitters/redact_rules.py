@@ -79,33 +79,35 @@ class RegexRule:
 
     def edits(self, text: str, low: str, present: frozenset[str], out: list[Edit]) -> None:
         """Append this rule's edits of `text` to `out`, in order and not overlapping each other."""
-        placeholder = f"[REDACTED:{self.name}]"
-        search, tail, accept = self.head.search, self.tail, self.accept
-        pos = 0
-        while (head := search(text, pos)) is not None:
+        search = self.head.search
+        head = search(text)
+        while head is not None:
             pos = max(head.end(), head.start() + 1)
-            value = None
-            if tail is not None:
-                # The head is judged before its value is read: a rejected name never costs a scan of what
-                # follows it (`?keyx=…` repeated stays linear).
-                if accept is not None and not accept(head):
-                    continue
-                if (value := tail.match(text, head.end())) is None:
-                    continue
-            elif accept is not None and not accept(head):
-                continue
-            match = value if value is not None else head
-            if "value" in match.re.groupindex and match.start("value") >= 0:
-                start, end = match.span("value")
-            elif value is not None:
-                start, end = value.span()
-            else:
-                start = head.end("pre") if "pre" in head.re.groupindex else head.start()
-                end = head.end()
-            if self.scheme:
-                start += scheme_end(text[start:end])
-            out.append((start, end, placeholder, self.name, -1, -1))
-            pos = max(pos, end)
+            edit = self._edit(text, head)
+            if edit is not None:
+                out.append(edit)
+                pos = max(pos, edit[1])
+            head = search(text, pos)
+
+    def _edit(self, text: str, head: re.Match[str]) -> Edit | None:
+        # The head is judged before its value is read: a rejected name never costs a scan of what follows
+        # it (`?keyx=…` repeated stays linear).
+        if self.accept is not None and not self.accept(head):
+            return None
+        value = None
+        if self.tail is not None and (value := self.tail.match(text, head.end())) is None:
+            return None
+        match = value if value is not None else head
+        if "value" in match.re.groupindex and match.start("value") >= 0:
+            start, end = match.span("value")
+        elif value is not None:
+            start, end = value.span()
+        else:
+            start = head.end("pre") if "pre" in head.re.groupindex else head.start()
+            end = head.end()
+        if self.scheme:
+            start += scheme_end(text[start:end])
+        return (start, end, f"[REDACTED:{self.name}]", self.name, -1, -1)
 
 
 def _rule(
@@ -200,7 +202,8 @@ URL_RULES = (
         ("bearer",),
         # `name="..."` is an auth-param (`Bearer resource_metadata="..."`), not a token; so is `name=`
         # before a placeholder, which a second pass must leave alone.
-        r"(?P<pre>[Bb](?<![\w][Bb])(?i:earer)[ \t]+)(?P<value>[\w.~+/-]++(?:=+(?![\"']|\[REDACTED:))?)(?![\w.~+/=-])",
+        r"(?P<pre>[Bb](?<![\w][Bb])(?i:earer)[ \t]+)(?P<value>[\w.~+/-]++(?:=+(?![\"']|\[REDACTED:))?)"
+        r"(?![\w.~+/=-])",
         accept=lambda head: looks_like_token(head["value"]),
     ),
     _rule(

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import zipfile
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from mcpdiag.api.bundle import BundleError, BundleScope, LeakDetectedError, export_bundle, scan_bundle
+from mcpdiag.api.bundle.exporter import _sanitized
 from mcpdiag.api.bundle.leakscan import LeakScanner
-from mcpdiag.api.bundle.sanitize import EventSanitizer
+from mcpdiag.api.bundle.sanitize import CleanBatch, EventSanitizer
 from mcpdiag.collector import SQLiteEventStore
 from tests.api.support import NOW, T0
 from tests.emitters.secret_forms import context_cases, token_cases
@@ -135,3 +138,20 @@ def test_sanitizer_and_leak_scan_agree_on_every_encoded_secret() -> None:
         assert case.secret.body not in clean, case.name
         assert scanner.value(json.loads(clean)) is None, case.name
         assert scanner.value(json.loads(raw)) is not None, case.name
+
+
+async def test_a_batch_of_much_text_is_sanitized_off_the_event_loop() -> None:
+    """The exporter hands a large batch to a worker thread: the loop keeps answering while it is redacted."""
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+
+    class Watching(EventSanitizer):
+        def json_lines(self, texts: Sequence[str]) -> CleanBatch:
+            seen.append(threading.get_ident())
+            return super().json_lines(texts)
+
+    sanitizer = Watching(())
+    small = [json.dumps({"id": "1", "server": "s", "detail": "short"})]
+    large = [json.dumps({"id": str(i), "server": "s", "detail": "key" * 1000}) for i in range(30)]
+    assert (await _sanitized(sanitizer, small)).lines == small and seen[-1] == loop_thread
+    assert (await _sanitized(sanitizer, large)).lines == large and seen[-1] != loop_thread
