@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import string
 import threading
 import zipfile
 from collections.abc import Sequence
@@ -155,3 +156,18 @@ async def test_a_batch_of_much_text_is_sanitized_off_the_event_loop() -> None:
     large = [json.dumps({"id": str(i), "server": "s", "detail": "key" * 1000}) for i in range(30)]
     assert (await _sanitized(sanitizer, small)).lines == small and seen[-1] == loop_thread
     assert (await _sanitized(sanitizer, large)).lines == large and seen[-1] != loop_thread
+
+
+@pytest.mark.parametrize("name_key", ["name", "Name", "key", "header"])
+def test_a_name_value_pair_is_redacted_by_the_fast_path_and_refused_by_the_scan(name_key: str) -> None:
+    """`attrs` shaped as a header pair: the batch shortcut must not take its value for clean."""
+    token = "".join(secrets.choice(string.ascii_letters) for _ in range(7))  # too short for the Bearer rule
+    clean = {"id": "1", "server": "s", "touchpoint": "oauth", "attrs": {"x": "plain"}}
+    pair = {"id": "2", "server": "s", "attrs": {name_key: "Authorization", "value": f"Bearer {token}"}}
+    lines = [json.dumps(doc, separators=(",", ":")) for doc in (clean, pair, clean)]
+    batch = EventSanitizer(()).json_lines(lines)
+    assert token not in "\n".join(batch.lines)
+    assert json.loads(batch.lines[1])["attrs"]["value"] == "Bearer [REDACTED:secret_key]"
+    scanner = LeakScanner(())
+    assert scanner.suspects(lines) == [1]
+    assert scanner.value(json.loads(lines[1])) == "secret_key"

@@ -18,6 +18,7 @@ from pydantic_core import from_json
 from mcpdiag.api.bundle.aggregate import HourKey, event_fields, hour_key
 from mcpdiag.emitters import Redactor
 from mcpdiag.emitters.redact import GATE_LITERALS, MIN_KNOWN_SECRET, is_secret_key
+from mcpdiag.emitters.redact_keys import PAIR_NAME_KEYS
 
 MIN_ENV_SECRET = 8
 CACHE_CHARS = 4096
@@ -33,6 +34,7 @@ _NOT_SECRET_ENV = frozenset({"PWD", "OLDPWD"})
 _INERT_CHARS = "0123456789abcdef:.tz+-"
 _INERT_ON = not any(set(lit) <= set(_INERT_CHARS) for lit in GATE_LITERALS)
 _INERT = re.compile(rf"[{re.escape(_INERT_CHARS.upper() + _INERT_CHARS)}]*" if _INERT_ON else r"(?!)")
+_LIST_OPEN = re.compile(r'\[\s+"')
 _URL_CREDENTIALS = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
 # Control characters a JSON string may not hold raw (a newline only joins lines here).
 _CONTROL = bytes(c for c in range(32) if c != 10)
@@ -228,13 +230,14 @@ class SegmentGate:
             kept = [line for line in lines if "\\" not in line]
             text = "\n".join(kept)
         pieces = text.split('"')
-        unknown = set(pieces)
-        unknown -= self.free
+        every = set(pieces)
+        unknown = every - self.free
         if not unknown:
             return escaped, []
         self._learn(unknown - self.checked - self.named.keys() - self.bad)
         named = [s for s in unknown if s in self.named]
-        if self.bad.isdisjoint(unknown) and not any(self.named[s].search(text) for s in named):
+        pairs = bool(named) and _pairs(every, text)
+        if self.bad.isdisjoint(unknown) and not pairs and not any(self.named[s].search(text) for s in named):
             context = [] if self.valid_json else [s for s in unknown if s in self.checked] + named
             if not context:
                 return escaped, []
@@ -252,8 +255,8 @@ class SegmentGate:
         for index, line in enumerate(lines):
             if index in skip:
                 continue
-            segments = set(line.split('"'))
-            segments -= self.free
+            every = set(line.split('"'))
+            segments = every - self.free
             if not segments:
                 continue
             self._learn(segments - self.checked - self.named.keys() - self.bad)
@@ -261,7 +264,7 @@ class SegmentGate:
                 suspect.append(index)
                 continue
             named = [s for s in segments if s in self.named]
-            if any(self.named[s].search(line) for s in named):
+            if (named and pairs and _pairs(every, line)) or any(self.named[s].search(line) for s in named):
                 suspect.append(index)
             elif not self.valid_json and (named or not self.checked.isdisjoint(segments)):
                 checked.append(index)
@@ -317,14 +320,22 @@ class SegmentGate:
             if not self.verify(segment):
                 self.bad.add(segment)
             elif is_secret_key(segment):
-                # Used as a key (a string followed by a colon), or as the name of a name/value pair (after
-                # `"name":`, first in a `[name, value]` list), it names a value that must be looked at.
-                quoted = '"' + re.escape(segment) + '"'
-                self.named[segment] = re.compile(
-                    rf'{quoted}\s*:|"(?i:name|key|header|field)"\s*:\s*{quoted}|\[\s*{quoted}\s*,'
-                )
+                # Used as a key (a string followed by a colon), it names a value that must be looked at (so
+                # does the name of a name/value pair: `_pairs`).
+                self.named[segment] = re.compile('"' + re.escape(segment) + r'"\s*:')
             else:
                 (self.free if self.valid_json else self.checked).add(segment)
+
+
+def _pairs(segments: set[str], text: str) -> bool:
+    """Whether `text` (split on quotes into `segments`) may hold a name/value pair, which the redactor reads
+    as one (`{"name": "Authorization", "value": …}`, `[["Authorization", …]]`): a name key, or a list that
+    opens on a string."""
+    return (
+        any(len(s) <= 6 and s.lower() in PAIR_NAME_KEYS for s in segments)
+        or '["' in text
+        or _LIST_OPEN.search(text) is not None
+    )
 
 
 def check_literals(gate: LineGate) -> None:
