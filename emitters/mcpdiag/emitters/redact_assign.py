@@ -45,6 +45,7 @@ _FLAG_VALUE = re.compile(
 )
 _XML_OPEN = re.compile(r"(?:[ \t][^<>]{0,256}+)?>")
 _XML_PREFIX = re.compile(r"<[A-Za-z_][\w.-]*:")
+_TRAILING = ".,;:!?)]}`"
 _NULLISH = frozenset({"null", "none", "true", "false", "nil"})
 _MAX_ELEMENTS = 64
 _MAX_XML_VALUE = 4096
@@ -190,11 +191,19 @@ def _flag(text: str, key: str, key_end: int) -> list[Edit] | None:
     if match is None:
         return None
     group = next(name for name in ("dq", "sq", "bare") if match[name] is not None)
-    value = match[group]
+    start, end = match.span(group)
+    if group == "bare":
+        # Punctuation that ends a sentence or a quote is not part of the value.
+        end = start + len(match[group].rstrip(_TRAILING))
+    value = text[start:end]
     # Prose after a flag is a word ("the --password flag"); a value has digits or symbols, or is long.
-    if redacted_ahead(value, 0) or (group == "bare" and value.isalpha() and len(value) < 8):
+    if redacted_ahead(value, 0) or (group == "bare" and not _flag_value(value)):
         return None
-    return [(match.start(group), match.end(group), PLACEHOLDER, NAME, -1, -1)]
+    return [(start, end, PLACEHOLDER, NAME, -1, -1)]
+
+
+def _flag_value(value: str) -> bool:
+    return len(value) >= 4 and any(c.isalnum() for c in value) and (len(value) >= 8 or not value.isalpha())
 
 
 def _xml_prefixed(text: str, start: int) -> bool:
