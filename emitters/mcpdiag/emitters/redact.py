@@ -2,33 +2,32 @@
 
 One engine serves every component (the emitter, the collector's intake, the bundle sanitizer and its leak
 scan): `Redactor.text` for a string and `Redactor.value`, the one walk over an event or any JSON-like value.
-Text is matched as it is and then as it reads once decoded (`redact_views`: percent-escapes, JSON escapes,
-HTML references, nested layers), against the format rules (`redact_rules`) and the names that introduce a
-secret (`redact_assign`). The walk redacts keys like any other text, hides the value of a key that names a
-secret (`redact_keys`; a count under a name such as `oauth` is data), and remembers the strings it found
-clean (bounded, never a string that held a secret), so repeated strings cost a set lookup.
+`redact_engine` matches text as it is and then as it reads once decoded (`redact_views`: percent-escapes,
+JSON escapes, HTML references, nested layers), against the format rules (`redact_rules`) and the names that
+introduce a secret (`redact_assign`). The walk redacts keys like any other text, hides the value of a key
+that names a secret (`redact_keys`; a count under a name such as `oauth` is data), and remembers the
+strings it found clean (bounded, never a string that held a secret), so repeated strings cost a set lookup.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
-from mcpdiag.emitters import redact_assign
-from mcpdiag.emitters.redact_keys import HEADERS, is_count_key, is_secret_key, pair_name
-from mcpdiag.emitters.redact_rules import (
-    CLI_RULES,
-    PAIR_RULES,
-    PLACEHOLDER_RE,
-    TOKEN_RULES,
-    URL_RULES,
-    Edit,
-    scheme_end,
+from mcpdiag.emitters.redact_engine import (
+    ESCAPES,
+    GATE_LITERALS,
+    RULE_NAMES,
+    apply_edits,
+    decoded_edits,
+    holds_any,
+    known_edits,
+    present_literals,
+    rule_edits,
 )
-from mcpdiag.emitters.redact_views import ESCAPE_MARKERS, MAX_DEPTH, View, decode
+from mcpdiag.emitters.redact_keys import HEADERS, is_count_key, is_secret_key, pair_name
+from mcpdiag.emitters.redact_rules import PLACEHOLDER_RE, scheme_end
 
 MIN_KNOWN_SECRET = 4
 CACHE_STRINGS = 8192
@@ -38,125 +37,6 @@ CACHE_CHARS = 1024
 OFFLOAD_CHARS = 64 * 1024
 """From this size on, `Redactor.atext` and `Redactor.avalue` redact in a worker thread."""
 _MAX_PASSES = 6
-
-
-class _Rule(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def gate(self) -> frozenset[str]: ...
-    def edits(self, text: str, low: str, present: frozenset[str], out: list[Edit]) -> None: ...
-
-
-class _Assignment:
-    name = redact_assign.NAME
-    gate = redact_assign.GATE
-
-    def edits(self, text: str, low: str, present: frozenset[str], out: list[Edit]) -> None:
-        redact_assign.edits(text, low, present, out)
-
-
-# Order matters: specific formats first so each secret is counted under its own name, generic ones last.
-_RULES: tuple[_Rule, ...] = (*TOKEN_RULES, *URL_RULES, *CLI_RULES, *PAIR_RULES, _Assignment())
-
-RULE_NAMES = ("known_secret", "secret_key", *dict.fromkeys(rule.name for rule in _RULES))
-_LITERALS = tuple(sorted(frozenset(ESCAPE_MARKERS).union(*(rule.gate for rule in _RULES))))
-GATE_LITERALS: tuple[str, ...] = _LITERALS
-"""Lowercase substrings of which every rule's match contains one, and so does every secret field name and
-every text that needs decoding (`%`, `\\`, `&`): a text whose lowercased form holds none of them (and no known
-secret) is never changed by `Redactor.text`."""
-_ESCAPES = frozenset(ESCAPE_MARKERS)
-# Each `_` is tested from behind: one literal the engine skips to (an alternation of prefixes would be tried
-# at every character).
-_UNDERSCORE_TOKENS = re.compile(
-    r"_(?:(?<=gh[pousr]_)|(?<=github_pat_)|(?<=[sr]k_)(?=live_|test_)|(?<=whsec_))"
-)
-_RANK = {name: rank for rank, name in enumerate(RULE_NAMES)}
-
-
-def _present(low: str) -> frozenset[str]:
-    present = [literal for literal in _LITERALS if literal in low]
-    # `_` is in most texts (codes, snake_case): it gates the underscore tokens only when one may be there.
-    if "_" in present and _UNDERSCORE_TOKENS.search(low) is None:
-        present.remove("_")
-    return frozenset(present)
-
-
-# What can form each literal: its own characters; for `_`, those of the underscore tokens it stands for.
-_FORMS = {literal: literal + ("ghpousr_ithubatklivestwhc" if literal == "_" else "") for literal in _LITERALS}
-
-
-@lru_cache(maxsize=1024)
-def _formed(chars: frozenset[str]) -> frozenset[str]:
-    """The literals that decoded `chars` may have formed (a superset: the rules then search the text)."""
-    lowered = {char.lower() for char in chars}
-    return frozenset(literal for literal, form in _FORMS.items() if not lowered.isdisjoint(form))
-
-
-def _holds_any(text: str, needles: tuple[str, ...]) -> bool:
-    # A plain loop: measurably faster than any() over a generator for the few needles there are.
-    for needle in needles:  # noqa: SIM110
-        if needle in text:
-            return True
-    return False
-
-
-@lru_cache(maxsize=1024)
-def _active(present: frozenset[str]) -> tuple[_Rule, ...]:
-    """The rules whose gate `present` meets, in their order (a few literal sets recur: remembered)."""
-    return tuple(rule for rule in _RULES if not rule.gate.isdisjoint(present))
-
-
-def _merge(kept: list[Edit], new: list[Edit]) -> list[Edit]:
-    """`kept` plus the edits of `new` that overlap none of it (both sorted, neither overlapping itself)."""
-    if not kept:
-        return new
-    out: list[Edit] = []
-    i = 0
-    for edit in new:
-        while i < len(kept) and kept[i][1] <= edit[0]:
-            out.append(kept[i])
-            i += 1
-        if i < len(kept) and kept[i][0] < edit[1]:
-            continue
-        out.append(edit)
-    out += kept[i:]
-    return out
-
-
-def _rule_edits(text: str, low: str, present: frozenset[str], kept: list[Edit]) -> list[Edit]:
-    for rule in _active(present):
-        found: list[Edit] = []
-        rule.edits(text, low, present, found)
-        if found:
-            kept = _merge(kept, found)
-    return kept
-
-
-def _lift(view: View, edit: Edit) -> Edit:
-    start, end, replacement, rule, qs, qe = edit
-    origin = view.origin
-    if qs >= 0:
-        qs, qe = origin(qs), origin(qe)
-    return (origin(start), origin(end), replacement, rule, qs, qe)
-
-
-def _apply(text: str, edits: Sequence[Edit], counts: dict[str, int]) -> str:
-    parts: list[str] = []
-    fired: dict[str, int] = {}
-    pos = 0
-    for start, end, replacement, rule, qs, qe in edits:
-        if qs >= 0:
-            # The quote as this text writes it (`"`, `\"`, `%22`): JSON inside a JSON string stays valid.
-            replacement = replacement.replace('"', text[qs:qe])
-        parts += (text[pos:start], replacement)
-        pos = end
-        fired[rule] = fired.get(rule, 0) + 1
-    parts.append(text[pos:])
-    # Counted in the order the rules apply (`find_leaks` names them so), not in the order of the text.
-    for rule in sorted(fired, key=_RANK.__getitem__):
-        counts[rule] = counts.get(rule, 0) + fired[rule]
-    return "".join(parts)
 
 
 class Redactor:
@@ -185,25 +65,25 @@ class Redactor:
         # Substring tests on the lowercased text are far faster than any case-insensitive regex: most
         # texts contain none of the literals (nor a known secret) and leave here in a microsecond or two.
         low = text.lower()
-        present = _present(low)
+        present = present_literals(low)
         needles = self._needles
-        if not present and not (needles and _holds_any(text, needles)):
+        if not present and not (needles and holds_any(text, needles)):
             return text
         if counts is None:
             counts = {}
         # Matches can overlap or expose one another ('token= "secret": "…"'): repeat until nothing changes,
         # which is also what makes a second call a no-op.
         for _ in range(_MAX_PASSES):
-            edits = self._known(text) if needles else []
+            edits = known_edits(text, needles) if needles else []
             if present:
-                edits = _rule_edits(text, low, present, edits)
-            if not edits and not _ESCAPES.isdisjoint(present):
-                edits = self._decoded(text, present)
+                edits = rule_edits(text, low, present, edits)
+            if not edits and not ESCAPES.isdisjoint(present):
+                edits = decoded_edits(text, present, needles)
             if not edits:
                 break
-            text = _apply(text, edits, counts)
+            text = apply_edits(text, edits, counts)
             low = text.lower()
-            present = _present(low)
+            present = present_literals(low)
         return text
 
     def might_contain_secret(self, text: str) -> bool:
@@ -212,65 +92,15 @@ class Redactor:
         The redactor's own gate (a known secret, or one of `GATE_LITERALS` in the lowercased text), without
         running any rule: cheap enough to pre-check text in bulk and redact only what passes.
         """
-        if _holds_any(text, self._needles):
+        if holds_any(text, self._needles):
             return True
-        return bool(_present(text.lower()))
+        return bool(present_literals(text.lower()))
 
     def find_leaks(self, text: str) -> list[str]:
         """Names of the rules that would fire on `text` (never the secret itself)."""
         counts: dict[str, int] = {}
         self.text(text, counts)
         return list(counts)
-
-    def _decoded(self, text: str, present: frozenset[str]) -> list[Edit]:
-        """The edits that the decoded layers of `text` (whose literals are `present`) call for, in `text`'s
-        own positions."""
-        found: list[Edit] = []
-        view = decode(text)
-        for _ in range(MAX_DEPTH):
-            if view is None:
-                break
-            layer = view.text
-            edits = self._known(layer) if self._needles else []
-            low = layer.lower()
-            # A literal the layer holds and its parent does not holds a decoded character: no rescan needed.
-            present = present | _formed(view.chars)
-            if present:
-                edits = _rule_edits(layer, low, present, edits)
-            if edits:
-                found = _merge(found, [_lift(view, edit) for edit in edits])
-            if not view.nested or _ESCAPES.isdisjoint(present):
-                break
-            view = decode(layer, view)
-        return found
-
-    def _known(self, text: str) -> list[Edit]:
-        present = [needle for needle in self._needles if needle in text]
-        if not present:
-            return []
-        spans: list[tuple[int, int]] = []
-        for needle in present:
-            start = text.find(needle)
-            while start != -1:
-                spans.append((start, start + len(needle)))
-                start = text.find(needle, start + 1)
-        merged: list[list[int]] = []
-        for start, end in sorted(spans):
-            if merged and start <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], end)
-            else:
-                merged.append([start, end])
-        if "[REDACTED:" in text:
-            # A secret that happens to spell part of a placeholder must not shred it on a second pass.
-            held = [m.span() for m in PLACEHOLDER_RE.finditer(text)]
-            kept, i = [], 0
-            for start, end in merged:
-                while i < len(held) and held[i][1] <= start:
-                    i += 1
-                if i == len(held) or held[i][0] >= end:
-                    kept.append([start, end])
-            merged = kept
-        return [(start, end, "[REDACTED:known_secret]", "known_secret", -1, -1) for start, end in merged]
 
     # --- the walk -------------------------------------------------------------------------------------
 
