@@ -20,7 +20,8 @@ PIECES = [
     "Bearer required", "Bearer abcdefgh12345678", "token: ", "token=abc123", "authorization:",
     "awssecretkey: ",
     "A" * 40, "user@", "?a=b", "?sig=zz", "secretary", "password", "apiKey", "null", "123", "\\", '"', "\n",
-    "https://u:pw@host/x", "sk-" + "a1" * 12, SECRET, "-----BEGIN PRIVATE KEY-----",
+    "https://u:pw@host/x", "sk-" + "a1" * 12, SECRET, "-----BEGIN PRIVATE KEY-----", "Authorization",
+    "X-Api-Key", "%3D", "&quot;", "ghp_" + "a1" * 18,
 ]  # fmt: skip
 # Spliced into lines to break them: odd quotes, a rule spanning quotes, raw control characters.
 BREAKS = ['"', '" "', '"awssecretkey: "' + "A" * 40, '"authorization: "x', '"oauth":"zz"', '\t"', '"\x01']
@@ -36,6 +37,8 @@ KEYS = [
     "author",
     "password",
     "apiKey",
+    "value",
+    "Name",
 ]
 
 

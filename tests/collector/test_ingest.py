@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from mcpdiag.collector import EventValidator, create_collector_app
-from mcpdiag.collector.validation import CLEAN_CACHE_STRINGS
 from mcpdiag.emitters import DiagnosticEvent, Redactor, format_ts
+from mcpdiag.emitters.redact import CACHE_STRINGS
 from mcpdiag.store import EventQuery
 from mcpdiag.store.base import utc_now
 from tests.collector.support import asgi_client, new_key, serve, settings_for, stored_ids, wire_events
@@ -320,7 +320,8 @@ def test_the_validators_redaction_is_exactly_the_redactors() -> None:
             expected, fired = redactor.event(event)
             assert validator.redact(event, counts) == expected
             assert counts == fired
-    assert not any("x9x9" in text or "hunter2" in text or "pa55word" in text for text in validator._clean)
+    remembered = validator.redactor.remembered()
+    assert not any("x9x9" in text or "hunter2" in text or "pa55word" in text for text in remembered)
 
 
 def test_check_stores_what_redact_then_validate_gives_and_counts_every_redaction() -> None:
@@ -348,6 +349,6 @@ def test_check_stores_what_redact_then_validate_gives_and_counts_every_redaction
 
 def test_the_memory_of_clean_strings_is_bounded() -> None:
     validator = EventValidator()
-    for i in range(CLEAN_CACHE_STRINGS + 100):
+    for i in range(CACHE_STRINGS + 100):
         validator.redact({"detail": f"message {i}"}, {})
-    assert 0 < len(validator._clean) <= CLEAN_CACHE_STRINGS
+    assert 0 < len(validator.redactor.remembered()) <= CACHE_STRINGS

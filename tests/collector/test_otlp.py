@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -260,3 +262,52 @@ async def test_the_emitters_http_sink_delivers_to_the_collector(collector: Colle
     assert sorted(e["traceId"] for e in stored) == sorted(ids)
     assert emitter.stats().sent == 25
     await emitter.aclose()
+
+
+def _bytes_record(body: bytes, attribute: bytes, key: str) -> ExportLogsServiceRequest:
+    request = ExportLogsServiceRequest()
+    record = request.resource_logs.add().scope_logs.add().log_records.add()
+    record.time_unix_nano = TS_NS
+    record.body.bytes_value = body
+    for name, value in (
+        ("mcp.server.name", b"github"),
+        ("mcp.attr.raw", attribute),
+        (f"mcp.attr.{key}", b"x"),
+    ):
+        attr = record.attributes.add()
+        attr.key = name
+        if name == "mcp.server.name":
+            attr.value.string_value = value.decode()
+        else:
+            attr.value.bytes_value = value
+    nested = record.attributes.add()
+    nested.key = "mcp.attr.list"
+    nested.value.array_value.values.add().bytes_value = attribute
+    return request
+
+
+@pytest.mark.parametrize("encoding", ["protobuf", "json"])
+async def test_bytes_values_are_redacted_as_the_text_they_hold(collector: Collector, encoding: str) -> None:
+    """OTLP `bytesValue` (body, attributes, array items, and an attribute named by a token) reaches the
+    redactor as its text, not as hex no rule can read; binary bytes keep a readable escaped form."""
+    token, github = "sk-ant-api03-" + secrets.token_urlsafe(40), "ghp_" + secrets.token_hex(18)
+    body = f"upstream said 401; Authorization: Bearer {secrets.token_urlsafe(30)}".encode()
+    request = _bytes_record(body + b"\xff\x00", f"key={token}".encode(), github)
+    if encoding == "protobuf":
+        response = await collector.client.post(
+            "/v1/logs",
+            content=request.SerializeToString(),
+            headers={"content-type": "application/x-protobuf"},
+        )
+    else:
+        response = await collector.client.post("/v1/logs", json=json_format.MessageToDict(request))
+    assert response.status_code == 200, response.text
+    [event] = await collector.events("github")
+    stored = json.dumps(event)
+    for secret in (token, github, body.decode().rsplit(" ", 1)[1]):
+        assert secret not in stored and secret.encode().hex() not in stored
+    assert event["detail"].startswith("upstream said 401; Authorization: Bearer [REDACTED:")
+    assert event["detail"].endswith("\\xff\x00")
+    assert event["attrs"]["raw"] == "key=[REDACTED:anthropic_key]"
+    assert event["attrs"]["list"] == json.dumps(["key=[REDACTED:anthropic_key]"])
+    assert sorted(event["attrs"]) == ["[REDACTED:github_token]", "list", "raw"]

@@ -292,3 +292,23 @@ def test_a_report_hides_detail_from_those_who_may_not_read_it(tmp_path: Path) ->
     report = DoctorReport(url="http://x", transport="sse", debug_id="a" * 32)
     wire = report.to_dict(include_detail=False)
     assert set(wire) == {"ok", "code", "failedStep", "steps", "debugId", "action"}
+
+
+async def test_the_oauth_step_and_every_step_status_survive_redaction(oauth: int) -> None:
+    """Step names are data: the run's event (as the emitter and then the collector redact it) names every
+    step's status, `oauth` included, and nothing in the oauth step's texts is taken for a secret."""
+    from mcpdiag.collector import EventValidator
+
+    sink = MemorySink()
+    emitter = Emitter(sink, service="doctor-test", flush_interval=0.01)
+    report = await run_doctor(f"http://127.0.0.1:{oauth}/m/ok/mcp", options(), emitter=emitter)
+    emitter.close(2)
+    [event] = sink.events
+    intake = EventValidator().check([event])
+    [stored] = intake.events
+    steps = dict(part.split("=") for part in stored.attrs["doctor.steps"].split())
+    assert steps == statuses(report) and steps["oauth"] == "fail"
+    assert stored.attrs["doctor.failedStep"] == "oauth"
+    assert intake.redactions == {} and "[REDACTED" not in stored.model_dump_json()
+    oauth_step = report.step("oauth")
+    assert "[REDACTED" not in oauth_step.summary + (oauth_step.detail or "")

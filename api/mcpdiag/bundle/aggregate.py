@@ -237,25 +237,37 @@ class BundleStats:
             code_seen.add(ts)
 
     def summary(self) -> dict[str, Any]:
-        """summary.json: counts by server / code / severity / touchpoint / hour, first and last per code."""
+        """summary.json: counts by server / code / severity / touchpoint / hour, first and last per code.
+
+        Names, codes and hours are values, never keys (`{"server": "google-oauth", "events": 3}`): as keys,
+        a server called `auth` would read as a secret field to the redactor and to the leak scan.
+        """
         self.settle()
         return {
             "events": self.total,
             "first_event": self.first_ts or None,
             "last_event": self.last_ts or None,
-            "by_server": dict(sorted(self.by_server.items())),
-            "by_code": dict(sorted(self.by_code.items())),
-            "by_severity": {
-                s.value: self.by_severity[s.value] for s in Severity if self.by_severity[s.value]
-            },
-            "by_touchpoint": dict(sorted(self.by_touchpoint.items())),
-            "by_hour": dict(sorted(self.by_hour.items())),
-            "codes": {code: seen.to_dict() for code, seen in sorted(self.seen.items())},
-            "failures_by_server": {
-                server: {
+            "by_server": _rows("server", self.by_server),
+            "by_code": _rows("code", self.by_code),
+            "by_severity": [
+                {"severity": s.value, "events": self.by_severity[s.value]}
+                for s in Severity
+                if self.by_severity[s.value]
+            ],
+            "by_touchpoint": _rows("touchpoint", self.by_touchpoint),
+            "by_hour": _rows("hour", self.by_hour),
+            "codes": [{"code": code, **seen.to_dict()} for code, seen in sorted(self.seen.items())],
+            "failures_by_server": [
+                {
+                    "server": server,
                     "total": f.total,
-                    "codes": {code: seen.to_dict() for code, seen in sorted(f.codes.items())},
+                    "codes": [{"code": code, **seen.to_dict()} for code, seen in sorted(f.codes.items())],
                 }
                 for server, f in sorted(self.failures.items())
-            },
+            ],
         }
+
+
+def _rows(name: str, counts: Mapping[str, int]) -> list[dict[str, Any]]:
+    """`{"a": 2}` as `[{name: "a", "events": 2}]`, sorted by name."""
+    return [{name: key, "events": n} for key, n in sorted(counts.items())]

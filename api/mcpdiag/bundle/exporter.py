@@ -23,11 +23,12 @@ from mcpdiag.bundle.errors import BundleOutputError, BundleStoreError
 from mcpdiag.bundle.leakscan import scan_bundle
 from mcpdiag.bundle.manifest import coverage, manifest, scope_text
 from mcpdiag.bundle.readme import render_readme
-from mcpdiag.bundle.sanitize import EventSanitizer, collect_known_secrets, sanitize_settings
+from mcpdiag.bundle.sanitize import CleanBatch, EventSanitizer, collect_known_secrets, sanitize_settings
 from mcpdiag.bundle.scanhelper import ScanFollow
 from mcpdiag.bundle.scope import BundleScope, bundle_filename
 from mcpdiag.bundle.selection import member_name, select
 from mcpdiag.bundle.system import system_info, version_info
+from mcpdiag.emitters.redact import OFFLOAD_CHARS
 from mcpdiag.store.base import EventStore
 from mcpdiag.store.errors import StoreError
 
@@ -107,8 +108,8 @@ class _Appender:
     In the event loop's thread, not a worker's: deflate and SHA-256 release the GIL, but with the scan helper
     busy on the other CPU (every large export), handing the GIL back and forth with the sanitizing thread
     costs more than the overlap gains (100k events: 2.51 s against 2.64 s, median of 6 interleaved runs).
-    The price: the loop is busy for the write of each batch (a few ms, as for its sanitizing), and a
-    stalled disk stalls it.
+    The price: the loop is busy for the write of each batch (a few ms; a batch of much text is sanitized
+    in a worker thread, `_sanitized`), and a stalled disk stalls it.
     """
 
     def __init__(self, writer: _Writer, follow: ScanFollow) -> None:
@@ -139,16 +140,22 @@ class _Appender:
                 member.stream.close()
 
 
+async def _sanitized(sanitizer: EventSanitizer, batch: list[str]) -> CleanBatch:
+    """`sanitizer.json_lines(batch)`; a batch of much text is redacted in a worker thread, so that the event
+    loop (health checks, other requests) is never held for the CPU time of a large or hostile batch."""
+    if sum(map(len, batch)) < OFFLOAD_CHARS:
+        return sanitizer.json_lines(batch)
+    return await asyncio.to_thread(sanitizer.json_lines, batch)
+
+
 def _flush(
     appender: _Appender,
-    sanitizer: EventSanitizer,
-    batch: list[str],
+    clean: CleanBatch,
     taken: set[str],
     stats: BundleStats,
     redactions: dict[str, Counter[str]],
 ) -> tuple[str, bytes]:
-    """Sanitize and count one batch of a server's events (stored JSON lines): the member name and bytes."""
-    clean = sanitizer.json_lines(batch)
+    """Count one sanitized batch of a server's events: the member name and bytes."""
     name = appender.name
     if appender.member is None:
         name = member_name(clean.keys[0][0], taken)
@@ -176,7 +183,8 @@ async def _write_events(
         appender = _Appender(writer, follow)
         try:
             async for batch in selection.batches(store, scope, server, FLUSH_LINES):
-                await appender.append(*_flush(appender, sanitizer, batch, taken, stats, redactions))
+                clean = await _sanitized(sanitizer, batch)
+                await appender.append(*_flush(appender, clean, taken, stats, redactions))
                 if progress:
                     progress("events", stats.total)
             await appender.close()

@@ -4,34 +4,35 @@ from __future__ import annotations
 
 import codecs
 import json
-import re
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from mcpdiag.bundle.errors import LeakDetectedError
-from mcpdiag.bundle.sanitize import CACHE_LIMIT, LineGate, SegmentGate, loads, secret_needles
+from mcpdiag.bundle.sanitize import LineGate, SegmentGate, loads, secret_needles
 from mcpdiag.emitters import Redactor
-from mcpdiag.emitters.redact import is_secret_key
 
 CHUNK = 1 << 20
 # A member with no newline for this long is scanned anyway (a line is never split below this size).
 MAX_CARRY = 8 << 20
-MAX_CACHED = 4096
-_PLACEHOLDER = re.compile(r"\[REDACTED:[a-z_]+\]")
+CACHE_CHARS = 4096
+"""The longest string the scan remembers as clean."""
 
 
 class LeakScanner:
-    """Finds known secret values and token shapes in text, naming the rule and never the value."""
+    """Finds known secret values and token shapes in text, naming the rule and never the value.
+
+    What it calls a leak is exactly what the sanitizer would redact: the same redactor walk decides (a key
+    that names a secret with a value to hide is a leak; a name or a count under a secret-looking key is not).
+    """
 
     def __init__(self, known_secrets: Iterable[str]) -> None:
         known = tuple(known_secrets)
-        self.redactor = Redactor(known)
+        self.redactor = Redactor(known, cache_chars=CACHE_CHARS)
         self.needles = secret_needles(known)
         self.longest = max((len(n) for n in self.needles), default=0)
         self.gate = LineGate(self.needles)
-        self._clean: set[str] = set()
         self.segments = SegmentGate(self.gate, self._segment_clean, valid_json=False)
 
     def suspects(self, lines: Sequence[str]) -> list[int]:
@@ -57,50 +58,20 @@ class LeakScanner:
         """The first rule that fires on `text`, or None when it is clean (placeholders never count)."""
         if any(needle in text for needle in self.needles):
             return "known_secret"
-        if text in self._clean:
-            return None
-        rules = self.redactor.find_leaks(text)
-        if rules:
-            return rules[0]
-        if len(text) <= MAX_CACHED:
-            if len(self._clean) >= CACHE_LIMIT:
-                self._clean.clear()
-            self._clean.add(text)
-        return None
+        return self.redactor.first_leak(text)
 
     def value(self, value: Any) -> str | None:
         """The first rule that fires anywhere in a parsed JSON value (keys included)."""
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, Mapping | JsonObject):
-            for key, item in value.items() if isinstance(value, Mapping) else value:
-                rule = self.text(key)
-                if rule is None and is_secret_key(key) and not _harmless(item):
-                    rule = "secret_key"
-                if rule is None:
-                    rule = self.value(item)
-                if rule is not None:
-                    return rule
-        elif isinstance(value, list):
-            for item in value:
-                if (rule := self.value(item)) is not None:
-                    return rule
-        return None
+        return self.redactor.first_leak(value)
 
 
-class JsonObject(list[tuple[str, Any]]):
-    """A JSON object as the list of its members, a repeated key kept each time (a dict keeps only the last
-    value, which would hide an earlier one from the scan)."""
-
-
-def _harmless(value: Any) -> bool:
-    # What the redactor leaves under a secret name: nothing, a flag, an empty string or a placeholder.
-    return (
-        value is None
-        or isinstance(value, bool)
-        or value == ""
-        or (isinstance(value, str) and _PLACEHOLDER.fullmatch(value) is not None)
-    )
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A dict keeps only the last value of a repeated key, which would hide an earlier one from the scan: such
+    # a line is read as text instead (the same rules, on every value as written).
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise ValueError("repeated key")
+    return document
 
 
 class MemberScan:
@@ -175,7 +146,7 @@ def _json_line(line: str, scanner: LeakScanner) -> str | None:
     if not line.strip():
         return None
     try:
-        parsed = json.loads(line, object_pairs_hook=JsonObject)
+        parsed = json.loads(line, object_pairs_hook=_unique_pairs)
     except ValueError:
         return scanner.text(line)
     return scanner.value(parsed)

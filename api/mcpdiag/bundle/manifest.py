@@ -87,7 +87,8 @@ def manifest(
             "events": stats.total,
             "servers": len(stats.by_server),
             "failures": sum(f.total for f in stats.failures.values()),
-            "by_server": dict(sorted(stats.by_server.items())),
+            # Server names are values: as keys, a server called `auth` would read as a secret field.
+            "by_server": [{"server": name, "events": n} for name, n in sorted(stats.by_server.items())],
         },
         "empty": stats.total == 0,
         "files": files,

@@ -1,4 +1,4 @@
-"""Export-time sanitization: the known secrets, a cached event redactor and the sanitized settings."""
+"""Export-time sanitization: the known secrets, the event redactor with its shortcuts, and the settings."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from pydantic_core import from_json
 from mcpdiag.bundle.aggregate import HourKey, event_fields, hour_key
 from mcpdiag.emitters import Redactor
 from mcpdiag.emitters.redact import GATE_LITERALS, MIN_KNOWN_SECRET, is_secret_key
+from mcpdiag.emitters.redact_keys import PAIR_NAME_KEYS
 
 MIN_ENV_SECRET = 8
-CACHE_LIMIT = 10_000
+CACHE_CHARS = 4096
+"""The longest string an export remembers as clean (stored details repeat from one event to the next)."""
 SEGMENT_LIMIT = 20_000
 SEGMENT_SLICE = 256
 # Settings that hold secrets whatever their name says; dropped from settings.json outright.
@@ -32,6 +34,7 @@ _NOT_SECRET_ENV = frozenset({"PWD", "OLDPWD"})
 _INERT_CHARS = "0123456789abcdef:.tz+-"
 _INERT_ON = not any(set(lit) <= set(_INERT_CHARS) for lit in GATE_LITERALS)
 _INERT = re.compile(rf"[{re.escape(_INERT_CHARS.upper() + _INERT_CHARS)}]*" if _INERT_ON else r"(?!)")
+_LIST_OPEN = re.compile(r'\[\s+"')
 _URL_CREDENTIALS = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
 # Control characters a JSON string may not hold raw (a newline only joins lines here).
 _CONTROL = bytes(c for c in range(32) if c != 10)
@@ -227,13 +230,14 @@ class SegmentGate:
             kept = [line for line in lines if "\\" not in line]
             text = "\n".join(kept)
         pieces = text.split('"')
-        unknown = set(pieces)
-        unknown -= self.free
+        every = set(pieces)
+        unknown = every - self.free
         if not unknown:
             return escaped, []
         self._learn(unknown - self.checked - self.named.keys() - self.bad)
         named = [s for s in unknown if s in self.named]
-        if self.bad.isdisjoint(unknown) and not any(self.named[s].search(text) for s in named):
+        pairs = bool(named) and _pairs(every, text)
+        if self.bad.isdisjoint(unknown) and not pairs and not any(self.named[s].search(text) for s in named):
             context = [] if self.valid_json else [s for s in unknown if s in self.checked] + named
             if not context:
                 return escaped, []
@@ -251,8 +255,8 @@ class SegmentGate:
         for index, line in enumerate(lines):
             if index in skip:
                 continue
-            segments = set(line.split('"'))
-            segments -= self.free
+            every = set(line.split('"'))
+            segments = every - self.free
             if not segments:
                 continue
             self._learn(segments - self.checked - self.named.keys() - self.bad)
@@ -260,7 +264,7 @@ class SegmentGate:
                 suspect.append(index)
                 continue
             named = [s for s in segments if s in self.named]
-            if any(self.named[s].search(line) for s in named):
+            if (named and pairs and _pairs(every, line)) or any(self.named[s].search(line) for s in named):
                 suspect.append(index)
             elif not self.valid_json and (named or not self.checked.isdisjoint(segments)):
                 checked.append(index)
@@ -316,15 +320,31 @@ class SegmentGate:
             if not self.verify(segment):
                 self.bad.add(segment)
             elif is_secret_key(segment):
-                # Used as a key (a string followed by a colon), it names a value that must be looked at.
+                # Used as a key (a string followed by a colon), it names a value that must be looked at (so
+                # does the name of a name/value pair: `_pairs`).
                 self.named[segment] = re.compile('"' + re.escape(segment) + r'"\s*:')
             else:
                 (self.free if self.valid_json else self.checked).add(segment)
 
 
+def _pairs(segments: set[str], text: str) -> bool:
+    """Whether `text` (split on quotes into `segments`) may hold a name/value pair, which the redactor reads
+    as one (`{"name": "Authorization", "value": …}`, `[["Authorization", …]]`): a name key, or a list that
+    opens on a string."""
+    return (
+        any(len(s) <= 6 and s.lower() in PAIR_NAME_KEYS for s in segments)
+        or '["' in text
+        or _LIST_OPEN.search(text) is not None
+    )
+
+
 def check_literals(gate: LineGate) -> None:
-    """`SegmentGate` relies on no gate literal holding a quote, a backslash or a newline: a rule must not."""
-    if any('"' in lit or "\\" in lit or "\n" in lit for lit in gate.literals):
+    """`SegmentGate` relies on no gate literal holding a quote, a backslash or a newline: a rule must not.
+
+    The backslash alone is the one exception (the gate of text that needs decoding): in a JSON line it only
+    ever stands in an escape, and every line holding one is a suspect anyway.
+    """
+    if any('"' in lit or ("\\" in lit and lit != "\\") or "\n" in lit for lit in gate.literals):
         raise RuntimeError("a redaction gate literal holds a quote, a backslash or a newline")
 
 
@@ -391,37 +411,31 @@ def _dumps(doc: Mapping[str, Any]) -> str:
 
 
 class EventSanitizer:
-    """Redacts stored events again with today's rules and known secrets; caches repeated strings."""
+    """Redacts stored events again with today's rules and known secrets: the redactor's own walk, with its
+    memory of clean strings, and shortcuts (`json_lines`) that give exactly what the walk gives."""
 
     def __init__(self, known_secrets: Iterable[str], *, include_detail: bool = True) -> None:
         known = tuple(known_secrets)
-        self.redactor = Redactor(known)
+        self.redactor = Redactor(known, cache_chars=CACHE_CHARS)
         self.include_detail = include_detail
         self._needles = secret_needles(known)
-        self._cache: dict[str, tuple[str, dict[str, int]]] = {}
         self._gate = LineGate(self._needles)
-        self._plain_set: set[str] = set()
         self._segments = SegmentGate(self._gate, self._plain, valid_json=True)
 
     def event(self, doc: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
         """A redacted copy of a wire event (without `detail` unless included) and the counts per rule."""
         counts: dict[str, int] = {}
-        clean = self._mapping(doc, counts)
-        if not self.include_detail and "detail" in clean:
-            clean["detail"] = None
-        return clean, counts
+        return self.mapping(doc, counts), counts
 
     def lines(self, docs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str, dict[str, int]]]:
         """Each event sanitized: (wire dict, JSON line, redactions per rule); clean ones stay as is."""
         out: list[tuple[dict[str, Any], str, dict[str, int]]] = []
         for doc in docs:
-            if not self.include_detail and doc.get("detail") is not None:
-                doc = {**doc, "detail": None}
-            if self._untouched(doc):
-                out.append((doc, _dumps(doc), _NONE))
-            else:
-                clean, counts = self.event(doc)
-                out.append((clean, _dumps(clean), counts))
+            if not self.include_detail:
+                doc = _without_detail(doc)
+            counts: dict[str, int] = {}
+            clean = self.redactor.value(doc, counts)
+            out.append((doc, _dumps(doc), _NONE) if not counts else (clean, _dumps(clean), counts))
         return out
 
     def json_lines(self, texts: Sequence[str]) -> CleanBatch:
@@ -439,9 +453,9 @@ class EventSanitizer:
             return CleanBatch.of(self.lines([loads(text) for text in texts]))
         slow = set(self._segments.classify(texts)[0])
         if not self.include_detail:
-            # `lines` drops the detail; and a `detail` key deeper down goes too, unless the event as a whole
-            # was left untouched: both are left to it. Without a backslash in the line (those are slow
-            # already), `"detail"` followed by a colon is a key, so one `"detail":null` is all that is safe.
+            # `lines` drops every `detail` (a deeper one too): those lines are left to it. Without a backslash
+            # in the line (those are slow already), `"detail"` followed by a colon is a key, so one
+            # `"detail":null` is all that is safe.
             slow.update(
                 i
                 for i, text in enumerate(texts)
@@ -461,82 +475,37 @@ class EventSanitizer:
                 rows.append((None if head else loads(text), text, _NONE, head))
         return CleanBatch.of_rows(rows)
 
-    def _untouched(self, doc: Mapping[str, Any]) -> bool:
-        """Whether redaction would leave `doc` as it is: every key and string already known clean."""
-        for key, value in doc.items():
-            if not self._plain(key) or is_secret_key(key):
-                return False
-            kind = value.__class__
-            if kind is str:
-                if not self._plain(value):
-                    return False
-            elif kind is dict:
-                if not self._untouched(value):
-                    return False
-            elif kind is list or kind is tuple:
-                return False
-        return True
-
     def _plain(self, text: str) -> bool:
-        if text in self._plain_set:
-            return True
-        if not self._gate.passes(text):
-            return True
-        hit = self._cache.get(text)
-        if hit is None:
-            found: dict[str, int] = {}
-            hit = (self.redactor.text(text, found), found)
-            self._remember(text, hit)
-        if hit[0] == text and not hit[1]:
-            if len(self._plain_set) >= CACHE_LIMIT:
-                self._plain_set.clear()
-            self._plain_set.add(text)
-            return True
-        return False
-
-    def _remember(self, text: str, hit: tuple[str, dict[str, int]]) -> None:
-        if len(self._cache) >= CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[text] = hit
+        """Whether redaction leaves `text` as it is (hex digits and time punctuation always)."""
+        return not self._gate.passes(text) or self.redactor.is_clean(text)
 
     def mapping(self, mapping: Mapping[str, Any], counts: dict[str, int]) -> dict[str, Any]:
-        """A redacted copy of any JSON-like mapping (bundle metadata files), adding to `counts`."""
-        return self._mapping(mapping, counts)
+        """A redacted copy of any JSON-like mapping (an event, a bundle metadata file), adding to `counts`."""
+        clean: dict[str, Any] = self.redactor.value(
+            mapping if self.include_detail else _without_detail(mapping), counts
+        )
+        return clean
 
     def text(self, text: str, counts: dict[str, int]) -> str:
         """Redact one string, adding the rules that fired to `counts`."""
-        hit = self._cache.get(text)
-        if hit is None:
-            found: dict[str, int] = {}
-            hit = (self.redactor.text(text, found), found)
-            self._remember(text, hit)
-        for rule, n in hit[1].items():
-            counts[rule] = counts.get(rule, 0) + n
-        return hit[0]
+        return self.redactor.string(text, counts)
 
-    def _mapping(self, mapping: Mapping[Any, Any], counts: dict[str, int]) -> dict[Any, Any]:
+
+def _without_detail(value: Any) -> Any:
+    """`value` with every `detail` key, at any depth, set to None (a copy only where one is set)."""
+    if isinstance(value, Mapping):
+        changed = False
         out: dict[Any, Any] = {}
-        for key, value in mapping.items():
-            if not self.include_detail and key == "detail":
-                out[key] = None
-            elif isinstance(key, str) and is_secret_key(key):
-                # The redactor's own rule for values under secret names (placeholders and nulls stay).
-                redacted, found = self.redactor.event({key: value})
-                for rule, n in found.items():
-                    counts[rule] = counts.get(rule, 0) + n
-                out[self.text(key, counts)] = redacted[key]
-            else:
-                out[self.text(key, counts) if isinstance(key, str) else key] = self._value(value, counts)
-        return out
-
-    def _value(self, value: Any, counts: dict[str, int]) -> Any:
-        if isinstance(value, str):
-            return self.text(value, counts)
-        if isinstance(value, Mapping):
-            return self._mapping(value, counts)
-        if isinstance(value, list | tuple):
-            return [self._value(item, counts) for item in value]
-        return value
+        for key, item in value.items():
+            new = None if key == "detail" else _without_detail(item)
+            changed = changed or new is not item
+            out[key] = new
+        return out if changed else value
+    if isinstance(value, list | tuple):
+        items = [_without_detail(item) for item in value]
+        if any(new is not old for new, old in zip(items, value, strict=True)):
+            return items if isinstance(value, list) else tuple(items)
+    return value
 
 
 def strip_url_credentials(value: str) -> str:

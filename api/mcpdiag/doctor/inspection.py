@@ -35,7 +35,8 @@ def emit_inspection(
     if server is None:
         attrs[UNNAMED_RUN_ATTR] = True
     attrs["doctor.warnings"] = len(report.warnings)
-    attrs |= {f"doctor.{step.name}": step.status for step in report.steps}
+    # Step names are values (`oauth=fail`): as keys, `doctor.oauth` would read as a secret field.
+    attrs["doctor.steps"] = " ".join(f"{step.name}={step.status}" for step in report.steps)
     emitter.emit_event(
         report.code or "MCP_CONNECTED",
         server=(server or fallback_server)[:128],

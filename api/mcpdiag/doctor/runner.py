@@ -68,9 +68,27 @@ class _Run:
 
     def record(self, name: StepName, result: Outcome | StepFailed, duration_ms: float | None) -> None:
         """Keep a step's outcome (redacted); a failure ends the ladder."""
-        status = "fail" if isinstance(result, StepFailed) else result.status
         detail = self.redactor.text(clip(result.detail, MAX_DETAIL_CHARS)) if result.detail else None
-        summary = self.redactor.text(clip(result.summary, MAX_SUMMARY_CHARS))
+        self._keep(
+            name, result, duration_ms, self.redactor.text(clip(result.summary, MAX_SUMMARY_CHARS)), detail
+        )
+
+    async def arecord(self, name: StepName, result: Outcome | StepFailed, duration_ms: float | None) -> None:
+        """`record` for what the server itself wrote (tool names, server info): bounded, then redacted off
+        the event loop."""
+        detail = await self.redactor.atext(clip(result.detail, MAX_DETAIL_CHARS)) if result.detail else None
+        summary = await self.redactor.atext(clip(result.summary, MAX_SUMMARY_CHARS))
+        self._keep(name, result, duration_ms, summary, detail)
+
+    def _keep(
+        self,
+        name: StepName,
+        result: Outcome | StepFailed,
+        duration_ms: float | None,
+        summary: str,
+        detail: str | None,
+    ) -> None:
+        status = "fail" if isinstance(result, StepFailed) else result.status
         self.steps[name] = Step(name, status, duration_ms, summary, detail)
         if isinstance(result, StepFailed):
             self.failure = result
@@ -145,7 +163,7 @@ async def _walk(run: _Run) -> None:
     for name, result, duration in results:
         if name == "tools":
             run.record("oauth", Outcome("The server did not ask for sign-in.", status="skipped"), None)
-        run.record(name, result, duration)
+        await run.arecord(name, result, duration)
 
 
 def _client(run: _Run, headers: dict[str, str]) -> httpx2.AsyncClient:

@@ -175,12 +175,16 @@ def record_event(record: LogRecord, source: Mapping[str, str]) -> dict[str, Any]
 
 
 def any_value(value: AnyValue) -> Any:
-    """The Python value of an OTLP AnyValue (bytes as hex, arrays as lists, key-value lists as dicts)."""
+    """The Python value of an OTLP AnyValue (bytes as their text, arrays as lists, key-value lists as dicts).
+
+    Bytes become the text they hold (UTF-8; a byte that is not reads `\\xNN`), so that redaction reads them:
+    as hex, a token inside them would pass every rule.
+    """
     kind = value.WhichOneof("value")
     if kind is None:
         return None
     if kind == "bytes_value":
-        return value.bytes_value.hex()
+        return value.bytes_value.decode("utf-8", "backslashreplace")
     if kind == "array_value":
         return [any_value(item) for item in value.array_value.values]
     if kind == "kvlist_value":

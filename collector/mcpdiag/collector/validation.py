@@ -3,12 +3,8 @@
 Each event of a request is judged on its own: the valid ones go on, each invalid one becomes a `Rejection`
 naming its index and the wire field at fault. Redaction runs on the raw event before validation, so the
 event that is stored is exactly the one that passed validation (a placeholder that pushes a field over its
-length limit is caught, not stored).
-
-Redaction gives exactly what `Redactor.event` gives, but most strings of an event recur from one event to
-the next (server, code, messageSafe, touchpoint, source, attrs): the validator remembers strings that the
-redactor left untouched, so those are not scanned again. Only strings in which no rule fired are remembered
-(they hold no secret), never a string that was redacted, and the memory is bounded.
+length limit is caught, not stored). It is the redactor's own walk (`Redactor.value`), whose memory of clean
+strings answers the strings that recur from one event to the next (server, code, messageSafe, attrs).
 """
 
 from __future__ import annotations
@@ -23,14 +19,11 @@ from pydantic import BaseModel, ValidationError
 from mcpdiag.collector.body import Malformed
 from mcpdiag.emitters import DiagnosticEvent, Redactor
 from mcpdiag.emitters.event import MAX_DETAIL, field_path
-from mcpdiag.emitters.redact import is_secret_key
 from mcpdiag.store.base import Clock, Retention, utc_now
 
 MAX_FUTURE = timedelta(minutes=5)
-CLEAN_CACHE_STRINGS = 8192
-"""How many untouched strings the validator remembers (then it forgets them all and starts over)."""
 CLEAN_CACHE_LENGTH = 256
-"""Longer strings (details, stack excerpts) are rarely repeated: always scanned, never remembered."""
+"""The longest string the intake remembers as clean: details and stack excerpts are rarely repeated."""
 
 
 class Rejection(BaseModel):
@@ -70,13 +63,11 @@ class EventValidator:
         max_future: timedelta = MAX_FUTURE,
         retention: Retention | None = None,
     ) -> None:
-        self.redactor = Redactor(known_secrets)
+        # Shared by the worker threads that check requests (its memory of clean strings is thread-safe).
+        self.redactor = Redactor(known_secrets, cache_chars=CLEAN_CACHE_LENGTH)
         self.clock = clock
         self.max_future = max_future
         self.retention = retention or Retention()
-        # Strings the redactor returned unchanged, without firing a rule. Shared by the worker threads
-        # that check requests: set lookups, adds and clears are atomic, and a race costs only a rescan.
-        self._clean: set[str] = set()
 
     def check(self, items: Sequence[Any], *, truncate_detail: bool = False) -> Intake:
         """The valid events of `items` and a rejection for each invalid one (thread-safe)."""
@@ -125,53 +116,8 @@ class EventValidator:
 
     def redact(self, event: Mapping[Any, Any], counts: dict[str, int]) -> dict[Any, Any]:
         """What `self.redactor.event(event)` returns, adding how often each rule fired to `counts`."""
-        clean = self._clean
-        out: dict[Any, Any] = {}
-        for key, value in event.items():
-            if isinstance(key, str) and is_secret_key(key):
-                # The whole value goes, whatever it is: the redactor's own rule, through its public API.
-                redacted, fired = self.redactor.event({key: value})
-                _add(counts, fired)
-                out[key] = redacted[key]
-                continue
-            # Exact types first (what JSON gives); anything else takes the general path in `_value`.
-            kind = type(value)
-            if kind is str:
-                out[key] = value if value in clean else self._text(value, counts)
-            elif value is None or kind is int or kind is bool or kind is float:
-                out[key] = value
-            else:
-                out[key] = self._value(value, counts)
-        return out
-
-    def _value(self, value: Any, counts: dict[str, int]) -> Any:
-        if isinstance(value, str):
-            return value if value in self._clean else self._text(value, counts)
-        if isinstance(value, Mapping):
-            return self.redact(value, counts)
-        if isinstance(value, list):
-            return [self._value(item, counts) for item in value]
-        if isinstance(value, tuple):
-            return tuple(self._value(item, counts) for item in value)
-        return value
-
-    def _text(self, text: str, counts: dict[str, int]) -> str:
-        fired: dict[str, int] = {}
-        redacted = self.redactor.text(text, fired)
-        if fired:
-            _add(counts, fired)
-            return redacted
-        # No rule fired, so the redactor returned the text as it was: remember it as clean.
-        if len(text) <= CLEAN_CACHE_LENGTH:
-            if len(self._clean) >= CLEAN_CACHE_STRINGS:
-                self._clean.clear()
-            self._clean.add(text)
-        return text
-
-
-def _add(counts: dict[str, int], fired: dict[str, int]) -> None:
-    for rule, count in fired.items():
-        counts[rule] = counts.get(rule, 0) + count
+        redacted: dict[Any, Any] = self.redactor.value(event, counts)
+        return redacted
 
 
 def _message(message: str, errors: int) -> str:

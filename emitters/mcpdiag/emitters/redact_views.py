@@ -1,0 +1,129 @@
+"""How text is read for matching: the one normalisation every redaction and leak check applies.
+
+Rules match the text as it is, then the text decoded one layer at a time: percent-escapes (`%3D`, ASCII
+only), JSON and Python string escapes (`\\"`, `\\u0022`, `\\x22`, `\\n`) and HTML character references
+(`&quot;`, `&#34;`). Each layer is a `View` that maps its positions back to the text it came from, so a
+secret found in a decoded layer (a token after `%3D`, a key inside JSON inside a JSON string, a URL encoded
+twice) is replaced in the original text and the escapes around it stay as they were.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+
+MAX_DEPTH = 4
+"""Layers decoded at most: a URL encoded twice inside JSON inside a JSON string is four."""
+ESCAPE_MARKERS = ("%", "\\", "&")
+"""A text holding none of these has nothing to decode."""
+
+_ESCAPE_TEXT = (
+    r"%[0-7][0-9A-Fa-f]"
+    r"|\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|[\"\\/'bfnrt])"
+    r"|&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|quot|apos|amp|lt|gt);"
+)
+_ESCAPE = re.compile(_ESCAPE_TEXT)
+# Split on escapes, keeping them: the text between escapes and the escapes alternate, all in C.
+_SPLIT = re.compile(f"({_ESCAPE_TEXT})")
+_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "'": "'", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_ENTITIES = {"quot": '"', "apos": "'", "amp": "&", "lt": "<", "gt": ">"}
+_NESTING = frozenset("%\\&#;")
+# The escapes that need no arithmetic, by their text: most of what texts hold (`%20`, `\n`, `\"`, `&quot;`).
+_TABLE = {
+    **{f"%{code:02X}": chr(code) for code in range(128)},
+    **{f"%{code:02x}": chr(code) for code in range(128)},
+    **{"\\" + key: value for key, value in _SIMPLE.items()},
+    **{f"&{name};": value for name, value in _ENTITIES.items()},
+}
+
+
+def _char(escape: str) -> str:
+    """The character an escape stands for (itself when it stands for none: a code point past Unicode)."""
+    found = _TABLE.get(escape)
+    if found is not None:
+        return found
+    if escape[0] == "%":
+        return chr(int(escape[1:], 16))
+    if escape[0] == "\\":
+        return chr(int(escape[2:], 16))
+    code = int(escape[3:-1], 16) if escape[2] in "xX" else int(escape[2:-1])
+    return chr(code) if code <= 0x10FFFF else escape
+
+
+class View:
+    """A text decoded one layer from its parent (the original text when `parent` is None).
+
+    The map back to the parent's positions is built on first use: most layers hold no secret and are never
+    asked where anything came from.
+    """
+
+    __slots__ = ("_parts", "_shifts", "_starts", "chars", "nested", "parent", "text")
+
+    def __init__(
+        self, text: str, parts: list[str], parent: View | None, chars: frozenset[str], *, nested: bool
+    ) -> None:
+        self.text = text
+        self.parent = parent
+        self.chars = chars
+        """The characters decoding produced: anything this text holds that its parent does not holds one."""
+        self.nested = nested
+        """Whether another layer may hide below (a decoded character can start or complete an escape)."""
+        self._parts = parts
+        self._starts: list[int] | None = None
+        self._shifts: list[int] = []
+
+    def up(self, pos: int) -> int:
+        """The position in the parent's text of position `pos` of this text."""
+        if self._starts is None:
+            self._build()
+        assert self._starts is not None
+        count = bisect_left(self._starts, pos)
+        return pos + (self._shifts[count - 1] if count else 0)
+
+    def origin(self, pos: int) -> int:
+        """The position in the original text of position `pos` of this text."""
+        view: View | None = self
+        while view is not None:
+            pos = view.up(pos)
+            view = view.parent
+        return pos
+
+    def _build(self) -> None:
+        # Where each decoded escape sits in `text`, and how many characters longer the parent is after it.
+        parts = self._parts
+        starts: list[int] = []
+        shifts = self._shifts
+        length = shift = 0
+        for index in range(0, len(parts) - 1, 2):
+            length += len(parts[index])
+            escape = parts[index + 1]
+            char = _char(escape)
+            if char is not escape:
+                starts.append(length)
+                shift += len(escape) - 1
+                shifts.append(shift)
+            length += len(char)
+        self._starts = starts
+
+
+def decode(text: str, parent: View | None = None) -> View | None:
+    """`text` with one layer of escapes decoded, or None when it holds none."""
+    parts = _SPLIT.split(text)
+    if len(parts) == 1:
+        return None
+    escapes = parts[1::2]
+    decoded_chars = [_char(escape) for escape in escapes]
+    chars = {char for char, escape in zip(decoded_chars, escapes, strict=True) if char is not escape}
+    if not chars:
+        return None
+    pieces = parts[:]
+    pieces[1::2] = decoded_chars
+    # An escape left in the decoded text is made of decoded characters: `%`, `\\` or `&` start one, a
+    # letter, digit, `#` or `;` can complete one (`%3%44` is `%3D` once decoded).
+    nested = not _NESTING.isdisjoint(chars) or any(char.isalnum() for char in chars)
+    return View("".join(pieces), parts, parent, frozenset(chars), nested=nested)
+
+
+def has_escapes(text: str) -> bool:
+    """Whether `decode(text)` would decode anything (cheap: one search)."""
+    return _ESCAPE.search(text) is not None

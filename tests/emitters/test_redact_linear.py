@@ -1,0 +1,97 @@
+"""Redaction work grows linearly with its input, whatever the input repeats: every gate literal, key word,
+separator, quote, escape and placeholder, alone or mixed, at 1 KB to 256 KB.
+
+Work is compared, not timed: the CPU time of one input against the CPU time of the same input four times as
+long, both measured in this thread (`time.thread_time`, the best of three), so that a slow or busy machine
+slows both alike. Linear work grows about 4 times; the quadratic patterns this guards against grew 16 times
+(322 KB of `"key" * N` took 54 s). The factor allowed is 10.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mcpdiag.emitters import Redactor
+from mcpdiag.emitters.redact import GATE_LITERALS
+
+FACTOR = 10.0
+KB = 1024
+
+WORDS = [
+    "key", "token", "password", "pass", "secret", "auth", "session", "cookie", "signature", "apiKey",
+    "Authorization", "Bearer", "Basic", "credential", "private_key", "client_secret", "sig", "code", "name",
+    "value", "mysql", "sshpass", "curl", "hooks.slack.com/services/", "-----BEGIN PRIVATE KEY-----",
+    "[REDACTED:jwt]", "eyJ", "AKIA", "AIza", "ghp_", "sk-", "xoxb-", "https://", "a.", "http://u:",
+]  # fmt: skip
+SEPARATORS = [
+    *" \t\n=:;,&?#@/<>[]{}()\"'\\%-_.+",
+    "%3D", "%25", '\\"', "\\\\", "\\u0022", "&quot;", "&#", "--", "-p", "-u", ": ", '="', '":"',
+]  # fmt: skip
+ATOMS = sorted({*GATE_LITERALS, *(lit.upper() for lit in GATE_LITERALS), *WORDS, *SEPARATORS})
+
+# Inputs that were quadratic, or would be with a careless pattern: each is repeated to the size.
+KNOWN = [
+    "key", "token", "pass=", "passport=", "?keyx=aaaa", "a.", "a.a@", "http://x:", "Bearer Bearer ",
+    "-----BEGIN ", '"token": "', "'secret': '", 'password="', "<password>", "<password><![CDATA[", "&key=",
+    "#token=", "%", "%3", "%25", "\\", '\\\\"', "\\u00", "&quot;", '"name": "Authorization", "value": "',
+    '["token", "', "mysql ", "sshpass ", "curl -u a", "--token ", "-p", "hooks.slack.com/services/",
+    "eyJaaaaa.", "ghp_", "[REDACTED:x]", "token=[REDACTED:a]", "x" * 50 + "=", "aws_secret_access_key=",
+]  # fmt: skip
+
+
+def _cost(work: Callable[[str], Any], text: str) -> float:
+    best = float("inf")
+    for _ in range(3):
+        start = time.thread_time()
+        work(text)
+        best = min(best, time.thread_time() - start)
+    return best
+
+
+def _growth(work: Callable[[str], Any], unit: str, size: int) -> tuple[float, float]:
+    small = unit * (size // len(unit) + 1)
+    return _cost(work, small), _cost(work, small * 4)
+
+
+def _assert_linear(work: Callable[[str], Any], unit: str, size: int) -> None:
+    small, large = _growth(work, unit, size)
+    # A floor of 1 ms: below it, scheduler and cache noise are a large share of the small run.
+    assert large <= FACTOR * max(small, 1e-3), (
+        f"{unit!r} x {size // KB} KB: {small * 1e3:.1f} ms, x4: {large * 1e3:.1f} ms"
+    )
+
+
+REDACTOR = Redactor(["kn0wn-secret-value"])
+
+
+def _text(text: str) -> str:
+    return REDACTOR.text(text)
+
+
+def _event(text: str) -> Any:
+    return REDACTOR.value({"tool": text, "detail": text, "attrs": {text: text, "list": [text]}}, {})
+
+
+@pytest.mark.parametrize("unit", KNOWN)
+def test_known_adversarial_repetitions_are_linear_in_text_and_events(unit: str) -> None:
+    for size in (4 * KB, 64 * KB):
+        _assert_linear(_text, unit, size)
+    _assert_linear(_event, unit, 16 * KB)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(ATOMS), min_size=1, max_size=6).map("".join))
+def test_any_repeated_mix_of_literals_words_separators_and_escapes_is_linear(unit: str) -> None:
+    _assert_linear(_text, unit, 64 * KB)
+
+
+@pytest.mark.parametrize("size", [1 * KB, 16 * KB, 64 * KB])
+def test_mixed_realistic_noise_is_linear(size: int) -> None:
+    unit = 'key=a "token": [x, <password>p</password> Bearer ab%3D ghp_ \\"pass\\": &quot; '
+    _assert_linear(_text, unit, size)
