@@ -221,3 +221,39 @@ def test_register_secret_and_the_lifecycle_calls_never_raise_on_hostile_argument
     emitter.close(float("nan"))
     emitter.close(hostile.Unprintable())  # type: ignore[arg-type]
     asyncio.run(emitter.aclose("later"))  # type: ignore[arg-type]
+
+
+def test_capture_takes_any_event_field_as_context_and_emit_event_any_keyword(emitter: Emitter) -> None:
+    """Context that repeats what the classifier derives (detail, severity, ...) wins instead of raising;
+    keywords that are no event field travel as attrs instead of making an event the collector refuses."""
+    exc = ConnectionRefusedError(111, "Connection refused")
+    context: dict[str, Any] = {
+        "detail": "the host's own detail",
+        "severity": "critical",
+        "message_safe": "The host's message",
+        "retryable": False,
+        "code": "MCP_SOMETHING_ELSE",
+        "span_id": "ab" * 8,
+        "trace_id": "CD" * 16,
+        "region": "eu-west",
+    }
+    event, found = emitter.capture_event(exc, server="s", touchpoint="connect", **context)
+    assert_wire_valid(event)
+    assert (event["code"], event["detail"], event["severity"]) == (
+        found.code,
+        "the host's own detail",
+        "critical",
+    )
+    assert (event["messageSafe"], event["retryable"], event["spanId"]) == (
+        "The host's message",
+        False,
+        "ab" * 8,
+    )
+    assert event["traceId"] == "cd" * 16
+    assert event["attrs"]["region"] == "eu-west" and event["attrs"]["requested_code"] == "MCP_SOMETHING_ELSE"
+    event = emitter.emit_event(
+        "MCP_TIMEOUT", server="s", touchpoint="connect", messageSafe="camel", message_safe="snake", flavour=1
+    )
+    assert_wire_valid(event)
+    assert event["messageSafe"] == "camel" and event["attrs"] == {"message_safe": "snake", "flavour": 1}
+    assert len(delivered(emitter)) == 2

@@ -217,15 +217,20 @@ class Emitter:
         span_id = None
         if trace_id is None:
             trace_id, span_id = _current_ids()
-        record: dict[str, Any] = {"code": code, "server": server, "touchpoint": touchpoint}
-        record.update(traceId=trace_id, spanId=span_id)
+        record: dict[str, Any] = {
+            "code": code,
+            "server": server,
+            "touchpoint": touchpoint,
+            "traceId": trace_id,
+        }
         extra: dict[str, Any] = {}
         for name, value in fields.items():
             wire = WIRE_NAMES.get(name)
-            if wire is None or wire in record:
+            if wire is None or wire in record:  # unknown, or given twice (snake_case and camelCase)
                 extra[name] = value
             else:
                 record[wire] = value
+        record.setdefault("spanId", span_id)
         if extra:
             record["attrs"] = {**bounded_attrs(record.get("attrs")), **bounded_attrs(extra)}
         try:

@@ -160,7 +160,7 @@ def bounded_attrs(attrs: object, notes: Mapping[str, Any] | None = None) -> dict
     if attrs is not None:
         try:
             if not isinstance(attrs, Mapping):
-                raise TypeError
+                return {INVALID_PREFIX + "attrs": attr_value(attrs), **(notes or {})}
             pairs = iter(attrs.items())
             while len(bounded) < MAX_ATTRS:
                 try:
@@ -193,7 +193,7 @@ def _code(value: object, notes: dict[str, Any]) -> str:
     text = to_text(value)
     if _CODE.fullmatch(text):
         return text
-    notes[INVALID_PREFIX + "code"] = text[:MAX_ATTR_VALUE]
+    notes[INVALID_PREFIX + "code"] = cut_for_redaction(text, 4 * MAX_ATTR_VALUE)
     return FALLBACK_CODE
 
 
@@ -209,7 +209,7 @@ def _choice(value: object, allowed: frozenset[str], field: str, notes: dict[str,
     text = to_text(value)
     if text in allowed:
         return text
-    notes[INVALID_PREFIX + field] = text[:MAX_ATTR_VALUE]
+    notes[INVALID_PREFIX + field] = cut_for_redaction(text, 4 * MAX_ATTR_VALUE)
     return None
 
 
