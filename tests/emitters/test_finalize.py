@@ -257,3 +257,27 @@ def test_capture_takes_any_event_field_as_context_and_emit_event_any_keyword(emi
     assert_wire_valid(event)
     assert event["messageSafe"] == "camel" and event["attrs"] == {"message_safe": "snake", "flavour": 1}
     assert len(delivered(emitter)) == 2
+
+
+@pytest.mark.parametrize("char", ["a", "\u00e9", "\U0001f600", '"', "\x01"])
+def test_every_field_at_its_limit_in_any_character_still_fits_the_wire_limit(
+    emitter: Emitter, char: str
+) -> None:
+    """Characters cost 1 to 12 bytes once escaped: the event is cut to fit whichever fills it."""
+    emitter.emit(
+        "MCP_TIMEOUT",
+        server=char * 500,
+        touchpoint="connect",
+        message_safe=char * 900,
+        detail=char * 9000,
+        user_id=char * 300,
+        conversation_id=char * 300,
+        run_id=char * 300,
+        tool=char * 300,
+        attrs={f"{n}{char * 80}": char * 2000 for n in range(40)},
+    )
+    [event] = delivered(emitter)
+    assert_wire_valid(event)
+    assert (
+        len(json.dumps(event)) <= MAX_EVENT_BYTES or event["attrs"] == {} or len(event["detail"] or "") < 9000
+    )

@@ -244,6 +244,8 @@ def _span_id(value: object) -> str | None:
 
 def _fit(event: WireEvent) -> None:
     """Shrink attrs, then detail, then drop them, until the event encodes within the wire limit."""
+    if _size_bound(event) <= MAX_EVENT_BYTES:  # the usual event: no need to encode it to know
+        return
     # ASCII-escaped JSON with spaces: never smaller than the compact UTF-8 encoding the collector counts.
     size = len(json.dumps(event))
     if size <= MAX_EVENT_BYTES:
@@ -263,3 +265,20 @@ def _fit(event: WireEvent) -> None:
         size = len(json.dumps(event))
     if size > MAX_EVENT_BYTES:  # only names and the message are left: they are bounded well below it
         event["attrs"], event["detail"] = {}, None
+
+
+def _size_bound(event: WireEvent) -> int:
+    """An upper bound of `len(json.dumps(event))`: a character is at most 12 bytes escaped (`\\ud83d\\ude00`).
+
+    Fields not counted here (ids, enums, numbers, keys) are short and bounded: `_FIXED` covers them.
+    """
+    chars = sum(len(event[f] or "") for f in _TEXT_FIELDS) + sum(
+        len(v or "") for v in event["source"].values()
+    )
+    for key, value in event["attrs"].items():
+        chars += len(key) + (len(value) if isinstance(value, str) else 24)
+    return 12 * chars + _FIXED + 8 * len(event["attrs"])
+
+
+_TEXT_FIELDS = ("server", "messageSafe", "detail", "userId", "conversationId", "runId", "tool")
+_FIXED = 1024
