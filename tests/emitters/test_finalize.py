@@ -4,6 +4,7 @@ becomes a valid wire event on its own: one poisoned value never costs the events
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 import secrets
@@ -281,3 +282,25 @@ def test_every_field_at_its_limit_in_any_character_still_fits_the_wire_limit(
     assert (
         len(json.dumps(event)) <= MAX_EVENT_BYTES or event["attrs"] == {} or len(event["detail"] or "") < 9000
     )
+
+
+def test_a_secret_inside_a_container_or_an_object_is_never_cut_in_two_before_redaction(
+    emitter: Emitter,
+) -> None:
+    secret = secrets.token_hex(20)
+    emitter.register_secret(secret)
+
+    class Holder:
+        def __repr__(self) -> str:
+            return "Holder(" + "p" * 700 + secret + "q" * 700 + ")"
+
+    for filler, tail in itertools.product(range(200, 1200, 3), (10, 900)):  # wherever a cut falls
+        emitter.emit(
+            "MCP_TIMEOUT",
+            server="s",
+            touchpoint="connect",
+            attrs={"list": ["x" * filler + secret + "y" * tail], "obj": [Holder()], "map": {"k": secret}},
+        )
+    for event in delivered(emitter):
+        text = json.dumps(event)
+        assert not any(secret[i : i + 10] in text for i in range(0, 31, 5)), "a piece of the secret survived"

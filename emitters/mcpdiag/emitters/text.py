@@ -18,7 +18,28 @@ _TOKEN_CHARS = string.ascii_letters + string.digits + "-_.~+/=%"
 """Characters a secret (token, key, base64) is made of: a cut inside a run of them may split a secret."""
 _BINARY_HEAD = 1024
 
-_REPR = reprlib.Repr()
+
+class _Repr(reprlib.Repr):
+    """`reprlib.Repr`, but a long item is cut at its end, at a safe place (`cut_for_redaction`).
+
+    reprlib keeps both ends of a long item and drops its middle, which can leave pieces of a secret that
+    no redaction rule recognises.
+    """
+
+    def repr_str(self, x: str, level: int) -> str:
+        return repr(cut_for_redaction(x, self.maxstring))
+
+    def repr_instance(self, x: object, level: int) -> str:
+        try:
+            text = repr(x)
+        except Exception:
+            return f"<unprintable {type_name(x)}>"
+        return (
+            cut_for_redaction(text, self.maxother) if type(text) is str else f"<unprintable {type_name(x)}>"
+        )
+
+
+_REPR = _Repr()
 _REPR.maxlevel = 3
 _REPR.maxstring = _REPR.maxother = 512
 _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = 16
@@ -70,11 +91,6 @@ def to_text(value: object) -> str:
     except Exception:
         return f"<unprintable {type_name(value)}>"
     return scrub_surrogates(text)
-
-
-def clip(text: str, limit: int) -> str:
-    """At most `limit` characters of `text`, cut with `…`; never inside a lone surrogate pair's worth."""
-    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
 def cut_for_redaction(text: str, limit: int) -> str:
