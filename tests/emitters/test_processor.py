@@ -160,12 +160,12 @@ def test_an_outage_is_never_mistaken_for_a_poisoned_batch() -> None:
     )
     processor = BatchProcessor(
         sink,
-        finalize=lambda record: {"n": record[2], "attrs": {}},
+        finalize=lambda record: {"n": record[1], "attrs": {}},
         max_retries=1,
         retry_backoff=(0.001, 0.002),
     )
     for n in range(100):
-        processor.enqueue((next_seq(), 3, n), 3)
+        processor.enqueue((next_seq(), n), 3)
     assert processor.flush(30)
     assert [e["n"] for e in sink.events] == list(range(100))
     assert processor.stats().dropped_total == 0 and processor.stats().retried_batches == 12
@@ -174,14 +174,14 @@ def test_an_outage_is_never_mistaken_for_a_poisoned_batch() -> None:
 
 def test_a_record_that_cannot_be_finalised_is_dropped_alone_counted_and_reported() -> None:
     def finalize(record: tuple[Any, ...]) -> dict[str, Any]:
-        if record[2] == 3:
+        if record[1] == 3:
             raise ValueError("cannot be made into a wire event")
-        return {"n": record[2], "attrs": {}}
+        return {"n": record[1], "attrs": {}}
 
     sink = MemorySink()
     processor = BatchProcessor(sink, finalize=finalize, flush_interval=3600)
     for n in range(10):
-        processor.enqueue((next_seq(), 2, n), 2)
+        processor.enqueue((next_seq(), n), 2)
     assert processor.flush(10)
     assert [e["n"] for e in sink.events] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
     stats = processor.stats()
@@ -205,10 +205,10 @@ def test_a_stage_between_the_queue_and_the_batch_sees_events_in_emit_order_and_m
 
     sink = MemorySink()
     processor = BatchProcessor(
-        sink, finalize=lambda r: {"n": r[2], "attrs": {}}, stages=[merge_pairs], flush_interval=3600
+        sink, finalize=lambda r: {"n": r[1], "attrs": {}}, stages=[merge_pairs], flush_interval=3600
     )
     for n in range(10):
-        processor.enqueue((next_seq(), n % 5, n), n % 5)
+        processor.enqueue((next_seq(), n), n % 5)
     assert processor.flush(10)
     assert seen == [list(range(10))]
     assert [(e["n"], e.get("count")) for e in sink.events] == [(n, 2) for n in range(0, 10, 2)]

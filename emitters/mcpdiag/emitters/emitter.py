@@ -27,9 +27,11 @@ __all__ = ["Emitter", "EmitterStats"]
 logger = logging.getLogger("mcpdiag.emitters")
 
 try:  # Optional: with an OpenTelemetry SDK configured, the Debug ID is the current span's trace id.
+    from opentelemetry.trace import INVALID_SPAN as _INVALID_SPAN
     from opentelemetry.trace import get_current_span as _get_current_span
 except ImportError:  # pragma: no cover - exercised by the base-install test
     _get_current_span = None  # type: ignore[assignment]
+    _INVALID_SPAN = None  # type: ignore[assignment]
 
 _CODE_RANK = {code: info.severity.rank for code, info in CATALOG.items()}
 _CLASSIFY_HINTS = ("http", "session_established", "proxy_in_use", "stderr_tail")
@@ -122,9 +124,11 @@ class Emitter:
         if trace_id is None:
             if _get_current_span is not None:  # inline, not `_current_ids()`: this is the hot path
                 try:
-                    ctx = _get_current_span().get_span_context()
-                    if ctx.is_valid:
-                        trace_id, span_id = f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
+                    span = _get_current_span()
+                    if span is not _INVALID_SPAN:  # no span active: skip reading its context
+                        ctx = span.get_span_context()
+                        if ctx.is_valid:
+                            trace_id, span_id = f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
                 except Exception:  # a broken tracer must not break the host
                     span_id = None
             if trace_id is None:
@@ -139,7 +143,6 @@ class Emitter:
         self._enqueue(
             (
                 next_seq(),
-                rank,
                 _time_ns(),
                 server,
                 touchpoint,
@@ -240,8 +243,7 @@ class Emitter:
             event = self._finalizer.fields(
                 ns, {k: record[k] for k in ("code", "server", "touchpoint", "traceId")}
             )
-        rank = SEVERITY_RANK[event["severity"]]
-        self._enqueue((next_seq(), rank, event), rank)
+        self._enqueue((next_seq(), event), SEVERITY_RANK[event["severity"]])
         return {**event, "attrs": dict(event["attrs"])}
 
     def register_secret(self, value: str) -> None:

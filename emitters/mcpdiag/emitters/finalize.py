@@ -44,7 +44,7 @@ RECORD_FIELDS = (
     "traceId",
     "spanId",
 )
-"""The wire fields of a raw record after its `(seq, rank, ns)` head, in the order `Emitter.emit` puts them."""
+"""The wire fields of a raw record after its `(seq, ns)` head, in the order `Emitter.emit` puts them."""
 WIRE_NAMES = {
     **{name: name for name in RECORD_FIELDS},
     "message_safe": "messageSafe",
@@ -105,8 +105,8 @@ class Finalizer:
                 self.redactor = Redactor(self._secrets)
 
     def record(self, record: tuple[Any, ...]) -> WireEvent:
-        """The wire event of a raw record queued by `Emitter.emit`: `(seq, rank, ns, *RECORD_FIELDS)`."""
-        return self.fields(record[2], dict(zip(RECORD_FIELDS, record[3:], strict=True)))
+        """The wire event of a raw record queued by `Emitter.emit`: `(seq, ns, *RECORD_FIELDS)`."""
+        return self.fields(record[1], dict(zip(RECORD_FIELDS, record[2:], strict=True)))
 
     def fields(self, ns: int, given: Mapping[str, Any]) -> WireEvent:
         """The wire event of `given` (wire-named fields, defaults for the missing ones), stamped at `ns`."""

@@ -38,7 +38,7 @@ from mcpdiag.emitters.text import type_name
 logger = logging.getLogger("mcpdiag.emitters")
 
 Record = tuple[Any, ...]
-"""A queued record, `(seq, rank, ...)`: raw (the rest is `finalize`'s input) or `(seq, rank, event)`."""
+"""A queued record, `(seq, ...)`: raw (`finalize`'s input) or `(seq, event)`; its deque says its severity."""
 Stage = Callable[[list[Item]], list[Item]]
 """Takes a batch's finalised items in emit order, returns the items to send (it may merge or drop)."""
 
@@ -178,32 +178,32 @@ class BatchProcessor:
                 self._idle.notify_all()
             return idle and self._closed and not self._size
 
-    def _take(self) -> list[Record]:
-        """Up to `batch_size` queued records, oldest first across the severities (a merge by seq)."""
+    def _take(self) -> list[tuple[int, Record]]:
+        """Up to `batch_size` queued records and their ranks, oldest first across the severities."""
         with self._lock:
-            queues = [queue for queue in self._queues if queue]
-            batch: list[Record] = []
+            queues = [(rank, queue) for rank, queue in enumerate(self._queues) if queue]
+            batch: list[tuple[int, Record]] = []
             while queues and len(batch) < self.batch_size:
-                queue = queues[0] if len(queues) == 1 else min(queues, key=_head_seq)
-                batch.append(queue.popleft())
-                if not queue:
-                    queues.remove(queue)
+                entry = queues[0] if len(queues) == 1 else min(queues, key=_head_seq)  # a merge by seq
+                batch.append((entry[0], entry[1].popleft()))
+                if not entry[1]:
+                    queues.remove(entry)
             self._in_flight = len(batch)
             return batch
 
-    def _prepare(self, records: list[Record]) -> list[Item]:
+    def _prepare(self, records: list[tuple[int, Record]]) -> list[Item]:
         """Finalise records one by one (a poisoned one is dropped alone), then run the stages."""
         items: list[Item] = []
         poisoned: list[int] = []
-        for record in records:
-            if type(record[2]) is dict:  # built on the caller's thread (`emit_event`), or handed back
-                items.append(record)
+        for rank, record in records:
+            if type(record[1]) is dict:  # built on the caller's thread (`emit_event`), or handed back
+                items.append((record[0], rank, record[1]))
                 continue
             try:
-                items.append((record[0], record[1], self._finalize(record)))
+                items.append((record[0], rank, self._finalize(record)))
             except Exception as exc:
                 logger.warning("mcpdiag emitter dropped an event it could not build: %s", type_name(exc))
-                poisoned.append(record[1])
+                poisoned.append(rank)
         if poisoned:
             self._counters.discard(poisoned, poisoned=True)
         for stage in self._stages:
@@ -215,12 +215,11 @@ class BatchProcessor:
 
     def _requeue(self, items: list[Item]) -> None:
         with self._lock:
-            for item in reversed(items):
-                rank = item[1]
+            for seq, rank, event in reversed(items):
                 if self._closed or (self._size >= self.queue_size and not self._shed_below(rank)):
                     self._counters.drop(rank)
                     continue
-                self._queues[rank].appendleft(item)
+                self._queues[rank].appendleft((seq, event))
             self._in_flight = 0
 
     def _rest(self, pause: float) -> bool:
@@ -299,8 +298,8 @@ class BatchProcessor:
         )
 
 
-def _head_seq(queue: deque[Record]) -> int:
-    seq: int = queue[0][0]
+def _head_seq(entry: tuple[int, deque[Record]]) -> int:
+    seq: int = entry[1][0][0]
     return seq
 
 
