@@ -3,7 +3,8 @@
 `Emitter` is the facade. What happens after `emit()` returns — the queue, the worker thread, batches,
 retries, drop counts — is its `BatchProcessor` (`mcpdiag.emitters.processor`); how a record becomes a valid
 wire event is its `Finalizer` (`mcpdiag.emitters.finalize`). No method here raises into the host: the
-emitter guards its own code (a host's exception is never swallowed, because the emitter never calls it).
+emitter guards its own code and every host object it reads (`__str__`, `__iter__`, ... may raise); it never
+wraps a call the host makes itself, so the host's own exceptions are never swallowed.
 """
 
 from __future__ import annotations
