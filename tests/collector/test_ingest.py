@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import json
@@ -352,3 +353,76 @@ def test_the_memory_of_clean_strings_is_bounded() -> None:
     for i in range(CACHE_STRINGS + 100):
         validator.redact({"detail": f"message {i}"}, {})
     assert 0 < len(validator.redactor.remembered()) <= CACHE_STRINGS
+
+
+def stored_docs(db: Path) -> list[dict[str, Any]]:
+    """Every stored event document (read with plain sqlite3, as a strict UTF-8 decoder)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return [json.loads(row[0]) for row in conn.execute("SELECT doc FROM events")]
+
+
+LONE = "\\udcff"  # as JSON spells it: a lone surrogate, e.g. a non-UTF-8 path decoded with surrogateescape
+
+
+def surrogate_events() -> list[dict[str, Any]]:
+    """Events with a lone surrogate in each text field a sender controls, between two plain events."""
+    fields: list[dict[str, Any]] = [
+        {"detail": "exited reading /srv/\udcff.json"},
+        {"messageSafe": "stopped at /srv/\udcff"},
+        {"server": "files-\udcff"},
+        {"userId": "u\udcff"},
+        {"tool": "read\udcff"},
+        {"attrs": {"path": "/srv/\udcff", "k\udcff": 1}},
+        {"source": {"service": "host-\udcff", "host": "h", "version": "1"}},
+        {"detail": "\ud800\udc00 reversed pair is two lone ones: \udc00\ud800"},
+    ]
+    plain = wire_events(len(fields) + 2)
+    return [plain[0], *({**plain[i + 1], **f} for i, f in enumerate(fields)), plain[-1]]
+
+
+def assert_no_surrogates(doc: Any) -> None:
+    json.dumps(doc, ensure_ascii=False).encode("utf-8")  # raises on a lone surrogate
+
+
+async def test_lone_surrogates_in_any_field_are_stored_as_replacement_characters_with_the_whole_batch(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    events = surrogate_events()
+    body = json.dumps({"events": events}).encode()  # ensure_ascii: `\udcff` escapes, as HttpSink sends
+    assert LONE.encode() in body
+    response = await client.post("/v1/events", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 202, response.text
+    assert response.json() == {"accepted": len(events), "rejected": []}
+    docs = {doc["id"]: doc for doc in stored_docs(tmp_path / "events.db")}
+    assert set(docs) == {e["id"] for e in events}
+    for doc in docs.values():
+        assert_no_surrogates(doc)
+    by_field = [docs[e["id"]] for e in events[1:-1]]
+    assert by_field[0]["detail"] == "exited reading /srv/\ufffd.json"
+    assert by_field[2]["server"] == "files-\ufffd" and by_field[5]["attrs"] == {
+        "path": "/srv/\ufffd",
+        "k\ufffd": 1,
+    }
+    assert by_field[6]["source"]["service"] == "host-\ufffd"
+    await assert_still_serving(client)
+
+
+async def test_ndjson_surrogate_escapes_are_stored_replaced_and_lines_that_are_not_utf8_rejected_by_index(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """An escape is valid JSON (replaced, kept); bytes that are not UTF-8 are not JSON (that line only)."""
+    escaped, cesu, latin1, emoji = wire_events(4)
+    lines = [
+        json.dumps({**escaped, "detail": "p\udcff"}).encode(),
+        json.dumps({**cesu, "detail": "CESU-8 "}).encode().replace(b'CESU-8 "', b'CESU-8 \xed\xb3\xbf"'),
+        json.dumps({**latin1, "detail": "caf"}).encode().replace(b'caf"', b'caf\xe9"'),
+        json.dumps({**emoji, "detail": "\U0001f600 stays"}).encode(),  # a valid pair: kept as is
+    ]
+    response = await client.post("/v1/events", content=b"\n".join(lines), headers=NDJSON)
+    body = response.json()
+    assert body["accepted"] == 2 and [r["index"] for r in body["rejected"]] == [1, 2], response.text
+    assert all("UTF-8" in r["message"] for r in body["rejected"])
+    details = {doc["id"]: doc["detail"] for doc in stored_docs(tmp_path / "events.db")}
+    assert details == {escaped["id"]: "p\ufffd", emoji["id"]: "\U0001f600 stays"}

@@ -311,3 +311,97 @@ async def test_bytes_values_are_redacted_as_the_text_they_hold(collector: Collec
     assert event["attrs"]["raw"] == "key=[REDACTED:anthropic_key]"
     assert event["attrs"]["list"] == json.dumps(["key=[REDACTED:anthropic_key]"])
     assert sorted(event["attrs"]) == ["[REDACTED:github_token]", "list", "raw"]
+
+
+def otlp_record(server: str, body: str = "hello") -> dict[str, Any]:
+    return {
+        "body": {"stringValue": body},
+        "attributes": [
+            {"key": "mcp.server.name", "value": {"stringValue": server}},
+            {"key": "mcp.attr.path", "value": {"stringValue": "/srv/\udcff"}},
+        ],
+    }
+
+
+async def test_otlp_json_with_lone_surrogates_is_stored_with_replacement_characters(
+    collector: Collector,
+) -> None:
+    request = {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "svc-\udcff"}}]},
+                "scopeLogs": [
+                    {"logRecords": [otlp_record("github", "read /srv/\udcff"), otlp_record("plain")]}
+                ],
+            }
+        ]
+    }
+    body = json.dumps(request).encode()  # `\udcff` escapes
+    response = await collector.client.post(
+        "/v1/logs", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    assert "partialSuccess" not in response.json()
+    [event] = await collector.events("github")
+    assert event["detail"] == "read /srv/\ufffd" and event["attrs"] == {"path": "/srv/\ufffd"}
+    assert event["source"]["service"] == "svc-\ufffd"
+    assert len(await collector.events("plain")) == 1
+
+
+def protobuf_request(*resources: list[str]) -> bytes:
+    """An ExportLogsServiceRequest with one resource per argument and a record per server name in it."""
+    request = ExportLogsServiceRequest()
+    for servers in resources:
+        resource_logs = request.resource_logs.add()
+        attribute = resource_logs.resource.attributes.add()
+        attribute.key, attribute.value.string_value = "service.name", "node-host"
+        records = resource_logs.scope_logs.add().log_records
+        for server in servers:
+            record = records.add()
+            attribute = record.attributes.add()
+            attribute.key, attribute.value.string_value = "mcp.server.name", server
+            record.body.string_value = f"body of {server}"
+    return request.SerializeToString()
+
+
+@pytest.mark.parametrize(
+    ("bad", "replacement"),
+    [(b"\xff\xfe", "invalid byte"), (b"\xed\xb3\xbf", "CESU-8 surrogate"), (b"\xc3", "cut sequence")],
+)
+async def test_a_protobuf_record_whose_text_is_not_utf8_is_rejected_by_index_and_the_rest_stored(
+    collector: Collector, bad: bytes, replacement: str
+) -> None:
+    body = protobuf_request(["good-a", "poison", "good-b"], ["good-c"])
+    body = body.replace(b"body of poison", b"body of " + bad + b"poison"[len(bad) :])
+    response = await collector.client.post(
+        "/v1/logs", content=body, headers={"content-type": "application/x-protobuf"}
+    )
+    assert response.status_code == 200, response.text
+    answer = ExportLogsServiceResponse.FromString(response.content)
+    assert answer.partial_success.rejected_log_records == 1
+    assert answer.partial_success.error_message.startswith("record 1: ")
+    assert "UTF-8" in answer.partial_success.error_message or "utf-8" in answer.partial_success.error_message
+    for server in ("good-a", "good-b", "good-c"):
+        assert len(await collector.events(server)) == 1, server
+
+
+async def test_a_protobuf_resource_whose_text_is_not_utf8_rejects_its_own_records_only(
+    collector: Collector,
+) -> None:
+    body = protobuf_request(["first"], ["second-a", "second-b"], ["third"])
+    marker = b"node-host"
+    second = body.index(marker, body.index(marker) + 1)
+    body = body[:second] + b"node\xffhost" + body[second + len(marker) :]
+    response = await collector.client.post(
+        "/v1/logs", content=body, headers={"content-type": "application/x-protobuf"}
+    )
+    answer = ExportLogsServiceResponse.FromString(response.content)
+    assert answer.partial_success.rejected_log_records == 2
+    assert answer.partial_success.error_message.startswith("record 1: ")
+    assert "record 2: " in answer.partial_success.error_message
+    assert [len(await collector.events(s)) for s in ("first", "second-a", "second-b", "third")] == [
+        1,
+        0,
+        0,
+        1,
+    ]

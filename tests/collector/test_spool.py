@@ -88,3 +88,14 @@ async def test_unacknowledged_part_files_are_dropped_and_damaged_batches_quarant
     assert results == [None, good, None]
     assert len(reopened) == 1 and reopened.corrupt_files == 2
     assert len(list((tmp_path / "corrupt").iterdir())) == 2
+
+
+async def test_events_with_any_text_the_contract_admits_round_trip_through_the_spool(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=10_000_000)
+    await spool.open()
+    events = [
+        make_event(detail="\ufffd replaced, \U0001f600 astral, \x00 NUL", attrs={"p\ufffd": "/srv/\ufffd"}),
+        make_event(attrs={"max": 2**63 - 1, "min": -(2**63)}),
+    ]
+    entry = await spool.append(events)
+    assert await spool.read(entry) == events

@@ -7,37 +7,13 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from mcpdiag.emitters import DiagnosticEvent, Emitter, MemorySink
-from mcpdiag.emitters.sinks import CallableSink, Outcome, SinkResult
-
-
-class GatedSink:
-    """A sink whose availability the test controls (the boundary we fake): down, hanging or slow."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.up = threading.Event()
-        self.up.set()
-        self.hang = threading.Event()
-        self.release = threading.Event()
-        self.calls = 0
-
-    def send(self, events: Sequence[dict[str, Any]]) -> SinkResult:
-        self.calls += 1
-        if self.hang.is_set():
-            self.release.wait(10)
-        if not self.up.is_set():
-            return SinkResult(Outcome.RETRY, retry_after=0.01, error="collector down")
-        self.events.extend(events)
-        return SinkResult.sent()
-
-    def close(self) -> None:
-        self.release.set()
+from mcpdiag.emitters.sinks import CallableSink
+from tests.emitters.support import GatedSink
 
 
 def test_emit_returns_the_debug_id_and_ships_a_valid_event_with_catalog_defaults() -> None:

@@ -6,7 +6,7 @@ import gzip
 import json
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -22,6 +22,7 @@ class Collector:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.answers: list[tuple[int, dict[str, str], bytes]] = []
+        self.judge: Callable[[bytes], tuple[int, dict[str, str], bytes]] | None = None
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,9 +35,12 @@ class Collector:
                         "raw": raw,
                     }
                 )
-                status, headers, body = (
-                    outer.answers.pop(0) if outer.answers else (202, {}, b'{"accepted": 1}')
-                )
+                if outer.answers:
+                    status, headers, body = outer.answers.pop(0)
+                elif outer.judge is not None:
+                    status, headers, body = outer.judge(raw)
+                else:
+                    status, headers, body = 202, {}, b'{"accepted": 1}'
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -114,3 +118,64 @@ def test_callable_sink_turns_exceptions_into_failed_results() -> None:
     assert seen == [2]
     result = CallableSink(lambda batch: 1 / 0).send(events(1))
     assert result.outcome is Outcome.FAILED and "ZeroDivisionError" in (result.error or "")
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome", "isolate", "requests"),
+    [
+        (500, Outcome.RETRY, True, 1),
+        (501, Outcome.RETRY, True, 1),
+        (400, Outcome.FAILED, True, 1),
+        (413, Outcome.FAILED, True, 1),
+        (422, Outcome.FAILED, True, 1),
+        (401, Outcome.FAILED, False, 1),
+        (403, Outcome.FAILED, False, 1),
+        (404, Outcome.FAILED, False, 1),
+        (415, Outcome.FAILED, False, 1),
+        (408, Outcome.RETRY, False, 2),
+        (429, Outcome.RETRY, False, 2),
+        (502, Outcome.RETRY, False, 2),
+        (503, Outcome.RETRY, False, 2),
+        (504, Outcome.RETRY, False, 2),
+    ],
+)
+def test_http_sink_says_when_an_answer_may_be_about_the_batch_itself(
+    collector: Collector, status: int, outcome: Outcome, isolate: bool, requests: int
+) -> None:
+    """Answers about the content (400, 413, 422, 500) ask the emitter to isolate the event at fault and are
+    not retried in the sink; an unavailable collector (408, 429, 502-504) is retried as before."""
+    collector.answers = [(status, {"Retry-After": "0"}, b'{"error": {"code": "x", "message": "y"}}')] * 2
+    result = HttpSink(collector.url, api_key="k" * 8, max_attempts=2, backoff=0.01).send(events(2))
+    assert (result.outcome, result.isolate, len(collector.requests)) == (outcome, isolate, requests)
+    assert str(status) in (result.error or "")
+
+
+def test_an_event_the_collector_answers_500_to_is_isolated_and_every_other_one_arrives(
+    collector: Collector,
+) -> None:
+    """Through real HTTP: the collector fails (500) any batch holding one poisoned event; the emitter splits
+    the batch until that event is alone, drops and counts it, and delivers every other event in order."""
+    stored: list[dict[str, Any]] = []
+
+    def judge(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+        batch = json.loads(gzip.decompress(raw))["events"]
+        if any(event["attrs"].get("poison") for event in batch):
+            return 500, {}, b"Internal Server Error"
+        stored.extend(batch)
+        return 202, {}, json.dumps({"accepted": len(batch), "rejected": []}).encode()
+
+    collector.judge = judge
+    emitter = Emitter(HttpSink(collector.url, api_key="k" * 8), service="t", flush_interval=3600)
+    ids = [
+        emitter.emit("MCP_TIMEOUT", server="github", touchpoint="connect", attrs={"poison": n == 41})
+        for n in range(200)
+    ]
+    assert emitter.flush(30), "the batch must not be retried forever"
+    later = emitter.emit("MCP_CONNECTED", server="github", touchpoint="lifecycle")
+    assert emitter.flush(30)
+    emitter.close()
+    assert [e["traceId"] for e in stored] == ids[:41] + ids[42:] + [later]
+    stats = emitter.stats()
+    assert stats.poisoned == 1 and stats.dropped_total == 1
+    assert sum(e["attrs"].get("mcpdiag.dropped_events", 0) for e in stored) == 1
+    assert len(collector.requests) <= 40

@@ -13,9 +13,12 @@ import tracemalloc
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from mcpdiag.collector import create_collector_app
 from mcpdiag.emitters import DiagnosticEvent, Severity, format_ts
 from mcpdiag.store import (
     EventQuery,
@@ -29,6 +32,7 @@ from mcpdiag.store import sqlite as sqlite_store
 from mcpdiag.store.base import to_ms
 from mcpdiag.store.cursor import cursor_key_from_secret
 from mcpdiag.store.sqlite_sql import build_select, read_json_chunk
+from tests.collector.support import asgi_client, new_key, settings_for, wire_events
 from tests.factories import FakeClock, make_event
 
 
@@ -738,3 +742,71 @@ async def test_timelines_count_occurrences_per_bucket_by_severity_and_expire(
     assert later == {"a": {"error": [1, 0, 0, 0]}}
     await store.purge_expired()
     assert await store.timeline(None, start, start + timedelta(hours=4), buckets=4) == later
+
+
+def edge_events() -> list[DiagnosticEvent]:
+    """Events at the edges of what the contract admits: every one of them must be storable."""
+    return [
+        make_event(
+            detail="replaced: \ufffd, astral: \U0001f600, NUL: \x00, RTL: \u202e", server="s\u00e9rver"
+        ),
+        make_event(
+            attrs={"max": 2**63 - 1, "min": -(2**63), "tiny": 5e-324, "big": 1.7e308, "none": None},
+            server="s\u00e9rver",
+        ),
+        make_event(
+            attrs={f"k{i}\ufffd": "v" * 300 for i in range(32)}, detail="d" * 4096, server="s\u00e9rver"
+        ),
+    ]
+
+
+async def test_every_event_the_contract_admits_is_stored_and_read_back_unchanged(store: EventStore) -> None:
+    events = edge_events()
+    assert await store.append(events) == len(events)
+    page = await store.page(EventQuery(server="s\u00e9rver", limit=10, oldest_first=True))
+    assert sorted(page.items, key=lambda e: str(e["id"])) == sorted(
+        (e.to_wire() for e in events), key=lambda e: str(e["id"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("attrs", "field"),
+    [({"path": "/srv/\udcff"}, "attrs"), ({"big": 2**63}, "attrs"), ({"small": -(2**63) - 1}, "attrs")],
+    ids=["lone-surrogate", "int-over-64-bits", "int-under-64-bits"],
+)
+def test_an_event_no_store_could_encode_is_refused_by_the_contract_itself(
+    attrs: dict[str, Any], field: str
+) -> None:
+    """Neither UTF-8 (JSON, SQLite, BSON) holds a lone surrogate nor BSON an int beyond 64 bits: such an event
+    cannot be built, so no store (or the spool) is ever handed one and mistakes it for an outage."""
+    with pytest.raises(ValidationError) as err:
+        make_event(attrs=attrs)
+    assert {str(e["loc"][0]) for e in err.value.errors()} == {field}
+
+
+async def test_ingest_stores_replaced_surrogates_and_refuses_an_unstorable_int_by_index(
+    store: EventStore, tmp_path: Path
+) -> None:
+    """Through the collector into each backend: nothing a sender writes makes a store write fail."""
+    key = new_key()
+    app = create_collector_app(settings_for(tmp_path, key), store)
+    events = [{**e, "ts": format_ts(store.clock())} for e in wire_events(4)]  # the store's clock is fixed
+    events[1]["attrs"] = {"path": "/srv/\udcff", "k\udcff": "v"}
+    events[2]["attrs"] = {"big": 2**70}
+    events[3]["detail"] = "read /srv/\udcff"
+    async with asgi_client(app, key) as client:
+        response = await client.post(
+            "/v1/events", content=json.dumps({"events": events}), headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert body["accepted"] == 3 and [(r["index"], r["field"]) for r in body["rejected"]] == [
+            (2, "attrs")
+        ]
+        assert "'big'" in body["rejected"][0]["message"]
+        health = (await client.get("/healthz")).json()
+    assert health["storeHealthy"] is True and health["spoolBatches"] == 0
+    stored = {e["id"]: e for e in (await store.page(EventQuery(server="github", limit=10))).items}
+    assert set(stored) == {events[0]["id"], events[1]["id"], events[3]["id"]}
+    assert stored[events[1]["id"]]["attrs"] == {"path": "/srv/\ufffd", "k\ufffd": "v"}
+    assert stored[events[3]["id"]]["detail"] == "read /srv/\ufffd"

@@ -1,21 +1,36 @@
 """Reading an ingest request body within its limits, and splitting it into raw events.
 
 The body is read from the ASGI stream chunk by chunk and, when gzip-encoded, inflated with a bounded
-`max_length` per step: a gzip bomb is cut off as soon as its output passes the limit, never inflated.
+`max_length` per step: a gzip bomb is cut off as soon as its output passes the limit, never inflated. A gzip
+body may hold several members (RFC 1952 §2.2: what `cat a.gz b.gz`, pigz and streaming writers make): every
+member is read, the limit holds across all of them, zero padding after a member is ignored (as gzip(1)
+does), and anything else after a member is refused naming its byte offset.
+
+JSON text is UTF-8 (RFC 8259): bytes that are not are refused, the whole body for a JSON document, the line
+(by index) for NDJSON. A lone surrogate spelled as an escape (`"\\udcff"`, what a non-UTF-8 file name
+decoded with `surrogateescape` becomes in JSON) is valid JSON that no UTF-8 encoder can write: it is read as
+U+FFFD, so the event is kept and every encoder downstream (spool, SQLite, BSON) can write it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 from mcpdiag.collector.errors import InvalidBodyError, PayloadTooLargeError, UnsupportedMediaTypeError
 from mcpdiag.emitters.event import MAX_EVENT_BYTES
+from mcpdiag.emitters.text import scrub_surrogates
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_EVENTS = 1000
+MAX_GZIP_MEMBERS = 4096
+"""Members in one gzip body: one per event of the largest batch, and then some (each costs a new inflater)."""
+_SLICE = 16 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -50,42 +65,145 @@ async def read_body(
     parts: list[bytes] = []
     size = 0
     raw = 0
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding != "identity" else None
+    gunzip = _Gunzip(limit) if encoding != "identity" else None
     async for chunk in chunks:
         raw += len(chunk)
         if raw > limit:  # the compressed stream is bounded too
             raise _too_large(limit)
-        if inflater is None:
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            parts.append(chunk)
+        if gunzip is not None:
+            parts.extend(gunzip.feed(chunk))
             continue
-        data = chunk
-        while data:
-            if inflater.eof:
-                raise InvalidBodyError(
-                    "unexpected data after the end of the gzip stream", code="invalid_gzip"
-                )
-            try:
-                out = inflater.decompress(data, limit - size + 1)
-            except zlib.error as exc:
-                raise InvalidBodyError(f"body is not valid gzip: {exc}", code="invalid_gzip") from exc
-            size += len(out)
-            if size > limit:
-                raise _too_large(limit)
-            parts.append(out)
-            data = inflater.unconsumed_tail
-    if inflater is not None and raw and not inflater.eof:
-        raise InvalidBodyError("gzip body is truncated", code="invalid_gzip")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        parts.append(chunk)
+    if gunzip is not None:
+        gunzip.finish()
     return b"".join(parts)
 
 
-def _loads(data: bytes | str) -> Any:
+class _Gunzip:
+    """Inflates the members of a gzip body one after the other, within one bound on their total output."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.members = 0
+        self.offset = 0
+        """Compressed bytes consumed so far: where the next member (or whatever follows) starts."""
+        self._member_start = 0
+        self._inflater: Any = None  # the member being read; None between members
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The output of `chunk`, fed in bounded slices (`unused_data` copies what follows a member)."""
+        out: list[bytes] = []
+        view = memoryview(chunk)
+        for start in range(0, len(view), _SLICE):
+            self._feed(view[start : start + _SLICE].tobytes(), out)
+        return out
+
+    def _feed(self, data: bytes, out: list[bytes]) -> None:
+        while data:
+            if self._inflater is None:
+                if self.members and not data.strip(b"\0"):  # zero padding after a member, as gzip(1) allows
+                    self.offset += len(data)
+                    return
+                if self.members:
+                    padding = len(data) - len(data.lstrip(b"\0"))
+                    self.offset += padding
+                    data = data[padding:]
+                self._start_member()
+            if self.offset == self._member_start and not _GZIP_MAGIC.startswith(data[:2]):
+                raise self._invalid(zlib.error("no gzip magic number"))  # zlib would wait for more
+            try:
+                inflated = self._inflater.decompress(data, self.limit - self.size + 1)
+            except zlib.error as exc:
+                raise self._invalid(exc) from exc
+            self.size += len(inflated)
+            if self.size > self.limit:
+                raise _too_large(self.limit)
+            out.append(inflated)
+            if self._inflater.eof:
+                rest = self._inflater.unused_data
+                self.offset += len(data) - len(rest)
+                self._inflater = None
+                data = rest
+            else:
+                self.offset += len(data) - len(self._inflater.unconsumed_tail)
+                data = self._inflater.unconsumed_tail
+
+    def _start_member(self) -> None:
+        self.members += 1
+        if self.members > MAX_GZIP_MEMBERS:
+            raise InvalidBodyError(f"gzip body has more than {MAX_GZIP_MEMBERS} members", code="invalid_gzip")
+        self._member_start = self.offset
+        self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def _invalid(self, exc: zlib.error) -> InvalidBodyError:
+        if self.members == 1:
+            return InvalidBodyError(f"body is not valid gzip: {exc}", code="invalid_gzip")
+        return InvalidBodyError(
+            f"unexpected data at byte {self._member_start}, where gzip member {self.members} would start:"
+            f" not a gzip member ({exc})",
+            code="invalid_gzip",
+        )
+
+    def finish(self) -> None:
+        """Refuse a body whose last member was cut short."""
+        if self._inflater is not None:
+            raise InvalidBodyError(
+                f"gzip member {self.members}, from byte {self._member_start}, is truncated",
+                code="invalid_gzip",
+            )
+
+
+def load_json(data: bytes, *, what: str = "body") -> Any:
+    """The JSON document in `data`, lone surrogate escapes replaced by U+FFFD (see the module doc).
+
+    Raises `InvalidBodyError` (`invalid_json`) naming `what` when it is not UTF-8, not JSON, or nested too
+    deeply.
+    """
     try:
-        return json.loads(data)
+        text = data.decode(json.detect_encoding(data))  # strict: bytes that are not text are refused
+    except UnicodeDecodeError as exc:
+        raise InvalidBodyError(
+            f"{what} is not valid JSON: it is not UTF-8 ({exc})", code="invalid_json"
+        ) from exc
+    try:
+        document = json.loads(text)
     except RecursionError as exc:
-        raise InvalidBodyError("JSON is nested too deeply", code="invalid_json") from exc
+        raise InvalidBodyError(f"{what} is JSON nested too deeply", code="invalid_json") from exc
+    except ValueError as exc:
+        raise InvalidBodyError(f"{what} is not valid JSON: {exc}", code="invalid_json") from exc
+    if _SURROGATE_ESCAPE.search(text):  # rare: only a `\\udXXX` escape can make a lone surrogate
+        scrub_document(document)
+    return document
+
+
+def scrub_document(document: Any) -> Any:
+    """`document` (parsed JSON) with lone surrogates in its strings and keys replaced, in place."""
+    if isinstance(document, str):
+        return scrub_surrogates(document)
+    stack = [document]
+    while stack:  # iterative: a document as deep as the parser allows is not too deep for us
+        node = stack.pop()
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                if isinstance(item, str):
+                    node[index] = scrub_surrogates(item)
+                elif isinstance(item, list | dict):
+                    stack.append(item)
+        elif isinstance(node, dict):
+            for key in [k for k in node if not k.isascii()]:
+                fixed = scrub_surrogates(key)
+                if fixed is not key:
+                    node[fixed] = node.pop(key)
+            for key, item in node.items():
+                if isinstance(item, str):
+                    node[key] = scrub_surrogates(item)
+                elif isinstance(item, list | dict):
+                    stack.append(item)
+    return document
 
 
 def parse_events(body: bytes, content_type: str | None) -> list[Any]:
@@ -102,10 +220,7 @@ def parse_events(body: bytes, content_type: str | None) -> list[Any]:
         raise InvalidBodyError("request body is empty", code="empty_body")
     if kind == NDJSON:
         return _parse_ndjson(body)
-    try:
-        document = _loads(body)
-    except ValueError as exc:
-        raise InvalidBodyError(f"body is not valid JSON: {exc}", code="invalid_json") from exc
+    document = load_json(body)
     if not isinstance(document, dict) or not isinstance(document.get("events"), list):
         raise InvalidBodyError('body must be a JSON object {"events": [...]}', code="invalid_body")
     items: list[Any] = document["events"]
@@ -138,11 +253,9 @@ def _parse_ndjson(body: bytes) -> list[Any]:
     for index, line in enumerate(lines):
         _check_size(index, len(line.rstrip(b"\r")))
         try:
-            items.append(_loads(line))
+            items.append(load_json(line, what="line"))
         except InvalidBodyError as exc:
             items.append(Malformed(exc.message))
-        except ValueError as exc:
-            items.append(Malformed(f"not valid JSON: {exc}"))
     return items
 
 

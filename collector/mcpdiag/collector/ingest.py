@@ -14,7 +14,7 @@ from mcpdiag.collector.auth import check_ingest_key, presented_key
 from mcpdiag.collector.body import JSON, NDJSON, PROTOBUF, media_type, parse_events, read_body
 from mcpdiag.collector.errors import InvalidBodyError, RequestTimeoutError, UnsupportedMediaTypeError
 from mcpdiag.collector.handlers import ErrorBody
-from mcpdiag.collector.otlp import decode_request, encode_response, request_events
+from mcpdiag.collector.otlp import body_events, encode_response
 from mcpdiag.collector.runtime import CollectorRuntime, get_runtime
 from mcpdiag.collector.validation import Intake, Rejection
 
@@ -148,7 +148,7 @@ async def post_logs(request: Request, runtime: Runtime) -> Response:
     body = await _body(request, runtime)
 
     def check() -> Intake:
-        return runtime.validator.check(request_events(decode_request(body, kind)), truncate_detail=True)
+        return runtime.validator.check(body_events(body, kind), truncate_detail=True)
 
     intake = await asyncio.to_thread(check)
     runtime.budget.admit(intake, presented_key(request.headers))

@@ -14,15 +14,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.empty_pb2 import Empty
 from google.protobuf.message import DecodeError
+from google.protobuf.unknown_fields import UnknownFieldSet
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from mcpdiag.collector.body import JSON, PROTOBUF
+from mcpdiag.collector.body import JSON, PROTOBUF, Malformed, load_json
 from mcpdiag.collector.errors import InvalidBodyError
 from mcpdiag.collector.validation import Rejection
 from mcpdiag.emitters import format_ts, new_event_id, new_trace_id
@@ -33,6 +36,7 @@ from mcpdiag.emitters.otel import ATTRIBUTE_FIELDS, ATTRS_PREFIX, RESOURCE_FIELD
 FIELD_ATTRIBUTES = {field: attribute for attribute, field in ATTRIBUTE_FIELDS.items()}
 _SOURCE_LIMITS = {"service": 128, "host": 256, "version": 64}
 _MAX_REPORTED = 5
+_LENGTH_DELIMITED = 2  # the protobuf wire type of messages, strings and bytes
 
 
 def decode_request(body: bytes, kind: str) -> ExportLogsServiceRequest:
@@ -48,12 +52,7 @@ def decode_request(body: bytes, kind: str) -> ExportLogsServiceRequest:
         return request
     if not body.strip():
         raise InvalidBodyError("request body is empty", code="empty_body")
-    try:
-        document = json.loads(body)
-    except RecursionError as exc:
-        raise InvalidBodyError("JSON is nested too deeply", code="invalid_json") from exc
-    except ValueError as exc:
-        raise InvalidBodyError(f"body is not valid JSON: {exc}", code="invalid_json") from exc
+    document = load_json(body)  # lone surrogates come out as U+FFFD: protobuf strings must be UTF-8
     if not isinstance(document, dict):
         raise InvalidBodyError("body must be a JSON ExportLogsServiceRequest object", code="invalid_body")
     try:
@@ -63,6 +62,64 @@ def decode_request(body: bytes, kind: str) -> ExportLogsServiceRequest:
             f"body is not a valid ExportLogsServiceRequest: {exc}", code="invalid_body"
         ) from exc
     return request
+
+
+def body_events(body: bytes, kind: str) -> list[Any]:
+    """One raw event per log record of the request in `body`, in request order.
+
+    A protobuf request that does not parse whole is read again record by record: a record (or a resource)
+    whose strings are not UTF-8 (proto3 requires it; OTLP says to send such data as `bytesValue`) becomes a
+    `Malformed` entry, rejected by index, and every other record is kept.
+    """
+    try:
+        return request_events(decode_request(body, kind))
+    except InvalidBodyError:
+        if kind != PROTOBUF:
+            raise
+        events = _salvage(body)
+        if events is None:
+            raise
+        return events
+
+
+def _salvage(body: bytes) -> list[Any] | None:
+    """The events of a protobuf request read one record at a time; None if its framing is broken."""
+    events: list[Any] = []
+    try:
+        for resource_logs in _fields(body, 1):
+            resource_bytes = list(_fields(resource_logs, 1))
+            source: dict[str, str] | None = {}
+            resource_error = ""
+            try:
+                resource = Resource.FromString(resource_bytes[-1]) if resource_bytes else Resource()
+                source = resource_source(resource.attributes)
+            except (DecodeError, RecursionError) as exc:
+                source, resource_error = None, f"its resource is not valid protobuf: {exc}"
+            for scope_logs in _fields(resource_logs, 2):
+                for raw in _fields(scope_logs, 2):
+                    events.append(_salvaged_record(raw, source, resource_error))
+    except (DecodeError, RecursionError):
+        return None
+    return events
+
+
+def _salvaged_record(raw: bytes, source: dict[str, str] | None, resource_error: str) -> Any:
+    if source is None:
+        return Malformed(resource_error)
+    try:
+        return record_event(LogRecord.FromString(raw), source)
+    except (DecodeError, RecursionError) as exc:
+        hint = "; OTLP strings must be UTF-8, send other data as bytesValue" if "UTF-8" in str(exc) else ""
+        return Malformed(f"not a valid LogRecord: {exc}{hint}")
+
+
+def _fields(message: bytes, number: int) -> list[bytes]:
+    """The length-delimited values of field `number` in a serialized message, without decoding them."""
+    shell = Empty()
+    shell.ParseFromString(message)  # every field is unknown to `Empty`: kept as raw bytes, not checked
+    fields = UnknownFieldSet(shell)
+    found = (fields[i] for i in range(len(fields)))
+    return [f.data for f in found if f.field_number == number and f.wire_type == _LENGTH_DELIMITED]
 
 
 def _ids_to_base64(document: dict[str, Any]) -> dict[str, Any]:

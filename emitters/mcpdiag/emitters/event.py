@@ -23,12 +23,16 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from mcpdiag.emitters.codes import Severity, Touchpoint, Transport, code_info
+from mcpdiag.emitters.text import has_surrogates
 
 MAX_EVENT_BYTES = 16 * 1024
 MAX_ATTRS = 32
 MAX_MESSAGE_SAFE = 500
 MAX_DETAIL = 4096
 MAX_COUNT = 1_000_000_000
+
+
+_INT64 = 2**63
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -146,6 +150,11 @@ class DiagnosticEvent(BaseModel):
         for key, item in value.items():
             if item is not None and not isinstance(item, str | bool | int | float):
                 raise ValueError(f"value of {key!r} must be a string, number, boolean or null")
+            # What no store could write must not be an event (UTF-8 has no lone surrogates, BSON no big ints).
+            if isinstance(item, str) and has_surrogates(item):
+                raise ValueError(f"value of {key!r} is not valid Unicode (a lone surrogate)")
+            if type(item) is int and not -_INT64 <= item < _INT64:
+                raise ValueError(f"value of {key!r} does not fit in 64 bits")
         return value
 
     @model_validator(mode="after")

@@ -32,6 +32,12 @@ class Outcome(enum.Enum):
     """Not delivered and never will be as-is (rejected, misconfigured): the emitter discards the batch."""
 
 
+_CONTENT_REFUSALS = frozenset({400, 413, 422})
+"""Statuses that may be about one event of the batch (malformed, too large, unprocessable)."""
+_UNAVAILABLE = frozenset({408, 429, 502, 503, 504})
+"""Statuses that say the collector (or the proxy in front of it) cannot take anything right now."""
+
+
 @dataclass(frozen=True, slots=True)
 class SinkResult:
     """A sink's report on one batch; sinks report, they do not raise."""
@@ -40,6 +46,10 @@ class SinkResult:
     retry_after: float | None = None
     error: str | None = None
     rejected: int = 0
+    isolate: bool = False
+    """The failure may be caused by an event of the batch, not by the receiver being unavailable (it
+    answered, and refused or failed on this content): the emitter retries the batch at most `max_retries`
+    times, then splits it until the event at fault is alone, and drops only that one."""
 
     @classmethod
     def sent(cls, rejected: int = 0) -> SinkResult:
@@ -93,7 +103,13 @@ class CallableSink:
 
 
 class HttpSink:
-    """POSTs gzip JSON batches to the collector's `/v1/events`, retrying with backoff."""
+    """POSTs gzip JSON batches to the collector's `/v1/events`, retrying with backoff.
+
+    An unavailable collector (connection refused, a timeout, 408, 429, 502-504) is retried `max_attempts`
+    times, then reported as `RETRY`: the emitter keeps the batch for later. An answer that may be about the
+    batch's content (400, 413, 422, another 5xx) is reported at once with `isolate`, so the emitter can
+    find the event at fault; other refusals (401, 403, 404, 415: misconfiguration) are `FAILED`.
+    """
 
     def __init__(
         self,
@@ -121,8 +137,8 @@ class HttpSink:
         result = SinkResult(Outcome.RETRY, error="not attempted")
         for attempt in range(self.max_attempts):
             result = self._post(body)
-            if result.outcome is not Outcome.RETRY:
-                return result
+            if result.outcome is not Outcome.RETRY or result.isolate:
+                return result  # a refusal about the content: the emitter narrows it down, not us
             if attempt + 1 < self.max_attempts:
                 delay = result.retry_after if result.retry_after is not None else self.backoff * 2**attempt
                 time.sleep(min(delay, 5.0))
@@ -140,9 +156,17 @@ class HttpSink:
         except urllib.error.HTTPError as exc:
             status = exc.code
             retry_after = _retry_after(exc.headers.get("Retry-After"))
-            if status in (408, 429) or status >= 500:
+            if status in _UNAVAILABLE:
                 return SinkResult(Outcome.RETRY, retry_after=retry_after, error=f"HTTP {status}")
-            return SinkResult(Outcome.FAILED, error=f"HTTP {status}: {exc.read(300)!r}")
+            if status >= 500:  # it answered, but failed on this batch: maybe one event is the cause
+                return SinkResult(
+                    Outcome.RETRY, retry_after=retry_after, error=f"HTTP {status}", isolate=True
+                )
+            return SinkResult(
+                Outcome.FAILED,
+                error=f"HTTP {status}: {exc.read(300)!r}",
+                isolate=status in _CONTENT_REFUSALS,
+            )
         except (OSError, ValueError) as exc:
             return SinkResult(Outcome.RETRY, error=f"{type(exc).__name__}: {exc}")
 
