@@ -292,17 +292,18 @@ def demo_ingest_keys(option: str | None) -> tuple[tuple[str, ...], str]:
 
     keys: tuple[str, ...]
     if option is not None:
-        keys, source = (option.strip(),), "--ingest-key"
+        keys, source = (option.strip(),), "from --ingest-key"
     else:
         configured = sorted(CollectorSettings().ingest_keys)
-        keys, source = (tuple(configured), "MCPDIAG_INGEST_KEYS") if configured else ((), "")
+        keys, source = (tuple(configured), "from MCPDIAG_INGEST_KEYS") if configured else ((), "")
     if not keys:
         return (secrets.token_urlsafe(24),), "generated for this run"
     for key in keys:
         if len(key) < MIN_INGEST_KEY or any(c.isspace() or c == "," for c in key):
+            where = source.removeprefix("from ")
             raise BadArgument(
-                f"{source}: an ingest key needs at least {MIN_INGEST_KEY} characters without spaces or "
-                "commas (it is redacted wherever it appears in events)"
+                f"{where}: an ingest key needs at least {MIN_INGEST_KEY} characters without spaces or commas "
+                "(it is redacted wherever it appears in events)"
             )
     return keys, source
 
