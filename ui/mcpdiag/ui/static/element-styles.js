@@ -42,6 +42,7 @@ const CSS = String.raw`
   font: inherit; color: var(--c-text); background: var(--c-surface); border: 1px solid var(--c-border);
   border-radius: 8px; padding: 5px 10px; min-width: 0;
 }
+:host select, :host input, :host textarea { font-weight: 400; }
 :host button { cursor: pointer; }
 :host button:hover { background: var(--c-surface-2); }
 :host button.primary { background: var(--c-accent); color: var(--c-accent-text); border-color: var(--c-accent); font-weight: 600; }

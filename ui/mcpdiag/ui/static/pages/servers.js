@@ -52,6 +52,7 @@ function counts(status) {
   let text;
   if (failures) text = html`<strong>${plural(failures, "failure")}</strong> ${span}${tools ? html`, <strong>${plural(tools, "tool error")}</strong>` : nothing}`;
   else if (tools) text = html`<strong>${plural(tools, "tool error")}</strong> ${span}`;
+  else if (status.connectionState === "unknown" && !status.lastError) text = ""; // the card already says: no data
   else text = `${status.lastError && !status.lastError.resolved ? "No new failures" : "No failures"} ${span}`;
   return html`<span class="count" data-failures=${failures} data-tool-errors=${tools}>${text}</span>`;
 }
