@@ -36,6 +36,8 @@ const CSS = String.raw`
 }
 
 /* -- both elements ---------------------------------------------------------------------------------- */
+/* The page's box-sizing does not reach into a shadow root: without this the 100vw drawer is 1px too wide. */
+:host, :host *, :host *::before, :host *::after { box-sizing: border-box; }
 :host { font: 15px/1.5 var(--c-font); color: var(--c-text); }
 :host [hidden] { display: none !important; }
 :host button, :host select, :host input, :host textarea {
