@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from mcpdiag.api.settings import ApiSettings
 
 PROGRESS_AFTER = 10_000
-MIN_INGEST_KEY = 16
-"""Ingest keys are redacted wherever they appear in events: a short one would redact ordinary words."""
 SCOPE_OPTIONS = {
     "since": "--since",
     "from": "--from",
@@ -272,6 +270,7 @@ def demo(
 ) -> None:
     """Serve in dev mode on a local SQLite store, filled with diagnostics from real MCP sessions."""
     from mcpdiag.cli.demo import DemoOptions, run_demo
+    from mcpdiag.cli.demo.keys import demo_ingest_keys
 
     try:
         keys, source = demo_ingest_keys(ingest_key)
@@ -283,29 +282,6 @@ def demo(
             host=host, port=port, data_dir=data_dir, trickle=trickle, ingest_keys=keys, key_source=source
         )
     )
-
-
-def demo_ingest_keys(option: str | None) -> tuple[tuple[str, ...], str]:
-    """The demo's ingest keys and where they come from: `--ingest-key`, else MCPDIAG_INGEST_KEYS, else
-    one generated for this run. `BadArgument` for a key too short to be redacted safely."""
-    import secrets
-
-    keys: tuple[str, ...]
-    if option is not None:
-        keys, source = (option.strip(),), "from --ingest-key"
-    else:
-        configured = sorted(CollectorSettings().ingest_keys)
-        keys, source = (tuple(configured), "from MCPDIAG_INGEST_KEYS") if configured else ((), "")
-    if not keys:
-        return (secrets.token_urlsafe(24),), "generated for this run"
-    for key in keys:
-        if len(key) < MIN_INGEST_KEY or any(c.isspace() or c == "," for c in key):
-            where = source.removeprefix("from ")
-            raise BadArgument(
-                f"{where}: an ingest key needs at least {MIN_INGEST_KEY} characters without spaces or commas "
-                "(it is redacted wherever it appears in events)"
-            )
-    return keys, source
 
 
 @app.command()
