@@ -16,8 +16,10 @@ $(DEMO_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[server,mcp]'
 	touch $(DEMO_STAMP)
 
+# `make demo PORT=8001 INGEST_KEY=...` (or MCPDIAG_INGEST_KEYS in the environment) to point your own host at it.
+PORT ?= 8000
 demo: $(DEMO_STAMP)
-	$(VENV)/bin/mcpdiag demo
+	$(VENV)/bin/mcpdiag demo --port $(PORT) $(if $(INGEST_KEY),--ingest-key "$(INGEST_KEY)")
 
 # Reinstall only when the dependency list changes.
 $(STAMP): pyproject.toml | $(PY)

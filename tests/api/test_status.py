@@ -62,6 +62,9 @@ async def test_state_follows_the_latest_connection_event(
             "retryable": last.retryable,
             "traceId": last.trace_id,
             "at": last.to_wire()["ts"],
+            "touchpoint": last.touchpoint.value,
+            "tool": None,
+            "resolved": state in ("connected", "disconnected"),
         }
     else:
         assert docs["lastError"] is None
@@ -109,6 +112,12 @@ async def test_listed_servers_are_exactly_those_the_caller_can_access(api: Api) 
         "requiresOAuth": False,
         "lastError": None,
         "updatedAt": None,
+        "recent": {
+            "window": "24h",
+            "since": staff["jira"]["recent"]["since"],
+            "failureCount": 0,
+            "toolErrorCount": 0,
+        },
     }
 
 

@@ -121,7 +121,6 @@ def test_cli_empty_scope_succeeds(tmp_path: Path, env: tuple[Sentinels, dict[str
     ("args", "message"),
     [
         (["--output-dir", "/nonexistent/dir"], "not writable"),
-        (["--since", "soon"], "since: expected a duration"),
         (["--store", "sqlite:////nonexistent/events.db"], "no event store"),
         (["--store", "redis://x"], "unsupported store URL"),
     ],

@@ -183,7 +183,8 @@ def test_search_prints_every_event_of_a_debug_id(tmp_path: Path, env: dict[str, 
 
 
 def test_search_explains_a_miss_an_ambiguous_prefix_and_a_bad_id(tmp_path: Path, env: dict[str, str]) -> None:
-    """Not found, several traces under one prefix, and a malformed id each exit 1 with a message."""
+    """Not found and several traces under one prefix exit 1 with a message; a malformed id is a usage
+    error (exit 2)."""
     first, second = "abcdef01" + "1" * 24, "abcdef01" + "2" * 24
     seed(tmp_path, [make_event(ts=NOW, trace_id=first), make_event(ts=NOW, trace_id=second)])
     missing = runner.invoke(app, ["search", "0123456789abcdef0123456789abcdef"])
@@ -193,7 +194,7 @@ def test_search_explains_a_miss_an_ambiguous_prefix_and_a_bad_id(tmp_path: Path,
     assert "matches 2 Debug IDs" in ambiguous.output
     assert first[:12] in ambiguous.output and second[:12] in ambiguous.output
     bad = runner.invoke(app, ["search", "abc"])
-    assert bad.exit_code == 1 and "at least 8" in bad.output
+    assert bad.exit_code == 2 and "at least 8" in bad.output
 
 
 def test_search_and_tail_name_a_missing_store(tmp_path: Path, env: dict[str, str]) -> None:
@@ -206,10 +207,10 @@ def test_search_and_tail_name_a_missing_store(tmp_path: Path, env: dict[str, str
 
 
 def test_tail_refuses_an_unknown_severity(tmp_path: Path, env: dict[str, str]) -> None:
-    """`tail --severity loud` exits 1 naming the valid levels."""
+    """`tail --severity loud` is a usage error (exit 2) naming the valid levels."""
     seed(tmp_path, [make_event(ts=NOW)])
     result = runner.invoke(app, ["tail", "--server", "github", "--severity", "loud"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "unknown severity" in result.output
 
 

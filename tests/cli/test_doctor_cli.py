@@ -157,14 +157,14 @@ def test_a_run_is_stored_in_the_configured_store_for_mcpdiag_search(no_store: Pa
     result = runner.invoke(cli, ["doctor", f"http://127.0.0.1:{zoo}/mcp", "--server", "zoo"])
     assert result.exit_code == 0, result.output
     assert "stored in sqlite:///" in result.output and "mcpdiag search" in result.output
-    [event] = asyncio.run(lookup.search(None, debug_id(result.output)))
+    _, [event] = asyncio.run(lookup.search(None, debug_id(result.output)))
     assert (event["server"], event["touchpoint"], event["code"]) == ("zoo", "inspection", "MCP_CONNECTED")
 
 
 def test_a_stdio_run_is_stored_too(no_store: Path) -> None:
     made_store(no_store)
     result = runner.invoke(cli, ["doctor", "--stdio", "--", PYTHON, "-c", STDIO_EXIT_SCRIPT])
-    [event] = asyncio.run(lookup.search(None, debug_id(result.output)))
+    _, [event] = asyncio.run(lookup.search(None, debug_id(result.output)))
     # Named by nobody: kept under doctor:<program>, off the server cards like an API run naming no server.
     assert (event["server"], event["code"], event["transport"]) == (
         "doctor:python",

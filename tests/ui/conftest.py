@@ -7,6 +7,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -94,9 +95,9 @@ def _seed_events() -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return events, seeded
 
 
-@pytest.fixture(scope="session")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    tmp = tmp_path_factory.mktemp("ui-app")
+@contextmanager
+def running_app(tmp: Path) -> Iterator[tuple[str, str, str]]:
+    """The app in development mode on a SQLite file in `tmp`, on loopback: (url, JWT secret, ingest key)."""
     secret, key = secrets.token_urlsafe(48), secrets.token_urlsafe(24)
     app = create_app(
         ApiSettings(_env_file=None, jwt_secret=secret, dev_mode=True),
@@ -115,15 +116,25 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the app did not start"
         time.sleep(0.02)
-    url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    events, seeded = _seed_events()
-    answer = httpx.post(f"{url}/v1/events", json={"events": events}, headers={"X-API-Key": key}, timeout=30)
-    assert answer.status_code == 202 and answer.json()["accepted"] == len(events), answer.text
     try:
-        yield Service(url, secret, key, seeded)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", secret, key
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def ingest(url: str, key: str, events: list[dict[str, Any]]) -> None:
+    """Send `events` through the real ingest endpoint; every one must be accepted."""
+    answer = httpx.post(f"{url}/v1/events", json={"events": events}, headers={"X-API-Key": key}, timeout=30)
+    assert answer.status_code == 202 and answer.json()["accepted"] == len(events), answer.text
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    with running_app(tmp_path_factory.mktemp("ui-app")) as (url, secret, key):
+        events, seeded = _seed_events()
+        ingest(url, key, events)
+        yield Service(url, secret, key, seeded)
 
 
 def browser_env() -> dict[str, str]:

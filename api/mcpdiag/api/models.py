@@ -60,22 +60,41 @@ class DiagnosticsPage(ApiModel):
 
 
 class LastError(ApiModel):
-    """The latest connection failure the caller may see."""
+    """The latest failure of the server the caller may see (a tool's own error is not one)."""
 
     code: str
     message: str = Field(description="The event's messageSafe")
     retryable: bool
     trace_id: str
     at: str
+    touchpoint: str = Field(description="Where it happened; tool_call = the server failed during a call")
+    tool: str | None = Field(default=None, description="The tool being called, for a failure during a call")
+    resolved: bool = Field(
+        description="A later connection event shows the server connected again or closed normally"
+    )
+
+
+class RecentCounts(ApiModel):
+    """What happened in the card's window, counted over the same events as `lastError`."""
+
+    window: str = Field(description="The window, e.g. 24h")
+    since: str = Field(description="RFC 3339: the window's start")
+    failure_count: int = Field(
+        description="Failures of the server (severity warning or worse, tool errors excluded)"
+    )
+    tool_error_count: int = Field(
+        description="Tool errors (MCP_TOOL_ERROR): the tool ran and reported an error"
+    )
 
 
 class ServerStatus(ApiModel):
-    """A server card's state."""
+    """A server card: its state, last failure and recent counts, derived from the same events."""
 
     connection_state: ConnectionState
     requires_o_auth: bool = Field(alias="requiresOAuth")
     last_error: LastError | None
     updated_at: str | None = Field(description="ts of the event the state comes from; null when unknown")
+    recent: RecentCounts
 
 
 class ConnectionStatusResponse(ApiModel):
@@ -100,9 +119,15 @@ class SummaryResponse(ApiModel):
     since: str
     total: int
     error_count: int = Field(description="Events of severity error or critical")
+    failure_count: int = Field(
+        description="Failures of the server (severity warning or worse, tool errors excluded)"
+    )
+    tool_error_count: int = Field(description="Tool errors (MCP_TOOL_ERROR)")
     by_severity: dict[str, int]
     by_code: dict[str, CodeCount]
-    last_error: EventOut | None
+    last_error: EventOut | None = Field(
+        description="The latest failure in the window: the server card's lastError when it is that recent"
+    )
 
 
 class DebugLookup(ApiModel):

@@ -1,33 +1,50 @@
-"""Connection status of server cards, derived from the latest visible events.
+"""Server cards: what is known about a server from the events one caller may see, and the one rule that
+turns those facts into the card (state, last failure, counts), so no part of a card contradicts another.
 
-The rule, per server and per caller (a user sees their own and server-wide events, staff see all):
+The facts, per server and per caller (a user sees their own and server-wide events, staff see all):
 
-* The **state event** is the latest visible event of severity ≥ info on a connection touchpoint
-  (`connect`, `oauth`, `transport`, `inspection`, `lifecycle`; tool calls never change the state).
+* A **failure** is an event of severity ≥ warning that is not a tool's own error (`MCP_TOOL_ERROR`): a
+  failure during a tool call (the stdio process died, the server timed out or rate-limited the call) is
+  a failure of the server like a failure to connect; a tool that ran and reported an error is not.
+* The **connection event** is the latest event of severity ≥ info on a connection touchpoint (`connect`,
+  `oauth`, `transport`, `inspection`, `lifecycle`); the **call failure** the latest failure during a
+  tool call. The state comes from the newer of the two (tool errors never change it):
   `MCP_CONNECTED` / `MCP_OAUTH_COMPLETED` → `connected`; `MCP_OAUTH_STARTED` → `connecting`;
-  `MCP_DISCONNECTED` → `disconnected`; any event of severity ≥ warning (a failure; unknown codes count
-  as `MCP_INTERNAL_ERROR`) → `error`; anything else, or no event at all → `unknown`.
+  `MCP_DISCONNECTED` → `disconnected`; a failure (unknown codes count as `MCP_INTERNAL_ERROR`) →
+  `error`; anything else, or no event at all → `unknown`.
+* `lastError` is the latest failure, even when the server has connected since; it is `resolved` when
+  the state is `connected` or `disconnected` (a later connection event shows the server working again or
+  closed normally). Its `message` is the event's `messageSafe`, never `detail`.
+* `recent` counts the failures and the tool errors of the last 24 h, so a failure in the window is
+  always the card's `lastError` (or older than it), and "no failures" always means none in the window.
 * `requiresOAuth` is true when the state event is `MCP_AUTH_REQUIRED`, `MCP_OAUTH_TIMEOUT`,
-  `MCP_OAUTH_FAILED`, or a pending `MCP_OAUTH_STARTED`.
-* `lastError` is the latest visible failure (severity ≥ warning) on those same touchpoints, even when
-  the server has connected since (so `MCP_TOOL_ERROR` and other tool-call failures never show there);
-  its `message` is the event's `messageSafe`, never `detail`.
-* `updatedAt` is the state event's `ts` (null when the state is `unknown` for lack of events).
+  `MCP_OAUTH_FAILED`, or a pending `MCP_OAUTH_STARTED`; `updatedAt` is the state event's `ts`.
 * A connection test (`mcpdiag doctor`) that named no server is stored under `doctor:<host>` with the
   `doctor.unnamed` mark: such a name is no server card, for anyone (its latest event, as staff see it,
   carries the mark). A test that named a server is that server's `inspection` like any other.
+
+`derive_status` is the rule; richer states (a later issue) change it and nothing else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from mcpdiag.api.models import ConnectionState, LastError, ServerStatus
-from mcpdiag.emitters import SEVERITY_RANK, Severity, Touchpoint
-from mcpdiag.store.base import EventStore
+from mcpdiag.api.models import ConnectionState, LastError, RecentCounts, ServerStatus
+from mcpdiag.emitters import CATALOG, SEVERITY_RANK, Severity, Touchpoint, format_ts
+from mcpdiag.store.base import EventStore, Summary
 
+Event = Mapping[str, Any]
+
+TOOL_ERROR = "MCP_TOOL_ERROR"
 STATE_TOUCHPOINTS = tuple(t.value for t in Touchpoint if t is not Touchpoint.TOOL_CALL)
+CALL_FAILURE_CODES = tuple(sorted(c for c, info in CATALOG.items() if info.failure and c != TOOL_ERROR))
+CARD_WINDOW = "24h"
+CARD_SPAN = timedelta(hours=24)
+FAILURE_SEVERITIES = tuple(s.value for s in Severity if s.rank >= Severity.WARNING.rank)
 LIFECYCLE_STATES: Mapping[str, ConnectionState] = {
     "MCP_CONNECTED": "connected",
     "MCP_OAUTH_COMPLETED": "connected",
@@ -46,57 +63,166 @@ def is_unnamed_doctor_run(event: Mapping[str, Any] | None) -> bool:
     return isinstance(attrs, Mapping) and attrs.get(UNNAMED_DOCTOR_RUN) is True
 
 
-def state_of(event: Mapping[str, Any] | None) -> ConnectionState:
+def is_failure(event: Event | None) -> bool:
+    """Whether `event` is a failure of the server: severity ≥ warning and not a tool's own error."""
+    if event is None:
+        return False
+    severe = SEVERITY_RANK.get(str(event.get("severity")), 0) >= Severity.WARNING.rank
+    return severe and event.get("code") != TOOL_ERROR
+
+
+def state_of(event: Event | None) -> ConnectionState:
     """The connection state a state event implies (see the module docstring)."""
     if event is None:
         return "unknown"
     code = str(event.get("code"))
     if code in LIFECYCLE_STATES:
         return LIFECYCLE_STATES[code]
-    if SEVERITY_RANK.get(str(event.get("severity")), 0) >= Severity.WARNING.rank:
-        return "error"
-    return "unknown"
+    return "error" if is_failure(event) else "unknown"
 
 
-def server_status(
-    state_event: Mapping[str, Any] | None, error_event: Mapping[str, Any] | None
-) -> ServerStatus:
-    """The status card of one server from its state event and its last failure."""
+def newest(*events: Event | None) -> Event | None:
+    """The latest of `events` by (ts, id); None when all are None."""
+    present = [e for e in events if e is not None]
+    return max(present, key=lambda e: (str(e["ts"]), str(e["id"]))) if present else None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCounts:
+    """Failures and tool errors of one server in a window, as one caller sees them."""
+
+    window: str
+    since: datetime
+    failures: int = 0
+    tool_errors: int = 0
+
+
+def window_counts(summary: Summary, window: str) -> WindowCounts:
+    """The card's counts from a store summary of the window.
+
+    The summary counts by code and by severity separately, so a tool error is counted as one whatever
+    its severity (the catalog's is warning); failures are the other events of severity ≥ warning."""
+    severe = sum(summary.by_severity.get(s, 0) for s in FAILURE_SEVERITIES)
+    tools = summary.by_code[TOOL_ERROR].count if TOOL_ERROR in summary.by_code else 0
+    return WindowCounts(window, summary.since, failures=max(severe - tools, 0), tool_errors=tools)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFacts:
+    """What one caller's visible events say about one server."""
+
+    summary: Summary
+    window: str = CARD_WINDOW
+    connection_event: Event | None = None
+    connection_failure: Event | None = None
+    call_failure: Event | None = None
+
+    @property
+    def counts(self) -> WindowCounts:
+        """Failures and tool errors of the window."""
+        return window_counts(self.summary, self.window)
+
+    @property
+    def last_failure(self) -> Event | None:
+        """The latest failure on any touchpoint."""
+        connection = self.connection_failure if is_failure(self.connection_failure) else None
+        return newest(connection, self.call_failure)
+
+    @property
+    def state_event(self) -> Event | None:
+        """The event the state comes from: the latest connection event or failure during a call."""
+        return newest(self.connection_event, self.call_failure)
+
+
+def derive_status(facts: ServerFacts) -> ServerStatus:
+    """The card of one server: state, last failure and counts, all from the same facts."""
+    state_event, failure = facts.state_event, facts.last_failure
+    state = state_of(state_event)
     last_error = None
-    if error_event is not None:
+    if failure is not None:
         last_error = LastError(
-            code=str(error_event["code"]),
-            message=str(error_event.get("messageSafe", "")),
-            retryable=bool(error_event.get("retryable", False)),
-            trace_id=str(error_event.get("traceId", "")),
-            at=str(error_event["ts"]),
+            code=str(failure["code"]),
+            message=str(failure.get("messageSafe", "")),
+            retryable=bool(failure.get("retryable", False)),
+            trace_id=str(failure.get("traceId", "")),
+            at=str(failure["ts"]),
+            touchpoint=str(failure.get("touchpoint", "")),
+            tool=failure.get("tool"),
+            resolved=state in ("connected", "disconnected"),
         )
+    counts = facts.counts
     return ServerStatus(
-        connection_state=state_of(state_event),
+        connection_state=state,
         requires_o_auth=state_event is not None and state_event.get("code") in OAUTH_CODES,
         last_error=last_error,
         updated_at=str(state_event["ts"]) if state_event is not None else None,
+        recent=RecentCounts(
+            window=counts.window,
+            since=format_ts(counts.since),
+            failure_count=counts.failures,
+            tool_error_count=counts.tool_errors,
+        ),
     )
+
+
+async def _call_failures(store: EventStore, servers: Sequence[str], user_id: str | None) -> dict[str, Event]:
+    """The latest failure during a tool call per server. The store filters by codes it is given, so the
+    catalog's failure codes find one behind a newer tool error; the latest severe call event adds a
+    failure under an unknown code (one older than a tool error is not found: a documented blind spot)."""
+    calls = ("tool_call",)
+    known = await store.last_events(
+        servers, user_id=user_id, touchpoints=calls, codes=CALL_FAILURE_CODES, min_severity=Severity.WARNING
+    )
+    latest = await store.last_events(
+        servers, user_id=user_id, touchpoints=calls, min_severity=Severity.WARNING
+    )
+    found: dict[str, Event] = {}
+    for server in servers:
+        event = newest(known.get(server), latest.get(server) if is_failure(latest.get(server)) else None)
+        if event is not None:
+            found[server] = event
+    return found
+
+
+async def server_facts(
+    store: EventStore,
+    servers: Sequence[str],
+    *,
+    user_id: str | None,
+    window: str = CARD_WINDOW,
+    span: timedelta = CARD_SPAN,
+) -> dict[str, ServerFacts]:
+    """The facts of each of `servers` as the caller (`user_id` scope, None = staff) sees them."""
+    connection = await store.last_events(
+        servers, user_id=user_id, touchpoints=STATE_TOUCHPOINTS, min_severity=Severity.INFO
+    )
+    failures = await store.last_events(
+        servers, user_id=user_id, touchpoints=STATE_TOUCHPOINTS, min_severity=Severity.WARNING
+    )
+    calls = await _call_failures(store, servers, user_id)
+    since = store.clock() - span
+    summaries = await store.summaries(servers, since, user_id=user_id)  # one query for every card
+    facts = {}
+    for server in servers:
+        facts[server] = ServerFacts(
+            summary=summaries[server],
+            window=window,
+            connection_event=connection.get(server),
+            connection_failure=failures.get(server),
+            call_failure=calls.get(server),
+        )
+    return facts
 
 
 async def connection_status(
     store: EventStore, servers: Sequence[str], *, user_id: str | None
 ) -> dict[str, ServerStatus]:
-    """The status of each of `servers` as the caller (`user_id` scope, None = staff) sees it."""
-    states = await store.last_events(
-        servers, user_id=user_id, touchpoints=STATE_TOUCHPOINTS, min_severity=Severity.INFO
-    )
-    errors = await store.last_events(
-        servers, user_id=user_id, touchpoints=STATE_TOUCHPOINTS, min_severity=Severity.WARNING
-    )
-    hidden = {server for server, event in states.items() if is_unnamed_doctor_run(event)}
-    unseen = [server for server in servers if server not in states]
+    """The card of each of `servers` as the caller (`user_id` scope, None = staff) sees it."""
+    facts = await server_facts(store, servers, user_id=user_id)
+    hidden = {s for s, f in facts.items() if is_unnamed_doctor_run(f.connection_event)}
+    unseen = [server for server in servers if facts[server].connection_event is None]
     if user_id is not None and unseen:
         # Another user's test is invisible to this caller; staff's view of the name decides.
         latest = await store.last_events(unseen, touchpoints=STATE_TOUCHPOINTS, min_severity=Severity.INFO)
         hidden |= {server for server, event in latest.items() if is_unnamed_doctor_run(event)}
-    return {
-        server: server_status(states.get(server), errors.get(server))
-        for server in servers
-        if server not in hidden
-    }
+    return {server: derive_status(facts[server]) for server in servers if server not in hidden}

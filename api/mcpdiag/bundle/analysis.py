@@ -6,6 +6,7 @@ import statistics
 from datetime import datetime
 
 from mcpdiag.bundle.aggregate import BundleStats, ServerFailures
+from mcpdiag.bundle.markdown import md_text
 from mcpdiag.emitters import Action, code_info
 
 SPIKE_FACTOR = 3
@@ -99,7 +100,9 @@ def spikes(failures: ServerFailures) -> list[tuple[str, int, float]]:
 
 
 def _server_section(server: str, events: int, failures: ServerFailures | None, day: str) -> list[str]:
-    lines = [f"## {server}", ""]
+    # Server names and codes are the senders' words: every one goes through md_text.
+    name = md_text(server)
+    lines = [f"## {name}", ""]
     if failures is None or failures.total == 0:
         return [*lines, f"No failures: {events:,} events, none of them a warning or worse.", ""]
     top = _top_codes(failures)
@@ -107,8 +110,8 @@ def _server_section(server: str, events: int, failures: ServerFailures | None, d
     seen = failures.codes[lead]
     info = code_info(lead)
     lines += [
-        f"{_share(seen.count, failures.total)} of {failures.total:,} failures on '{server}' since "
-        f"{_when(seen.first, day)} are {lead}: {CAUSES.get(lead, CAUSES['MCP_INTERNAL_ERROR'])}. "
+        f"{_share(seen.count, failures.total)} of {failures.total:,} failures on '{name}' since "
+        f"{_when(seen.first, day)} are {md_text(lead)}: {CAUSES.get(lead, CAUSES['MCP_INTERNAL_ERROR'])}. "
         f"Action: {ACTIONS[info.action]}.",
         "",
     ]
@@ -116,7 +119,7 @@ def _server_section(server: str, events: int, failures: ServerFailures | None, d
         seen = failures.codes[code]
         action = ACTIONS[code_info(code).action]
         lines.append(
-            f"- **{code}** ({code_info(code).title}): {seen.count:,} of {failures.total:,} "
+            f"- **{md_text(code)}** ({code_info(code).title}): {seen.count:,} of {failures.total:,} "
             f"({_share(seen.count, failures.total)}), first {_when(seen.first, day)}, last "
             f"{_when(seen.last, day)}. Likely cause: {CAUSES.get(code, CAUSES['MCP_INTERNAL_ERROR'])}. "
             f"Action: {action}."
@@ -133,7 +136,7 @@ def _server_section(server: str, events: int, failures: ServerFailures | None, d
         )
         lines.append(
             f"- Spike at {_when(hour, day)}: {count:,} failures in that hour, {SPIKE_FACTOR}x or more the "
-            f"median hour ({median:g}); mostly {mostly}."
+            f"median hour ({median:g}); mostly {md_text(mostly)}."
         )
     return [*lines, ""]
 
@@ -142,7 +145,7 @@ def render_analysis(stats: BundleStats, *, scope_text: str, day: str) -> str:
     """analysis.md for the aggregates of one bundle; `day` is the scope's last UTC date (`YYYY-MM-DD`)."""
     stats.settle()
     failing = sum(f.total for f in stats.failures.values())
-    lines = ["# Analysis", "", f"Scope: {scope_text}.", ""]
+    lines = ["# Analysis", "", f"Scope: {md_text(scope_text)}.", ""]
     if stats.total == 0:
         return "\n".join([*lines, "No events matched this scope: nothing to analyse.", ""])
     servers = sorted(stats.by_server)

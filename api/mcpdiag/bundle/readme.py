@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mcpdiag.bundle.markdown import md_text
+
 SECURITY_NOTICE = (
     "This bundle was sanitized automatically, but it still describes your systems: server names, user ids, "
     "error details, host names and settings. Review it before sharing, and share it only with the people "
@@ -25,7 +27,8 @@ FILES = (
 
 
 def render_readme(*, scope_text: str, event_count: int, include_detail: bool) -> str:
-    """The README.md text for a bundle of `event_count` events."""
+    """The README.md text for a bundle of `event_count` events (`scope_text` names servers and users: it
+    is written as literal text)."""
     rows = "\n".join(f"| `{name}` | {what} |" for name, what in FILES)
     events = (
         f"It holds {event_count:,} events." if event_count else "No events matched this scope: it holds none."
@@ -37,7 +40,7 @@ def render_readme(*, scope_text: str, event_count: int, include_detail: bool) ->
     )
     return f"""# mcpdiag support bundle
 
-Scope: {scope_text}. {events}
+Scope: {md_text(scope_text)}. {events}
 
 > **Security notice.** {SECURITY_NOTICE}
 

@@ -6,18 +6,18 @@ import asyncio
 import os
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from mcpdiag.api.app import create_app
-from mcpdiag.api.settings import ApiSettings
 from mcpdiag.bundle import BundleError, BundleResult, BundleScope, export_bundle
+from mcpdiag.bundle.errors import InvalidScopeError
 from mcpdiag.bundle.readme import SECURITY_NOTICE
-from mcpdiag.cli import lookup
+from mcpdiag.cli import lookup, output
+from mcpdiag.cli.errors import BadArgument, CliError
 from mcpdiag.cli.serving import GRACEFUL_SHUTDOWN_S, managed_server, port_in_use, serve_until_stopped
 from mcpdiag.collector.errors import CollectorError
 from mcpdiag.collector.settings import CollectorSettings, get_collector_settings
@@ -25,11 +25,30 @@ from mcpdiag.store import sqlite_path
 from mcpdiag.store.backends import open_store
 from mcpdiag.store.errors import StoreError
 
+if TYPE_CHECKING:
+    from mcpdiag.api.settings import ApiSettings
+
 PROGRESS_AFTER = 10_000
+SCOPE_OPTIONS = {
+    "since": "--since",
+    "from": "--from",
+    "to": "--to",
+    "server": "--server",
+    "userId": "--user",
+    "debugId": "--debug-id",
+    "severity": "--severity",
+}
+"""The bundle scope's field names as the command line spells them."""
 
 app = typer.Typer(help="mcpdiag: diagnostics for MCP servers.", no_args_is_help=True, add_completion=False)
 console = Console()
 errors = Console(stderr=True)
+
+
+def fail(exc: BaseException, code: int = 1) -> typer.Exit:
+    """Print `exc` as one `error:` line on stderr; the `typer.Exit` to raise (exit 2 for a bad argument)."""
+    errors.print(f"[red]error:[/red] {getattr(exc, 'message', None) or exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(getattr(exc, "exit_code", code))
 
 
 def app_version() -> str:
@@ -94,6 +113,12 @@ async def _export(store_url: str, scope: BundleScope, out_dir: Path, bar: _Bar) 
             await store.ping()
         except (CollectorError, StoreError) as exc:
             raise BundleError(f"the event store is unreachable: {exc}") from exc
+        if scope.debug_id is not None:
+            # Like the API's lookup: a Debug ID that designates no single trace is refused, not exported.
+            try:
+                await lookup.resolve_trace(store, scope.debug_id, "--debug-id")
+            except lookup.LookupFailed as exc:
+                raise BadArgument(f"{exc}; nothing exported") from None
         return await export_bundle(
             store,
             scope,
@@ -146,10 +171,13 @@ def bundle(
         store_url = store or get_collector_settings().store_url
         _preflight(store_url, output_dir)
         result = asyncio.run(_export(store_url, scope, output_dir, bar))
-    except (BundleError, CollectorError, StoreError, ValueError) as exc:
+    except InvalidScopeError as exc:
         bar.stop()
-        errors.print(f"[red]error:[/red] {getattr(exc, 'message', None) or exc}", highlight=False)
-        raise typer.Exit(1) from None
+        option = SCOPE_OPTIONS.get(exc.field, exc.field)
+        raise fail(BadArgument(f"{option}: {exc.message.split(': ', 1)[-1]}")) from None
+    except (BundleError, CliError, CollectorError, StoreError, ValueError) as exc:
+        bar.stop()
+        raise fail(exc) from None
     bar.stop()
     console.print(f"bundle: {result.path}", highlight=False, soft_wrap=True)
     console.print(f"size: {result.size:,} bytes   events: {result.event_count:,}", highlight=False)
@@ -162,6 +190,8 @@ def bundle(
 
 def _serve_settings(store: str | None, dev: bool) -> tuple[ApiSettings, CollectorSettings]:
     """Settings from MCPDIAG_* variables and `.env`, with the command line's overrides on top."""
+    from mcpdiag.api.settings import ApiSettings
+
     api = ApiSettings(dev_mode=True) if dev else ApiSettings()
     collector = CollectorSettings(store_url=store) if store else CollectorSettings()
     return api, collector
@@ -203,6 +233,8 @@ def serve(
     ] = GRACEFUL_SHUTDOWN_S,
 ) -> None:
     """Run the API, the collector and the UI in one process (settings: MCPDIAG_* variables, .env)."""
+    from mcpdiag.api.app import create_app
+
     try:
         api, collector = _serve_settings(store, dev)
         service = managed_server(create_app(api, collector), host=host, port=port, graceful_s=graceful)
@@ -228,12 +260,28 @@ def demo(
     trickle: Annotated[
         bool, typer.Option("--trickle/--no-trickle", help="Keep generating an event every 10-20 s")
     ] = True,
+    ingest_key: Annotated[
+        str | None,
+        typer.Option(
+            "--ingest-key",
+            help="The key your own host sends events with (default: MCPDIAG_INGEST_KEYS, else a new one)",
+        ),
+    ] = None,
 ) -> None:
     """Serve in dev mode on a local SQLite store, filled with diagnostics from real MCP sessions."""
     from mcpdiag.cli.demo import DemoOptions, run_demo
+    from mcpdiag.cli.demo.keys import demo_ingest_keys
 
+    try:
+        keys, source = demo_ingest_keys(ingest_key)
+    except (BadArgument, ValidationError) as exc:
+        raise fail(exc, 2) from None
     _check_port(host, port)
-    run_demo(DemoOptions(host=host, port=port, data_dir=data_dir, trickle=trickle))
+    run_demo(
+        DemoOptions(
+            host=host, port=port, data_dir=data_dir, trickle=trickle, ingest_keys=keys, key_source=source
+        )
+    )
 
 
 @app.command()
@@ -241,18 +289,20 @@ def search(
     debug_id: Annotated[
         str, typer.Argument(help="A Debug ID, a prefix of at least 8 characters, or an event id")
     ],
+    json_: Annotated[bool, typer.Option("--json", help="Print the trace and its events as JSON")] = False,
     store: Annotated[
         str | None, typer.Option("--store", help="Store URL (default MCPDIAG_STORE_URL)")
     ] = None,
 ) -> None:
-    """Show every stored event of one Debug ID."""
+    """Show every stored event of one Debug ID (exit 1 when none matches, 2 for a malformed id)."""
     try:
-        events = asyncio.run(lookup.search(store, debug_id))
-    except (lookup.LookupFailed, CollectorError, StoreError) as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
-    console.print(lookup.events_table(events))
-    console.print(f"{len(events)} event(s), Debug ID {events[0]['traceId']}", highlight=False)
+        trace_id, events = asyncio.run(lookup.search(store, debug_id))
+    except (CliError, CollectorError, StoreError) as exc:
+        raise fail(exc) from None
+    if json_:
+        output.write_json({"debugId": debug_id.strip(), "traceId": trace_id, "events": events})
+    else:
+        output.print_trace(console, trace_id, events)
 
 
 @app.command()
@@ -264,6 +314,10 @@ def tail(
     severity: Annotated[str | None, typer.Option(help="Minimum severity: debug … critical")] = None,
     interval: Annotated[float, typer.Option(min=0.05, help="Seconds between polls")] = 1.0,
     lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="Past events shown first")] = 20,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for a server that has no events yet instead of exiting")
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print each event as one line of JSON")] = False,
     store: Annotated[
         str | None, typer.Option("--store", help="Store URL (default MCPDIAG_STORE_URL)")
     ] = None,
@@ -271,17 +325,21 @@ def tail(
     """Print a server's latest events, then follow new ones until Ctrl-C."""
 
     def show(event: dict[str, Any]) -> None:
-        console.print(lookup.event_line(event), highlight=False, soft_wrap=True)
+        if json_:
+            output.write_json(event, lines=True)
+        else:
+            console.print(output.event_line(event), highlight=False, soft_wrap=True)
+
+    def note(text: str) -> None:
+        errors.print(text, highlight=False, soft_wrap=True)
 
     try:
         query = lookup.tail_query(server, user, severity)
-        asyncio.run(lookup.follow(store, query, lines=lines, interval=interval, show=show))
-    except ValueError:
-        errors.print(f"[red]error:[/red] unknown severity {severity!r}: debug … critical", highlight=False)
-        raise typer.Exit(1) from None
-    except (lookup.LookupFailed, CollectorError, StoreError) as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        asyncio.run(
+            lookup.follow(store, query, lines=lines, interval=interval, show=show, note=note, wait=wait)
+        )
+    except (CliError, CollectorError, StoreError) as exc:
+        raise fail(exc) from None
 
 
 @app.command()

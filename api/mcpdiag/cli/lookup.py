@@ -1,36 +1,37 @@
-"""`mcpdiag search` and `mcpdiag tail`: read the configured event store directly and print events."""
+"""`mcpdiag search` and `mcpdiag tail`: read the event store directly, find a trace, follow a server."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from rich.table import Table
-
+from mcpdiag.cli.errors import BadArgument, LookupFailed
 from mcpdiag.cli.serving import stop_signals
 from mcpdiag.collector.settings import get_collector_settings
 from mcpdiag.emitters import Severity
 from mcpdiag.store import sqlite_path
 from mcpdiag.store.backends import open_store
-from mcpdiag.store.base import MAX_PAGE, EventQuery, EventStore
-from mcpdiag.store.errors import StoreError
+from mcpdiag.store.base import MAX_PAGE, EventQuery, EventStore, trace_key
+from mcpdiag.store.errors import InvalidQueryError, StoreError
+
+__all__ = ["LookupFailed", "check_debug_id", "follow", "resolve_trace", "search", "tail_query"]
 
 TRACE_SHOWN = 12
-SEVERITY_STYLE = {
-    "critical": "bold red",
-    "error": "red",
-    "warning": "yellow",
-    "info": "green",
-    "debug": "dim",
-}
+MAX_SERVERS_NAMED = 10
+CLOSE_WITHIN_S = 2.0
+"""How long closing the store may take once the person pressed Ctrl-C."""
+INTERRUPTED = 130
 Position = tuple[datetime, str]
+T = TypeVar("T")
 
 
-class LookupFailed(Exception):
-    """A lookup that cannot be answered; the message is for the person at the terminal."""
+class Stopped(Exception):
+    """Ctrl-C (or SIGTERM) arrived while waiting for the store."""
 
 
 @asynccontextmanager
@@ -48,63 +49,48 @@ async def opened_store(url: str | None) -> AsyncIterator[EventStore]:
             raise LookupFailed(f"the event store is unreachable: {exc}") from exc
         yield store
     finally:
-        await store.close()
+        # Bounded: a store that stopped answering must not keep a stopped command alive.
+        with suppress(TimeoutError, StoreError):
+            await asyncio.wait_for(store.close(), CLOSE_WITHIN_S)
 
 
 def _ts(event: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(str(event["ts"]).replace("Z", "+00:00"))
 
 
-def _severity(value: str) -> str:
-    return f"[{SEVERITY_STYLE.get(value, '')}]{value}[/]"
+def check_debug_id(key: str, option: str = "Debug ID") -> str:
+    """`key` stripped, if it is shaped like a Debug ID the way the API checks it; `BadArgument` if not."""
+    try:
+        trace_key(key)
+    except InvalidQueryError as exc:
+        reason = str(exc).split(": ", 1)[-1]
+        raise BadArgument(f"{option} {key.strip()[:70]!r} is not a Debug ID: it {reason}") from None
+    return key.strip()
 
 
-async def search(url: str | None, key: str) -> list[dict[str, Any]]:
-    """Every event of one Debug ID (a trace id, a prefix of at least 8 hex characters, or an event id).
-
-    Raises `LookupFailed` when nothing matches or a prefix matches several traces."""
-    async with opened_store(url) as store:
-        try:
-            events = await store.by_trace(key)
-        except StoreError as exc:
-            raise LookupFailed(getattr(exc, "message", None) or str(exc)) from exc
+async def resolve_trace(
+    store: EventStore, key: str, option: str = "Debug ID"
+) -> tuple[str, list[dict[str, Any]]]:
+    """The one trace `key` designates and its events; `LookupFailed` when none or several match."""
+    try:
+        events = await store.by_trace(key)
+    except StoreError as exc:
+        raise LookupFailed(getattr(exc, "message", None) or str(exc)) from exc
     if not events:
-        raise LookupFailed(f"no event with Debug ID {key.strip()!r} (it may have expired)")
+        raise LookupFailed(f"no event with {option} {key!r} (it may have expired)")
     traces = sorted({str(e["traceId"]) for e in events})
     if len(traces) > 1:
         shown = ", ".join(t[:TRACE_SHOWN] for t in traces)
-        raise LookupFailed(f"{key.strip()!r} matches {len(traces)} Debug IDs: {shown}; give more characters")
-    return events
+        raise LookupFailed(f"{key!r} matches {len(traces)} Debug IDs: {shown}; give more characters")
+    return traces[0], events
 
 
-def events_table(events: list[dict[str, Any]]) -> Table:
-    """A table of events: time, server, user, code, severity, message, Debug ID."""
-    table = Table(show_lines=False)
-    for column in ("time", "server", "user", "code", "severity"):
-        table.add_column(column, no_wrap=column in ("time", "code"))
-    table.add_column("message", ratio=1)
-    table.add_column("Debug ID", overflow="fold")
-    for event in events:
-        table.add_row(
-            str(event["ts"]),
-            str(event["server"]),
-            str(event.get("userId") or "(server-wide)"),
-            str(event["code"]),
-            _severity(str(event["severity"])),
-            str(event.get("messageSafe") or ""),
-            str(event["traceId"]),
-        )
-    return table
-
-
-def event_line(event: dict[str, Any]) -> str:
-    """One event as one line of `tail` output (Rich markup)."""
-    user = event.get("userId") or "(server-wide)"
-    tool = f" tool={event['tool']}" if event.get("tool") else ""
-    return (
-        f"{event['ts']}  {_severity(str(event['severity'])):<16} {event['code']:<22} {user}{tool}  "
-        f"{event.get('messageSafe') or ''}  [dim]debug={event['traceId']}[/dim]"
-    )
+async def search(url: str | None, key: str) -> tuple[str, list[dict[str, Any]]]:
+    """The trace of one Debug ID (a trace id, a prefix of at least 8 hex characters, or an event id) and
+    its events. `BadArgument` for a malformed id; `LookupFailed` when nothing or several traces match."""
+    key = check_debug_id(key)
+    async with opened_store(url) as store:
+        return await resolve_trace(store, key)
 
 
 async def _newer(store: EventStore, query: EventQuery, after: Position | None) -> list[dict[str, Any]]:
@@ -129,6 +115,26 @@ async def _newer(store: EventStore, query: EventQuery, after: Position | None) -
         cursor = page.next_cursor
 
 
+async def _unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T:
+    """`work`'s result, or `Stopped` as soon as `stop` is set (the store call is abandoned)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if not task.done():
+        task.cancel()
+        raise Stopped
+    return task.result()
+
+
+def _force_exit() -> None:
+    # A second Ctrl-C: the person wants out now, whatever is still being closed.
+    sys.stderr.flush()
+    os._exit(INTERRUPTED)
+
+
 async def follow(
     url: str | None,
     query: EventQuery,
@@ -136,35 +142,78 @@ async def follow(
     lines: int,
     interval: float,
     show: Callable[[dict[str, Any]], None],
+    note: Callable[[str], None],
+    wait: bool = False,
 ) -> None:
-    """Show the last `lines` events of `query`, then each newer one as it arrives, until SIGINT/SIGTERM."""
+    """Show the last `lines` events of `query`, then each newer one as it arrives, until SIGINT/SIGTERM.
+
+    A server without any stored event raises `LookupFailed` naming the servers that have some, unless
+    `wait` is set; then `note` says it is waiting for its first event."""
+    try:
+        query = query.checked()
+    except StoreError as exc:
+        raise BadArgument(getattr(exc, "message", None) or str(exc)) from exc
     stop = asyncio.Event()
-    async with opened_store(url) as store:
+    with stop_signals(stop.set, _force_exit):
         try:
-            query = query.checked()
-        except StoreError as exc:
-            raise LookupFailed(getattr(exc, "message", None) or str(exc)) from exc
-        with stop_signals(stop.set, stop.set):
-            page = await store.page(
-                EventQuery(
-                    server=query.server,
-                    user_id=query.user_id,
-                    min_severity=query.min_severity,
-                    limit=min(max(lines, 1), MAX_PAGE),
+            async with opened_store(url) as store:
+                await _follow(
+                    store, query, stop, lines=lines, interval=interval, show=show, note=note, wait=wait
                 )
+        except Stopped:
+            return
+
+
+async def _follow(
+    store: EventStore,
+    query: EventQuery,
+    stop: asyncio.Event,
+    *,
+    lines: int,
+    interval: float,
+    show: Callable[[dict[str, Any]], None],
+    note: Callable[[str], None],
+    wait: bool,
+) -> None:
+    servers = await _unless_stopped(stop, store.list_servers())
+    if query.server not in servers and not wait:
+        known = ", ".join(servers[:MAX_SERVERS_NAMED]) + (", …" if len(servers) > MAX_SERVERS_NAMED else "")
+        where = f"servers with events: {known}" if servers else "the store is empty"
+        raise LookupFailed(
+            f"no events for server {query.server!r} yet ({where}); "
+            "check the name, or pass --wait to wait for its first event"
+        )
+    if query.server not in servers:
+        note(f"waiting for the first event of {query.server!r}… (Ctrl-C to stop)")
+    page = await _unless_stopped(
+        stop,
+        store.page(
+            EventQuery(
+                server=query.server,
+                user_id=query.user_id,
+                min_severity=query.min_severity,
+                limit=min(max(lines, 1), MAX_PAGE),
             )
-            for event in reversed(page.items[:lines]):
-                show(event)
-            position = (_ts(page.items[0]), str(page.items[0]["id"])) if page.items else None
-            while not stop.is_set():
-                for event in await _newer(store, query, position):
-                    show(event)
-                    position = (_ts(event), str(event["id"]))
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval)
+        ),
+    )
+    if query.server in servers and not page.items:
+        note("no matching events yet; following…")
+    for event in reversed(page.items[:lines]):
+        show(event)
+    position = (_ts(page.items[0]), str(page.items[0]["id"])) if page.items else None
+    while not stop.is_set():
+        for event in await _unless_stopped(stop, _newer(store, query, position)):
+            show(event)
+            position = (_ts(event), str(event["id"]))
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
 
 
 def tail_query(server: str, user: str | None, severity: str | None) -> EventQuery:
-    """The query `tail` follows; `ValueError` for an unknown severity."""
-    level = Severity(severity) if severity else None
+    """The query `tail` follows; `BadArgument` for an unknown severity."""
+    try:
+        level = Severity(severity) if severity else None
+    except ValueError:
+        allowed = ", ".join(s.value for s in Severity)
+        raise BadArgument(f"unknown severity {severity!r}: use one of {allowed}") from None
     return EventQuery(server=server, user_id=user, min_severity=level)

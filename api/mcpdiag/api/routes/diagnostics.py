@@ -14,6 +14,7 @@ from mcpdiag.api.deps import CurrentUser, Policy, Store, strict_query
 from mcpdiag.api.errors import InvalidParameterError
 from mcpdiag.api.models import CodeCount, DiagnosticsPage, EventOut, SummaryResponse
 from mcpdiag.api.routes.common import check_access, check_exists, error_responses
+from mcpdiag.api.status import server_facts
 from mcpdiag.emitters import Severity, Touchpoint, format_ts
 from mcpdiag.store.base import MAX_PAGE, EventQuery
 
@@ -113,21 +114,28 @@ async def summary(
     policy: Policy,
     window: Window = "24h",
 ) -> dict[str, object]:
-    """Counts by code and severity, the error count, the last error, and first/last seen per code, over
-    the events the caller may see."""
+    """Counts by code and severity, the failure and tool error counts and the last failure (the same
+    facts as the server card's, over this window), and first/last seen per code, over the events the
+    caller may see."""
     check_access(policy, principal, server)
     span = parse_window(window)
-    since = store.clock() - span
-    result = await store.summary(server, since, user_id=None if principal.is_staff else principal.user_id)
+    user_id = None if principal.is_staff else principal.user_id
+    facts = (await server_facts(store, [server], user_id=user_id, window=window, span=span))[server]
+    result = facts.summary
+    since = result.since
     if result.total == 0:
         await check_exists(store, policy, principal, server)
-    last_error = visible_event(principal, result.last_error) if result.last_error else None
+    failure = facts.last_failure
+    in_window = failure is not None and str(failure["ts"]) >= format_ts(since)
+    last_error = visible_event(principal, dict(failure)) if failure and in_window else None
     return {
         "server": server,
         "window": window,
         "since": format_ts(since),
         "total": result.total,
         "errorCount": result.error_count,
+        "failureCount": facts.counts.failures,
+        "toolErrorCount": facts.counts.tool_errors,
         "bySeverity": result.by_severity,
         "byCode": {
             code: CodeCount(

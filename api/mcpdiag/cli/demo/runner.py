@@ -51,6 +51,9 @@ class DemoOptions:
     data_dir: Path = Path("data")
     trickle: bool = True
     seed: int | None = None
+    ingest_keys: tuple[str, ...] = ()
+    """Keys the collector accepts; the first is the demo host's. None given: one generated for this run."""
+    key_source: str = "generated for this run"
 
 
 @dataclass
@@ -59,8 +62,16 @@ class Demo:
 
     options: DemoOptions
     console: Console = field(default_factory=lambda: Console(soft_wrap=True))
-    ingest_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        if not self.options.ingest_keys:
+            self.options.ingest_keys = (secrets.token_urlsafe(24),)
+
+    @property
+    def ingest_key(self) -> str:
+        """The key the demo's own host sends with, and the one the banner offers to yours."""
+        return self.options.ingest_keys[0]
 
     @property
     def base_url(self) -> str:
@@ -75,7 +86,7 @@ class Demo:
         collector = CollectorSettings(
             store_url=f"sqlite:///{data / 'mcpdiag.db'}",
             spool_dir=data / "spool",
-            ingest_keys=frozenset({self.ingest_key}),
+            ingest_keys=frozenset(self.options.ingest_keys),
             batch_interval_ms=50,
         )
         app = create_app(api, collector)
@@ -155,8 +166,26 @@ class Demo:
         print_(
             f"  API docs: {self.base_url}/docs    data: {self.options.data_dir.resolve()}", highlight=False
         )
+        for line in host_snippet(self.base_url, self.ingest_key, self.options.key_source):
+            print_(line, highlight=False, markup=False)
         trickle = "a new event every 10-20 s; " if self.options.trickle else ""
         print_(f"\n  {trickle}Ctrl-C to stop.\n", highlight=False)
+
+
+def host_snippet(base_url: str, key: str, source: str) -> list[str]:
+    """What a newcomer pastes to point their own host at the demo: the key and the emitter's two lines."""
+    return [
+        "",
+        f"  Point your own host at this demo (ingest key {source}):",
+        f"    MCPDIAG_URL={base_url}",
+        f"    MCPDIAG_INGEST_KEY={key}",
+        "",
+        "    from mcpdiag.emitters import Emitter, HttpSink",
+        f'    emitter = Emitter(HttpSink("{base_url}", api_key="{key}"), service="my-chat-app")',
+        "",
+        f'  Other languages: OTLP/HTTP logs to {base_url}/v1/logs with "Authorization: Bearer {key}";',
+        "  a fixed key across runs: mcpdiag demo --ingest-key KEY, or MCPDIAG_INGEST_KEYS=KEY.",
+    ]
 
 
 def quiet_logging() -> None:

@@ -6,7 +6,9 @@
 // never kept (not in storage, not in the DOM after).
 
 import { ApiClient, ApiError, session } from "./api.js";
-import { ACTION_LABELS, copyText, esc } from "./format.js";
+import { adoptElementStyles } from "./element-styles.js";
+import { ACTION_LABELS, copyText } from "./format.js";
+import { html, nothing, render } from "./templates.js";
 
 const STEPS = [
   ["dns", "Name lookup"], ["tcp", "Connection"], ["tls", "Secure connection"], ["http", "HTTP endpoint"],
@@ -14,43 +16,6 @@ const STEPS = [
 ];
 const MARKS = { ok: "✓", fail: "✗", warn: "!", skipped: "–", pending: "…" };
 const REVEAL_MS = 90;
-
-const STYLE = `
-:host { display: block; font: 15px/1.5 var(--font, system-ui, sans-serif); color: var(--text, #1b1f24); }
-[hidden] { display: none !important; }
-form { display: grid; gap: 10px; }
-.row { display: grid; gap: 10px; grid-template-columns: minmax(0, 1fr) auto; }
-label { display: grid; gap: 4px; font-size: 13px; color: var(--muted, #5b6472); font-weight: 600; }
-input, select, textarea, button { font: inherit; color: var(--text, #1b1f24); background: var(--surface, #fff);
-  border: 1px solid var(--border, #dde1e7); border-radius: 8px; padding: 7px 10px; min-width: 0; }
-textarea { font-family: var(--mono, monospace); font-size: 13px; min-height: 56px; resize: vertical; }
-button { cursor: pointer; }
-button.primary { background: var(--accent, #2563eb); color: var(--accent-text, #fff); border-color: var(--accent, #2563eb); font-weight: 600; }
-button:disabled { opacity: .6; cursor: progress; }
-:focus-visible { outline: 2px solid var(--focus, #2563eb); outline-offset: 2px; }
-small { color: var(--muted, #5b6472); font-weight: 400; }
-ol { list-style: none; margin: 14px 0 0; padding: 0; border: 1px solid var(--border, #dde1e7); border-radius: 10px; }
-li { border-top: 1px solid var(--border, #dde1e7); padding: 8px 12px; }
-li:first-child { border-top: 0; }
-.line { display: flex; align-items: baseline; gap: 10px; }
-.mark { width: 1.4em; text-align: center; font-weight: 700; }
-.name { font-weight: 600; min-width: 9em; }
-.ms { margin-left: auto; color: var(--muted, #5b6472); font-size: 13px; font-variant-numeric: tabular-nums; }
-.summary { margin: 2px 0 0 2.4em; color: var(--muted, #5b6472); font-size: 14px; }
-li.ok .mark { color: var(--ok, #15803d); } li.warn .mark { color: var(--warn, #a16207); }
-li.fail { background: var(--err-bg, #fee2e2); } li.fail .mark, li.fail .name { color: var(--err, #b91c1c); }
-li.fail .summary { color: var(--text, #1b1f24); }
-li.skipped, li.pending { color: var(--muted, #5b6472); }
-li.running .mark { animation: pulse 1s infinite; }
-@keyframes pulse { 50% { opacity: .3; } }
-details { margin: 6px 0 0 2.4em; font-size: 13px; }
-pre { white-space: pre-wrap; word-break: break-word; background: var(--surface-2, #f0f2f5); padding: 8px 10px; border-radius: 8px; font-family: var(--mono, monospace); font-size: 12px; }
-.verdict { margin-top: 12px; display: flex; flex-wrap: wrap; gap: 8px; align-items: center; }
-.verdict code { background: var(--surface-2, #f0f2f5); padding: 1px 6px; border-radius: 6px; font-family: var(--mono, monospace); font-size: 12.5px; word-break: break-all; }
-.error { color: var(--err, #b91c1c); margin: 10px 0 0; }
-.sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
-@media (prefers-reduced-motion: reduce) { * { animation: none !important; } }
-`;
 
 /** Parse "Name: value" lines into an object; throws on a line without a colon. */
 export function parseHeaders(text) {
@@ -69,9 +34,10 @@ export class McpDoctor extends HTMLElement {
   constructor() {
     super();
     this.attachShadow({ mode: "open" });
-    this.shadowRoot.innerHTML = `<style>${STYLE}</style>
+    adoptElementStyles(this.shadowRoot);
+    render(html`
       <form novalidate aria-label="Test connection">
-        <div class="row">
+        <div class="fields">
           <label>Server URL <input name="url" type="url" required placeholder="https://mcp.example.com/mcp" autocomplete="off"></label>
           <label>Transport <select name="transport">
             <option value="streamable-http">Streamable HTTP</option><option value="sse">SSE (legacy)</option></select></label>
@@ -83,7 +49,7 @@ export class McpDoctor extends HTMLElement {
       <p class="error" role="alert" hidden></p>
       <ol class="ladder" aria-label="Connection test steps" hidden></ol>
       <div class="verdict" hidden></div>
-      <span class="sr" aria-live="polite"></span>`;
+      <span class="sr" aria-live="polite"></span>`, this.shadowRoot);
     const root = this.shadowRoot;
     this.form = root.querySelector("form");
     this.ladder = root.querySelector(".ladder");
@@ -150,30 +116,29 @@ export class McpDoctor extends HTMLElement {
   paint(steps, shown) {
     this.ladder.hidden = false;
     delete this.ladder.dataset.done;
-    this.ladder.innerHTML = steps.map((step, index) => {
+    render(steps.map((step, index) => {
       const visible = index < shown;
       const status = visible ? step.status : index === shown ? "running" : "pending";
       const label = STEPS.find(([name]) => name === step.name)?.[1] || step.name;
       const ms = visible && step.durationMs != null ? `${Math.round(step.durationMs)} ms` : "";
-      const open = status === "fail" ? " open" : "";
-      return `<li class="${status === "running" ? "pending running" : esc(status)}" data-step="${esc(step.name)}" data-status="${esc(visible ? step.status : "pending")}">
+      return html`<li class=${status === "running" ? "pending running" : status} data-step=${step.name} data-status=${visible ? step.status : "pending"}>
         <div class="line"><span class="mark" aria-hidden="true">${MARKS[visible ? step.status : "pending"]}</span>
-          <span class="name">${esc(label)} <small>${esc(step.name)}</small></span><span class="ms">${ms}</span></div>
-        ${visible && step.summary ? `<p class="summary">${esc(step.summary)}</p>` : ""}
-        ${visible && step.detail ? `<details${open}><summary>Technical detail</summary><pre>${esc(step.detail)}</pre></details>` : ""}</li>`;
-    }).join("");
+          <span class="name">${label} <small>${step.name}</small></span><span class="ms">${ms}</span></div>
+        ${visible && step.summary ? html`<p class="summary">${step.summary}</p>` : nothing}
+        ${visible && step.detail ? html`<details ?open=${status === "fail"}><summary>Technical detail</summary><pre>${step.detail}</pre></details>` : nothing}</li>`;
+    }), this.ladder);
   }
 
   renderVerdict(result) {
     const action = result.action && result.action !== "none" ? ACTION_LABELS[result.action] : "";
     this.verdict.hidden = false;
     this.verdict.dataset.ok = String(result.ok);
-    this.verdict.innerHTML = `${result.ok
-        ? `<strong class="ok">Connection works.</strong>`
-        : `<strong>Failed at ${esc(result.failedStep)}</strong> <code class="code">${esc(result.code)}</code>`}
-      ${action ? `<button type="button" data-action="${esc(result.action)}">${esc(action)}</button>` : ""}
-      <span>Debug ID <code class="debug-id">${esc(result.debugId)}</code></span>
-      <button type="button" class="copy" data-copy="${esc(result.debugId)}" aria-label="Copy Debug ID">Copy Debug ID</button>`;
+    render(html`${result.ok
+        ? html`<strong class="ok">Connection works.</strong>`
+        : html`<strong>Failed at ${result.failedStep}</strong> <code class="code">${result.code}</code>`}
+      ${action ? html`<button type="button" data-action=${result.action}>${action}</button>` : nothing}
+      <span>Debug ID <code class="debug-id">${result.debugId}</code></span>
+      <button type="button" class="copy" data-copy=${result.debugId} aria-label="Copy Debug ID">Copy Debug ID</button>`, this.verdict);
     this.live.textContent = result.ok ? "Connection works." : `Failed at ${result.failedStep}.`;
   }
 

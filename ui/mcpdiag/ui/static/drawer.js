@@ -1,59 +1,28 @@
 // <mcp-diagnostics-drawer server="…" api-base="…" token="…">: the Diagnostics slide-over, embeddable in any
 // host page. It reads /api/mcp/{server}/diagnostics with the caller's token; the API decides what is visible.
+// Filters belong to one server: each server the drawer shows keeps its own, and an empty list says when
+// the filters hide events instead of claiming that everything looks fine.
 
 import { ApiClient, ApiError, session } from "./api.js";
-import { SEVERITY_LABELS, absoluteTime, copyText, esc, timeAgo } from "./format.js";
+import { adoptElementStyles } from "./element-styles.js";
+import { eventNode, onCopyClick } from "./events.js";
+import { RANGES, plural, rangeStart } from "./format.js";
+import { html, nothing, render } from "./templates.js";
 
-const RANGES = { "1h": 36e5, "24h": 864e5, "7d": 6048e5 };
 const REFRESH_MS = 15000;
+const DEFAULT_FILTERS = Object.freeze({ severity: "", range: "24h", code: "", touchpoint: "" });
+const SEVERITIES = [["", "All"], ["warning", "Warnings and up"], ["error", "Errors"]];
+const TOUCHPOINTS = [["", "All"], ["connect", "Connect"], ["oauth", "Sign-in"], ["tool_call", "Tool calls"],
+  ["transport", "Transport"], ["inspection", "Inspection"], ["lifecycle", "Lifecycle"]];
 
-const STYLE = `
-[hidden] { display: none !important; }
-:host { position: fixed; inset: 0; z-index: 50; pointer-events: none; font: 15px/1.5 var(--font, system-ui, sans-serif); color: var(--text, #1b1f24); }
-:host([open]) { pointer-events: auto; }
-.scrim { position: absolute; inset: 0; background: rgb(0 0 0 / 35%); opacity: 0; transition: opacity .2s; }
-:host([open]) .scrim { opacity: 1; }
-.panel { position: absolute; top: 0; right: 0; height: 100%; width: min(560px, 100vw); background: var(--surface, #fff);
-  border-left: 1px solid var(--border, #dde1e7); box-shadow: var(--shadow, 0 8px 24px rgb(0 0 0 / 20%));
-  transform: translateX(100%); transition: transform .22s ease; display: flex; flex-direction: column; }
-:host([open]) .panel { transform: none; }
-header { display: flex; align-items: flex-start; gap: 10px; padding: 16px 18px 10px; border-bottom: 1px solid var(--border, #dde1e7); }
-header h2 { margin: 0; font-size: 18px; overflow-wrap: anywhere; }
-header p { margin: 2px 0 0; color: var(--muted, #5b6472); font-size: 13px; }
-.close { margin-left: auto; }
-button, select { font: inherit; color: var(--text, #1b1f24); background: var(--surface, #fff); border: 1px solid var(--border, #dde1e7); border-radius: 8px; padding: 5px 10px; cursor: pointer; }
-button:hover { background: var(--surface-2, #f0f2f5); }
-:focus-visible { outline: 2px solid var(--focus, #2563eb); outline-offset: 2px; }
-.filters { display: flex; flex-wrap: wrap; gap: 8px; padding: 10px 18px; border-bottom: 1px solid var(--border, #dde1e7); }
-.filters label { display: grid; font-size: 12px; color: var(--muted, #5b6472); gap: 2px; font-weight: 600; }
-.body { overflow-y: auto; flex: 1; padding: 6px 18px 24px; }
-ol { list-style: none; margin: 0; padding: 0; }
-li.row { border-bottom: 1px solid var(--border, #dde1e7); padding: 12px 0 12px 12px; position: relative; }
-li.row::before { content: ""; position: absolute; left: 0; top: 14px; bottom: 14px; width: 4px; border-radius: 4px; background: var(--muted, #5b6472); }
-li.sev-critical::before { background: var(--crit, #7e1d6a); }
-li.sev-error::before { background: var(--err, #b91c1c); }
-li.sev-warning::before { background: var(--warn, #a16207); }
-li.sev-info::before { background: var(--info, #1d4ed8); }
-.line { display: flex; flex-wrap: wrap; align-items: center; gap: 8px; }
-.sev { font-size: 12px; font-weight: 700; text-transform: uppercase; letter-spacing: .03em; }
-.sev-critical .sev { color: var(--crit, #7e1d6a); } .sev-error .sev { color: var(--err, #b91c1c); }
-.sev-warning .sev { color: var(--warn, #a16207); } .sev-info .sev { color: var(--info, #1d4ed8); }
-code { font-family: var(--mono, ui-monospace, monospace); font-size: 12.5px; }
-time { margin-left: auto; color: var(--muted, #5b6472); font-size: 13px; }
-.msg { margin: 4px 0; }
-.meta { color: var(--muted, #5b6472); font-size: 13px; }
-.debug { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin-top: 6px; font-size: 13px; color: var(--muted, #5b6472); }
-.debug code { color: var(--text, #1b1f24); background: var(--surface-2, #f0f2f5); padding: 1px 6px; border-radius: 6px; word-break: break-all; }
-.copy { font-size: 12px; padding: 2px 8px; }
-.copy.done { color: var(--ok, #15803d); border-color: var(--ok, #15803d); }
-details { margin-top: 6px; font-size: 13px; }
-summary { cursor: pointer; color: var(--accent, #2563eb); }
-pre { white-space: pre-wrap; word-break: break-word; background: var(--surface-2, #f0f2f5); padding: 8px 10px; border-radius: 8px; margin: 6px 0 0; font-family: var(--mono, monospace); font-size: 12px; }
-.state { color: var(--muted, #5b6472); padding: 28px 4px; text-align: center; }
-.state.error { color: var(--err, #b91c1c); }
-.more { display: block; margin: 14px auto 0; }
-.sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
-`;
+/** The range that clearing the filters shows: the selected one, or the default when that is narrower. */
+function widerRange(range) {
+  return RANGES[range].ms >= RANGES[DEFAULT_FILTERS.range].ms ? range : DEFAULT_FILTERS.range;
+}
+
+function isDefault(filters) {
+  return Object.keys(DEFAULT_FILTERS).every((name) => filters[name] === DEFAULT_FILTERS[name]);
+}
 
 export class DiagnosticsDrawer extends HTMLElement {
   static get observedAttributes() { return ["server", "token", "api-base"]; }
@@ -61,49 +30,23 @@ export class DiagnosticsDrawer extends HTMLElement {
   constructor() {
     super();
     this.attachShadow({ mode: "open" });
+    adoptElementStyles(this.shadowRoot);
     this.items = [];
     this.cursor = null;
     this.loading = false;
     this.generation = 0;
     this.loaded = 0;
-    this.filters = { severity: "", range: "24h", code: "" };
+    this.filtersByServer = new Map();
+    this.codes = [];
+    this.hiddenCount = 0;
+    this.status = { text: "", error: false, empty: false };
     this.timer = null;
     this.opener = null;
-    this.shadowRoot.innerHTML = `<style>${STYLE}</style>
-      <div class="scrim" part="scrim"></div>
-      <section class="panel" role="dialog" aria-modal="true" aria-labelledby="title" hidden>
-        <header>
-          <div><h2 id="title">Diagnostics</h2><p id="subtitle">What went wrong, newest first</p></div>
-          <button type="button" class="close" aria-label="Close diagnostics">Close</button>
-        </header>
-        <form class="filters" aria-label="Filters">
-          <label>Severity <select name="severity" aria-label="Minimum severity">
-            <option value="">All</option><option value="warning">Warnings and up</option><option value="error">Errors</option>
-          </select></label>
-          <label>Time range <select name="range" aria-label="Time range">
-            <option value="1h">Last hour</option><option value="24h" selected>Last 24 hours</option><option value="7d">Last 7 days</option>
-          </select></label>
-          <label>Code <select name="code" aria-label="Code"><option value="">All codes</option></select></label>
-        </form>
-        <div class="body" tabindex="-1">
-          <ol class="timeline" aria-label="Diagnostic events"></ol>
-          <div class="state" role="status" aria-live="polite"></div>
-          <button type="button" class="more" hidden>Load more</button>
-        </div>
-      </section>`;
+    this.update();
     const root = this.shadowRoot;
     this.panel = root.querySelector(".panel");
     this.list = root.querySelector("ol");
-    this.state = root.querySelector(".state");
-    this.moreButton = root.querySelector(".more");
-    root.querySelector(".scrim").addEventListener("click", () => this.close());
-    root.querySelector(".close").addEventListener("click", () => this.close());
-    this.moreButton.addEventListener("click", () => this.load({ more: true }));
-    root.querySelector("form").addEventListener("change", (event) => {
-      this.filters[event.target.name] = event.target.value;
-      this.load();
-    });
-    this.list.addEventListener("click", (event) => this.onListClick(event));
+    this.list.addEventListener("click", onCopyClick);
     this.addEventListener("keydown", (event) => this.onKey(event));
   }
 
@@ -112,23 +55,35 @@ export class DiagnosticsDrawer extends HTMLElement {
     return new ApiClient({ base: this.getAttribute("api-base") || "", token: this.getAttribute("token") || session.token });
   }
 
+  /** The filters of the server on screen (the defaults until they are changed for it). */
+  get filters() { return this.filtersByServer.get(this.server) || DEFAULT_FILTERS; }
+
+  setFilters(filters) {
+    this.filtersByServer.set(this.server, Object.freeze({ ...filters }));
+    this.load();
+  }
+
   connectedCallback() {
     if (this.hasAttribute("open") && this.server) this.show();
   }
 
   disconnectedCallback() { this.stopRefresh(); }
 
+  attributeChangedCallback(name, before, after) {
+    // A host switching the drawer to another server while it is open: that server, with its own filters.
+    if (name === "server" && before !== after && this.hasAttribute("open") && this.panel) this.show();
+  }
+
   /** Open the drawer on `server`, remembering what had focus so it can be restored. */
   open(server, opener = document.activeElement) {
-    if (server) this.setAttribute("server", server);
     this.opener = opener;
     this.setAttribute("open", "");
-    this.show();
+    if (server && server !== this.server) this.setAttribute("server", server);
+    else this.show();
   }
 
   show() {
     this.panel.hidden = false;
-    this.shadowRoot.getElementById("title").textContent = `Diagnostics · ${this.server}`;
     this.load();
     this.startRefresh();
     requestAnimationFrame(() => this.shadowRoot.querySelector(".close").focus());
@@ -153,53 +108,50 @@ export class DiagnosticsDrawer extends HTMLElement {
     this.timer = null;
   }
 
-  windowStart() {
-    return new Date(Date.now() - RANGES[this.filters.range]).toISOString();
-  }
-
   /** Query parameters; a cursor only continues the query it came from, so pages share `since`. */
   params(cursor, since) {
-    return {
-      severity: this.filters.severity || undefined,
-      code: this.filters.code || undefined,
-      from: since,
-      limit: 50,
-      cursor: cursor || undefined,
-    };
+    const { severity, code, touchpoint } = this.filters;
+    return { severity: severity || undefined, code: code || undefined, touchpoint: touchpoint || undefined,
+      from: since, limit: 50, cursor: cursor || undefined };
   }
+
+  path(what) { return `/api/mcp/${encodeURIComponent(this.server)}/${what}`; }
 
   async load({ more = false } = {}) {
     if (!this.server || (more && (this.loading || !this.cursor))) return;
-    // Every new listing (open, filter change) supersedes the one in flight: its answer is dropped.
+    // Every new listing (open, filter change, another server) supersedes the one in flight.
     const generation = more ? this.generation : ++this.generation;
     this.loading = true;
     if (!more) {
-      this.since = this.windowStart();
+      this.since = rangeStart(this.filters.range);
       this.items = [];
       this.cursor = null;
       this.list.replaceChildren();
-      this.setState("Loading diagnostics…");
-    } else {
-      this.moreButton.disabled = true;
-      this.moreButton.textContent = "Loading…";
+      this.status = { text: "Loading diagnostics…" };
     }
+    this.update();
     try {
-      const page = await this.client.get(`/api/mcp/${encodeURIComponent(this.server)}/diagnostics`, this.params(more ? this.cursor : null, this.since));
+      const filters = this.filters;
+      const page = this.client.get(this.path("diagnostics"), this.params(more ? this.cursor : null, this.since));
+      // Counts over the range that clearing the filters would show: the code list and the "N hidden".
+      const summary = more ? null : this.client.get(this.path("summary"), { window: widerRange(filters.range) }).catch(() => null);
+      const [answer, counts] = await Promise.all([page, summary]);
       if (generation !== this.generation) return;
-      this.items.push(...page.items);
-      this.cursor = page.nextCursor;
-      this.render(page.items);
-      this.setState(this.items.length ? "" : "No diagnostics in this time range. Everything looks fine.");
+      this.append(answer.items);
+      this.cursor = answer.nextCursor;
+      if (!more) {
+        this.codes = [...new Set([...Object.keys(counts?.byCode || {}), ...answer.items.map((i) => i.code), filters.code].filter(Boolean))].sort();
+        this.hiddenCount = counts?.total || 0;
+      }
+      this.status = this.items.length ? { text: "" } : { empty: true };
     } catch (error) {
       if (generation !== this.generation) return;
-      this.setState(error instanceof ApiError ? error.message : "Could not load diagnostics.", true);
+      this.status = { text: error instanceof ApiError ? error.message : "Could not load diagnostics.", error: true };
     } finally {
       if (generation === this.generation) {
         this.loading = false;
         this.loaded += 1;
-        this.moreButton.disabled = false;
-        this.moreButton.textContent = "Load more";
-        this.moreButton.hidden = !this.cursor;
+        this.update();
       }
     }
   }
@@ -209,65 +161,76 @@ export class DiagnosticsDrawer extends HTMLElement {
     if (this.loading || !this.server) return;
     const generation = this.generation;
     try {
-      const page = await this.client.get(`/api/mcp/${encodeURIComponent(this.server)}/diagnostics`, this.params(null, this.windowStart()));
-      // A filter changed while this was in flight: these rows belong to the old listing.
+      const page = await this.client.get(this.path("diagnostics"), this.params(null, rangeStart(this.filters.range)));
+      // A filter or the server changed while this was in flight: these rows belong to the old listing.
       if (generation !== this.generation || this.loading) return;
       const known = new Set(this.items.map((item) => item.id));
       const fresh = page.items.filter((item) => !known.has(item.id));
       if (!fresh.length) return;
       this.items.unshift(...fresh);
-      this.list.prepend(...fresh.map((item) => this.row(item)));
-      this.setState("");
+      this.list.prepend(...fresh.map((item) => eventNode(item)));
+      this.status = { text: "" };
+      this.update();
     } catch { /* keep what is shown; the next refresh tries again */ }
   }
 
-  setState(text, isError = false) {
-    this.state.textContent = text;
-    this.state.classList.toggle("error", isError);
-    this.state.hidden = !text;
+  append(items) {
+    this.items.push(...items);
+    this.list.append(...items.map((item) => eventNode(item)));
   }
 
-  render(items) {
-    this.list.append(...items.map((item) => this.row(item)));
-    const select = this.shadowRoot.querySelector('select[name="code"]');
-    const codes = new Set([...select.options].map((o) => o.value));
-    for (const item of items) {
-      if (!codes.has(item.code)) {
-        codes.add(item.code);
-        select.append(new Option(item.code, item.code));
-      }
+  clearFilters() {
+    this.setFilters({ ...DEFAULT_FILTERS, range: widerRange(this.filters.range) });
+  }
+
+  onFilter(event) {
+    this.setFilters({ ...this.filters, [event.target.name]: event.target.value });
+  }
+
+  /** The line under the timeline: loading, an error, or why the list is empty. */
+  stateView() {
+    const { text, empty } = this.status;
+    if (!empty) return text;
+    if (this.hiddenCount > 0) {
+      return html`No events match these filters — <strong>${this.hiddenCount}</strong> hidden.
+        <br><button type="button" @click=${() => this.clearFilters()}>Clear filters</button>`;
     }
+    return `No diagnostics in the ${RANGES[this.filters.range].label.toLowerCase()}. Everything looks fine.`;
   }
 
-  row(item) {
-    const li = document.createElement("li");
-    li.className = `row sev-${item.severity}`;
-    li.dataset.id = item.id;
-    const where = [item.touchpoint?.replace("_", " "), item.tool ? `tool ${item.tool}` : "", item.httpStatus ? `HTTP ${item.httpStatus}` : ""]
-      .filter(Boolean).map(esc).join(" · ");
-    li.innerHTML = `
-      <div class="line">
-        <span class="sev">${esc(SEVERITY_LABELS[item.severity] || item.severity)}</span>
-        <code class="code">${esc(item.code)}</code>
-        <time datetime="${esc(item.ts)}" title="${esc(absoluteTime(item.ts))}">${esc(timeAgo(item.ts))}</time>
-      </div>
-      <p class="msg">${esc(item.messageSafe)}</p>
-      <div class="meta">${where}</div>
-      <div class="debug"><span>Debug ID</span><code class="debug-id">${esc(item.traceId)}</code>
-        <button type="button" class="copy" data-copy="${esc(item.traceId)}" aria-label="Copy Debug ID ${esc(item.traceId)}">Copy</button>
-        <span class="sr" aria-live="polite"></span></div>
-      ${item.detail ? `<details><summary>Technical detail</summary><pre>${esc(item.detail)}</pre></details>` : ""}`;
-    return li;
+  options(pairs, selected) {
+    return pairs.map(([value, label]) => html`<option value=${value} ?selected=${value === selected}>${label}</option>`);
   }
 
-  async onListClick(event) {
-    const button = event.target.closest("button.copy");
-    if (!button) return;
-    const ok = await copyText(button.dataset.copy);
-    button.textContent = ok ? "Copied" : "Copy failed";
-    button.classList.toggle("done", ok);
-    button.nextElementSibling.textContent = ok ? "Debug ID copied" : "";
-    setTimeout(() => { button.textContent = "Copy"; button.classList.remove("done"); }, 2000);
+  /** Render the drawer from its state (the timeline rows are kept as they are: see `append`). */
+  update() {
+    const f = this.filters;
+    const codes = [["", "All codes"], ...this.codes.map((c) => [c, c])];
+    const ranges = Object.entries(RANGES).map(([value, { label }]) => [value, label]);
+    render(html`
+      <div class="scrim" part="scrim" @click=${() => this.close()}></div>
+      <section class="panel" role="dialog" aria-modal="true" aria-labelledby="title" hidden>
+        <header>
+          <div><h2 id="title">Diagnostics${this.server ? ` · ${this.server}` : ""}</h2>
+            <p id="subtitle">What went wrong, newest first</p></div>
+          <button type="button" class="close" aria-label="Close diagnostics" @click=${() => this.close()}>Close</button>
+        </header>
+        <form class="filters" aria-label="Filters" @change=${(e) => this.onFilter(e)} @submit=${(e) => e.preventDefault()}>
+          <label>Severity <select name="severity" aria-label="Minimum severity">${this.options(SEVERITIES, f.severity)}</select></label>
+          <label>Time range <select name="range" aria-label="Time range">${this.options(ranges, f.range)}</select></label>
+          <label>Code <select name="code" aria-label="Code">${this.options(codes, f.code)}</select></label>
+          <label>Touchpoint <select name="touchpoint" aria-label="Touchpoint">${this.options(TOUCHPOINTS, f.touchpoint)}</select></label>
+          ${isDefault(f) ? nothing : html`<button type="button" class="clear" @click=${() => this.clearFilters()}>Clear filters</button>`}
+        </form>
+        <div class="body" tabindex="-1">
+          <ol class="events timeline" aria-label="Diagnostic events"></ol>
+          <div class="state ${this.status.error ? "error" : ""}" role="status" aria-live="polite" ?hidden=${!this.status.text && !this.status.empty}>${this.stateView()}</div>
+          <button type="button" class="more" ?hidden=${!this.cursor} ?disabled=${this.loading}
+            @click=${() => this.load({ more: true })}>${this.loading && this.items.length ? "Loading…" : "Load more"}</button>
+        </div>
+      </section>`, this.shadowRoot);
+    // A select's shown value is its property, not its options' attributes: set it after the options exist.
+    for (const select of this.shadowRoot.querySelectorAll("form.filters select")) select.value = f[select.name];
   }
 
   focusables() {

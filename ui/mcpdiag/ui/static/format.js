@@ -29,9 +29,26 @@ export function absoluteTime(iso) {
   return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
 }
 
-/** Escape text for safe insertion into HTML. */
-export function esc(value) {
-  return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+/** The time ranges the drawer and the bundle form offer: label and length. */
+export const RANGES = {
+  "1h": { label: "Last hour", ms: 36e5 },
+  "24h": { label: "Last 24 hours", ms: 864e5 },
+  "7d": { label: "Last 7 days", ms: 6048e5 },
+};
+
+/** When a range that ends now starts, as RFC 3339. */
+export function rangeStart(range, now = Date.now()) {
+  return new Date(now - RANGES[range].ms).toISOString();
+}
+
+/** "24h" → "24 h", for sentences. */
+export function windowLabel(window) {
+  return String(window || "").replace(/^(\d+)([mhd])$/, "$1 $2");
+}
+
+/** "1 failure", "3 failures". */
+export function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
 export function shortId(id) {

@@ -1,0 +1,75 @@
+"""How `search` and `tail` print events: readable at 80 columns (a Debug ID is never cut), or as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+SEVERITY_STYLE = {
+    "critical": "bold red",
+    "error": "red",
+    "warning": "yellow",
+    "info": "green",
+    "debug": "dim",
+}
+
+
+def _severity(value: str) -> str:
+    return f"[{SEVERITY_STYLE.get(value, '')}]{escape(value)}[/]"
+
+
+def _where(event: dict[str, Any]) -> str:
+    parts = [str(event.get("userId") or "(server-wide)"), str(event.get("touchpoint") or "")]
+    if event.get("tool"):
+        parts.append(f"tool {event['tool']}")
+    if event.get("httpStatus"):
+        parts.append(f"HTTP {event['httpStatus']}")
+    return " · ".join(p for p in parts if p)
+
+
+def print_trace(console: Console, trace_id: str, events: Sequence[dict[str, Any]]) -> None:
+    """A trace as blocks of lines: the Debug ID once on its own line, then each event's time, severity,
+    code, server and where, and its message wrapped at words. Identifiers are never wrapped."""
+    console.print(f"Debug ID [bold]{trace_id}[/bold]", highlight=False, soft_wrap=True)
+    for event in events:
+        console.print()
+        console.print(
+            f"{escape(str(event['ts']))}  {_severity(str(event['severity']))}  "
+            f"[bold]{escape(str(event['code']))}[/bold]",
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(
+            f"  {escape(str(event['server']))} · {escape(_where(event))}", highlight=False, soft_wrap=True
+        )
+        message = str(event.get("messageSafe") or "")
+        if message:
+            console.print(f"  {escape(message)}", highlight=False)
+    console.print()
+    console.print(f"{len(events)} event(s), Debug ID {trace_id}", highlight=False, soft_wrap=True)
+
+
+def event_line(event: dict[str, Any]) -> str:
+    """One event as one line of `tail` output (Rich markup; printed without wrapping)."""
+    code = escape(str(event["code"]))
+    return (
+        f"{escape(str(event['ts']))}  {_severity(str(event['severity'])):<16} {code:<22} "
+        f"{escape(_where(event))}  {escape(str(event.get('messageSafe') or ''))}  "
+        f"[dim]debug={event['traceId']}[/dim]"
+    )
+
+
+def write_json(document: Any, *, lines: bool = False) -> None:
+    """`document` as JSON on stdout, never wrapped: one compact line (`lines`) or indented."""
+    text = (
+        json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        if lines
+        else json.dumps(document, ensure_ascii=False, indent=2)
+    )
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,58 @@
+// The one event renderer: a diagnostic event as a timeline row, in the drawer and on the support page.
+// Rows carry the Debug ID with a Copy button; `onCopyClick` is the one handler for those buttons.
+
+import { SEVERITY_LABELS, absoluteTime, copyText, timeAgo } from "./format.js";
+import { html, nothing, render } from "./templates.js";
+
+/** Where an event happened, in words: "tool call · tool search · HTTP 502 · server-wide". */
+function where(item, { user }) {
+  const parts = [item.touchpoint?.replace("_", " "), item.tool ? `tool ${item.tool}` : "", item.httpStatus ? `HTTP ${item.httpStatus}` : ""];
+  if (user) parts.push(item.userId ? `user ${item.userId}` : "server-wide");
+  return parts.filter(Boolean).join(" · ");
+}
+
+/** A `<time>` showing "3 minutes ago", the absolute time as its tooltip. */
+export function timeTag(iso) {
+  return html`<time datetime=${iso} title=${absoluteTime(iso)}>${timeAgo(iso)}</time>`;
+}
+
+/**
+ * One event as an `<li class="row sev-…">`. Options: `server` names the server (the support page lists
+ * several), `user` says whose event it is (or server-wide), `copy` adds the Copy button to the Debug ID
+ * (the support page leaves it out: its search box is the page's "Debug ID" field). `detail` shows only when
+ * the API sent it.
+ */
+export function eventItem(item, { server = false, user = false, copy = true } = {}) {
+  return html`<li class="row sev-${item.severity}" data-id=${item.id}>
+    <div class="line">
+      <span class="sev">${SEVERITY_LABELS[item.severity] || item.severity}</span>
+      <code class="code">${item.code}</code>
+      ${server ? html`<span>on <strong class="server">${item.server}</strong></span>` : nothing}
+      ${timeTag(item.ts)}
+    </div>
+    <p class="msg">${item.messageSafe}</p>
+    <div class="meta">${where(item, { user })}</div>
+    <div class="debug"><span>Debug ID</span><code class="debug-id">${item.traceId}</code>
+      ${copy ? html`<button type="button" class="copy" data-copy=${item.traceId} aria-label="Copy Debug ID ${item.traceId}">Copy</button>
+        <span class="sr" aria-live="polite"></span>` : nothing}</div>
+    ${item.detail ? html`<details><summary>Technical detail</summary><pre>${item.detail}</pre></details>` : nothing}
+  </li>`;
+}
+
+/** The row as a detached element, for lists that grow at both ends (the drawer's refresh and paging). */
+export function eventNode(item, options) {
+  const fragment = document.createDocumentFragment();
+  render(eventItem(item, options), fragment);
+  return fragment.querySelector("li");
+}
+
+/** Click handler for a list of rows: copies the Debug ID of the row whose Copy button was pressed. */
+export async function onCopyClick(event) {
+  const button = event.target.closest("button.copy");
+  if (!button) return;
+  const ok = await copyText(button.dataset.copy);
+  button.textContent = ok ? "Copied" : "Copy failed";
+  button.classList.toggle("done", ok);
+  button.nextElementSibling.textContent = ok ? "Debug ID copied" : "";
+  setTimeout(() => { button.textContent = "Copy"; button.classList.remove("done"); }, 2000);
+}

@@ -1,0 +1,102 @@
+// The servers page: a card per server (state, last failure, counts of the last day), the Diagnostics drawer
+// behind each card, and the "Test connection" panel. A card shows only what /api/mcp/connection/status says
+// for that server, so its parts come from the same facts and cannot contradict each other.
+
+import { session } from "../api.js";
+import { timeTag } from "../events.js";
+import { ACTION_LABELS, plural, windowLabel } from "../format.js";
+import { html, nothing, render } from "../templates.js";
+import { errorBox, setTitle } from "./common.js";
+
+const STATE_LABELS = {
+  connected: "Connected", connecting: "Connecting", disconnected: "Disconnected", error: "Error", unknown: "No data yet",
+};
+
+function actionButton(ctx, server, code, debugId) {
+  const action = ctx.catalog[code]?.action;
+  if (!action || action === "none" || !ACTION_LABELS[action]) return nothing;
+  const click = (event) => {
+    const detail = { server, action, debugId: debugId || null };
+    // A host app listens for this to open its own OAuth, edit or help dialog.
+    const handled = !event.currentTarget.dispatchEvent(new CustomEvent("mcpdiag:action", { bubbles: true, composed: true, cancelable: true, detail }));
+    if (!handled) ctx.toast(`${ACTION_LABELS[action]}: ask the app that embeds mcpdiag to handle this.`);
+  };
+  return html`<button type="button" class="button small" data-action=${action} data-server=${server}
+    data-debug-id=${debugId || ""} @click=${click}>${ACTION_LABELS[action]}</button>`;
+}
+
+/** The last failure: the current problem (with its action), or history a later connection resolved. */
+function lastFailure(ctx, server, state, last) {
+  if (!last) {
+    const line = state === "unknown" ? "No diagnostics recorded for this server yet." : "No connection failures recorded.";
+    return html`<p class="ok-line">${line}</p>`;
+  }
+  const during = last.touchpoint === "tool_call" ? ` · during a call${last.tool ? ` to ${last.tool}` : ""}` : "";
+  if (last.resolved) {
+    const since = state === "disconnected" ? "Closed normally since the last failure" : "Connected again since the last failure";
+    return html`<p class="card-history" data-last-error=${last.code}>${since}:
+      <code>${last.code}</code>${during} · ${timeTag(last.at)}</p>`;
+  }
+  return html`<div class="card-error" data-last-error=${last.code}>
+    <p>${last.message}</p>
+    <div class="card-foot"><span class="meta"><code>${last.code}</code>${during} · ${timeTag(last.at)}</span>
+      ${actionButton(ctx, server, last.code, last.traceId)}</div></div>`;
+}
+
+/** The counts line: failures and tool errors of the window, or that there were none (or none new). */
+function counts(status) {
+  const recent = status.recent || {};
+  const failures = recent.failureCount ?? 0;
+  const tools = recent.toolErrorCount ?? 0;
+  const span = `in the last ${windowLabel(recent.window || "24h")}`;
+  let text;
+  if (failures) text = html`<strong>${plural(failures, "failure")}</strong> ${span}${tools ? html`, <strong>${plural(tools, "tool error")}</strong>` : nothing}`;
+  else if (tools) text = html`<strong>${plural(tools, "tool error")}</strong> ${span}`;
+  else if (status.connectionState === "unknown" && !status.lastError) text = ""; // the card already says: no data
+  else text = `${status.lastError && !status.lastError.resolved ? "No new failures" : "No failures"} ${span}`;
+  return html`<span class="count" data-failures=${failures} data-tool-errors=${tools}>${text}</span>`;
+}
+
+function card(ctx, server, status, index) {
+  const state = status.connectionState || "unknown";
+  const open = (event) => {
+    ctx.drawer.setAttribute("token", session.token || "");
+    ctx.drawer.open(server, event.currentTarget);
+  };
+  return html`<article class="card" data-server=${server} aria-labelledby="card-${index}">
+    <div class="card-head"><h2 id="card-${index}">${server}</h2>
+      <span class="badge ${state}" data-state=${state}>${STATE_LABELS[state] || state}</span></div>
+    ${lastFailure(ctx, server, state, status.lastError)}
+    <div class="card-foot">
+      ${counts(status)}
+      <button type="button" class="button small" data-diagnostics=${server} aria-label="Diagnostics for ${server}"
+        @click=${open}>Diagnostics</button>
+    </div></article>`;
+}
+
+function page(grid, doctor) {
+  return html`<h1>MCP servers</h1><p class="lede">Connection state and the last problem for each server you can use.</p>
+    ${grid}
+    ${doctor ? html`<details class="panel doctor-panel" id="doctor-panel">
+      <summary><h2>Test connection</h2><span class="meta">Check a server's URL layer by layer before you add it.</span></summary>
+      <mcp-doctor></mcp-doctor></details>` : nothing}`;
+}
+
+export async function show(ctx) {
+  setTitle("Servers");
+  render(page(html`<div class="grid" aria-busy="true"><div class="skeleton"></div><div class="skeleton"></div>
+    <div class="skeleton"></div></div>`, false), ctx.view);
+  let statuses;
+  try {
+    statuses = (await ctx.client.get("/api/mcp/connection/status")).connectionStatus;
+  } catch (error) {
+    if (!ctx.signal.aborted) render(page(errorBox(error), false), ctx.view);
+    return;
+  }
+  if (ctx.signal.aborted) return;
+  const names = Object.keys(statuses).sort();
+  const grid = names.length
+    ? html`<div class="grid">${names.map((name, i) => card(ctx, name, statuses[name], i))}</div>`
+    : html`<p class="message">You don't have access to any MCP server yet.</p>`;
+  render(page(grid, true), ctx.view);
+}
