@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from mcpdiag.store.base import utc_now
-from tests.api.conftest import Api
+from tests.api.conftest import ACL, Api
 from tests.api.support import seed
 from tests.factories import make_event
 
@@ -124,3 +124,28 @@ async def test_listed_servers_are_exactly_those_the_caller_can_access(api: Api) 
 async def test_status_refuses_any_query_parameter(api: Api) -> None:
     response = await api.client.get("/api/mcp/connection/status?server[$ne]=x", headers=api.as_user())
     assert response.status_code == 400
+
+
+async def test_the_status_listing_pages_every_server_once_in_name_order(api: Api) -> None:
+    """Staff walk every stored server plus the ACL's names in pages; a user's pages hold only their grants;
+    a cursor that is not one is a 400 naming it."""
+    names = [f"srv-{i:02d}" for i in range(23)]
+    await seed(api.store, [make_event(server=name, code="MCP_CONNECTED") for name in names])
+    expected = sorted({*names, *ACL["servers"]})
+    walked: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 5, **({"cursor": cursor} if cursor else {})}
+        response = await api.client.get("/api/mcp/connection/status", params=params, headers=api.support)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert len(body["connectionStatus"]) <= 5
+        walked += list(body["connectionStatus"])
+        cursor = body["nextCursor"]
+        if cursor is None:
+            break
+    assert walked == expected
+    mine = await api.client.get("/api/mcp/connection/status", params={"limit": 1}, headers=api.as_user())
+    assert set(mine.json()["connectionStatus"]) <= {"github", "docs"}
+    bad = await api.client.get("/api/mcp/connection/status", params={"cursor": "!!"}, headers=api.support)
+    assert bad.status_code == 400 and bad.json()["error"]["message"].startswith("cursor")

@@ -101,6 +101,9 @@ class ConnectionStatusResponse(ApiModel):
     """State of every server the caller can access."""
 
     connection_status: dict[str, ServerStatus]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null at the end"
+    )
 
 
 class CodeCount(ApiModel):

@@ -67,4 +67,16 @@ export class ApiClient {
   }
 
   get(path, params) { return this.request(path, { params }); }
+
+  /** Every server card the caller can see: the status listing, following its pages. */
+  async allStatuses() {
+    const statuses = {};
+    let cursor = null;
+    do {
+      const page = await this.get("/api/mcp/connection/status", cursor ? { cursor } : undefined);
+      Object.assign(statuses, page.connectionStatus);
+      cursor = page.nextCursor || null;
+    } while (cursor);
+    return statuses;
+  }
 }

@@ -59,7 +59,7 @@ export async function show(ctx) {
   setTitle("Admin");
   let servers = [];
   try {
-    servers = Object.keys((await ctx.client.get("/api/mcp/connection/status")).connectionStatus).sort();
+    servers = Object.keys(await ctx.client.allStatuses()).sort();
   } catch { /* the form still works for all servers */ }
   if (ctx.signal.aborted) return;
   const state = { custom: false, command: "", busy: false, status: nothing };

@@ -88,7 +88,7 @@ export async function show(ctx) {
     <div class="skeleton"></div></div>`, false), ctx.view);
   let statuses;
   try {
-    statuses = (await ctx.client.get("/api/mcp/connection/status")).connectionStatus;
+    statuses = await ctx.client.allStatuses();
   } catch (error) {
     if (!ctx.signal.aborted) render(page(errorBox(error), false), ctx.view);
     return;
