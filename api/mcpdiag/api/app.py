@@ -17,7 +17,19 @@ from fastapi.openapi.utils import get_openapi
 from mcpdiag.api.acl import AccessPolicy
 from mcpdiag.api.auth import DevSigner, TokenVerifier
 from mcpdiag.api.errors import install_api_error_handlers
-from mcpdiag.api.routes import admin, bundle, debug, dev, diagnostics, doctor, health, session, status
+from mcpdiag.api.routes import (
+    admin,
+    bundle,
+    debug,
+    dev,
+    diagnostics,
+    doctor,
+    health,
+    overview,
+    problems,
+    session,
+    status,
+)
 from mcpdiag.api.routes.ui import mount_ui
 from mcpdiag.api.settings import ApiSettings, get_api_settings
 from mcpdiag.api.telemetry import Telemetry, TracingMiddleware
@@ -112,6 +124,8 @@ def create_app(
     app.state.dev_signer = dev_signer
     for router in (
         diagnostics.router,
+        problems.router,
+        overview.router,
         status.router,
         debug.router,
         admin.router,

@@ -7,6 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from mcpdiag.emitters import Action, Severity, Touchpoint
+
 ConnectionState = Literal["connected", "connecting", "disconnected", "error", "unknown"]
 
 
@@ -178,3 +180,84 @@ class Readiness(ApiModel):
 
     status: Literal["ready"] = "ready"
     store: str
+
+
+class ProblemOut(ApiModel):
+    """Failures of one fingerprint (server, code, touchpoint, tool) over the window."""
+
+    fingerprint: str
+    server: str
+    code: str
+    title: str = Field(description="The catalog's short title of the code")
+    touchpoint: Touchpoint
+    tool: str | None
+    severity: Severity = Field(description="The highest severity among its events")
+    count: int = Field(description="Occurrences (coalesced repeats count as many as they stand for)")
+    first_seen: str
+    last_seen: str
+    users_affected: int = Field(description="Distinct users among the events the caller may see")
+    server_wide: bool = Field(description="Whether any occurrence affected everyone (no user)")
+    latest_debug_id: str
+    latest_event_id: str
+    trend: list[int] = Field(description="Occurrences per bucket of the window, oldest first")
+    action: Action
+
+
+class ProblemsResponse(ApiModel):
+    """A server's problems, busiest first, with the buckets their trends count into."""
+
+    server: str
+    since: str = Field(alias="from")
+    until: str = Field(alias="to")
+    bucket_seconds: int
+    bucket_starts: list[str]
+    items: list[ProblemOut]
+
+
+class TimelineResponse(ApiModel):
+    """A server's occurrences per bucket of the window, by severity (the drawer's chart)."""
+
+    server: str
+    since: str = Field(alias="from")
+    until: str = Field(alias="to")
+    bucket_seconds: int
+    bucket_starts: list[str]
+    by_severity: dict[Severity, list[int]]
+
+
+class ServerTrend(ApiModel):
+    """One server's failures over the window, for the Overview's sparkline or heatmap row."""
+
+    server: str
+    failures: int
+    users_affected: int
+    trend: list[int]
+    worst_severity: Severity | None
+
+
+class Incident(ApiModel):
+    """What the bundle analysis would say of a server, computed live: its dominant code, when it started,
+    and the hours that spiked."""
+
+    server: str
+    code: str
+    title: str
+    share: float = Field(description="The code's share of the server's failures in the window, 0-1")
+    count: int
+    onset: str = Field(description="When the dominant code was first seen in the window")
+    spikes: list[str] = Field(description="Bucket starts whose failures exceed 3x the median bucket")
+    latest_debug_id: str
+    action: Action
+
+
+class OverviewResponse(ApiModel):
+    """The fleet at a glance (support and admins): every server's trend, the top problems, incidents."""
+
+    since: str = Field(alias="from")
+    until: str = Field(alias="to")
+    bucket_seconds: int
+    bucket_starts: list[str]
+    servers: list[ServerTrend]
+    top_problems: list[ProblemOut]
+    incidents: list[Incident]
+    users_affected: int

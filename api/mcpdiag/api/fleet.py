@@ -1,0 +1,105 @@
+"""Problems, trends and incidents computed live from the store's hourly rollups: what a bundle's analysis
+says of a deployment, without a bundle."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from datetime import datetime
+
+from mcpdiag.api.models import Incident, ProblemOut, ServerTrend
+from mcpdiag.bundle.analysis import SPIKE_FACTOR
+from mcpdiag.emitters import Severity, code_info, format_ts
+from mcpdiag.store.rollup import Problem
+
+MIN_SPIKE = 3
+"""A bucket is a spike only with at least this many failures (3 timeouts are not an incident)."""
+
+
+def problem_out(problem: Problem) -> ProblemOut:
+    """The API shape of one problem."""
+    info = code_info(problem.code)
+    return ProblemOut(
+        fingerprint=problem.fingerprint,
+        server=problem.server,
+        code=problem.code,
+        title=info.title,
+        touchpoint=problem.touchpoint,
+        tool=problem.tool,
+        severity=problem.severity,
+        count=problem.count,
+        first_seen=format_ts(problem.first_seen),
+        last_seen=format_ts(problem.last_seen),
+        users_affected=problem.users,
+        server_wide=problem.server_wide,
+        latest_debug_id=problem.latest_trace_id,
+        latest_event_id=problem.latest_event_id,
+        trend=problem.trend,
+        action=info.action,
+    )
+
+
+def server_trends(problems: Sequence[Problem], servers: Sequence[str], buckets: int) -> list[ServerTrend]:
+    """Each server's failures summed over its problems, busiest first (servers without any last)."""
+    rows: dict[str, ServerTrend] = {
+        server: ServerTrend(
+            server=server, failures=0, users_affected=0, trend=[0] * buckets, worst_severity=None
+        )
+        for server in servers
+    }
+    for problem in problems:
+        row = rows.setdefault(
+            problem.server,
+            ServerTrend(
+                server=problem.server, failures=0, users_affected=0, trend=[0] * buckets, worst_severity=None
+            ),
+        )
+        row.failures += problem.count
+        row.users_affected = max(row.users_affected, problem.users)
+        row.trend = [a + b for a, b in zip(row.trend, problem.trend, strict=True)]
+        if row.worst_severity is None or problem.severity.rank > row.worst_severity.rank:
+            row.worst_severity = problem.severity
+    return sorted(rows.values(), key=lambda r: (-r.failures, r.server))
+
+
+def incidents(problems: Sequence[Problem], starts: Sequence[datetime]) -> list[Incident]:
+    """Per server with failures: its dominant code with share and onset, and the buckets that spiked."""
+    by_server: dict[str, list[Problem]] = {}
+    for problem in problems:
+        by_server.setdefault(problem.server, []).append(problem)
+    found: list[Incident] = []
+    for server, items in by_server.items():
+        total = sum(p.count for p in items)
+        by_code: dict[str, list[Problem]] = {}
+        for problem in items:
+            by_code.setdefault(problem.code, []).append(problem)
+        code, group = max(by_code.items(), key=lambda kv: (sum(p.count for p in kv[1]), kv[0]))
+        count = sum(p.count for p in group)
+        trend = [sum(col) for col in zip(*(p.trend for p in items), strict=True)]
+        median = statistics.median(trend) if trend else 0
+        spiked = [
+            format_ts(starts[i])
+            for i, n in enumerate(trend)
+            if n >= MIN_SPIKE and n > SPIKE_FACTOR * max(median, 1)
+        ]
+        newest = max(group, key=lambda p: p.last_seen)
+        info = code_info(code)
+        found.append(
+            Incident(
+                server=server,
+                code=code,
+                title=info.title,
+                share=round(count / total, 3) if total else 0.0,
+                count=count,
+                onset=format_ts(min(p.first_seen for p in group)),
+                spikes=spiked,
+                latest_debug_id=newest.latest_trace_id,
+                action=info.action,
+            )
+        )
+    return sorted(found, key=lambda i: (-i.count, i.server))
+
+
+def worst(problems: Sequence[Problem]) -> Severity | None:
+    """The highest severity among `problems`."""
+    return max((p.severity for p in problems), key=lambda s: s.rank, default=None)

@@ -1,0 +1,51 @@
+"""`GET /api/overview`: the fleet at a glance for support and admins — every server's failures over the
+window, the top problems across servers, users affected, and the incidents a bundle's analysis would find."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from mcpdiag.api.deps import Policy, StaffUser, Store, strict_query
+from mcpdiag.api.fleet import incidents, problem_out, server_trends
+from mcpdiag.api.models import OverviewResponse
+from mcpdiag.api.routes.common import error_responses
+from mcpdiag.api.routes.problems import Buckets, Since, Until
+from mcpdiag.api.windows import Window
+from mcpdiag.emitters import format_ts
+from mcpdiag.store.rollup import bucket_starts, span_of
+
+router = APIRouter(prefix="/api", tags=["overview"])
+TOP_PROBLEMS = 10
+
+
+@router.get(
+    "/overview",
+    response_model=OverviewResponse,
+    responses=error_responses(403),
+    dependencies=[Depends(strict_query(scalar=("from", "to", "buckets")))],
+    summary="Every server's failures, the top problems and live incidents (support and admins)",
+)
+async def overview(
+    principal: StaffUser,
+    store: Store,
+    policy: Policy,
+    since: Since = None,
+    until: Until = None,
+    buckets: Buckets = 24,
+) -> OverviewResponse:
+    """Failures (warning and above, occurrences) per server and bucket, the busiest problems across the
+    fleet, and per server its dominant code, onset and spikes. Servers without failures are listed too."""
+    window = Window.of(since, until, store.clock())
+    found = await store.problems(None, window.since, window.until, buckets=buckets)
+    starts = bucket_starts(window.since, window.until, buckets)
+    servers = await store.list_servers(limit=2000)
+    return OverviewResponse(
+        since=format_ts(window.since),
+        until=format_ts(window.until),
+        bucket_seconds=int(span_of(buckets, window.since, window.until).total_seconds()),
+        bucket_starts=[format_ts(t) for t in starts],
+        servers=server_trends(found, servers, buckets),
+        top_problems=[problem_out(p) for p in found[:TOP_PROBLEMS]],
+        incidents=incidents(found, starts),
+        users_affected=sum(p.users for p in found),
+    )
