@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from mcpdiag.api.acl import AccessPolicy
 from mcpdiag.api.auth import DevSigner, TokenVerifier
 from mcpdiag.api.errors import install_api_error_handlers
+from mcpdiag.api.live import StreamSlots
 from mcpdiag.api.routes import (
     admin,
     bundle,
@@ -29,6 +30,7 @@ from mcpdiag.api.routes import (
     problems,
     session,
     status,
+    stream,
 )
 from mcpdiag.api.routes.ui import mount_ui
 from mcpdiag.api.settings import ApiSettings, get_api_settings
@@ -105,10 +107,15 @@ def create_app(
             runtime = CollectorRuntime(ingest_settings, active, metrics=metrics)
             app.state.store = active
             app.state.collector = runtime
+            app.state.stream_slots = StreamSlots(api_settings.streams_per_user, api_settings.max_streams)
+            app.state.streams_stopping = asyncio.Event()
             if not verifier.configured:
                 log.warning("no MCPDIAG_JWT_SECRET or MCPDIAG_JWKS_URL: every /api request will get 401")
             async with runtime.running():
-                yield
+                try:
+                    yield
+                finally:
+                    app.state.streams_stopping.set()
         finally:
             if store is None:
                 await active.close()
@@ -124,6 +131,7 @@ def create_app(
     app.state.dev_signer = dev_signer
     for router in (
         diagnostics.router,
+        stream.router,
         problems.router,
         overview.router,
         status.router,

@@ -53,6 +53,14 @@ class ApiSettings(BaseSettings):
     )
     doctor_rate_per_minute: int = Field(default=10, ge=1, description="Doctor runs per user per minute")
     doctor_timeout_s: float = Field(default=20, gt=0, le=120, description="Bound on one doctor run")
+    streams_per_user: int = Field(default=4, ge=1, description="Live diagnostics streams one user may hold")
+    max_streams: int = Field(default=500, ge=1, description="Live diagnostics streams one process serves")
+    stream_heartbeat_s: float = Field(
+        default=15, gt=0, le=300, description="Seconds between keep-alive comments on an idle live stream"
+    )
+    stream_poll_s: float = Field(
+        default=1.0, gt=0, le=30, description="Seconds between a live stream's reads when nothing woke it"
+    )
     otlp_endpoint: str | None = Field(
         default=None,
         pattern=r"^https?://",

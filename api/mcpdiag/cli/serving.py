@@ -128,15 +128,25 @@ async def serving(app: Any, limits: ServeSettings | None = None) -> AsyncIterato
         await wait_started(server, task)
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
+        end_streams(server)
         server.should_exit = True
         await task
         sock.close()
+
+
+def end_streams(server: ManagedServer) -> None:
+    """Tell the app's live streams to end: uvicorn's graceful shutdown waits for open connections, and a
+    stream would otherwise hold it until the grace period runs out."""
+    stopping = getattr(getattr(server.config.app, "state", None), "streams_stopping", None)
+    if stopping is not None:
+        stopping.set()
 
 
 async def serve_until_stopped(server: ManagedServer) -> None:
     """Serve until SIGINT/SIGTERM, then shut down gracefully (a second signal forces it)."""
 
     def stop() -> None:
+        end_streams(server)
         server.should_exit = True
 
     def force() -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from mcpdiag.collector.changes import Changes
 from mcpdiag.collector.errors import CollectorError, OverloadedError, SpoolCorruptError, SpoolFullError
 from mcpdiag.collector.metrics import CollectorMetrics
 from mcpdiag.collector.spool import Spool, SpoolEntry
@@ -76,6 +77,7 @@ class IngestPipeline:
         self.batch_interval = batch_interval
         self.queue_max_events = queue_max_events
         self.replay_backoff = replay_backoff
+        self.changes = Changes()
         self._queue: deque[_Pending] = deque()
         self._depth = 0
         self._wake_writer = asyncio.Event()
@@ -214,6 +216,7 @@ class IngestPipeline:
                 self.metrics.batch_seconds.observe(time.perf_counter() - started)
                 self.metrics.batch_events.observe(len(events))
                 self.metrics.stored.inc(len(events))
+                self.changes.notify(event.server for event in events)
                 return
         try:
             await self.spool.append(events)
@@ -262,4 +265,5 @@ class IngestPipeline:
             await self.spool.delete(entry)
             self._healthy = True
             self.metrics.replayed.inc(len(events))
+            self.changes.notify(event.server for event in events)
         return True

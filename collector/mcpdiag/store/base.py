@@ -239,6 +239,13 @@ class EventStore(ABC):
         """`summary` of each of `servers` (backends answer it in one query; this default asks one by one)."""
         return {server: await self.summary(server, since, user_id=user_id) for server in servers}
 
+    async def received_after(
+        self, server: str, after: tuple[int, str] | None, *, user_id: str | None = None, limit: int = 200
+    ) -> list[tuple[int, str, dict[str, Any]]]:
+        """`(received_ms, id, wire dict)` of `server`'s events stored after position `after` (receipt
+        time, then id), oldest first, in `user_id`'s scope: what a live stream sends next."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no receipt order")
+
     async def hourly(
         self,
         since: datetime,

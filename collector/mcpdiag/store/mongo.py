@@ -39,6 +39,7 @@ INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
     ("server_user_ts", [("server", 1), ("userId", 1), ("ts", -1), ("_id", -1)], {}),
     ("server_ts", [("server", 1), ("ts", -1), ("_id", -1)], {}),
     ("traceId", [("traceId", 1)], {}),
+    ("server_received", [("server", 1), ("receivedAt", 1), ("_id", 1)], {}),
 ]
 HOURLY_INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
     ("ttl_expireAt", [("expireAt", 1)], {"expireAfterSeconds": 0}),
@@ -393,6 +394,23 @@ class MongoEventStore(EventStore):
             raise _unavailable(exc) from exc
         ordered = sorted(names)
         return ordered if limit is None else ordered[:limit]
+
+    async def received_after(
+        self, server: str, after: tuple[int, str] | None, *, user_id: str | None = None, limit: int = 200
+    ) -> list[tuple[int, str, dict[str, Any]]]:
+        spec: dict[str, Any] = {"server": server, "expireAt": {"$gt": _bson(self.clock())}}
+        if user_id is not None:
+            spec["userId"] = {"$in": [user_id, None]}
+        if after is not None:
+            at = _bson(from_ms(after[0]))
+            spec["$or"] = [{"receivedAt": {"$gt": at}}, {"receivedAt": at, "_id": {"$gt": after[1]}}]
+        try:
+            docs = [
+                d async for d in self.events.find(spec, sort=[("receivedAt", 1), ("_id", 1)], limit=limit)
+            ]
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+        return [(to_ms(_aware(d["receivedAt"])), str(d["_id"]), from_document(d)) for d in docs]
 
     async def has_server(self, name: str) -> bool:
         try:

@@ -388,6 +388,23 @@ class SQLiteEventStore(EventStore):
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         return [HourlyRow(HourlyKey(*row[:7]), HourlyCounts(*row[7:])) for row in rows]
 
+    async def received_after(
+        self, server: str, after: tuple[int, str] | None, *, user_id: str | None = None, limit: int = 200
+    ) -> list[tuple[int, str, dict[str, Any]]]:
+        where, params = ["server = ?", "expire_at > ?"], [server, self._now_ms()]
+        if after is not None:
+            where.append("(received_at, id) > (?, ?)")
+            params.extend(after)
+        if user_id is not None:
+            where.append("user_key IN ('', ?)")
+            params.append(user_id)
+        sql = (
+            f"SELECT received_at, id, doc FROM events WHERE {' AND '.join(where)} "
+            "ORDER BY received_at, id LIMIT ?"
+        )
+        rows = await self._read(lambda conn: conn.execute(sql, [*params, limit]).fetchall())
+        return [(received, event_id, json.loads(doc)) for received, event_id, doc in rows]
+
     async def has_server(self, name: str) -> bool:
         row = await self._read(
             lambda conn: conn.execute("SELECT 1 FROM servers WHERE name = ?", (name,)).fetchone()

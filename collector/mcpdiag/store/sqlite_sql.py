@@ -29,6 +29,7 @@ CREATE INDEX IF NOT EXISTS ix_events_server_ts ON events (server, ts, id);
 CREATE INDEX IF NOT EXISTS ix_events_server_user_ts ON events (server, user_key, ts, id);
 CREATE INDEX IF NOT EXISTS ix_events_trace ON events (trace_id);
 CREATE INDEX IF NOT EXISTS ix_events_expire ON events (expire_at);
+CREATE INDEX IF NOT EXISTS ix_events_server_received ON events (server, received_at, id);
 CREATE TABLE IF NOT EXISTS servers (name TEXT NOT NULL PRIMARY KEY, last_ts INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit (
     id     TEXT    NOT NULL PRIMARY KEY,

@@ -16,6 +16,7 @@ _DESCRIPTIONS = {
     403: "The caller's role does not allow this endpoint",
     404: "No such server or Debug ID, or none the caller may see (the two answer alike)",
     409: "A Debug ID prefix matching several traces",
+    429: "Too many at once for one caller (the message says how many are allowed)",
     503: "The event store (or the JWKS endpoint) is unavailable",
 }
 

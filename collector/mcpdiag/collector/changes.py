@@ -1,0 +1,40 @@
+"""Which servers just had events stored: a wake-up for live streams, so they read the store at once
+instead of on their next poll. A hint only — streams always read what they send from the store, so events
+stored by another replica (which wakes nobody here) still arrive, on the poll."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+
+class Changes:
+    """Per-server wake-ups for the readers waiting on them (one asyncio loop)."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, set[asyncio.Event]] = {}
+
+    def notify(self, servers: Iterable[str]) -> None:
+        """Wake every reader of any of `servers`."""
+        for server in set(servers):
+            for event in self._waiting.get(server, ()):
+                event.set()
+
+    def subscribe(self, server: str) -> asyncio.Event:
+        """An event set whenever `server` has new events; `unsubscribe` it when done."""
+        event = asyncio.Event()
+        self._waiting.setdefault(server, set()).add(event)
+        return event
+
+    def unsubscribe(self, server: str, event: asyncio.Event) -> None:
+        """Stop waking `event`."""
+        waiting = self._waiting.get(server)
+        if waiting is not None:
+            waiting.discard(event)
+            if not waiting:
+                del self._waiting[server]
+
+    @property
+    def readers(self) -> int:
+        """Readers subscribed now."""
+        return sum(len(events) for events in self._waiting.values())
