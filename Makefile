@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck bench bench-quick clean
+.PHONY: demo test test-js lint typecheck bench bench-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,23 @@ $(CHROMIUM):
 	@if [ "$$(id -u)" = "0" ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium
 
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(CHROMIUM) test-js
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
+
+# The Node emitter (emitters/js): npm ci, tsc build and type check, then `node --test` with the redaction
+# vectors the Python redactor makes now from fresh secrets (the collector test starts .venv's `mcpdiag serve`).
+JS     := emitters/js
+NPM_STAMP := $(JS)/node_modules/.installed
+$(NPM_STAMP): $(JS)/package-lock.json
+	cd $(JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
+
+test-js: $(STAMP) $(NPM_STAMP)
+	cd $(JS) && npm run --silent build && npm run --silent typecheck
+	@vectors=$$(mktemp) && $(PY) -m mcpdiag.emitters.catalog_json --vectors $$vectors && \
+	  (cd $(JS) && MCPDIAG_REDACTION_VECTORS=$$vectors npm test --silent); status=$$?; rm -f $$vectors; exit $$status
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -99,6 +99,7 @@ const REFUSED_TEXT = /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH/;
 const TLS_TEXT = /certificate|SSL routines|self[- ]signed|CERT_|ERR_TLS_|wrong version number/i;
 const CHALLENGE = /(?:^|,)\s*(?:bearer|dpop)\b/i;
 const MCP_TYPES = ["application/json", "text/event-stream"];
+const OAUTH_ENDPOINT = /\/(?:token|register|authorize)$/;
 const OAUTH_URL = /\/\.well-known\/(?:oauth-protected-resource|oauth-authorization-server|openid-configuration)/;
 // Messages the SDKs write themselves; any other message on a JSON-RPC error came from the server.
 const SDK_MESSAGES = ["server returned an error response", "not found", "session terminated", "connection closed"];
@@ -141,6 +142,12 @@ function oauthRule(f: Facts): Verdict | undefined {
     hit("MCP_OAUTH_FAILED", "oauth", failure) ??
     hit("MCP_OAUTH_FAILED", "oauth endpoint", endpoint)
   );
+}
+
+/** Whether `err` is a failure of the OAuth flow itself (discovery, registration, token exchange). */
+export function isOAuthFailure(err: unknown, http?: HttpObservation): boolean {
+  if (http?.url && http.status !== undefined && http.status >= 400 && (OAUTH_URL.test(http.url) || OAUTH_ENDPOINT.test(http.url))) return true;
+  return errorChain(err).some((e) => has(e, OAUTH_NAMES) && !has(e, AUTH_NAMES));
 }
 
 function spawnRule(f: Facts): Verdict | undefined {

@@ -1,7 +1,7 @@
 // `openSession`: an MCP client session (either SDK line) whose every failure leaves as an emitted
 // MCPDiagnosticError carrying the Debug ID the server received as `traceparent`.
 import { errorChain, errorNames, prop } from "../chain.js";
-import { classificationFor } from "../classifier.js";
+import { classificationFor, isOAuthFailure } from "../classifier.js";
 import type { Emitter } from "../emitter.js";
 import { MCPDiagnosticError } from "../errors.js";
 import type { WireEvent } from "../event.js";
@@ -374,7 +374,10 @@ export async function openSession(server: string, options: OpenSessionOptions): 
     run.emit("MCP_CONNECTED", "lifecycle", { traceId: trace.traceId, spanId: trace.spanId });
     return new DiagnosedSession(connected.client, lib.line, run, lib, connected.transport);
   } catch (err) {
-    if (oauth?.startedAt !== undefined && touchpoint === "connect" && isUnauthorized(err)) touchpoint = "oauth";
+    if (oauth && touchpoint === "connect") {
+      // A failure inside the sign-in (discovery, registration, token exchange) is reported at `oauth`.
+      if ((oauth.startedAt !== undefined && isUnauthorized(err)) || isOAuthFailure(err, run.observer.last)) touchpoint = "oauth";
+    }
     const failure = await run.fail(err, touchpoint, trace);
     await holder.last?.client.close().catch(() => {});
     await holder.last?.transport.close().catch(() => {});

@@ -33,10 +33,14 @@ def self_signed() -> dict[str, str]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - days)
         .not_valid_after(now + days)
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
         .sign(key, hashes.SHA256())
     )
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return {"cert": cert.public_bytes(serialization.Encoding.PEM).decode(), "key": pem.decode()}
 
 
