@@ -56,10 +56,12 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 # Every benchmark, one table (printed and written to bench/results/bench.md); `make bench-quick` for a smoke run.
-bench: $(STAMP)
+bench: $(STAMP) $(NPM_STAMP)
+	cd $(JS) && npm run --silent build
 	$(PY) bench/run_all.py
 
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) $(NPM_STAMP)
+	cd $(JS) && npm run --silent build
 	$(PY) bench/run_all.py --quick
 
 clean:

@@ -67,40 +67,44 @@ type Record_ = RawRecord | { final: WireEvent };
 
 const DROPPED_EVENTS_ATTR = "mcpdiag.dropped_events";
 const RETRY_PAUSE_MS: [number, number] = [50, 2000];
-const CODE_RANK: Record<string, number> = Object.fromEntries(
-  Object.entries(CATALOG).map(([code, info]) => [code, SEVERITY_RANK[info.severity]]),
-);
+const CODE_RANK = new Map<string, number>(Object.entries(CATALOG).map(([code, info]) => [code, SEVERITY_RANK[info.severity]]));
 const TRANSPORTS = new Set(["stdio", "sse", "streamable-http", "websocket"]);
 const CONTROL = /[\x00-\x1f\x7f]/g;
 
-/** A FIFO with O(1) push and shift. */
+/** A FIFO ring buffer: O(1) push, shift and unshift; it grows by doubling and never shrinks. */
 class Fifo<T> {
-  private items: T[] = [];
+  private items: (T | undefined)[] = new Array(64);
   private head = 0;
-  get length(): number {
-    return this.items.length - this.head;
+  length = 0;
+  private grow(): void {
+    const old = this.items;
+    const items = new Array<T | undefined>(old.length * 2);
+    for (let i = 0; i < this.length; i++) items[i] = old[(this.head + i) & (old.length - 1)];
+    this.items = items;
+    this.head = 0;
   }
   push(item: T): void {
-    this.items.push(item);
+    if (this.length === this.items.length) this.grow();
+    this.items[(this.head + this.length) & (this.items.length - 1)] = item;
+    this.length += 1;
   }
   unshift(item: T): void {
-    if (this.head > 0) this.items[--this.head] = item;
-    else this.items.unshift(item);
+    if (this.length === this.items.length) this.grow();
+    this.head = (this.head - 1) & (this.items.length - 1);
+    this.items[this.head] = item;
+    this.length += 1;
   }
   shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
+    if (!this.length) return undefined;
     const item = this.items[this.head];
-    this.items[this.head++] = undefined as T;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
+    this.items[this.head] = undefined;
+    this.head = (this.head + 1) & (this.items.length - 1);
+    this.length -= 1;
     return item;
   }
   drain(): T[] {
-    const out = this.items.slice(this.head);
-    this.items = [];
-    this.head = 0;
+    const out: T[] = [];
+    while (this.length) out.push(this.shift() as T);
     return out;
   }
 }
@@ -108,12 +112,15 @@ class Fifo<T> {
 function rankOf(record: Record_): number {
   if ("final" in record) return SEVERITY_RANK[record.final.severity as Severity] ?? 3;
   const severity = record.o.severity;
-  return severity === undefined ? (CODE_RANK[record.code] ?? 3) : (SEVERITY_RANK[severity] ?? 3);
+  return severity === undefined ? (CODE_RANK.get(record.code) ?? 3) : (SEVERITY_RANK[severity] ?? 3);
 }
+
+const HAS_CONTROL = /[\x00-\x1f\x7f]/;
 
 function name(value: unknown): string | null {
   if (value === null || value === undefined || value === "") return null;
-  return String(value).replace(CONTROL, " ").slice(0, 256);
+  const text = String(value);
+  return (HAS_CONTROL.test(text) ? text.replace(CONTROL, " ") : text).slice(0, 256);
 }
 
 const live = new Set<WeakRef<Emitter>>();
@@ -146,6 +153,7 @@ export class Emitter {
   private size = 0;
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
+  private timerSoon = false;
   private running = false;
   private closed = false;
   private pauseMs = RETRY_PAUSE_MS[0];
@@ -175,7 +183,8 @@ export class Emitter {
 
   // -- the hot path ---------------------------------------------------------------------------------------
 
-  /** Queue one event and return its Debug ID (its trace id). Never throws, never does I/O. */
+  /** Queue one event and return its Debug ID (its trace id). Never throws, never does I/O.
+   * `options` is read later, by the worker: do not change it after the call. */
   emit(code: string, options: EmitOptions): string {
     let traceId = options?.traceId;
     try {
@@ -185,8 +194,9 @@ export class Emitter {
         if (ids) [traceId, spanId] = ids;
         else traceId = newTraceId();
       }
-      // A shallow copy: the host may reuse its options object after this call.
-      this.enqueue({ t: Date.now(), code, o: { ...options }, traceId, spanId });
+      // `options` is kept by reference until the worker reads it (a copy would double the cost of this
+      // call): pass a fresh object, as an object literal does, and do not change it afterwards.
+      this.enqueue({ t: Date.now(), code, o: options, traceId, spanId });
       return traceId;
     } catch {
       return traceId ?? newTraceId();
@@ -286,11 +296,14 @@ export class Emitter {
   private schedule(delayMs: number): void {
     if (this.running) return;
     if (this.timer !== undefined) {
-      if (delayMs > 0) return;
+      // Called on every emit: only a due-later timer is worth replacing by a due-now one.
+      if (delayMs > 0 || this.timerSoon) return;
       clearTimeout(this.timer);
     }
+    this.timerSoon = delayMs === 0;
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      this.timerSoon = false;
       void this.run();
     }, delayMs);
     this.timer.unref();
@@ -411,7 +424,7 @@ export class Emitter {
     const o = record.o;
     const info = codeInfo(record.code);
     const known = info.code === record.code;
-    const server = String(o.server ?? "").replace(CONTROL, " ").slice(0, 128) || "unknown";
+    const server = name(o.server)?.slice(0, 128) || "unknown";
     const status = o.httpStatus;
     const duration = o.durationMs;
     const event: WireEvent = {
@@ -437,10 +450,10 @@ export class Emitter {
       attrs: boundedAttrs(o.attrs),
       source: this.source,
     };
-    const [redacted] = this.redactor.event({ messageSafe: event.messageSafe, detail: event.detail, attrs: event.attrs });
-    event.messageSafe = String(redacted.messageSafe).slice(0, LIMITS.maxMessageSafe);
-    event.detail = redacted.detail ? String(redacted.detail).slice(0, LIMITS.maxDetail) : null;
-    event.attrs = redacted.attrs as WireEvent["attrs"];
+    const redactor = this.redactor;
+    event.messageSafe = redactor.text(event.messageSafe).slice(0, LIMITS.maxMessageSafe);
+    event.detail = event.detail ? redactor.text(event.detail).slice(0, LIMITS.maxDetail) : null;
+    if (Object.keys(event.attrs).length) event.attrs = redactor.event(event.attrs)[0];
     fit(event);
     return event;
   }
@@ -489,6 +502,7 @@ export class Emitter {
       this.size = 0;
       if (this.timer !== undefined) clearTimeout(this.timer);
       this.timer = undefined;
+      this.timerSoon = false;
       for (const ref of live) if (ref.deref() === this) live.delete(ref);
       try {
         await this.sink.close?.();

@@ -2,25 +2,37 @@
 import { randomFillSync } from "node:crypto";
 
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-const POOL = Buffer.alloc(4096);
-let offset = POOL.length;
+// Trace and span ids are slices of a pool of random hex (one slice is O(1) in V8). The pool is refilled off
+// the caller's tick: when half of it is used, the next one is made on a later turn of the event loop; only a
+// burst that empties it within one tick pays for a refill inline.
+const POOL_BYTES = 128 * 1024;
+let hexPool = "";
+let hexOffset = 0;
+let spare: string | undefined;
+let refilling = false;
 
-function take(n: number): number {
-  // One system call fills ids for a few hundred events: the hot path only reads the pool.
-  if (offset + n > POOL.length) {
-    randomFillSync(POOL);
-    offset = 0;
-  }
-  const at = offset;
-  offset += n;
-  return at;
+function freshHex(): string {
+  return randomFillSync(Buffer.alloc(POOL_BYTES)).toString("hex");
 }
 
-function hex(n: number): string {
-  const at = take(n);
-  let out = "";
-  for (let i = at; i < at + n; i++) out += HEX[POOL[i]];
+function prepareSpare(): void {
+  if (refilling || spare !== undefined) return;
+  refilling = true;
+  setImmediate(() => {
+    refilling = false;
+    spare ??= freshHex();
+  }).unref();
+}
+
+function hex(chars: number): string {
+  if (hexOffset + chars > hexPool.length) {
+    hexPool = spare ?? freshHex();
+    spare = undefined;
+    hexOffset = 0;
+  }
+  const out = hexPool.slice(hexOffset, hexOffset + chars);
+  hexOffset += chars;
+  if (hexOffset * 2 > hexPool.length && spare === undefined) prepareSpare();
   return out;
 }
 
@@ -29,38 +41,41 @@ const ZERO_SPAN = "0".repeat(16);
 
 /** A fresh random W3C trace id: 32 lowercase hex, never all zeros. */
 export function newTraceId(): string {
-  const id = hex(16);
+  const id = hex(32);
   return id === ZERO_TRACE ? newTraceId() : id;
 }
 
 /** A fresh random W3C span id: 16 lowercase hex, never all zeros. */
 export function newSpanId(): string {
-  const id = hex(8);
+  const id = hex(16);
   return id === ZERO_SPAN ? newSpanId() : id;
 }
 
+let ulidMs = -1;
+let ulidTime = "";
+let base32Pool = "";
+let base32Offset = 0;
+
 /** A 26-character ULID: 48 bits of milliseconds, 80 random bits, Crockford base32; sorts by time. */
 export function newEventId(nowMs: number = Date.now()): string {
-  let out = "";
-  let ms = Math.max(0, Math.floor(nowMs));
-  for (let i = 0; i < 10; i++) {
-    out = CROCKFORD[ms % 32] + out;
-    ms = Math.floor(ms / 32);
+  const ms = Math.max(0, Math.floor(nowMs));
+  if (ms !== ulidMs) {
+    let time = "";
+    for (let i = 0, rest = ms; i < 10; i++, rest = Math.floor(rest / 32)) time = CROCKFORD[rest % 32] + time;
+    ulidMs = ms;
+    ulidTime = time;
   }
-  const at = take(10);
-  // 80 random bits as 16 base32 characters, five bits at a time.
-  let bits = 0;
-  let value = 0;
-  for (let i = at; i < at + 10; i++) {
-    value = (value << 8) | POOL[i];
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      out += CROCKFORD[(value >> bits) & 31];
-    }
-    value &= (1 << bits) - 1;
+  if (base32Offset + 16 > base32Pool.length) {
+    // 80 random bits are 16 base32 characters: one random byte per character, five bits of it kept.
+    const bytes = randomFillSync(Buffer.alloc(16 * 1024));
+    let chars = "";
+    for (let i = 0; i < bytes.length; i++) chars += CROCKFORD[bytes[i] & 31];
+    base32Pool = chars;
+    base32Offset = 0;
   }
-  return out;
+  const random = base32Pool.slice(base32Offset, base32Offset + 16);
+  base32Offset += 16;
+  return ulidTime + random;
 }
 
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}/;

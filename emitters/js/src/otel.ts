@@ -26,9 +26,14 @@ function load(): OtelTrace | null {
 }
 
 const INVALID = /^0+$/;
+// Where @opentelemetry/api 1.x registers its globals. Without a context manager there is no active span, so
+// the hot path can skip the API call (the common case: no OpenTelemetry SDK configured).
+const REGISTRY = Symbol.for("opentelemetry.js.api.1");
 
 /** `[traceId, spanId]` of the active OpenTelemetry span, or undefined (no API, no span, an invalid one). */
 export function activeSpanIds(): [string, string] | undefined {
+  const registry = (globalThis as Record<symbol, { context?: unknown } | undefined>)[REGISTRY];
+  if (registry?.context === undefined) return undefined;
   const trace = api === undefined ? load() : api;
   if (!trace) return undefined;
   try {

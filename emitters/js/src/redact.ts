@@ -277,6 +277,8 @@ function presentLiterals(lowered: string): Set<string> {
 /** Redacts text and events; built once from the known secrets and reused. */
 export class Redactor {
   private readonly needles: readonly string[];
+  // Short texts repeat (catalog messages, tool names): their redaction is remembered, per redactor.
+  private readonly memo = new Map<string, [string, Record<string, number>]>();
 
   constructor(knownSecrets: Iterable<string> = []) {
     const kept = new Set<string>();
@@ -291,6 +293,19 @@ export class Redactor {
 
   /** Redact one string, adding how often each rule fired to `counts`. */
   text(input: string, counts: Record<string, number> = {}): string {
+    if (input.length > 256) return this.redact(input, counts);
+    let hit = this.memo.get(input);
+    if (hit === undefined) {
+      const fired: Record<string, number> = {};
+      hit = [this.redact(input, fired), fired];
+      if (this.memo.size >= 512) this.memo.clear();
+      this.memo.set(input, hit);
+    }
+    for (const [name, n] of Object.entries(hit[1])) counts[name] = (counts[name] ?? 0) + n;
+    return hit[0];
+  }
+
+  private redact(input: string, counts: Record<string, number>): string {
     let text = this.needles.length ? this.known(input, counts) : input;
     let lowered = text.toLowerCase();
     let present = presentLiterals(lowered);
