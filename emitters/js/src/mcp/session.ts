@@ -55,7 +55,9 @@ export function hostAllowed(host: string, allowed: Iterable<string>): boolean {
   return false;
 }
 
-function newTrace(): TraceContext {
+/** A fresh trace context for one MCP operation: the active OpenTelemetry span's trace, else a new one.
+ * Run the operation in `currentTrace.run(context, …)` and `observingFetch` sends it as `traceparent`. */
+export function newTraceContext(): TraceContext {
   const active = activeSpanIds();
   const traceId = active?.[0] ?? newTraceId();
   const spanId = newSpanId();
@@ -213,7 +215,7 @@ export class DiagnosedSession {
   }
 
   private async operation<T>(touchpoint: string, work: (trace: TraceContext) => Promise<T>): Promise<T> {
-    const trace = newTrace();
+    const trace = newTraceContext();
     this.run.observer.lastError = undefined;
     try {
       return await currentTrace.run(trace, () => work(trace));
@@ -350,7 +352,7 @@ export async function openSession(server: string, options: OpenSessionOptions): 
     ? new ObservedOAuthProvider(options.authProvider, report, (value) => emitter.registerSecret(value))
     : undefined;
 
-  const trace = newTrace();
+  const trace = newTraceContext();
   const holder: { last?: Attempt } = {};
   let touchpoint = "connect";
   try {

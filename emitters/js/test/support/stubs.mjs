@@ -52,9 +52,27 @@ function answer(name, req, res, port) {
   }
 }
 
+/** A JSON-RPC server that initializes fine, then lists tools that are not valid tool definitions. */
+async function badTools(req, res) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  if (req.method !== "POST") return res.writeHead(405).end();
+  const message = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
+  if (message.id === undefined) return res.writeHead(202).end();
+  let result = {};
+  if (message.method === "initialize") {
+    result = { protocolVersion: message.params.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: "bad-tools", version: "1.0" } };
+  } else if (message.method === "tools/list") {
+    result = { tools: [{ name: 42, inputSchema: "none" }] };
+  }
+  res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ jsonrpc: "2.0", id: message.id, result }));
+  return undefined;
+}
+
 function handler(getPort, counter) {
   return (req, res) => {
     counter.requests += 1;
+    if (req.url.startsWith("/bad-tools")) return void badTools(req, res);
     const match = /^\/s\/([\w-]+)/.exec(req.url);
     req.resume();
     answer(match ? match[1] : "404", req, res, getPort());
