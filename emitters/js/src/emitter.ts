@@ -7,6 +7,7 @@ import { type WireEvent, boundedAttrs, fit, formatTs } from "./event.js";
 import { newEventId, newTraceId } from "./ids.js";
 import { activeSpanIds } from "./otel.js";
 import { Redactor } from "./redact.js";
+import { Fifo } from "./queue.js";
 import type { Sink, SinkResult } from "./sinks.js";
 
 /** The fields of one event besides its code. */
@@ -70,44 +71,6 @@ const RETRY_PAUSE_MS: [number, number] = [50, 2000];
 const CODE_RANK = new Map<string, number>(Object.entries(CATALOG).map(([code, info]) => [code, SEVERITY_RANK[info.severity]]));
 const TRANSPORTS = new Set(["stdio", "sse", "streamable-http", "websocket"]);
 const CONTROL = /[\x00-\x1f\x7f]/g;
-
-/** A FIFO ring buffer: O(1) push, shift and unshift; it grows by doubling and never shrinks. */
-class Fifo<T> {
-  private items: (T | undefined)[] = new Array(64);
-  private head = 0;
-  length = 0;
-  private grow(): void {
-    const old = this.items;
-    const items = new Array<T | undefined>(old.length * 2);
-    for (let i = 0; i < this.length; i++) items[i] = old[(this.head + i) & (old.length - 1)];
-    this.items = items;
-    this.head = 0;
-  }
-  push(item: T): void {
-    if (this.length === this.items.length) this.grow();
-    this.items[(this.head + this.length) & (this.items.length - 1)] = item;
-    this.length += 1;
-  }
-  unshift(item: T): void {
-    if (this.length === this.items.length) this.grow();
-    this.head = (this.head - 1) & (this.items.length - 1);
-    this.items[this.head] = item;
-    this.length += 1;
-  }
-  shift(): T | undefined {
-    if (!this.length) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head] = undefined;
-    this.head = (this.head + 1) & (this.items.length - 1);
-    this.length -= 1;
-    return item;
-  }
-  drain(): T[] {
-    const out: T[] = [];
-    while (this.length) out.push(this.shift() as T);
-    return out;
-  }
-}
 
 function rankOf(record: Record_): number {
   if ("final" in record) return SEVERITY_RANK[record.final.severity as Severity] ?? 3;

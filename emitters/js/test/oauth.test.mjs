@@ -26,7 +26,7 @@ function connect(line, cap, mode, provider, options = {}) {
     authProvider: provider,
     waitForAuthorizationCode: (url) => signIn(url),
     sdk: line,
-    timeoutMs: 3000,
+    timeoutMs: 8000,
     ...options,
   });
 }

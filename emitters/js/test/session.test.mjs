@@ -49,7 +49,7 @@ for (const line of SDK_LINES) {
       const cap = capture();
       const secrets = planted();
       const { child, port } = await serverProcess();
-      const session = await openSession("zoo", { emitter: cap.emitter, url: secrets.url(port, "/mcp"), sdk: line, timeoutMs: 3000 });
+      const session = await openSession("zoo", { emitter: cap.emitter, url: secrets.url(port, "/mcp"), sdk: line, timeoutMs: 8000 });
       await session.listTools();
       child.kill("SIGKILL");
       await once(child, "exit");
@@ -62,7 +62,7 @@ for (const line of SDK_LINES) {
     it("a server that initializes but lists malformed tools is MCP_INSPECTION_FAILED at inspection", async () => {
       const cap = capture();
       const secrets = planted();
-      const session = await openSession("zoo", { emitter: cap.emitter, url: secrets.url(stubs.port, "/bad-tools"), sdk: line, timeoutMs: 3000 });
+      const session = await openSession("zoo", { emitter: cap.emitter, url: secrets.url(stubs.port, "/bad-tools"), sdk: line, timeoutMs: 8000 });
       const err = await failure(() => session.listTools());
       await session.close();
       await checkFailure(cap, secrets, err, "MCP_INSPECTION_FAILED", "inspection");
