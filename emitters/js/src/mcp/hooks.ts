@@ -9,6 +9,8 @@ const SNIPPET_BYTES = 512;
 const MAX_READ = 64 * 1024;
 const STDERR_TAIL = 4000;
 const MCP_TYPES = ["application/json", "text/event-stream"];
+// Statuses whose Response may not carry a body (the copy made after reading one must not have one).
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
 /** The trace context of the MCP operation running in this async context (its requests carry it). */
 export interface TraceContext {
@@ -122,7 +124,7 @@ export function observingFetch(observer: FetchObserver, inner: typeof fetch = gl
       return response;
     }
     let snippet: string | undefined;
-    if (response.body && response.status !== 204 && response.status !== 304) {
+    if (response.body && !NULL_BODY.has(response.status)) {
       const body = await readCapped(response.body);
       snippet = Buffer.from(body.subarray(0, SNIPPET_BYTES)).toString("utf8");
       response = new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
