@@ -166,9 +166,18 @@ function tlsRule(f: Facts): Verdict | undefined {
   return hit("MCP_TLS_ERROR", "tls", e);
 }
 
+/** Node's fetch turns a 407 (no proxy configured) into a spec "network error": a TypeError("fetch failed")
+ * whose cause is a bare Error, no message, no code. undici's ProxyAgent says "Proxy response (407) …". */
+function isBareNetworkError(e: Thrown): boolean {
+  if (!(errorNames(e).has("TypeError") && errorText(e) === "fetch failed")) return false;
+  const cause = prop(e, "cause");
+  return errorName(cause) === "Error" && !errorText(cause) && prop(cause, "code") === undefined;
+}
+
 function socketRule(f: Facts): Verdict | undefined {
   return (
-    hit("MCP_PROXY_SSE_ISSUE", "proxy error", first(f, (e) => errorNames(e).has("ProxyError"))) ??
+    hit("MCP_PROXY_SSE_ISSUE", "proxy error", first(f, (e) => errorNames(e).has("ProxyError") || /^Proxy response \(\d+\)/.test(errorText(e)))) ??
+    hit("MCP_PROXY_SSE_ISSUE", "network error", first(f, isBareNetworkError)) ??
     hit(f.proxy ? "MCP_PROXY_SSE_ISSUE" : "MCP_CONNECTION_REFUSED", "refused", first(f, (e) => REFUSED_CODES.has(codeOf(e) ?? ""))) ??
     cut(f, first(f, (e) => RESET_CODES.has(codeOf(e) ?? "")), "connection reset")
   );
