@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test test-calendar test-mcp1 lint typecheck bench bench-quick clean
+.PHONY: demo test test-calendar test-mcp1 test-js lint typecheck bench bench-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -61,7 +61,7 @@ $(FAKETIME_SHIM): tests/calendar/monotonic_sleep.c | $(PY)
 UNDER_FAKETIME = case "$$LD_PRELOAD" in *faketime*) \
   export FAKETIME_DONT_FAKE_MONOTONIC=1 LD_PRELOAD="$(CURDIR)/$(FAKETIME_SHIM):$$LD_PRELOAD";; esac;
 
-test: $(STAMP) $(STAMP1) $(DEBIAN_TOOLS) $(FAKETIME_SHIM)
+test: $(STAMP) $(STAMP1) $(DEBIAN_TOOLS) $(FAKETIME_SHIM) test-js
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
@@ -73,6 +73,19 @@ test-calendar: $(STAMP) $(DEBIAN_TOOLS)
 	faketime '+40 days' $(MAKE) test
 	faketime '-1 year' $(MAKE) test
 
+# The Node emitter (emitters/js): npm ci, tsc build and type check, then `node --test` with the redaction
+# vectors the Python redactor makes now from fresh secrets (the collector test starts .venv's `mcpdiag serve`).
+JS     := emitters/js
+NPM_STAMP := $(JS)/node_modules/.installed
+$(NPM_STAMP): $(JS)/package-lock.json
+	cd $(JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
+
+test-js: $(STAMP) $(NPM_STAMP)
+	cd $(JS) && npm run --silent build && npm run --silent typecheck
+	@vectors=$$(mktemp) && $(PY) -m mcpdiag.emitters.catalog_json --vectors $$vectors && \
+	  (cd $(JS) && MCPDIAG_REDACTION_VECTORS=$$vectors npm test --silent); status=$$?; rm -f $$vectors; exit $$status
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -81,10 +94,12 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 # Every benchmark, one table (printed and written to bench/results/bench.md); `make bench-quick` for a smoke run.
-bench: $(STAMP) $(STAMP1)
+bench: $(STAMP) $(STAMP1) $(NPM_STAMP)
+	cd $(JS) && npm run --silent build
 	$(PY) bench/run_all.py
 
-bench-quick: $(STAMP) $(STAMP1)
+bench-quick: $(STAMP) $(STAMP1) $(NPM_STAMP)
+	cd $(JS) && npm run --silent build
 	$(PY) bench/run_all.py --quick
 
 clean:

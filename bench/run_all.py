@@ -86,6 +86,34 @@ def emit_figures(report: dict[str, Any], quick: bool) -> list[Figure]:
     return out
 
 
+def emit_js_figures(report: dict[str, Any], quick: bool) -> list[Figure]:
+    samples = 2000 if quick else 20_000
+    how = (
+        f"p50/p99 over {samples:,} samples of 20 calls (process.hrtime) after warm-up, Node; peers take "
+        "turns over rounds: best round's p50, median round's p99"
+    )
+    ours = report["mcpdiag emit()"]
+    out = [figure("Node emit() per call p50/p99 (µs)", [ours["p50_us"], ours["p99_us"]], how)]
+    targets = {"pino JSON": 1 / 3}
+    for peer, row in report.items():
+        if peer.startswith("mcpdiag"):
+            continue
+        ratio = ours["p50_us"] / row["p50_us"]
+        limit = targets.get(peer)
+        out.append(
+            figure(
+                f"Node emit() vs {peer} p50 (µs)",
+                ours["p50_us"],
+                f"{how}; same run, same fields, discarding sink",
+                target=f"≤ 1/{round(1 / limit)} of peer" if limit else "",
+                peer=row["p50_us"],
+                ratio=ratio,
+                ok=None if limit is None else ratio <= limit,
+            )
+        )
+    return out
+
+
 def listed_figures(report: dict[str, Any], quick: bool) -> list[Figure]:
     figures: list[Figure] = report["figures"]
     return figures
@@ -165,6 +193,7 @@ class Bench:
 
 BENCHES = (
     Bench("emit", "emit_bench.py", (), ("--quick",), emit_figures),
+    Bench("emit-js", "emit_bench.mjs", (), ("--quick",), emit_js_figures),
     Bench("store", "store_bench.py", (), ("--quick",), listed_figures),
     Bench("ingest", "ingest_bench.py", (), ("--events", "20000", "--rounds", "2"), listed_figures),
     Bench("api", "api_bench.py", (), ("--quick",), api_figures),
@@ -192,9 +221,12 @@ def run(bench: Bench, quick: bool, soak_seconds: float) -> tuple[list[Figure], i
     if not Path(python).exists():
         hint = "run `make test` (or `make .venv-mcp1/.installed-mcp1`) first"
         return [figure(f"{bench.name}: {bench.python} missing", "—", hint, ok=False)], 1, 0.0
+    runner = "node" if bench.script.endswith(".mjs") else python
     try:
         status = subprocess.run(
-            [python, str(BENCH / bench.script), *args, "--json", str(out)], cwd=ROOT, timeout=3600
+            [runner, str(BENCH / bench.script), *args, "--json", str(out)],
+            cwd=ROOT,
+            timeout=3600,
         ).returncode
     except subprocess.TimeoutExpired:
         status = -1

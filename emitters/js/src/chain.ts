@@ -1,0 +1,119 @@
+// The error chain behind an MCP failure: walking it, naming its members, describing them for `detail`.
+// Only names and duck-typed fields are read, never the classes: neither SDK line has to be imported, and
+// both (and Node's own errors, and undici's) are recognised alike.
+
+export const MAX_CHAIN_DEPTH = 20;
+export const MAX_CHAIN_LEN = 64;
+const MAX_EXC_TEXT = 300;
+
+/** A member of an error chain: anything thrown, read through duck typing only. */
+export type Thrown = Record<string, unknown>;
+
+function isObject(value: unknown): value is Thrown {
+  return value !== null && (typeof value === "object" || typeof value === "function");
+}
+
+/** The names of the error's class, its prototype chain and its `name`. */
+export function errorNames(e: unknown): Set<string> {
+  const names = new Set<string>();
+  if (!isObject(e)) return names;
+  try {
+    if (typeof e.name === "string") names.add(e.name);
+    for (let proto = Object.getPrototypeOf(e), i = 0; proto && i < 10; proto = Object.getPrototypeOf(proto), i++) {
+      const ctor = proto.constructor;
+      if (typeof ctor === "function" && ctor.name) names.add(ctor.name);
+    }
+  } catch {
+    // a hostile object: keep what was read
+  }
+  return names;
+}
+
+/** The most specific class name of `e` (the constructor's, else `name`). */
+export function errorName(e: unknown): string {
+  if (!isObject(e)) return typeof e;
+  try {
+    const ctor = Object.getPrototypeOf(e)?.constructor;
+    const name = typeof ctor === "function" && ctor.name && ctor.name !== "Object" ? ctor.name : e.name;
+    return typeof name === "string" && name ? name : "Error";
+  } catch {
+    return "Error";
+  }
+}
+
+/** `String(e.message)` on one line; never throws. */
+export function errorText(e: unknown): string {
+  try {
+    const message = isObject(e) ? e.message : e;
+    return String(message ?? "").split(/\s+/).filter(Boolean).join(" ");
+  } catch {
+    return "<unprintable>";
+  }
+}
+
+/** A string property of `e`, or undefined. */
+export function prop(e: unknown, name: string): unknown {
+  try {
+    return isObject(e) ? e[name] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every error behind `e`, outermost first: `cause` chains followed, AggregateErrors flattened, each once. */
+export function errorChain(e: unknown): Thrown[] {
+  const chain: Thrown[] = [];
+  const seen = new Set<unknown>();
+  const visit = (x: unknown, depth: number): void => {
+    if (!isObject(x) || depth > MAX_CHAIN_DEPTH || seen.has(x) || chain.length >= MAX_CHAIN_LEN) return;
+    seen.add(x);
+    const errors = prop(x, "errors");
+    const names = errorNames(x);
+    // An AggregateError (e.g. a happy-eyeballs connect to every address) is a group: its members are the errors.
+    if (!(names.has("AggregateError") && Array.isArray(errors))) chain.push(x);
+    for (const linked of [prop(x, "cause"), prop(x, "error"), prop(x, "suppressed"), prop(x, "reason")]) {
+      if (linked instanceof Error || (isObject(linked) && typeof prop(linked, "message") === "string")) {
+        visit(linked, depth + 1);
+      }
+    }
+    if (Array.isArray(errors)) for (const sub of errors.slice(0, MAX_CHAIN_LEN)) visit(sub, depth + 1);
+  };
+  try {
+    visit(e, 0);
+  } catch {
+    // keep what was collected
+  }
+  if (!chain.length && e !== undefined && e !== null && !isObject(e)) {
+    chain.push({ name: "Thrown", message: String(e) });
+  }
+  return chain;
+}
+
+/** `text` cut to `limit` characters, marked with an ellipsis when cut. */
+export function clip(text: string, limit: number): string {
+  return text.length <= limit ? text : text.slice(0, limit - 1) + "…";
+}
+
+/** `(code, message)` of a JSON-RPC error: v1 `McpError`, v2 `ProtocolError`; undefined for anything else. */
+export function jsonrpcError(e: unknown): [number, string] | undefined {
+  const names = errorNames(e);
+  if (!names.has("McpError") && !names.has("ProtocolError")) return undefined;
+  const code = prop(e, "code");
+  if (typeof code !== "number" || !Number.isInteger(code)) return undefined;
+  // v1 writes "MCP error <code>: <message>"; the server's (or the SDK's) own message is after it.
+  const text = errorText(e).replace(/^MCP error -?\d+:\s*/, "");
+  return [code, text];
+}
+
+/** One line for `detail`: class name, Node/SDK codes, the message. */
+export function describeError(e: unknown): string {
+  const parts = [errorName(e)];
+  const code = prop(e, "code");
+  if (typeof code === "string" || typeof code === "number") parts.push(`[code ${code}]`);
+  const status = prop(e, "status");
+  if (typeof status === "number") parts.push(`[status ${status}]`);
+  const syscall = prop(e, "syscall");
+  if (typeof syscall === "string") parts.push(`[${syscall}]`);
+  const text = clip(errorText(e), MAX_EXC_TEXT);
+  return text ? `${parts.join(" ")}: ${text}` : `${parts.join(" ")} (no message)`;
+}

@@ -1,0 +1,506 @@
+// The emitter: `emit()` on the host's tick only builds a plain object and queues it; a timer-driven worker
+// finalizes (ids, bounds, redaction), batches and ships to a sink. It never throws into the host.
+import { hostname } from "node:os";
+import { type Classification, type ClassifyOptions, classify } from "./classifier.js";
+import { CATALOG, LIMITS, SEVERITIES, SEVERITY_RANK, type Severity, codeInfo } from "./codes.js";
+import { type WireEvent, boundedAttrs, fit, formatTs } from "./event.js";
+import { newEventId, newTraceId } from "./ids.js";
+import { activeSpanIds } from "./otel.js";
+import { Redactor } from "./redact.js";
+import { Fifo } from "./queue.js";
+import type { Sink, SinkResult } from "./sinks.js";
+
+/** The fields of one event besides its code. */
+export interface EmitOptions {
+  server: string;
+  touchpoint: string;
+  severity?: Severity;
+  messageSafe?: string;
+  detail?: string | null;
+  retryable?: boolean;
+  userId?: string | null;
+  conversationId?: string | null;
+  runId?: string | null;
+  tool?: string | null;
+  transport?: string | null;
+  httpStatus?: number | null;
+  durationMs?: number | null;
+  attrs?: Record<string, unknown> | null;
+  /** The Debug ID to use; by default the active OpenTelemetry span's trace id, else a fresh one. */
+  traceId?: string;
+  spanId?: string | null;
+}
+
+/** `capture()`'s context: the event's fields plus what the hooks saw, for the classifier. */
+export type CaptureOptions = Omit<EmitOptions, "severity" | "messageSafe" | "retryable"> &
+  Pick<ClassifyOptions, "http" | "sessionEstablished" | "proxyInUse" | "stderrTail">;
+
+export interface EmitterOptions {
+  service: string;
+  version?: string;
+  queueSize?: number;
+  batchSize?: number;
+  flushIntervalMs?: number;
+  /** A send that has not settled after this long counts as a retry (the collector dedupes by event id). */
+  sinkTimeoutMs?: number;
+  knownSecrets?: Iterable<string>;
+}
+
+/** Counters of an emitter since it was created. */
+export interface EmitterStats {
+  queued: number;
+  sent: number;
+  dropped: Record<Severity, number>;
+  droppedTotal: number;
+  failedBatches: number;
+  retriedBatches: number;
+  rejected: number;
+}
+
+interface RawRecord {
+  t: number;
+  code: string;
+  o: EmitOptions;
+  traceId: string;
+  spanId: string | null;
+}
+type Record_ = RawRecord | { final: WireEvent };
+
+const DROPPED_EVENTS_ATTR = "mcpdiag.dropped_events";
+const RETRY_PAUSE_MS: [number, number] = [50, 2000];
+const CODE_RANK = new Map<string, number>(Object.entries(CATALOG).map(([code, info]) => [code, SEVERITY_RANK[info.severity]]));
+const TRANSPORTS = new Set(["stdio", "sse", "streamable-http", "websocket"]);
+const CONTROL = /[\x00-\x1f\x7f]/g;
+
+function rankOf(record: Record_): number {
+  if ("final" in record) return SEVERITY_RANK[record.final.severity as Severity] ?? 3;
+  const severity = record.o.severity;
+  return severity === undefined ? (CODE_RANK.get(record.code) ?? 3) : (SEVERITY_RANK[severity] ?? 3);
+}
+
+const HAS_CONTROL = /[\x00-\x1f\x7f]/;
+
+function name(value: unknown): string | null {
+  if (value === null || value === undefined || value === "") return null;
+  const text = String(value);
+  return (HAS_CONTROL.test(text) ? text.replace(CONTROL, " ") : text).slice(0, 256);
+}
+
+const live = new Set<WeakRef<Emitter>>();
+let exitHooked = false;
+
+function hookBeforeExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  // The worker's timers are unref'd, so a host that simply ends gets here with events still queued.
+  process.on("beforeExit", () => {
+    for (const ref of live) {
+      const emitter = ref.deref();
+      if (emitter === undefined) live.delete(ref);
+      else emitter.drainBeforeExit();
+    }
+  });
+}
+
+/** Turns diagnostics into wire events without ever slowing down or breaking the host. */
+export class Emitter {
+  readonly sink: Sink;
+  private readonly queueSize: number;
+  private readonly batchSize: number;
+  private readonly flushIntervalMs: number;
+  private readonly sinkTimeoutMs: number;
+  private readonly source: WireEvent["source"];
+  private readonly secrets = new Set<string>();
+  private redactor: Redactor;
+  private readonly queues: Fifo<Record_>[] = SEVERITIES.map(() => new Fifo<Record_>());
+  private size = 0;
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private timerSoon = false;
+  private running = false;
+  private closed = false;
+  private pauseMs = RETRY_PAUSE_MS[0];
+  private unreportedDrops = 0;
+  private readonly idle: (() => void)[] = [];
+  private exitProgress: number | undefined;
+  private readonly counters = {
+    sent: 0,
+    dropped: Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>,
+    failedBatches: 0,
+    retriedBatches: 0,
+    rejected: 0,
+  };
+
+  constructor(sink: Sink, options: EmitterOptions) {
+    this.sink = sink;
+    this.queueSize = Math.max(1, options.queueSize ?? 10_000);
+    this.batchSize = Math.max(1, options.batchSize ?? 500);
+    this.flushIntervalMs = Math.max(0, options.flushIntervalMs ?? 200);
+    this.sinkTimeoutMs = Math.max(1, options.sinkTimeoutMs ?? 30_000);
+    this.source = { service: String(options.service).slice(0, 128), host: hostname().slice(0, 256), version: options.version ?? null };
+    for (const s of options.knownSecrets ?? []) if (s) this.secrets.add(s);
+    this.redactor = new Redactor(this.secrets);
+    live.add(new WeakRef(this));
+    hookBeforeExit();
+  }
+
+  // -- the hot path ---------------------------------------------------------------------------------------
+
+  /** Queue one event and return its Debug ID (its trace id). Never throws, never does I/O.
+   * `options` is read later, by the worker: do not change it after the call. */
+  emit(code: string, options: EmitOptions): string {
+    let traceId = options?.traceId;
+    try {
+      let spanId: string | null = options.spanId ?? null;
+      if (!traceId) {
+        const ids = activeSpanIds();
+        if (ids) [traceId, spanId] = ids;
+        else traceId = newTraceId();
+      }
+      // `options` is kept by reference until the worker reads it (a copy would double the cost of this
+      // call): pass a fresh object, as an object literal does, and do not change it afterwards.
+      this.enqueue({ t: Date.now(), code, o: options, traceId, spanId });
+      return traceId;
+    } catch {
+      return traceId ?? newTraceId();
+    }
+  }
+
+  private enqueue(record: Record_): void {
+    const rank = rankOf(record);
+    if (this.closed || (this.size >= this.queueSize && !this.shedBelow(rank))) {
+      this.drop(rank);
+      return;
+    }
+    this.queues[rank].push(record);
+    this.size += 1;
+    this.schedule(this.size >= this.batchSize ? 0 : this.flushIntervalMs);
+  }
+
+  /** Drop the oldest queued event of a lower severity than `rank`; false if there is none. */
+  private shedBelow(rank: number): boolean {
+    for (let lower = 0; lower < rank; lower++) {
+      if (this.queues[lower].length) {
+        this.queues[lower].shift();
+        this.size -= 1;
+        this.drop(lower);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private drop(rank: number): void {
+    this.counters.dropped[SEVERITIES[rank]] += 1;
+    this.unreportedDrops += 1;
+  }
+
+  // -- context-rich entry points --------------------------------------------------------------------------
+
+  /** Classify `err`, redact what it says, emit the event; returns the Debug ID. */
+  capture(err: unknown, options: CaptureOptions): string {
+    return this.captureEvent(err, options)[0].traceId;
+  }
+
+  /** Like `capture`, returning the emitted wire event and the classification. */
+  captureEvent(err: unknown, options: CaptureOptions): [WireEvent, Classification] {
+    const { http, sessionEstablished, proxyInUse, stderrTail, ...fields } = options;
+    const found = classify(err, {
+      touchpoint: fields.touchpoint,
+      transport: fields.transport ?? undefined,
+      server: fields.server,
+      http,
+      sessionEstablished,
+      proxyInUse,
+      stderrTail,
+      redactor: this.redactor,
+    });
+    const event = this.emitEvent(found.code, {
+      ...fields,
+      severity: found.severity,
+      messageSafe: found.messageSafe,
+      detail: found.detail,
+      retryable: found.retryable,
+      httpStatus: fields.httpStatus ?? found.httpStatus ?? null,
+      attrs: { ...found.attrs, ...(fields.attrs ?? {}) },
+    });
+    return [event, found];
+  }
+
+  /** Emit like `emit`, but build the final wire event now and return it (not for hot paths). */
+  emitEvent(code: string, options: EmitOptions): WireEvent {
+    let traceId = options.traceId;
+    let spanId = options.spanId ?? null;
+    if (!traceId) {
+      const ids = activeSpanIds();
+      if (ids) [traceId, spanId] = ids;
+      else traceId = newTraceId();
+    }
+    const event = this.finalize({ t: Date.now(), code, o: options, traceId, spanId });
+    this.enqueue({ final: event });
+    return { ...event, attrs: { ...event.attrs } };
+  }
+
+  /** Redact `value` (a token, a password the host knows) from every later event. */
+  registerSecret(value: string | null | undefined): void {
+    if (typeof value === "string" && value.trim().length >= 4 && !this.secrets.has(value)) {
+      this.secrets.add(value);
+      this.redactor = new Redactor(this.secrets);
+    }
+  }
+
+  /** The redactor with every secret registered so far. */
+  get currentRedactor(): Redactor {
+    return this.redactor;
+  }
+
+  // -- the worker ------------------------------------------------------------------------------------------
+
+  private schedule(delayMs: number): void {
+    if (this.running) return;
+    if (this.timer !== undefined) {
+      // Called on every emit: only a due-later timer is worth replacing by a due-now one.
+      if (delayMs > 0 || this.timerSoon) return;
+      clearTimeout(this.timer);
+    }
+    this.timerSoon = delayMs === 0;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerSoon = false;
+      void this.run();
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private take(): Record_[] {
+    const batch: Record_[] = [];
+    for (let rank = this.queues.length - 1; rank >= 0 && batch.length < this.batchSize; rank--) {
+      const queue = this.queues[rank];
+      while (queue.length && batch.length < this.batchSize) batch.push(queue.shift() as Record_);
+    }
+    this.size -= batch.length;
+    this.inFlight = batch.length;
+    return batch;
+  }
+
+  private async run(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      for (;;) {
+        const batch = this.take();
+        if (!batch.length) break;
+        const unsent = await this.ship(batch);
+        if (unsent === undefined) {
+          this.pauseMs = RETRY_PAUSE_MS[0];
+          continue;
+        }
+        // The sink is down: keep the batch (as queue room allows) and try again later.
+        this.requeue(unsent);
+        const pause = this.pauseMs;
+        this.pauseMs = Math.min(this.pauseMs * 2, RETRY_PAUSE_MS[1]);
+        this.running = false;
+        this.notifyIdle();
+        this.schedule(pause);
+        return;
+      }
+    } catch {
+      // an SDK never breaks its host; what was in flight is counted as dropped by ship()
+    }
+    this.inFlight = 0;
+    this.running = false;
+    this.notifyIdle();
+  }
+
+  private async ship(batch: Record_[]): Promise<WireEvent[] | undefined> {
+    let events: WireEvent[] = [];
+    let report: [WireEvent, number] | undefined;
+    let result: SinkResult;
+    try {
+      events = batch.map((r) => ("final" in r ? r.final : this.finalize(r)));
+      report = this.reportDrops(events);
+      result = (await this.sendBounded(events)) ?? { outcome: "sent" };
+    } catch (err) {
+      result = { outcome: "failed", error: String((err as Error)?.name ?? err) };
+    }
+    if (report && result.outcome !== "sent") {
+      // Not delivered: take the count back, so the batch that does get through reports it.
+      delete report[0].attrs[DROPPED_EVENTS_ATTR];
+      this.unreportedDrops += report[1];
+    }
+    this.inFlight = 0;
+    if (result.outcome === "sent") {
+      const rejected = Math.min(batch.length, Math.max(0, result.rejected ?? 0));
+      this.counters.sent += batch.length - rejected;
+      this.counters.rejected += rejected;
+      return undefined;
+    }
+    if (result.outcome === "retry" && events.length === batch.length) {
+      this.counters.retriedBatches += 1;
+      return events;
+    }
+    this.counters.failedBatches += 1;
+    for (const record of batch) this.drop(rankOf(record));
+    return undefined;
+  }
+
+  private sendBounded(events: WireEvent[]): Promise<SinkResult | void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<SinkResult>((resolve) => {
+      timer = setTimeout(() => resolve({ outcome: "retry", error: "sink timed out" }), this.sinkTimeoutMs);
+      timer.unref();
+    });
+    const sent = Promise.resolve().then(() => this.sink.send(events));
+    return Promise.race([sent, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private requeue(events: WireEvent[]): void {
+    for (let i = events.length - 1; i >= 0; i--) {
+      const record = { final: events[i] };
+      const rank = rankOf(record);
+      if (this.size >= this.queueSize && !this.shedBelow(rank)) {
+        this.drop(rank);
+        continue;
+      }
+      this.queues[rank].unshift(record);
+      this.size += 1;
+    }
+  }
+
+  /** Put the count of drops not yet reported on the first event with room; that event and the count. */
+  private reportDrops(events: WireEvent[]): [WireEvent, number] | undefined {
+    const dropped = this.unreportedDrops;
+    if (!dropped) return undefined;
+    this.unreportedDrops = 0;
+    for (const event of events) {
+      if (Object.keys(event.attrs).length < LIMITS.maxAttrs) {
+        event.attrs[DROPPED_EVENTS_ATTR] = dropped;
+        return [event, dropped];
+      }
+    }
+    this.unreportedDrops += dropped;
+    return undefined;
+  }
+
+  /** The valid wire event of a queued record: ids, defaults, bounds and redaction. */
+  private finalize(record: RawRecord): WireEvent {
+    const o = record.o;
+    const info = codeInfo(record.code);
+    const known = info.code === record.code;
+    const server = name(o.server)?.slice(0, 128) || "unknown";
+    const status = o.httpStatus;
+    const duration = o.durationMs;
+    const event: WireEvent = {
+      id: newEventId(record.t),
+      ts: formatTs(record.t),
+      server,
+      userId: name(o.userId),
+      conversationId: name(o.conversationId),
+      runId: name(o.runId),
+      touchpoint: String(o.touchpoint),
+      code: record.code,
+      severity: o.severity && o.severity in SEVERITY_RANK ? o.severity : info.severity,
+      messageSafe: String(o.messageSafe || info.message.replaceAll("{server}", server)),
+      detail: o.detail ? String(o.detail) : null,
+      retryable: o.retryable === undefined ? info.retryable && known : Boolean(o.retryable),
+      traceId: record.traceId,
+      spanId: record.spanId,
+      transport: o.transport && TRANSPORTS.has(o.transport) ? o.transport : null,
+      tool: name(o.tool),
+      httpStatus: Number.isInteger(status) && (status as number) >= 100 && (status as number) <= 599 ? (status as number) : null,
+      durationMs:
+        typeof duration === "number" && Number.isFinite(duration) && duration >= 0 ? Math.min(duration, 6048e5) : null,
+      attrs: boundedAttrs(o.attrs),
+      source: this.source,
+    };
+    const redactor = this.redactor;
+    event.messageSafe = redactor.text(event.messageSafe).slice(0, LIMITS.maxMessageSafe);
+    event.detail = event.detail ? redactor.text(event.detail).slice(0, LIMITS.maxDetail) : null;
+    if (Object.keys(event.attrs).length) event.attrs = redactor.event(event.attrs)[0];
+    fit(event);
+    return event;
+  }
+
+  // -- flushing and closing --------------------------------------------------------------------------------
+
+  private notifyIdle(): void {
+    if (this.size || this.inFlight || this.running) return;
+    for (const resolve of this.idle.splice(0)) resolve();
+  }
+
+  /** Wait until every queued event was handed to the sink; false if `timeoutMs` passed first. */
+  flush(timeoutMs = 5000): Promise<boolean> {
+    if (!this.size && !this.inFlight && !this.running) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      // A ref'd timer: a host awaiting flush() at its end must not exit before the flush does.
+      const deadline = setTimeout(() => {
+        const at = this.idle.indexOf(done);
+        if (at !== -1) this.idle.splice(at, 1);
+        resolve(!this.size && !this.inFlight);
+      }, Math.max(0, timeoutMs));
+      const done = (): void => {
+        if (this.size) {
+          // A retry pause: come back when the worker has tried again.
+          this.idle.push(done);
+          this.schedule(0);
+          return;
+        }
+        clearTimeout(deadline);
+        resolve(true);
+      };
+      this.idle.push(done);
+      this.pauseMs = RETRY_PAUSE_MS[0];
+      this.schedule(0);
+    });
+  }
+
+  /** Flush what is queued (up to `timeoutMs`), stop accepting events and close the sink. */
+  async close(timeoutMs = 5000): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.flush(timeoutMs);
+    } finally {
+      this.closed = true;
+      for (const queue of this.queues) for (const record of queue.drain()) this.drop(rankOf(record));
+      this.size = 0;
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerSoon = false;
+      for (const ref of live) if (ref.deref() === this) live.delete(ref);
+      try {
+        await this.sink.close?.();
+      } catch {
+        // an SDK never breaks its host
+      }
+    }
+  }
+
+  /** Called on `beforeExit`: ship what is queued, unless the last try made no progress. */
+  drainBeforeExit(): void {
+    if (this.closed || (!this.size && !this.inFlight)) return;
+    const progress = this.counters.sent + this.counters.failedBatches;
+    if (this.exitProgress === progress) return; // the sink is down: let the process end
+    this.exitProgress = progress;
+    void this.flush(2000);
+  }
+
+  /** A snapshot of the counters. */
+  stats(): EmitterStats {
+    const dropped = { ...this.counters.dropped };
+    return {
+      queued: this.size + this.inFlight,
+      sent: this.counters.sent,
+      dropped,
+      droppedTotal: Object.values(dropped).reduce((a, b) => a + b, 0),
+      failedBatches: this.counters.failedBatches,
+      retriedBatches: this.counters.retriedBatches,
+      rejected: this.counters.rejected,
+    };
+  }
+
+  /** Events queued and not yet handed to the sink. */
+  get pending(): number {
+    return this.size + this.inFlight;
+  }
+}
+
