@@ -19,7 +19,18 @@ from pydantic import SecretStr
 from mcpdiag.api.acl import AccessPolicy
 from mcpdiag.api.auth import TokenVerifier
 from mcpdiag.api.errors import install_api_error_handlers
-from mcpdiag.api.routes import admin, bundle, debug, dev, diagnostics, doctor, health, session, status
+from mcpdiag.api.routes import (
+    admin,
+    bundle,
+    debug,
+    dev,
+    diagnostics,
+    doctor,
+    guides,
+    health,
+    session,
+    status,
+)
 from mcpdiag.api.routes.ui import mount_ui
 from mcpdiag.api.settings import ApiSettings, get_api_settings
 from mcpdiag.api.telemetry import Telemetry, TracingMiddleware
@@ -121,6 +132,7 @@ def create_app(
         session.router,
         bundle.router,
         doctor.router,
+        guides.router,
         ingest_router,
     ):
         app.include_router(router)
