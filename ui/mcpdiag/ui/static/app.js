@@ -3,6 +3,7 @@
 import { ApiClient, ApiError, adoptFragmentToken, session } from "./api.js";
 import "./drawer.js";
 import "./doctor.js";
+import { openGuide } from "./guide.js";
 import { ACTION_LABELS, absoluteTime, copyText, esc, timeAgo } from "./format.js";
 
 const view = document.getElementById("view");
@@ -93,7 +94,13 @@ function actionButton(server, code, debugId) {
   const action = state.catalog[code]?.action;
   if (!action || action === "none" || !ACTION_LABELS[action]) return "";
   return `<button type="button" class="button small" data-action="${esc(action)}" data-server="${esc(server)}"
-    data-debug-id="${esc(debugId || "")}">${ACTION_LABELS[action]}</button>`;
+    data-code="${esc(code)}" data-debug-id="${esc(debugId || "")}">${ACTION_LABELS[action]}</button>`;
+}
+
+// The code's troubleshooting guide, opened in the page (guide.js); "Learn more" (docs) already leads there.
+function guideButton(code) {
+  if (state.catalog[code]?.action === "docs") return "";
+  return `<button type="button" class="button small ghost" data-guide="${esc(code)}" aria-label="Guide for ${esc(code)}">Guide</button>`;
 }
 
 function card(server, status, summary) {
@@ -107,7 +114,7 @@ function card(server, status, summary) {
     ${last ? `<div class="card-error" data-last-error="${esc(last.code)}">
         <p>${esc(last.message)}</p>
         <div class="card-foot"><span class="meta"><code>${esc(last.code)}</code> · <time datetime="${esc(last.at)}" title="${esc(absoluteTime(last.at))}">${esc(timeAgo(last.at))}</time></span>
-        ${actionButton(server, last.code, last.traceId)}</div></div>`
+        ${actionButton(server, last.code, last.traceId)}${guideButton(last.code)}</div></div>`
       : `<p class="ok-line">${stateName === "unknown" ? "No diagnostics recorded for this server yet." : "No recent errors."}</p>`}
     <div class="card-foot">
       <span class="count" data-errors="${errors ?? ""}">${errors === null ? "" : `<strong>${errors}</strong> error${errors === 1 ? "" : "s"} in the last 24 h`}</span>
@@ -151,12 +158,20 @@ view.addEventListener("click", (event) => {
     drawer.open(diag.dataset.diagnostics, diag);
     return;
   }
+  const guide = event.target.closest("[data-guide]");
+  if (guide) {
+    openGuide(guide.dataset.guide, { opener: guide });
+    return;
+  }
   const action = event.target.closest("[data-action]");
   if (action) {
     const detail = { server: action.dataset.server, action: action.dataset.action, debugId: action.dataset.debugId || null };
     // A host app listens for this to open its own OAuth, edit or help dialog.
     const handled = !action.dispatchEvent(new CustomEvent("mcpdiag:action", { bubbles: true, composed: true, cancelable: true, detail }));
-    if (!handled) toast(`${ACTION_LABELS[detail.action]}: ask the app that embeds mcpdiag to handle this.`);
+    if (handled) return;
+    // Unhandled "Learn more": the guide that ships with mcpdiag.
+    if (detail.action === "docs" && action.dataset.code) openGuide(action.dataset.code, { opener: action });
+    else toast(`${ACTION_LABELS[detail.action]}: ask the app that embeds mcpdiag to handle this.`);
   }
 });
 

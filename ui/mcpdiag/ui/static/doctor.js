@@ -5,6 +5,7 @@
 
 import { ApiClient, ApiError, session } from "./api.js";
 import { ACTION_LABELS, copyText, esc } from "./format.js";
+import { openGuide } from "./guide.js";
 
 const STEPS = [
   ["dns", "Name lookup"], ["tcp", "Connection"], ["tls", "Secure connection"], ["http", "HTTP endpoint"],
@@ -168,6 +169,7 @@ export class McpDoctor extends HTMLElement {
         ? `<strong class="ok">Connection works.</strong>`
         : `<strong>Failed at ${esc(result.failedStep)}</strong> <code class="code">${esc(result.code)}</code>`}
       ${action ? `<button type="button" data-action="${esc(result.action)}">${esc(action)}</button>` : ""}
+      ${result.code && result.action !== "docs" ? `<button type="button" data-guide="${esc(result.code)}">Guide</button>` : ""}
       <span>Debug ID <code class="debug-id">${esc(result.debugId)}</code></span>
       <button type="button" class="copy" data-copy="${esc(result.debugId)}" aria-label="Copy Debug ID">Copy Debug ID</button>`;
     this.live.textContent = result.ok ? "Connection works." : `Failed at ${result.failedStep}.`;
@@ -181,11 +183,20 @@ export class McpDoctor extends HTMLElement {
       setTimeout(() => { copy.textContent = "Copy Debug ID"; }, 2000);
       return;
     }
+    const code = this.verdict.querySelector(".code")?.textContent || null;
+    const guide = event.target.closest("button[data-guide]");
+    if (guide) {
+      openGuide(guide.dataset.guide, { base: this.getAttribute("api-base") || "", opener: guide });
+      return;
+    }
     const action = event.target.closest("button[data-action]");
     if (action) {
       // The host handles it (open its edit dialog, its sign-in, its docs), as for the server cards.
-      this.dispatchEvent(new CustomEvent("mcpdiag:action", { bubbles: true, composed: true, cancelable: true,
+      const handled = !this.dispatchEvent(new CustomEvent("mcpdiag:action", { bubbles: true, composed: true, cancelable: true,
         detail: { server: null, action: action.dataset.action, debugId: this.verdict.querySelector(".debug-id")?.textContent || null } }));
+      if (!handled && action.dataset.action === "docs" && code) {
+        openGuide(code, { base: this.getAttribute("api-base") || "", opener: action });
+      }
     }
   }
 }

@@ -3,6 +3,7 @@
 
 import { ApiClient, ApiError, session } from "./api.js";
 import { SEVERITY_LABELS, absoluteTime, copyText, esc, timeAgo } from "./format.js";
+import { openGuide } from "./guide.js";
 
 const RANGES = { "1h": 36e5, "24h": 864e5, "7d": 6048e5 };
 const REFRESH_MS = 15000;
@@ -44,7 +45,7 @@ time { margin-left: auto; color: var(--muted, #5b6472); font-size: 13px; }
 .meta { color: var(--muted, #5b6472); font-size: 13px; }
 .debug { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin-top: 6px; font-size: 13px; color: var(--muted, #5b6472); }
 .debug code { color: var(--text, #1b1f24); background: var(--surface-2, #f0f2f5); padding: 1px 6px; border-radius: 6px; word-break: break-all; }
-.copy { font-size: 12px; padding: 2px 8px; }
+.copy, .guide { font-size: 12px; padding: 2px 8px; }
 .copy.done { color: var(--ok, #15803d); border-color: var(--ok, #15803d); }
 details { margin-top: 6px; font-size: 13px; }
 summary { cursor: pointer; color: var(--accent, #2563eb); }
@@ -249,6 +250,7 @@ export class DiagnosticsDrawer extends HTMLElement {
       <div class="line">
         <span class="sev">${esc(SEVERITY_LABELS[item.severity] || item.severity)}</span>
         <code class="code">${esc(item.code)}</code>
+        <button type="button" class="guide" data-guide="${esc(item.code)}" aria-label="Guide for ${esc(item.code)}">Guide</button>
         <time datetime="${esc(item.ts)}" title="${esc(absoluteTime(item.ts))}">${esc(timeAgo(item.ts))}</time>
       </div>
       <p class="msg">${esc(item.messageSafe)}</p>
@@ -261,6 +263,11 @@ export class DiagnosticsDrawer extends HTMLElement {
   }
 
   async onListClick(event) {
+    const guide = event.target.closest("button.guide");
+    if (guide) {
+      openGuide(guide.dataset.guide, { base: this.getAttribute("api-base") || "", opener: guide });
+      return;
+    }
     const button = event.target.closest("button.copy");
     if (!button) return;
     const ok = await copyText(button.dataset.copy);
