@@ -231,3 +231,96 @@ def test_claims_map_to_the_principal_with_configurable_claim_names() -> None:
 def test_short_hs256_secrets_are_refused_at_startup() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         ApiSettings(_env_file=None, jwt_secret="short")
+
+
+# -- Rotating the HS256 secret: several secrets verify at once, one signs --------------------------------
+
+
+def rotation_settings(signing: str, *accepted: str, **over: Any) -> ApiSettings:
+    """Settings as an operator writes them: MCPDIAG_JWT_SECRET and a comma list of accepted ones."""
+    return api_settings(Tokens(signing), jwt_accepted_secrets=",".join(accepted), **over)
+
+
+async def test_tokens_of_every_accepted_hs256_secret_verify() -> None:
+    """During a rotation the signing secret and each accepted one verify tokens; any other is refused."""
+    old, new, spare = Tokens(), Tokens(), Tokens()
+    verifier = TokenVerifier(rotation_settings(old.secret, new.secret, f" {spare.secret} "))
+    for tokens in (old, new, spare):
+        assert (await verifier.principal(f"Bearer {tokens.mint('ursula')}")).user_id == "ursula"
+    with pytest.raises(AuthenticationError, match="signature does not verify"):
+        await verifier.claims(Tokens().mint("mallory"))
+
+
+async def test_the_three_rotation_steps_leave_no_gap() -> None:
+    """Accept the new secret, sign with it while the old one is still accepted, then drop the old one:
+    every token that is valid at a step verifies at that step, and the old one stops only at the end."""
+    old, new = Tokens(), Tokens()
+    steps = [
+        (rotation_settings(old.secret, new.secret), {"old": True, "new": True}),
+        (rotation_settings(new.secret, old.secret), {"old": True, "new": True}),
+        (rotation_settings(new.secret), {"old": False, "new": True}),
+    ]
+    for settings, expected in steps:
+        verifier = TokenVerifier(settings)
+        for name, tokens in (("old", old), ("new", new)):
+            try:
+                await verifier.claims(tokens.mint("ursula"))
+                accepted = True
+            except AuthenticationError:
+                accepted = False
+            assert accepted is expected[name], (name, expected)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda c: {**c, "exp": int(time.time()) - 31}, "expired"),
+        (lambda c: {**c, "aud": "someone-else"}, "audience"),
+        (lambda c: {**c, "iss": "https://evil.example"}, "issuer"),
+    ],
+)
+async def test_a_token_of_an_accepted_secret_still_has_its_claims_checked(mutate: Any, message: str) -> None:
+    """Trying the next secret happens only on a bad signature: a token whose signature verified but whose
+    claims are wrong is refused for its claims, whichever secret signed it."""
+    old, new = Tokens(), Tokens()
+    verifier = TokenVerifier(rotation_settings(old.secret, new.secret))
+    for tokens in (old, new):
+        token = jwt.encode(mutate(tokens.claims("ursula")), tokens.secret, algorithm="HS256")
+        with pytest.raises(AuthenticationError, match=message):
+            await verifier.claims(token)
+
+
+def test_accepted_secrets_come_from_a_comma_list_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MCPDIAG_JWT_ACCEPTED_SECRETS is a comma-separated list; blanks and spaces around items are dropped."""
+    first, second = "a" * 40, "b" * 40
+    monkeypatch.setenv("MCPDIAG_JWT_SECRET", "s" * 40)
+    monkeypatch.setenv("MCPDIAG_JWT_ACCEPTED_SECRETS", f" {first} ,, {second},")
+    settings = ApiSettings(_env_file=None)
+    assert sorted(s.get_secret_value() for s in settings.jwt_accepted_secrets) == [first, second]
+    assert first not in repr(settings) and second not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"jwt_secret": "s" * 40, "jwt_accepted_secrets": "short"}, "MCPDIAG_JWT_ACCEPTED_SECRETS"),
+        ({"jwt_accepted_secrets": "a" * 40}, "MCPDIAG_JWT_SECRET"),
+    ],
+)
+def test_bad_accepted_secrets_are_refused_at_startup_by_name(values: dict[str, Any], message: str) -> None:
+    """A short accepted secret, or accepted secrets without a signing one, fail at startup naming the
+    variable and never echoing a secret."""
+    with pytest.raises(ValueError, match=message) as err:
+        ApiSettings(_env_file=None, **values)
+    assert "short" not in str(err.value).split("[")[0] and "a" * 40 not in str(err.value)
+
+
+def test_accepted_secrets_never_reach_a_bundle() -> None:
+    """A support bundle's settings.json leaves the accepted secrets out and its redactor knows them."""
+    from mcpdiag.bundle.sanitize import collect_known_secrets, sanitize_settings
+
+    accepted = Tokens().secret
+    settings = rotation_settings(Tokens().secret, accepted)
+    snapshot = {"api": dict(settings)}
+    assert accepted in collect_known_secrets(snapshot, {})
+    assert accepted not in json.dumps(sanitize_settings(dict(settings)), default=str)

@@ -90,3 +90,23 @@ def test_no_events_and_no_failures() -> None:
     stats = BundleStats()
     stats.add({"ts": "2026-11-21T08:00:00.000Z", "server": "a", "code": "MCP_CONNECTED", "severity": "info"})
     assert "No failures in this scope." in render_analysis(stats, scope_text="t", day="2026-11-21")
+
+
+def test_every_finding_cites_the_guide_of_its_code() -> None:
+    """Each finding line of analysis.md names `mcpdiag explain CODE` and the guide's file, which exists;
+    a code the catalog does not know cites MCP_INTERNAL_ERROR's guide, as it is counted under it."""
+    root = Path(__file__).resolve().parents[2]
+    stats = BundleStats()
+    failures = [*[c for c, info in CATALOG.items() if info.failure][:4], "MCP_NEW_THING"]
+    for i, code in enumerate(failures):
+        for n in range(10 + i):
+            ts = f"2026-11-21T08:{n:02d}:00.000Z"
+            stats.add({"ts": ts, "server": "a", "code": code, "severity": "error"})
+    text = render_analysis(stats, scope_text="test", day="2026-11-21")
+    findings = [line for line in text.splitlines() if line.startswith("- **")]
+    assert len(findings) == 5
+    for line in findings:
+        code = line.split("**")[1]
+        assert f"Guide: `mcpdiag explain {code}` (docs/codes/{code}.md)." in line, line
+        assert (root / "docs" / "codes" / f"{code}.md").is_file(), code
+    assert "MCP_NEW_THING" not in text

@@ -83,12 +83,14 @@ def test_a_failing_step_is_crossed_with_its_action_and_exits_1() -> None:
     assert result.exit_code == 1
     assert "✗ tcp" in result.output and "Failed at tcp: MCP_CONNECTION_REFUSED" in result.output
     assert "Action: retry" in result.output
+    guide = "Guide: mcpdiag explain MCP_CONNECTION_REFUSED  (docs/codes/MCP_CONNECTION_REFUSED.md)"
+    assert guide in result.output
 
 
 def test_json_output_is_the_api_result(zoo: int) -> None:
     result = runner.invoke(cli, ["doctor", f"http://127.0.0.1:{zoo}/sse", "--transport", "sse", "--json"])
     data = json.loads(result.stdout)
-    assert set(data) == {"ok", "code", "failedStep", "steps", "debugId", "action"}
+    assert set(data) == {"ok", "code", "failedStep", "steps", "debugId", "action", "guide"}
     assert result.exit_code == (0 if data["ok"] else 1)
     assert data["failedStep"] == "http" and data["code"] == "MCP_ENDPOINT_NOT_FOUND"  # /sse is not served
 
@@ -178,7 +180,7 @@ def test_json_output_stays_the_api_result_and_says_on_stderr_where_it_went(no_st
     made_store(no_store)
     result = runner.invoke(cli, ["doctor", f"http://127.0.0.1:{zoo}/mcp", "--json"])
     data = json.loads(result.stdout)
-    assert set(data) == {"ok", "code", "failedStep", "steps", "debugId", "action"}
+    assert set(data) == {"ok", "code", "failedStep", "steps", "debugId", "action", "guide"}
     assert data["debugId"] in result.stderr and "stored in" in result.stderr
 
 

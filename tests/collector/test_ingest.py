@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gzip
+import hashlib
 import json
 import tracemalloc
 import zlib
@@ -140,6 +141,23 @@ async def test_a_bearer_key_is_accepted(client: httpx.AsyncClient, key: str) -> 
         "/v1/events", json={"events": wire_events(1)}, headers={"authorization": f"Bearer {key}"}
     )
     assert response.status_code == 202
+
+
+async def test_each_ingest_key_is_counted_under_its_key_id_never_its_value(tmp_path: Path) -> None:
+    """During a rotation /metrics tells which keys are still in use: requests per key, labelled by the
+    first 16 hex digits of the key's SHA-256 (what `sha256sum` prints); refused keys are not labelled."""
+    old, new = new_key(), new_key()
+    app = create_collector_app(settings_for(tmp_path, old, ingest_keys=f"{old},{new}"))
+    async with asgi_client(app) as client:
+        for key in (old, old, new, "ik_never_configured_0123456789"):
+            await client.post("/v1/events", json={"events": wire_events(1)}, headers={"x-api-key": key})
+        metrics = (await client.get("/metrics")).text
+    for key, count in ((old, 2), (new, 1)):
+        key_id = hashlib.sha256(key.encode()).hexdigest()[:16]
+        assert f'mcpdiag_ingest_key_requests_total{{key_id="{key_id}"}} {count}.0' in metrics
+        assert key not in metrics
+    assert metrics.count("mcpdiag_ingest_key_requests_total{") == 2
+    assert 'mcpdiag_ingest_requests_refused_total{code="unauthorized"} 1.0' in metrics
 
 
 async def test_with_no_ingest_keys_configured_ingest_is_closed(tmp_path: Path) -> None:

@@ -246,9 +246,11 @@ def test_the_image_gets_every_package_folder_and_the_build_context_keeps_them() 
     build = dockerfile_stages((DEPLOY / "Dockerfile").read_text())[0]
     copied = {copy.split()[0].rstrip("/") for copy in build.all("COPY")}
     copied |= {part for copy in build.all("COPY") for part in copy.split()[:-1]}
-    assert folders | {"pyproject.toml", "README.md"} <= copied
+    # What the wheel force-includes from outside the package folders (the guides) must be in the image too.
+    forced = set(pyproject["tool"]["hatch"]["build"]["targets"]["wheel"].get("force-include", {}))
+    assert folders | forced | {"pyproject.toml", "README.md"} <= copied
     ignore = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
-    for name in folders | {"pyproject.toml", "README.md"}:
+    for name in folders | forced | {"pyproject.toml", "README.md"}:
         assert f"!{name}" in ignore, f".dockerignore leaves {name} out of the build context"
     assert (ROOT / compose()["services"]["mcpdiag"]["build"]["dockerfile"]).is_file()
 

@@ -20,6 +20,7 @@ from tests.e2e.servers import free_port, misbehaving_app, serve, zoo_server
 
 ZOO_TOOLS = {"echo", "fail", "slow", "traced_fail"}
 SECRET = "doctor-secret-token-4f1c9a7e"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def options(**over: Any) -> DoctorOptions:
@@ -291,7 +292,7 @@ async def test_the_sdks_log_records_stay_in_the_run(broken: int, caplog: pytest.
 def test_a_report_hides_detail_from_those_who_may_not_read_it(tmp_path: Path) -> None:
     report = DoctorReport(url="http://x", transport="sse", debug_id="a" * 32)
     wire = report.to_dict(include_detail=False)
-    assert set(wire) == {"ok", "code", "failedStep", "steps", "debugId", "action"}
+    assert set(wire) == {"ok", "code", "failedStep", "steps", "debugId", "action", "guide"}
 
 
 async def test_the_oauth_step_and_every_step_status_survive_redaction(oauth: int) -> None:
@@ -312,3 +313,11 @@ async def test_the_oauth_step_and_every_step_status_survive_redaction(oauth: int
     assert intake.redactions == {} and "[REDACTED" not in stored.model_dump_json()
     oauth_step = report.step("oauth")
     assert "[REDACTED" not in oauth_step.summary + (oauth_step.detail or "")
+
+
+async def test_a_failed_run_cites_the_guide_of_its_code(bad: int) -> None:
+    """The failed step's code comes with its guide (a file that exists); a healthy run has none."""
+    report = await run_doctor(f"http://127.0.0.1:{bad}/s/502", options())
+    assert report.to_dict()["guide"] == "docs/codes/MCP_PROXY_SSE_ISSUE.md"
+    assert (ROOT / report.to_dict()["guide"]).is_file()
+    assert DoctorReport(url="http://x", transport="sse", debug_id="a" * 32).to_dict()["guide"] is None

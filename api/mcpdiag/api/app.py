@@ -25,6 +25,7 @@ from mcpdiag.api.routes import (
     dev,
     diagnostics,
     doctor,
+    guides,
     health,
     overview,
     problems,
@@ -141,6 +142,7 @@ def create_app(
         session.router,
         bundle.router,
         doctor.router,
+        guides.router,
         ingest_router,
     ):
         app.include_router(router)

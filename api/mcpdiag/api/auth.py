@@ -69,8 +69,8 @@ class TokenVerifier:
     def __init__(self, settings: ApiSettings, *, dev_signer: DevSigner | None = None) -> None:
         self.settings = settings
         self._dev = dev_signer
-        secret = settings.jwt_secret
-        self._secret = secret.get_secret_value().encode() if secret is not None else None
+        # Several secrets verify at once (a rotation); the first is the one tokens are signed with now.
+        self._secrets = settings.hs256_secrets
         self._jwks = (
             jwt.PyJWKClient(
                 settings.jwks_url,
@@ -86,7 +86,7 @@ class TokenVerifier:
     @property
     def configured(self) -> bool:
         """Whether any way to verify tokens is configured (else every request is refused)."""
-        return self._secret is not None or self._jwks is not None or self._dev is not None
+        return bool(self._secrets) or self._jwks is not None or self._dev is not None
 
     async def principal(self, authorization: str | None) -> Principal:
         """The verified caller of a request's `Authorization` header."""
@@ -99,7 +99,7 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise AuthenticationError("token is malformed") from exc
         alg = header.get("alg")
-        key: Any
+        keys: tuple[Any, ...]
         if header.get("kid") == DEV_KEY_ID:
             if self._dev is None:
                 raise AuthenticationError(
@@ -107,13 +107,28 @@ class TokenVerifier:
                 )
             if alg not in HMAC_ALGORITHMS:
                 raise AuthenticationError(f"token algorithm {alg!r} is not accepted")
-            key = self._dev.key
-        elif alg in HMAC_ALGORITHMS and self._secret is not None:
-            key = self._secret
+            keys = (self._dev.key,)
+        elif alg in HMAC_ALGORITHMS and self._secrets:
+            keys = self._secrets
         elif alg in JWKS_ALGORITHMS and self._jwks is not None:
-            key = await self._jwk(header.get("kid"), alg)
+            keys = (await self._jwk(header.get("kid"), alg),)
         else:
             raise AuthenticationError(f"token algorithm {alg!r} is not accepted")
+        # The signature is checked before any claim: only a bad signature moves on to the next secret, so
+        # a token an accepted secret signed is still refused for its claims (expired, wrong audience, ...).
+        for key in keys[:-1]:
+            try:
+                return self._decode(token, key, alg)
+            except jwt.InvalidSignatureError:
+                continue
+        try:
+            return self._decode(token, keys[-1], alg)
+        except jwt.InvalidSignatureError as exc:
+            raise AuthenticationError("token signature does not verify") from exc
+
+    def _decode(self, token: str, key: Any, alg: str) -> dict[str, Any]:
+        """The claims of `token` under `key`; a bad signature leaves as `jwt.InvalidSignatureError`, every
+        other refusal as `AuthenticationError`."""
         s = self.settings
         try:
             return jwt.decode(
@@ -125,14 +140,14 @@ class TokenVerifier:
                 leeway=s.jwt_leeway_s,
                 options={"require": ["exp", "sub"], "verify_aud": s.jwt_audience is not None},
             )
+        except jwt.InvalidSignatureError:
+            raise
         except jwt.ExpiredSignatureError as exc:
             raise AuthenticationError("token has expired") from exc
         except jwt.InvalidAudienceError as exc:
             raise AuthenticationError("token is not meant for this audience") from exc
         except jwt.InvalidIssuerError as exc:
             raise AuthenticationError("token comes from an unexpected issuer") from exc
-        except jwt.InvalidSignatureError as exc:
-            raise AuthenticationError("token signature does not verify") from exc
         except jwt.PyJWTError as exc:
             raise AuthenticationError(f"token is invalid: {exc}") from exc
 

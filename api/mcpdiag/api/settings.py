@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Any, Self
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
 
 
 class ApiSettings(BaseSettings):
@@ -18,6 +20,11 @@ class ApiSettings(BaseSettings):
     jwt_secret: SecretStr | None = Field(
         default=None,
         description="HS256 shared secret (at least 32 bytes); tokens signed with it are accepted",
+    )
+    jwt_accepted_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated further HS256 secrets (each at least 32 bytes) whose tokens are also "
+        "accepted: rotating MCPDIAG_JWT_SECRET without a gap",
     )
     jwks_url: str | None = Field(
         default=None,
@@ -73,10 +80,35 @@ class ApiSettings(BaseSettings):
         """`doctor_allowed_domains` as a set of lower-case host patterns."""
         return frozenset(d.strip().lower() for d in self.doctor_allowed_domains.split(",") if d.strip())
 
+    @property
+    def hs256_secrets(self) -> tuple[bytes, ...]:
+        """Every HS256 secret that verifies tokens: the signing one first, then the accepted ones."""
+        found = [self.jwt_secret, *self.jwt_accepted_secrets] if self.jwt_secret is not None else []
+        return tuple(dict.fromkeys(s.get_secret_value().encode() for s in found))
+
+    @field_validator("jwt_accepted_secrets", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        # pydantic-settings would parse a tuple from the environment as JSON; this is a plain comma list.
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
     @model_validator(mode="after")
     def _secret_long_enough(self) -> Self:
-        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value().encode()) < 32:
-            raise ValueError("MCPDIAG_JWT_SECRET must be at least 32 bytes")
+        least = MIN_SECRET_BYTES
+        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value().encode()) < least:
+            raise ValueError(f"MCPDIAG_JWT_SECRET must be at least {least} bytes")
+        if self.jwt_accepted_secrets and self.jwt_secret is None:
+            raise ValueError(
+                "MCPDIAG_JWT_ACCEPTED_SECRETS needs MCPDIAG_JWT_SECRET: set the secret tokens are signed "
+                "with now, and list the others (next or previous) as accepted"
+            )
+        for position, secret in enumerate(self.jwt_accepted_secrets, 1):
+            if len(secret.get_secret_value().encode()) < least:
+                raise ValueError(
+                    f"MCPDIAG_JWT_ACCEPTED_SECRETS: secret {position} must be at least {least} bytes"
+                )
         return self
 
 

@@ -13,6 +13,8 @@ SPIKE_FACTOR = 3
 MIN_SPIKE_HOURS = 3
 MIN_SHARE = 0.05
 MAX_CODES = 5
+GUIDE = "`mcpdiag explain {code}` (docs/codes/{code}.md)"
+"""How a finding cites the troubleshooting guide of its code (unknown codes: MCP_INTERNAL_ERROR's)."""
 
 CAUSES: dict[str, str] = {
     "MCP_AUTH_REQUIRED": (
@@ -122,7 +124,7 @@ def _server_section(server: str, events: int, failures: ServerFailures | None, d
             f"- **{md_text(code)}** ({code_info(code).title}): {seen.count:,} of {failures.total:,} "
             f"({_share(seen.count, failures.total)}), first {_when(seen.first, day)}, last "
             f"{_when(seen.last, day)}. Likely cause: {CAUSES.get(code, CAUSES['MCP_INTERNAL_ERROR'])}. "
-            f"Action: {action}."
+            f"Action: {action}. Guide: {GUIDE.format(code=code_info(code).code)}."
         )
     rest = failures.total - sum(failures.codes[c].count for c in top)
     if rest:

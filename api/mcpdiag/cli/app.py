@@ -1,4 +1,4 @@
-"""The `mcpdiag` command line: `serve`, `demo`, `search`, `tail`, `bundle` and `version`."""
+"""The `mcpdiag` command line: `serve`, `demo`, `search`, `tail`, `bundle`, `explain` and `version`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from mcpdiag.bundle.errors import InvalidScopeError
 from mcpdiag.bundle.readme import SECURITY_NOTICE
 from mcpdiag.cli import lookup, output
 from mcpdiag.cli.errors import BadArgument, CliError
+from mcpdiag.cli.explain import explain_command
 from mcpdiag.cli.serving import GRACEFUL_SHUTDOWN_S, managed_server, port_in_use, serve_until_stopped
+from mcpdiag.cli.settings import get_serve_settings
 from mcpdiag.collector.errors import CollectorError
 from mcpdiag.collector.settings import CollectorSettings, get_collector_settings
 from mcpdiag.store import sqlite_path
@@ -237,7 +239,10 @@ def serve(
 
     try:
         api, collector = _serve_settings(store, dev)
-        service = managed_server(create_app(api, collector), host=host, port=port, graceful_s=graceful)
+        limits = get_serve_settings()
+        service = managed_server(
+            create_app(api, collector), host=host, port=port, graceful_s=graceful, limits=limits
+        )
     except (ValidationError, CollectorError, StoreError, ValueError) as exc:
         errors.print(f"[red]error:[/red] {getattr(exc, 'message', None) or exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -245,7 +250,8 @@ def serve(
     for warning in serve_warnings(api, collector):
         errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
-    console.print(f"mcpdiag: serving on http://{shown}:{port}  (UI /ui/, API docs /docs)", highlight=False)
+    url = f"{'https' if limits.tls else 'http'}://{shown}:{port}"
+    console.print(f"mcpdiag: serving on {url}  (UI /ui/, API docs /docs)", highlight=False)
     asyncio.run(serve_until_stopped(service))
     console.print("mcpdiag: stopped", highlight=False)
 
@@ -340,6 +346,9 @@ def tail(
         )
     except (CliError, CollectorError, StoreError) as exc:
         raise fail(exc) from None
+
+
+app.command("explain")(explain_command)
 
 
 @app.command()

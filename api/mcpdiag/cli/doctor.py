@@ -60,6 +60,7 @@ def render(report: DoctorReport, target: str, kept: str = "") -> str:
         lines.append(f"Failed at {report.failed_step}: {report.code}")
         action = report.action or "none"
         lines.append(f"Action: {action.replace('_', ' ')}")
+        lines.append(f"Guide: mcpdiag explain {report.code}  ({report.guide})")
     lines.append(f"Debug ID: {report.debug_id}")
     if kept:
         lines.append(f"          {kept}")

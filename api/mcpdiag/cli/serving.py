@@ -56,6 +56,8 @@ def managed_server(
         http=guarded_protocol(limits.header_timeout_s, limits.max_connections),
         timeout_keep_alive=max(1, round(limits.keep_alive_s)),
         timeout_graceful_shutdown=int(graceful_s),
+        ssl_certfile=limits.tls_cert_file,
+        ssl_keyfile=limits.tls_key_file,
         log_level="warning" if quiet else "info",
         access_log=not quiet,
         log_config=None if quiet else uvicorn.config.LOGGING_CONFIG,

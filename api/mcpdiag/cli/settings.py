@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 from functools import lru_cache
+from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +30,42 @@ class ServeSettings(BaseSettings):
     keep_alive_s: float = Field(
         default=5, gt=0, le=300, description="Seconds an idle keep-alive connection stays"
     )
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate chain `mcpdiag serve` answers HTTPS with (with MCPDIAG_TLS_KEY_FILE); "
+        "unset = plain HTTP, for a TLS-terminating proxy in front",
+    )
+    tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of MCPDIAG_TLS_CERT_FILE (unencrypted)"
+    )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        pair = {"MCPDIAG_TLS_CERT_FILE": self.tls_cert_file, "MCPDIAG_TLS_KEY_FILE": self.tls_key_file}
+        missing = [name for name, path in pair.items() if path is None]
+        if len(missing) == 1:
+            raise ValueError(f"{missing[0]} is needed too: TLS takes a certificate and its key")
+        for name, path in pair.items():
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: {path} is not a readable file")
+        if self.tls_cert_file is not None and self.tls_key_file is not None:
+            # Load them now: uvicorn would only fail once it starts, with a traceback.
+            try:
+                ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                    self.tls_cert_file, self.tls_key_file
+                )
+            except (ssl.SSLError, OSError) as exc:
+                files = f"{self.tls_cert_file}, {self.tls_key_file}"
+                raise ValueError(
+                    f"MCPDIAG_TLS_CERT_FILE / MCPDIAG_TLS_KEY_FILE ({files}) cannot be loaded as a "
+                    f"certificate and its key: {exc.strerror or exc}"
+                ) from None
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """Whether `serve` answers HTTPS itself."""
+        return self.tls_cert_file is not None
 
 
 @lru_cache(maxsize=1)

@@ -8,6 +8,8 @@ from typing import Any, Literal
 StepName = Literal["dns", "tcp", "tls", "http", "mcp", "oauth", "tools"]
 StepStatus = Literal["ok", "fail", "skipped", "warn"]
 STEP_NAMES: tuple[StepName, ...] = ("dns", "tcp", "tls", "http", "mcp", "oauth", "tools")
+GUIDE_PATH = "docs/codes/{code}.md"
+"""Where a code's troubleshooting guide lives (`mcpdiag explain CODE` prints it)."""
 SLOW_INITIALIZE_S = 2.0
 EXPIRY_WARNING_DAYS = 14
 
@@ -59,6 +61,11 @@ class DoctorReport:
         """Steps that work but will hurt."""
         return [step for step in self.steps if step.status == "warn"]
 
+    @property
+    def guide(self) -> str | None:
+        """The troubleshooting guide of the failure's code, if a step failed."""
+        return GUIDE_PATH.format(code=self.code) if self.code else None
+
     def step(self, name: StepName) -> Step:
         """The step called `name` (every run lists all seven)."""
         return next(step for step in self.steps if step.name == name)
@@ -72,6 +79,7 @@ class DoctorReport:
             "steps": [step.to_dict(include_detail=include_detail) for step in self.steps],
             "debugId": self.debug_id,
             "action": self.action,
+            "guide": self.guide,
         }
 
 

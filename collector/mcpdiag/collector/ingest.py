@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect
 
 from mcpdiag.collector.auth import check_ingest_key, presented_key
 from mcpdiag.collector.body import JSON, NDJSON, PROTOBUF, media_type, parse_events, read_body
+from mcpdiag.collector.budget import key_id
 from mcpdiag.collector.errors import InvalidBodyError, RequestTimeoutError, UnsupportedMediaTypeError
 from mcpdiag.collector.handlers import ErrorBody
 from mcpdiag.collector.otlp import body_events, encode_response
@@ -24,8 +25,10 @@ Runtime = Annotated[CollectorRuntime, Depends(get_runtime)]
 
 
 def require_ingest_key(request: Request, runtime: Runtime) -> None:
-    """Refuse (401) a request without one of the configured ingest keys."""
+    """Refuse (401) a request without one of the configured ingest keys; count the key that matched."""
     check_ingest_key(request.headers, runtime.settings.ingest_keys)
+    # By a digest, never the key: during a rotation this tells when no host uses the old key any more.
+    runtime.metrics.key_requests.labels(key_id(presented_key(request.headers))).inc()
 
 
 class IngestResponse(BaseModel):

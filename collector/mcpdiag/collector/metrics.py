@@ -61,6 +61,12 @@ class CollectorMetrics:
         )
         self._server_label = LabelCap(MAX_SERVER_LABELS)
         self._code_label = LabelCap(MAX_EXTRA_CODE_LABELS, always=CATALOG)
+        self.key_requests = Counter(
+            "mcpdiag_ingest_key_requests",
+            "Authenticated ingest requests by ingest key (key_id: the first 16 hex digits of its SHA-256)",
+            ["key_id"],
+            registry=r,
+        )
         self.stored = Counter("mcpdiag_events_stored", "Events written to the store", registry=r)
         self.spooled = Counter("mcpdiag_events_spooled", "Events written to the spool", registry=r)
         self.replayed = Counter("mcpdiag_events_replayed", "Spooled events written to the store", registry=r)

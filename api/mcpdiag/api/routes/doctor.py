@@ -121,6 +121,9 @@ class DoctorResult(_Camel):
     steps: list[DoctorStepOut]
     debug_id: str
     action: str | None
+    guide: str | None = Field(
+        default=None, description="The failure code's troubleshooting guide (GET /api/guides/{code})"
+    )
 
 
 class RateLimiter:

@@ -8,6 +8,7 @@
 import { ApiClient, ApiError, session } from "./api.js";
 import { adoptElementStyles } from "./element-styles.js";
 import { ACTION_LABELS, copyText } from "./format.js";
+import { openGuide } from "./guide.js";
 import { html, nothing, render } from "./templates.js";
 
 const STEPS = [
@@ -137,6 +138,7 @@ export class McpDoctor extends HTMLElement {
         ? html`<strong class="ok">Connection works.</strong>`
         : html`<strong>Failed at ${result.failedStep}</strong> <code class="code">${result.code}</code>`}
       ${action ? html`<button type="button" data-action=${result.action}>${action}</button>` : nothing}
+      ${result.code && result.action !== "docs" ? html`<button type="button" data-guide=${result.code}>Guide</button>` : nothing}
       <span>Debug ID <code class="debug-id">${result.debugId}</code></span>
       <button type="button" class="copy" data-copy=${result.debugId} aria-label="Copy Debug ID">Copy Debug ID</button>`, this.verdict);
     this.live.textContent = result.ok ? "Connection works." : `Failed at ${result.failedStep}.`;
@@ -150,11 +152,19 @@ export class McpDoctor extends HTMLElement {
       setTimeout(() => { copy.textContent = "Copy Debug ID"; }, 2000);
       return;
     }
+    const base = this.getAttribute("api-base") || "";
+    const code = this.verdict.querySelector(".code")?.textContent || null;
+    const guide = event.target.closest("button[data-guide]");
+    if (guide) {
+      openGuide(guide.dataset.guide, { base, opener: guide });
+      return;
+    }
     const action = event.target.closest("button[data-action]");
     if (action) {
       // The host handles it (open its edit dialog, its sign-in, its docs), as for the server cards.
-      this.dispatchEvent(new CustomEvent("mcpdiag:action", { bubbles: true, composed: true, cancelable: true,
+      const handled = !this.dispatchEvent(new CustomEvent("mcpdiag:action", { bubbles: true, composed: true, cancelable: true,
         detail: { server: null, action: action.dataset.action, debugId: this.verdict.querySelector(".debug-id")?.textContent || null } }));
+      if (!handled && action.dataset.action === "docs" && code) openGuide(code, { base, opener: action });
     }
   }
 }

@@ -46,7 +46,7 @@ export class DiagnosticsDrawer extends HTMLElement {
     const root = this.shadowRoot;
     this.panel = root.querySelector(".panel");
     this.list = root.querySelector("ol");
-    this.list.addEventListener("click", onCopyClick);
+    this.list.addEventListener("click", (event) => onCopyClick(event, this.getAttribute("api-base") || ""));
     this.addEventListener("keydown", (event) => this.onKey(event));
   }
 

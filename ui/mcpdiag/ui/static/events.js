@@ -2,6 +2,7 @@
 // Rows carry the Debug ID with a Copy button; `onCopyClick` is the one handler for those buttons.
 
 import { SEVERITY_LABELS, absoluteTime, copyText, timeAgo } from "./format.js";
+import { openGuide } from "./guide.js";
 import { html, nothing, render } from "./templates.js";
 
 /** Where an event happened, in words: "tool call · tool search · HTTP 502 · server-wide". */
@@ -27,6 +28,7 @@ export function eventItem(item, { server = false, user = false, copy = true } = 
     <div class="line">
       <span class="sev">${SEVERITY_LABELS[item.severity] || item.severity}</span>
       <code class="code">${item.code}</code>
+      <button type="button" class="guide" data-guide=${item.code} aria-label="Guide for ${item.code}">Guide</button>
       ${server ? html`<span>on <strong class="server">${item.server}</strong></span>` : nothing}
       ${timeTag(item.ts)}
     </div>
@@ -46,8 +48,14 @@ export function eventNode(item, options) {
   return fragment.querySelector("li");
 }
 
-/** Click handler for a list of rows: copies the Debug ID of the row whose Copy button was pressed. */
-export async function onCopyClick(event) {
+/** Click handler for a list of rows: opens a row's guide, or copies the Debug ID of the row whose Copy
+ * button was pressed. `base` is the API base of an embedded drawer. */
+export async function onCopyClick(event, base = "") {
+  const guide = event.target.closest("button.guide");
+  if (guide) {
+    openGuide(guide.dataset.guide, { base, opener: guide });
+    return;
+  }
   const button = event.target.closest("button.copy");
   if (!button) return;
   const ok = await copyText(button.dataset.copy);

@@ -6,6 +6,7 @@ import { session } from "../api.js";
 import { timeTag } from "../events.js";
 import { ACTION_LABELS, plural, windowLabel } from "../format.js";
 import { html, nothing, render } from "../templates.js";
+import { openGuide } from "../guide.js";
 import { errorBox, setTitle } from "./common.js";
 
 const STATE_LABELS = {
@@ -18,11 +19,22 @@ function actionButton(ctx, server, code, debugId) {
   const click = (event) => {
     const detail = { server, action, debugId: debugId || null };
     // A host app listens for this to open its own OAuth, edit or help dialog.
-    const handled = !event.currentTarget.dispatchEvent(new CustomEvent("mcpdiag:action", { bubbles: true, composed: true, cancelable: true, detail }));
-    if (!handled) ctx.toast(`${ACTION_LABELS[action]}: ask the app that embeds mcpdiag to handle this.`);
+    const button = event.currentTarget;
+    const handled = !button.dispatchEvent(new CustomEvent("mcpdiag:action", { bubbles: true, composed: true, cancelable: true, detail }));
+    if (handled) return;
+    // Unhandled "Learn more": the guide that ships with mcpdiag, opened in the page.
+    if (action === "docs") openGuide(code, { opener: button });
+    else ctx.toast(`${ACTION_LABELS[action]}: ask the app that embeds mcpdiag to handle this.`);
   };
   return html`<button type="button" class="button small" data-action=${action} data-server=${server}
-    data-debug-id=${debugId || ""} @click=${click}>${ACTION_LABELS[action]}</button>`;
+    data-code=${code} data-debug-id=${debugId || ""} @click=${click}>${ACTION_LABELS[action]}</button>`;
+}
+
+/** The code's troubleshooting guide (guide.js); a "Learn more" action already leads there. */
+export function guideButton(ctx, code) {
+  if (ctx.catalog[code]?.action === "docs") return nothing;
+  return html`<button type="button" class="button small ghost" data-guide=${code} aria-label="Guide for ${code}"
+    @click=${(event) => openGuide(code, { opener: event.currentTarget })}>Guide</button>`;
 }
 
 /** The last failure: the current problem (with its action), or history a later connection resolved. */
@@ -40,7 +52,7 @@ function lastFailure(ctx, server, state, last) {
   return html`<div class="card-error" data-last-error=${last.code}>
     <p>${last.message}</p>
     <div class="card-foot"><span class="meta"><code>${last.code}</code>${during} · ${timeTag(last.at)}</span>
-      ${actionButton(ctx, server, last.code, last.traceId)}</div></div>`;
+      ${actionButton(ctx, server, last.code, last.traceId)}${guideButton(ctx, last.code)}</div></div>`;
 }
 
 /** The counts line: failures and tool errors of the window, or that there were none (or none new). */
