@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,7 @@ from mcpdiag.store.base import (
     utc_now,
 )
 from mcpdiag.store.cursor import new_cursor_key
+from mcpdiag.store.documents import Conflict, ImportCounts, StoredDocument
 from mcpdiag.store.errors import InvalidQueryError, StoreUnavailableError
 
 _INTERNAL = ("_id", "sev", "receivedAt", "expireAt")
@@ -75,6 +77,32 @@ def from_document(doc: dict[str, Any]) -> dict[str, Any]:
     wire = {"id": doc["_id"], **{k: v for k, v in doc.items() if k not in _INTERNAL}}
     wire["ts"] = format_ts(_aware(doc["ts"]))
     return wire
+
+
+def _export_line(doc: dict[str, Any]) -> str:
+    """The export line of a stored document: its wire JSON, then `receivedAt` and `expireAt`."""
+    line = from_document(doc)
+    line["receivedAt"] = format_ts(_aware(doc["receivedAt"]))
+    line["expireAt"] = format_ts(_aware(doc["expireAt"]))
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+
+
+def _import_counts(total: int, inserted: int, conflict: Conflict) -> ImportCounts:
+    # An id given twice in one batch is stored once: its second copy counts as present (or updated).
+    if conflict == "update":
+        return ImportCounts(inserted=inserted, updated=total - inserted)
+    return ImportCounts(inserted=inserted, present=total - inserted)
+
+
+def _imported(stored: StoredDocument) -> dict[str, Any]:
+    """The MongoDB document of an imported event, with the receive and expiry times it came with."""
+    doc: dict[str, Any] = json.loads(stored.doc)
+    doc["_id"] = doc.pop("id")
+    doc["ts"] = _bson(from_ms(stored.ts_ms))
+    doc["sev"] = stored.severity
+    doc["receivedAt"] = _bson(from_ms(stored.received_ms))
+    doc["expireAt"] = _bson(from_ms(stored.expire_ms))
+    return doc
 
 
 class MongoEventStore(EventStore):
@@ -216,6 +244,61 @@ class MongoEventStore(EventStore):
             if len(docs) < chunk_size:
                 return
             after = (to_ms(_aware(docs[-1]["ts"])), docs[-1]["_id"])
+
+    async def count(self, query: EventQuery) -> int:
+        try:
+            return int(
+                await self.events.count_documents(
+                    self._filter(query.checked(paged=False), self.clock(), None)
+                )
+            )
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+
+    async def iter_export_lines(
+        self, query: EventQuery, *, chunk_size: int = 1000
+    ) -> AsyncIterator[list[str]]:
+        query = query.checked(paged=False)
+        now = self.clock()
+        after: tuple[int, str] | None = None
+        while True:
+            docs = await self._find(self._filter(query, now, after), self._sort(query), chunk_size)
+            if docs:
+                yield [_export_line(doc) for doc in docs]
+            if len(docs) < chunk_size:
+                return
+            after = (to_ms(_aware(docs[-1]["ts"])), docs[-1]["_id"])
+
+    async def import_documents(
+        self, docs: Sequence[StoredDocument], *, conflict: Conflict = "skip", dry_run: bool = False
+    ) -> ImportCounts:
+        if not docs:
+            return ImportCounts()
+        from pymongo import ReplaceOne
+        from pymongo.errors import BulkWriteError
+
+        unique = list({doc.id: None for doc in docs})
+        try:
+            if dry_run or conflict == "update":
+                present = await self.events.count_documents({"_id": {"$in": unique}})
+                inserted = len(unique) - present
+            if dry_run:
+                return _import_counts(len(docs), inserted, conflict)
+            if conflict == "update":
+                await self.events.bulk_write(
+                    [ReplaceOne({"_id": doc.id}, _imported(doc), upsert=True) for doc in docs], ordered=True
+                )
+            else:
+                try:
+                    result = await self.events.insert_many([_imported(doc) for doc in docs], ordered=False)
+                    inserted = len(result.inserted_ids)
+                except BulkWriteError as exc:
+                    if any(err.get("code") != 11000 for err in exc.details.get("writeErrors", [])):
+                        raise
+                    inserted = int(exc.details.get("nInserted", 0))
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+        return _import_counts(len(docs), inserted, conflict)
 
     async def by_trace(self, key: str, *, limit: int = 1000) -> list[dict[str, Any]]:
         event_id, prefix = trace_key(key)
