@@ -42,11 +42,6 @@ class ExportPlan:
     header: ExportHeader
     servers: tuple[tuple[str, int], ...]
 
-    @property
-    def until(self) -> datetime:
-        """The fixed end of the window (exclusive)."""
-        return self.header.window.until
-
 
 @dataclass(frozen=True, slots=True)
 class ExportResult:
@@ -73,13 +68,12 @@ async def all_servers(store: EventStore) -> list[str]:
 async def plan_export(
     store: EventStore, selection: ExportSelection, *, host: str | None = None, now: datetime | None = None
 ) -> ExportPlan:
-    """Count what `selection` holds in `store` and fix the export's window (its `until` is now if unset)."""
+    """Count what `selection` holds in `store` (as of now: the walk also takes what arrives meanwhile)."""
     now = now or store.clock()
-    until = selection.until or now
     names = list(selection.servers) or await all_servers(store)
     found: list[tuple[str, int]] = []
     for name in names:
-        count = await store.count(selection.query(name, until))
+        count = await store.count(selection.query(name))
         if count:
             found.append((name, count))
     header = ExportHeader(
@@ -87,7 +81,7 @@ async def plan_export(
         version=VERSION,
         created_at=now,
         source_host=(host or socket.gethostname())[:256],
-        window=Window(since=selection.since, until=until),
+        window=Window(since=selection.since, until=selection.until),
         filters=selection.filters(),
         counts=Counts(events=sum(n for _, n in found), servers=len(found)),
     )
@@ -108,7 +102,7 @@ async def export_lines(
     yield [plan.header.to_line()]
     written = 0
     for server, _ in plan.servers:
-        query = plan.selection.query(server, plan.until)
+        query = plan.selection.query(server)
         async for lines in store.iter_export_lines(query, chunk_size=chunk_size):
             written += len(lines)
             yield lines

@@ -78,7 +78,7 @@ class ImportReport:
                 "host": header.source_host,
                 "createdAt": format_ts(header.created_at),
                 "since": format_ts(header.window.since) if header.window.since else None,
-                "until": format_ts(header.window.until),
+                "until": format_ts(header.window.until) if header.window.until else None,
                 "events": header.counts.events,
                 "servers": header.counts.servers,
             },
@@ -145,7 +145,7 @@ class StoreSource:
         """The plan's events, server by server, numbered from line 2 as in its export file."""
         number = 1
         for server, _ in self.plan.servers:
-            query = self.plan.selection.query(server, self.plan.until)
+            query = self.plan.selection.query(server)
             async for lines in self.store.iter_export_lines(query, chunk_size=size):
                 start, number = number + 1, number + len(lines)
                 yield list(zip(range(start, number + 1), lines, strict=True))

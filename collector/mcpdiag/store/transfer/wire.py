@@ -39,12 +39,12 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Window(BaseModel):
-    """The time window of an export: `since` inclusive (None = all that is retained), `until` exclusive."""
+    """The time window of an export: `since` inclusive, `until` exclusive; None = unbounded."""
 
     model_config = ConfigDict(extra="forbid")
 
     since: datetime | None = None
-    until: datetime
+    until: datetime | None = None
 
 
 class Filters(BaseModel):
@@ -85,7 +85,7 @@ class ExportHeader(BaseModel):
         body["createdAt"] = format_ts(self.created_at)
         body["window"] = {
             "since": format_ts(self.window.since) if self.window.since else None,
-            "until": format_ts(self.window.until),
+            "until": format_ts(self.window.until) if self.window.until else None,
         }
         return _compact(body)
 
@@ -102,7 +102,7 @@ def _compact(value: Any) -> str:
 @dataclass(frozen=True, slots=True)
 class ExportSelection:
     """Which events to export: servers (none = all), one user's (and server-wide), a minimum severity and a
-    window. `until` None = the moment the export starts (fixed for the whole export)."""
+    window (None = unbounded: an export of everything also takes events that arrive while it runs)."""
 
     servers: tuple[str, ...] = ()
     user_id: str | None = None
@@ -140,14 +140,14 @@ class ExportSelection:
         user = _name(user_id, "userId", 256) if user_id else None
         return cls(servers=names, user_id=user, min_severity=level, since=start, until=end)
 
-    def query(self, server: str, until: datetime) -> EventQuery:
-        """The store query of this selection on one server, oldest first, up to `until`."""
+    def query(self, server: str) -> EventQuery:
+        """The store query of this selection on one server, oldest first."""
         return EventQuery(
             server=server,
             user_id=self.user_id,
             min_severity=self.min_severity,
             since=self.since,
-            until=until,
+            until=self.until,
             oldest_first=True,
         )
 
