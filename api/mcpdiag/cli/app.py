@@ -304,6 +304,12 @@ else:
     app.command("doctor")(doctor_command)
 
 
+# Moving events between stores: `export`, `import`, `migrate` (and the configuration's `config` commands).
+from mcpdiag.cli import transfer  # noqa: E402
+
+transfer.register(app)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
