@@ -305,9 +305,10 @@ else:
 
 
 # Moving events between stores: `export`, `import`, `migrate` (and the configuration's `config` commands).
-from mcpdiag.cli import transfer  # noqa: E402
+from mcpdiag.cli import config_commands, transfer  # noqa: E402
 
 transfer.register(app)
+app.add_typer(config_commands.app, name="config")
 
 
 def main() -> None:

@@ -1,10 +1,10 @@
-"""The HTTP server's own bounds (uvicorn's and ours): one pydantic-settings class, `MCPDIAG_` prefix."""
+"""The command line's settings (`MCPDIAG_` prefix): the HTTP server's own bounds, and the backup key."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +26,17 @@ class ServeSettings(BaseSettings):
     )
     keep_alive_s: float = Field(
         default=5, gt=0, le=300, description="Seconds an idle keep-alive connection stays"
+    )
+
+
+class BackupSettings(BaseSettings):
+    """The key that seals a configuration backup's secrets (`mcpdiag config export` / `import`)."""
+
+    model_config = SettingsConfigDict(env_prefix="MCPDIAG_", env_file=".env", extra="ignore")
+
+    config_secret: SecretStr | None = Field(
+        default=None,
+        description="Seals every secret of a configuration backup (AES-256-GCM, key from scrypt); 16+ chars",
     )
 
 

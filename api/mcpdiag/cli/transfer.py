@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mcpdiag.cli.errors import TransferFailed
 from mcpdiag.collector.settings import get_collector_settings
 from mcpdiag.collector.validation import EventValidator
 from mcpdiag.emitters import format_ts, new_event_id
@@ -40,10 +41,6 @@ StoreOption = Annotated[str | None, typer.Option("--store", help="Store URL (def
 ConflictOption = Annotated[
     str, typer.Option("--conflict", help="An id already stored: skip (keep it) or update (replace it)")
 ]
-
-
-class TransferFailed(Exception):
-    """A transfer that cannot be done; the message is for the person at the terminal."""
 
 
 class ProgressBar:
@@ -276,7 +273,7 @@ def show(report: ImportReport) -> None:
         soft_wrap=True,
     )
     if report.dry_run and report.servers:
-        table = Table("server", "to import", "past retention", title="Dry run")
+        table = Table("server", "events", "past retention", title="Dry run")
         ranked = sorted(report.servers.items(), key=lambda item: (-item[1].valid, item[0]))
         for name, tally in ranked[:SHOWN_SERVERS]:
             table.add_row(name, f"{tally.valid:,}", f"{tally.expired:,}")
