@@ -20,6 +20,7 @@ from mcpdiag.api.acl import AccessPolicy
 from mcpdiag.api.auth import TokenVerifier
 from mcpdiag.api.errors import install_api_error_handlers
 from mcpdiag.api.routes import admin, bundle, debug, dev, diagnostics, doctor, health, session, status
+from mcpdiag.api.routes import transfer as transfer_routes
 from mcpdiag.api.routes.ui import mount_ui
 from mcpdiag.api.settings import ApiSettings, get_api_settings
 from mcpdiag.api.telemetry import Telemetry, TracingMiddleware
@@ -101,6 +102,7 @@ def create_app(
             async with runtime.running():
                 yield
         finally:
+            await transfer_routes.stop_jobs(app)  # a running import stops before its store closes
             if store is None:
                 await active.close()
             if telemetry is not None:
@@ -121,6 +123,7 @@ def create_app(
         session.router,
         bundle.router,
         doctor.router,
+        transfer_routes.router,
         ingest_router,
     ):
         app.include_router(router)

@@ -53,6 +53,9 @@ class ApiSettings(BaseSettings):
     )
     doctor_rate_per_minute: int = Field(default=10, ge=1, description="Doctor runs per user per minute")
     doctor_timeout_s: float = Field(default=20, gt=0, le=120, description="Bound on one doctor run")
+    import_max_mb: float = Field(
+        default=512, gt=0, description="Largest export file an admin may upload to POST /api/admin/import"
+    )
     otlp_endpoint: str | None = Field(
         default=None,
         pattern=r"^https?://",
