@@ -112,7 +112,7 @@ def test_a_dry_run_previews_per_server_and_writes_nothing(workdir: Path) -> None
         app, ["import", "x.gz", "--dry-run", "--store", f"sqlite:///{workdir / 'target.db'}"]
     )
     assert result.exit_code == 0, result.output
-    assert "Dry run" in result.output and "github" in result.output and "to import" in result.output
+    assert "Dry run" in result.output and "github" in result.output and "past retention" in result.output
     assert "Dry run: would import 60 events; nothing was written" in result.output
     assert listing(workdir / "target.db") == []
 

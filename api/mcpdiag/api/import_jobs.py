@@ -9,6 +9,7 @@ several API replicas, poll the replica that accepted the upload (sticky sessions
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import shutil
 import tempfile
@@ -27,7 +28,7 @@ from mcpdiag.api.errors import ImportBusyError, InvalidParameterError, PayloadTo
 from mcpdiag.collector.validation import EventValidator
 from mcpdiag.emitters import format_ts
 from mcpdiag.store import Conflict, EventStore, InvalidExportError, RejectedLinesError, StoreError
-from mcpdiag.store.transfer import ImportReport, TransferProgress, import_file
+from mcpdiag.store.transfer import ImportReport, Redact, TransferProgress, import_file
 
 log = structlog.get_logger("mcpdiag.api.import")
 
@@ -36,6 +37,14 @@ KEEP_JOBS = 20
 INFLATE_RATIO = 64
 """An upload may inflate to this many times its size (a real export inflates about 10x)."""
 State = Literal["queued", "running", "done", "failed"]
+
+
+def collector_redaction(known_secrets: frozenset[str]) -> Redact:
+    """The collector's redaction step (it remembers strings found clean), for these known secrets.
+
+    Module-level, so `functools.partial(collector_redaction, secrets)` can be sent to a check worker.
+    """
+    return EventValidator(known_secrets).redact
 
 
 @dataclass
@@ -143,7 +152,7 @@ async def _run(job: ImportJob, store: EventStore, known_secrets: frozenset[str],
             job.directory / "upload",
             conflict=job.conflict,
             dry_run=job.dry_run,
-            redact=EventValidator(known_secrets).redact,
+            redact=functools.partial(collector_redaction, known_secrets),
             progress=job.progress,
             stage_dir=job.directory,
             max_bytes=max_bytes,

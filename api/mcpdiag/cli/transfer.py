@@ -4,6 +4,7 @@ backend) through gzipped NDJSON files, or straight from one store into another."
 from __future__ import annotations
 
 import asyncio
+import functools
 import getpass
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,9 +16,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mcpdiag.api.import_jobs import collector_redaction
+from mcpdiag.bundle.scanhelper import usable_cpus
 from mcpdiag.cli.errors import TransferFailed
 from mcpdiag.collector.settings import get_collector_settings
-from mcpdiag.collector.validation import EventValidator
 from mcpdiag.emitters import format_ts, new_event_id
 from mcpdiag.store import Conflict, EventStore, sqlite_path
 from mcpdiag.store.backends import open_store
@@ -25,6 +27,7 @@ from mcpdiag.store.errors import RejectedLinesError, StoreError
 from mcpdiag.store.transfer import (
     ExportSelection,
     ImportReport,
+    Redact,
     TransferProgress,
     import_file,
     migrate,
@@ -36,10 +39,17 @@ console = Console()
 errors = Console(stderr=True)
 LABELS = {"counting": "counting", "exporting": "exporting", "checking": "checking", "importing": "importing"}
 SHOWN_SERVERS = 20
+MAX_JOBS = 4
 
 StoreOption = Annotated[str | None, typer.Option("--store", help="Store URL (default MCPDIAG_STORE_URL)")]
 ConflictOption = Annotated[
     str, typer.Option("--conflict", help="An id already stored: skip (keep it) or update (replace it)")
+]
+JobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs", "-j", min=1, max=32, help="Processes checking a large file (default: the usable CPUs, ≤ 4)"
+    ),
 ]
 
 
@@ -119,9 +129,14 @@ async def audit(store: EventStore, action: str, *, target: str, scope: dict[str,
     )
 
 
-def redaction() -> Callable[[dict[str, Any], dict[str, int]], dict[str, Any]]:
-    """The collector's redaction step, with this deployment's known secrets."""
-    return EventValidator(get_collector_settings().redacted_secrets).redact
+def redaction() -> Callable[[], Redact]:
+    """Builds the collector's redaction step with this deployment's known secrets (in each check worker)."""
+    return functools.partial(collector_redaction, get_collector_settings().redacted_secrets)
+
+
+def default_jobs() -> int:
+    """Check workers for a large import: the whole CPUs this process may use, at most `MAX_JOBS`."""
+    return max(1, min(usable_cpus(), MAX_JOBS))
 
 
 def selection_of(
@@ -188,6 +203,7 @@ def import_command(
     file: Annotated[Path, typer.Argument(help="An export made by `mcpdiag export` (or the API)")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count; write nothing")] = False,
     conflict: ConflictOption = "skip",
+    jobs: JobsOption = None,
     store: StoreOption = None,
 ) -> None:
     """Import an export: every line checked first, nothing stored unless all are valid; idempotent."""
@@ -200,8 +216,9 @@ def import_command(
     async def work() -> ImportReport:
         async with opened(store, must_exist=False) as target:
             report = await import_file(
-                target, file, conflict=mode, dry_run=dry_run, redact=redaction(), on_progress=bar
-            )
+                target, file, conflict=mode, dry_run=dry_run, redact=redaction(),
+                workers=jobs or default_jobs(), on_progress=bar,
+            )  # fmt: skip
             if not dry_run:
                 await audit(
                     target, "events_import", target=str(file), scope=_import_scope(report),
@@ -219,6 +236,7 @@ def migrate_command(
     since: Annotated[str | None, typer.Option(help="From: 7d, 90m … back, or RFC 3339")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count; write nothing")] = False,
     conflict: ConflictOption = "skip",
+    jobs: JobsOption = None,
 ) -> None:
     """Copy events from one store into another in one streaming step (e.g. SQLite to MongoDB)."""
     bar = ProgressBar()
@@ -231,8 +249,9 @@ def migrate_command(
         async with opened(from_, must_exist=True) as source, opened(to, must_exist=False) as target:
             selection = selection_of(server, since, None, None, None, source)
             report = await migrate(
-                source, target, selection, conflict=mode, dry_run=dry_run, redact=redaction(), on_progress=bar
-            )
+                source, target, selection, conflict=mode, dry_run=dry_run, redact=redaction(),
+                workers=jobs or default_jobs(), on_progress=bar,
+            )  # fmt: skip
             if not dry_run:
                 scope = {**_import_scope(report), **selection.to_dict()}
                 await audit(

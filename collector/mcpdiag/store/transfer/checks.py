@@ -90,7 +90,7 @@ class LineChecker:
         for number, raw in batch:
             outcome = self.check_one(raw, now_ms)
             if isinstance(outcome, StoredDocument):
-                tally = self._tally(outcome.server)
+                tally = self.tally(outcome.server)
                 if outcome.expire_ms > now_ms:
                     tally.valid += 1
                     self.valid += 1
@@ -148,7 +148,8 @@ class LineChecker:
             expire_ms=to_ms(kept if expire is None else min(expire, kept)),
         )
 
-    def _tally(self, server: str) -> ServerTally:
+    def tally(self, server: str) -> ServerTally:
+        """The running tally of `server` (past `MAX_TALLIED_SERVERS`, the shared one of the others)."""
         tally = self.servers.get(server)
         if tally is None:
             name = server if len(self.servers) < MAX_TALLIED_SERVERS else OTHER_SERVERS

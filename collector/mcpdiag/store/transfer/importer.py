@@ -9,24 +9,29 @@ while committing is run again and ends complete, with nothing stored twice. A dr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from mcpdiag.emitters import format_ts
-from mcpdiag.store.base import EventStore
-from mcpdiag.store.documents import Conflict, ImportCounts, StoredDocument
+from mcpdiag.store.base import EventStore, Retention
+from mcpdiag.store.documents import Conflict, ImportCounts
 from mcpdiag.store.errors import RejectedLinesError
 from mcpdiag.store.transfer.checks import LineChecker, Problem, Redact, ServerTally, default_redact
 from mcpdiag.store.transfer.exporter import ExportPlan, plan_export
+from mcpdiag.store.transfer.parallel import Checked, CheckPool, RedactFactory, check_packed
 from mcpdiag.store.transfer.progress import ProgressCallback, TransferProgress, notify
 from mcpdiag.store.transfer.reader import ExportReader
-from mcpdiag.store.transfer.stage import Stage
+from mcpdiag.store.transfer.stage import Stage, unpack
 from mcpdiag.store.transfer.wire import ExportHeader, ExportSelection
 
 BATCH = 1000
 REPORTED_SERVERS = 50
+PARALLEL_FROM = 20_000
+"""Fewer events than this are checked in this process: starting workers costs about a second."""
 
 
 @dataclass(slots=True)
@@ -160,7 +165,8 @@ async def import_events(
     *,
     conflict: Conflict = "skip",
     dry_run: bool = False,
-    redact: Redact | None = None,
+    redact: RedactFactory = default_redact,
+    workers: int = 1,
     progress: TransferProgress | None = None,
     on_progress: ProgressCallback | None = None,
     stage_dir: Path | None = None,
@@ -168,26 +174,40 @@ async def import_events(
 ) -> ImportReport:
     """Check every line of `source`, then (unless a dry run) commit the valid ones to `store`.
 
-    Raises `RejectedLinesError` (nothing stored) when a line is bad, `InvalidExportError` when the source
-    is not a whole export; a dry run reports bad lines instead of raising. Closes `source`.
+    `redact` builds the redaction step (in each worker, with `workers` > 1: a large import is checked in
+    that many processes). Raises `RejectedLinesError` (nothing stored) when a line is bad,
+    `InvalidExportError` when the source is not a whole export; a dry run reports bad lines instead of
+    raising. Closes `source`.
     """
     state = progress or TransferProgress()
-    checker = LineChecker(now=store.clock(), retention=store.retention, redact=redact or default_redact())
+    now, retention = store.clock(), store.retention
+    totals = LineChecker(now=now, retention=retention)
     report = ImportReport(header=source.header, dry_run=dry_run, conflict=conflict)
+    parallel = workers > 1 and source.header.counts.events >= PARALLEL_FROM
+    pool = await asyncio.to_thread(CheckPool, workers, now, retention, redact) if parallel else None
     stage = None if dry_run else await asyncio.to_thread(Stage, stage_dir)
     try:
         notify(state, on_progress, phase="checking", total=source.header.counts.events)
-        async for batch in source.batches(batch_size):
-            docs = await asyncio.to_thread(_check, checker, batch, stage)
-            report.lines += len(batch)
-            if dry_run and docs:
-                report.counts.add(await store.import_documents(docs, conflict=conflict, dry_run=True))
-            notify(state, on_progress, done=report.lines)
-            if checker.gave_up:
-                break
-        report.valid, report.expired, report.bad = checker.valid, checker.expired, checker.bad
-        report.problems, report.servers = checker.problems, checker.servers
-        report.redactions = checker.redactions
+        batches = source.batches(batch_size)
+        checked = pool.checked(batches) if pool else _in_process(batches, now, retention, redact())
+        async with contextlib.aclosing(checked):
+            async for part in checked:
+                part.absorb_into(totals)
+                report.lines += part.lines
+                if stage is not None and not totals.bad:  # once a line is bad nothing will be committed
+                    await asyncio.to_thread(stage.write_packed, part.blob, part.documents)
+                if dry_run and part.documents:
+                    docs = unpack(part.blob)
+                    report.counts.add(await store.import_documents(docs, conflict=conflict, dry_run=True))
+                notify(state, on_progress, done=report.lines)
+                if totals.gave_up:
+                    break
+        report.valid, report.expired, report.bad = totals.valid, totals.expired, totals.bad
+        report.problems, report.servers, report.redactions = (
+            totals.problems,
+            totals.servers,
+            totals.redactions,
+        )
         if report.bad and not dry_run:
             raise RejectedLinesError(report.problems, report.bad)
         if stage is not None:
@@ -198,8 +218,21 @@ async def import_events(
         return report
     finally:
         await source.close()
+        if pool is not None:
+            await asyncio.to_thread(pool.close)
         if stage is not None:
             await asyncio.to_thread(stage.remove)
+
+
+async def _in_process(
+    batches: AsyncIterator[list[tuple[int, bytes | str | None]]],
+    now: datetime,
+    retention: Retention,
+    redact: Redact,
+) -> AsyncGenerator[Checked, None]:
+    """The batches checked here, one at a time in a worker thread."""
+    async for batch in batches:
+        yield await asyncio.to_thread(check_packed, batch, now, retention, redact)
 
 
 async def import_file(
@@ -220,16 +253,6 @@ async def migrate(
     """Export `selection` of `source` and import it into `target` in one streaming step (no file)."""
     plan = await plan_export(source, selection or ExportSelection(), host=host)
     return await import_events(target, StoreSource(source, plan), **options)
-
-
-def _check(
-    checker: LineChecker, batch: Sequence[tuple[int, bytes | str | None]], stage: Stage | None
-) -> list[StoredDocument]:
-    docs = checker.check(batch)
-    # Once a line is bad nothing will be committed: stop staging, keep checking (to report the count).
-    if stage is not None and not checker.bad:
-        stage.write(docs)
-    return docs
 
 
 async def _commit(

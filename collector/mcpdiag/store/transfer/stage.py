@@ -36,24 +36,38 @@ class Stage:
 
     def write(self, docs: Sequence[StoredDocument]) -> None:
         """Append one batch."""
-        if not docs:
+        if docs:
+            self.write_packed(pack(docs), len(docs))
+
+    def write_packed(self, blob: bytes, count: int) -> None:
+        """Append one batch already packed (by `pack`, maybe in another process) holding `count` documents."""
+        if not count:
             return
-        blob = zlib.compress(marshal.dumps([tuple(doc) for doc in docs]), LEVEL)
         self._file.write(_LENGTH.pack(len(blob)) + blob)
-        self.documents += len(docs)
+        self.documents += count
         self.batches += 1
 
     def read(self) -> Iterator[list[StoredDocument]]:
         """The batches written, in order (call once writing is done)."""
         self._file.flush()
         self._file.seek(0)
-        make = StoredDocument._make
         for _ in range(self.batches):
             (length,) = _LENGTH.unpack(self._file.read(_LENGTH.size))
-            rows = marshal.loads(zlib.decompress(self._file.read(length)))  # noqa: S302 (our own file)
-            yield [make(row) for row in rows]
+            yield unpack(self._file.read(length))
 
     def remove(self) -> None:
         """Close and delete the file."""
         self._file.close()
         self.path.unlink(missing_ok=True)
+
+
+def pack(docs: Sequence[StoredDocument]) -> bytes:
+    """A batch of documents as the stage keeps it."""
+    return zlib.compress(marshal.dumps([tuple(doc) for doc in docs]), LEVEL)
+
+
+def unpack(blob: bytes) -> list[StoredDocument]:
+    """The documents of a packed batch (one this process or its own worker packed)."""
+    rows = marshal.loads(zlib.decompress(blob))  # noqa: S302 (our own data, see the module docstring)
+    make = StoredDocument._make
+    return [make(row) for row in rows]
