@@ -4,6 +4,7 @@ import { ApiClient, ApiError, adoptFragmentToken, session } from "./api.js";
 import "./drawer.js";
 import "./doctor.js";
 import { ACTION_LABELS, absoluteTime, copyText, esc, timeAgo } from "./format.js";
+import { mountTransfer } from "./transfer.js";
 
 const view = document.getElementById("view");
 const drawer = document.getElementById("drawer");
@@ -328,6 +329,7 @@ async function adminPage() {
       button.textContent = "Download bundle";
     }
   });
+  mountTransfer(view, state.client);
 }
 
 // -- routing -------------------------------------------------------------------------------------
