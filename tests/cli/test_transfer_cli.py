@@ -174,3 +174,36 @@ def test_import_runs_as_a_real_process(workdir: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("Imported 60 events")
     assert len(listing(workdir / "proc.db")) == 60
+
+
+def test_text_from_a_file_is_printed_as_text_never_as_markup(workdir: Path) -> None:
+    """Server names, field names and host names come from the file: Rich must not read them as markup."""
+    from tests.factories import make_event
+
+    async def seed() -> None:
+        store = SQLiteEventStore(workdir / "marked.db")
+        await store.ensure_schema()
+        await store.append([make_event(server="[/]srv[bold]", ts=datetime.now(UTC)) for _ in range(3)])
+        await store.close()
+
+    asyncio.run(seed())
+    runner.invoke(app, ["export", "--out", "m.gz", "--store", f"sqlite:///{workdir / 'marked.db'}"])
+    lines = gzip.decompress((workdir / "m.gz").read_bytes()).decode().splitlines()
+    header = json.loads(lines[0])
+    header["sourceHost"] = "[/red]host[link=x]"
+    event = json.loads(lines[2])
+    event["[/red]colour"] = "x"
+    lines[0], lines[2] = json.dumps(header), json.dumps(event)
+    (workdir / "marked.gz").write_bytes(gzip.compress("\n".join(lines).encode()))
+    target = f"sqlite:///{workdir / 't.db'}"
+    dry = runner.invoke(app, ["import", "marked.gz", "--dry-run", "--store", target])
+    assert (
+        (dry.exit_code == 1
+        and "Traceback" not in dry.output
+        and dry.exception is None)
+        or isinstance(dry.exception, SystemExit)
+    )
+    assert "[/]srv[bold]" in dry.output and "[/red]host[link=x]" in dry.output
+    assert "line 3: [/red]colour: Extra inputs are not permitted" in dry.output
+    real = runner.invoke(app, ["import", "marked.gz", "--store", target])
+    assert real.exit_code == 1 and "line 3: [/red]colour" in real.output

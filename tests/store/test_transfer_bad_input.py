@@ -249,3 +249,22 @@ def write_bad(path: Path, good: Path, make: Callable[[bytes, list[str]], bytes])
     """The file `make` builds from a good export's bytes and lines."""
     path.write_bytes(make(good.read_bytes(), read_lines(good)))
     return path
+
+
+async def test_what_a_problem_quotes_from_the_file_goes_through_the_redactor(
+    export_path: Path, tmp_path: Path, clock: FakeClock
+) -> None:
+    """An unknown field's name is quoted in the problem: a secret used as a key must not come back out."""
+    import functools
+    import secrets
+
+    from mcpdiag.store.transfer import default_redact
+
+    secret = secrets.token_hex(20)
+    bad = corrupt(export_path, BAD_AT, _set(**{f"key-{secret}": 1}))
+    target = await empty_target(tmp_path, clock)
+    with pytest.raises(RejectedLinesError) as caught:
+        await import_file(target, bad, redact=functools.partial(default_redact, [secret]))
+    assert secret not in str(caught.value) and secret not in json.dumps(caught.value.problems)
+    assert caught.value.problems[0][0] == BAD_AT
+    await target.close()

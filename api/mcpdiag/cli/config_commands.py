@@ -16,7 +16,9 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from mcpdiag.api.settings import ApiSettings
 from mcpdiag.cli import config_backup as backups
@@ -76,7 +78,7 @@ def _record(
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -172,11 +174,11 @@ def rekey_config(
 
 
 def _show(file: Path, wanted: backups.Backup, found: list[backups.Change]) -> None:
-    console.print(f"backup of {wanted.source_host}, made {wanted.created_at}", highlight=False)
+    console.print(Text(f"backup of {wanted.source_host}, made {wanted.created_at}"), highlight=False)
     if not found:
         console.print("No changes: the configuration already matches the backup", highlight=False)
         return
-    table = Table("setting", "now", "from the backup", title=f"Changes from {file.name}")
+    table = Table("setting", "now", "from the backup", title=Text(f"Changes from {file.name}"))
     for change in found:
-        table.add_row(change.name, change.before, change.after)
+        table.add_row(change.name, Text(change.before), Text(change.after))
     console.print(table)

@@ -13,8 +13,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from mcpdiag.api.import_jobs import collector_redaction
 from mcpdiag.bundle.scanhelper import usable_cpus
@@ -157,8 +159,12 @@ def run(work: Callable[[], Any], bar: ProgressBar) -> Any:
         bar.stop()
         if isinstance(exc, RejectedLinesError):
             for line, field, message in exc.problems:
-                errors.print(f"[red]line {line:,}[/red]: {field}: {message}", highlight=False, soft_wrap=True)
-        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+                errors.print(
+                    f"[red]line {line:,}[/red]: {escape(f'{field}: {message}')}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+        errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     finally:
         bar.stop()
@@ -177,7 +183,9 @@ def export_command(
     """Export stored events to a gzipped NDJSON file (a header line, one event per line, an end line)."""
     bar = ProgressBar()
     if out.exists() and not force:
-        errors.print(f"[red]error:[/red] {out} exists; pass --force to replace it", highlight=False)
+        errors.print(
+            f"[red]error:[/red] {escape(str(out))} exists; pass --force to replace it", highlight=False
+        )
         raise typer.Exit(1)
 
     async def work() -> Any:
@@ -192,8 +200,10 @@ def export_command(
 
     result = run(work, bar)
     console.print(
-        f"Exported {result.events:,} events of {result.servers:,} server(s) to {result.path} "
-        f"({result.size / 1e6:,.1f} MB)",
+        Text(
+            f"Exported {result.events:,} events of {result.servers:,} server(s) to {result.path} "
+            f"({result.size / 1e6:,.1f} MB)"
+        ),
         highlight=False,
         soft_wrap=True,
     )
@@ -210,7 +220,7 @@ def import_command(
     bar = ProgressBar()
     mode = _conflict(conflict)
     if not file.is_file():
-        errors.print(f"[red]error:[/red] no file at {file}", highlight=False)
+        errors.print(f"[red]error:[/red] no file at {escape(str(file))}", highlight=False)
         raise typer.Exit(1)
 
     async def work() -> ImportReport:
@@ -267,7 +277,9 @@ def _conflict(value: str) -> Conflict:
         return "skip"
     if value == "update":
         return "update"
-    errors.print(f"[red]error:[/red] --conflict: expected skip or update, got {value!r}", highlight=False)
+    errors.print(
+        f"[red]error:[/red] --conflict: expected skip or update, got {escape(repr(value))}", highlight=False
+    )
     raise typer.Exit(2)
 
 
@@ -286,8 +298,10 @@ def show(report: ImportReport) -> None:
     """Print a dry run's preview (servers, problems) and every import's summary line; bad lines: exit 1."""
     header = report.header
     console.print(
-        f"export of {header.source_host}, made {format_ts(header.created_at)}: "
-        f"{header.counts.events:,} events of {header.counts.servers:,} server(s)",
+        Text(
+            f"export of {header.source_host}, made {format_ts(header.created_at)}: "
+            f"{header.counts.events:,} events of {header.counts.servers:,} server(s)"
+        ),
         highlight=False,
         soft_wrap=True,
     )
@@ -295,15 +309,17 @@ def show(report: ImportReport) -> None:
         table = Table("server", "events", "past retention", title="Dry run")
         ranked = sorted(report.servers.items(), key=lambda item: (-item[1].valid, item[0]))
         for name, tally in ranked[:SHOWN_SERVERS]:
-            table.add_row(name, f"{tally.valid:,}", f"{tally.expired:,}")
+            table.add_row(Text(name), f"{tally.valid:,}", f"{tally.expired:,}")
         if len(ranked) > SHOWN_SERVERS:
             table.add_row(f"… {len(ranked) - SHOWN_SERVERS:,} more", "", "")
         console.print(table)
     for line, field, message in report.problems:
-        errors.print(f"[red]line {line:,}[/red]: {field}: {message}", highlight=False, soft_wrap=True)
+        errors.print(
+            f"[red]line {line:,}[/red]: {escape(f'{field}: {message}')}", highlight=False, soft_wrap=True
+        )
     if report.bad > len(report.problems):
         errors.print(f"… {report.bad - len(report.problems):,} more bad lines", highlight=False)
-    console.print(report.summary(), highlight=False, soft_wrap=True)
+    console.print(Text(report.summary()), highlight=False, soft_wrap=True)
     if report.bad:
         raise typer.Exit(1)
 

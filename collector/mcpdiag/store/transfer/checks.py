@@ -36,6 +36,7 @@ MAX_PROBLEMS = 20
 MAX_BAD_LINES = 1000
 """Past this many bad lines a check stops: the file is not worth reading further."""
 MAX_TALLIED_SERVERS = 10_000
+MAX_FIELD_NAME = 64
 OTHER_SERVERS = "(other servers)"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -101,7 +102,7 @@ class LineChecker:
             else:
                 self.bad += 1
                 if len(self.problems) < MAX_PROBLEMS:
-                    self.problems.append((number, *outcome))
+                    self.problems.append((number, *self._quoted(*outcome)))
         return docs
 
     def check_one(self, raw: bytes | str | None, now_ms: int) -> StoredDocument | tuple[str, str]:
@@ -147,6 +148,12 @@ class LineChecker:
             received_ms=now_ms if received is None else to_ms(received),
             expire_ms=to_ms(kept if expire is None else min(expire, kept)),
         )
+
+    def _quoted(self, name: str, message: str) -> tuple[str, str]:
+        """A problem as it may be shown: what it quotes from the file (a field's name) redacted, bounded."""
+        shown = self.redact({"field": name[:MAX_FIELD_NAME], "message": message}, {})
+        cut = "…" if len(name) > MAX_FIELD_NAME else ""
+        return str(shown["field"]) + cut, str(shown["message"])
 
     def tally(self, server: str) -> ServerTally:
         """The running tally of `server` (past `MAX_TALLIED_SERVERS`, the shared one of the others)."""
