@@ -197,11 +197,8 @@ def test_text_from_a_file_is_printed_as_text_never_as_markup(workdir: Path) -> N
     (workdir / "marked.gz").write_bytes(gzip.compress("\n".join(lines).encode()))
     target = f"sqlite:///{workdir / 't.db'}"
     dry = runner.invoke(app, ["import", "marked.gz", "--dry-run", "--store", target])
-    assert (
-        (dry.exit_code == 1
-        and "Traceback" not in dry.output
-        and dry.exception is None)
-        or isinstance(dry.exception, SystemExit)
+    assert (dry.exit_code == 1 and "Traceback" not in dry.output and dry.exception is None) or isinstance(
+        dry.exception, SystemExit
     )
     assert "[/]srv[bold]" in dry.output and "[/red]host[link=x]" in dry.output
     assert "line 3: [/red]colour: Extra inputs are not permitted" in dry.output
