@@ -282,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     sizes = [20_000, 100_000] if args.quick else [100_000, 1_000_000]
     rounds = args.rounds or (1 if args.quick else 2)
-    workers = args.workers or max(1, min(usable_cpus(), 4))  # what `mcpdiag import` uses by default
+    # `mcpdiag import` checks in-process on two CPUs or fewer; measure the workers anyway (at least 2).
+    workers = args.workers or max(2, min(usable_cpus() - 1, 4))
     mode = "quick" if args.quick else "full"
     print(f"mcpdiag transfer bench ({mode}): Python {platform.python_version()}, {platform.machine()}")
     started = time.perf_counter()

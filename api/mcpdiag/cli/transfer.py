@@ -50,7 +50,7 @@ ConflictOption = Annotated[
 JobsOption = Annotated[
     int | None,
     typer.Option(
-        "--jobs", "-j", min=1, max=32, help="Processes checking a large file (default: the usable CPUs, ≤ 4)"
+        "--jobs", "-j", min=1, max=32, help="Processes checking a large file (default: usable CPUs - 1, ≤ 4)"
     ),
 ]
 
@@ -137,8 +137,10 @@ def redaction() -> Callable[[], Redact]:
 
 
 def default_jobs() -> int:
-    """Check workers for a large import: the whole CPUs this process may use, at most `MAX_JOBS`."""
-    return max(1, min(usable_cpus(), MAX_JOBS))
+    """Check workers for a large import: one fewer than the whole CPUs this process may use (it reads the file
+    and writes the stage meanwhile), at most `MAX_JOBS`; 1 (checks in this process) on two CPUs or fewer."""
+    cpus = usable_cpus()
+    return 1 if cpus <= 2 else min(cpus - 1, MAX_JOBS)
 
 
 def selection_of(
