@@ -204,3 +204,13 @@ def test_text_from_a_file_is_printed_as_text_never_as_markup(workdir: Path) -> N
     assert "line 3: [/red]colour: Extra inputs are not permitted" in dry.output
     real = runner.invoke(app, ["import", "marked.gz", "--store", target])
     assert real.exit_code == 1 and "line 3: [/red]colour" in real.output
+
+
+def test_the_stage_goes_where_it_is_told_and_is_removed(workdir: Path) -> None:
+    runner.invoke(app, ["export", "--out", "x.gz"])
+    (workdir / "stage").mkdir()
+    target = f"sqlite:///{workdir / 't.db'}"
+    result = runner.invoke(app, ["import", "x.gz", "--stage-dir", "stage", "--jobs", "2", "--store", target])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("Imported 60 events")
+    assert list((workdir / "stage").iterdir()) == []

@@ -47,6 +47,12 @@ StoreOption = Annotated[str | None, typer.Option("--store", help="Store URL (def
 ConflictOption = Annotated[
     str, typer.Option("--conflict", help="An id already stored: skip (keep it) or update (replace it)")
 ]
+StageOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--stage-dir", help="Where the checked events wait before the commit (default: the temp dir)"
+    ),
+]
 JobsOption = Annotated[
     int | None,
     typer.Option(
@@ -216,6 +222,7 @@ def import_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count; write nothing")] = False,
     conflict: ConflictOption = "skip",
     jobs: JobsOption = None,
+    stage_dir: StageOption = None,
     store: StoreOption = None,
 ) -> None:
     """Import an export: every line checked first, nothing stored unless all are valid; idempotent."""
@@ -229,7 +236,7 @@ def import_command(
         async with opened(store, must_exist=False) as target:
             report = await import_file(
                 target, file, conflict=mode, dry_run=dry_run, redact=redaction(),
-                workers=jobs or default_jobs(), on_progress=bar,
+                workers=jobs or default_jobs(), stage_dir=stage_dir, on_progress=bar,
             )  # fmt: skip
             if not dry_run:
                 await audit(
@@ -249,6 +256,7 @@ def migrate_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count; write nothing")] = False,
     conflict: ConflictOption = "skip",
     jobs: JobsOption = None,
+    stage_dir: StageOption = None,
 ) -> None:
     """Copy events from one store into another in one streaming step (e.g. SQLite to MongoDB)."""
     bar = ProgressBar()
@@ -262,7 +270,7 @@ def migrate_command(
             selection = selection_of(server, since, None, None, None, source)
             report = await migrate(
                 source, target, selection, conflict=mode, dry_run=dry_run, redact=redaction(),
-                workers=jobs or default_jobs(), on_progress=bar,
+                workers=jobs or default_jobs(), stage_dir=stage_dir, on_progress=bar,
             )  # fmt: skip
             if not dry_run:
                 scope = {**_import_scope(report), **selection.to_dict()}

@@ -14,11 +14,13 @@ import multiprocessing
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 
 from mcpdiag.store.base import Retention
 from mcpdiag.store.documents import StoredDocument
+from mcpdiag.store.errors import TransferError
 from mcpdiag.store.transfer.checks import MAX_PROBLEMS, LineChecker, Problem, Redact
 from mcpdiag.store.transfer.stage import pack
 
@@ -114,6 +116,10 @@ class CheckPool:
                     yield await asyncio.wrap_future(pending.popleft(), loop=loop)
             while pending:
                 yield await asyncio.wrap_future(pending.popleft(), loop=loop)
+        except BrokenProcessPool:
+            raise TransferError(
+                "a check worker stopped unexpectedly (out of memory?); run again with fewer jobs"
+            ) from None
         finally:
             for future in pending:
                 future.cancel()
