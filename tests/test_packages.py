@@ -43,6 +43,7 @@ REQUIRED = {
         "StoreUnavailableError",
         "open_store",
     },
+    "mcpdiag.store.transfer": {"ExportSelection", "ImportReport", "import_file", "migrate", "write_export"},
     "mcpdiag.collector": {"CollectorRuntime", "CollectorSettings", "IngestPipeline", "create_collector_app"},
     "mcpdiag.bundle": {"BundleScope", "BundleResult", "LeakDetectedError", "export_bundle", "scan_bundle"},
     "mcpdiag.doctor": {"DoctorOptions", "DoctorReport", "run_doctor"},
@@ -52,6 +53,7 @@ REQUIRED = {
 FACES = [
     *sorted(p for p in ROOT.glob("*/mcpdiag/*/__init__.py") if p.parent.name != "ui"),
     ROOT / "emitters/mcpdiag/emitters/mcp/__init__.py",
+    ROOT / "collector/mcpdiag/store/transfer/__init__.py",
 ]
 
 
@@ -81,7 +83,7 @@ def test_package_faces_are_plain_imports_and_one_all(face: Path) -> None:
     assert imported - {"annotations"} == exported
 
 
-@pytest.mark.parametrize("module_name", ["mcpdiag.store", "mcpdiag.bundle"])
+@pytest.mark.parametrize("module_name", ["mcpdiag.store", "mcpdiag.store.transfer", "mcpdiag.bundle"])
 def test_importing_the_package_loads_no_web_framework(module_name: str) -> None:
     probe = (
         f"import sys, {module_name}; "

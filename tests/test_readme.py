@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from mcpdiag.api.settings import ApiSettings
-from mcpdiag.cli.settings import ServeSettings
+from mcpdiag.cli.settings import BackupSettings, ServeSettings
 from mcpdiag.collector.settings import CollectorSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ def test_quick_start_is_exactly_make_demo_and_make_test() -> None:
 
 def test_every_setting_is_in_the_settings_table() -> None:
     table = README.split("## Settings", 1)[1].split("\n## ", 1)[0]
-    for settings in (CollectorSettings, ApiSettings, ServeSettings):
+    for settings in (CollectorSettings, ApiSettings, ServeSettings, BackupSettings):
         for name in settings.model_fields:
             assert f"`MCPDIAG_{name.upper()}`" in table, name
 

@@ -810,3 +810,25 @@ async def test_ingest_stores_replaced_surrogates_and_refuses_an_unstorable_int_b
     assert set(stored) == {events[0]["id"], events[1]["id"], events[3]["id"]}
     assert stored[events[1]["id"]]["attrs"] == {"path": "/srv/\ufffd", "k\ufffd": "v"}
     assert stored[events[3]["id"]]["detail"] == "read /srv/\ufffd"
+
+
+async def test_imported_documents_count_in_problems_once(store: EventStore, clock: FakeClock) -> None:
+    """An import (kept receive and expiry times) feeds the rollups like `append`: a re-import of the same
+    ids, skipped or replaced, counts nothing twice."""
+    from mcpdiag.store.documents import stored_document
+
+    t = clock.now - timedelta(minutes=30)
+    events = [make_event(code="MCP_TIMEOUT", ts=t + timedelta(seconds=i)) for i in range(5)]
+    events.append(
+        make_event(code="MCP_TIMEOUT", ts=t, count=10, first_ts=t, last_ts=t + timedelta(seconds=9))
+    )
+    docs = [
+        stored_document(e, received_ms=to_ms(t), expire_ms=to_ms(clock.now + timedelta(days=1)))
+        for e in events
+    ]
+    await store.import_documents(docs)
+    await store.import_documents(docs)
+    await store.import_documents(docs, conflict="update")
+    [problem] = await store.problems(None, t - timedelta(minutes=1), clock.now)
+    assert problem.count == 15
+    assert (await store.summary("github", t - timedelta(minutes=1))).total == 15

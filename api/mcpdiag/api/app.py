@@ -33,6 +33,7 @@ from mcpdiag.api.routes import (
     status,
     stream,
 )
+from mcpdiag.api.routes import transfer as transfer_routes
 from mcpdiag.api.routes.ui import mount_ui
 from mcpdiag.api.settings import ApiSettings, get_api_settings
 from mcpdiag.api.telemetry import Telemetry, TracingMiddleware
@@ -118,6 +119,7 @@ def create_app(
                 finally:
                     app.state.streams_stopping.set()
         finally:
+            await transfer_routes.stop_jobs(app)  # a running import stops before its store closes
             if store is None:
                 await active.close()
             if telemetry is not None:
@@ -143,6 +145,7 @@ def create_app(
         bundle.router,
         doctor.router,
         guides.router,
+        transfer_routes.router,
         ingest_router,
     ):
         app.include_router(router)

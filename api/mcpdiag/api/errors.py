@@ -97,6 +97,20 @@ class DoctorUnavailableError(ApiError):
     code = "doctor_unavailable"
 
 
+class PayloadTooLargeError(ApiError):
+    """An upload over its bound (413)."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class ImportBusyError(ApiError):
+    """An import is already running in this process (409): one at a time, so each gets the whole store."""
+
+    status = 409
+    code = "import_running"
+
+
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     log.info("request refused", status=exc.status, code=exc.code, message=exc.message)

@@ -68,6 +68,9 @@ class ApiSettings(BaseSettings):
     stream_poll_s: float = Field(
         default=1.0, gt=0, le=30, description="Seconds between a live stream's reads when nothing woke it"
     )
+    import_max_mb: float = Field(
+        default=512, gt=0, description="Largest export file an admin may upload to POST /api/admin/import"
+    )
     otlp_endpoint: str | None = Field(
         default=None,
         pattern=r"^https?://",

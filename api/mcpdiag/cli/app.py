@@ -371,6 +371,13 @@ else:
     app.command("doctor")(doctor_command)
 
 
+# Moving events between stores: `export`, `import`, `migrate` (and the configuration's `config` commands).
+from mcpdiag.cli import config_commands, transfer  # noqa: E402
+
+transfer.register(app)
+app.add_typer(config_commands.app, name="config")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

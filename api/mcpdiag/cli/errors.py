@@ -17,3 +17,15 @@ class BadArgument(CliError):
 
 class LookupFailed(CliError):
     """A lookup that cannot be answered: no store, nothing found, several traces under one prefix."""
+
+
+class TransferFailed(CliError):
+    """An export, import or migration that cannot be done (a store missing or unreachable, …)."""
+
+
+class ConfigBackupError(CliError, ValueError):
+    """A configuration backup that cannot be written, read, validated or applied."""
+
+
+class ConfigKeyError(ConfigBackupError):
+    """`MCPDIAG_CONFIG_SECRET` is missing, too short, or does not open this backup."""

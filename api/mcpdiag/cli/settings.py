@@ -1,4 +1,4 @@
-"""The HTTP server's own bounds (uvicorn's and ours): one pydantic-settings class, `MCPDIAG_` prefix."""
+"""The command line's settings (`MCPDIAG_` prefix): the HTTP server's own bounds, and the backup key."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -66,6 +66,17 @@ class ServeSettings(BaseSettings):
     def tls(self) -> bool:
         """Whether `serve` answers HTTPS itself."""
         return self.tls_cert_file is not None
+
+
+class BackupSettings(BaseSettings):
+    """The key that seals a configuration backup's secrets (`mcpdiag config export` / `import`)."""
+
+    model_config = SettingsConfigDict(env_prefix="MCPDIAG_", env_file=".env", extra="ignore")
+
+    config_secret: SecretStr | None = Field(
+        default=None,
+        description="Seals every secret of a configuration backup (AES-256-GCM, key from scrypt); 16+ chars",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -18,11 +18,15 @@ from mcpdiag.store.base import (
     trace_key,
     utc_now,
 )
+from mcpdiag.store.documents import Conflict, ImportCounts, StoredDocument, stored_document
 from mcpdiag.store.errors import (
     InvalidCursorError,
+    InvalidExportError,
     InvalidQueryError,
+    RejectedLinesError,
     StoreError,
     StoreUnavailableError,
+    TransferError,
     UnsupportedStoreURLError,
 )
 from mcpdiag.store.mongo import MongoEventStore
@@ -33,20 +37,27 @@ __all__ = [
     "MAX_PAGE",
     "Clock",
     "CodeStats",
+    "Conflict",
     "EventQuery",
     "EventStore",
+    "ImportCounts",
     "InvalidCursorError",
+    "InvalidExportError",
     "InvalidQueryError",
     "MongoEventStore",
     "Page",
+    "RejectedLinesError",
     "Retention",
     "SQLiteEventStore",
     "StoreError",
     "StoreUnavailableError",
+    "StoredDocument",
     "Summary",
+    "TransferError",
     "UnsupportedStoreURLError",
     "open_store",
     "sqlite_path",
+    "stored_document",
     "trace_key",
     "utc_now",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 
 from mcpdiag.emitters import DiagnosticEvent, Severity
 from mcpdiag.store.cursor import CursorCodec
+from mcpdiag.store.documents import Conflict, ImportCounts, StoredDocument
 from mcpdiag.store.errors import InvalidQueryError
 from mcpdiag.store.rollup import HourlyRow, Problem, problems_of, timeline_of
 
@@ -212,6 +213,26 @@ class EventStore(ABC):
                 batch = []
         if batch:
             yield batch
+
+    # Not abstract, like the audit log below: test doubles and older stores still instantiate.
+    async def count(self, query: EventQuery) -> int:
+        """How many visible events of one server match `query` (its limit and cursor are ignored)."""
+        raise NotImplementedError(f"{type(self).__name__} does not count events")
+
+    def iter_export_lines(self, query: EventQuery, *, chunk_size: int = 1000) -> AsyncIterator[list[str]]:
+        """`iter_json_batches`, each line the wire JSON with the stored `receivedAt` and `expireAt` (RFC
+        3339) added as its last two keys: what an export file holds, one event per line."""
+        raise NotImplementedError(f"{type(self).__name__} does not export events")
+
+    async def import_documents(
+        self, docs: Sequence[StoredDocument], *, conflict: Conflict = "skip", dry_run: bool = False
+    ) -> ImportCounts:
+        """Store already validated documents with their own `receivedAt`/`expireAt` (an import).
+
+        An id already stored is kept (`conflict="skip"`, counted as present) or replaced (`"update"`); a
+        dry run only counts what would happen. Idempotent: running it again stores nothing twice.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not import events")
 
     @abstractmethod
     async def by_trace(self, key: str, *, limit: int = 1000) -> list[dict[str, Any]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -29,10 +31,12 @@ from mcpdiag.store.base import (
     utc_now,
 )
 from mcpdiag.store.cursor import new_cursor_key
+from mcpdiag.store.documents import Conflict, ImportCounts, StoredDocument
 from mcpdiag.store.errors import InvalidQueryError, StoreUnavailableError
-from mcpdiag.store.rollup import HourlyCounts, HourlyKey, HourlyRow, rollup, window_hours
+from mcpdiag.store.rollup import HourlyCounts, HourlyKey, HourlyRow, rollup, rollup_documents, window_hours
 
 _INTERNAL = ("_id", "sev", "receivedAt", "expireAt")
+_REPLACE_CONCURRENCY = 64
 
 INDEXES: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
     ("ttl_expireAt", [("expireAt", 1)], {"expireAfterSeconds": 0}),
@@ -86,6 +90,32 @@ def from_document(doc: dict[str, Any]) -> dict[str, Any]:
     wire = {"id": doc["_id"], **{k: v for k, v in doc.items() if k not in _INTERNAL}}
     wire["ts"] = format_ts(_aware(doc["ts"]))
     return wire
+
+
+def _export_line(doc: dict[str, Any]) -> str:
+    """The export line of a stored document: its wire JSON, then `receivedAt` and `expireAt`."""
+    line = from_document(doc)
+    line["receivedAt"] = format_ts(_aware(doc["receivedAt"]))
+    line["expireAt"] = format_ts(_aware(doc["expireAt"]))
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+
+
+def _import_counts(total: int, inserted: int, conflict: Conflict) -> ImportCounts:
+    # An id given twice in one batch is stored once: its second copy counts as present (or updated).
+    if conflict == "update":
+        return ImportCounts(inserted=inserted, updated=total - inserted)
+    return ImportCounts(inserted=inserted, present=total - inserted)
+
+
+def _imported(stored: StoredDocument) -> dict[str, Any]:
+    """The MongoDB document of an imported event, with the receive and expiry times it came with."""
+    doc: dict[str, Any] = json.loads(stored.doc)
+    doc["_id"] = doc.pop("id")
+    doc["ts"] = _bson(from_ms(stored.ts_ms))
+    doc["sev"] = stored.severity
+    doc["receivedAt"] = _bson(from_ms(stored.received_ms))
+    doc["expireAt"] = _bson(from_ms(stored.expire_ms))
+    return doc
 
 
 class MongoEventStore(EventStore):
@@ -215,6 +245,9 @@ class MongoEventStore(EventStore):
         return len(fresh)
 
     async def _count_hourly(self, fresh: Sequence[tuple[DiagnosticEvent, int]]) -> None:
+        await self._count_rollups(rollup(fresh))
+
+    async def _count_rollups(self, rows: dict[HourlyKey, HourlyCounts]) -> None:
         updates = [
             (
                 {
@@ -236,7 +269,7 @@ class MongoEventStore(EventStore):
                     },
                 },
             )
-            for k, c in rollup(fresh).items()
+            for k, c in rows.items()
         ]
         if not updates:
             return
@@ -308,6 +341,75 @@ class MongoEventStore(EventStore):
             if len(docs) < chunk_size:
                 return
             after = (to_ms(_aware(docs[-1]["ts"])), docs[-1]["_id"])
+
+    async def count(self, query: EventQuery) -> int:
+        try:
+            return int(
+                await self.events.count_documents(
+                    self._filter(query.checked(paged=False), self.clock(), None)
+                )
+            )
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+
+    async def iter_export_lines(
+        self, query: EventQuery, *, chunk_size: int = 1000
+    ) -> AsyncIterator[list[str]]:
+        query = query.checked(paged=False)
+        now = self.clock()
+        after: tuple[int, str] | None = None
+        while True:
+            docs = await self._find(self._filter(query, now, after), self._sort(query), chunk_size)
+            if docs:
+                yield [_export_line(doc) for doc in docs]
+            if len(docs) < chunk_size:
+                return
+            after = (to_ms(_aware(docs[-1]["ts"])), docs[-1]["_id"])
+
+    async def import_documents(
+        self, docs: Sequence[StoredDocument], *, conflict: Conflict = "skip", dry_run: bool = False
+    ) -> ImportCounts:
+        if not docs:
+            return ImportCounts()
+        from pymongo.errors import BulkWriteError
+
+        unique = list({doc.id: None for doc in docs})
+        try:
+            new_ids: set[str] = set(unique)
+            fresh: list[StoredDocument] = []
+            if dry_run or conflict == "update":
+                found = [
+                    d["_id"] async for d in self.events.find({"_id": {"$in": unique}}, projection={"_id": 1})
+                ]
+                new_ids -= set(found)
+                inserted = len(unique) - len(found)
+            if dry_run:
+                return _import_counts(len(docs), inserted, conflict)
+            if conflict == "update":
+                # One replace per id (the last copy of an id given twice), a bounded number at a time; not
+                # bulk_write(ReplaceOne): mongomock, which the conformance suite runs on, cannot take it.
+                latest = list({doc.id: doc for doc in docs}.values())
+                for start in range(0, len(latest), _REPLACE_CONCURRENCY):
+                    group = latest[start : start + _REPLACE_CONCURRENCY]
+                    await asyncio.gather(
+                        *(self.events.replace_one({"_id": d.id}, _imported(d), upsert=True) for d in group)
+                    )
+            else:
+                try:
+                    await self.events.insert_many([_imported(doc) for doc in docs], ordered=False)
+                    duplicates: set[int] = set()
+                except BulkWriteError as exc:
+                    if any(err.get("code") != 11000 for err in exc.details.get("writeErrors", [])):
+                        raise
+                    duplicates = {int(err["index"]) for err in exc.details.get("writeErrors", [])}
+                fresh = [doc for i, doc in enumerate(docs) if i not in duplicates]
+                inserted = len(fresh)
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+        if conflict == "update":
+            fresh = [doc for doc in {d.id: d for d in docs}.values() if doc.id in new_ids]
+        await self._count_rollups(rollup_documents(fresh))
+        return _import_counts(len(docs), inserted, conflict)
 
     async def by_trace(self, key: str, *, limit: int = 1000) -> list[dict[str, Any]]:
         event_id, prefix = trace_key(key)

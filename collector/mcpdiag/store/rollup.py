@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from mcpdiag.emitters import SEVERITY_RANK, DiagnosticEvent, Severity
+from mcpdiag.store.documents import StoredDocument
 
 HOUR_MS = 3_600_000
 _SEVERITIES = list(Severity)
@@ -44,6 +45,11 @@ class HourlyCounts:
     last_key: str
     """`<ts_ms, 15 digits>|<trace id>|<event id>` of its newest event: the greatest string is the newest."""
     expire_ms: int
+
+    @property
+    def row(self) -> tuple[int, int, int, str, int]:
+        """The values in the order of the SQLite `hourly` columns after the key."""
+        return (self.n, self.first_ms, self.last_ms, self.last_key, self.expire_ms)
 
     def merge(self, other: HourlyCounts) -> None:
         """Fold `other` (more occurrences of the same key) into this row."""
@@ -81,6 +87,27 @@ def rollup(events: Iterable[tuple[DiagnosticEvent, int]]) -> dict[HourlyKey, Hou
             max(last_ms, ts_ms),
             latest_key(ts_ms, event.trace_id, event.id),
             expire_ms,
+        )
+        if key in rows:
+            rows[key].merge(counts)
+        else:
+            rows[key] = counts
+    return rows
+
+
+def rollup_documents(docs: Iterable[StoredDocument]) -> dict[HourlyKey, HourlyCounts]:
+    """The rollup rows of newly stored documents (an import), merged within the batch."""
+    rows: dict[HourlyKey, HourlyCounts] = {}
+    for doc in docs:
+        key = HourlyKey(
+            doc.server, doc.ts_ms // HOUR_MS, doc.code, doc.touchpoint, doc.tool, doc.user_key, doc.severity
+        )
+        counts = HourlyCounts(
+            doc.n,
+            min(doc.first_ms or doc.ts_ms, doc.ts_ms),
+            max(doc.last_ms or doc.ts_ms, doc.ts_ms),
+            latest_key(doc.ts_ms, doc.trace_id, doc.id),
+            doc.expire_ms,
         )
         if key in rows:
             rows[key].merge(counts)

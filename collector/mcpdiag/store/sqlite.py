@@ -33,16 +33,20 @@ from mcpdiag.store.base import (
     utc_now,
 )
 from mcpdiag.store.cursor import new_cursor_key
+from mcpdiag.store.documents import Conflict, ImportCounts, StoredDocument
 from mcpdiag.store.errors import InvalidQueryError, StoreUnavailableError
-from mcpdiag.store.rollup import HourlyCounts, HourlyKey, HourlyRow, rollup, window_hours
+from mcpdiag.store.rollup import HourlyCounts, HourlyKey, HourlyRow, rollup, rollup_documents, window_hours
 from mcpdiag.store.sqlite_sql import (
     CHUNK_CHARS,
+    COUNT_PRESENT,
     EXISTING_IDS,
+    EXPORT_LINE,
     INSERT,
     MIGRATIONS,
     PURGE_CHUNK,
     SCHEMA,
     STREAM_CACHE_KIB,
+    UPSERT,
     UPSERT_HOURLY,
     UPSERT_SERVER,
     WRITE_CACHE_KIB,
@@ -184,26 +188,7 @@ class SQLiteEventStore(EventStore):
                         fresh.append((event, row[9]))
                 inserted = conn.executemany(INSERT, rows).rowcount
                 conn.executemany(UPSERT_SERVER, latest.items())
-                conn.executemany(
-                    UPSERT_HOURLY,
-                    [
-                        (
-                            k.server,
-                            k.hour,
-                            k.code,
-                            k.touchpoint,
-                            k.tool,
-                            k.user_key,
-                            k.severity,
-                            c.n,
-                            c.first_ms,
-                            c.last_ms,
-                            c.last_key,
-                            c.expire_ms,
-                        )
-                        for k, c in rollup(fresh).items()
-                    ],
-                )
+                conn.executemany(UPSERT_HOURLY, _hourly_rows(rollup(fresh)))
             return inserted
 
         return await self._write(write)
@@ -243,6 +228,17 @@ class SQLiteEventStore(EventStore):
         pool's connections (32 MB of cache each, filled by whichever reader thread runs a chunk) would
         otherwise grow the process by the size of the scope.
         """
+        async for docs in self._walk_json(query, chunk_size, "doc"):
+            yield docs
+
+    async def iter_export_lines(
+        self, query: EventQuery, *, chunk_size: int = 1000
+    ) -> AsyncIterator[list[str]]:
+        """Lines built by SQLite itself (`EXPORT_LINE`), walked like `iter_json_batches`."""
+        async for lines in self._walk_json(query, chunk_size, EXPORT_LINE):
+            yield lines
+
+    async def _walk_json(self, query: EventQuery, chunk_size: int, doc: str) -> AsyncIterator[list[str]]:
         query = query.checked(paged=False)
         now_ms = self._now_ms()
         conn = await self._run(
@@ -250,7 +246,7 @@ class SQLiteEventStore(EventStore):
         )
 
         def fetch(after: tuple[int, str] | None, limit: int) -> asyncio.Task[Chunk]:
-            sql, params = build_select(query, now_ms, after=after, limit=limit)
+            sql, params = build_select(query, now_ms, after=after, limit=limit, doc=doc)
             newest = not query.oldest_first
             return asyncio.ensure_future(
                 self._run(self._reader_pool, lambda: read_json_chunk(conn, sql, params, newest_first=newest))
@@ -274,6 +270,47 @@ class SQLiteEventStore(EventStore):
             if pending is not None:
                 await asyncio.gather(pending, return_exceptions=True)
             conn.close()
+
+    async def count(self, query: EventQuery) -> int:
+        sql, params = build_select(query.checked(paged=False), self._now_ms(), after=None, limit=-1)
+        (total,) = await self._read(
+            lambda conn: conn.execute(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()
+        )
+        return int(total)
+
+    async def import_documents(
+        self, docs: Sequence[StoredDocument], *, conflict: Conflict = "skip", dry_run: bool = False
+    ) -> ImportCounts:
+        if not docs:
+            return ImportCounts()
+        unique = {doc.id for doc in docs}
+        ids = json.dumps(list(unique))
+        if dry_run:
+            (present,) = await self._read(lambda conn: conn.execute(COUNT_PRESENT, (ids,)).fetchone())
+            return _counts(len(docs), len(unique) - present, conflict)
+        latest: dict[str, int] = {}
+        for doc in docs:
+            latest[doc.server] = max(latest.get(doc.server, 0), doc.ts_ms)
+
+        def write(conn: sqlite3.Connection) -> ImportCounts:
+            with _transaction(conn):
+                stored = {event_id for (event_id,) in conn.execute(EXISTING_IDS, (ids,))}
+                fresh: list[StoredDocument] = []
+                for doc in docs:
+                    if doc.id not in stored:
+                        stored.add(doc.id)
+                        fresh.append(doc)
+                rows = [doc.row for doc in docs]
+                if conflict == "update":
+                    conn.executemany(UPSERT, rows)
+                else:
+                    conn.executemany(INSERT, rows)
+                conn.executemany(UPSERT_SERVER, latest.items())
+                # Only ids new to the store count (a replaced one was counted when first stored).
+                conn.executemany(UPSERT_HOURLY, _hourly_rows(rollup_documents(fresh)))
+            return _counts(len(docs), len(fresh), conflict)
+
+        return await self._write(write)
 
     async def by_trace(self, key: str, *, limit: int = 1000) -> list[dict[str, Any]]:
         event_id, prefix = trace_key(key)
@@ -538,6 +575,13 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
+def _counts(total: int, inserted: int, conflict: Conflict) -> ImportCounts:
+    # An id given twice in one batch is stored once: its second copy counts as present (or updated).
+    if conflict == "update":
+        return ImportCounts(inserted=inserted, updated=total - inserted)
+    return ImportCounts(inserted=inserted, present=total - inserted)
+
+
 def _tally(summary: Summary, code: str, rank: int, count: int, first: int, last: int) -> None:
     """Add one (code, severity) group of a summary query to `summary`."""
     severity = _SEVERITIES[rank]
@@ -559,3 +603,10 @@ def _ts_ms(event: dict[str, Any]) -> int:
 
 
 _SEVERITIES = list(Severity)
+
+
+def _hourly_rows(rows: dict[HourlyKey, HourlyCounts]) -> list[tuple[object, ...]]:
+    return [
+        (k.server, k.hour, k.code, k.touchpoint, k.tool, k.user_key, k.severity, *c.row)
+        for k, c in rows.items()
+    ]

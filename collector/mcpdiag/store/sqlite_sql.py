@@ -78,6 +78,26 @@ UPSERT_SERVER = (
     "INSERT INTO servers (name, last_ts) VALUES (?, ?) "
     "ON CONFLICT (name) DO UPDATE SET last_ts = max(last_ts, excluded.last_ts)"
 )
+UPSERT = (
+    INSERT.replace("INSERT OR IGNORE", "INSERT")
+    + " ON CONFLICT (id) DO UPDATE SET ts = excluded.ts, server = excluded.server, "
+    "user_key = excluded.user_key, severity = excluded.severity, code = excluded.code, "
+    "touchpoint = excluded.touchpoint, trace_id = excluded.trace_id, received_at = excluded.received_at, "
+    "expire_at = excluded.expire_at, doc = excluded.doc"
+)
+"""An import's write when the file's version of a stored id replaces the stored one."""
+COUNT_PRESENT = "SELECT COUNT(*) FROM events WHERE id IN (SELECT value FROM json_each(?))"
+_RFC3339 = "'%Y-%m-%dT%H:%M:%fZ'"
+EXPORT_LINE = (
+    'substr(doc, 1, length(doc) - 1) || \',"receivedAt":"\' || '
+    f"strftime({_RFC3339}, received_at / 1000.0, 'unixepoch') || '\",\"expireAt\":\"' || "
+    f"strftime({_RFC3339}, expire_at / 1000.0, 'unixepoch') || '\"}}'"
+)
+"""An export line built by SQLite from a row: the stored doc with `receivedAt` and `expireAt` appended.
+
+SQLite's `strftime` computes on integer milliseconds, so it writes what `format_ts` writes for every
+instant from 1970 on (checked in the conformance tests); both columns always hold such instants.
+"""
 PURGE_CHUNK = 5000
 CHUNK_CHARS = 4_000_000
 """About how many characters of documents one read of a JSON walk holds (`read_json_chunk`)."""
@@ -111,9 +131,10 @@ def connect(path: Path, *, readonly: bool, cache_kib: int = READ_CACHE_KIB) -> s
 
 
 def build_select(
-    query: EventQuery, now_ms: int, *, after: tuple[int, str] | None, limit: int
+    query: EventQuery, now_ms: int, *, after: tuple[int, str] | None, limit: int, doc: str = "doc"
 ) -> tuple[str, list[Any]]:
-    """The SQL of one keyset page (or chunk) of `query`, using the server/user/ts indexes."""
+    """The SQL of one keyset page (or chunk) of `query`, using the server/user/ts indexes; its third
+    column is `doc`, or the SQL expression given instead (e.g. `EXPORT_LINE`)."""
     desc = not query.oldest_first
     order = "DESC" if desc else "ASC"
     common: list[str] = ["expire_at > ?"]
@@ -142,7 +163,8 @@ def build_select(
 
     def branch(head: str, head_params: list[Any]) -> tuple[str, list[Any]]:
         where = " AND ".join([head, *common])
-        sql = f"SELECT ts, id, doc FROM events WHERE {where} ORDER BY ts {order}, id {order} LIMIT ?"
+        column = "doc" if doc == "doc" else f"{doc} AS doc"
+        sql = f"SELECT ts, id, {column} FROM events WHERE {where} ORDER BY ts {order}, id {order} LIMIT ?"
         return sql, [*head_params, *params, limit]
 
     if query.user_id is None:

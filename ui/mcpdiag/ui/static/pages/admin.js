@@ -1,6 +1,7 @@
 // The admin page: choose a bundle's scope, download it, and see the same bundle as a CLI command.
 
 import { copyText, rangeStart } from "../format.js";
+import { mountTransfer } from "../transfer.js";
 import { html, nothing, render } from "../templates.js";
 import { errorBox, setTitle } from "./common.js";
 
@@ -122,7 +123,10 @@ export async function show(ctx) {
         <section class="panel stack"><h2>Same bundle from the command line</h2><pre class="cli" id="cli-command">${state.command}</pre>
           <div><button type="button" class="button small" id="copy-cli" @click=${copy}>Copy command</button></div></section>
       </aside>
-    </div>`, ctx.view);
+    </div>
+    <div id="transfer-slot"></div>`, ctx.view);
   paint();
   update();
+  // Export/import builds its own DOM inside a slot lit renders once and never touches again.
+  mountTransfer(ctx.view.querySelector("#transfer-slot"), ctx.client);
 }
