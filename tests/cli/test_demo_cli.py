@@ -164,17 +164,26 @@ def test_make_demo_passes_the_port_and_the_key() -> None:
     """`make demo PORT=8001 INGEST_KEY=...` runs the demo on that port with that key (checked with
     `make -n`: the recipe, not a second demo)."""
     key = secrets.token_hex(16)
+    # Run from `make test`, the outer make's flags would add "Entering/Leaving directory" lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     result = subprocess.run(
-        ["make", "-n", "demo", "PORT=8001", f"INGEST_KEY={key}"],
+        ["make", "--no-print-directory", "-n", "demo", "PORT=8001", f"INGEST_KEY={key}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=30,
         check=True,
+        env=env,
     )
     command = result.stdout.strip().splitlines()[-1]
     assert command.endswith(f'mcpdiag demo --port 8001 --ingest-key "{key}"'), command
     plain = subprocess.run(
-        ["make", "-n", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=30, check=True
+        ["make", "--no-print-directory", "-n", "demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        env=env,
     )
     assert plain.stdout.strip().splitlines()[-1].endswith("mcpdiag demo --port 8000")
