@@ -20,13 +20,15 @@ from typing import IO, Any, Literal
 from mcpdiag.bundle.aggregate import BundleStats
 from mcpdiag.bundle.analysis import render_analysis
 from mcpdiag.bundle.errors import BundleOutputError, BundleStoreError
+from mcpdiag.bundle.known_secrets import collect_known_secrets
 from mcpdiag.bundle.leakscan import scan_bundle
 from mcpdiag.bundle.manifest import coverage, manifest, scope_text
 from mcpdiag.bundle.readme import render_readme
-from mcpdiag.bundle.sanitize import CleanBatch, EventSanitizer, collect_known_secrets, sanitize_settings
+from mcpdiag.bundle.sanitize import CleanBatch, EventSanitizer
 from mcpdiag.bundle.scanhelper import ScanFollow
 from mcpdiag.bundle.scope import BundleScope, bundle_filename
 from mcpdiag.bundle.selection import member_name, select
+from mcpdiag.bundle.settings_file import sanitize_settings
 from mcpdiag.bundle.system import system_info, version_info
 from mcpdiag.emitters.redact import OFFLOAD_CHARS
 from mcpdiag.store.base import EventStore

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Annotated, Any, Self
 
 from pydantic import (
@@ -186,6 +187,13 @@ class DiagnosticEvent(BaseModel):
         """The camelCase JSON-ready dict sent on the wire and returned by the API."""
         return self.model_dump(mode="json", by_alias=True)
 
+
+WIRE_NAMES = MappingProxyType(
+    {name: info.alias or name for name, info in DiagnosticEvent.model_fields.items()}
+)
+"""Each field of the event (snake_case) → its wire name (camelCase), in declaration order."""
+WIRE_FIELDS = tuple(WIRE_NAMES.values())
+"""The event's wire field names, in declaration order (the order of its JSON)."""
 
 _NESTED = frozenset({"attrs", "source"})
 """Fields whose error locations go one level deeper (the attr's key, the source's field)."""
