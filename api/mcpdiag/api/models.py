@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from mcpdiag.api.derived import output_model
+from mcpdiag.api.derived import output_type
 from mcpdiag.emitters import DiagnosticEvent
 
 ConnectionState = Literal["connected", "connecting", "disconnected", "error", "unknown"]
@@ -20,11 +20,10 @@ class ApiModel(BaseModel):
 
 
 if TYPE_CHECKING:
-    EventOut = ApiModel
+    EventOut = dict[str, Any]
 else:
-    EventOut = output_model(
+    EventOut = output_type(
         DiagnosticEvent,
-        base=ApiModel,
         name="EventOut",
         doc="One stored diagnostic event (the wire event). `detail` is present only for support and admins.",
         descriptions={"detail": "Support/admin only; absent for plain users"},

@@ -109,7 +109,7 @@ class _Appender:
 
     In the event loop's thread, not a worker's: deflate and SHA-256 release the GIL, but with the scan helper
     busy on the other CPU (every large export), handing the GIL back and forth with the sanitizing thread
-    costs more than the overlap gains (100k events: 2.51 s against 2.64 s, median of 6 interleaved runs).
+    costs more than the overlap gains (measured: `docs/benchmarks.md`, "Measurements behind the code").
     The price: the loop is busy for the write of each batch (a few ms; a batch of much text is sanitized
     in a worker thread, `_sanitized`), and a stalled disk stalls it.
     """

@@ -49,7 +49,7 @@ HEAD_TS = methodcaller("group", "ts")
 
 
 def loads(text: str) -> Any:
-    """`json.loads`, through pydantic-core's parser (twice as fast, same values); errors are json's own."""
+    """`json.loads`, through pydantic-core's parser (faster, same values); errors are json's own."""
     try:
         return from_json(text)
     except ValueError:
