@@ -20,19 +20,26 @@ const SIMPLE: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", "'": "'
 const ENTITIES: Record<string, string> = { quot: '"', apos: "'", amp: "&", lt: "<", gt: ">" };
 const NESTING = "%\\&#;";
 
+/** The character of a code point. A surrogate stands alone in Python's decoded text (`\ud835\udc29` is two
+ * characters, neither a letter), but two would pair into one letter in a JavaScript string: each becomes
+ * U+FFFD, which no rule tells from a lone surrogate (no word, space, digit or letter either). */
+function fromCode(code: number): string {
+  return code >= 0xd800 && code <= 0xdfff ? "\ufffd" : String.fromCodePoint(code);
+}
+
 /** The character an escape stands for, or null when it stands for none (a code point past Unicode). */
 function charOf(escape: string): string | null {
   const head = escape[0];
   if (head === "%") return String.fromCharCode(parseInt(escape.slice(1), 16));
   if (head === "\\") {
     const kind = escape[1];
-    if (kind === "u" || kind === "x") return String.fromCharCode(parseInt(escape.slice(2), 16));
+    if (kind === "u" || kind === "x") return fromCode(parseInt(escape.slice(2), 16));
     return SIMPLE[kind];
   }
   const name = escape.slice(1, -1);
   if (name[0] !== "#") return ENTITIES[name];
   const code = name[1] === "x" || name[1] === "X" ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
-  return code <= 0x10ffff ? String.fromCodePoint(code) : null;
+  return code <= 0x10ffff ? fromCode(code) : null;
 }
 
 /** A text decoded one layer from its parent (the original text when `parent` is null). */
