@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from mcpdiag.emitters import redact_engine
 from mcpdiag.emitters.redact_engine import (
     ESCAPES,
     GATE_LITERALS,
@@ -23,11 +24,12 @@ from mcpdiag.emitters.redact_engine import (
     decoded_edits,
     holds_any,
     known_edits,
-    present_literals,
+    needs_work,
     rule_edits,
 )
 from mcpdiag.emitters.redact_keys import HEADERS, is_count_key, is_secret_key, pair_name
 from mcpdiag.emitters.redact_rules import PLACEHOLDER_RE, scheme_end
+from mcpdiag.emitters.redact_scan import Scanner
 
 MIN_KNOWN_SECRET = 4
 CACHE_STRINGS = 8192
@@ -43,17 +45,24 @@ class Redactor:
     """Redacts text, events and any JSON-like value; built once from the known secrets and reused.
 
     `cache_chars`: the longest string the walk remembers as clean (the server side, which sees the same
-    details again and again, remembers longer ones than an emitter inside a host).
+    details again and again, remembers longer ones than an emitter inside a host). `engine`: the candidate
+    scan's engine (`redact_scan.ENGINES`; None: the fastest that runs here, `redact_engine.ENGINE`).
     """
 
-    __slots__ = ("_cache_chars", "_clean", "_needles")
+    __slots__ = ("_cache_chars", "_clean", "_needles", "_scan", "engine")
 
-    def __init__(self, known_secrets: Iterable[str] = (), *, cache_chars: int = CACHE_CHARS) -> None:
+    def __init__(
+        self, known_secrets: Iterable[str] = (), *, cache_chars: int = CACHE_CHARS, engine: str | None = None
+    ) -> None:
         stripped = {s.strip() for s in known_secrets if isinstance(s, str)}
         kept = {s for s in stripped if len(s) >= MIN_KNOWN_SECRET}
         needles = kept | {quote(s, safe="") for s in kept}
         self._needles = tuple(sorted(needles, key=lambda s: (-len(s), s)))
         self._cache_chars = cache_chars
+        scanner: Scanner = redact_engine.DEFAULT_SCANNER if engine is None else redact_engine.scanner(engine)
+        self._scan = scanner.present
+        self.engine = scanner.name
+        """The engine of the candidate scan this redactor runs."""
         # Strings the walk found clean. Shared by the threads that use this redactor: set lookups, adds and
         # clears are atomic, and a race costs only a rescan.
         self._clean: set[str] = set()
@@ -62,15 +71,14 @@ class Redactor:
 
     def text(self, text: str, counts: dict[str, int] | None = None) -> str:
         """Redact one string, adding how often each rule fired to `counts`."""
-        # Substring tests on the lowercased text are far faster than any case-insensitive regex: most
-        # texts contain none of the literals (nor a known secret) and leave here in a microsecond or two.
-        low = text.lower()
-        present = present_literals(low)
+        # One candidate scan: most texts hold none of the literals (nor a known secret) and leave here.
+        present = self._scan(text)
         needles = self._needles
-        if not present and not (needles and holds_any(text, needles)):
+        if not (present and needs_work(present)) and not (needles and holds_any(text, needles)):
             return text
         if counts is None:
             counts = {}
+        low = text.lower()
         # Matches can overlap or expose one another ('token= "secret": "…"'): repeat until nothing changes,
         # which is also what makes a second call a no-op.
         for _ in range(_MAX_PASSES):
@@ -78,12 +86,14 @@ class Redactor:
             if present:
                 edits = rule_edits(text, low, present, edits)
             if not edits and not ESCAPES.isdisjoint(present):
-                edits = decoded_edits(text, present, needles)
+                edits = decoded_edits(text, present, needles, self._scan)
             if not edits:
                 break
             text = apply_edits(text, edits, counts)
+            present = self._scan(text)
+            if not needles and not (present and needs_work(present)):
+                break  # what is left holds no candidate: another pass would find nothing
             low = text.lower()
-            present = present_literals(low)
         return text
 
     def might_contain_secret(self, text: str) -> bool:
@@ -94,7 +104,8 @@ class Redactor:
         """
         if holds_any(text, self._needles):
             return True
-        return bool(present_literals(text.lower()))
+        present = self._scan(text)
+        return bool(present) and needs_work(present)
 
     def find_leaks(self, text: str) -> list[str]:
         """Names of the rules that would fire on `text` (never the secret itself)."""
