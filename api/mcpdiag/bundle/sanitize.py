@@ -13,6 +13,7 @@ from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import orjson
 from pydantic_core import from_json
 
 from mcpdiag.bundle.aggregate import HourKey, event_fields, hour_key
@@ -407,7 +408,10 @@ class CleanBatch:
 
 
 def _dumps(doc: Mapping[str, Any]) -> str:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return orjson.dumps(doc).decode()  # compact UTF-8 like the line below, ten times as fast
+    except (TypeError, orjson.JSONEncodeError):  # a big integer, a lone surrogate
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
 class EventSanitizer:

@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
 from mcpdiag.emitters import SEVERITY_RANK, DiagnosticEvent, Severity
 from mcpdiag.store.base import (
     AUDIT_CURSOR_SCOPE,
@@ -202,7 +204,7 @@ class SQLiteEventStore(EventStore):
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        items = [json.loads(doc) for _, _, doc in rows]
+        items = [orjson.loads(doc) for _, _, doc in rows]
         cursor = cursors.encode(rows[-1][0], rows[-1][1], fingerprint) if more and rows else None
         return Page(items, cursor)
 
@@ -214,7 +216,7 @@ class SQLiteEventStore(EventStore):
             sql, params = build_select(query, now_ms, after=after, limit=chunk_size)
             rows = await self._read(_fetch_all(sql, params))
             for _, _, doc in rows:
-                yield json.loads(doc)
+                yield orjson.loads(doc)
             if len(rows) < chunk_size:
                 return
             after = (rows[-1][0], rows[-1][1])
@@ -324,7 +326,7 @@ class SQLiteEventStore(EventStore):
         )
         now_ms = self._now_ms()
         rows = await self._read(lambda conn: conn.execute(sql, [*params, now_ms, limit]).fetchall())
-        return [json.loads(doc) for (doc,) in rows]
+        return [orjson.loads(doc) for (doc,) in rows]
 
     async def last_events(
         self,
@@ -363,7 +365,7 @@ class SQLiteEventStore(EventStore):
             for server, *latest in conn.execute(sql, [*all_params, json.dumps(list(servers))]):
                 rows = [tuple(cell.split(",", 2)) for cell in latest if cell is not None]
                 if rows:  # (ts, id, doc): ids hold no comma (the event id pattern)
-                    found[server] = json.loads(max(rows, key=lambda r: (int(r[0]), r[1]))[2])
+                    found[server] = orjson.loads(max(rows, key=lambda r: (int(r[0]), r[1]))[2])
             return found
 
         return await self._read(run)
@@ -440,7 +442,7 @@ class SQLiteEventStore(EventStore):
             "ORDER BY received_at, id LIMIT ?"
         )
         rows = await self._read(lambda conn: conn.execute(sql, [*params, limit]).fetchall())
-        return [(received, event_id, json.loads(doc)) for received, event_id, doc in rows]
+        return [(received, event_id, orjson.loads(doc)) for received, event_id, doc in rows]
 
     async def has_server(self, name: str) -> bool:
         row = await self._read(
