@@ -159,7 +159,9 @@ def main() -> int:
         contenders["peer: the same pattern in RE2"] = lambda text: peer2.sub("[REDACTED]", text)
     except ImportError:
         pass
-    literals = tuple(getattr(redact_engine, "SCAN_LITERALS", redact_engine.GATE_LITERALS))
+    literals = tuple(
+        lit for lit in getattr(redact_engine, "SCAN_LITERALS", redact_engine.GATE_LITERALS) if lit
+    )
     scans = {f"candidate scan: {name}": fn for name, fn in _scanners(literals).items()}
     contenders.update(scans)
     walker = Redactor(cache_chars=256)
