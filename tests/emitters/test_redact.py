@@ -551,13 +551,14 @@ def test_ordinary_message_is_redacted_in_microseconds() -> None:
 
 
 def test_might_contain_secret_is_a_sound_gate_for_text() -> None:
-    """False only where `text` leaves the input as it is; gate literals and known secrets make it True."""
+    """False only where `text` leaves the input as it is; candidates (a token's prefix, a secret word where it
+    introduces a value) and known secrets make it True."""
     known = "kn0wn-" + chars(12)
     redactor = Redactor([known])
     assert not redactor.might_contain_secret("Connection refused on port 8443")
     assert not redactor.might_contain_secret("")
     assert redactor.might_contain_secret("401: Bearer required")
-    assert redactor.might_contain_secret("X-API-KEY")
+    assert redactor.might_contain_secret("X-API-KEY: 0123456789")
     assert redactor.might_contain_secret(f"value {known} here")
     assert redactor.might_contain_secret(quote(f"{known}/", safe=""))
     assert not Redactor().might_contain_secret(known)

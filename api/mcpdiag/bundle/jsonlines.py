@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from operator import methodcaller
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 from pydantic_core import from_json
 
@@ -58,4 +59,7 @@ def loads(text: str) -> Any:
 
 def dumps(doc: Mapping[str, Any]) -> str:
     """One compact JSON line, non-ASCII characters as they are."""
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return orjson.dumps(doc).decode()  # the same compact UTF-8 line, ten times as fast
+    except (TypeError, orjson.JSONEncodeError):  # a big integer, a lone surrogate
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))

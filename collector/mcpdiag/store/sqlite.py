@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from mcpdiag.emitters import SEVERITY_RANK, DiagnosticEvent, Severity
 from mcpdiag.store.base import (
     AUDIT_RETENTION,
@@ -109,7 +111,7 @@ class SQLiteEventStore(SQLiteReads):
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        items = [json.loads(doc) for _, _, doc in rows]
+        items = [orjson.loads(doc) for _, _, doc in rows]
         cursor = cursors.encode(rows[-1][0], rows[-1][1], fingerprint) if more and rows else None
         return Page(items, cursor)
 
@@ -121,7 +123,7 @@ class SQLiteEventStore(SQLiteReads):
             sql, params = build_select(query, now_ms, after=after, limit=chunk_size)
             rows = await self._read(fetch_all(sql, params))
             for _, _, doc in rows:
-                yield json.loads(doc)
+                yield orjson.loads(doc)
             if len(rows) < chunk_size:
                 return
             after = (rows[-1][0], rows[-1][1])
@@ -231,7 +233,7 @@ class SQLiteEventStore(SQLiteReads):
         )
         now_ms = self._now_ms()
         rows = await self._read(lambda conn: conn.execute(sql, [*params, now_ms, limit]).fetchall())
-        return [json.loads(doc) for (doc,) in rows]
+        return [orjson.loads(doc) for (doc,) in rows]
 
     async def purge_expired(self, now: datetime | None = None) -> int:
         cutoff = to_ms(now or self.clock())

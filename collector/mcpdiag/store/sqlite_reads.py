@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from mcpdiag.emitters import Severity
 from mcpdiag.store.base import (
     AUDIT_CURSOR_SCOPE,
@@ -66,7 +68,7 @@ class SQLiteReads(SQLiteBase):
             for server, *latest in conn.execute(sql, [*all_params, json.dumps(list(servers))]):
                 rows = [tuple(cell.split(",", 2)) for cell in latest if cell is not None]
                 if rows:  # (ts, id, doc): ids hold no comma (the event id pattern)
-                    found[server] = json.loads(max(rows, key=lambda r: (int(r[0]), r[1]))[2])
+                    found[server] = orjson.loads(max(rows, key=lambda r: (int(r[0]), r[1]))[2])
             return found
 
         return await self._read(run)
@@ -143,7 +145,7 @@ class SQLiteReads(SQLiteBase):
             "ORDER BY received_at, id LIMIT ?"
         )
         rows = await self._read(lambda conn: conn.execute(sql, [*params, limit]).fetchall())
-        return [(received, event_id, json.loads(doc)) for received, event_id, doc in rows]
+        return [(received, event_id, orjson.loads(doc)) for received, event_id, doc in rows]
 
     async def has_server(self, name: str) -> bool:
         row = await self._read(
@@ -202,7 +204,7 @@ class SQLiteReads(SQLiteBase):
             if more and rows
             else None
         )
-        return Page([json.loads(doc) for _, _, doc in rows], next_cursor)
+        return Page([orjson.loads(doc) for _, _, doc in rows], next_cursor)
 
 
 def _tally(summary: Summary, code: str, rank: int, count: int, first: int, last: int) -> None:
