@@ -255,7 +255,12 @@ async def test_the_emitters_http_sink_delivers_to_the_collector(collector: Colle
     """HttpSink → POST /v1/events → store: the emitter's events arrive exactly as built."""
     from mcpdiag.emitters import Emitter, HttpSink
 
-    emitter = Emitter(HttpSink(collector.url, api_key=collector.key), service="py-host", flush_interval=0.01)
+    emitter = Emitter(
+        HttpSink(collector.url, api_key=collector.key),
+        service="py-host",
+        flush_interval=0.01,
+        coalesce_window=0,
+    )
     ids = [emitter.emit("MCP_TIMEOUT", server="jira", touchpoint="connect", user_id="bob") for _ in range(25)]
     assert await emitter.aflush(10)
     stored = await collector.events("jira")
