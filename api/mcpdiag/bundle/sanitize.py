@@ -6,7 +6,7 @@ import json
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate, compress
 from operator import methodcaller
 from pathlib import PurePath
@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic_core import from_json
 
-from mcpdiag.bundle.aggregate import HourKey, event_fields, hour_key
+from mcpdiag.bundle.aggregate import HourKey, Span, event_fields, hour_key, occurrences
 from mcpdiag.emitters import Redactor
 from mcpdiag.emitters.redact import GATE_LITERALS, MIN_KNOWN_SECRET, is_secret_key
 from mcpdiag.emitters.redact_keys import PAIR_NAME_KEYS
@@ -50,6 +50,14 @@ _HEAD = re.compile(
 # A head match → its HourKey, its ts (callables, so that a batch maps them in C).
 _HEAD_KEY = methodcaller("group", "server", "code", "severity", "touchpoint", "hour")
 _HEAD_TS = methodcaller("group", "ts")
+# The tail of a stored event as the collector writes it: `count`, `firstTs`, `lastTs`, the last fields of
+# `DiagnosticEvent`. Its quotes are unescaped, so matched at the end of a valid JSON object they can only be
+# the top-level keys.
+_TAIL_AT = ',"count":'
+_TAIL = re.compile(
+    r',"count":(?P<count>[1-9][0-9]{0,9}),"firstTs":(?:null|"(?P<first>[^"\\]*)"),'
+    r'"lastTs":(?:null|"(?P<last>[^"\\]*)")\}'
+)
 
 
 def _leaves(value: Any) -> Iterable[str]:
@@ -367,6 +375,20 @@ def loads(text: str) -> Any:
 _NONE: dict[str, int] = {}
 
 
+def line_occurrences(text: str) -> tuple[int, Span | None] | None:
+    """The occurrences a stored JSON line stands for, read from its tail (`_TAIL`) without parsing it; an
+    event stored before `count` existed is one; None when the line must be parsed to tell."""
+    at = text.rfind(_TAIL_AT)
+    if at == -1:
+        return 1, None  # no top-level `count` (it always follows another field): stored before it existed
+    tail = _TAIL.match(text, at)
+    if tail is None or tail.end() != len(text):
+        return None
+    count = int(tail["count"])
+    first, last = tail["first"], tail["last"]
+    return count, ((first, last) if count > 1 and first and last else None)
+
+
 @dataclass(slots=True)
 class CleanBatch:
     """A batch of events sanitized for a bundle, by column: what to write and what to count."""
@@ -379,6 +401,10 @@ class CleanBatch:
     """Each event's `ts`."""
     redactions: dict[str, int]
     """Values redacted in the batch, per rule."""
+    counts: list[int] = field(default_factory=list)
+    """Each event's occurrences (its `count`)."""
+    spans: list[Span | None] = field(default_factory=list)
+    """Each event's first and last occurrence, when it stands for more than one."""
 
     @classmethod
     def of(cls, rows: Iterable[tuple[dict[str, Any], str, dict[str, int]]]) -> CleanBatch:
@@ -389,17 +415,22 @@ class CleanBatch:
     def of_rows(
         cls, rows: Iterable[tuple[dict[str, Any] | None, str, dict[str, int], re.Match[str] | None]]
     ) -> CleanBatch:
-        """From (wire dict, line, counts, head match) rows: the fields come from the dict or else the head."""
+        """From (wire dict, line, counts, head match) rows: the fields come from the dict or else the head
+        (and the line's tail)."""
         batch = cls([], [], [], {})
         for doc, line, counts, head in rows:
             if doc is not None:
                 fields = event_fields(doc)
                 batch.keys.append(hour_key(fields))
                 batch.stamps.append(fields[4])
+                n, span = occurrences(doc)
             else:
                 assert head is not None
                 batch.keys.append(_HEAD_KEY(head))
                 batch.stamps.append(_HEAD_TS(head))
+                n, span = line_occurrences(line) or occurrences(loads(line))
+            batch.counts.append(n)
+            batch.spans.append(span)
             batch.lines.append(line)
             for rule, n in counts.items():
                 batch.redactions[rule] = batch.redactions.get(rule, 0) + n
@@ -463,7 +494,16 @@ class EventSanitizer:
             )
         heads = list(map(_HEAD.match, texts))
         if all(heads) and not slow:
-            return CleanBatch(list(texts), list(map(_HEAD_KEY, heads)), list(map(_HEAD_TS, heads)), {})
+            tails = list(map(line_occurrences, texts))
+            if all(tails):
+                return CleanBatch(
+                    list(texts),
+                    list(map(_HEAD_KEY, heads)),
+                    list(map(_HEAD_TS, heads)),
+                    {},
+                    [tail[0] for tail in tails if tail],
+                    [tail[1] for tail in tails if tail],
+                )
         order = sorted(slow)
         redone = dict(zip(order, self.lines([loads(texts[i]) for i in order]), strict=True))
         rows: list[tuple[dict[str, Any] | None, str, dict[str, int], re.Match[str] | None]] = []
