@@ -145,7 +145,7 @@ async def post_events(request: Request, runtime: Runtime) -> IngestResponse:
     },
 )
 async def post_logs(request: Request, runtime: Runtime) -> Response:
-    """Store one event per OTLP log record; records without `mcp.server.name` are counted as rejected."""
+    """Store one event per OTLP log record; records naming no server are counted as rejected."""
     kind = media_type(request.headers.get("content-type"))
     if kind not in (PROTOBUF, JSON):
         raise UnsupportedMediaTypeError(f"Content-Type must be {PROTOBUF} or {JSON}, got {kind or 'none'!r}")
