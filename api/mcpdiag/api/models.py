@@ -51,6 +51,9 @@ class EventOut(ApiModel):
     duration_ms: float | None = None
     attrs: dict[str, Any] = Field(default_factory=dict)
     source: SourceOut = Field(default_factory=SourceOut)
+    count: int = Field(default=1, description="Occurrences this event stands for (coalesced repeats)")
+    first_ts: str | None = Field(default=None, description="First occurrence, when count > 1")
+    last_ts: str | None = Field(default=None, description="Last occurrence, when count > 1")
 
 
 class DiagnosticsPage(ApiModel):
