@@ -9,6 +9,8 @@ servers; about `--samples` of those events go to a dedicated probe server instea
 A poller asks for the probe server's newest 200 events every 20 ms (admin token) and notes when each
 probe first shows up, at the arrival of the answer that lists it (so the figure includes the poll's own
 latency and up to 20 ms of polling granularity: an upper bound). Target: p99 <= 1 s at 2,000 events/s.
+Emitter coalescing and the collector's ingest budgets are off: this measures each event's own way (the
+probes are identical failures); `storm_bench.py` measures what they do.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ class ApiServer:
             "MCPDIAG_SPOOL_DIR": str(directory / "spool"),
             "MCPDIAG_INGEST_KEYS": self.ingest_key,
             "MCPDIAG_JWT_SECRET": self.jwt_secret,
+            # Steady load, not a storm: every event stored as sent (`storm_bench.py` measures budgets).
+            "MCPDIAG_SERVER_BUDGET_PER_S": "0",
+            "MCPDIAG_KEY_BUDGET_PER_S": "0",
         }
         command = [sys.executable, "-m", "uvicorn", "--factory", "mcpdiag.api.app:create_app"]
         command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
@@ -180,7 +185,8 @@ class Poller(threading.Thread):
 
 def new_emitter(server: ApiServer) -> Emitter:
     """The host's emitter as an application would configure it (default queue and batching)."""
-    return Emitter(HttpSink(server.url, api_key=server.ingest_key), service="bench-host")
+    # Every probe must arrive as itself: no coalescing of the (identical) probe failures.
+    return Emitter(HttpSink(server.url, api_key=server.ingest_key), service="bench-host", coalesce_window=0)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float) -> bool:

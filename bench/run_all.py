@@ -216,6 +216,7 @@ BENCHES = (
     Bench("freshness", "freshness_bench.py", (), ("--quick",), listed_figures),
     Bench("transfer", "transfer_bench.py", (), ("--quick",), listed_figures),
     Bench("soak", "soak_bench.py", (), (), listed_figures),
+    Bench("storm", "storm_bench.py", (), ("--quick",), listed_figures),
     # `make test` builds .venv-mcp1 (the latest MCP SDK 1.x); the same bench on 2.x runs in this venv.
     Bench(
         "session-mcp1", "session_bench.py", (), ("--quick",), listed_figures, python=".venv-mcp1/bin/python"

@@ -187,3 +187,26 @@ async def test_a_server_named_in_acl_or_claim_without_events_is_empty_not_missin
     claimed = api.as_user(mcp_servers=["fresh"])
     body = (await api.client.get("/api/mcp/fresh/diagnostics", headers=claimed)).json()
     assert body == {"server": "fresh", "items": [], "nextCursor": None}
+
+
+async def test_a_coalesced_event_is_served_with_its_count_and_counted_as_every_occurrence(api: Api) -> None:
+    """Its listing row, its Debug ID lookup, the summary and the server card all carry the occurrences."""
+    now = utc_now()
+    first, last = now - timedelta(minutes=20), now - timedelta(minutes=11)
+    storm = make_event(code="MCP_TIMEOUT", user_id="ursula", ts=last, count=40, first_ts=first, last_ts=last)
+    await seed(api.store, [storm, make_event(code="MCP_DNS_FAILURE", user_id="ursula", ts=now)])
+    page = (await api.client.get("/api/mcp/github/diagnostics", headers=api.as_user())).json()
+    row = next(item for item in page["items"] if item["id"] == storm.id)
+    assert (row["count"], row["firstTs"], row["lastTs"]) == (40, format_ts(first), format_ts(last))
+    single = next(item for item in page["items"] if item["id"] != storm.id)
+    assert (single["count"], single["firstTs"], single["lastTs"]) == (1, None, None)
+    found = (await api.client.get(f"/api/diagnostics/{storm.trace_id}", headers=api.support)).json()
+    assert found["items"][0]["count"] == 40
+    summary = (await api.client.get("/api/mcp/github/summary", headers=api.as_user())).json()
+    assert (summary["total"], summary["failureCount"], summary["byCode"]["MCP_TIMEOUT"]["count"]) == (
+        41,
+        41,
+        40,
+    )
+    status = (await api.client.get("/api/mcp/connection/status", headers=api.as_user())).json()
+    assert status["connectionStatus"]["github"]["recent"]["failureCount"] == 41

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from mcpdiag.bundle import BundleScope, export_bundle
-from mcpdiag.bundle.aggregate import BundleStats
+from mcpdiag.bundle.aggregate import BundleStats, event_fields, hour_key
 from mcpdiag.bundle.analysis import CAUSES, render_analysis
-from mcpdiag.emitters import CATALOG
+from mcpdiag.emitters import CATALOG, DiagnosticEvent, format_ts
 from mcpdiag.store import SQLiteEventStore
 from tests.factories import NOW, FakeClock, make_event
 
@@ -110,3 +112,108 @@ def test_every_finding_cites_the_guide_of_its_code() -> None:
         assert f"Guide: `mcpdiag explain {code}` (docs/codes/{code}.md)." in line, line
         assert (root / "docs" / "codes" / f"{code}.md").is_file(), code
     assert "MCP_NEW_THING" not in text
+
+
+async def _bundle_of(tmp_path: Path, events: list[DiagnosticEvent]) -> dict[str, Any]:
+    store = SQLiteEventStore(tmp_path / "events.db", clock=FakeClock(NOW))
+    await store.ensure_schema()
+    await store.append(events)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = await export_bundle(
+        store,
+        BundleScope.parse(now=NOW),
+        out_dir=out,
+        settings_snapshot={},
+        app_version="x",
+        environ={},
+        now=NOW,
+    )
+    await store.close()
+    with zipfile.ZipFile(result.path) as zf:
+        return {
+            "analysis": zf.read("analysis.md").decode(),
+            "summary": json.loads(zf.read("summary.json")),
+            "manifest": json.loads(zf.read("MANIFEST.json")),
+            "counts": result.counts,
+        }
+
+
+async def test_a_coalesced_event_counts_as_every_occurrence_it_stands_for(tmp_path: Path) -> None:
+    """One stored storm summary of 900 timeouts outweighs 100 single proxy failures: shares, totals and
+    onsets are occurrences (and their firstTs/lastTs), not rows."""
+    start = NOW.replace(hour=8, minute=0)
+    storm = make_event(
+        code="MCP_TIMEOUT",
+        ts=start + timedelta(minutes=5),
+        count=900,
+        first_ts=start + timedelta(minutes=5),
+        last_ts=start + timedelta(minutes=50),
+    )
+    single = [
+        make_event(code="MCP_PROXY_SSE_ISSUE", ts=start + timedelta(minutes=10 + i // 4)) for i in range(100)
+    ]
+    bundle = await _bundle_of(tmp_path, [storm, *single])
+    text = bundle["analysis"]
+    assert "1,000 events (101 stored: repeats coalesced) on 1 server(s); 1,000 of them failures" in text
+    assert "90% of 1,000 failures on 'github' since 08:05 UTC are MCP_TIMEOUT" in text
+    assert (
+        "**MCP_TIMEOUT** (Server took too long): 900 of 1,000 (90%), first 08:05 UTC, last 08:50 UTC" in text
+    )
+    summary = bundle["summary"]
+    assert (summary["events"], summary["occurrences"]) == (101, 1000)
+    assert {row["code"]: row["occurrences"] for row in summary["by_code"]} == {
+        "MCP_TIMEOUT": 900,
+        "MCP_PROXY_SSE_ISSUE": 100,
+    }
+    timeouts = next(row for row in summary["codes"] if row["code"] == "MCP_TIMEOUT")
+    assert (timeouts["count"], timeouts["last_seen"]) == (900, format_ts(start + timedelta(minutes=50)))
+    assert summary["failures_by_server"][0]["total"] == 1000
+    manifest = bundle["manifest"]["counts"]
+    assert (manifest["events"], manifest["occurrences"], manifest["failures"]) == (101, 1000, 1000)
+    assert manifest["by_server"] == [{"server": "github", "events": 101, "occurrences": 1000}]
+    assert bundle["counts"]["failures"] == 1000
+
+
+async def test_a_storm_hour_of_few_rows_is_still_a_spike(tmp_path: Path) -> None:
+    quiet = [make_event(ts=NOW.replace(hour=h, minute=1)) for h in range(1, 8)]
+    storm = make_event(
+        ts=NOW.replace(hour=4, minute=2),
+        count=60,
+        first_ts=NOW.replace(hour=4, minute=2),
+        last_ts=NOW.replace(hour=4, minute=40),
+    )
+    text = (await _bundle_of(tmp_path, [*quiet, storm]))["analysis"]
+    assert "Spike at 04:00 UTC: 61 failures in that hour" in text
+
+
+def test_counting_in_bulk_with_counts_equals_counting_one_by_one() -> None:
+    rows = []
+    for n in range(200):
+        count = 1 if n % 3 else 1 + n
+        ts = f"2026-11-21T{n % 24:02d}:{n % 60:02d}:00.000Z"
+        event = {
+            "ts": ts,
+            "server": f"s{n % 3}",
+            "code": "MCP_TIMEOUT",
+            "severity": "error",
+            "touchpoint": "connect",
+        }
+        if count > 1:
+            event |= {"count": count, "firstTs": ts, "lastTs": f"2026-11-21T{n % 24:02d}:59:00.000Z"}
+        rows.append(event)
+    one, bulk = BundleStats(), BundleStats()
+    for event in rows:
+        one.add(event)
+    for part in (rows[:77], rows[77:]):
+        fields = [event_fields(e) for e in part]
+        bulk.add_batch(
+            [hour_key(f) for f in fields],
+            [f[4] for f in fields],
+            counts=[e.get("count", 1) for e in part],
+            spans=[(e.get("firstTs") or e["ts"], e.get("lastTs") or e["ts"]) for e in part],
+        )
+    assert bulk.summary() == one.summary() and bulk.occurrences == one.occurrences == sum(
+        e.get("count", 1) for e in rows
+    )
+    assert bulk.failures == one.failures

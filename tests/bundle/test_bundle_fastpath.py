@@ -148,3 +148,28 @@ def test_counting_in_bulk_equals_counting_one_by_one() -> None:
         rows = [event_fields(e) for e in ordered[start : start + 64]]
         bulk.add_batch([hour_key(r) for r in rows], [r[4] for r in rows])
     assert bulk.summary() == one.summary() and bulk.failures == one.failures
+
+
+def test_occurrences_read_from_stored_lines_equal_those_of_the_parsed_events() -> None:
+    """The head-and-tail shortcut reads `count`, `firstTs` and `lastTs` as parsing the line would: stored
+    lines with and without a count, attrs that mimic the tail, and lines stored before `count` existed."""
+    from datetime import timedelta
+
+    from mcpdiag.bundle.aggregate import occurrences
+    from tests.factories import NOW, make_event
+
+    events = []
+    for n in range(40):
+        ts = NOW - timedelta(minutes=n)
+        fields: dict[str, Any] = {"attrs": {"count": n, "lastTs": "x"} if n % 5 == 0 else {"n": n}}
+        if n % 3 == 0:
+            fields |= {"count": n + 2, "first_ts": ts - timedelta(seconds=n), "last_ts": ts}
+        events.append(make_event(ts=ts, user_id=f"u{n}", **fields))
+    texts = [event.model_dump_json(by_alias=True) for event in events]
+    texts += [text.split(',"count":', 1)[0] + "}" for text in texts[:4]]  # as stored before `count`
+    texts.append(texts[0].replace('"attrs":{"count":0', '"attrs":{"x":1},"a":{"count":0'))
+    batch = EventSanitizer(()).json_lines(texts)
+    assert batch.lines == texts
+    expected = [occurrences(json.loads(text)) for text in texts]
+    assert list(zip(batch.counts, batch.spans, strict=True)) == expected
+    assert sum(batch.counts) == sum(e.count for e in events) + 4 + events[0].count

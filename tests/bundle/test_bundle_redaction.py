@@ -69,8 +69,8 @@ async def test_servers_named_like_secrets_export_with_their_counts(
     assert {row["server"]: row["events"] for row in manifest["counts"]["by_server"]} == expected
     assert manifest["counts"]["events"] == len(events) and manifest["redactions"]["total"] == 0
     summary = json.loads(files["summary.json"])
-    assert {row["server"]: row["events"] for row in summary["by_server"]} == expected
-    assert {row["touchpoint"]: row["events"] for row in summary["by_touchpoint"]} == {
+    assert {row["server"]: row["occurrences"] for row in summary["by_server"]} == expected
+    assert {row["touchpoint"]: row["occurrences"] for row in summary["by_touchpoint"]} == {
         "oauth": len(NAMES),
         "connect": len(events) - len(NAMES),
     }

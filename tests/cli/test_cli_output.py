@@ -222,3 +222,13 @@ def test_bundle_of_a_known_debug_id_or_prefix_works(tmp_path: Path, env: dict[st
         result = run(["bundle", "--debug-id", key, "-o", str(out)], env, tmp_path, columns=200)
         assert result.returncode == 0, result.stderr
         assert "events: 4" in result.stdout, result.stdout  # the trace and the event 10 minutes around
+
+
+def test_search_says_how_often_a_coalesced_event_happened(tmp_path: Path, env: dict[str, str]) -> None:
+    trace = new_trace_id()
+    first, last = NOW - timedelta(minutes=9), NOW - timedelta(minutes=1)
+    seed(tmp_path, [make_event(ts=last, trace_id=trace, count=1200, first_ts=first, last_ts=last)])
+    result = run(["search", trace], env, tmp_path, columns=160)
+    assert result.returncode == 0, result.stderr
+    flat = " ".join(result.stdout.split())
+    assert f"1,200 times from {first:%Y-%m-%dT%H:%M}" in flat and f"to {last:%Y-%m-%dT%H:%M}" in flat

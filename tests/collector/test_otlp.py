@@ -169,7 +169,9 @@ async def test_rejected_records_are_counted_in_a_protobuf_partial_success(collec
     assert response.status_code == 200 and response.headers["content-type"] == "application/x-protobuf"
     answer = ExportLogsServiceResponse.FromString(response.content)
     assert answer.partial_success.rejected_log_records == 1
-    assert answer.partial_success.error_message.startswith("record 2: mcp.server.name:")
+    assert answer.partial_success.error_message.startswith(
+        "record 2: mcpdiag.server.name (or mcp.server.name, server.address): Field required"
+    )
 
 
 async def test_an_empty_protobuf_request_is_a_valid_export(collector: Collector) -> None:
@@ -305,7 +307,12 @@ async def test_the_emitters_http_sink_delivers_to_the_collector(collector: Colle
     """HttpSink → POST /v1/events → store: the emitter's events arrive exactly as built."""
     from mcpdiag.emitters import Emitter, HttpSink
 
-    emitter = Emitter(HttpSink(collector.url, api_key=collector.key), service="py-host", flush_interval=0.01)
+    emitter = Emitter(
+        HttpSink(collector.url, api_key=collector.key),
+        service="py-host",
+        flush_interval=0.01,
+        coalesce_window=0,
+    )
     ids = [emitter.emit("MCP_TIMEOUT", server="jira", touchpoint="connect", user_id="bob") for _ in range(25)]
     assert await emitter.aflush(10)
     stored = await collector.events("jira")
@@ -455,3 +462,187 @@ async def test_a_protobuf_resource_whose_text_is_not_utf8_rejects_its_own_record
         0,
         1,
     ]
+
+
+def export_one(collector_url: str, key: str, attributes: dict[str, Any], **record: Any) -> None:
+    """One log record through the official OTLP/HTTP exporter (protobuf)."""
+    exporter = OTLPLogExporter(endpoint=f"{collector_url}/v1/logs", headers={"x-api-key": key})
+    provider = LoggerProvider(resource=RESOURCE)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    provider.get_logger("mcpdiag.test").emit(
+        LogRecord(timestamp=TS_NS, severity_number=SeverityNumber.ERROR, attributes=attributes, **record)
+    )
+    provider.shutdown()
+
+
+SEMCONV = {
+    "mcp.method.name": "tools/call",
+    "mcp.session.id": "191c4850af6c49e08843a3f6c80e5046",
+    "mcp.protocol.version": "2025-06-18",
+    "jsonrpc.request.id": "42",
+    "rpc.response.status_code": "-32602",
+    "server.address": "mcp.example.com",
+    "server.port": 443,
+}
+
+
+async def test_vendor_names_and_semantic_conventions_become_the_event(collector: Collector) -> None:
+    first, last = f"{DAY}T10:59:50.000Z", f"{DAY}T11:00:00.123Z"
+    attributes = {
+        **SEMCONV,
+        "mcpdiag.server.name": "github",
+        "mcpdiag.code": "MCP_TOOL_ERROR",
+        "mcpdiag.severity": "warning",
+        "mcpdiag.event.id": "otel-vendor-1",
+        "mcpdiag.conversation.id": "conv-9",
+        "mcpdiag.run.id": "run-3",
+        "mcpdiag.transport": "streamable-http",
+        "mcpdiag.duration_ms": 8.25,
+        "mcpdiag.retryable": False,
+        "mcpdiag.message_safe": "The search tool on github reported an error.",
+        "mcpdiag.count": 7,
+        "mcpdiag.first_ts": first,
+        "mcpdiag.last_ts": last,
+        "mcpdiag.attr.attempt": 3,
+        "gen_ai.tool.name": "search",
+        "user.id": "alice",
+        "error.type": "tool_error",
+        "network.transport": "tcp",
+        "http.response.status_code": 200,
+    }
+    await asyncio.to_thread(export_one, collector.url, collector.key, attributes)
+    [event] = await collector.events("github")
+    assert (event["id"], event["code"], event["severity"], event["touchpoint"]) == (
+        "otel-vendor-1",
+        "MCP_TOOL_ERROR",
+        "warning",
+        "tool_call",  # from mcp.method.name
+    )
+    assert (event["tool"], event["userId"], event["conversationId"], event["runId"]) == (
+        "search",
+        "alice",
+        "conv-9",
+        "run-3",
+    )
+    assert (event["transport"], event["durationMs"], event["httpStatus"]) == ("streamable-http", 8.25, 200)
+    assert event["messageSafe"] == "The search tool on github reported an error."
+    assert (event["count"], event["firstTs"], event["lastTs"]) == (7, first, last)
+    # What the event has no field for stays in attrs, under the conventions' names.
+    assert event["attrs"] == {"attempt": 3, "error.type": "tool_error", **SEMCONV}
+
+
+async def test_a_record_with_only_semantic_conventions_is_understood(collector: Collector) -> None:
+    attributes = {
+        "server.address": "files.internal",
+        "mcp.method.name": "initialize",
+        "error.type": "MCP_PROCESS_EXITED",
+        "network.transport": "pipe",
+        "enduser.id": "bob",
+    }
+    await asyncio.to_thread(export_one, collector.url, collector.key, attributes)
+    [event] = await collector.events("files.internal")
+    assert (event["code"], event["touchpoint"], event["transport"], event["userId"]) == (
+        "MCP_PROCESS_EXITED",
+        "connect",
+        "stdio",
+        "bob",
+    )
+    assert event["attrs"] == {"server.address": "files.internal", "mcp.method.name": "initialize"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "old_value", "new_value"),
+    [
+        ("mcp.server.name", "mcpdiag.server.name", "server", "old-name", "new-name"),
+        ("mcp.diag.code", "mcpdiag.code", "code", "MCP_TIMEOUT", "MCP_DNS_FAILURE"),
+        ("mcp.touchpoint", "mcpdiag.touchpoint", "touchpoint", "oauth", "transport"),
+        ("mcp.severity", "mcpdiag.severity", "severity", "warning", "critical"),
+        ("mcp.event.id", "mcpdiag.event.id", "id", "old-id-1", "new-id-1"),
+        ("mcp.tool.name", "gen_ai.tool.name", "tool", "old_tool", "new_tool"),
+        ("enduser.id", "user.id", "userId", "old-user", "new-user"),
+        ("mcp.transport", "mcpdiag.transport", "transport", "sse", "websocket"),
+        ("mcp.duration_ms", "mcpdiag.duration_ms", "durationMs", 1.5, 2.5),
+        ("mcp.attr.k", "mcpdiag.attr.k", "attrs", "old", "new"),
+    ],
+)
+async def test_the_new_name_wins_over_an_earlier_releases_name_in_either_order(
+    collector: Collector, old: str, new: str, field: str, old_value: Any, new_value: Any
+) -> None:
+    base = {"mcpdiag.server.name": "order-test"} if field != "server" else {}
+    for n, pairs in enumerate([[(old, old_value), (new, new_value)], [(new, new_value), (old, old_value)]]):
+        attributes = (
+            {**base, "mcpdiag.event.id": f"order-{n}", **dict(pairs)}
+            if field != "id"
+            else {
+                **base,
+                **dict(pairs),
+            }
+        )
+        await asyncio.to_thread(export_one, collector.url, collector.key, attributes)
+    server = "new-name" if field == "server" else "order-test"
+    events = await collector.events(server)
+    assert len(events) == 2 if field != "id" else len(events) == 1
+    for event in events:
+        got = event["attrs"]["k"] if field == "attrs" else event[field]
+        assert got == new_value, (field, event)
+
+
+def test_the_otlp_sink_sends_our_attributes_and_the_conventions_beside_them() -> None:
+    from mcpdiag.emitters.sinks import log_attributes
+
+    event = {
+        "id": "e1",
+        "server": "github",
+        "code": "MCP_TIMEOUT",
+        "severity": "error",
+        "touchpoint": "tool_call",
+        "userId": "alice",
+        "tool": "search",
+        "transport": "stdio",
+        "httpStatus": None,
+        "count": 3,
+        "firstTs": "2026-11-21T10:00:00.000Z",
+        "lastTs": "2026-11-21T10:00:09.000Z",
+        "attrs": {"mcp.session.id": "abc", "attempt": 2},
+    }
+    attributes = log_attributes(event)
+    assert {k: v for k, v in attributes.items() if k.startswith("mcpdiag.")} == {
+        "mcpdiag.event.id": "e1",
+        "mcpdiag.server.name": "github",
+        "mcpdiag.code": "MCP_TIMEOUT",
+        "mcpdiag.severity": "error",
+        "mcpdiag.touchpoint": "tool_call",
+        "mcpdiag.transport": "stdio",
+        "mcpdiag.count": 3,
+        "mcpdiag.first_ts": "2026-11-21T10:00:00.000Z",
+        "mcpdiag.last_ts": "2026-11-21T10:00:09.000Z",
+        "mcpdiag.attr.attempt": 2,
+    }
+    assert {k: v for k, v in attributes.items() if not k.startswith("mcpdiag.")} == {
+        "gen_ai.tool.name": "search",
+        "user.id": "alice",
+        "enduser.id": "alice",
+        "error.type": "MCP_TIMEOUT",
+        "network.transport": "pipe",
+        "mcp.session.id": "abc",
+    }
+    lifecycle = log_attributes({**event, "code": "MCP_CONNECTED", "severity": "info", "count": 1})
+    assert "error.type" not in lifecycle and "mcpdiag.count" not in lifecycle
+
+
+async def test_a_coalesced_follow_up_round_trips_through_the_otlp_sink(collector: Collector) -> None:
+    from mcpdiag.emitters import Emitter, OtlpLogSink
+
+    sink = OtlpLogSink(collector.url, headers={"x-api-key": collector.key})
+    emitter = Emitter(sink, service="py-host", flush_interval=0.01)
+    attrs = {"mcp.session.id": "s-1", "mcp.protocol.version": "2025-06-18", "attempt": 1}
+    ids = [
+        emitter.emit("MCP_TIMEOUT", server="jira", touchpoint="tool_call", tool="search", attrs=attrs)
+        for _ in range(6)
+    ]
+    assert await emitter.aflush(10)
+    await emitter.aclose()
+    stored = sorted(await collector.events("jira"), key=lambda e: e["count"])
+    assert [(e["count"], e["traceId"]) for e in stored] == [(1, ids[0]), (5, ids[-1])]
+    assert stored[1]["firstTs"] <= stored[1]["lastTs"] == stored[1]["ts"]
+    assert all(e["attrs"] == attrs for e in stored)  # nothing added on the way: the round trip is exact

@@ -29,6 +29,10 @@ async def post_until_accepted(client: httpx.AsyncClient, events: list[dict[str, 
     raise AssertionError("never accepted")
 
 
+NO_BUDGET = {"server_budget_per_s": 0, "key_budget_per_s": 0}
+"""Bulk loads, stored one by one (ingest budgets are `test_storm.py`'s subject)."""
+
+
 def spooled_files(spool: Path) -> list[Path]:
     return sorted(spool.glob("*.batch"))
 
@@ -42,7 +46,7 @@ async def wait_for(condition: Any, timeout: float) -> None:
 
 async def test_events_posted_during_a_store_outage_are_all_stored_exactly_once(tmp_path: Path) -> None:
     key = new_key()
-    settings = settings_for(tmp_path, key)
+    settings = settings_for(tmp_path, key, **NO_BUDGET)
     store = OutageStore(SQLiteEventStore(tmp_path / "events.db"))
     app = create_collector_app(settings, store, replay_backoff=(0.05, 0.5))
     batches = [wire_events(500, server=f"srv-{i % 4}") for i in range(20)]
@@ -74,7 +78,7 @@ async def test_events_posted_during_a_store_outage_are_all_stored_exactly_once(t
 
 async def test_a_new_collector_replays_the_spool_an_earlier_one_left_behind(tmp_path: Path) -> None:
     key = new_key()
-    settings = settings_for(tmp_path, key)
+    settings = settings_for(tmp_path, key, **NO_BUDGET)
     failing = OutageStore(SQLiteEventStore(tmp_path / "events.db"))
     first = create_collector_app(settings, failing)
     batches = [wire_events(250) for _ in range(8)]

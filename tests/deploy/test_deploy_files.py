@@ -343,6 +343,13 @@ def test_the_collector_forwards_logs_to_mcpdiag_v1_logs_in_a_logs_pipeline(app: 
     filters = [otel_config()["processors"][p] for p in logs[0]["processors"] if p.startswith("filter")]
     conditions = [c for f in filters for c in f["logs"]["log_record"]]
     assert 'resource.attributes["service.name"] == "mcpdiag"' in conditions
+    # Records are dropped for naming no server only when no name `/v1/logs` reads as the server is set.
+    from mcpdiag.emitters.otel import FIELD_NAMES
+
+    no_server = [c for c in conditions if "service.name" not in c]
+    assert len(no_server) == 1
+    named = re.findall(r'attributes\["([^"]+)"\] == nil', no_server[0])
+    assert set(named) == {*FIELD_NAMES["server"], "server.address"} and no_server[0].count(" and ") == 2
 
 
 async def test_the_collector_s_ingest_key_header_is_one_mcpdiag_accepts(tmp_path: Path) -> None:

@@ -74,7 +74,7 @@ def test_a_raising_sink_is_counted_and_never_reaches_the_host() -> None:
     def explode(events: list[dict[str, Any]]) -> None:
         raise RuntimeError("sink is broken")
 
-    emitter = Emitter(CallableSink(explode), service="host", flush_interval=0.01)
+    emitter = Emitter(CallableSink(explode), service="host", flush_interval=0.01, coalesce_window=0)
     for _ in range(5):
         emitter.emit("MCP_TIMEOUT", server="a", touchpoint="connect")
     assert emitter.flush(5)
@@ -104,7 +104,9 @@ def test_a_hanging_sink_keeps_emit_fast_and_flush_bounded() -> None:
 def test_full_queue_drops_lowest_severity_first_and_keeps_errors() -> None:
     sink = GatedSink()
     sink.up.clear()
-    emitter = Emitter(sink, service="host", queue_size=50, batch_size=50, flush_interval=0.01)
+    emitter = Emitter(
+        sink, service="host", queue_size=50, batch_size=50, flush_interval=0.01, coalesce_window=0
+    )
     errors = [emitter.emit("MCP_TIMEOUT", server="a", touchpoint="connect") for _ in range(20)]
     for _ in range(200):
         emitter.emit("MCP_CONNECTED", server="a", touchpoint="lifecycle")
@@ -129,7 +131,9 @@ def test_full_queue_drops_lowest_severity_first_and_keeps_errors() -> None:
 def test_batches_survive_a_sink_outage_and_arrive_after_recovery() -> None:
     sink = GatedSink()
     sink.up.clear()
-    emitter = Emitter(sink, service="host", queue_size=10_000, batch_size=100, flush_interval=0.01)
+    emitter = Emitter(
+        sink, service="host", queue_size=10_000, batch_size=100, flush_interval=0.01, coalesce_window=0
+    )
     ids = [emitter.emit("MCP_TIMEOUT", server="a", touchpoint="connect") for _ in range(500)]
     time.sleep(0.2)
     assert emitter.stats().retried_batches >= 1 and not sink.events
@@ -151,7 +155,9 @@ def test_emit_after_close_is_counted_not_raised() -> None:
 
 def test_eight_threads_emitting_concurrently_lose_and_duplicate_nothing() -> None:
     sink = MemorySink()
-    emitter = Emitter(sink, service="host", queue_size=20_000, batch_size=64, flush_interval=0.005)
+    emitter = Emitter(
+        sink, service="host", queue_size=20_000, batch_size=64, flush_interval=0.005, coalesce_window=0
+    )
     results: list[list[str]] = [[] for _ in range(8)]
 
     def work(slot: int) -> None:

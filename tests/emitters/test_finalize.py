@@ -38,7 +38,14 @@ FIELDS = (
 
 @pytest.fixture
 def emitter() -> Iterator[Emitter]:
-    emitter = Emitter(MemorySink(), service="host", queue_size=100_000, batch_size=500, flush_interval=0.01)
+    emitter = Emitter(
+        MemorySink(),
+        service="host",
+        queue_size=100_000,
+        batch_size=500,
+        flush_interval=0.01,
+        coalesce_window=0,
+    )
     yield emitter
     emitter.close()
 

@@ -45,7 +45,7 @@ def emit_mixed(emitter: Emitter, count: int, **fields: Any) -> list[tuple[str, s
 def stuck_emitter(sink: GatedSink, **options: Any) -> Emitter:
     """An emitter whose worker is inside `sink.send` with one event: whatever is emitted now waits queued."""
     sink.hang.set()
-    emitter = Emitter(sink, service="host", flush_interval=0.01, **options)
+    emitter = Emitter(sink, service="host", flush_interval=0.01, coalesce_window=0, **options)
     emitter.emit("MCP_CONNECTED", server="first", touchpoint="lifecycle")
     assert sink.entered.wait(10)
     return emitter
@@ -81,7 +81,7 @@ def test_a_full_queue_sheds_the_lowest_severity_and_keeps_emit_order_among_the_k
 def test_events_a_down_sink_handed_back_keep_their_order_when_it_recovers() -> None:
     sink = GatedSink()
     sink.up.clear()
-    emitter = Emitter(sink, service="host", flush_interval=0.01, batch_size=64)
+    emitter = Emitter(sink, service="host", flush_interval=0.01, batch_size=64, coalesce_window=0)
     emitted = emit_mixed(emitter, 300)
     while emitter.stats().retried_batches < 2:
         threading.Event().wait(0.01)
@@ -98,7 +98,7 @@ def marked(batch: list[dict[str, Any]]) -> bool:
 
 def one_batch_emitter(sink: Any, **options: Any) -> Emitter:
     """An emitter whose worker only wakes on `flush()`, so everything emitted before it is one batch."""
-    return Emitter(sink, service="host", flush_interval=3600, **options)
+    return Emitter(sink, service="host", flush_interval=3600, coalesce_window=0, **options)
 
 
 @pytest.mark.parametrize(
@@ -218,7 +218,7 @@ def test_a_stage_between_the_queue_and_the_batch_sees_events_in_emit_order_and_m
 def test_close_counts_every_event_it_could_not_deliver() -> None:
     sink = GatedSink()
     sink.up.clear()
-    emitter = Emitter(sink, service="host", flush_interval=0.01, batch_size=10)
+    emitter = Emitter(sink, service="host", flush_interval=0.01, batch_size=10, coalesce_window=0)
     for _ in range(100):
         emitter.emit("MCP_TIMEOUT", server="s", touchpoint="connect")
     emitter.close(timeout=0.3)
@@ -236,7 +236,7 @@ def test_a_forked_child_does_not_resend_what_its_parent_still_holds() -> None:
         gate.wait(10)  # the parent's worker holds its batch here while more events queue up
         os.write(write_end, "".join(f"{os.getpid()} {e['server']}\n" for e in events).encode())
 
-    emitter = Emitter(CallableSink(send), service="host", flush_interval=0.01)
+    emitter = Emitter(CallableSink(send), service="host", flush_interval=0.01, coalesce_window=0)
     emitter.emit("MCP_CONNECTED", server="parent-in-flight", touchpoint="lifecycle")
     assert entered.wait(10)
     for _ in range(5):

@@ -165,7 +165,9 @@ def test_an_event_the_collector_answers_500_to_is_isolated_and_every_other_one_a
         return 202, {}, json.dumps({"accepted": len(batch), "rejected": []}).encode()
 
     collector.judge = judge
-    emitter = Emitter(HttpSink(collector.url, api_key="k" * 8), service="t", flush_interval=3600)
+    emitter = Emitter(
+        HttpSink(collector.url, api_key="k" * 8), service="t", flush_interval=3600, coalesce_window=0
+    )
     ids = [
         emitter.emit("MCP_TIMEOUT", server="github", touchpoint="connect", attrs={"poison": n == 41})
         for n in range(200)

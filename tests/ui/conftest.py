@@ -85,7 +85,11 @@ def _seed_events() -> tuple[list[dict[str, Any]], dict[str, Any]]:
     events.append(_event("github", "MCP_PROXY_SSE_ISSUE", 2, None))  # server-wide, newest
     events.append(_event("github", "MCP_AUTH_REQUIRED", 1, "bob"))
     events.append(_event("weather", "MCP_CONNECTED", 30, "bob"))
-    events.append(_event("weather", "MCP_RATE_LIMITED", 10, "bob"))
+    # A coalesced storm: one stored event for 40 occurrences between 19 and 10 minutes ago.
+    storm = _event("weather", "MCP_RATE_LIMITED", 10, "bob", count=40)
+    events.append(
+        {**storm, "firstTs": _event("weather", "MCP_RATE_LIMITED", 19, "bob")["ts"], "lastTs": storm["ts"]}
+    )
     events.append(_event("jira", "MCP_DNS_FAILURE", 20, "alice"))
     events.append(_event("payroll", "MCP_TLS_ERROR", 20, "carol"))
     # Two traces sharing an 8-character prefix: a lookup by that prefix is ambiguous.

@@ -109,3 +109,22 @@ def test_an_empty_list_says_how_many_events_the_filters_hide(page: Page, service
     settled(page, before)
     assert controls(page) == DEFAULTS
     assert len(drawer_ids(page)) == 3
+
+
+def test_a_coalesced_event_says_how_often_it_happened_on_the_card_and_in_the_drawer(
+    page: Page, service: Service
+) -> None:
+    """weather's rate limiting was stored as one event standing for 40 occurrences: the card counts 40
+    failures, and the drawer's row says it happened 40 times, with its first and last time."""
+    sign_in(page, "Bob — end user")
+    card = page.locator('article.card[data-server="weather"]')
+    expect(card.locator(".count")).to_have_attribute("data-failures", "40")
+    expect(card.locator(".count")).to_contain_text("40 failures")
+    open_on(page, "weather")
+    row = drawer(page).locator("li.row", has_text="MCP_RATE_LIMITED")
+    expect(row.locator(".repeats")).to_have_text(
+        "Happened 40 times, first 19 minutes ago, last 10 minutes ago"
+    )
+    plain = drawer(page).locator("li.row", has_text="MCP_CONNECTED")
+    expect(plain.locator(".repeats")).to_have_count(0)
+    screenshot(page, "drawer-coalesced")

@@ -1,4 +1,9 @@
-"""Bounded aggregates of the exported events: what summary.json and analysis.md are computed from."""
+"""Bounded aggregates of the exported events: what summary.json and analysis.md are computed from.
+
+Everything that counts, counts occurrences: an event that stands for `count` coalesced repeats counts as
+`count`, first seen at its `firstTs` and last at its `lastTs`; only `total` counts the events themselves
+(the lines of the bundle).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,21 @@ EventFields = tuple[str, str, str, str, str]
 """What the aggregates read of an event: (server, code, severity, touchpoint, ts), each a string."""
 HourKey = tuple[str, str, str, str, str]
 """What events are tallied by: (server, code, severity, touchpoint, the first 13 characters of ts)."""
+
+
+Span = tuple[str, str]
+"""When an event's occurrences happened: (first, last), RFC 3339 strings (`firstTs`, `lastTs`, else `ts`)."""
+
+
+def occurrences(event: Mapping[str, Any]) -> tuple[int, Span | None]:
+    """The occurrences a wire event stands for and their span (None: just its `ts`)."""
+    count = event.get("count", 1)
+    if type(count) is not int or count < 1:
+        count = 1
+    first, last = event.get("firstTs"), event.get("lastTs")
+    if count > 1 and isinstance(first, str) and isinstance(last, str) and first and last:
+        return count, (first, last)
+    return count, None
 
 
 def event_fields(event: Mapping[str, Any]) -> EventFields:
@@ -40,13 +60,14 @@ class Seen:
     first: str = ""
     last: str = ""
 
-    def add(self, ts: str) -> None:
-        """Count one occurrence at `ts`."""
-        self.count += 1
-        if not self.first or ts < self.first:
-            self.first = ts
-        if ts > self.last:
-            self.last = ts
+    def add(self, ts: str, count: int = 1, span: Span | None = None) -> None:
+        """Count `count` occurrences at `ts` (from `span[0]` to `span[1]` when given)."""
+        self.count += count
+        first, last = span or (ts, ts)
+        if not self.first or first < self.first:
+            self.first = first
+        if last > self.last:
+            self.last = last
 
     def merge(self, count: int, first: str, last: str) -> None:
         """Count `count` occurrences, the earliest at `first` and the latest at `last` (both non-empty)."""
@@ -87,6 +108,10 @@ class BundleStats:
     """Counters over every exported event; memory grows with servers x codes x hours, never with events."""
 
     total: int = 0
+    """Events (the bundle's lines); every other counter counts occurrences."""
+    occurrences: int = 0
+    events_by_server: Counter[str] = field(default_factory=Counter)
+    """Events (lines) per server."""
     by_server: Counter[str] = field(default_factory=Counter)
     by_code: Counter[str] = field(default_factory=Counter)
     by_severity: Counter[str] = field(default_factory=Counter)
@@ -100,19 +125,30 @@ class BundleStats:
     """Events counted by `add_batch` but not yet folded in: `HourKey` → [count, first ts, last ts]. Bounded
     like the rest (servers x codes x severities x touchpoints x hours)."""
 
-    def add_batch(self, keys: Sequence[HourKey], stamps: Sequence[str]) -> None:
-        """Count events given by their `HourKey` and `ts` (`keys[i]` is the key of the event at `stamps[i]`):
-        the same result as `add` on each.
+    def add_batch(
+        self,
+        keys: Sequence[HourKey],
+        stamps: Sequence[str],
+        *,
+        counts: Sequence[int] | None = None,
+        spans: Sequence[Span | None] | None = None,
+    ) -> None:
+        """Count events given by their `HourKey` and `ts` (`keys[i]` is the key of the event at `stamps[i]`),
+        each standing for `counts[i]` occurrences over `spans[i]` (default: one, at its `ts`): the same
+        result as `add` on each.
 
         Events are tallied by key and folded into the counters by `settle` (which every reader of the
-        counters runs first); only `total` is kept current. Events oldest first (a server's, as exported)
-        are tallied in C: counted by key, and the first and last time of each key are the first and last
-        of its events.
+        counters runs first); only `total` and `occurrences` are kept current. Events oldest first (a
+        server's, as exported) and each one occurrence are tallied in C: counted by key, and the first and
+        last time of each key are the first and last of its events.
         """
         pending = self._pending
-        if len(keys) != len(stamps):
-            raise ValueError("one timestamp per key")
-        if stamps and stamps[0] and all(map(le, stamps, islice(stamps, 1, None))):
+        if len(keys) != len(stamps) or (counts is not None and len(counts) != len(stamps)):
+            raise ValueError("one timestamp and one count per key")
+        for key in keys:
+            self.events_by_server[key[0]] += 1
+        single = counts is None or all(n == 1 for n in counts)
+        if single and stamps and stamps[0] and all(map(le, stamps, islice(stamps, 1, None))):
             latest = dict(zip(keys, stamps, strict=True))
             earliest = dict(zip(reversed(keys), reversed(stamps), strict=True))
             for key, n in Counter(keys).items():
@@ -124,23 +160,28 @@ class BundleStats:
                     tally[1] = min(tally[1], earliest[key])
                     tally[2] = max(tally[2], latest[key])
             self.total += len(stamps)
+            self.occurrences += len(stamps)
             return
-        for key, ts in zip(keys, stamps, strict=True):
+        for i, (key, ts) in enumerate(zip(keys, stamps, strict=True)):
+            n = 1 if counts is None else counts[i]
+            span = None if spans is None else spans[i]
             if not ts:
                 # `Seen` takes an empty first timestamp for unset: keep the exact order of `add` here.
                 self.settle()
-                self._add((key[0], key[1], key[2], key[3], ts))
+                self._add((key[0], key[1], key[2], key[3], ts), n, span)
                 continue
+            first, last = span or (ts, ts)
             tally = pending.get(key)
             if tally is None:
-                pending[key] = [1, ts, ts]
+                pending[key] = [n, first, last]
             else:
-                tally[0] += 1
-                if ts < tally[1]:
-                    tally[1] = ts
-                elif ts > tally[2]:
-                    tally[2] = ts
+                tally[0] += n
+                if first < tally[1]:
+                    tally[1] = first
+                if last > tally[2]:
+                    tally[2] = last
             self.total += 1
+            self.occurrences += n
 
     def settle(self) -> None:
         """Fold what `add_batch` tallied into the counters."""
@@ -203,54 +244,59 @@ class BundleStats:
             self.failures[server].code_hours[code, hour] += n
 
     def add(self, event: Mapping[str, Any]) -> None:
-        """Count one exported (sanitized) wire event."""
+        """Count one exported (sanitized) wire event, as the occurrences it stands for."""
         self.settle()
-        self._add(event_fields(event))
+        row = event_fields(event)
+        self.events_by_server[row[0]] += 1
+        self._add(row, *occurrences(event))
 
-    def _add(self, row: EventFields) -> None:
+    def _add(self, row: EventFields, n: int = 1, span: Span | None = None) -> None:
         server, raw_code, severity, touchpoint, ts = row
         code = code_info(raw_code).code
         hour = hour_of(ts)
+        first, last = span or (ts, ts)
         self.total += 1
-        self.by_server[server] += 1
-        self.by_code[code] += 1
-        self.by_severity[severity] += 1
-        self.by_touchpoint[touchpoint] += 1
-        self.by_hour[hour] += 1
+        self.occurrences += n
+        self.by_server[server] += n
+        self.by_code[code] += n
+        self.by_severity[severity] += n
+        self.by_touchpoint[touchpoint] += n
+        self.by_hour[hour] += n
         seen = self.seen.get(code)
         if seen is None:
             seen = self.seen[code] = Seen()
-        seen.add(ts)
-        if not self.first_ts or ts < self.first_ts:
-            self.first_ts = ts
-        self.last_ts = max(self.last_ts, ts)
+        seen.add(ts, n, span)
+        if not self.first_ts or first < self.first_ts:
+            self.first_ts = first
+        self.last_ts = max(self.last_ts, last)
         if SEVERITY_RANK.get(severity, 0) >= _FAILURE_RANK and code not in LIFECYCLE_CODES:
             failures = self.failures.get(server)
             if failures is None:
                 failures = self.failures[server] = ServerFailures()
-            failures.total += 1
-            failures.hours[hour] += 1
-            failures.code_hours[code, hour] += 1
+            failures.total += n
+            failures.hours[hour] += n
+            failures.code_hours[code, hour] += n
             code_seen = failures.codes.get(code)
             if code_seen is None:
                 code_seen = failures.codes[code] = Seen()
-            code_seen.add(ts)
+            code_seen.add(ts, n, span)
 
     def summary(self) -> dict[str, Any]:
-        """summary.json: counts by server / code / severity / touchpoint / hour, first and last per code.
+        """summary.json: occurrences by server / code / severity / touchpoint / hour, first and last per code.
 
-        Names, codes and hours are values, never keys (`{"server": "google-oauth", "events": 3}`): as keys,
-        a server called `auth` would read as a secret field to the redactor and to the leak scan.
+        Names, codes and hours are values, never keys (`{"server": "google-oauth", "occurrences": 3}`): as
+        keys, a server called `auth` would read as a secret field to the redactor and to the leak scan.
         """
         self.settle()
         return {
             "events": self.total,
+            "occurrences": self.occurrences,
             "first_event": self.first_ts or None,
             "last_event": self.last_ts or None,
             "by_server": _rows("server", self.by_server),
             "by_code": _rows("code", self.by_code),
             "by_severity": [
-                {"severity": s.value, "events": self.by_severity[s.value]}
+                {"severity": s.value, "occurrences": self.by_severity[s.value]}
                 for s in Severity
                 if self.by_severity[s.value]
             ],
@@ -269,5 +315,5 @@ class BundleStats:
 
 
 def _rows(name: str, counts: Mapping[str, int]) -> list[dict[str, Any]]:
-    """`{"a": 2}` as `[{name: "a", "events": 2}]`, sorted by name."""
-    return [{name: key, "events": n} for key, n in sorted(counts.items())]
+    """`{"a": 2}` as `[{name: "a", "occurrences": 2}]`, sorted by name."""
+    return [{name: key, "occurrences": n} for key, n in sorted(counts.items())]

@@ -151,8 +151,10 @@ def render_analysis(stats: BundleStats, *, scope_text: str, day: str) -> str:
     if stats.total == 0:
         return "\n".join([*lines, "No events matched this scope: nothing to analyse.", ""])
     servers = sorted(stats.by_server)
+    # Occurrences: a stored event that stands for coalesced repeats counts as every one of them.
+    stored = "" if stats.occurrences == stats.total else f" ({stats.total:,} stored: repeats coalesced)"
     lines += [
-        f"{stats.total:,} events on {len(servers)} server(s); {failing:,} of them failures "
+        f"{stats.occurrences:,} events{stored} on {len(servers)} server(s); {failing:,} of them failures "
         "(warning or worse, connection lifecycle excluded).",
         "",
     ]

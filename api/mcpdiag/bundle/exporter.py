@@ -161,7 +161,7 @@ def _flush(
     name = appender.name
     if appender.member is None:
         name = member_name(clean.keys[0][0], taken)
-    stats.add_batch(clean.keys, clean.stamps)
+    stats.add_batch(clean.keys, clean.stamps, counts=clean.counts, spans=clean.spans)
     if clean.redactions:
         redactions[name].update(clean.redactions)
     return name, ("\n".join(clean.lines) + "\n").encode()
@@ -286,6 +286,7 @@ async def export_bundle(
         progress("done", stats.total)
     counts = {
         "events": stats.total,
+        "occurrences": stats.occurrences,
         "by_server": dict(sorted(stats.by_server.items())),
         "failures": sum(f.total for f in stats.failures.values()),
     }

@@ -47,6 +47,28 @@ HEAD = head_pattern(DiagnosticEvent)
 # A head match → its HourKey, its ts (callables, so that a batch maps them in C).
 HEAD_KEY = methodcaller("group", "server", "code", "severity", "touchpoint", "hour")
 HEAD_TS = methodcaller("group", "ts")
+# The tail of a stored event as the collector writes it: `count`, `firstTs`, `lastTs`, the last fields of
+# `DiagnosticEvent`. Its quotes are unescaped, so matched at the end of a valid JSON object they can only be
+# the top-level keys.
+_TAIL_AT = ',"count":'
+_TAIL = re.compile(
+    r',"count":(?P<count>[1-9][0-9]{0,9}),"firstTs":(?:null|"(?P<first>[^"\\]*)"),'
+    r'"lastTs":(?:null|"(?P<last>[^"\\]*)")\}'
+)
+
+
+def line_occurrences(text: str) -> tuple[int, tuple[str, str] | None] | None:
+    """The occurrences a stored JSON line stands for and its first and last, read from its tail (`_TAIL`)
+    without parsing it; an event stored before `count` existed is one; None when the line must be parsed."""
+    at = text.rfind(_TAIL_AT)
+    if at == -1:
+        return 1, None  # no top-level `count` (it always follows another field): stored before it existed
+    tail = _TAIL.match(text, at)
+    if tail is None or tail.end() != len(text):
+        return None
+    count = int(tail["count"])
+    first, last = tail["first"], tail["last"]
+    return count, ((first, last) if count > 1 and first and last else None)
 
 
 def loads(text: str) -> Any:

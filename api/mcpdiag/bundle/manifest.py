@@ -85,10 +85,14 @@ def manifest(
         "scope": scope,
         "counts": {
             "events": stats.total,
+            "occurrences": stats.occurrences,
             "servers": len(stats.by_server),
             "failures": sum(f.total for f in stats.failures.values()),
             # Server names are values: as keys, a server called `auth` would read as a secret field.
-            "by_server": [{"server": name, "events": n} for name, n in sorted(stats.by_server.items())],
+            "by_server": [
+                {"server": name, "events": stats.events_by_server[name], "occurrences": n}
+                for name, n in sorted(stats.by_server.items())
+            ],
         },
         "empty": stats.total == 0,
         "files": files,

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from mcpdiag.bundle.aggregate import HourKey, event_fields, hour_key
+from mcpdiag.bundle.aggregate import HourKey, Span, event_fields, hour_key, occurrences
 from mcpdiag.bundle.gates import LineGate, SegmentGate
-from mcpdiag.bundle.jsonlines import HEAD, HEAD_KEY, HEAD_TS, dumps, loads
+from mcpdiag.bundle.jsonlines import HEAD, HEAD_KEY, HEAD_TS, dumps, line_occurrences, loads
 from mcpdiag.bundle.known_secrets import collect_known_secrets, secret_needles
 from mcpdiag.bundle.settings_file import sanitize_settings, strip_url_credentials
 from mcpdiag.emitters import Redactor
@@ -49,6 +49,10 @@ class CleanBatch:
     """Each event's `ts`."""
     redactions: dict[str, int]
     """Values redacted in the batch, per rule."""
+    counts: list[int] = field(default_factory=list)
+    """Each event's occurrences (its `count`)."""
+    spans: list[Span | None] = field(default_factory=list)
+    """Each event's first and last occurrence, when it stands for more than one."""
 
     @classmethod
     def of(cls, rows: Iterable[tuple[dict[str, Any], str, dict[str, int]]]) -> CleanBatch:
@@ -59,17 +63,22 @@ class CleanBatch:
     def of_rows(
         cls, rows: Iterable[tuple[dict[str, Any] | None, str, dict[str, int], re.Match[str] | None]]
     ) -> CleanBatch:
-        """From (wire dict, line, counts, head match) rows: the fields come from the dict or else the head."""
+        """From (wire dict, line, counts, head match) rows: the fields come from the dict or else the head
+        (and the line's tail)."""
         batch = cls([], [], [], {})
         for doc, line, counts, head in rows:
             if doc is not None:
                 fields = event_fields(doc)
                 batch.keys.append(hour_key(fields))
                 batch.stamps.append(fields[4])
+                n, span = occurrences(doc)
             else:
                 assert head is not None
                 batch.keys.append(HEAD_KEY(head))
                 batch.stamps.append(HEAD_TS(head))
+                n, span = line_occurrences(line) or occurrences(loads(line))
+            batch.counts.append(n)
+            batch.spans.append(span)
             batch.lines.append(line)
             for rule, n in counts.items():
                 batch.redactions[rule] = batch.redactions.get(rule, 0) + n
@@ -129,7 +138,16 @@ class EventSanitizer:
             )
         heads = list(map(HEAD.match, texts))
         if all(heads) and not slow:
-            return CleanBatch(list(texts), list(map(HEAD_KEY, heads)), list(map(HEAD_TS, heads)), {})
+            tails = list(map(line_occurrences, texts))
+            if all(tails):
+                return CleanBatch(
+                    list(texts),
+                    list(map(HEAD_KEY, heads)),
+                    list(map(HEAD_TS, heads)),
+                    {},
+                    [tail[0] for tail in tails if tail],
+                    [tail[1] for tail in tails if tail],
+                )
         order = sorted(slow)
         redone = dict(zip(order, self.lines([loads(texts[i]) for i in order]), strict=True))
         rows: list[tuple[dict[str, Any] | None, str, dict[str, int], re.Match[str] | None]] = []

@@ -29,6 +29,10 @@ def _where(event: dict[str, Any]) -> str:
         parts.append(f"tool {event['tool']}")
     if event.get("httpStatus"):
         parts.append(f"HTTP {event['httpStatus']}")
+    count = event.get("count")
+    if isinstance(count, int) and count > 1:  # coalesced repeats: the occurrences it stands for
+        span = f" from {event['firstTs']} to {event['lastTs']}" if event.get("firstTs") else ""
+        parts.append(f"{count:,} times{span}")
     return " · ".join(p for p in parts if p)
 
 

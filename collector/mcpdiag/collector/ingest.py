@@ -72,9 +72,9 @@ async def _body(request: Request, runtime: CollectorRuntime) -> bytes:
         raise RequestTimeoutError(f"the request body did not arrive within {timeout:g} s") from exc
 
 
-async def _store(runtime: CollectorRuntime, intake: Intake, endpoint: str) -> None:
+async def _store(runtime: CollectorRuntime, intake: Intake, endpoint: str, key: str | None) -> None:
     """Hand the valid events to the pipeline and wait until they are stored or durably spooled."""
-    await runtime.pipeline.submit(intake.events)
+    await runtime.pipeline.submit(intake.events, key_id=key_id(key))
     metrics = runtime.metrics
     metrics.accepted.labels(endpoint).inc(len(intake.events))
     metrics.count_events(intake.events)
@@ -118,8 +118,9 @@ async def post_events(request: Request, runtime: Runtime) -> IngestResponse:
 
     # Parsing and validating a thousand events is CPU work: off the event loop, so other requests move.
     intake = await asyncio.to_thread(check)
-    runtime.budget.admit(intake, presented_key(request.headers))
-    await _store(runtime, intake, "events")
+    key = presented_key(request.headers)
+    runtime.budget.admit(intake, key)
+    await _store(runtime, intake, "events", key)
     return IngestResponse(accepted=len(intake.events), rejected=intake.rejected)
 
 
@@ -144,7 +145,7 @@ async def post_events(request: Request, runtime: Runtime) -> IngestResponse:
     },
 )
 async def post_logs(request: Request, runtime: Runtime) -> Response:
-    """Store one event per OTLP log record; records without `mcp.server.name` are counted as rejected."""
+    """Store one event per OTLP log record; records naming no server are counted as rejected."""
     kind = media_type(request.headers.get("content-type"))
     if kind not in (PROTOBUF, JSON):
         raise UnsupportedMediaTypeError(f"Content-Type must be {PROTOBUF} or {JSON}, got {kind or 'none'!r}")
@@ -154,7 +155,8 @@ async def post_logs(request: Request, runtime: Runtime) -> Response:
         return runtime.validator.check(body_events(body, kind), truncate_detail=True)
 
     intake = await asyncio.to_thread(check)
-    runtime.budget.admit(intake, presented_key(request.headers))
-    await _store(runtime, intake, "logs")
+    key = presented_key(request.headers)
+    runtime.budget.admit(intake, key)
+    await _store(runtime, intake, "logs", key)
     content, content_type = encode_response(intake.rejected, kind)
     return Response(content, media_type=content_type)

@@ -61,6 +61,25 @@ class CollectorMetrics:
         )
         self._server_label = LabelCap(MAX_SERVER_LABELS)
         self._code_label = LabelCap(MAX_EXTRA_CODE_LABELS, always=CATALOG)
+        self.over_budget = Counter(
+            "mcpdiag_events_over_budget",
+            "Events past their server's or ingest key's budget, merged into summary events instead of "
+            "stored one by one (budget: server or key)",
+            ["server", "budget"],
+            registry=r,
+        )
+        self.coalesced = Counter(
+            "mcpdiag_events_coalesced",
+            "Events merged into another event's summary by the ingest budget (each counted in the summary)",
+            ["server"],
+            registry=r,
+        )
+        self.summaries = Counter(
+            "mcpdiag_budget_summaries",
+            "Summary events the ingest budget wrote in place of over-budget events",
+            ["server"],
+            registry=r,
+        )
         self.key_requests = Counter(
             "mcpdiag_ingest_key_requests",
             "Authenticated ingest requests by ingest key (key_id: the first 16 hex digits of its SHA-256)",
@@ -95,6 +114,9 @@ class CollectorMetrics:
         self.store_healthy = Gauge(
             "mcpdiag_store_healthy", "1 while store writes succeed, 0 while they spool", registry=r
         )
+        self.overflow_events = Gauge(
+            "mcpdiag_overflow_events", "Over-budget events being merged, not yet in the queue", registry=r
+        )
 
     def count_events(self, events: Iterable[DiagnosticEvent]) -> None:
         """Add accepted events to `mcpdiag_events_total`, each as the occurrences it stands for."""
@@ -104,6 +126,23 @@ class CollectorMetrics:
                 self._server_label(event.server), self._code_label(event.code), event.severity.value
             ).inc(occurrences)
 
+    def count_over_budget(self, judged: Iterable[tuple[DiagnosticEvent, str]]) -> None:
+        """Count events past a budget (`server` or `key`), by server."""
+        tally: dict[tuple[str, str], int] = {}
+        for event, budget in judged:
+            label = (self._server_label(event.server), budget)
+            tally[label] = tally.get(label, 0) + 1
+        for (server, budget), n in tally.items():
+            self.over_budget.labels(server, budget).inc(n)
+
+    def count_summaries(self, summaries: Iterable[tuple[DiagnosticEvent, int]]) -> None:
+        """Count summary events about to be written and the events each one merged."""
+        for summary, merged in summaries:
+            server = self._server_label(summary.server)
+            self.summaries.labels(server).inc()
+            if merged > 1:
+                self.coalesced.labels(server).inc(merged - 1)
+
     def watch(
         self,
         *,
@@ -111,8 +150,10 @@ class CollectorMetrics:
         spool_bytes: Callable[[], float],
         spool_batches: Callable[[], float],
         store_healthy: Callable[[], float] = lambda: 1.0,
+        overflow_events: Callable[[], float] = lambda: 0.0,
     ) -> None:
         """Read the gauges from live values at scrape time."""
+        self.overflow_events.set_function(overflow_events)
         self.store_healthy.set_function(store_healthy)
         self.queue_depth.set_function(queue_depth)
         self.spool_bytes.set_function(spool_bytes)

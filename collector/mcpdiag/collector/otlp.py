@@ -1,7 +1,11 @@
 """OTLP/HTTP logs: decode an ExportLogsServiceRequest and turn each log record into a raw wire event.
 
-The attribute names are the contract in `mcpdiag.emitters.otel`; anything a record leaves out gets the
-catalog default, except the server name, without which a record is rejected.
+The attribute names are the contract in `mcpdiag.emitters.otel`: mcpdiag's own (`mcpdiag.*`, and the names
+of earlier releases), and the OpenTelemetry semantic conventions for MCP, read into the fields they match
+(`gen_ai.tool.name` is the tool, `error.type` a code when it names one, `mcp.method.name` the touchpoint
+when none is given, `network.transport` `pipe` is stdio, `server.address` the server when no name is
+given) and otherwise kept in `attrs` under their own names. Anything a record leaves out gets the catalog
+default, except the server, without which a record is rejected.
 """
 
 from __future__ import annotations
@@ -28,12 +32,24 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from mcpdiag.collector.body import JSON, PROTOBUF, Malformed, load_json
 from mcpdiag.collector.errors import InvalidBodyError
 from mcpdiag.collector.validation import Rejection
-from mcpdiag.emitters import format_ts, new_event_id, new_trace_id
+from mcpdiag.emitters import CATALOG, format_ts, new_event_id, new_trace_id
 from mcpdiag.emitters.codes import FALLBACK_CODE, LIFECYCLE_CODES
-from mcpdiag.emitters.otel import ATTRIBUTE_FIELDS, ATTRS_PREFIX, RESOURCE_FIELDS, severity_from_number
+from mcpdiag.emitters.otel import (
+    ATTRIBUTE_FIELDS,
+    ATTRS_PREFIXES,
+    ERROR_TYPE_CODES,
+    FIELD_NAMES,
+    METHOD_TOUCHPOINTS,
+    NETWORK_TRANSPORTS,
+    RESOURCE_FIELDS,
+    SEMCONV_ATTRS,
+    severity_from_number,
+)
 
 # Wire field → the attribute that carries it, for rejection messages a sender can act on.
-FIELD_ATTRIBUTES = {field: attribute for attribute, field in ATTRIBUTE_FIELDS.items()}
+FIELD_ATTRIBUTES = {field: names[0] for field, names in FIELD_NAMES.items()}
+FIELD_ATTRIBUTES["server"] = "mcpdiag.server.name (or mcp.server.name, server.address)"
+_PIPE_TRANSPORTS = {network: mcp for mcp, network in NETWORK_TRANSPORTS.items() if network == "pipe"}
 _SOURCE_LIMITS = {"service": 128, "host": 256, "version": 64}
 _INTEGER_DIGITS = {"httpStatus": 3, "count": 10}
 """Integer fields some SDKs send as text, and the most digits each can have."""
@@ -196,14 +212,27 @@ def resource_source(attributes: Sequence[KeyValue]) -> dict[str, str]:
 def record_event(record: LogRecord, source: Mapping[str, str]) -> dict[str, Any]:
     """The raw wire event of one log record (validated and redacted later, like any other event)."""
     event: dict[str, Any] = {}
+    ranks: dict[str, int] = {}
     attrs: dict[str, Any] = {}
+    attr_ranks: dict[str, int] = {}
+    semconv: dict[str, Any] = {}
     for attribute in record.attributes:
+        key = attribute.key
         value = any_value(attribute.value)
-        field = ATTRIBUTE_FIELDS.get(attribute.key)
-        if field is not None:
-            event[field] = _coerce(field, value)
-        elif attribute.key.startswith(ATTRS_PREFIX):
-            attrs[attribute.key[len(ATTRS_PREFIX) :]] = value if _scalar(value) else json.dumps(value)
+        found = ATTRIBUTE_FIELDS.get(key)
+        if found is not None:
+            field, rank = found
+            if rank < ranks.get(field, len(FIELD_NAMES[field])):  # the preferred name wins
+                event[field], ranks[field] = _coerce(field, value), rank
+        elif key in SEMCONV_ATTRS:
+            semconv[key] = value if _scalar(value) else json.dumps(value)
+        else:
+            for rank, prefix in enumerate(ATTRS_PREFIXES):
+                name = key[len(prefix) :]
+                if key.startswith(prefix) and name and rank < attr_ranks.get(name, len(ATTRS_PREFIXES)):
+                    attrs[name], attr_ranks[name] = (value if _scalar(value) else json.dumps(value)), rank
+                    break
+    _conventions(event, semconv, attrs)
     nanos = record.time_unix_nano or record.observed_time_unix_nano or time.time_ns()
     try:
         # Integer arithmetic: a float of nanoseconds since 1970 cannot hold the milliseconds exactly.
@@ -231,6 +260,30 @@ def record_event(record: LogRecord, source: Mapping[str, str]) -> dict[str, Any]
     if source:
         event["source"] = dict(source)
     return event
+
+
+def _conventions(event: dict[str, Any], semconv: dict[str, Any], attrs: dict[str, Any]) -> None:
+    """Read the semantic-convention attributes into the fields they match; keep the rest in `attrs`."""
+    error_type = semconv.get("error.type")
+    if "code" not in event and isinstance(error_type, str):
+        code = ERROR_TYPE_CODES.get(error_type, error_type if error_type in CATALOG else None)
+        if code is not None:
+            event["code"] = code
+    if error_type is not None and error_type == event.get("code"):
+        del semconv["error.type"]  # said already: it is the code
+    method = semconv.get("mcp.method.name")
+    if "touchpoint" not in event and isinstance(method, str) and method in METHOD_TOUCHPOINTS:
+        event["touchpoint"] = METHOD_TOUCHPOINTS[method]
+    network = semconv.get("network.transport")
+    if "transport" not in event and network in _PIPE_TRANSPORTS:
+        event["transport"] = _PIPE_TRANSPORTS[network]
+    if event.get("transport") is not None and "network.transport" in semconv:
+        del semconv["network.transport"]  # the transport says more
+    address = semconv.get("server.address")
+    if "server" not in event and isinstance(address, str) and address:
+        event["server"] = address[:128]
+    for key, value in semconv.items():
+        attrs.setdefault(key, value)
 
 
 def any_value(value: AnyValue) -> Any:
@@ -264,6 +317,8 @@ def _coerce(field: str, value: Any) -> Any:
     # str.isdigit() also holds for "²" and "٣": only ASCII digits, and no more than the field can hold.
     digits = _INTEGER_DIGITS.get(field)
     if digits is not None and value.isascii() and value.isdigit() and len(value) <= digits:
+        return int(value)
+    if field == "count" and value.isascii() and value.isdigit() and len(value) <= 10:
         return int(value)
     if field == "durationMs":
         try:

@@ -7,6 +7,12 @@ until it holds `batch_size` events, or until the queue stays empty for one turn 
 commit: while a batch is being written the queue refills, so batches grow with load and a lone request is
 not held back), and never lingers longer than `batch_interval` for more events.
 
+With an `IngestBudget`, events past their server's (or ingest key's) budget do not take queue room: they
+are merged by fingerprint in an `Overflow` (`mcpdiag.collector.storm`), and every `merge_interval` the
+summaries go through the queue like any request; the requests that brought the merged events are answered
+once their summaries are stored or spooled, so one storming server slows its own hosts' answers a little
+and never fills the queue that everyone else's events need.
+
 When a store write fails, the batch goes to the spool and the writer keeps spooling (so order is kept)
 until the replayer has stored a spooled batch again; the replayer retries with exponential backoff and
 deletes each batch once stored. Appends are idempotent on event id, so a replay after a lost
@@ -28,6 +34,7 @@ from mcpdiag.collector.changes import Changes
 from mcpdiag.collector.errors import CollectorError, OverloadedError, SpoolCorruptError, SpoolFullError
 from mcpdiag.collector.metrics import CollectorMetrics
 from mcpdiag.collector.spool import Spool, SpoolEntry
+from mcpdiag.collector.storm import IngestBudget, Overflow
 from mcpdiag.emitters import DiagnosticEvent
 from mcpdiag.store.base import EventStore
 
@@ -56,6 +63,29 @@ def _retrieve(future: asyncio.Future[int]) -> None:
         future.exception()
 
 
+def _joined(parts: Sequence[asyncio.Future[int]], count: int) -> asyncio.Future[int]:
+    """A future resolving to `count` once every part has, or failing with the first part that fails."""
+    done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    done.add_done_callback(_retrieve)
+    waiting = set(parts)
+
+    def settle(part: asyncio.Future[int]) -> None:
+        waiting.discard(part)
+        error: BaseException | None = (
+            OverloadedError("the write was cancelled") if part.cancelled() else part.exception()
+        )
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+        elif not waiting:
+            done.set_result(count)
+
+    for part in parts:
+        part.add_done_callback(settle)
+    return done
+
+
 class IngestPipeline:
     """Queue → batch writer → `EventStore.append`, with the spool when the store fails."""
 
@@ -69,6 +99,8 @@ class IngestPipeline:
         batch_interval: float = 0.2,
         queue_max_events: int = 50_000,
         replay_backoff: tuple[float, float] = (0.05, 2.0),
+        budget: IngestBudget | None = None,
+        merge_interval: float = 1.0,
     ) -> None:
         self.store = store
         self.spool = spool
@@ -77,6 +109,11 @@ class IngestPipeline:
         self.batch_interval = batch_interval
         self.queue_max_events = queue_max_events
         self.replay_backoff = replay_backoff
+        self.budget = budget if budget is not None and budget.enabled else None
+        self.merge_interval = merge_interval
+        self.overflow = Overflow()
+        self._overflow_done: asyncio.Future[int] | None = None
+        self._merger: asyncio.Task[None] | None = None
         self.changes = Changes()
         self._queue: deque[_Pending] = deque()
         self._depth = 0
@@ -91,6 +128,7 @@ class IngestPipeline:
             spool_bytes=lambda: self.spool.size_bytes,
             spool_batches=lambda: len(self.spool),
             store_healthy=lambda: 1.0 if self._healthy else 0.0,
+            overflow_events=lambda: self.overflow.events,
         )
 
     @property
@@ -113,10 +151,15 @@ class IngestPipeline:
         self._accepting = True
         self._writer = asyncio.create_task(self._write_loop(), name="mcpdiag-batch-writer")
         self._replayer = asyncio.create_task(self._replay_loop(), name="mcpdiag-spool-replayer")
+        if self.budget is not None:
+            self._merger = asyncio.create_task(self._merge_loop(), name="mcpdiag-overflow-merger")
 
     async def stop(self, timeout: float = 30.0) -> None:
-        """Refuse new events, write (or spool) everything queued, then stop the replayer."""
+        """Refuse new events, write (or spool) everything queued and merged, then stop the replayer."""
+        self._release_overflow()  # with no await before refusing: nothing is merged after this
         self._accepting = False
+        if self._merger is not None:
+            self._merger.cancel()
         self._wake_writer.set()
         if self._writer is not None:
             try:
@@ -126,14 +169,22 @@ class IngestPipeline:
             self._writer = None
         _settle(self._queue, OverloadedError("the collector is shutting down", code="shutting_down"))
         self._queue.clear()
+        if self._merger is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._merger
+            self._merger = None
         if self._replayer is not None:
             self._replayer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._replayer
             self._replayer = None
 
-    def submit(self, events: Sequence[DiagnosticEvent]) -> asyncio.Future[int]:
-        """Queue validated events; the future resolves once they are stored or spooled.
+    def submit(
+        self, events: Sequence[DiagnosticEvent], *, key_id: str = "", budgeted: bool = True
+    ) -> asyncio.Future[int]:
+        """Queue validated events (sent with the ingest key `key_id`); the future resolves once they are
+        stored or spooled — the over-budget ones as part of their summaries. `budgeted=False`: the events
+        are the collector's own (a doctor run whose Debug ID must resolve), never merged.
 
         Raises `OverloadedError` (queue full, shutting down) or `SpoolFullError` instead of accepting
         events it could not keep.
@@ -144,15 +195,52 @@ class IngestPipeline:
             return done
         if not self._accepting:
             raise OverloadedError("the collector is not accepting events (starting or shutting down)")
-        if self._depth + len(events) > self.queue_max_events:
+        within: Sequence[DiagnosticEvent] = events
+        judged: list[tuple[DiagnosticEvent, str]] = []
+        if self.budget is not None and budgeted:
+            within, judged = self.budget.split(events, key_id)
+        # Over-budget events cost the queue nothing until merged: then one summary per fingerprint.
+        if self._depth + len(within) + (1 if judged else 0) > self.queue_max_events:
             raise OverloadedError(f"the ingest queue is full ({self.queue_max_events} events); retry later")
         if not self._healthy and self.spool.full:
             raise SpoolFullError("the store is unavailable and the spool is full; retry later", retry_after=5)
-        done.add_done_callback(_retrieve)
-        self._queue.append(_Pending(events, done))
-        self._depth += len(events)
+        parts: list[asyncio.Future[int]] = []
+        if judged:
+            self.metrics.count_over_budget(judged)
+            self.overflow.add(event for event, _ in judged)
+            if self._overflow_done is None:
+                self._overflow_done = asyncio.get_running_loop().create_future()
+                self._overflow_done.add_done_callback(_retrieve)
+            parts.append(self._overflow_done)
+            if len(self.overflow) >= max(1, self.queue_max_events // 10):  # memory: distinct fingerprints
+                self._release_overflow()
+        if within:
+            done.add_done_callback(_retrieve)
+            self._queue.append(_Pending(within, done))
+            self._depth += len(within)
+            self._wake_writer.set()
+            parts.append(done)
+        return parts[0] if not judged else _joined(parts, len(events))
+
+    def _release_overflow(self) -> None:
+        """Queue the summaries merged so far; their requests are answered once these are written."""
+        waiting, self._overflow_done = self._overflow_done, None
+        merged = self.overflow.take()
+        if waiting is None:
+            return
+        if not merged:  # never expected: a future is made only with the first merged event
+            waiting.set_result(0)
+            return
+        self.metrics.count_summaries(merged)
+        summaries = [summary for summary, _ in merged]
+        self._queue.append(_Pending(summaries, waiting))
+        self._depth += len(summaries)
         self._wake_writer.set()
-        return done
+
+    async def _merge_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.merge_interval)
+            self._release_overflow()
 
     # -- batch writer ---------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from mcpdiag.collector.metrics import CollectorMetrics
 from mcpdiag.collector.pipeline import IngestPipeline
 from mcpdiag.collector.settings import CollectorSettings
 from mcpdiag.collector.spool import Spool
+from mcpdiag.collector.storm import IngestBudget
 from mcpdiag.collector.validation import EventValidator
 from mcpdiag.store.backends import open_store
 from mcpdiag.store.base import Clock, EventStore, utc_now
@@ -65,6 +66,13 @@ class CollectorRuntime:
             batch_interval=settings.batch_interval_ms / 1000,
             queue_max_events=settings.queue_max_events,
             replay_backoff=replay_backoff,
+            budget=IngestBudget(
+                server_rate=settings.server_budget_per_s,
+                server_burst=settings.server_budget_burst,
+                key_rate=settings.key_budget_per_s,
+                key_burst=settings.key_budget_burst,
+            ),
+            merge_interval=settings.budget_merge_s,
         )
         self.budget = ServerBudget(per_key=settings.max_servers_per_key, total=settings.max_servers)
         self._purge: asyncio.Task[None] | None = None

@@ -64,6 +64,31 @@ class CollectorSettings(BaseSettings):
     purge_interval_s: float = Field(
         default=300, gt=0, description="Seconds between retention purges (SQLite)"
     )
+    server_budget_per_s: float = Field(
+        default=10,
+        ge=0,
+        description="Events a second one server may have stored one by one (token bucket, per process); "
+        "past it they are merged into summary events with a count (0 = no budget)",
+    )
+    server_budget_burst: float = Field(
+        default=200, ge=1, description="Events one server may send at once before its budget applies"
+    )
+    key_budget_per_s: float = Field(
+        default=1000,
+        ge=0,
+        description="Events a second one ingest key may have stored one by one (per process); past it "
+        "they are merged into summary events (0 = no budget)",
+    )
+    key_budget_burst: float = Field(
+        default=10_000, ge=1, description="Events one ingest key may send at once before its budget applies"
+    )
+    budget_merge_s: float = Field(
+        default=1,
+        gt=0,
+        le=60,
+        description="Seconds over-budget events are merged before their summaries are stored (their "
+        "requests are answered then)",
+    )
 
     @field_validator("ingest_keys", "known_secrets", mode="before")
     @classmethod

@@ -6,6 +6,7 @@ import { CATALOG, LIMITS, SEVERITIES, SEVERITY_RANK, type Severity, codeInfo } f
 import { type WireEvent, boundedAttrs, fit, formatTs } from "./event.js";
 import { newEventId, newTraceId } from "./ids.js";
 import { activeSpanIds } from "./otel.js";
+import { Coalescer, DEFAULT_WINDOW_MS } from "./coalesce.js";
 import { Redactor } from "./redact.js";
 import { Fifo } from "./queue.js";
 import type { Sink, SinkResult } from "./sinks.js";
@@ -44,6 +45,11 @@ export interface EmitterOptions {
   /** A send that has not settled after this long counts as a retry (the collector dedupes by event id). */
   sinkTimeoutMs?: number;
   knownSecrets?: Iterable<string>;
+  /** Identical failures of a user within this window are sent as the first one at once plus one follow-up
+   * with `count`, `firstTs` and `lastTs` (default 10,000 ms; 0 sends every failure). */
+  coalesceWindowMs?: number;
+  /** The clock coalescing windows are timed by (milliseconds, monotonic; default `performance.now`). */
+  monotonic?: () => number;
 }
 
 /** Counters of an emitter since it was created. */
@@ -55,6 +61,10 @@ export interface EmitterStats {
   failedBatches: number;
   retriedBatches: number;
   rejected: number;
+  /** Repeated failures folded into follow-up events (`count` > 1) so far. */
+  coalesced: number;
+  /** Repeated failures held now, waiting for the follow-up event that will count them. */
+  held: number;
 }
 
 interface RawRecord {
@@ -64,7 +74,8 @@ interface RawRecord {
   traceId: string;
   spanId: string | null;
 }
-type Record_ = RawRecord | { final: WireEvent };
+/** A built event: from `emitEvent` (not yet staged), or handed back by the sink (`staged`: not coalesced again). */
+type Record_ = RawRecord | { final: WireEvent; staged?: true };
 
 const DROPPED_EVENTS_ATTR = "mcpdiag.dropped_events";
 const RETRY_PAUSE_MS: [number, number] = [50, 2000];
@@ -123,6 +134,9 @@ export class Emitter {
   private unreportedDrops = 0;
   private readonly idle: (() => void)[] = [];
   private exitProgress: number | undefined;
+  private readonly coalescer: Coalescer | undefined;
+  /** Flushes waiting: while any is, the worker hands over every repeat the coalescer holds. */
+  private releasing = 0;
   private readonly counters = {
     sent: 0,
     dropped: Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>,
@@ -140,6 +154,8 @@ export class Emitter {
     this.source = { service: String(options.service).slice(0, 128), host: hostname().slice(0, 256), version: options.version ?? null };
     for (const s of options.knownSecrets ?? []) if (s) this.secrets.add(s);
     this.redactor = new Redactor(this.secrets);
+    const windowMs = Number(options.coalesceWindowMs ?? DEFAULT_WINDOW_MS);
+    if (windowMs > 0) this.coalescer = new Coalescer(windowMs, options.monotonic ?? (() => performance.now()));
     live.add(new WeakRef(this));
     hookBeforeExit();
   }
@@ -289,8 +305,15 @@ export class Emitter {
     try {
       for (;;) {
         const batch = this.take();
-        if (!batch.length) break;
-        const unsent = await this.ship(batch);
+        let events = batch.length ? this.prepare(batch) : [];
+        if (this.coalescer && !this.size) events = events.concat(this.coalescer.release(this.releasing > 0));
+        if (!events.length) {
+          this.inFlight = 0;
+          if (!batch.length) break;
+          continue; // everything taken was folded into a window
+        }
+        this.inFlight = events.length;
+        const unsent = await this.ship(events);
         if (unsent === undefined) {
           this.pauseMs = RETRY_PAUSE_MS[0];
           continue;
@@ -310,14 +333,35 @@ export class Emitter {
     this.inFlight = 0;
     this.running = false;
     this.notifyIdle();
+    const due = this.coalescer?.nextDue();
+    if (due !== undefined) this.schedule(Math.max(due, 1));
   }
 
-  private async ship(batch: Record_[]): Promise<WireEvent[] | undefined> {
-    let events: WireEvent[] = [];
+  /** Build the batch's events (the ones built already as they are) and fold repeats into windows. */
+  private prepare(batch: Record_[]): WireEvent[] {
+    const fresh: WireEvent[] = [];
+    const staged: WireEvent[] = [];
+    for (const record of batch) {
+      try {
+        if (!("final" in record)) fresh.push(this.finalize(record));
+        else (record.staged ? staged : fresh).push(record.final);
+      } catch {
+        this.drop(rankOf(record)); // one event that cannot be built costs only itself
+      }
+    }
+    let out = fresh;
+    try {
+      if (this.coalescer) out = this.coalescer.apply(fresh);
+    } catch {
+      out = fresh; // a broken stage costs its work, never the events
+    }
+    return staged.length ? staged.concat(out) : out;
+  }
+
+  private async ship(events: WireEvent[]): Promise<WireEvent[] | undefined> {
     let report: [WireEvent, number] | undefined;
     let result: SinkResult;
     try {
-      events = batch.map((r) => ("final" in r ? r.final : this.finalize(r)));
       report = this.reportDrops(events);
       result = (await this.sendBounded(events)) ?? { outcome: "sent" };
     } catch (err) {
@@ -330,17 +374,17 @@ export class Emitter {
     }
     this.inFlight = 0;
     if (result.outcome === "sent") {
-      const rejected = Math.min(batch.length, Math.max(0, result.rejected ?? 0));
-      this.counters.sent += batch.length - rejected;
+      const rejected = Math.min(events.length, Math.max(0, result.rejected ?? 0));
+      this.counters.sent += events.length - rejected;
       this.counters.rejected += rejected;
       return undefined;
     }
-    if (result.outcome === "retry" && events.length === batch.length) {
+    if (result.outcome === "retry") {
       this.counters.retriedBatches += 1;
       return events;
     }
     this.counters.failedBatches += 1;
-    for (const record of batch) this.drop(rankOf(record));
+    for (const event of events) this.drop(rankOf({ final: event }));
     return undefined;
   }
 
@@ -356,7 +400,7 @@ export class Emitter {
 
   private requeue(events: WireEvent[]): void {
     for (let i = events.length - 1; i >= 0; i--) {
-      const record = { final: events[i] };
+      const record: Record_ = { final: events[i], staged: true };
       const rank = rankOf(record);
       if (this.size >= this.queueSize && !this.shedBelow(rank)) {
         this.drop(rank);
@@ -424,22 +468,25 @@ export class Emitter {
   // -- flushing and closing --------------------------------------------------------------------------------
 
   private notifyIdle(): void {
-    if (this.size || this.inFlight || this.running) return;
+    if (this.size || this.inFlight || this.running || (this.releasing && this.coalescer?.followups)) return;
     for (const resolve of this.idle.splice(0)) resolve();
   }
 
-  /** Wait until every queued event was handed to the sink; false if `timeoutMs` passed first. */
+  /** Wait until every queued event (and every repeat a window holds) was handed to the sink; false if
+   * `timeoutMs` passed first. */
   flush(timeoutMs = 5000): Promise<boolean> {
-    if (!this.size && !this.inFlight && !this.running) return Promise.resolve(true);
-    return new Promise((resolve) => {
+    const holding = (): number => this.coalescer?.followups ?? 0;
+    if (!this.size && !this.inFlight && !this.running && !holding()) return Promise.resolve(true);
+    this.releasing += 1;
+    return new Promise<boolean>((resolve) => {
       // A ref'd timer: a host awaiting flush() at its end must not exit before the flush does.
       const deadline = setTimeout(() => {
         const at = this.idle.indexOf(done);
         if (at !== -1) this.idle.splice(at, 1);
-        resolve(!this.size && !this.inFlight);
+        resolve(!this.size && !this.inFlight && !holding());
       }, Math.max(0, timeoutMs));
       const done = (): void => {
-        if (this.size) {
+        if (this.size || holding()) {
           // A retry pause: come back when the worker has tried again.
           this.idle.push(done);
           this.schedule(0);
@@ -451,6 +498,8 @@ export class Emitter {
       this.idle.push(done);
       this.pauseMs = RETRY_PAUSE_MS[0];
       this.schedule(0);
+    }).finally(() => {
+      this.releasing -= 1;
     });
   }
 
@@ -462,6 +511,13 @@ export class Emitter {
     } finally {
       this.closed = true;
       for (const queue of this.queues) for (const record of queue.drain()) this.drop(rankOf(record));
+      const held = this.coalescer?.held ?? 0;
+      if (held && this.coalescer) {
+        // Repeats a flush that ran out of time could not deliver: counted, like the queue's leftovers.
+        const severity = (this.coalescer.release(true)[0]?.severity ?? "warning") as Severity;
+        this.counters.dropped[SEVERITY_RANK[severity] === undefined ? "warning" : severity] += held;
+        this.unreportedDrops += held;
+      }
       this.size = 0;
       if (this.timer !== undefined) clearTimeout(this.timer);
       this.timer = undefined;
@@ -477,7 +533,7 @@ export class Emitter {
 
   /** Called on `beforeExit`: ship what is queued, unless the last try made no progress. */
   drainBeforeExit(): void {
-    if (this.closed || (!this.size && !this.inFlight)) return;
+    if (this.closed || (!this.size && !this.inFlight && !this.coalescer?.followups)) return;
     const progress = this.counters.sent + this.counters.failedBatches;
     if (this.exitProgress === progress) return; // the sink is down: let the process end
     this.exitProgress = progress;
@@ -495,12 +551,19 @@ export class Emitter {
       failedBatches: this.counters.failedBatches,
       retriedBatches: this.counters.retriedBatches,
       rejected: this.counters.rejected,
+      coalesced: this.coalescer?.coalesced ?? 0,
+      held: this.coalescer?.held ?? 0,
     };
   }
 
-  /** Events queued and not yet handed to the sink. */
+  /** Events queued and not yet handed to the sink (a window's follow-up still to come counts one). */
   get pending(): number {
-    return this.size + this.inFlight;
+    return this.size + this.inFlight + (this.coalescer?.followups ?? 0);
+  }
+
+  /** Milliseconds identical failures are folded into one follow-up event (0: every failure is sent). */
+  get coalesceWindowMs(): number {
+    return this.coalescer?.windowMs ?? 0;
   }
 }
 

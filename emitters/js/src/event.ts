@@ -25,6 +25,11 @@ export interface WireEvent {
   durationMs: number | null;
   attrs: Record<string, AttrValue>;
   source: { service: string | null; host: string | null; version: string | null };
+  /** Occurrences this event stands for (a coalesced follow-up); absent means 1. */
+  count?: number;
+  /** First and last occurrence, when `count` > 1. */
+  firstTs?: string;
+  lastTs?: string;
   [key: string]: unknown;
 }
 

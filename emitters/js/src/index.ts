@@ -5,6 +5,7 @@ export { classificationFor, classify } from "./classifier.js";
 export type { Classification, ClassifyOptions, HttpObservation } from "./classifier.js";
 export { errorChain } from "./chain.js";
 export { Emitter } from "./emitter.js";
+export { Coalescer, DEFAULT_WINDOW_MS } from "./coalesce.js";
 export type { CaptureOptions, EmitOptions, EmitterOptions, EmitterStats } from "./emitter.js";
 export { MCPDiagnosticError, errorData } from "./errors.js";
 export { formatTs } from "./event.js";

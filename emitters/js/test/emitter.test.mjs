@@ -150,7 +150,7 @@ describe("Emitter", () => {
     const emitter = emitterWith(new CallableSink(async (events) => {
       await new Promise((resolve) => setTimeout(resolve, 30));
       got.push(...events);
-    }));
+    }), { coalesceWindowMs: 0 });
     const ids = Array.from({ length: 50 }, () => emitter.emit("MCP_TOOL_ERROR", { server: "s", touchpoint: "tool_call" }));
     assert.equal(got.length, 0);
     assert.equal(await emitter.flush(5000), true);

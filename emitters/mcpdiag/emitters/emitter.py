@@ -13,9 +13,10 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from mcpdiag.emitters.coalesce import DEFAULT_WINDOW, Coalescer
 from mcpdiag.emitters.codes import CATALOG, FALLBACK_CODE, SEVERITY_RANK
 from mcpdiag.emitters.finalize import WIRE_NAMES, Finalizer, bounded_attrs, debug_id
 from mcpdiag.emitters.processor import BatchProcessor, next_seq, seconds
@@ -53,7 +54,12 @@ def _current_ids() -> tuple[str | None, str | None]:
 
 
 class Emitter:
-    """Turns diagnostics into wire events without ever slowing down or breaking the host."""
+    """Turns diagnostics into wire events without ever slowing down or breaking the host.
+
+    `coalesce_window` (seconds, default 10; 0 turns it off): identical failures of a user within the window
+    are sent as the first occurrence at once plus one follow-up event with `count`, `firstTs` and `lastTs`
+    (`mcpdiag.emitters.coalesce`), timed by `monotonic`.
+    """
 
     def __init__(
         self,
@@ -66,8 +72,11 @@ class Emitter:
         known_secrets: Iterable[str] = (),
         version: str | None = None,
         max_retries: int = 3,
+        coalesce_window: float = DEFAULT_WINDOW,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._finalizer = Finalizer(service=service, version=version, known_secrets=known_secrets)
+        window = seconds(coalesce_window, DEFAULT_WINDOW)
         self._processor = BatchProcessor(
             sink,
             finalize=self._finalizer.record,
@@ -75,6 +84,7 @@ class Emitter:
             batch_size=batch_size,
             flush_interval=flush_interval,
             max_retries=max_retries,
+            stages=[Coalescer(window, clock=monotonic)] if window > 0 else [],
         )
         self._enqueue = self._processor.enqueue
 
@@ -92,6 +102,11 @@ class Emitter:
     def batch_size(self) -> int:
         """The most events handed to the sink at once."""
         return self._processor.batch_size
+
+    @property
+    def coalesce_window(self) -> float:
+        """Seconds identical failures are folded into one follow-up event (0: every failure is sent)."""
+        return next((s.window for s in self._processor.stages if isinstance(s, Coalescer)), 0.0)
 
     @property
     def flush_interval(self) -> float:

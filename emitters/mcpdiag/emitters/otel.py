@@ -2,6 +2,13 @@
 
 The emitters' `OtlpLogSink` writes records this way and the collector's `/v1/logs` reads them back, so a
 host in any language can send diagnostics through its own OpenTelemetry SDK by setting these attributes.
+
+Names come in three kinds. The OpenTelemetry semantic conventions (for MCP: `mcp.method.name`,
+`mcp.session.id`, `gen_ai.tool.name`, `error.type`, `network.transport`, `server.address`, ...) are read
+wherever they say something an event holds. What only mcpdiag has (the code, severity, user-safe message,
+event id, ...) lives under the vendor prefix `mcpdiag.*`, out of the conventions' own `mcp.*` namespace;
+the names earlier releases used there (`mcp.diag.code`, `mcp.server.name`, `mcp.attr.*`, ...) are still
+read. When a record carries several names of one field, the first of `FIELD_NAMES` wins.
 """
 
 from __future__ import annotations
@@ -10,30 +17,62 @@ from types import MappingProxyType
 
 from mcpdiag.emitters.codes import Severity
 
-# Log-record attribute → wire field of the event.
-ATTRIBUTE_FIELDS = MappingProxyType(
+# Wire field → the log-record attributes that carry it, preferred first (the one `OtlpLogSink` sends).
+FIELD_NAMES = MappingProxyType(
     {
-        "mcp.server.name": "server",
-        "mcp.diag.code": "code",
-        "mcp.touchpoint": "touchpoint",
-        "mcp.message_safe": "messageSafe",
-        "mcp.retryable": "retryable",
-        "mcp.severity": "severity",
-        "mcp.event.id": "id",
-        "enduser.id": "userId",
-        "mcp.conversation.id": "conversationId",
-        "mcp.run.id": "runId",
-        "mcp.tool.name": "tool",
-        "mcp.transport": "transport",
-        "http.response.status_code": "httpStatus",
-        "mcp.duration_ms": "durationMs",
-        "mcp.event.count": "count",
-        "mcp.event.first_ts": "firstTs",
-        "mcp.event.last_ts": "lastTs",
+        "server": ("mcpdiag.server.name", "mcp.server.name"),
+        "code": ("mcpdiag.code", "mcp.diag.code"),
+        "touchpoint": ("mcpdiag.touchpoint", "mcp.touchpoint"),
+        "severity": ("mcpdiag.severity", "mcp.severity"),
+        "messageSafe": ("mcpdiag.message_safe", "mcp.message_safe"),
+        "retryable": ("mcpdiag.retryable", "mcp.retryable"),
+        "id": ("mcpdiag.event.id", "mcp.event.id"),
+        "userId": ("user.id", "enduser.id"),
+        "conversationId": ("mcpdiag.conversation.id", "mcp.conversation.id"),
+        "runId": ("mcpdiag.run.id", "mcp.run.id"),
+        "tool": ("gen_ai.tool.name", "mcp.tool.name"),
+        "transport": ("mcpdiag.transport", "mcp.transport"),
+        "httpStatus": ("http.response.status_code",),
+        "durationMs": ("mcpdiag.duration_ms", "mcp.duration_ms"),
+        "count": ("mcpdiag.count", "mcp.event.count"),
+        "firstTs": ("mcpdiag.first_ts", "mcp.event.first_ts"),
+        "lastTs": ("mcpdiag.last_ts", "mcp.event.last_ts"),
     }
 )
-# Attributes under this prefix become the event's `attrs` (prefix stripped).
-ATTRS_PREFIX = "mcp.attr."
+# Log-record attribute → (wire field, rank among that field's names: 0 is preferred).
+ATTRIBUTE_FIELDS = MappingProxyType(
+    {name: (field, rank) for field, names in FIELD_NAMES.items() for rank, name in enumerate(names)}
+)
+SEMCONV_FIELDS = frozenset({"userId", "tool", "httpStatus"})
+"""Fields whose preferred name is an OpenTelemetry semantic convention (the others are `mcpdiag.*`)."""
+# Attributes under these prefixes become the event's `attrs` (prefix stripped); the first is sent.
+ATTRS_PREFIX = "mcpdiag.attr."
+ATTRS_PREFIXES = (ATTRS_PREFIX, "mcp.attr.")
+# Semantic-convention attributes kept in the event's `attrs` under their own names (the event has no field
+# of its own for them); `OtlpLogSink` sends attrs of these names under them.
+SEMCONV_ATTRS = frozenset(
+    {
+        "mcp.method.name",
+        "mcp.session.id",
+        "mcp.protocol.version",
+        "jsonrpc.request.id",
+        "rpc.response.status_code",
+        "error.type",
+        "network.transport",
+        "server.address",
+        "server.port",
+    }
+)
+# `mcp.method.name` → the touchpoint of a record that names none.
+METHOD_TOUCHPOINTS = MappingProxyType(
+    {"initialize": "connect", "tools/call": "tool_call", "tools/list": "inspection"}
+)
+# `network.transport` of each MCP transport, and back (only `pipe` names one transport: stdio).
+NETWORK_TRANSPORTS = MappingProxyType(
+    {"stdio": "pipe", "sse": "tcp", "streamable-http": "tcp", "websocket": "tcp"}
+)
+ERROR_TYPE_CODES = MappingProxyType({"tool_error": "MCP_TOOL_ERROR"})
+"""`error.type` values the conventions define that name a code (a catalog code is taken as itself)."""
 # Resource attribute → field of the event's `source`.
 RESOURCE_FIELDS = MappingProxyType(
     {"service.name": "service", "host.name": "host", "service.version": "version"}

@@ -11,7 +11,11 @@ worker thread drains it through
 - **One record at a time.** Each record is finalised on its own: one that cannot be made into a wire event
   is dropped and counted (`poisoned`), never the batch around it.
 - **Stages** are callables from the finalised items of a batch (in emit order) to the items to send: the
-  seam where a coalescing stage (repeated failures merged into one event with a count) sits.
+  seam where the coalescing stage (`mcpdiag.emitters.coalesce`: repeated failures merged into one event
+  with a count) sits. A stage that holds items across batches (a `WindowStage`: it has `release`) is
+  asked for them whenever the queue is empty, the worker wakes in time for its `next_due()`, and
+  `flush()` / `close()` ask it for everything it holds, so nothing it holds is lost at close. Items the
+  sink handed back are not staged again.
 - **Failures** are `Delivery`'s (`mcpdiag.emitters.delivery`): what an outage hands back goes to the front
   of the queue again, in order, shedding as the bound requires, and is retried with backoff.
 - **Fork.** A forked child starts with an empty queue and its own worker; what the parent queued is the
@@ -28,7 +32,8 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from operator import itemgetter
+from typing import Any, Protocol, runtime_checkable
 
 from mcpdiag.emitters.delivery import Delivery, Item
 from mcpdiag.emitters.sinks import Sink, WireEvent
@@ -42,6 +47,32 @@ Record = tuple[Any, ...]
 Stage = Callable[[list[Item]], list[Item]]
 """Takes a batch's finalised items in emit order, returns the items to send (it may merge or drop)."""
 
+
+@runtime_checkable
+class WindowStage(Protocol):
+    """A stage that holds items across batches (a time window) and gives them back when asked."""
+
+    held: int
+    """Occurrences held now (an int other threads may read)."""
+    followups: int
+    """Items `release(everything=True)` would give now."""
+
+    def __call__(self, items: list[Item]) -> list[Item]:
+        """The items to send now."""
+
+    def release(self, *, everything: bool = False) -> list[Item]:
+        """Held items that are due (all of them when `everything`)."""
+
+    def next_due(self) -> float | None:
+        """Seconds until held items are due; None when nothing is held."""
+
+    def reset(self) -> None:
+        """Forget what is held (a forked child)."""
+
+
+_HANDED_BACK = None
+"""The third element of a record the sink handed back: `(seq, event, _HANDED_BACK)`, already staged."""
+_SEQ = itemgetter(0)
 RETRY_BACKOFF = (0.05, 2.0)
 _LEVELS = 5  # severities, debug (0) to critical (4)
 
@@ -81,6 +112,7 @@ class BatchProcessor:
         self.retry_backoff = retry_backoff
         self._finalize = finalize
         self._stages = list(stages)
+        self._windows = [stage for stage in self._stages if isinstance(stage, WindowStage)]
         self._counters = Counters()
         self._delivery = Delivery(
             sink, self._counters, max_retries=max_retries, backoff=retry_backoff, rest=self._rest
@@ -94,6 +126,11 @@ class BatchProcessor:
         """Where the batches go."""
         return self._delivery.sink
 
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        """The stages every batch goes through, in order."""
+        return tuple(self._stages)
+
     def _reset(self) -> None:
         self._queues: tuple[deque[Record], ...] = tuple(deque() for _ in range(_LEVELS))
         self._lock = threading.Lock()
@@ -103,6 +140,10 @@ class BatchProcessor:
         self._deadline = 0.0
         self._in_flight = 0
         self._worker: threading.Thread | None = None
+        self._release_asked = 0
+        """Bumped by `flush()`: the worker hands the sink everything the window stages hold."""
+        self._released = 0
+        """The last `_release_asked` the worker served."""
 
     # -- the caller's side ----------------------------------------------------------------------------
 
@@ -155,10 +196,20 @@ class BatchProcessor:
         low, high = self.retry_backoff
         pause = low
         while True:
-            self._wake.wait(self.flush_interval)
+            self._wake.wait(self._next_wait())
             self._wake.clear()
-            while records := self._take():
-                unsent = self._delivery.deliver(self._prepare(records))
+            asked = self._release_asked
+            while True:
+                records = self._take()
+                items = self._prepare(records) if records else []
+                if self._windows and not self._size:  # the queue is drained: what the windows hold
+                    items += self._release(everything=self._released < asked)
+                if not items:
+                    if not records:
+                        break
+                    self._settle()  # everything taken was folded into a window
+                    continue
+                unsent = self._delivery.deliver(items)
                 if not unsent:
                     pause = low
                     self._settle()
@@ -167,8 +218,33 @@ class BatchProcessor:
                 if self._rest(pause):
                     return
                 pause = min(pause * 2, high)
+            self._released = asked
             if self._settle(idle=True):
                 return
+
+    def _next_wait(self) -> float:
+        """How long the worker sleeps: the flush interval, or less when a window is due sooner."""
+        wait = self.flush_interval
+        for stage in self._windows:
+            try:
+                due = stage.next_due()
+            except Exception:
+                due = None
+            if due is not None:
+                wait = min(wait, due + 0.001)
+        return wait
+
+    def _release(self, *, everything: bool) -> list[Item]:
+        items: list[Item] = []
+        for stage in self._windows:
+            try:
+                items += stage.release(everything=everything)
+            except Exception as exc:  # a broken stage costs its work, never the worker
+                logger.warning("mcpdiag emitter stage %s failed: %s", type_name(stage), type_name(exc))
+        if items:
+            with self._lock:
+                self._in_flight += len(items)
+        return items
 
     def _settle(self, *, idle: bool = False) -> bool:
         """Nothing is in flight any more; True when the queue is empty too and the processor closed."""
@@ -194,10 +270,11 @@ class BatchProcessor:
     def _prepare(self, records: list[tuple[int, Record]]) -> list[Item]:
         """Finalise records one by one (a poisoned one is dropped alone), then run the stages."""
         items: list[Item] = []
+        staged: list[Item] = []
         poisoned: list[int] = []
         for rank, record in records:
             if type(record[1]) is dict:  # built on the caller's thread (`emit_event`), or handed back
-                items.append((record[0], rank, record[1]))
+                (staged if len(record) == 3 else items).append((record[0], rank, record[1]))
                 continue
             try:
                 items.append((record[0], rank, self._finalize(record)))
@@ -211,6 +288,8 @@ class BatchProcessor:
                 items = stage(items)
             except Exception as exc:  # a broken stage costs its work, never the events
                 logger.warning("mcpdiag emitter stage %s failed: %s", type_name(stage), type_name(exc))
+        if staged:
+            items = sorted(staged + items, key=_SEQ)
         return items
 
     def _requeue(self, items: list[Item]) -> None:
@@ -219,7 +298,7 @@ class BatchProcessor:
                 if self._closed or (self._size >= self.queue_size and not self._shed_below(rank)):
                     self._counters.drop(rank)
                     continue
-                self._queues[rank].appendleft((seq, event))
+                self._queues[rank].appendleft((seq, event, _HANDED_BACK))
             self._in_flight = 0
 
     def _rest(self, pause: float) -> bool:
@@ -235,17 +314,27 @@ class BatchProcessor:
     # -- flushing and closing ---------------------------------------------------------------------------
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every queued event was handed to the sink; False if `timeout` passed first."""
+        """Wait until every queued event (and every repeat a window stage holds) was handed to the sink;
+        False if `timeout` passed first."""
         deadline = time.monotonic() + seconds(timeout)
+        with self._lock:
+            self._release_asked += 1
+            asked = self._release_asked
         self._wake.set()
         with self._lock:
-            while self._size or self._in_flight:
+            while self._size or self._in_flight or self._holding(asked):
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._worker is None:
+                if self._worker is None:  # nothing was ever queued: no window holds anything
                     return not (self._size or self._in_flight)
+                if remaining <= 0:
+                    return not (self._size or self._in_flight or self._holding(asked))
                 self._idle.wait(min(remaining, 0.05))
                 self._wake.set()
         return True
+
+    def _holding(self, asked: int) -> bool:
+        """Whether the worker has yet to hand the sink what the window stages held at flush `asked`."""
+        return bool(self._windows) and self._released < asked
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush what is queued (up to `timeout`), stop the worker, drop and count what is left."""
@@ -256,19 +345,37 @@ class BatchProcessor:
         flushed = self.flush(timeout)
         with self._lock:
             self._closed = True
-            leftover = self._size + self._in_flight
+            leftover = self._size + self._in_flight + self.held
             self._drop_queued()
         self._wake.set()
         if self._worker is not None:
             self._worker.join(max(0.0, self._deadline - time.monotonic()) + 0.1)
         with self._lock:
             self._drop_queued()  # handed back by a worker that gave up at the deadline
+            if self._worker is None or not self._worker.is_alive():
+                self._drop_held()
         if not flushed:
             logger.warning("mcpdiag emitter closed with %d event(s) not delivered", leftover)
         try:
             self.sink.close()
         except Exception:
             logger.debug("mcpdiag sink close failed", exc_info=True)
+
+    def _drop_held(self) -> None:
+        """Count what the window stages still hold as dropped (only once no worker touches them)."""
+        for stage in self._windows:
+            held = stage.held
+            try:
+                ranks = [item[1] for item in stage.release(everything=True)]
+            except Exception:
+                ranks = []
+            if held:
+                self._counters.drop(max(ranks, default=2), held)
+
+    @property
+    def held(self) -> int:
+        """Repeats the window stages hold now, waiting for their follow-up event."""
+        return sum(stage.held for stage in self._windows)
 
     def _drop_queued(self) -> None:
         for rank, queue in enumerate(self._queues):
@@ -278,16 +385,21 @@ class BatchProcessor:
 
     def stats(self) -> EmitterStats:
         """A snapshot of the counters."""
-        return self._counters.snapshot(queued=self.pending)
+        stats = self._counters.snapshot(queued=self.pending)
+        stats.held = self.held
+        stats.coalesced = sum(getattr(stage, "coalesced", 0) for stage in self._windows)
+        return stats
 
     @property
     def pending(self) -> int:
-        """Events queued and not yet handed to the sink."""
-        return self._size + self._in_flight
+        """Events queued and not yet handed to the sink (a window's follow-up still to come counts one)."""
+        return self._size + self._in_flight + sum(stage.followups for stage in self._windows)
 
     def after_fork(self) -> None:
         """Start over in a forked child: the parent's worker does not exist here and its lock may be held."""
         self._reset()
+        for stage in self._windows:
+            stage.reset()
         self._counters = Counters()  # its lock may be held too; the child's counts start at zero
         self._delivery = Delivery(
             self.sink,

@@ -15,8 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from mcpdiag.emitters.codes import Severity
-from mcpdiag.emitters.otel import ATTRIBUTE_FIELDS, ATTRS_PREFIX, RESOURCE_FIELDS, SEVERITY_NUMBERS
+from mcpdiag.emitters.codes import LIFECYCLE_CODES, SEVERITY_RANK, Severity
+from mcpdiag.emitters.otel import (
+    ATTRS_PREFIX,
+    FIELD_NAMES,
+    NETWORK_TRANSPORTS,
+    RESOURCE_FIELDS,
+    SEMCONV_ATTRS,
+    SEVERITY_NUMBERS,
+)
 
 logger = logging.getLogger("mcpdiag.emitters")
 
@@ -183,7 +190,10 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class OtlpLogSink:
-    """Exports events as OpenTelemetry log records (OTLP/HTTP), with the attributes `/v1/logs` expects.
+    """Exports events as OpenTelemetry log records (OTLP/HTTP), with the attributes `/v1/logs` expects:
+    mcpdiag's own under `mcpdiag.*` and, beside them, the OpenTelemetry semantic conventions an event
+    matches (`gen_ai.tool.name`, `user.id`/`enduser.id`, `http.response.status_code`, `error.type` of a
+    failure, `network.transport`, and semantic-convention attrs such as `mcp.session.id` under their names).
 
     Needs `opentelemetry-sdk` and `opentelemetry-exporter-otlp-proto-http` (extra `server`).
     """
@@ -211,8 +221,30 @@ class OtlpLogSink:
         self._exporter.shutdown()  # type: ignore[no-untyped-call]
 
 
-_FIELD_ATTRIBUTES = {field: name for name, field in ATTRIBUTE_FIELDS.items()}
+_FIELD_ATTRIBUTES = {field: names[0] for field, names in FIELD_NAMES.items()}
+_FAILURE_RANK = SEVERITY_RANK["warning"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def log_attributes(event: WireEvent) -> dict[str, Any]:
+    """The log-record attributes of a wire event: ours (`mcpdiag.*`) and the semantic conventions'."""
+    attributes: dict[str, Any] = {}
+    for field, name in _FIELD_ATTRIBUTES.items():
+        value = event.get(field)
+        if value is not None and not (field == "count" and value == 1):
+            attributes[name] = value
+    if event.get("userId") is not None:
+        attributes["enduser.id"] = event["userId"]  # the convention's earlier name, for older backends
+    transport = NETWORK_TRANSPORTS.get(event.get("transport") or "")
+    if transport is not None:
+        attributes["network.transport"] = transport
+    failure = SEVERITY_RANK.get(str(event.get("severity")), 0) >= _FAILURE_RANK
+    if failure and event.get("code") not in LIFECYCLE_CODES:
+        attributes["error.type"] = event.get("code")  # the class of error the operation ended with
+    for key, value in (event.get("attrs") or {}).items():
+        if value is not None:
+            attributes[key if key in SEMCONV_ATTRS else ATTRS_PREFIX + key] = value
+    return attributes
 
 
 def _log_record(event: WireEvent) -> Any:
@@ -221,14 +253,7 @@ def _log_record(event: WireEvent) -> Any:
     from opentelemetry.sdk._logs import ReadableLogRecord
     from opentelemetry.sdk.resources import Resource
 
-    attributes: dict[str, Any] = {}
-    for field, name in _FIELD_ATTRIBUTES.items():
-        value = event.get(field)
-        if value is not None:
-            attributes[name] = value
-    for key, value in (event.get("attrs") or {}).items():
-        if value is not None:
-            attributes[ATTRS_PREFIX + key] = value
+    attributes = log_attributes(event)
     span_id = event.get("spanId")
     context = trace.set_span_in_context(
         trace.NonRecordingSpan(

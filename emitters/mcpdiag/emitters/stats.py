@@ -23,6 +23,10 @@ class EmitterStats:
     rejected: int = 0
     poisoned: int = 0
     """Events dropped on their own: not finalisable, or refused by the receiver even when sent alone."""
+    coalesced: int = 0
+    """Repeated failures folded into follow-up events (`count` > 1) so far."""
+    held: int = 0
+    """Repeated failures held now, waiting for the follow-up event that will count them."""
 
     @property
     def dropped_total(self) -> int:

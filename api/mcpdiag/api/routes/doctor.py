@@ -194,7 +194,7 @@ def _store_sink(app: FastAPI) -> CallableSink:
     async def store(events: list[WireEvent]) -> None:
         intake = runtime.validator.check(events)
         if intake.events:
-            await runtime.pipeline.submit(intake.events)
+            await runtime.pipeline.submit(intake.events, budgeted=False)  # its Debug ID must resolve
 
     def send(events: list[WireEvent]) -> None:
         # The emitter's worker is a thread: the pipeline lives on the app's event loop.
@@ -250,7 +250,10 @@ async def doctor(
         ssl_context=network.ssl_context,
         resolver=network.resolver or system_resolver,
     )
-    emitter = Emitter(_store_sink(request.app), service="mcpdiag-doctor", flush_interval=0.05)
+    # The run shows its Debug ID at once: its events are never folded into a follow-up.
+    emitter = Emitter(
+        _store_sink(request.app), service="mcpdiag-doctor", flush_interval=0.05, coalesce_window=0
+    )
     try:
         with _workers(request.app).admission() as executor:
             report = await run_doctor_in_thread(

@@ -74,6 +74,8 @@ li.row .server { overflow-wrap: anywhere; }
 li.row time { margin-left: auto; color: var(--c-muted); font-size: 13px; }
 li.row .msg { margin: 4px 0; overflow-wrap: anywhere; }
 li.row .meta { color: var(--c-muted); font-size: 13px; overflow-wrap: anywhere; }
+li.row .repeats { font-size: 13px; margin: 2px 0 4px; }
+li.row .repeats time { margin-left: 0; font-size: inherit; }
 li.row .debug { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin-top: 6px; font-size: 13px; color: var(--c-muted); }
 li.row .debug code { color: var(--c-text); background: var(--c-surface-2); padding: 1px 6px; border-radius: 6px; word-break: break-all; }
 li.row button.copy, li.row button.guide { font: inherit; font-size: 12px; padding: 2px 8px; cursor: pointer; color: var(--c-text); background: var(--c-surface); border: 1px solid var(--c-border); border-radius: 8px; }

@@ -1,5 +1,6 @@
 // The one event renderer: a diagnostic event as a timeline row, in the drawer and on the support page.
-// Rows carry the Debug ID with a Copy button; `onCopyClick` is the one handler for those buttons.
+// Rows carry the Debug ID with a Copy button; `onCopyClick` is the one handler for those buttons. A row that
+// stands for coalesced repeats (`count` > 1) says how many times it happened, and when first and last.
 
 import { SEVERITY_LABELS, absoluteTime, copyText, timeAgo } from "./format.js";
 import { openGuide } from "./guide.js";
@@ -15,6 +16,14 @@ function where(item, { user }) {
 /** A `<time>` showing "3 minutes ago", the absolute time as its tooltip. */
 export function timeTag(iso) {
   return html`<time datetime=${iso} title=${absoluteTime(iso)}>${timeAgo(iso)}</time>`;
+}
+
+/** A coalesced event's occurrences: "Happened 40 times, first 19 minutes ago, last 10 minutes ago". */
+function repeats(item) {
+  if (!(item.count > 1)) return nothing;
+  const span = item.firstTs && item.lastTs
+    ? html`, first ${timeTag(item.firstTs)}, last ${timeTag(item.lastTs)}` : nothing;
+  return html`<div class="repeats" data-count=${item.count}>Happened <strong>${item.count.toLocaleString()}</strong> times${span}</div>`;
 }
 
 /**
@@ -33,6 +42,7 @@ export function eventItem(item, { server = false, user = false, copy = true } = 
       ${timeTag(item.ts)}
     </div>
     <p class="msg">${item.messageSafe}</p>
+    ${repeats(item)}
     <div class="meta">${where(item, { user })}</div>
     <div class="debug"><span>Debug ID</span><code class="debug-id">${item.traceId}</code>
       ${copy ? html`<button type="button" class="copy" data-copy=${item.traceId} aria-label="Copy Debug ID ${item.traceId}">Copy</button>
