@@ -160,7 +160,8 @@ async def test_manifest_lists_every_member_with_its_hash(store: SQLiteEventStore
     result = await export(store, tmp_path / "out")
     files = members(result.path)
     raw_manifest = files.pop("MANIFEST.json")
-    assert files.pop("MANIFEST.sha256") == f"{hashlib.sha256(raw_manifest).hexdigest()}  MANIFEST.json\n".encode()
+    digest = hashlib.sha256(raw_manifest).hexdigest()
+    assert files.pop("MANIFEST.sha256") == f"{digest}  MANIFEST.json\n".encode()
     assert list(zipfile.ZipFile(result.path).namelist())[-2:] == ["MANIFEST.json", "MANIFEST.sha256"]
     manifest = json.loads(raw_manifest)
     listed = {f["name"]: f for f in manifest["files"]}
