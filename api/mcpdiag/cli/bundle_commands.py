@@ -238,6 +238,10 @@ def redact(
     console.print("the leak scan of the new bundle found nothing", highlight=False)
 
 
+def _say(text: str) -> None:
+    console.print(escape(text), highlight=False, soft_wrap=True)
+
+
 def open_command(
     file: Annotated[Path, typer.Argument(help="The bundle (.zip or .zip.age)")],
     identity: Identity = None,
@@ -250,7 +254,7 @@ def open_command(
     try:
         src = _existing(file)
         keys = _keys(identity, passphrase_file)
-        asyncio.run(serve_bundle(src, keys, port=port, say=lambda text: console.print(escape(text), highlight=False, soft_wrap=True)))
+        asyncio.run(serve_bundle(src, keys, port=port, say=_say))
     except (BundleError, CliError, OSError) as exc:
         raise _fail(exc) from None
 
