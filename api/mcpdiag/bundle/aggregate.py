@@ -9,6 +9,7 @@ from itertools import islice
 from operator import le
 from typing import Any
 
+from mcpdiag.bundle.insight import Insights
 from mcpdiag.emitters import Severity, code_info
 from mcpdiag.emitters.codes import LIFECYCLE_CODES, SEVERITY_RANK
 
@@ -96,13 +97,18 @@ class BundleStats:
     failures: dict[str, ServerFailures] = field(default_factory=dict)
     first_ts: str = ""
     last_ts: str = ""
+    insights: Insights = field(default_factory=Insights)
+    """Users, quoted details and what came before each failure (`insight`): analysis.md's findings."""
     _pending: dict[HourKey, list[Any]] = field(default_factory=dict, repr=False)
     """Events counted by `add_batch` but not yet folded in: `HourKey` → [count, first ts, last ts]. Bounded
     like the rest (servers x codes x severities x touchpoints x hours)."""
 
-    def add_batch(self, keys: Sequence[HourKey], stamps: Sequence[str]) -> None:
+    def add_batch(
+        self, keys: Sequence[HourKey], stamps: Sequence[str], lines: Sequence[str] | None = None
+    ) -> None:
         """Count events given by their `HourKey` and `ts` (`keys[i]` is the key of the event at `stamps[i]`):
-        the same result as `add` on each.
+        the same result as `add` on each. With `lines` (the events' sanitized JSON, same order) the
+        `insights` read them too.
 
         Events are tallied by key and folded into the counters by `settle` (which every reader of the
         counters runs first); only `total` is kept current. Events oldest first (a server's, as exported)
@@ -112,6 +118,8 @@ class BundleStats:
         pending = self._pending
         if len(keys) != len(stamps):
             raise ValueError("one timestamp per key")
+        if lines is not None:
+            self.insights.add_lines(lines, keys, stamps)
         if stamps and stamps[0] and all(map(le, stamps, islice(stamps, 1, None))):
             latest = dict(zip(keys, stamps, strict=True))
             earliest = dict(zip(reversed(keys), reversed(stamps), strict=True))
@@ -205,6 +213,7 @@ class BundleStats:
     def add(self, event: Mapping[str, Any]) -> None:
         """Count one exported (sanitized) wire event."""
         self.settle()
+        self.insights.add_event(event)
         self._add(event_fields(event))
 
     def _add(self, row: EventFields) -> None:

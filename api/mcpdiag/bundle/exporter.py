@@ -164,7 +164,7 @@ def _flush(
     name = appender.name
     if appender.member is None:
         name = member_name(clean.keys[0][0], taken)
-    stats.add_batch(clean.keys, clean.stamps)
+    stats.add_batch(clean.keys, clean.stamps, clean.lines)
     if clean.redactions:
         redactions[name].update(clean.redactions)
     return name, ("\n".join(clean.lines) + "\n").encode()
