@@ -103,7 +103,8 @@ def spikes(failures: ServerFailures) -> list[tuple[str, int, float]]:
 
 
 def _explain(code: str) -> str:
-    return f"Likely cause: {CAUSES.get(code, CAUSES['MCP_INTERNAL_ERROR'])}. Action: {ACTIONS[code_info(code).action]}."
+    cause = CAUSES.get(code, CAUSES["MCP_INTERNAL_ERROR"])
+    return f"Likely cause: {cause}. Action: {ACTIONS[code_info(code).action]}."
 
 
 def _server_section(server: str, events: int, failures: ServerFailures | None, day: str) -> list[str]:
