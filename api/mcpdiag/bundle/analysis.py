@@ -110,7 +110,7 @@ def _explain(code: str) -> str:
 def _server_section(server: str, events: int, failures: ServerFailures | None, day: str) -> list[str]:
     # Server names and codes are the senders' words: every one goes through md_text.
     name = md_text(server)
-    lines = [f"### {name}" if failures else f"## {name}", ""]
+    lines = [f"## {name}", ""]
     if failures is None or failures.total == 0:
         return [*lines, f"No failures: {events:,} events, none of them a warning or worse.", ""]
     top = _top_codes(failures)
@@ -169,8 +169,6 @@ def render_analysis(stats: BundleStats, *, scope_text: str, day: str) -> str:
     lines += render_findings(stats, day=day, explain=_explain)
     # Servers in the order of their most severe finding; those without failures after, by name.
     order = {f.server: i for i, f in reversed(list(enumerate(ranked(stats))))}
-    if failing:
-        lines += ["## Per server", ""]
     for server in sorted(servers, key=lambda s: (order.get(s, len(order)), s)):
         lines += _server_section(server, stats.by_server[server], stats.failures.get(server), day)
     return "\n".join(lines)

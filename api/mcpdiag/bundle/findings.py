@@ -227,7 +227,8 @@ def render_findings(stats: BundleStats, *, day: str, explain: Callable[[str], st
     if not findings:
         return []
     insights = stats.insights
-    lines = ["## Findings, most severe first", ""]
+    # Paragraphs, not headings: analysis.md has one heading per server.
+    lines = ["**Findings, most severe first.**", ""]
     for number, f in enumerate(findings[:MAX_FINDINGS], 1):
         info = code_info(f.code)
         seen = stats.failures[f.server].codes[f.code] if f.server in stats.failures else None
@@ -242,7 +243,8 @@ def render_findings(stats: BundleStats, *, day: str, explain: Callable[[str], st
             else "no user named"
         )
         lines += [
-            f"### {number}. {md_text(f.server)}: {md_text(info.code)} ({md_text(info.title)})",
+            # "server: CODE" would read as an assignment to the redactor when a server is called `password`.
+            f"**{number}. {md_text(info.code)} on '{md_text(f.server)}'** ({md_text(info.title)})",
             "",
             f"- Impact: {_NAMES.get(f.rank, 'error')}; {count:,} failure{'s' if count != 1 else ''} from "
             f"{_when(first, day)} to {_when(last, day)} ({duration(_span(first, last))}); {who}; "
@@ -266,7 +268,7 @@ def render_findings(stats: BundleStats, *, day: str, explain: Callable[[str], st
             lines.append(f"- Debug ID of the first: {md_text(trace)} (`mcpdiag search` it).")
         lines += [f"- Guide: {GUIDE.format(code=info.code)}.", ""]
     if len(findings) > MAX_FINDINGS:
-        lines += [f"{len(findings) - MAX_FINDINGS} more findings are in the per-server sections below.", ""]
+        lines += [f"{len(findings) - MAX_FINDINGS} more findings are in the sections per server below.", ""]
     return lines
 
 
