@@ -224,13 +224,19 @@ def decrypt_file(src: Path, dst: IO[bytes], keys: DecryptionKeys) -> None:
         return
     if not keys.identities:
         raise DecryptError(f"{src.name} is encrypted to age recipients: give an identity file (--identity)")
+    refused = DecryptError(
+        f"none of the identities given opens {src.name}, or the file was changed after it was encrypted"
+    )
     try:
         with src.open("rb") as handle:
             pyrage.decrypt_io(handle, dst, list(keys.identities))  # type: ignore[arg-type]
     except pyrage.DecryptError:
-        raise DecryptError(
-            f"none of the identities given opens {src.name}, or the file was changed after it was encrypted"
-        ) from None
+        raise refused from None
+    except OSError as exc:
+        # A chunk whose tag does not verify surfaces from the payload reader as an I/O error.
+        if "decrypt" in str(exc).lower():
+            raise refused from None
+        raise
 
 
 @contextlib.contextmanager
