@@ -145,7 +145,7 @@ class OpenedBundles:
 
         try:
             entry.store = await viewer_store(Path(entry.directory.name) / "bundle.db", entry.info)
-            result = await load_bundle(entry.plain, entry.store, progress=progress)
+            result = await load_bundle(entry.plain, entry.store, progress=progress, name=entry.info.name)
             entry.loaded, entry.skipped = result.loaded, result.skipped
             entry.app = create_viewer_app(
                 entry.store, result.info, loaded=result.loaded, skipped=result.skipped

@@ -121,15 +121,18 @@ class LoadResult:
     skipped: int = 0
 
 
-async def load_bundle(path: Path, store: EventStore, *, progress: LoadProgress | None = None) -> LoadResult:
-    """Append every event of the bundle ZIP at `path` to `store`, in batches; the hourly rollups fill as
-    they do on any append. A line that is not a valid event is skipped and counted."""
+async def load_bundle(
+    path: Path, store: EventStore, *, progress: LoadProgress | None = None, name: str | None = None
+) -> LoadResult:
+    """Append every event of the bundle ZIP at `path` (called `name`: the file as it was given) to `store`,
+    in batches; the hourly rollups fill as they do on any append. A line that is not a valid event is
+    skipped and counted."""
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise BundleFormatError(f"{path.name} is not a ZIP file ({exc})") from None
     with zf:
-        result = LoadResult(bundle_info(zf, path.name))
+        result = LoadResult(bundle_info(zf, name or path.name))
         members = [
             i for i in zf.infolist() if i.filename.startswith("events/") and i.filename.endswith(".jsonl")
         ]

@@ -48,7 +48,7 @@ async def serve_bundle(src: Path, keys: DecryptionKeys, *, port: int, say: Calla
             say(f"warning: {problem.name}: {problem.detail}")
         store = await viewer_store(Path(tmp) / "bundle.db", info)
         try:
-            result = await load_bundle(plain, store)
+            result = await load_bundle(plain, store, name=src.name)
             app = create_viewer_app(store, result.info, loaded=result.loaded, skipped=result.skipped)
             sock = _socket(port)
             # Plain HTTP on loopback whatever MCPDIAG_TLS_* say: those are the deployment's, not this view's.
