@@ -39,14 +39,21 @@ async def customer_bundle(tmp_path: Path, *, encrypted: bool) -> Path:
     """A customer's bundle of 2,500 events on three servers (built by the exporter, as a customer would)."""
     store = SQLiteEventStore(tmp_path / "customer.db", clock=FakeClock(NOW))
     await store.ensure_schema()
-    events = [make_event(server="local-files", code="MCP_PROCESS_EXITED", user_id=f"u{i % 4}",
-                         ts=NOW - timedelta(minutes=1 + i % 600, seconds=i)) for i in range(2000)]  # fmt: skip
+    events = [
+        make_event(server="local-files", code="MCP_PROCESS_EXITED", user_id=f"u{i % 4}",
+                   ts=NOW - timedelta(minutes=1 + i % 600, seconds=i))
+        for i in range(2000)
+    ]  # fmt: skip
     events += [
         make_event(server="github", code="MCP_CONNECTED", ts=NOW - timedelta(minutes=i + 1))
         for i in range(400)
     ]
-    events += [make_event(server="jira", code="MCP_DNS_FAILURE", user_id="alice", ts=NOW - timedelta(hours=2, minutes=i))
-               for i in range(100)]  # fmt: skip
+    events += [
+        make_event(
+            server="jira", code="MCP_DNS_FAILURE", user_id="alice", ts=NOW - timedelta(hours=2, minutes=i)
+        )
+        for i in range(100)
+    ]
     await store.append(events)
     sealed = Encryption.with_passphrase(PASSPHRASE) if encrypted else None
     result = await export(
