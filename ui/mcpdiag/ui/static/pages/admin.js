@@ -8,9 +8,10 @@ import { mountOpenBundle } from "./openbundle.js";
 
 const CONTENTS = [
   ["MANIFEST.json", "scope, counts, SHA-256 of every file, retention coverage"],
+  ["MANIFEST.sha256", "the manifest's own SHA-256 (and MANIFEST.hmac with a bundle key)"],
   ["README.md", "what each file is and how it was sanitized"],
   ["summary.json", "counts by server, code, severity, touchpoint and hour"],
-  ["analysis.md", "findings in plain words: dominant failures, onset, likely cause"],
+  ["analysis.md", "findings by severity and impact: the decisive detail, the onset, what to check"],
   ["events/<server>.jsonl", "the sanitized events, oldest first"],
   ["redactions.json", "how many values each redaction rule removed"],
   ["version.json, system_info.json, settings.json", "versions, host facts, settings without secrets"],
