@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from mcpdiag.bundle.crypt import DecryptionKeys, decrypt_file
 from mcpdiag.bundle.settings import get_bundle_settings
 from mcpdiag.cli.app import app
+from mcpdiag.collector.settings import get_collector_settings
 from mcpdiag.store import SQLiteEventStore
 from tests.factories import make_event
 
@@ -34,11 +35,15 @@ def store_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     asyncio.run(seed())
     monkeypatch.setenv("MCPDIAG_STORE_URL", f"sqlite:///{db}")
     monkeypatch.delenv("MCPDIAG_BUNDLE_RECIPIENTS", raising=False)
+    # The CLI reads MCPDIAG_STORE_URL through the cached collector settings: an earlier test's store must
+    # not answer for this one's.
     get_bundle_settings.cache_clear()
+    get_collector_settings.cache_clear()
     out = tmp_path / "out"
     out.mkdir()
     yield out
     get_bundle_settings.cache_clear()
+    get_collector_settings.cache_clear()
 
 
 def test_recipient_and_passphrase_options(store_env: Path, tmp_path: Path) -> None:

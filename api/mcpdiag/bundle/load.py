@@ -9,24 +9,30 @@ means the 24 hours before the capture) and whose retention keeps every event of 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import zipfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from mcpdiag.bundle.errors import BundleFormatError
 from mcpdiag.bundle.integrity import MANIFEST
-from mcpdiag.emitters import DiagnosticEvent
+from mcpdiag.bundle.scanhelper import usable_cpus
 from mcpdiag.store import SQLiteEventStore
 from mcpdiag.store.base import EventStore, Retention
+from mcpdiag.store.errors import TransferError
+from mcpdiag.store.transfer import Redact
+from mcpdiag.store.transfer.parallel import Checked, CheckPool, check_packed
+from mcpdiag.store.transfer.stage import unpack
 
 LOAD_BATCH = 1000
 MAX_LINE = 64 * 1024
+PARALLEL_FROM = 20_000
+"""Bundles from this many events are checked in worker processes (below, starting them costs more)."""
+MAX_WORKERS = 4
 VIEWER_RETENTION = Retention(error=timedelta(days=36500), default=timedelta(days=36500))
 """A viewer keeps every event it loaded, however old the bundle."""
 
@@ -121,40 +127,100 @@ class LoadResult:
     skipped: int = 0
 
 
+def default_workers() -> int:
+    """Check workers for a large bundle: one fewer than the usable CPUs (this process reads the bundle and
+    writes the store meanwhile), at most `MAX_WORKERS`; 1 (checks in this process) on two CPUs or fewer."""
+    cpus = usable_cpus()
+    return 1 if cpus <= 2 else min(cpus - 1, MAX_WORKERS)
+
+
+def _keep(item: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+    return item
+
+
+def _no_redaction() -> Redact:
+    """A bundle's events were redacted when it was exported: loading them only checks them."""
+    return _keep
+
+
+def _batches(zf: zipfile.ZipFile) -> Iterator[list[tuple[int, bytes | None]]]:
+    """The lines of every `events/*.jsonl` member, numbered, `LOAD_BATCH` at a time (an overlong line is
+    None: the check counts it as bad without reading it)."""
+    batch: list[tuple[int, bytes | None]] = []
+    number = 0
+    for info in zf.infolist():
+        if not (info.filename.startswith("events/") and info.filename.endswith(".jsonl")):
+            continue
+        with zf.open(info) as raw:
+            while line := raw.readline(MAX_LINE + 1):
+                number += 1
+                if len(line) > MAX_LINE:
+                    while line and not line.endswith(b"\n"):
+                        line = raw.readline(MAX_LINE + 1)
+                    batch.append((number, None))
+                elif line.strip():
+                    batch.append((number, line))
+                if len(batch) >= LOAD_BATCH:
+                    yield batch
+                    batch = []
+    if batch:
+        yield batch
+
+
+async def _read(zf: zipfile.ZipFile) -> AsyncIterator[list[tuple[int, bytes | str | None]]]:
+    for batch in _batches(zf):
+        yield list(batch)
+        await asyncio.sleep(0)
+
+
+async def _in_process(
+    batches: AsyncIterator[list[tuple[int, bytes | str | None]]], now: datetime, retention: Retention
+) -> AsyncIterator[Checked]:
+    redact = _no_redaction()
+    async for batch in batches:
+        yield check_packed(batch, now, retention, redact)
+
+
 async def load_bundle(
-    path: Path, store: EventStore, *, progress: LoadProgress | None = None, name: str | None = None
+    path: Path,
+    store: EventStore,
+    *,
+    progress: LoadProgress | None = None,
+    name: str | None = None,
+    workers: int | None = None,
+    parallel_from: int = PARALLEL_FROM,
 ) -> LoadResult:
-    """Append every event of the bundle ZIP at `path` (called `name`: the file as it was given) to `store`,
-    in batches; the hourly rollups fill as they do on any append. A line that is not a valid event is
-    skipped and counted."""
+    """Append every event of the bundle ZIP at `path` (called `name`: the file as it was given) to `store`;
+    the hourly rollups fill as they do on any write. Each line is checked as an import checks it (the
+    wire contract, times): in `workers` processes (default: `default_workers()`) while this one writes,
+    for a bundle of `parallel_from` events or more. A line that is not a valid event is skipped and
+    counted, never guessed at."""
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise BundleFormatError(f"{path.name} is not a ZIP file ({exc})") from None
     with zf:
         result = LoadResult(bundle_info(zf, name or path.name))
-        members = [
-            i for i in zf.infolist() if i.filename.startswith("events/") and i.filename.endswith(".jsonl")
-        ]
-        batch: list[DiagnosticEvent] = []
-        for info in members:
-            with zf.open(info) as raw:
-                for line in raw:
-                    if len(line) > MAX_LINE or not line.strip():
-                        result.skipped += bool(line.strip())
-                        continue
-                    try:
-                        batch.append(DiagnosticEvent.model_validate_json(line))
-                    except ValidationError:
-                        result.skipped += 1
-                        continue
-                    if len(batch) >= LOAD_BATCH:
-                        result.loaded += await store.append(batch)
-                        batch = []
-                        if progress:
-                            progress(result.loaded, result.info.events)
-        if batch:
-            result.loaded += await store.append(batch)
+        now, retention = store.clock(), store.retention
+        workers = default_workers() if workers is None else workers
+        parallel = workers > 1 and result.info.events >= parallel_from
+        pool = (
+            await asyncio.to_thread(CheckPool, workers, now, retention, _no_redaction) if parallel else None
+        )
+        try:
+            checked = pool.checked(_read(zf)) if pool else _in_process(_read(zf), now, retention)
+            async for part in checked:
+                result.skipped += part.bad + part.expired
+                if part.documents:
+                    counts = await store.import_documents(unpack(part.blob))
+                    result.loaded += counts.inserted
+                if progress:
+                    progress(result.loaded, result.info.events)
+        except TransferError as exc:
+            raise BundleFormatError(f"{result.info.name} could not be loaded: {exc}") from exc
+        finally:
+            if pool is not None:
+                await asyncio.to_thread(pool.close)
         if progress:
             progress(result.loaded, result.info.events)
     return result
