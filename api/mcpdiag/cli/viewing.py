@@ -1,10 +1,10 @@
 """`mcpdiag open`: a bundle loaded into a throwaway store and served read-only on loopback.
 
 The bundle is decrypted (if it is an `.age` file) into a private temporary directory, verified (problems
-are shown, not fatal: a damaged bundle is still worth reading), loaded into a SQLite file in another one,
-and served by the read-only viewer app until Ctrl-C; then both directories are removed. The URL printed
-carries the support viewer's token in its fragment (never sent to the server; the UI keeps it for the
-tab), so no other local user or web page can read the customer's data from the port.
+are shown, not fatal: a damaged bundle is still worth reading) while it loads into a SQLite file in
+another one, and served by the read-only viewer app until Ctrl-C; then both directories are removed. The
+URL printed carries the support viewer's token in its fragment (never sent to the server; the UI keeps it
+for the tab), so no other local user or web page can read the customer's data from the port.
 """
 
 from __future__ import annotations
@@ -43,12 +43,15 @@ async def serve_bundle(src: Path, keys: DecryptionKeys, *, port: int, say: Calla
     """Open `src` and serve it until SIGINT/SIGTERM (see the module docstring)."""
     with opened(src, keys) as plain, tempfile.TemporaryDirectory(prefix="mcpdiag-view-") as tmp:
         info = read_info(plain, src.name)
-        report = await asyncio.to_thread(verify_bundle, plain, shown_name=src.name)
-        for problem in report.problems:
-            say(f"warning: {problem.name}: {problem.detail}")
         store = await viewer_store(Path(tmp) / "bundle.db", info)
         try:
-            result = await load_bundle(plain, store, name=src.name)
+            # Verified while it loads (hashing and inflating release the GIL): the report only warns.
+            report, result = await asyncio.gather(
+                asyncio.to_thread(verify_bundle, plain, shown_name=src.name),
+                load_bundle(plain, store, name=src.name),
+            )
+            for problem in report.problems:
+                say(f"warning: {problem.name}: {problem.detail}")
             app = create_viewer_app(store, result.info, loaded=result.loaded, skipped=result.skipped)
             sock = _socket(port)
             # Plain HTTP on loopback whatever MCPDIAG_TLS_* say: those are the deployment's, not this view's.
