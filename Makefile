@@ -50,12 +50,13 @@ test-mcp1: $(STAMP1) $(FAKETIME_SHIM)
 	@$(UNDER_FAKETIME) $(PY1) -m pytest -q $(MCP1_TESTS)
 
 # From Debian: chromium for the browser tests (never a downloaded browser build), faketime for the calendar
-# tests, prometheus for promtool (the alert rules' checks and unit tests). Installed once, as root or sudo.
-DEBIAN_TOOLS := /usr/bin/chromium /usr/bin/faketime /usr/bin/promtool
+# tests, prometheus for promtool (the alert rules' checks and unit tests), age for the encrypted bundles'
+# interoperability tests. Installed once, as root or sudo.
+DEBIAN_TOOLS := /usr/bin/chromium /usr/bin/faketime /usr/bin/promtool /usr/bin/age
 $(DEBIAN_TOOLS) &:
 	@if [ "$$(id -u)" = "0" ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
-	  chromium faketime prometheus
+	  chromium faketime prometheus age
 
 # Under libfaketime (`faketime '+40 days' make test`) only the calendar moves: monotonic time stays real
 # (FAKETIME_DONT_FAKE_MONOTONIC) and this shim keeps libfaketime from breaking monotonic sleeps.

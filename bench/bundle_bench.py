@@ -16,6 +16,12 @@ The peer, run in turn with the exports (each run in its own fresh process): a ra
 lines, that is the same store walk (`Selection.batches`) written into one deflated member per server at the
 exporter's compression level, with nothing sanitized, scanned or summarised. The export must reach 0.7x the
 peer's rate (the ratio is the peer's wall time over the export's, of the median runs).
+
+At 100k events it also measures the support workflow (issue 18), each in fresh processes, median of
+`--runs`: the export encrypted with age to a recipient, interleaved with plain ones (its overhead over the
+plain export's median ≤ 15 %); `verify_bundle` of the plain 100k bundle (≤ 3 s); and `mcpdiag open` of it,
+from starting the command to a ready UI — the URL printed, then `/ui/`, `/api/me` and the servers' status
+answered — (≤ 10 s).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import os
 import platform
 import random
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +48,9 @@ from store_bench import grow, short
 
 WALL_TARGET_100K = 2.0
 PEER_TARGET = 0.7
+ENCRYPT_OVERHEAD_TARGET = 0.15
+VERIFY_TARGET_S = 3.0
+OPEN_TARGET_S = 10.0
 RSS_TARGET_MB = 150.0
 RSS_GROWTH_TARGET = 1.25
 
@@ -112,9 +122,19 @@ class HelperWatch:
             self._thread.join()
 
 
-def child(db: str, out: str) -> None:
-    """Run one export (in the subprocess) and print its figures as JSON."""
+def child(db: str, out: str, mode: str = "plain") -> None:
+    """Run one export (in the subprocess) and print its figures as JSON; `mode`: plain, encrypted (to a
+    fresh age recipient), or keep (plain, the bundle kept as `out`/bench.zip for verify and open)."""
+    from pyrage import x25519
+
     from mcpdiag.bundle import BundleScope, export_bundle
+    from mcpdiag.bundle.crypt import Encryption
+
+    sealed = (
+        Encryption.to_recipients([str(x25519.Identity.generate().to_public())])
+        if mode == "encrypted"
+        else None
+    )
 
     async def run(watch: HelperWatch) -> dict[str, Any]:
         store = SQLiteEventStore(db)
@@ -125,10 +145,14 @@ def child(db: str, out: str) -> None:
             out_dir=out,
             settings_snapshot={"store_url": f"sqlite:///{db}"},
             app_version="bench",
+            encryption=sealed,
         )
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
         await store.close()
-        result.path.unlink()
+        if mode == "keep":
+            result.path.replace(Path(out) / "bench.zip")
+        else:
+            result.path.unlink()
         reaped = os.times()
         # CPU time (every thread of the process, and the helper) next to wall time: on a busy machine wall
         # time alone says little.
@@ -148,6 +172,12 @@ def child(db: str, out: str) -> None:
     figures["helper_rss_mb"] = max(watch.peaks.values(), default=0.0)
     figures["peak_rss_mb"] = figures["exporter_rss_mb"] + figures["helper_rss_mb"]
     print(json.dumps(figures))
+
+
+def median_of(values: Sequence[float]) -> float:
+    """The median (the upper one of an even count)."""
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
 
 
 def raw_zip(db: str, out: str) -> None:
@@ -186,12 +216,11 @@ def raw_zip(db: str, out: str) -> None:
     print(json.dumps(asyncio.run(run())))
 
 
-def export_once(db: Path, out: Path, *, peer: bool = False) -> dict[str, Any]:
-    """Export `db` (or, `peer`, zip its lines raw) in a fresh Python process; its figures."""
-    mode = "--peer" if peer else "--child"
-    proc = subprocess.run(
-        [sys.executable, __file__, mode, str(db), str(out)], capture_output=True, text=True, check=False
-    )
+def export_once(db: Path, out: Path, mode: str = "plain", *, peer: bool = False) -> dict[str, Any]:
+    """Export `db` in a fresh Python process (`mode`: see `child`), or, `peer`, zip its lines raw; its
+    figures."""
+    args = ["--peer", str(db), str(out)] if peer else ["--child", str(db), str(out), "--mode", mode]
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"export failed:\n{proc.stderr}")
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -215,11 +244,88 @@ def measure(db: Path, out: Path, runs: int) -> dict[str, Any]:
     return figures
 
 
+def verify_once(bundle: Path) -> float:
+    """`verify_bundle` of `bundle` in a fresh process (import time excluded); its wall time."""
+    code = (
+        "import sys, time, json; from pathlib import Path; from mcpdiag.bundle.verify import verify_bundle\n"
+        "start = time.perf_counter(); report = verify_bundle(Path(sys.argv[1]))\n"
+        "print(json.dumps({'wall_s': time.perf_counter() - start, 'ok': report.ok}))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(bundle)], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"verify failed:\n{proc.stderr}")
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    if not figures["ok"]:
+        raise SystemExit("verify found problems in the bench's own bundle")
+    return float(figures["wall_s"])
+
+
+def open_once(bundle: Path) -> float:
+    """`mcpdiag open bundle` from the command's start to a ready UI (its URL printed, then the UI page, the
+    viewer's /api/me and the servers' status answered); the process is then stopped with Ctrl-C."""
+    import httpx
+
+    script = Path(sys.executable).with_name("mcpdiag")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "mcpdiag.cli.app"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [*command, "open", str(bundle)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        url = ""
+        for line in proc.stdout:
+            if line.startswith("open: "):
+                url = line.split(" ", 1)[1].strip()
+                break
+        if not url:
+            raise SystemExit("mcpdiag open printed no URL")
+        base, token = url.split("/ui/#token=")
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=base, timeout=60) as http:
+            for path, auth in (("/ui/", {}), ("/api/me", headers), ("/api/mcp/connection/status", headers)):
+                http.get(path, headers=auth).raise_for_status()
+        return time.perf_counter() - start
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+
+
+def measure_workflow(db: Path, work: Path, runs: int) -> dict[str, Any]:
+    """Encrypted against plain export (interleaved), verify and open of the plain bundle, at one size."""
+    plain, sealed = [], []
+    for _ in range(runs):
+        plain.append(export_once(db, work)["wall_s"])
+        sealed.append(export_once(db, work, "encrypted")["wall_s"])
+    kept = export_once(db, work, "keep")
+    bundle = work / "bench.zip"
+    verifies = sorted(verify_once(bundle) for _ in range(runs))
+    opens = sorted(open_once(bundle) for _ in range(runs))
+    figures = {
+        "plain_s": plain,
+        "encrypted_s": sealed,
+        "overhead": median_of(sealed) / median_of(plain) - 1,
+        "verify_s": verifies,
+        "open_s": opens,
+        "bundle_mb": kept["bundle_mb"],
+    }
+    bundle.unlink()
+    return figures
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="10k and 100k events instead of 100k and 1M")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     parser.add_argument("--child", nargs=2, metavar=("DB", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--mode", default="plain", choices=("plain", "encrypted", "keep"), help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--no-workflow", action="store_true", help="skip the encrypted, verify and open figures"
+    )
     parser.add_argument("--peer", nargs=2, metavar=("DB", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=20261121)
     parser.add_argument(
@@ -232,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.child:
-        child(*args.child)
+        child(*args.child, args.mode)
         return 0
     if args.peer:
         raw_zip(*args.peer)
@@ -245,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     rng = random.Random(args.seed)
     results: dict[int, dict[str, Any]] = {}
+    workflow_results: dict[int, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="mcpdiag-bundle-bench-") as tmp:
         work = Path(tmp)
         db, have = work / "events.db", 0
@@ -266,6 +373,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{r['events'] / r['wall_s']:,.0f} events/s; raw zip peer {r['peer_wall_s']:.2f} s, "
                 f"ratio {r['peer_ratio']:.2f}"
             )
+            if size == 100_000 and not args.no_workflow:
+                w = workflow_results[size] = measure_workflow(db, work, args.runs)
+                print(
+                    f"   100k encrypted export: {median_of(w['encrypted_s']):.2f} s against plain "
+                    f"{median_of(w['plain_s']):.2f} s (medians of {args.runs}, interleaved): overhead "
+                    f"{100 * w['overhead']:+.1f} %"
+                )
+                runs_text = ", ".join(f"{x:.2f}" for x in w["verify_s"])
+                print(f"   100k verify: {median_of(w['verify_s']):.2f} s (runs {runs_text})")
+                print(
+                    f"   100k mcpdiag open to a ready UI: {median_of(w['open_s']):.2f} s "
+                    f"(runs {', '.join(f'{x:.2f}' for x in w['open_s'])}), bundle {w['bundle_mb']:.1f} MB"
+                )
     small, large = results[sizes[0]], results[sizes[-1]]
     hundred_k = results.get(100_000)
     checks = {
@@ -277,10 +397,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.quick
         else large["peak_rss_mb"] <= small["peak_rss_mb"] * RSS_GROWTH_TARGET,
     }
+    flow = workflow_results.get(100_000)
+    checks |= {
+        "100k encrypted ≤ +15 %": None if flow is None else flow["overhead"] <= ENCRYPT_OVERHEAD_TARGET,
+        "100k verify ≤ 3 s": None if flow is None else median_of(flow["verify_s"]) <= VERIFY_TARGET_S,
+        "100k open ≤ 10 s": None if flow is None else median_of(flow["open_s"]) <= OPEN_TARGET_S,
+    }
     for name, ok in checks.items():
         print(f"  {name:<24} {'n/a' if ok is None else 'PASS' if ok else 'FAIL'}")
     if args.json:
-        report = {"bench": "bundle", "quick": args.quick, "results": results, "checks": checks}
+        report = {
+            "bench": "bundle",
+            "quick": args.quick,
+            "results": results,
+            "workflow": workflow_results,
+            "checks": checks,
+        }
         Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         print(f"wrote {args.json}")
     return 0 if args.quick or all(ok is not False for ok in checks.values()) else 1

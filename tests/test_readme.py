@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from mcpdiag.api.settings import ApiSettings
+from mcpdiag.bundle.settings import BundleSettings
 from mcpdiag.cli.settings import BackupSettings, ServeSettings
 from mcpdiag.collector.settings import CollectorSettings
 
@@ -24,7 +25,7 @@ def test_quick_start_is_exactly_make_demo_and_make_test() -> None:
 
 def test_every_setting_is_in_the_settings_table() -> None:
     table = README.split("## Settings", 1)[1].split("\n## ", 1)[0]
-    for settings in (CollectorSettings, ApiSettings, ServeSettings, BackupSettings):
+    for settings in (CollectorSettings, ApiSettings, ServeSettings, BackupSettings, BundleSettings):
         for name in settings.model_fields:
             assert f"`MCPDIAG_{name.upper()}`" in table, name
 

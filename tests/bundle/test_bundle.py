@@ -154,11 +154,16 @@ async def test_sentinel_secrets_never_reach_the_bundle(
 
 
 async def test_manifest_lists_every_member_with_its_hash(store: SQLiteEventStore, tmp_path: Path) -> None:
-    """MANIFEST.json names every other member with the size and SHA-256 of its bytes."""
+    """MANIFEST.json names every other member with the size and SHA-256 of its bytes; MANIFEST.sha256, the
+    trailer after it, holds the SHA-256 of the manifest's own bytes (sha256sum's format)."""
     await store.append([make_event(ts=T0), make_event(server="my server/ü", ts=T0)])
     result = await export(store, tmp_path / "out")
     files = members(result.path)
-    manifest = json.loads(files.pop("MANIFEST.json"))
+    raw_manifest = files.pop("MANIFEST.json")
+    digest = hashlib.sha256(raw_manifest).hexdigest()
+    assert files.pop("MANIFEST.sha256") == f"{digest}  MANIFEST.json\n".encode()
+    assert list(zipfile.ZipFile(result.path).namelist())[-2:] == ["MANIFEST.json", "MANIFEST.sha256"]
+    manifest = json.loads(raw_manifest)
     listed = {f["name"]: f for f in manifest["files"]}
     assert set(listed) == set(files)
     for name, data in files.items():

@@ -18,6 +18,7 @@ from mcpdiag.api.acl import AccessPolicy
 from mcpdiag.api.auth import DevSigner, TokenVerifier
 from mcpdiag.api.errors import install_api_error_handlers
 from mcpdiag.api.live import StreamSlots
+from mcpdiag.api.opened import MOUNT, OpenedBundles, OpenedDispatch
 from mcpdiag.api.routes import (
     admin,
     bundle,
@@ -33,10 +34,12 @@ from mcpdiag.api.routes import (
     status,
     stream,
 )
+from mcpdiag.api.routes import opened as opened_routes
 from mcpdiag.api.routes import transfer as transfer_routes
 from mcpdiag.api.routes.ui import mount_ui
 from mcpdiag.api.settings import ApiSettings, get_api_settings
 from mcpdiag.api.telemetry import Telemetry, TracingMiddleware
+from mcpdiag.bundle.settings import BundleSettings, get_bundle_settings
 from mcpdiag.collector.ingest import router as ingest_router
 from mcpdiag.collector.logging import RequestIdMiddleware, configure_logging
 from mcpdiag.collector.metrics import METRICS_CONTENT_TYPE, CollectorMetrics
@@ -78,6 +81,7 @@ def create_app(
     store: EventStore | None = None,
     *,
     clock: Clock = utc_now,
+    bundle_settings: BundleSettings | None = None,
 ) -> FastAPI:
     """The API app. Its lifespan opens the store named by `collector_settings.store_url` (unless `store`
     is given, which then stays the caller's), creates the schema, and runs the collector runtime.
@@ -87,6 +91,8 @@ def create_app(
     configure_logging()
     api_settings = settings or get_api_settings()
     ingest_settings = collector_settings or get_collector_settings()
+    bundles = bundle_settings or get_bundle_settings()
+    opened = OpenedBundles(bundles)
     policy = AccessPolicy.from_file(api_settings.acl_file)
     # Demo tokens are signed with a key only this process has (never MCPDIAG_JWT_SECRET).
     dev_signer = DevSigner() if api_settings.dev_mode else None
@@ -120,6 +126,7 @@ def create_app(
                     app.state.streams_stopping.set()
         finally:
             await transfer_routes.stop_jobs(app)  # a running import stops before its store closes
+            await opened.close_all()
             if store is None:
                 await active.close()
             if telemetry is not None:
@@ -129,6 +136,8 @@ def create_app(
     app = FastAPI(title="mcpdiag", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.api_settings = api_settings
     app.state.collector_settings = ingest_settings
+    app.state.bundle_settings = bundles
+    app.state.opened_bundles = opened
     app.state.policy = policy
     app.state.verifier = verifier
     app.state.dev_signer = dev_signer
@@ -146,9 +155,11 @@ def create_app(
         doctor.router,
         guides.router,
         transfer_routes.router,
+        opened_routes.router,
         ingest_router,
     ):
         app.include_router(router)
+    app.mount(MOUNT, OpenedDispatch(opened))
     if api_settings.dev_mode:
         app.include_router(dev.router)
     mount_ui(app)

@@ -13,7 +13,7 @@ from mcpdiag.store.base import EventStore
 
 log = structlog.get_logger("mcpdiag.api.audit")
 
-AuditAction = Literal["debug_id_lookup", "bundle_export", "events_export", "events_import"]
+AuditAction = Literal["debug_id_lookup", "bundle_export", "bundle_open", "events_export", "events_import"]
 
 
 def current_request_id() -> str | None:

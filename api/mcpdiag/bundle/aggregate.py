@@ -14,6 +14,7 @@ from itertools import islice
 from operator import le
 from typing import Any
 
+from mcpdiag.bundle.insight import Insights
 from mcpdiag.emitters import Severity, code_info
 from mcpdiag.emitters.codes import LIFECYCLE_CODES, SEVERITY_RANK
 
@@ -121,6 +122,8 @@ class BundleStats:
     failures: dict[str, ServerFailures] = field(default_factory=dict)
     first_ts: str = ""
     last_ts: str = ""
+    insights: Insights = field(default_factory=Insights)
+    """Users, quoted details and what came before each failure (`insight`): analysis.md's findings."""
     _pending: dict[HourKey, list[Any]] = field(default_factory=dict, repr=False)
     """Events counted by `add_batch` but not yet folded in: `HourKey` → [count, first ts, last ts]. Bounded
     like the rest (servers x codes x severities x touchpoints x hours)."""
@@ -129,13 +132,15 @@ class BundleStats:
         self,
         keys: Sequence[HourKey],
         stamps: Sequence[str],
+        lines: Sequence[str] | None = None,
         *,
         counts: Sequence[int] | None = None,
         spans: Sequence[Span | None] | None = None,
     ) -> None:
         """Count events given by their `HourKey` and `ts` (`keys[i]` is the key of the event at `stamps[i]`),
         each standing for `counts[i]` occurrences over `spans[i]` (default: one, at its `ts`): the same
-        result as `add` on each.
+        result as `add` on each. With `lines` (the events' sanitized JSON, same order) the `insights` read
+        them too.
 
         Events are tallied by key and folded into the counters by `settle` (which every reader of the
         counters runs first); only `total` and `occurrences` are kept current. Events oldest first (a
@@ -145,6 +150,8 @@ class BundleStats:
         pending = self._pending
         if len(keys) != len(stamps) or (counts is not None and len(counts) != len(stamps)):
             raise ValueError("one timestamp and one count per key")
+        if lines is not None:
+            self.insights.add_lines(lines, keys, stamps)
         for key in keys:
             self.events_by_server[key[0]] += 1
         single = counts is None or all(n == 1 for n in counts)
@@ -246,6 +253,7 @@ class BundleStats:
     def add(self, event: Mapping[str, Any]) -> None:
         """Count one exported (sanitized) wire event, as the occurrences it stands for."""
         self.settle()
+        self.insights.add_event(event)
         row = event_fields(event)
         self.events_by_server[row[0]] += 1
         self._add(row, *occurrences(event))

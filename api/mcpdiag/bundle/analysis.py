@@ -6,6 +6,7 @@ import statistics
 from datetime import datetime
 
 from mcpdiag.bundle.aggregate import BundleStats, ServerFailures
+from mcpdiag.bundle.findings import headline, ranked, render_findings
 from mcpdiag.bundle.markdown import md_text
 from mcpdiag.emitters import Action, code_info
 
@@ -101,6 +102,11 @@ def spikes(failures: ServerFailures) -> list[tuple[str, int, float]]:
     return [(hour, n, median) for hour, n in sorted(failures.hours.items()) if n >= bar]
 
 
+def _explain(code: str) -> str:
+    cause = CAUSES.get(code, CAUSES["MCP_INTERNAL_ERROR"])
+    return f"Likely cause: {cause}. Action: {ACTIONS[code_info(code).action]}."
+
+
 def _server_section(server: str, events: int, failures: ServerFailures | None, day: str) -> list[str]:
     # Server names and codes are the senders' words: every one goes through md_text.
     name = md_text(server)
@@ -160,7 +166,11 @@ def render_analysis(stats: BundleStats, *, scope_text: str, day: str) -> str:
     ]
     if not failing:
         lines += ["No failures in this scope.", ""]
-    ranked = sorted(servers, key=lambda s: (-(stats.failures[s].total if s in stats.failures else 0), s))
-    for server in ranked:
+    if (lead := headline(stats, day)) is not None:
+        lines += [lead, ""]
+    lines += render_findings(stats, day=day, explain=_explain)
+    # Servers in the order of their most severe finding; those without failures after, by name.
+    order = {f.server: i for i, f in reversed(list(enumerate(ranked(stats))))}
+    for server in sorted(servers, key=lambda s: (order.get(s, len(order)), s)):
         lines += _server_section(server, stats.by_server[server], stats.failures.get(server), day)
     return "\n".join(lines)

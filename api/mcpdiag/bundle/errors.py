@@ -61,3 +61,45 @@ class LeakDetectedError(BundleError):
         )
         self.file = file
         self.rule = rule
+
+
+class InvalidKeyError(BundleError, ValueError):
+    """A recipient, identity or passphrase that cannot be used; `field` names the option or setting (400)."""
+
+    code = "invalid_parameter"
+    status = 400
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class DecryptError(BundleError):
+    """An encrypted bundle that the given identities or passphrase do not open, or that was changed (400)."""
+
+    code = "cannot_decrypt"
+    status = 400
+
+
+class BundleFormatError(BundleError):
+    """A file that is not a bundle mcpdiag can read: not a ZIP, no manifest, a member it cannot read (400)."""
+
+    code = "invalid_bundle"
+    status = 400
+
+
+class InvalidPatternError(BundleError, ValueError):
+    """A redaction pattern that is refused: not RE2 syntax, too large, or matching the empty string (400)."""
+
+    code = "invalid_parameter"
+    status = 400
+
+    def __init__(self, pattern_index: int, message: str) -> None:
+        super().__init__(f"pattern {pattern_index}: {message}")
+        self.index = pattern_index
+
+
+class BundleScanError(BundleError):
+    """The leak scan of an encrypted export could not be completed: the export is refused, nothing kept."""
+
+    code = "scan_failed"

@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 from mcpdiag.bundle.aggregate import BundleStats
 from mcpdiag.bundle.analysis import render_analysis
+from mcpdiag.bundle.crypt import AGE_SUFFIX, Encryption
 from mcpdiag.bundle.errors import BundleOutputError, BundleStoreError
+from mcpdiag.bundle.integrity import trailer_members
 from mcpdiag.bundle.known_secrets import collect_known_secrets
 from mcpdiag.bundle.leakscan import scan_bundle
 from mcpdiag.bundle.manifest import coverage, manifest, scope_text
@@ -29,6 +31,7 @@ from mcpdiag.bundle.scanhelper import ScanFollow
 from mcpdiag.bundle.scope import BundleScope, bundle_filename
 from mcpdiag.bundle.selection import member_name, select
 from mcpdiag.bundle.settings_file import sanitize_settings
+from mcpdiag.bundle.streamscan import StreamFollow
 from mcpdiag.bundle.system import system_info, version_info
 from mcpdiag.emitters.redact import OFFLOAD_CHARS
 from mcpdiag.store.base import EventStore
@@ -55,6 +58,8 @@ class BundleResult:
     """Which process ran the final leak scan: `helper` (beside the export) or `exporter` (after it)."""
     helper_failure: str | None = None
     """Why the scan helper, when one was wanted, left the scan to the exporter (for the logs)."""
+    encryption: str | None = None
+    """How the bundle is encrypted (`age, 2 recipients`, `age, passphrase`), None for a plain ZIP."""
 
 
 class _Member:
@@ -114,7 +119,7 @@ class _Appender:
     in a worker thread, `_sanitized`), and a stalled disk stalls it.
     """
 
-    def __init__(self, writer: _Writer, follow: ScanFollow) -> None:
+    def __init__(self, writer: _Writer, follow: ScanFollow | StreamFollow) -> None:
         self.writer = writer
         self.follow = follow
         self.name = ""
@@ -161,7 +166,7 @@ def _flush(
     name = appender.name
     if appender.member is None:
         name = member_name(clean.keys[0][0], taken)
-    stats.add_batch(clean.keys, clean.stamps, counts=clean.counts, spans=clean.spans)
+    stats.add_batch(clean.keys, clean.stamps, clean.lines, counts=clean.counts, spans=clean.spans)
     if clean.redactions:
         redactions[name].update(clean.redactions)
     return name, ("\n".join(clean.lines) + "\n").encode()
@@ -176,7 +181,7 @@ async def _write_events(
     redactions: dict[str, Counter[str]],
     visible: Sequence[str] | None,
     progress: ProgressFn | None,
-    follow: ScanFollow,
+    follow: ScanFollow | StreamFollow,
 ) -> tuple[list[str], datetime, datetime]:
     """Stream each server's events into its member; the loop yields at every store chunk and every flush."""
     selection = await select(store, scope, visible)
@@ -211,9 +216,10 @@ def _place(tmp: Path, out_dir: Path, filename: str) -> tuple[Path, int]:
     """Give the scanned ZIP its final name (never over an existing bundle)."""
     path = out_dir / filename
     n = 1
+    stem, dot, rest = filename.partition(".zip")
     while path.exists():
         n += 1
-        path = out_dir / filename.replace(".zip", f"-{n}.zip")
+        path = out_dir / f"{stem}-{n}{dot}{rest}"
     tmp.replace(path)
     return path, path.stat().st_size
 
@@ -231,46 +237,50 @@ async def export_bundle(
     environ: Mapping[str, str] | None = None,
     now: datetime | None = None,
     scan_helper: bool | None = None,
+    encryption: Encryption | None = None,
+    hmac_key: bytes | None = None,
 ) -> BundleResult:
     """Build the bundle of `scope` in `out_dir`; raises `BundleError` (and keeps no file) on any failure.
 
     `visible_servers` bounds an all-servers scope to what the caller may see (None = every stored server).
     `scan_helper`: whether the leak scan runs in a helper process beside the export (`tailscan`): None
     decides by size and CPUs, True always, False never (the scan then follows the export in this process).
+    `encryption`: write `<name>.zip.age` instead, the ZIP streamed into the age writer (its plaintext never
+    in a file) and scanned on its way there (`streamscan`). `hmac_key`: add MANIFEST.hmac (`integrity`).
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     out = _checked_dir(Path(out_dir))
     secrets = collect_known_secrets(
         settings_snapshot, os.environ if environ is None else environ, known_secrets
     )
-    filename = bundle_filename(now)
+    filename = bundle_filename(now) + (AGE_SUFFIX if encryption is not None else "")
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=out, prefix=".mcpdiag-support-", suffix=".zip.partial")
+        fd, tmp_name = tempfile.mkstemp(
+            dir=out, prefix=".mcpdiag-support-", suffix=(filename[filename.index(".zip") :] + ".partial")
+        )
     except OSError as exc:
         raise BundleOutputError(f"cannot create a file in {out}: {exc.strerror or exc}") from exc
     tmp = Path(tmp_name)
-    follow = ScanFollow.plan(tmp, secrets, scan_helper)
+    stream = StreamFollow.plan(secrets, scan_helper) if encryption is not None else None
+    follow: ScanFollow | StreamFollow = stream or ScanFollow.plan(tmp, secrets, scan_helper)
     try:
         with os.fdopen(fd, "wb") as raw:
-            stats = await _build(
-                raw,
-                store,
-                scope,
-                secrets,
-                settings_snapshot,
-                app_version,
-                progress,
-                visible_servers,
-                now,
-                out,
-                follow,
-            )
+            build = (secrets, settings_snapshot, app_version, progress, visible_servers, now, out, follow)
+            if encryption is None:
+                stats = await _build(raw, store, scope, hmac_key, *build)
+            else:
+                assert stream is not None
+                with encryption.writer(raw, stream.write) as sealed:
+                    stats = await _build(cast(IO[bytes], sealed), store, scope, hmac_key, *build)
         if progress:
             progress("scan", stats.total)
         # Secrets registered while the export ran (the environment is read again) are scanned for too.
         scan_secrets = secrets | collect_known_secrets({}, os.environ if environ is None else environ)
         scanned_by: Literal["helper", "exporter"] = "helper"
-        if not await follow.finish(scan_secrets):
+        if stream is not None:
+            await stream.finish(scan_secrets)
+            scanned_by = "helper" if stream.used_helper else "exporter"
+        elif not await follow.finish(scan_secrets):
             scanned_by = "exporter"
             await asyncio.to_thread(scan_bundle, tmp, scan_secrets)
         final, size = await asyncio.to_thread(_place, tmp, out, filename)
@@ -290,13 +300,23 @@ async def export_bundle(
         "by_server": dict(sorted(stats.by_server.items())),
         "failures": sum(f.total for f in stats.failures.values()),
     }
-    return BundleResult(final, final.name, size, stats.total, counts, scanned_by, follow.failure)
+    return BundleResult(
+        final,
+        final.name,
+        size,
+        stats.total,
+        counts,
+        scanned_by,
+        follow.failure,
+        encryption.describe() if encryption is not None else None,
+    )
 
 
 async def _build(
     raw: IO[bytes],
     store: EventStore,
     scope: BundleScope,
+    hmac_key: bytes | None,
     secrets: frozenset[str],
     settings_snapshot: Mapping[str, Any],
     app_version: str,
@@ -304,7 +324,7 @@ async def _build(
     visible_servers: Sequence[str] | None,
     now: datetime,
     out: Path,
-    follow: ScanFollow,
+    follow: ScanFollow | StreamFollow,
 ) -> BundleStats:
     sanitizer = EventSanitizer(secrets, include_detail=scope.include_detail)
     stats = BundleStats()
@@ -365,5 +385,9 @@ async def _build(
             coverage=cover,
             redactions=redaction_doc,
         )
-        writer.json("MANIFEST.json", head)
+        data = (json.dumps(head, indent=2, ensure_ascii=False) + "\n").encode()
+        writer.add("MANIFEST.json", data)
+        # After the manifest, which lists every other member: what vouches for the manifest itself.
+        for name, trailer in trailer_members(data, hmac_key):
+            writer.add(name, trailer)
     return stats

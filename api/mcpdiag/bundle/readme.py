@@ -13,11 +13,14 @@ SECURITY_NOTICE = (
 FILES = (
     ("MANIFEST.json", "bundle version, when and where it was built, the scope, counts, every file's size and "
      "SHA-256, how much of the window retention still covers, redaction totals"),
+    ("MANIFEST.sha256", "the SHA-256 of MANIFEST.json itself (`sha256sum -c MANIFEST.sha256`); "
+     "MANIFEST.hmac, when present, its HMAC under the deployment's bundle key"),
     ("README.md", "this file"),
     ("summary.json", "counts by server, code, severity, touchpoint and UTC hour; first and last seen "
      "per code"),
-    ("analysis.md", "findings in plain words: the dominant failure codes per server, their share, when they "
-     "started, spikes, the likely cause and the action to take"),
+    ("analysis.md", "findings ranked by severity and impact, each with the detail that decides it, what "
+     "changed at its onset and what to check next; per server the failure codes, their share, onset and "
+     "spikes"),
     ("events/<server>.jsonl", "the events of each server, one JSON object per line, oldest first"),
     ("redactions.json", "per file and per rule, how many values were redacted"),
     ("version.json", "application, Python, platform and key package versions"),
@@ -62,4 +65,13 @@ Scope: {md_text(scope_text)}. {events}
 4. `settings.json` leaves out every secret field and strips credentials from URLs.
 5. A final leak scan read every file of the finished ZIP against the known secret values and the token
    detectors. The bundle is only delivered when that scan finds nothing.
+
+## Checking and sharing it
+
+- `mcpdiag bundle verify <file>` checks every file against MANIFEST.json, the manifest against its
+  trailer, and runs the leak scan again; it exits 1 and names what changed otherwise.
+- Send it encrypted: `mcpdiag bundle --recipient age1…` (or `--passphrase-file`) writes `.zip.age`, which
+  `age -d` and `mcpdiag bundle decrypt` open; the plain ZIP is never written to disk on the way.
+- A value that should not have left: `mcpdiag bundle redact <file> --secret-file values.txt` writes a new
+  bundle without it, anywhere, and scans it again.
 """

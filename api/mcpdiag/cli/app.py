@@ -14,9 +14,10 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from mcpdiag.bundle import BundleError, BundleResult, BundleScope, export_bundle
+from mcpdiag.bundle.crypt import Encryption
 from mcpdiag.bundle.errors import InvalidScopeError
 from mcpdiag.bundle.readme import SECURITY_NOTICE
-from mcpdiag.cli import lookup, output
+from mcpdiag.cli import bundle_commands, lookup, output
 from mcpdiag.cli.errors import BadArgument, CliError
 from mcpdiag.cli.explain import explain_command
 from mcpdiag.cli.serving import GRACEFUL_SHUTDOWN_S, managed_server, port_in_use, serve_until_stopped
@@ -63,15 +64,7 @@ def app_version() -> str:
 
 def _settings_snapshot() -> dict[str, Any]:
     """The effective settings of every component (raw: secrets are collected from it, then dropped)."""
-    snapshot: dict[str, Any] = {"collector": dict(get_collector_settings())}
-    try:
-        from mcpdiag.api.settings import get_api_settings
-
-        snapshot["api"] = dict(get_api_settings())
-    except (ImportError, ValueError):
-        # The API's settings are optional here: the CLI reads the store directly.
-        snapshot["api"] = None
-    return snapshot
+    return bundle_commands.settings_snapshot()
 
 
 class _Bar:
@@ -107,7 +100,9 @@ def _preflight(store_url: str, out_dir: Path) -> None:
         raise BundleError(f"no event store at {sqlite_path(store_url)} (set MCPDIAG_STORE_URL or --store)")
 
 
-async def _export(store_url: str, scope: BundleScope, out_dir: Path, bar: _Bar) -> BundleResult:
+async def _export(
+    store_url: str, scope: BundleScope, out_dir: Path, bar: _Bar, encryption: Encryption | None
+) -> BundleResult:
     settings = get_collector_settings()
     store = open_store(store_url, retention=settings.retention, cursor_key=settings.cursor_key)
     try:
@@ -129,13 +124,22 @@ async def _export(store_url: str, scope: BundleScope, out_dir: Path, bar: _Bar) 
             known_secrets=settings.redacted_secrets,
             app_version=app_version(),
             progress=bar,
+            encryption=encryption,
+            hmac_key=bundle_commands.hmac_key(),
         )
     finally:
         await store.close()
 
 
-@app.command()
+bundle_app = typer.Typer(
+    help="Export a support bundle, or decrypt, verify or re-redact one.", add_completion=False
+)
+app.add_typer(bundle_app, name="bundle")
+
+
+@bundle_app.callback(invoke_without_command=True)
 def bundle(
+    ctx: typer.Context,
     server: Annotated[
         list[str] | None, typer.Option("--server", "-s", help="Server to include (repeatable)")
     ] = None,
@@ -156,10 +160,24 @@ def bundle(
     store: Annotated[
         str | None, typer.Option("--store", help="Store URL (default MCPDIAG_STORE_URL)")
     ] = None,
+    recipient: Annotated[
+        list[str] | None,
+        typer.Option("--recipient", "-r", help="Encrypt to this age recipient (age1…, ssh-…; repeatable)"),
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option("--passphrase-file", help="Encrypt to the passphrase in this file's first line"),
+    ] = None,
+    no_encrypt: Annotated[
+        bool, typer.Option("--no-encrypt", help="A plain ZIP even when MCPDIAG_BUNDLE_RECIPIENTS is set")
+    ] = False,
 ) -> None:
-    """Export a sanitized support bundle (ZIP) of stored events."""
+    """Export a sanitized support bundle (ZIP, or `.zip.age` when encrypted) of stored events."""
+    if ctx.invoked_subcommand is not None:
+        return
     bar = _Bar()
     try:
+        encryption = bundle_commands.encryption(recipient or [], passphrase_file, no_encrypt=no_encrypt)
         scope = BundleScope.parse(
             servers=server or (),
             since=since,
@@ -172,7 +190,7 @@ def bundle(
         )
         store_url = store or get_collector_settings().store_url
         _preflight(store_url, output_dir)
-        result = asyncio.run(_export(store_url, scope, output_dir, bar))
+        result = asyncio.run(_export(store_url, scope, output_dir, bar, encryption))
     except InvalidScopeError as exc:
         bar.stop()
         option = SCOPE_OPTIONS.get(exc.field, exc.field)
@@ -183,6 +201,8 @@ def bundle(
     bar.stop()
     console.print(f"bundle: {result.path}", highlight=False, soft_wrap=True)
     console.print(f"size: {result.size:,} bytes   events: {result.event_count:,}", highlight=False)
+    if result.encryption:
+        console.print(f"encrypted: {result.encryption} (open it with `mcpdiag bundle decrypt` or `age -d`)")
     if not result.event_count:
         console.print("no events matched this scope; the bundle says so", highlight=False)
     if result.helper_failure:
@@ -376,6 +396,8 @@ from mcpdiag.cli import config_commands, transfer  # noqa: E402
 
 transfer.register(app)
 app.add_typer(config_commands.app, name="config")
+bundle_commands.register(bundle_app)
+app.command("open")(bundle_commands.open_command)
 
 
 def main() -> None:

@@ -1,6 +1,9 @@
 // The HTTP client every page and the drawer use: bearer token, JSON errors, no framework.
 
-const TOKEN_KEY = "mcpdiag.token";
+/** Where this UI's API lives: "" for the UI at /ui/, "/bundles/<id>" for the read-only view of a bundle an
+ * admin opened (its UI at /bundles/<id>/ui/, its API beside it). Each keeps its own token. */
+export const API_BASE = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const TOKEN_KEY = API_BASE ? `mcpdiag.token:${API_BASE}` : "mcpdiag.token";
 
 export class ApiError extends Error {
   constructor(status, code, message) {

@@ -1,7 +1,8 @@
 // The mcpdiag web UI's shell: theme, session chrome (user chip, sign out, navigation) and the router that
 // shows one page module at a time (pages/index.js lists them).
 
-import { ApiClient, adoptFragmentToken, session } from "./api.js";
+import { API_BASE, ApiClient, adoptFragmentToken, session } from "./api.js";
+import { showBundle } from "./bundleview.js";
 import "./doctor.js";
 import "./drawer.js";
 import { HOME, PAGES, pagesFor } from "./pages/index.js";
@@ -83,7 +84,8 @@ async function signIn(failure) {
 }
 
 async function start() {
-  ctx.client = new ApiClient({ token: session.token });
+  ctx.client = new ApiClient({ base: API_BASE, token: session.token });
+  if (API_BASE) ctx.drawer.setAttribute("api-base", API_BASE);
   try {
     ctx.me = await ctx.client.get("/api/me");
   } catch (error) {
@@ -91,6 +93,9 @@ async function start() {
     await signIn(error.status === 401 ? null : error);
     return;
   }
+  // The read-only view of a support bundle: a banner naming it, and "now" at the end of its window.
+  ctx.bundle = ctx.me.bundle || null;
+  if (ctx.bundle) showBundle(ctx.bundle);
   try {
     ctx.catalog = (await ctx.client.get("/api/catalog")).codes;
   } catch { ctx.catalog = {}; }

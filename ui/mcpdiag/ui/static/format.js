@@ -12,11 +12,18 @@ export const SEVERITY_LABELS = {
   debug: "Debug", info: "Info", warning: "Warning", error: "Error", critical: "Critical",
 };
 
+/** The UI's "now": the real time, or, in the view of a support bundle, the end of the bundle's window (what
+ * "the last 24 hours" and "3 minutes ago" are counted from there). */
+export const clock = {
+  offset: 0,
+  now() { return Date.now() + this.offset; },
+};
+
 const UNITS = [["year", 31536e6], ["month", 2592e6], ["day", 864e5], ["hour", 36e5], ["minute", 6e4], ["second", 1e3]];
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
 
 /** "3 minutes ago" for an RFC 3339 time. */
-export function timeAgo(iso, now = Date.now()) {
+export function timeAgo(iso, now = clock.now()) {
   const delta = new Date(iso).getTime() - now;
   for (const [unit, ms] of UNITS) {
     if (Math.abs(delta) >= ms || unit === "second") return relative.format(Math.round(delta / ms), unit);
@@ -37,7 +44,7 @@ export const RANGES = {
 };
 
 /** When a range that ends now starts, as RFC 3339. */
-export function rangeStart(range, now = Date.now()) {
+export function rangeStart(range, now = clock.now()) {
   return new Date(now - RANGES[range].ms).toISOString();
 }
 

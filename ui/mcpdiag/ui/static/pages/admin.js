@@ -4,12 +4,14 @@ import { copyText, rangeStart } from "../format.js";
 import { mountTransfer } from "../transfer.js";
 import { html, nothing, render } from "../templates.js";
 import { errorBox, setTitle } from "./common.js";
+import { mountOpenBundle } from "./openbundle.js";
 
 const CONTENTS = [
   ["MANIFEST.json", "scope, counts, SHA-256 of every file, retention coverage"],
+  ["MANIFEST.sha256", "the manifest's own SHA-256 (and MANIFEST.hmac with a bundle key)"],
   ["README.md", "what each file is and how it was sanitized"],
   ["summary.json", "counts by server, code, severity, touchpoint and hour"],
-  ["analysis.md", "findings in plain words: dominant failures, onset, likely cause"],
+  ["analysis.md", "findings by severity and impact: the decisive detail, the onset, what to check"],
   ["events/<server>.jsonl", "the sanitized events, oldest first"],
   ["redactions.json", "how many values each redaction rule removed"],
   ["version.json, system_info.json, settings.json", "versions, host facts, settings without secrets"],
@@ -30,7 +32,22 @@ function cliCommand(form) {
   if (form.debugId.value.trim()) parts.push(`--debug-id ${shellQuote(form.debugId.value.trim())}`);
   if (form.severity.value) parts.push(`--severity ${form.severity.value}`);
   if (!form.includeDetail.checked) parts.push("--no-detail");
+  const encryption = form.encryption.value;
+  if (encryption === "recipients") parts.push("--recipient age1…");
+  else if (encryption === "passphrase") parts.push("--passphrase-file FILE");
+  else if (encryption === "none") parts.push("--no-encrypt");
   return parts.join(" ");
+}
+
+/** The scope as POST /api/admin/bundle's JSON body, with the passphrase (never put in a URL). */
+function bundleBody(form) {
+  const params = bundleParams(form);
+  return { ...params, includeDetail: form.includeDetail.checked, passphrase: form.passphrase.value };
+}
+
+/** GET's `encrypt`: true or false when chosen, absent for the server's default (encrypted when it has recipients). */
+function encryptParam(form) {
+  return { recipients: "true", none: "false" }[form.encryption.value];
 }
 
 function bundleParams(form) {
@@ -63,10 +80,11 @@ export async function show(ctx) {
     servers = Object.keys(await ctx.client.allStatuses()).sort();
   } catch { /* the form still works for all servers */ }
   if (ctx.signal.aborted) return;
-  const state = { custom: false, command: "", busy: false, status: nothing };
+  const state = { custom: false, passphrase: false, command: "", busy: false, status: nothing };
   const form = () => ctx.view.querySelector("#bundle-form");
   const update = () => {
     state.custom = form().range.value === "custom";
+    state.passphrase = form().encryption.value === "passphrase";
     state.command = cliCommand(form());
     paint();
   };
@@ -76,7 +94,9 @@ export async function show(ctx) {
     state.status = nothing;
     paint();
     try {
-      const response = await ctx.client.request("/api/admin/bundle", { params: bundleParams(form()), raw: true });
+      const response = form().encryption.value === "passphrase"
+        ? await ctx.client.request("/api/admin/bundle", { method: "POST", body: bundleBody(form()), raw: true })
+        : await ctx.client.request("/api/admin/bundle", { params: { ...bundleParams(form()), encrypt: encryptParam(form()) }, raw: true });
       const blob = await response.blob();
       if (ctx.signal.aborted) return;
       const name = download(response, blob);
@@ -112,6 +132,14 @@ export async function show(ctx) {
           <label>Debug ID <input name="debugId" autocomplete="off" placeholder="optional"></label>
         </div>
         <label class="checkbox"><input type="checkbox" name="includeDetail" checked> Include technical detail</label>
+        <div class="form-row">
+          <label>Encryption (age) <select name="encryption" aria-describedby="encryption-hint">
+            <option value="">Server default</option><option value="recipients">To the configured recipients</option>
+            <option value="passphrase">With a passphrase…</option><option value="none">None: a plain ZIP</option></select>
+            <small id="encryption-hint">The default encrypts to MCPDIAG_BUNDLE_RECIPIENTS when they are set.</small></label>
+          <label ?hidden=${!state.passphrase}>Passphrase <input type="password" name="passphrase" autocomplete="new-password"
+            minlength="8" ?required=${state.passphrase}></label>
+        </div>
         <div><button class="button primary" type="submit" id="download" ?disabled=${state.busy}>${state.busy ? "Preparing bundle…" : "Download bundle"}</button></div>
         <div id="bundle-status" aria-live="polite">${state.status}</div>
       </form>
@@ -124,9 +152,12 @@ export async function show(ctx) {
           <div><button type="button" class="button small" id="copy-cli" @click=${copy}>Copy command</button></div></section>
       </aside>
     </div>
+    <div id="open-bundle-slot"></div>
     <div id="transfer-slot"></div>`, ctx.view);
   paint();
   update();
   // Export/import builds its own DOM inside a slot lit renders once and never touches again.
   mountTransfer(ctx.view.querySelector("#transfer-slot"), ctx.client);
+  // Opening a dropped bundle renders into its own slot the same way (pages/openbundle.js).
+  mountOpenBundle(ctx.view.querySelector("#open-bundle-slot"), ctx.client);
 }

@@ -110,5 +110,6 @@ export async function show(ctx) {
   const grid = names.length
     ? html`<div class="grid">${names.map((name, i) => card(ctx, name, statuses[name], i))}</div>`
     : html`<p class="message">You don't have access to any MCP server yet.</p>`;
-  render(page(grid, true), ctx.view);
+  // A support bundle's view is read-only: no connection test from it.
+  render(page(grid, !ctx.bundle), ctx.view);
 }

@@ -1,6 +1,6 @@
 // The sign-in page: in development mode, pick a demo user; otherwise, how to get signed in.
 
-import { ApiClient } from "../api.js";
+import { API_BASE, ApiClient } from "../api.js";
 import { html, nothing, render } from "../templates.js";
 import { errorBox, setTitle } from "./common.js";
 
@@ -9,7 +9,7 @@ export async function show(ctx, onToken, failure = null) {
   setTitle("Sign in");
   let users;
   try {
-    users = (await new ApiClient().get("/api/dev/users")).users;
+    users = (await new ApiClient({ base: API_BASE }).get("/api/dev/users")).users;
   } catch {
     render(html`${failure ? errorBox(failure) : nothing}<section class="panel signin"><h1>Sign in required</h1>
       <p class="lede">Open diagnostics from your chat app: it signs you in. (Administrators: the page accepts a
@@ -20,7 +20,7 @@ export async function show(ctx, onToken, failure = null) {
     const button = event.currentTarget;
     button.disabled = true;
     try {
-      const { token } = await new ApiClient().request("/api/dev/token", { method: "POST", body: { userId: user.userId } });
+      const { token } = await new ApiClient({ base: API_BASE }).request("/api/dev/token", { method: "POST", body: { userId: user.userId } });
       await onToken(token);
     } catch (error) {
       button.disabled = false;

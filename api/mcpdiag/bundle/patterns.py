@@ -1,0 +1,119 @@
+"""The patterns `mcpdiag bundle redact --pattern` removes: compiled by RE2, whose matching time is linear in
+the text whatever the pattern (no backtracking), so a hostile pattern cannot cost unbounded CPU.
+
+RE2 has no backreferences and no lookaround: such a pattern is refused with RE2's reason. So are a pattern
+that matches the empty string (it would "redact" between every two characters), one over
+`MAX_PATTERN_CHARS`, repetition counts over 1000 (RE2's own bound) and programs over `MAX_PROGRAM_BYTES`
+(RE2's memory budget). A match never reaches into a placeholder (`[REDACTED:rule]`) already in the text,
+so redacting twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import re2
+
+from mcpdiag.bundle.errors import InvalidPatternError
+from mcpdiag.emitters.redact_rules import PLACEHOLDER_RE
+
+MAX_PATTERNS = 32
+MAX_PATTERN_CHARS = 512
+MAX_PROGRAM_BYTES = 8 << 20
+RULE = "pattern"
+PLACEHOLDER = f"[REDACTED:{RULE}]"
+_ZERO_WIDTH_PROBES = ("", "a", " ", "a b", "0", "-", "\n")
+
+
+def _options() -> Any:
+    options = re2.Options()
+    options.max_mem = MAX_PROGRAM_BYTES
+    options.log_errors = False
+    options.never_capture = True
+    return options
+
+
+def compile_pattern(pattern: str, index: int) -> Any:
+    """One pattern compiled by RE2; `InvalidPatternError` (naming it by its 1-based `index`) if refused."""
+    if not pattern:
+        raise InvalidPatternError(index, "is empty")
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise InvalidPatternError(index, f"is longer than {MAX_PATTERN_CHARS} characters")
+    try:
+        compiled = re2.compile(pattern, _options())
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise InvalidPatternError(
+            index, f"not accepted by RE2 ({reason}); backreferences and lookaround are not supported"
+        ) from None
+    for probe in _ZERO_WIDTH_PROBES:
+        for match in compiled.finditer(probe):
+            if match.end() == match.start():
+                raise InvalidPatternError(index, "matches the empty string: it would match everywhere")
+    return compiled
+
+
+class PatternSet:
+    """Several patterns redacted at once: every match of any of them becomes `[REDACTED:pattern]`."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        if len(patterns) > MAX_PATTERNS:
+            raise InvalidPatternError(MAX_PATTERNS + 1, f"at most {MAX_PATTERNS} patterns")
+        self.sources = tuple(patterns)
+        self.compiled = [compile_pattern(p, i) for i, p in enumerate(patterns, 1)]
+        self.hits = [0] * len(self.compiled)
+        """Matches replaced, per pattern."""
+
+    def __bool__(self) -> bool:
+        return bool(self.compiled)
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        placeholders = [m.span() for m in PLACEHOLDER_RE.finditer(text)] if "[REDACTED:" in text else []
+        spans: list[tuple[int, int]] = []
+        for index, compiled in enumerate(self.compiled):
+            for match in compiled.finditer(text):
+                start, end = match.span()
+                if end > start and not any(s < end and start < e for s, e in placeholders):
+                    spans.append((start, end))
+                    self.hits[index] += 1
+        spans.sort()
+        merged: list[tuple[int, int]] = []
+        for start, end in spans:
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((start, end))
+        return merged
+
+    def sub(self, text: str, counts: dict[str, int]) -> str:
+        """`text` with every match replaced, adding the replacements to `counts` under `pattern`."""
+        if not self.compiled:
+            return text
+        spans = self._spans(text)
+        if not spans:
+            return text
+        counts[RULE] = counts.get(RULE, 0) + len(spans)
+        out, last = [], 0
+        for start, end in spans:
+            out += [text[last:start], PLACEHOLDER]
+            last = end
+        out.append(text[last:])
+        return "".join(out)
+
+    def value(self, value: Any, counts: dict[str, int]) -> Any:
+        """A copy of a JSON-like value with every string (keys too) through `sub`."""
+        if isinstance(value, str):
+            return self.sub(value, counts)
+        if isinstance(value, dict):
+            return {self.sub(str(k), counts): self.value(v, counts) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.value(v, counts) for v in value]
+        return value
+
+    def found(self, text: str) -> bool:
+        """Whether any pattern still matches `text` outside placeholders (the check after redaction)."""
+        before = list(self.hits)
+        spans = self._spans(text)
+        self.hits = before
+        return bool(spans)
