@@ -144,6 +144,20 @@ class DebugLookup(ApiModel):
     related: list[EventOut] = Field(
         description="Support/admin: the same user's events on the same server within ±10 minutes"
     )
+    kept_until: str | None = Field(
+        default=None,
+        description="RFC 3339: until when every event of `items` is kept at least. A lookup by support or "
+        "admins keeps them MCPDIAG_REPORTED_RETENTION_DAYS (default 90) past now, beyond normal retention",
+    )
+
+
+class DebugReport(ApiModel):
+    """What reporting a Debug ID kept: the trace's events the caller may see, and until when."""
+
+    debug_id: str
+    trace_id: str
+    kept: int = Field(description="How many events of the trace are kept")
+    kept_until: str = Field(description="RFC 3339: every kept event is stored at least until then")
 
 
 class AuditRecord(ApiModel):

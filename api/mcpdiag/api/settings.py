@@ -50,6 +50,13 @@ class ApiSettings(BaseSettings):
     related_window_s: float = Field(
         default=600, gt=0, description="Debug ID lookups show the user's events this many seconds around"
     )
+    reported_retention_days: float = Field(
+        default=90,
+        gt=0,
+        le=3650,
+        description="Days a Debug ID support looked up or its user reported is kept (with its trace's events "
+        "and their hourly counts), past normal retention; an expiry is only ever raised",
+    )
     doctor_allow_private: bool = Field(
         default=False,
         description="Let the MCP doctor reach loopback, private and link-local addresses (not in production)",

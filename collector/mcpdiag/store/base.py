@@ -306,6 +306,17 @@ class EventStore(ABC):
         rows = await self.hourly(since, until, servers=servers, user_id=user_id)
         return timeline_of(rows, since, until, buckets=buckets)
 
+    # Not abstract, like the rollups above: test doubles and older stores still instantiate.
+    async def keep(self, event_ids: Sequence[str], until: datetime) -> datetime | None:
+        """Keep the stored events `event_ids` (and the hourly rollup rows that count them) at least until
+        `until`: an expiry only ever rises. The earliest expiry among them afterwards (what "kept until" may
+        promise for all of them); None when none of them is stored and unexpired."""
+        raise NotImplementedError(f"{type(self).__name__} cannot keep events")
+
+    async def expiry(self, event_ids: Sequence[str]) -> datetime | None:
+        """The earliest expiry among the stored, unexpired events `event_ids`; None when there is none."""
+        raise NotImplementedError(f"{type(self).__name__} cannot tell expiries")
+
     @abstractmethod
     async def list_servers(self, *, after: str | None = None, limit: int | None = None) -> list[str]:
         """Names of servers with stored events, sorted; only those after `after`, at most `limit` of them."""

@@ -33,7 +33,15 @@ from mcpdiag.store.base import (
 from mcpdiag.store.cursor import new_cursor_key
 from mcpdiag.store.documents import Conflict, ImportCounts, StoredDocument
 from mcpdiag.store.errors import InvalidQueryError, StoreUnavailableError
-from mcpdiag.store.rollup import HourlyCounts, HourlyKey, HourlyRow, rollup, rollup_documents, window_hours
+from mcpdiag.store.rollup import (
+    HOUR_MS,
+    HourlyCounts,
+    HourlyKey,
+    HourlyRow,
+    rollup,
+    rollup_documents,
+    window_hours,
+)
 
 _INTERNAL = ("_id", "sev", "receivedAt", "expireAt")
 _REPLACE_CONCURRENCY = 64
@@ -513,6 +521,39 @@ class MongoEventStore(EventStore):
         except PyMongoError as exc:
             raise _unavailable(exc) from exc
         return [(to_ms(_aware(d["receivedAt"])), str(d["_id"]), from_document(d)) for d in docs]
+
+    async def keep(self, event_ids: Sequence[str], until: datetime) -> datetime | None:
+        if not event_ids:
+            return None
+        spec = {"_id": {"$in": list(event_ids)}, "expireAt": {"$gt": _bson(self.clock())}}
+        later = {"$max": {"expireAt": _bson(until)}}
+        fields = ("server", "ts", "code", "touchpoint", "tool", "userId", "sev")
+        try:
+            # The rollup rows first: a failure in between leaves events to expire, never a row without them.
+            docs = [d async for d in self.events.find(spec, projection=dict.fromkeys(fields, 1))]
+            keys = {
+                (d["server"], to_ms(_aware(d["ts"])) // HOUR_MS, d["code"], d["touchpoint"],
+                 d.get("tool") or "", d.get("userId") or "", d["sev"])
+                for d in docs
+            }  # fmt: skip
+            for server, hour, code, touchpoint, tool, user_key, sev in keys:
+                key = {"server": server, "hour": hour, "code": code, "touchpoint": touchpoint, "tool": tool,
+                       "userKey": user_key, "sev": sev}  # fmt: skip
+                await self.hourly_counts.update_one(key, later)
+            await self.events.update_many(spec, later)
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+        return await self.expiry(event_ids)
+
+    async def expiry(self, event_ids: Sequence[str]) -> datetime | None:
+        if not event_ids:
+            return None
+        spec = {"_id": {"$in": list(event_ids)}, "expireAt": {"$gt": _bson(self.clock())}}
+        try:
+            found = [d async for d in self.events.find(spec, projection={"expireAt": 1})]
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+        return min((_aware(d["expireAt"]) for d in found), default=None)
 
     async def has_server(self, name: str) -> bool:
         try:

@@ -39,9 +39,12 @@ from mcpdiag.store.rollup import HourlyCounts, HourlyKey, HourlyRow, rollup, rol
 from mcpdiag.store.sqlite_sql import (
     CHUNK_CHARS,
     COUNT_PRESENT,
+    EARLIEST_EXPIRY,
     EXISTING_IDS,
     EXPORT_LINE,
     INSERT,
+    KEEP_EVENTS,
+    KEEP_HOURLY,
     MIGRATIONS,
     PURGE_CHUNK,
     SCHEMA,
@@ -424,6 +427,28 @@ class SQLiteEventStore(EventStore):
         )
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         return [HourlyRow(HourlyKey(*row[:7]), HourlyCounts(*row[7:])) for row in rows]
+
+    async def keep(self, event_ids: Sequence[str], until: datetime) -> datetime | None:
+        if not event_ids:
+            return None
+        ids, until_ms, now_ms = json.dumps(list(event_ids)), to_ms(until), self._now_ms()
+
+        def write(conn: sqlite3.Connection) -> int | None:
+            with _transaction(conn):
+                conn.execute(KEEP_HOURLY, (until_ms, ids, now_ms))
+                conn.execute(KEEP_EVENTS, (until_ms, ids, now_ms))
+                (earliest,) = conn.execute(EARLIEST_EXPIRY, (ids, now_ms)).fetchone()
+            return None if earliest is None else int(earliest)
+
+        earliest = await self._write(write)
+        return None if earliest is None else from_ms(earliest)
+
+    async def expiry(self, event_ids: Sequence[str]) -> datetime | None:
+        if not event_ids:
+            return None
+        params = (json.dumps(list(event_ids)), self._now_ms())
+        (earliest,) = await self._read(lambda conn: conn.execute(EARLIEST_EXPIRY, params).fetchone())
+        return None if earliest is None else from_ms(int(earliest))
 
     async def received_after(
         self, server: str, after: tuple[int, str] | None, *, user_id: str | None = None, limit: int = 200
