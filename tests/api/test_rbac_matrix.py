@@ -226,7 +226,12 @@ async def test_staff_lookups_are_audited_and_user_lookups_are_not(world: World) 
         "debug_id_lookup",
         trace[:10],
     )
-    assert record["scope"] == {"traceId": trace, "servers": ["public"]} and record["requestId"]
+    assert record["scope"] == {
+        "traceId": trace,
+        "servers": ["public"],
+        "keptUntil": record["scope"]["keptUntil"],
+    }
+    assert record["requestId"] and record["scope"]["keptUntil"]
 
 
 @pytest.mark.parametrize("who", ["support", "user"])
