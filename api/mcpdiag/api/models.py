@@ -10,6 +10,19 @@ from pydantic.alias_generators import to_camel
 from mcpdiag.emitters import Action, Severity, Touchpoint
 
 ConnectionState = Literal["connected", "connecting", "disconnected", "error", "unknown"]
+"""The coarse state hosts read before `ServerState` (kept, as a function of it: see `mcpdiag.api.states`)."""
+ServerState = Literal[
+    "connected",
+    "idle",
+    "needs_auth",
+    "auth_expired",
+    "unreachable",
+    "misconfigured",
+    "degraded",
+    "failing",
+    "unknown",
+]
+"""A server's honest state for one caller (the rule: `mcpdiag.api.states`)."""
 
 
 class ApiModel(BaseModel):
@@ -89,14 +102,33 @@ class RecentCounts(ApiModel):
     )
 
 
+class Endpoint(ApiModel):
+    """Where the host connects to the server, as its latest connection events report it: a URL without
+    credentials or query, or a stdio command's name. What "Re-check" tests."""
+
+    address: str = Field(description="URL (no userinfo, no query) or the stdio command name")
+    transport: str | None = Field(default=None, description="stdio, sse or streamable-http")
+
+
 class ServerStatus(ApiModel):
     """A server card: its state, last failure and recent counts, derived from the same events."""
 
-    connection_state: ConnectionState
+    state: ServerState = Field(
+        description="connected · idle (no session now, nothing wrong: on-demand servers) · needs_auth · "
+        "auth_expired · unreachable · misconfigured (DNS, no endpoint, spawn failure, TLS, …) · degraded "
+        "(connected, calls failing) · failing · unknown (no events)"
+    )
+    connection_state: ConnectionState = Field(
+        description="The coarse state of earlier versions, derived from `state`: connected or degraded → "
+        "connected, idle → disconnected, a pending sign-in → connecting, other failures → error"
+    )
     requires_o_auth: bool = Field(alias="requiresOAuth")
     last_error: LastError | None
     updated_at: str | None = Field(description="ts of the event the state comes from; null when unknown")
     recent: RecentCounts
+    endpoint: Endpoint | None = Field(
+        default=None, description="The server's endpoint from its latest connection events, when they name it"
+    )
 
 
 class ConnectionStatusResponse(ApiModel):
