@@ -155,7 +155,8 @@ async def test_the_status_listing_pages_every_server_once_in_name_order(api: Api
 
 async def test_the_card_names_the_endpoint_its_latest_connection_events_report(api: Api) -> None:
     """The newest connection event naming an endpoint (a connect, a failure, or a re-check) gives it, with
-    its transport; a tool call naming one does not, and a user sees only what their own events say."""
+    its transport; a tool call naming one does not, nor an attr merely called so (a bare path), and a user
+    sees only what their own events say."""
     now = utc_now()
     await seed(
         api.store,
@@ -193,7 +194,9 @@ async def test_the_card_names_the_endpoint_its_latest_connection_events_report(a
                 transport="stdio",
                 attrs={"endpoint": "victors-server"},
             ),
-            make_event(server="docs", code="MCP_CONNECTED", user_id="ursula", ts=now, attrs={}),
+            make_event(
+                server="docs", code="MCP_CONNECTED", user_id="ursula", ts=now, attrs={"endpoint": "/mcp"}
+            ),
         ],
     )
     mine = await status_of(api, api.as_user())

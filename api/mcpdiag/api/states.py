@@ -40,7 +40,7 @@ TOOL_ERROR = "MCP_TOOL_ERROR"
 SUCCESS_CODES = ("MCP_CONNECTED", "MCP_OAUTH_COMPLETED")
 IDLE_AFTER = timedelta(hours=24)
 """A connection this old, with nothing since, is no evidence of a session now."""
-SIGN_IN_UNTESTED = "doctor.signIn"
+SIGN_IN_UNTESTED = "doctor.signIn"  # `mcpdiag.doctor.inspection.SIGN_IN_ATTR` (the API needs no doctor)
 """The attr a re-check sets (value `untested`) when it reached a sign-in it could not do."""
 
 CATEGORIES: Mapping[str, ServerState] = {
@@ -121,7 +121,11 @@ def derive_state(state_event: Event | None, success: Event | None, now: datetime
     if code == "MCP_OAUTH_STARTED":
         return "needs_auth"
     attrs = state_event.get("attrs")
-    if code == "MCP_AUTH_REQUIRED" and isinstance(attrs, Mapping) and attrs.get(SIGN_IN_UNTESTED):
+    if (
+        code == "MCP_AUTH_REQUIRED"
+        and isinstance(attrs, Mapping)
+        and attrs.get(SIGN_IN_UNTESTED) == "untested"
+    ):
         return "idle" if _signed_in_before(state_event, success) else "needs_auth"
     return "unknown"
 

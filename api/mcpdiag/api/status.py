@@ -43,7 +43,8 @@ from mcpdiag.api.states import (
     is_failure,
     legacy_state,
 )
-from mcpdiag.emitters import CATALOG, Severity, Touchpoint, format_ts
+from mcpdiag.emitters import CATALOG, Severity, Touchpoint, format_ts, url_endpoint
+from mcpdiag.emitters.endpoint import MAX_ENDPOINT_CHARS
 from mcpdiag.store.base import EventStore, Summary
 
 Event = Mapping[str, Any]
@@ -123,20 +124,27 @@ class ServerFacts:
     def endpoint(self) -> Endpoint | None:
         """The endpoint the newest connection event naming one reports."""
         named = [
-            e
-            for e in (self.connection_event, self.connection_failure, self.last_success)
-            if e is not None
-            and isinstance(e.get("attrs"), Mapping)
-            and isinstance(e["attrs"].get("endpoint"), str)
+            e for e in (self.connection_event, self.connection_failure, self.last_success) if endpoint_of(e)
         ]
         latest = newest(*named)
         if latest is None:
             return None
         transport = latest.get("transport")
         return Endpoint(
-            address=str(latest["attrs"]["endpoint"])[:2048],
-            transport=transport if isinstance(transport, str) else None,
+            address=endpoint_of(latest) or "", transport=transport if isinstance(transport, str) else None
         )
+
+
+def endpoint_of(event: Event | None) -> str | None:
+    """`attrs.endpoint` of `event` when it is shaped like one an emitter names: a URL as `url_endpoint` gives
+    it, or a command's file name (a bare path or anything else an attr happens to be called is not one)."""
+    attrs = event.get("attrs") if event is not None else None
+    value = attrs.get("endpoint") if isinstance(attrs, Mapping) else None
+    if not isinstance(value, str) or not value or len(value) > MAX_ENDPOINT_CHARS:
+        return None
+    if url_endpoint(value) == value or not any(c in value for c in "/\\:"):
+        return value
+    return None
 
 
 def derive_status(facts: ServerFacts, now: datetime) -> ServerStatus:
