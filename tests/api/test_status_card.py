@@ -104,6 +104,7 @@ async def test_the_card_facts_agree_with_each_other_and_the_timeline(
     _check_card(status, case.staff if role == "support" and case.staff else case.user)
 
     summary = await _get(api, f"/api/mcp/{case.server}/summary", headers, window="24h")
+    assert (summary["state"], summary["endpoint"]) == (status["state"], status["endpoint"])  # the drawer's
     assert summary["failureCount"] == status["recent"]["failureCount"]
     assert summary["toolErrorCount"] == status["recent"]["toolErrorCount"]
     last = status["lastError"]

@@ -165,6 +165,10 @@ class SummaryResponse(ApiModel):
     last_error: EventOut | None = Field(
         description="The latest failure in the window: the server card's lastError when it is that recent"
     )
+    state: ServerState | None = Field(default=None, description="The server card's state (see ServerStatus)")
+    endpoint: Endpoint | None = Field(
+        default=None, description="The server card's endpoint (what Re-check tests)"
+    )
 
 
 class DebugLookup(ApiModel):

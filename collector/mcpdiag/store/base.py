@@ -69,6 +69,8 @@ class EventQuery:
     codes: tuple[str, ...] = ()
     touchpoints: tuple[str, ...] = ()
     trace_id: str | None = None
+    tool: str | None = None
+    """Only events of calls to this tool (None: any event)."""
     limit: int = 50
     cursor: str | None = None
     oldest_first: bool = False

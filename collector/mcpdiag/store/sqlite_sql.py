@@ -171,6 +171,9 @@ def build_select(
     if query.trace_id is not None:
         common.append("trace_id = ?")
         params.append(query.trace_id)
+    if query.tool is not None:  # no column: read from the doc, within the server's index range
+        common.append("json_extract(doc, '$.tool') = ?")
+        params.append(query.tool)
     if after is not None:
         common.append(f"(ts, id) {'<' if desc else '>'} (?, ?)")
         params.extend(after)
