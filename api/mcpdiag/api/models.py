@@ -279,9 +279,14 @@ class ServerTrend(ApiModel):
     """One server's failures over the window, for the Overview's sparkline or heatmap row."""
 
     server: str
-    failures: int
-    users_affected: int
-    trend: list[int]
+    failures: int = Field(
+        description="Failures of the server (warning or worse, tool errors excluded), as cards count"
+    )
+    tool_errors: int = Field(
+        default=0, description="Tool errors (MCP_TOOL_ERROR): tools that ran and reported one"
+    )
+    users_affected: int = Field(description="Distinct users with a failure")
+    trend: list[int] = Field(description="Failures per bucket")
     worst_severity: Severity | None
 
 
@@ -310,4 +315,4 @@ class OverviewResponse(ApiModel):
     servers: list[ServerTrend]
     top_problems: list[ProblemOut]
     incidents: list[Incident]
-    users_affected: int
+    users_affected: int = Field(description="Distinct users with a failure on any server")
