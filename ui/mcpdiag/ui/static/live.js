@@ -30,14 +30,17 @@ export class EventStreamParser {
 
   push(text) {
     this.buffer += text;
-    const lines = this.buffer.split(/\r\n|\r|\n/);
+    // A CR ending this chunk may be the first half of a CRLF the next chunk completes: it waits with the
+    // unfinished line (one line end, not two, which would end the message early).
+    const lines = this.buffer.split(/\r\n|\r(?!$)|\n/);
     this.buffer = lines.pop();
     for (const line of lines) this.line(line);
   }
 
   line(line) {
     if (line === "") {
-      if (this.data.length || this.event) this.onMessage({ event: this.event || "message", data: this.data.join("\n"), id: this.id });
+      // No data field, no message (an `event:` alone is dropped, as the standard says).
+      if (this.data.length) this.onMessage({ event: this.event || "message", data: this.data.join("\n"), id: this.id });
       this.reset();
       return;
     }
