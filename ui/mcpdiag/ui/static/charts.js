@@ -88,16 +88,13 @@ export function heat(value, top) {
  */
 export function heatmap(rows, starts, seconds, onOpen) {
   const top = Math.max(1, ...rows.flatMap((r) => r.trend));
-  // Six labels at most, every other one dropped on narrow screens (styles.css hides `.minor`).
-  const every = Math.ceil(starts.length / 6);
-  const tick = (s, i) => {
-    if (i % every) return nothing;
-    const text = seconds < 86400 && seconds <= 3600 ? hourOnly.format(new Date(s)) : bucketLabel(s, seconds);
-    return html`<span class=${(i / every) % 2 ? "minor" : ""}>${text}</span>`;
-  };
+  // Five labels spread over the row (the middle ones dropped on narrow screens: styles.css hides `.minor`),
+  // laid out apart from the cells so that no label widens the grid.
+  const label = (s) => (seconds <= 3600 ? hourOnly.format(new Date(s)) : bucketLabel(s, seconds));
+  const picks = [...new Set([0, 0.25, 0.5, 0.75, 1].map((f) => Math.round(f * (starts.length - 1))))];
   return html`<div class="heatmap" role="table" aria-label="Failures per server over time" style="--cols:${starts.length}">
     <div class="hm-row hm-head" role="row"><span class="hm-name" role="columnheader">Server</span>
-      <span class="hm-cells" role="presentation">${starts.map((s, i) => html`<span class="hm-tick" role="columnheader">${tick(s, i)}</span>`)}</span>
+      <span class="hm-ticks" aria-hidden="true">${picks.map((i, n) => html`<span class=${n % 2 ? "minor" : ""}>${label(starts[i])}</span>`)}</span>
       <span class="hm-total" role="columnheader">Failures</span></div>
     ${rows.map((row) => html`<div class="hm-row" role="row" data-server=${row.server}>
       <span class="hm-name" role="rowheader"><button type="button" class="link" data-open=${row.server}
