@@ -184,6 +184,9 @@ li.problem .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; 
   :host(mcp-diagnostics-drawer) header .heading { flex-basis: 100%; order: -1; }
   :host(mcp-diagnostics-drawer) .close { margin-left: auto; }
   :host(mcp-diagnostics-drawer) p.recheck { padding: 8px 12px; }
+  /* the legend on a row of its own under the chart, the two ends above it: no key wraps alone */
+  figure.chart figcaption { flex-wrap: wrap; justify-content: space-between; }
+  figure.chart figcaption .legend { order: 1; flex-basis: 100%; }
   li.problem .trend { margin-left: 0; flex-basis: 100%; }
 }
 

@@ -58,7 +58,7 @@ function topProblems(data, open) {
       <td><span class="sev-text sev-${p.severity}">${SEVERITY_LABELS[p.severity]}</span> ${p.title}<br><code>${p.code}</code>${p.tool ? html` · tool ${p.tool}` : nothing}</td>
       <td class="num" data-label="Count">${p.count.toLocaleString()}</td>
       <td class="num" data-label="Users">${p.usersAffected || (p.serverWide ? "" : "0")}${p.serverWide ? html`<span class="meta" title="Some occurrences affected everyone (server-wide)">${p.usersAffected ? " + everyone" : "everyone"}</span>` : nothing}</td>
-      <td class="trend sev-${p.severity}">${sparkline(p.trend, { label: `${p.code} per bucket` })}</td>
+      <td class="trend sev-${p.severity}">${sparkline(p.trend, { label: `${p.code} per bucket`, width: 72 })}</td>
       <td class="last" data-label="Last seen">${timeTag(p.lastSeen)}</td></tr>`)}</tbody></table></div>`;
 }
 
