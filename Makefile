@@ -34,6 +34,10 @@ STAMP1 := $(VENV1)/.installed-mcp1
 MCP1_TESTS := tests/e2e/test_failure_zoo.py tests/e2e/test_failure_zoo_2026.py tests/emitters/test_classifier.py \
 	tests/emitters/mcp tests/doctor/test_doctor.py tests/cli/test_doctor_cli.py tests/doctor/test_doctor_ssrf.py
 
+REDACTION_TESTS := tests/emitters/test_redact.py tests/emitters/test_redact_contexts.py \
+	tests/emitters/test_redact_encodings.py tests/emitters/test_redact_walk.py tests/emitters/test_redact_linear.py \
+	tests/emitters/test_redact_engines.py
+
 $(PY1):
 	$(PYTHON) -m venv $(VENV1)
 	$(PY1) -m pip install --quiet --upgrade pip
@@ -67,6 +71,8 @@ test: $(STAMP) $(STAMP1) $(DEBIAN_TOOLS) $(FAKETIME_SHIM) test-js
 	$(VENV)/bin/lint-imports
 	@$(UNDER_FAKETIME) $(PY) -m pytest
 	@$(UNDER_FAKETIME) $(PY1) -m pytest -q $(MCP1_TESTS)
+	@# The redaction tests again on the pure-Python candidate scan (what runs where Hyperscan does not).
+	@MCPDIAG_REDACT_ENGINE=stdlib $(PY) -m pytest -q $(REDACTION_TESTS)
 
 # The whole suite 40 days ahead and a year back (the suite must not depend on the calendar).
 test-calendar: $(STAMP) $(DEBIAN_TOOLS)

@@ -8,7 +8,7 @@ import json
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +249,56 @@ async def test_the_emitters_otlp_sink_round_trips_every_field(collector: Collect
     assert {k: stored[k] for k in expected} == expected
     assert stored["source"]["service"] == "py-host" and stored["source"]["version"] == "1.2.3"
     await emitter.aclose()
+
+
+async def test_the_otlp_sink_carries_every_field_of_the_contract(collector: Collector) -> None:
+    """Every field of `DiagnosticEvent`, set to a value that is not its default, is stored as sent: what fails
+    when a field added to the contract has no carrier in a log record (`mcpdiag.emitters.otel`)."""
+    from mcpdiag.emitters import DiagnosticEvent, OtlpLogSink, format_ts
+
+    sent = DiagnosticEvent.model_validate(
+        {
+            "id": "01J000000000000000000OTLP1",
+            "ts": NOW - timedelta(minutes=5, milliseconds=-123),  # milliseconds a float of ns cannot hold
+            "server": "notion",
+            "userId": "alice",
+            "conversationId": "conv-1",
+            "runId": "run-1",
+            "touchpoint": "tool_call",
+            "code": "MCP_TOOL_ERROR",
+            "severity": "critical",
+            "messageSafe": "notion's search tool failed",
+            "detail": "tool raised ValueError",
+            "retryable": True,
+            "traceId": "ab" * 16,
+            "spanId": "cd" * 8,
+            "transport": "streamable-http",
+            "tool": "search",
+            "httpStatus": 502,
+            "durationMs": 12.5,
+            "attrs": {"attempt": 2, "cached": False},
+            "source": {"service": "py-host", "host": "web-3", "version": "1.2.3"},
+            "count": 7,
+            "firstTs": NOW - timedelta(minutes=9, milliseconds=-1),
+            "lastTs": NOW - timedelta(minutes=5, milliseconds=-123),
+        }
+    ).to_wire()
+    defaults = DiagnosticEvent.model_construct().model_dump(mode="json", by_alias=True)
+    unset = [f for f in sent if sent[f] in (defaults.get(f), None, {}) or sent[f] == {"service": None}]
+    assert not unset, f"set these fields too: {unset}"
+    # The same event at consecutive milliseconds (about a third of which a float of nanoseconds misses).
+    start = datetime.fromisoformat(sent["ts"])
+    batch = [
+        {**sent, "id": f"{sent['id'][:-2]}{n:02d}", "ts": format_ts(start + timedelta(milliseconds=n))}
+        for n in range(20)
+    ]
+    sink = OtlpLogSink(collector.url, headers={"x-api-key": collector.key})
+    try:
+        # The collector answers from this test's event loop: send from a thread, as the emitter's worker does.
+        assert (await asyncio.to_thread(sink.send, batch)).outcome.value == "sent"
+    finally:
+        sink.close()
+    assert await collector.events("notion") == batch
 
 
 async def test_the_emitters_http_sink_delivers_to_the_collector(collector: Collector) -> None:

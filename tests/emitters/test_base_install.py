@@ -24,6 +24,8 @@ def test_base_install_imports_emitters_without_fastapi_or_pymongo(tmp_path: Path
         "import importlib.util, mcpdiag.emitters as e;"
         "assert e.DiagnosticEvent and e.CATALOG['MCP_TIMEOUT'].retryable;"
         "print(e.redact_text('Authorization: Bearer abcdef0123456789'));"
+        # No Hyperscan in the base install: the pure-Python candidate scan serves.
+        "import mcpdiag.emitters.redact_engine as engine; assert engine.ENGINE == 'stdlib', engine.ENGINE;"
         "print([m for m in ('fastapi', 'pymongo', 'starlette', 'uvicorn') if importlib.util.find_spec(m)])"
     )
     run = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=60)

@@ -9,15 +9,15 @@ import pytest
 
 from mcpdiag.emitters.catalog_json import (
     CATALOG_PATH,
-    REDACTION_CASES,
     SECRET_KINDS,
     catalog_document,
     catalog_text,
     main,
     redaction_vectors,
 )
+from mcpdiag.emitters.catalog_vectors import survivors
 from mcpdiag.emitters.codes import CATALOG
-from mcpdiag.emitters.redact import redact_text
+from mcpdiag.emitters.redact import Redactor, redact_text
 
 
 def test_committed_catalog_json_is_what_the_python_catalog_generates() -> None:
@@ -50,9 +50,11 @@ def test_check_mode_fails_on_a_stale_file_and_passes_on_a_fresh_one(tmp_path: Pa
 
 def test_case_templates_hold_no_literal_secret() -> None:
     """Templates only name secret kinds; every generated secret differs between two runs."""
-    for case in REDACTION_CASES:
-        assert set(case) <= {"name", "text", "knownSecrets"}, case["name"]
+    fields = {"name", "class", "text", "value", "knownSecrets", "encodings", "survivesIn"}
+    for case in catalog_document()["redactionCases"]:
+        assert set(case) <= fields and ("text" in case) != ("value" in case), case["name"]
     first, second = redaction_vectors(1), redaction_vectors(1)
+    assert [v["name"] for v in first] == [v["name"] for v in second]
     for a, b in zip(first, second, strict=True):
         assert set(a["secrets"]).isdisjoint(b["secrets"]), a["name"]
 
@@ -67,11 +69,17 @@ def test_vectors_expect_the_python_redactors_output_and_no_secret_survives(tmp_p
     out = tmp_path / "vectors.json"
     assert main(["--vectors", str(out)]) == 0
     vectors = json.loads(out.read_text(encoding="utf-8"))["vectors"]
-    assert len(vectors) == 3 * len(REDACTION_CASES)
+    assert len(vectors) == len(redaction_vectors())
     for vector in vectors:
-        assert redact_text(vector["input"], known_secrets=vector["knownSecrets"]) == vector["expected"]
-        # A kept case's input is its expected output; a case with secrets must lose every one of them.
-        for secret in vector["secrets"]:
-            assert secret not in vector["expected"], vector["name"]
-        if not vector["secrets"] and not vector["knownSecrets"]:
-            assert vector["expected"] == vector["input"] or "[REDACTED:" in vector["expected"], vector["name"]
+        redactor = Redactor(vector["knownSecrets"])
+        counts: dict[str, int] = {}
+        if vector.get("value"):
+            assert redactor.value(vector["input"], counts) == vector["expected"], vector["name"]
+        else:
+            assert redactor.text(vector["input"], counts) == vector["expected"], vector["name"]
+            assert vector["twice"] == vector["expected"], vector["name"]
+        assert counts == vector["counts"] and list(counts) == list(vector["counts"]), vector["name"]
+        # A case with secrets must lose every one of them, but where the case says the redactor lets it by.
+        assert not survivors(vector) or vector.get("survives"), vector["name"]
+        if vector["class"] == "kept":
+            assert vector["expected"] == vector["input"], vector["name"]

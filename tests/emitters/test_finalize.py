@@ -4,6 +4,7 @@ becomes a valid wire event on its own: one poisoned value never costs the events
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import json
 import math
@@ -14,7 +15,8 @@ from typing import Any
 import pytest
 
 from mcpdiag.emitters import Classification, DiagnosticEvent, Emitter, MemorySink
-from mcpdiag.emitters.event import MAX_EVENT_BYTES
+from mcpdiag.emitters.event import MAX_EVENT_BYTES, WIRE_FIELDS
+from mcpdiag.emitters.finalize import _TEXT_FIELDS, OCCURRENCES, RECORD_FIELDS, STAMPED, WIRE_NAMES
 from tests.emitters import hostile
 
 FIELDS = (
@@ -304,3 +306,54 @@ def test_a_secret_inside_a_container_or_an_object_is_never_cut_in_two_before_red
     for event in delivered(emitter):
         text = json.dumps(event)
         assert not any(secret[i : i + 10] in text for i in range(0, 31, 5)), "a piece of the secret survived"
+
+
+def test_every_field_the_host_gives_reaches_its_own_wire_field(emitter: Emitter) -> None:
+    """`emit` queues a tuple in `RECORD_FIELDS` order: each argument must land in its own field."""
+    given = {
+        "server": "srv-a",
+        "touchpoint": "tool_call",
+        "severity": "critical",
+        "message_safe": "message b",
+        "detail": "detail c",
+        "retryable": True,
+        "user_id": "user-d",
+        "conversation_id": "conv-e",
+        "run_id": "run-f",
+        "tool": "tool-g",
+        "transport": "sse",
+        "http_status": 418,
+        "duration_ms": 12.5,
+        "attrs": {"h": "i"},
+        "trace_id": "ab" * 16,
+    }
+    emitter.emit("MCP_TOOL_ERROR", **given)
+    emitter.emit_event("MCP_TOOL_ERROR", **given, span_id="cd" * 8)
+    for event in delivered(emitter):
+        assert {WIRE_NAMES[name]: event[WIRE_NAMES[name]] for name in given} == {
+            WIRE_NAMES[name]: value for name, value in given.items()
+        }
+        assert event["code"] == "MCP_TOOL_ERROR"
+
+
+def test_the_record_fields_are_the_contracts_and_the_finalizer_builds_each_one(emitter: Emitter) -> None:
+    """What fails when a field added to `DiagnosticEvent` is not built by the emitter (or said not to be)."""
+    assert tuple(f for f in WIRE_FIELDS if f not in STAMPED | OCCURRENCES) == RECORD_FIELDS
+    assert set(WIRE_FIELDS) >= STAMPED | OCCURRENCES
+    parameters = [p for p in inspect.signature(Emitter.emit).parameters if p not in ("self", "code")]
+    assert {WIRE_NAMES[p] for p in parameters} | {"code", "spanId"} == set(RECORD_FIELDS)
+    event = emitter.emit_event("MCP_TIMEOUT", server="s", touchpoint="connect")
+    assert set(event) == set(WIRE_FIELDS) - OCCURRENCES
+    occurrences = DiagnosticEvent.model_validate(event).model_dump(by_alias=True)
+    assert {f: occurrences[f] for f in OCCURRENCES} == {"count": 1, "firstTs": None, "lastTs": None}
+
+
+def test_every_free_text_field_counts_in_the_size_bound() -> None:
+    """`_fit` skips encoding when a bound says the event fits; a text field left out of the bound could
+    make it wrong. Every other string field is an id, a code or an enum: short by its pattern."""
+    properties = DiagnosticEvent.model_json_schema()["properties"]
+    for field, schema in properties.items():
+        kinds = schema.get("anyOf", [schema])
+        free = any(k.get("type") == "string" and "pattern" not in k for k in kinds)
+        if field != "ts" and all("format" not in k for k in kinds):
+            assert free == (field in _TEXT_FIELDS), field

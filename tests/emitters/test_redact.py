@@ -10,7 +10,6 @@ import base64
 import json
 import random
 import string
-import time
 from collections.abc import Callable
 from urllib.parse import quote
 
@@ -537,27 +536,34 @@ def test_rule_names_are_all_placeholders_that_can_appear() -> None:
     assert {"known_secret", "secret_key", "assignment", "bearer", "jwt"} <= set(RULE_NAMES)
 
 
-# --- speed ----------------------------------------------------------------------------------------
+# --- the fast path ----------------------------------------------------------------------------
+# How fast it is lives in bench/redact_bench.py; here, that ordinary text takes the path that skips the rules.
 
 
-def test_ordinary_message_is_redacted_in_microseconds() -> None:
-    """A clean short message skips the rules: well under 50 µs each even on a slow machine."""
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Connection refused while connecting to the MCP server at example.com port 443",
+        "HTTP 503 from https://mcp.example.invalid/mcp after 3 retries",
+        "tool list_files returned isError: no such directory /srv/data",
+    ],
+)
+def test_ordinary_message_skips_every_rule(message: str) -> None:
+    """No candidate in a clean message: the gate says so and the very same string comes back."""
     redactor = Redactor([chars(24)])
-    message = "Connection refused while connecting to the MCP server at example.com port 443"
-    start = time.perf_counter()
-    for _ in range(2000):
-        redactor.text(message)
-    assert (time.perf_counter() - start) / 2000 < 50e-6
+    assert not redactor.might_contain_secret(message)
+    assert redactor.text(message) is message
 
 
 def test_might_contain_secret_is_a_sound_gate_for_text() -> None:
-    """False only where `text` leaves the input as it is; gate literals and known secrets make it True."""
+    """False only where `text` leaves the input as it is; candidates (a token's prefix, a secret word where it
+    introduces a value) and known secrets make it True."""
     known = "kn0wn-" + chars(12)
     redactor = Redactor([known])
     assert not redactor.might_contain_secret("Connection refused on port 8443")
     assert not redactor.might_contain_secret("")
     assert redactor.might_contain_secret("401: Bearer required")
-    assert redactor.might_contain_secret("X-API-KEY")
+    assert redactor.might_contain_secret("X-API-KEY: 0123456789")
     assert redactor.might_contain_secret(f"value {known} here")
     assert redactor.might_contain_secret(quote(f"{known}/", safe=""))
     assert not Redactor().might_contain_secret(known)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from mcpdiag.emitters import Action, Severity, Touchpoint
+from mcpdiag.api.derived import output_type
+from mcpdiag.emitters import Action, DiagnosticEvent, Severity, Touchpoint
 
 ConnectionState = Literal["connected", "connecting", "disconnected", "error", "unknown"]
 """The coarse state hosts read before `ServerState` (kept, as a function of it: see `mcpdiag.api.states`)."""
@@ -31,39 +32,16 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
-class SourceOut(ApiModel):
-    """The process that emitted an event."""
-
-    service: str | None = None
-    host: str | None = None
-    version: str | None = None
-
-
-class EventOut(ApiModel):
-    """One stored diagnostic event (the wire event). `detail` is present only for support and admins."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-    id: str
-    ts: str = Field(description="RFC 3339 UTC with milliseconds")
-    server: str
-    user_id: str | None = Field(default=None, description="null = server-wide (affects everyone)")
-    conversation_id: str | None = None
-    run_id: str | None = None
-    touchpoint: str
-    code: str
-    severity: str
-    message_safe: str
-    detail: str | None = Field(default=None, description="Support/admin only; absent for plain users")
-    retryable: bool = False
-    trace_id: str = Field(description="The Debug ID")
-    span_id: str | None = None
-    transport: str | None = None
-    tool: str | None = None
-    http_status: int | None = None
-    duration_ms: float | None = None
-    attrs: dict[str, Any] = Field(default_factory=dict)
-    source: SourceOut = Field(default_factory=SourceOut)
+if TYPE_CHECKING:
+    EventOut = dict[str, Any]
+else:
+    EventOut = output_type(
+        DiagnosticEvent,
+        name="EventOut",
+        doc="One stored diagnostic event (the wire event). `detail` is present only for support and admins.",
+        descriptions={"detail": "Support/admin only; absent for plain users"},
+    )
+"""`DiagnosticEvent`'s fields, enums and nested `SourceOut` as the API returns them (see `derived`)."""
 
 
 class DiagnosticsPage(ApiModel):

@@ -12,9 +12,10 @@ from mcpdiag.bundle.errors import (
     LeakDetectedError,
 )
 from mcpdiag.bundle.exporter import BundleResult, ProgressFn, export_bundle
+from mcpdiag.bundle.known_secrets import collect_known_secrets
 from mcpdiag.bundle.leakscan import LeakScanner, scan_bundle
-from mcpdiag.bundle.sanitize import collect_known_secrets, sanitize_settings
 from mcpdiag.bundle.scope import BundleScope, bundle_filename
+from mcpdiag.bundle.settings_file import sanitize_settings
 
 __all__ = [
     "BundleError",

@@ -20,13 +20,15 @@ from typing import IO, Any, Literal
 from mcpdiag.bundle.aggregate import BundleStats
 from mcpdiag.bundle.analysis import render_analysis
 from mcpdiag.bundle.errors import BundleOutputError, BundleStoreError
+from mcpdiag.bundle.known_secrets import collect_known_secrets
 from mcpdiag.bundle.leakscan import scan_bundle
 from mcpdiag.bundle.manifest import coverage, manifest, scope_text
 from mcpdiag.bundle.readme import render_readme
-from mcpdiag.bundle.sanitize import CleanBatch, EventSanitizer, collect_known_secrets, sanitize_settings
+from mcpdiag.bundle.sanitize import CleanBatch, EventSanitizer
 from mcpdiag.bundle.scanhelper import ScanFollow
 from mcpdiag.bundle.scope import BundleScope, bundle_filename
 from mcpdiag.bundle.selection import member_name, select
+from mcpdiag.bundle.settings_file import sanitize_settings
 from mcpdiag.bundle.system import system_info, version_info
 from mcpdiag.emitters.redact import OFFLOAD_CHARS
 from mcpdiag.store.base import EventStore
@@ -107,7 +109,7 @@ class _Appender:
 
     In the event loop's thread, not a worker's: deflate and SHA-256 release the GIL, but with the scan helper
     busy on the other CPU (every large export), handing the GIL back and forth with the sanitizing thread
-    costs more than the overlap gains (100k events: 2.51 s against 2.64 s, median of 6 interleaved runs).
+    costs more than the overlap gains (measured: `docs/benchmarks.md`, "Measurements behind the code").
     The price: the loop is busy for the write of each batch (a few ms; a batch of much text is sanitized
     in a worker thread, `_sanitized`), and a stalled disk stalls it.
     """

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from mcpdiag.bundle.errors import LeakDetectedError
-from mcpdiag.bundle.sanitize import LineGate, SegmentGate, loads, secret_needles
+from mcpdiag.bundle.gates import LineGate, SegmentGate
+from mcpdiag.bundle.jsonlines import loads
+from mcpdiag.bundle.known_secrets import secret_needles
 from mcpdiag.emitters import Redactor
 
 CHUNK = 1 << 20

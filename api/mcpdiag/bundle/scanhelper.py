@@ -21,8 +21,8 @@ from mcpdiag.bundle.errors import LeakDetectedError
 
 HELPER_MODULE = "mcpdiag.bundle.tailscan"
 HELPER_AFTER_BYTES = 1 << 20
-"""Bundle file size from which a helper is worth its start (about 15,000 events; the scan of fewer takes
-a fraction of a second in process)."""
+"""Bundle file size from which a helper is worth its start: below it, scanning in process costs less than
+starting one (`docs/benchmarks.md`, "Measurements behind the code")."""
 SEND_TIMEOUT_S = 60.0
 """How long a message may wait for the helper to read (it reads between two batches' scans)."""
 FINISH_TIMEOUT_S = 600.0

@@ -40,8 +40,12 @@ _TIMED_OUT = _answer(408, "Request Timeout", "request_timeout", "the request hea
 _FULL = _answer(503, "Service Unavailable", "overloaded", "too many open connections; retry shortly")
 
 
-class _Guarded:
-    """The additions, mixed in front of a uvicorn HTTP protocol class."""
+class _Guarded(asyncio.Protocol):
+    """The additions, mixed in front of a uvicorn HTTP protocol class (which `super()` is, in the MRO).
+
+    A subclass only says when a request's headers are complete (`_disarm`); the timer and the cap work the
+    same on both protocols.
+    """
 
     header_timeout_s: float = 10.0
     max_connections: int = 1000
@@ -50,9 +54,28 @@ class _Guarded:
     connections: set[Any]
     loop: asyncio.AbstractEventLoop
 
-    def _guard_init(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._waiting_since: float | None = None
         self._header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if not self._admit():
+            self.transport.write(_FULL)
+            self.transport.close()
+            return
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        # A pipelined request may already be running after a response: its headers came long ago.
+        if self._idle() and not self.transport.is_closing():
+            self._arm()
 
     def _arm(self) -> None:
         self._disarm()
@@ -69,11 +92,6 @@ class _Guarded:
         """No request in flight on this connection (waiting for one, or between keep-alive requests)."""
         cycle = getattr(self, "cycle", None)
         return cycle is None or bool(cycle.response_complete)
-
-    def _rearm_if_idle(self) -> None:
-        # A pipelined request may already be running after a response: its headers came long ago.
-        if self._idle() and not self.transport.is_closing():
-            self._arm()
 
     def _headers_timed_out(self) -> None:
         self._header_timer = None
@@ -100,28 +118,9 @@ class _Guarded:
         oldest.transport.close()
         return True
 
-    def _opened(self) -> None:
-        if not self._admit():
-            self.transport.write(_FULL)
-            self.transport.close()
-            return
-        self._arm()
-
 
 class GuardedH11Protocol(_Guarded, H11Protocol):
     """uvicorn's h11 protocol with a header timer and a connection cap."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._guard_init()
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._opened()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
 
     def handle_events(self) -> None:
         cycle = self.cycle
@@ -129,35 +128,15 @@ class GuardedH11Protocol(_Guarded, H11Protocol):
         if self.cycle is not cycle:  # a request's headers were complete: a new cycle started
             self._disarm()
 
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._rearm_if_idle()
-
 
 if HttpToolsProtocol is not None:
 
     class GuardedHttpToolsProtocol(_Guarded, HttpToolsProtocol):
         """uvicorn's httptools protocol with a header timer and a connection cap."""
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._guard_init()
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._opened()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
         def on_headers_complete(self) -> None:
             self._disarm()
             super().on_headers_complete()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._rearm_if_idle()
 
 
 def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[asyncio.Protocol]:

@@ -12,8 +12,6 @@ from typing import Any
 import anyio
 import httpx2
 from mcp import ClientSession
-from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
 
 from mcpdiag.doctor.bounded import MAX_NAME_CHARS, BodyTooLargeError, ReadBudget, clip, shown
 from mcpdiag.doctor.netguard import AddressRefusedError
@@ -22,8 +20,9 @@ from mcpdiag.doctor.report import SLOW_INITIALIZE_S, Outcome, StepFailed, StepNa
 from mcpdiag.emitters import Redactor, classify, exception_chain
 from mcpdiag.emitters.mcp import SDK_LINE, ObservingTransport
 from mcpdiag.emitters.mcp.hooks import MAX_READ_BYTES
-from mcpdiag.emitters.mcp.sdk import McpError, http, seconds, types
+from mcpdiag.emitters.mcp.sdk import McpError, seconds, types
 from mcpdiag.emitters.mcp.sdk import field as sdk_field
+from mcpdiag.emitters.mcp.streams import http_streams
 
 MAX_TOOL_PAGES = 10
 MAX_LISTED_TOOLS = 200
@@ -102,7 +101,15 @@ class McpProbe:
         invalid: list[Exception] = []  # what the transport could not parse (e.g. a garbage initialize)
         try:
             async with AsyncExitStack() as stack:
-                read, write = await self._streams(stack, hook)
+                read, write = await http_streams(
+                    stack,
+                    self.transport,
+                    self.url,
+                    hook,
+                    headers=self.headers,
+                    timeout=self.timeout,
+                    read_timeout=self.timeout,
+                )
 
                 async def on_message(message: Any) -> None:
                     if isinstance(message, Exception):
@@ -137,33 +144,6 @@ class McpProbe:
                 real = invalid[-1] if invalid and not established else exc
                 name: StepName = "tools" if established else "mcp"
                 results.append((name, self._failure(real, hook, established), _ms(progress.started)))
-
-    async def _streams(self, stack: AsyncExitStack, hook: ObservingTransport) -> tuple[Any, Any]:
-        limits = http.Timeout(self.timeout)
-
-        def client_factory(
-            headers: dict[str, str] | None = None,
-            timeout: http.Timeout | None = None,
-            auth: http.Auth | None = None,
-        ) -> http.AsyncClient:
-            return http.AsyncClient(
-                transport=hook, headers=headers, timeout=limits, auth=auth, follow_redirects=True
-            )
-
-        if self.transport == "sse":
-            streams = await stack.enter_async_context(
-                sse_client(
-                    self.url,
-                    headers=dict(self.headers),
-                    timeout=self.timeout,
-                    sse_read_timeout=self.timeout,
-                    httpx_client_factory=client_factory,
-                )
-            )
-            return streams[0], streams[1]
-        client = await stack.enter_async_context(client_factory(dict(self.headers)))
-        streams = await stack.enter_async_context(streamable_http_client(self.url, http_client=client))
-        return streams[0], streams[1]
 
     def _failure(self, exc: BaseException, hook: ObservingTransport, established: bool) -> StepFailed:
         chain = exception_chain(exc)

@@ -35,6 +35,8 @@ from mcpdiag.emitters.otel import ATTRIBUTE_FIELDS, ATTRS_PREFIX, RESOURCE_FIELD
 # Wire field → the attribute that carries it, for rejection messages a sender can act on.
 FIELD_ATTRIBUTES = {field: attribute for attribute, field in ATTRIBUTE_FIELDS.items()}
 _SOURCE_LIMITS = {"service": 128, "host": 256, "version": 64}
+_INTEGER_DIGITS = {"httpStatus": 3, "count": 10}
+"""Integer fields some SDKs send as text, and the most digits each can have."""
 _MAX_REPORTED = 5
 _LENGTH_DELIMITED = 2  # the protobuf wire type of messages, strings and bytes
 
@@ -259,8 +261,9 @@ def _coerce(field: str, value: Any) -> Any:
         return value
     if field == "retryable" and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    # str.isdigit() also holds for "²" and "٣": only ASCII digits, and no more than a status has.
-    if field == "httpStatus" and value.isascii() and value.isdigit() and len(value) <= 3:
+    # str.isdigit() also holds for "²" and "٣": only ASCII digits, and no more than the field can hold.
+    digits = _INTEGER_DIGITS.get(field)
+    if digits is not None and value.isascii() and value.isdigit() and len(value) <= digits:
         return int(value)
     if field == "durationMs":
         try:

@@ -3,39 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sqlite3
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+import orjson
 
 from mcpdiag.emitters import SEVERITY_RANK, DiagnosticEvent, Severity
 from mcpdiag.store.base import (
-    AUDIT_CURSOR_SCOPE,
     AUDIT_RETENTION,
-    MAX_PAGE,
-    Clock,
-    CodeStats,
     EventQuery,
-    EventStore,
     Page,
-    Retention,
-    Summary,
-    audit_ts,
     from_ms,
     prefix_upper_bound,
     to_ms,
     trace_key,
-    utc_now,
 )
-from mcpdiag.store.cursor import new_cursor_key
 from mcpdiag.store.documents import Conflict, ImportCounts, StoredDocument
-from mcpdiag.store.errors import InvalidQueryError, StoreUnavailableError
-from mcpdiag.store.rollup import HourlyCounts, HourlyKey, HourlyRow, rollup, rollup_documents, window_hours
+from mcpdiag.store.rollup import HourlyCounts, HourlyKey, rollup, rollup_documents
+from mcpdiag.store.sqlite_base import fetch_all, transaction
+from mcpdiag.store.sqlite_reads import SQLiteReads
 from mcpdiag.store.sqlite_sql import (
     CHUNK_CHARS,
     COUNT_PRESENT,
@@ -45,99 +34,20 @@ from mcpdiag.store.sqlite_sql import (
     INSERT,
     KEEP_EVENTS,
     KEEP_HOURLY,
-    MIGRATIONS,
     PURGE_CHUNK,
-    SCHEMA,
     STREAM_CACHE_KIB,
     UPSERT,
     UPSERT_HOURLY,
     UPSERT_SERVER,
-    WRITE_CACHE_KIB,
     Chunk,
     build_select,
     connect,
     read_json_chunk,
 )
 
-T = TypeVar("T")
 
-
-class SQLiteEventStore(EventStore):
+class SQLiteEventStore(SQLiteReads):
     """`EventStore` on one SQLite file: a writer thread, a pool of reader threads, WAL."""
-
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        retention: Retention | None = None,
-        clock: Clock = utc_now,
-        readers: int = 4,
-        cursor_key: bytes | None = None,
-    ) -> None:
-        super().__init__(retention=retention, clock=clock, cursor_key=cursor_key)
-        self.path = Path(path)
-        self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpdiag-sqlite-w")
-        self._reader_pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="mcpdiag-sqlite-r")
-        self._writer: sqlite3.Connection | None = None
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()
-        self._closed = False
-
-    # -- plumbing -------------------------------------------------------------------------------------
-
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def run() -> T:
-            if self._writer is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._writer = connect(self.path, readonly=False, cache_kib=WRITE_CACHE_KIB)
-            return fn(self._writer)
-
-        return await self._run(self._writer_pool, run)
-
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def run() -> T:
-            conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-            if conn is None:
-                conn = connect(self.path, readonly=True)
-                self._local.conn = conn
-                with self._readers_lock:
-                    self._readers.append(conn)
-            return fn(conn)
-
-        return await self._run(self._reader_pool, run)
-
-    async def _run(self, pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
-        if self._closed:
-            raise StoreUnavailableError("the store is closed")
-        try:
-            return await asyncio.get_running_loop().run_in_executor(pool, fn)
-        except sqlite3.Error as exc:
-            raise StoreUnavailableError(f"SQLite store at {self.path.name}: {exc}") from exc
-
-    def _now_ms(self) -> int:
-        return to_ms(self.clock())
-
-    # -- EventStore -----------------------------------------------------------------------------------
-
-    async def ensure_schema(self) -> None:
-        def create(conn: sqlite3.Connection) -> None:
-            conn.executescript(SCHEMA)
-            for table, column, statement in MIGRATIONS:
-                if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
-                    conn.execute(statement)
-
-        await self._write(create)
-
-    async def _stored_cursor_key(self) -> bytes:
-        fresh = new_cursor_key()
-
-        def load(conn: sqlite3.Connection) -> bytes:
-            conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('cursor_key', ?)", (fresh,))
-            (value,) = conn.execute("SELECT value FROM meta WHERE name = 'cursor_key'").fetchone()
-            return bytes(value)
-
-        return await self._write(load)
 
     def rows(self, events: Sequence[DiagnosticEvent]) -> list[tuple[Any, ...]]:
         """The `events` table rows of `events` (also used by the benchmark's raw-sqlite3 peer)."""
@@ -181,7 +91,7 @@ class SQLiteEventStore(EventStore):
         ids = json.dumps([row[0] for row in rows])
 
         def write(conn: sqlite3.Connection) -> int:
-            with _transaction(conn):
+            with transaction(conn):
                 # Only events stored now count in the rollups: a re-sent id is already counted.
                 stored = {event_id for (event_id,) in conn.execute(EXISTING_IDS, (ids,))}
                 fresh: list[tuple[DiagnosticEvent, int]] = []
@@ -205,7 +115,7 @@ class SQLiteEventStore(EventStore):
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        items = [json.loads(doc) for _, _, doc in rows]
+        items = [orjson.loads(doc) for _, _, doc in rows]
         cursor = cursors.encode(rows[-1][0], rows[-1][1], fingerprint) if more and rows else None
         return Page(items, cursor)
 
@@ -215,9 +125,9 @@ class SQLiteEventStore(EventStore):
         now_ms = self._now_ms()
         while True:
             sql, params = build_select(query, now_ms, after=after, limit=chunk_size)
-            rows = await self._read(_fetch_all(sql, params))
+            rows = await self._read(fetch_all(sql, params))
             for _, _, doc in rows:
-                yield json.loads(doc)
+                yield orjson.loads(doc)
             if len(rows) < chunk_size:
                 return
             after = (rows[-1][0], rows[-1][1])
@@ -296,7 +206,7 @@ class SQLiteEventStore(EventStore):
             latest[doc.server] = max(latest.get(doc.server, 0), doc.ts_ms)
 
         def write(conn: sqlite3.Connection) -> ImportCounts:
-            with _transaction(conn):
+            with transaction(conn):
                 stored = {event_id for (event_id,) in conn.execute(EXISTING_IDS, (ids,))}
                 fresh: list[StoredDocument] = []
                 for doc in docs:
@@ -327,106 +237,7 @@ class SQLiteEventStore(EventStore):
         )
         now_ms = self._now_ms()
         rows = await self._read(lambda conn: conn.execute(sql, [*params, now_ms, limit]).fetchall())
-        return [json.loads(doc) for (doc,) in rows]
-
-    async def last_events(
-        self,
-        servers: Sequence[str],
-        *,
-        user_id: str | None = None,
-        touchpoints: Sequence[str] = (),
-        codes: Sequence[str] = (),
-        min_severity: Severity | None = None,
-    ) -> dict[str, dict[str, Any]]:
-        # One statement for the whole list: per server, an index probe for the latest row of each scope
-        # (the user's own, then the server-wide ones), newest first.
-        where: list[str] = ["e.server = s.value", "e.expire_at > ?"]
-        params: list[Any] = [self._now_ms()]
-        if min_severity is not None:
-            where.append("e.severity >= ?")
-            params.append(min_severity.rank)
-        for column, values in (("touchpoint", touchpoints), ("code", codes)):
-            if values:
-                where.append(f"e.{column} IN ({','.join('?' * len(values))})")
-                params.extend(values)
-        scopes = [("", [])] if user_id is None else [("e.user_key = ?", [user_id]), ("e.user_key = ''", [])]
-        columns: list[str] = []
-        all_params: list[Any] = []
-        for scope, scope_params in scopes:
-            clause = " AND ".join([*where, scope] if scope else where)
-            columns.append(
-                f"(SELECT e.ts || ',' || e.id || ',' || e.doc FROM events e WHERE {clause} "
-                "ORDER BY e.ts DESC, e.id DESC LIMIT 1)"
-            )
-            all_params.extend([*params, *scope_params])
-        sql = f"SELECT s.value, {', '.join(columns)} FROM json_each(?) s"
-
-        def run(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-            found: dict[str, dict[str, Any]] = {}
-            for server, *latest in conn.execute(sql, [*all_params, json.dumps(list(servers))]):
-                rows = [tuple(cell.split(",", 2)) for cell in latest if cell is not None]
-                if rows:  # (ts, id, doc): ids hold no comma (the event id pattern)
-                    found[server] = json.loads(max(rows, key=lambda r: (int(r[0]), r[1]))[2])
-            return found
-
-        return await self._read(run)
-
-    async def summary(self, server: str, since: datetime, *, user_id: str | None = None) -> Summary:
-        now_ms = self._now_ms()
-        where = "server = ? AND ts >= ? AND expire_at > ?"
-        params: list[Any] = [server, to_ms(since), now_ms]
-        if user_id is not None:
-            where += " AND user_key IN ('', ?)"
-            params.append(user_id)
-        sql = (
-            f"SELECT code, severity, SUM(n), MIN(ts), MAX(ts) FROM events WHERE {where} "
-            "GROUP BY code, severity"
-        )
-        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
-        summary = Summary(server=server, since=since)
-        for group in rows:
-            _tally(summary, *group)
-        last = await self.page(
-            EventQuery(server=server, user_id=user_id, since=since, min_severity=Severity.ERROR, limit=1)
-        )
-        summary.last_error = last.items[0] if last.items else None
-        return summary
-
-    async def list_servers(self, *, after: str | None = None, limit: int | None = None) -> list[str]:
-        sql, params = "SELECT name FROM servers", list[Any]()
-        if after is not None:
-            sql += " WHERE name > ?"
-            params.append(after)
-        sql += " ORDER BY name"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
-        return [name for (name,) in rows]
-
-    async def hourly(
-        self,
-        since: datetime,
-        until: datetime,
-        *,
-        servers: Sequence[str] | None = None,
-        user_id: str | None = None,
-    ) -> list[HourlyRow]:
-        first, last = window_hours(since, until)
-        where = ["hour >= ?", "hour < ?", "expire_at > ?"]
-        params: list[Any] = [first, last, self._now_ms()]
-        if servers is not None:
-            where.append("server IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps(list(servers)))
-        if user_id is not None:
-            where.append("user_key IN ('', ?)")
-            params.append(user_id)
-        sql = (
-            "SELECT server, hour, code, touchpoint, tool, user_key, severity, n, first_ts, last_ts, "
-            f"last_key, expire_at FROM hourly WHERE {' AND '.join(where)}"
-        )
-        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
-        return [HourlyRow(HourlyKey(*row[:7]), HourlyCounts(*row[7:])) for row in rows]
+        return [orjson.loads(doc) for (doc,) in rows]
 
     async def keep(self, event_ids: Sequence[str], until: datetime) -> datetime | None:
         if not event_ids:
@@ -434,7 +245,7 @@ class SQLiteEventStore(EventStore):
         ids, until_ms, now_ms = json.dumps(list(event_ids)), to_ms(until), self._now_ms()
 
         def write(conn: sqlite3.Connection) -> int | None:
-            with _transaction(conn):
+            with transaction(conn):
                 conn.execute(KEEP_HOURLY, (until_ms, ids, now_ms))
                 conn.execute(KEEP_EVENTS, (until_ms, ids, now_ms))
                 (earliest,) = conn.execute(EARLIEST_EXPIRY, (ids, now_ms)).fetchone()
@@ -443,89 +254,6 @@ class SQLiteEventStore(EventStore):
         earliest = await self._write(write)
         return None if earliest is None else from_ms(earliest)
 
-    async def expiry(self, event_ids: Sequence[str]) -> datetime | None:
-        if not event_ids:
-            return None
-        params = (json.dumps(list(event_ids)), self._now_ms())
-        (earliest,) = await self._read(lambda conn: conn.execute(EARLIEST_EXPIRY, params).fetchone())
-        return None if earliest is None else from_ms(int(earliest))
-
-    async def received_after(
-        self, server: str, after: tuple[int, str] | None, *, user_id: str | None = None, limit: int = 200
-    ) -> list[tuple[int, str, dict[str, Any]]]:
-        where, params = ["server = ?", "expire_at > ?"], [server, self._now_ms()]
-        if after is not None:
-            where.append("(received_at, id) > (?, ?)")
-            params.extend(after)
-        if user_id is not None:
-            where.append("user_key IN ('', ?)")
-            params.append(user_id)
-        sql = (
-            f"SELECT received_at, id, doc FROM events WHERE {' AND '.join(where)} "
-            "ORDER BY received_at, id LIMIT ?"
-        )
-        rows = await self._read(lambda conn: conn.execute(sql, [*params, limit]).fetchall())
-        return [(received, event_id, json.loads(doc)) for received, event_id, doc in rows]
-
-    async def has_server(self, name: str) -> bool:
-        row = await self._read(
-            lambda conn: conn.execute("SELECT 1 FROM servers WHERE name = ?", (name,)).fetchone()
-        )
-        return row is not None
-
-    async def summaries(
-        self, servers: Sequence[str], since: datetime, *, user_id: str | None = None
-    ) -> dict[str, Summary]:
-        where = "server IN (SELECT value FROM json_each(?)) AND ts >= ? AND expire_at > ?"
-        params: list[Any] = [json.dumps(list(servers)), to_ms(since), self._now_ms()]
-        if user_id is not None:
-            where += " AND user_key IN ('', ?)"
-            params.append(user_id)
-        sql = (
-            f"SELECT server, code, severity, SUM(n), MIN(ts), MAX(ts) FROM events WHERE {where} "
-            "GROUP BY server, code, severity"
-        )
-        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
-        found = {server: Summary(server=server, since=since) for server in servers}
-        for server, *group in rows:
-            _tally(found[server], *group)
-        errors = await self.last_events(servers, user_id=user_id, min_severity=Severity.ERROR)
-        for server, event in errors.items():
-            if from_ms(_ts_ms(event)) >= since:
-                found[server].last_error = event
-        return found
-
-    async def append_audit(self, record: dict[str, Any]) -> None:
-        row = (
-            record["id"] if isinstance(record.get("id"), str) else "",
-            to_ms(audit_ts(record)),
-            str(record.get("actor", "")),
-            str(record.get("action", "")),
-            json.dumps(record, separators=(",", ":"), default=str),
-        )
-        await self._write(
-            lambda conn: conn.execute("INSERT OR IGNORE INTO audit VALUES (?, ?, ?, ?, ?)", row)
-        )
-
-    async def audit_page(self, *, limit: int = 50, cursor: str | None = None) -> Page:
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidQueryError("limit", f"must be between 1 and {MAX_PAGE}")
-        where = "ts >= ?"
-        params: list[Any] = [to_ms(self.clock() - AUDIT_RETENTION)]
-        if cursor:
-            where += " AND (ts, id) < (?, ?)"
-            params.extend((await self.cursors()).decode(cursor, AUDIT_CURSOR_SCOPE))
-        sql = f"SELECT ts, id, doc FROM audit WHERE {where} ORDER BY ts DESC, id DESC LIMIT ?"
-        rows = await self._read(lambda conn: conn.execute(sql, [*params, limit + 1]).fetchall())
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = (
-            (await self.cursors()).encode(rows[-1][0], rows[-1][1], AUDIT_CURSOR_SCOPE)
-            if more and rows
-            else None
-        )
-        return Page([json.loads(doc) for _, _, doc in rows], next_cursor)
-
     async def purge_expired(self, now: datetime | None = None) -> int:
         cutoff = to_ms(now or self.clock())
 
@@ -533,7 +261,7 @@ class SQLiteEventStore(EventStore):
             total = 0
             # Small transactions keep the write lock short so ingest is never stalled behind a big purge.
             while True:
-                with _transaction(conn):
+                with transaction(conn):
                     deleted = conn.execute(
                         "DELETE FROM events WHERE rowid IN "
                         "(SELECT rowid FROM events WHERE expire_at <= ? LIMIT ?)",
@@ -542,62 +270,21 @@ class SQLiteEventStore(EventStore):
                 total += deleted
                 if deleted < PURGE_CHUNK:
                     break
-            with _transaction(conn):
+            with transaction(conn):
                 conn.execute("DELETE FROM hourly WHERE expire_at <= ?", (cutoff,))
             if total:
-                with _transaction(conn):
+                with transaction(conn):
                     conn.execute(
                         "DELETE FROM servers WHERE NOT EXISTS "
                         "(SELECT 1 FROM events WHERE events.server = servers.name)"
                     )
             # Audit records have their own retention and are not counted among purged events.
             audit_cutoff = cutoff - int(AUDIT_RETENTION.total_seconds() * 1000)
-            with _transaction(conn):
+            with transaction(conn):
                 conn.execute("DELETE FROM audit WHERE ts < ?", (audit_cutoff,))
             return total
 
         return await self._write(purge)
-
-    async def ping(self) -> None:
-        await self._read(lambda conn: conn.execute("SELECT 1 FROM servers LIMIT 1").fetchall())
-
-    async def explain(self, query: EventQuery) -> list[str]:
-        """SQLite's query plan for the page query of `query` (for tests and tuning)."""
-        sql, params = build_select(query.checked(), self._now_ms(), after=None, limit=query.limit + 1)
-        rows = await self._read(lambda conn: conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall())
-        return [row[-1] for row in rows]
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-
-        def close_all() -> None:
-            if self._writer is not None:
-                self._writer.close()
-            with self._readers_lock:
-                for conn in self._readers:
-                    conn.close()
-                self._readers.clear()
-
-        await asyncio.get_running_loop().run_in_executor(self._writer_pool, close_all)
-        self._closed = True
-        self._writer_pool.shutdown(wait=False)
-        self._reader_pool.shutdown(wait=False)
-
-
-def _fetch_all(sql: str, params: list[Any]) -> Callable[[sqlite3.Connection], list[Any]]:
-    return lambda conn: conn.execute(sql, params).fetchall()
-
-
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _counts(total: int, inserted: int, conflict: Conflict) -> ImportCounts:
@@ -605,29 +292,6 @@ def _counts(total: int, inserted: int, conflict: Conflict) -> ImportCounts:
     if conflict == "update":
         return ImportCounts(inserted=inserted, updated=total - inserted)
     return ImportCounts(inserted=inserted, present=total - inserted)
-
-
-def _tally(summary: Summary, code: str, rank: int, count: int, first: int, last: int) -> None:
-    """Add one (code, severity) group of a summary query to `summary`."""
-    severity = _SEVERITIES[rank]
-    summary.total += count
-    summary.by_severity[severity.value] = summary.by_severity.get(severity.value, 0) + count
-    if rank >= Severity.ERROR.rank:
-        summary.error_count += count
-    stats = summary.by_code.get(code)
-    if stats is None:
-        summary.by_code[code] = CodeStats(count, from_ms(first), from_ms(last))
-    else:
-        stats.count += count
-        stats.first_seen = min(stats.first_seen, from_ms(first))
-        stats.last_seen = max(stats.last_seen, from_ms(last))
-
-
-def _ts_ms(event: dict[str, Any]) -> int:
-    return to_ms(datetime.fromisoformat(str(event["ts"]).replace("Z", "+00:00")))
-
-
-_SEVERITIES = list(Severity)
 
 
 def _hourly_rows(rows: dict[HourlyKey, HourlyCounts]) -> list[tuple[object, ...]]:

@@ -256,7 +256,10 @@ export const CATALOG_DATA = {
     "httpStatus",
     "durationMs",
     "attrs",
-    "source"
+    "source",
+    "count",
+    "firstTs",
+    "lastTs"
   ],
   "limits": {
     "maxEventBytes": 16384,
@@ -272,9 +275,13 @@ export const CATALOG_DATA = {
     "aws_access_key_id",
     "aws_secret_access_key",
     "github_token",
+    "gitlab_token",
     "slack_token",
+    "webhook_url",
     "stripe_key",
+    "webhook_secret",
     "google_api_key",
+    "google_oauth_token",
     "anthropic_key",
     "openai_key",
     "url_password",
@@ -282,6 +289,7 @@ export const CATALOG_DATA = {
     "bearer",
     "basic",
     "query_param",
+    "cli_password",
     "assignment"
   ]
 } as const;

@@ -414,8 +414,8 @@ export class Emitter {
       source: this.source,
     };
     const redactor = this.redactor;
-    event.messageSafe = redactor.text(event.messageSafe).slice(0, LIMITS.maxMessageSafe);
-    event.detail = event.detail ? redactor.text(event.detail).slice(0, LIMITS.maxDetail) : null;
+    event.messageSafe = redactor.string(event.messageSafe, {}).slice(0, LIMITS.maxMessageSafe);
+    event.detail = event.detail ? redactor.string(event.detail, {}).slice(0, LIMITS.maxDetail) : null;
     if (Object.keys(event.attrs).length) event.attrs = redactor.event(event.attrs)[0];
     fit(event);
     return event;

@@ -10,7 +10,7 @@ export { MCPDiagnosticError, errorData } from "./errors.js";
 export { formatTs } from "./event.js";
 export type { AttrValue, WireEvent } from "./event.js";
 export { newEventId, newSpanId, newTraceId } from "./ids.js";
-export { RULE_NAMES, Redactor, isSecretKey, redactEvent, redactText } from "./redact.js";
+export { GATE_LITERALS, RULE_NAMES, Redactor, findLeaks, isSecretKey, redactEvent, redactText } from "./redact.js";
 export { CallableSink, HttpSink, MemorySink, retryAfter } from "./sinks.js";
 export type { HttpSinkOptions, Outcome, Sink, SinkResult } from "./sinks.js";
 export { DiagnosedSession, hostAllowed, newTraceContext, openSession } from "./mcp/session.js";

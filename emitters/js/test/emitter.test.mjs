@@ -77,6 +77,24 @@ describe("Emitter", () => {
     assert.equal(sink.events[0].attrs.apiKey, "[REDACTED:secret_key]");
   });
 
+  it("emit() reads no text the worker redacts: redaction is off the caller's tick", async () => {
+    const sink = new MemorySink();
+    const emitter = emitterWith(sink);
+    const token = `ghp_${randomBytes(18).toString("hex")}`;
+    const read = [];
+    const options = { server: "s", touchpoint: "tool_call" };
+    for (const [field, value] of [["detail", `failed with ${token}`], ["messageSafe", `token=${token}`], ["attrs", { note: token }]]) {
+      Object.defineProperty(options, field, { enumerable: true, get: () => (read.push(field), value) });
+    }
+    emitter.emit("MCP_TOOL_ERROR", options);
+    assert.deepEqual(read, [], "the caller's tick touched a field that needs redacting");
+    await emitter.flush();
+    assert.ok(read.includes("detail") && read.includes("attrs"));
+    const text = JSON.stringify(sink.events[0]);
+    assert.ok(!text.includes(token) && text.includes("[REDACTED:github_token]"));
+    await emitter.close();
+  });
+
   it("a full queue drops the lowest severity first and reports the count on a later event", async () => {
     const sink = new MemorySink();
     const emitter = emitterWith(sink, { queueSize: 3, flushIntervalMs: 1000 });

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Annotated, Any, Self
 
 from pydantic import (
@@ -85,9 +86,9 @@ class DiagnosticEvent(BaseModel):
     )
 
     id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
-    ts: AwareDatetime
+    ts: Annotated[AwareDatetime, Field(description="RFC 3339 UTC with milliseconds")]
     server: Annotated[StrictStr, Field(min_length=1, max_length=128), AfterValidator(_no_control_chars)]
-    user_id: Name | None = None
+    user_id: Name | None = Field(default=None, description="null = server-wide (affects everyone)")
     conversation_id: Name | None = None
     run_id: Name | None = None
     touchpoint: Touchpoint
@@ -96,7 +97,7 @@ class DiagnosticEvent(BaseModel):
     message_safe: Annotated[StrictStr, Field(min_length=1, max_length=MAX_MESSAGE_SAFE)]
     detail: Annotated[StrictStr, Field(max_length=MAX_DETAIL)] | None = None
     retryable: StrictBool = False
-    trace_id: TraceId
+    trace_id: Annotated[TraceId, Field(description="The Debug ID (a W3C trace id)")]
     span_id: SpanId | None = None
     transport: Transport | None = None
     tool: Name | None = None
@@ -104,12 +105,13 @@ class DiagnosticEvent(BaseModel):
     duration_ms: Annotated[StrictFloat | StrictInt, Field(ge=0, le=7 * 24 * 3600 * 1000)] | None = None
     attrs: dict[Annotated[str, Field(min_length=1, max_length=64)], Any] = Field(default_factory=dict)
     source: Source = Field(default_factory=Source)
-    count: Annotated[StrictInt, Field(ge=1, le=MAX_COUNT)] = 1
-    """Occurrences this event stands for (repeats coalesced into it); everything that counts, counts this."""
-    first_ts: AwareDatetime | None = None
-    """First occurrence, when `count` > 1."""
-    last_ts: AwareDatetime | None = None
-    """Last occurrence, when `count` > 1."""
+    count: Annotated[StrictInt, Field(ge=1, le=MAX_COUNT)] = Field(
+        default=1,
+        description="Occurrences this event stands for (repeats coalesced into it); everything that counts, "
+        "counts this",
+    )
+    first_ts: AwareDatetime | None = Field(default=None, description="First occurrence, when count > 1")
+    last_ts: AwareDatetime | None = Field(default=None, description="Last occurrence, when count > 1")
 
     @model_validator(mode="before")
     @classmethod
@@ -185,6 +187,13 @@ class DiagnosticEvent(BaseModel):
         """The camelCase JSON-ready dict sent on the wire and returned by the API."""
         return self.model_dump(mode="json", by_alias=True)
 
+
+WIRE_NAMES = MappingProxyType(
+    {name: info.alias or name for name, info in DiagnosticEvent.model_fields.items()}
+)
+"""Each field of the event (snake_case) → its wire name (camelCase), in declaration order."""
+WIRE_FIELDS = tuple(WIRE_NAMES.values())
+"""The event's wire field names, in declaration order (the order of its JSON)."""
 
 _NESTED = frozenset({"attrs", "source"})
 """Fields whose error locations go one level deeper (the attr's key, the source's field)."""

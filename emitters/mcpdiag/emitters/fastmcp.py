@@ -10,7 +10,6 @@ as long as the block runs; then the host's settings are put back. A failure to c
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
@@ -21,14 +20,12 @@ from fastmcp import Client
 from fastmcp.client.transports import ClientTransport, SSETransport, StdioTransport, StreamableHttpTransport
 from fastmcp.client.transports.base import TransportOptions
 
-from mcpdiag.emitters.classifier import exception_chain
 from mcpdiag.emitters.emitter import Emitter
-from mcpdiag.emitters.errors import MCPDiagnosticError
+from mcpdiag.emitters.mcp.boundary import register_secrets, session_boundary
 from mcpdiag.emitters.mcp.hooks import ObservingTransport, stderr_file
 from mcpdiag.emitters.mcp.oauth import ObservedOAuth
 from mcpdiag.emitters.mcp.run import SessionRun, TransportName, tool_error_text
 from mcpdiag.emitters.mcp.sdk import is_error
-from mcpdiag.emitters.mcp.session import cancelled_from_outside, owned_error, register_secrets
 from mcpdiag.emitters.mcp.tracing import TraceRecordingStream, forget_sent_trace_id, sent_trace_id
 
 __all__ = ["DiagnosedClient", "diagnosed"]
@@ -123,35 +120,14 @@ async def diagnosed(
     run = SessionRun(server, emitter, kind, url if isinstance(url, str) else None, context)
     register_secrets(emitter, getattr(transport, "headers", None), getattr(transport, "env", None), run.url)
 
-    host_error: BaseException | None = None
-    try:
-        with ExitStack() as stack:
-            stack.enter_context(_instrumented(client, run, oauth_timeout))
+    async with session_boundary(run) as boundary:
+        with _instrumented(client, run, oauth_timeout):
             forget_sent_trace_id()  # fastmcp connects from a task it starts here: it shares the operation
             async with client:
                 run.established = True
                 run.emit("MCP_CONNECTED", "lifecycle", trace_id=sent_trace_id())
-                try:
+                with boundary.host_block():
                     yield DiagnosedClient(client, run)
-                except BaseException as exc:
-                    if not isinstance(exc, asyncio.CancelledError | MCPDiagnosticError | GeneratorExit):
-                        host_error = exc
-                    raise
-    except BaseException as exc:
-        if host_error is not None:
-            raise host_error from None
-        if (owned := owned_error(exc)) is not None:
-            raise owned from owned.__cause__
-        if isinstance(exc, GeneratorExit | KeyboardInterrupt | SystemExit) or (
-            cancelled_from_outside() and (isinstance(exc, asyncio.CancelledError) or not exception_chain(exc))
-        ):
-            raise
-        raise await run.fail_at_boundary(exc) from exc
-    finally:
-        if run.errlog is not None:
-            run.errlog.close()
-        if run.established:
-            run.emit("MCP_DISCONNECTED", "lifecycle")
 
 
 @contextmanager

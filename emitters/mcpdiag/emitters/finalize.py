@@ -19,42 +19,30 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mcpdiag.emitters.codes import FALLBACK_CODE, LIFECYCLE_CODES, Severity, Touchpoint, Transport, code_info
-from mcpdiag.emitters.event import MAX_ATTRS, MAX_DETAIL, MAX_EVENT_BYTES, MAX_MESSAGE_SAFE, format_ts
+from mcpdiag.emitters.event import (
+    MAX_ATTRS,
+    MAX_DETAIL,
+    MAX_EVENT_BYTES,
+    MAX_MESSAGE_SAFE,
+    WIRE_FIELDS,
+    format_ts,
+)
+from mcpdiag.emitters.event import WIRE_NAMES as EVENT_WIRE_NAMES
 from mcpdiag.emitters.ids import new_event_id, new_trace_id
 from mcpdiag.emitters.redact import Redactor
 from mcpdiag.emitters.sinks import WireEvent
 from mcpdiag.emitters.text import cut_for_redaction, to_text, type_name
 
-RECORD_FIELDS = (
-    "server",
-    "touchpoint",
-    "code",
-    "severity",
-    "messageSafe",
-    "detail",
-    "retryable",
-    "userId",
-    "conversationId",
-    "runId",
-    "tool",
-    "transport",
-    "httpStatus",
-    "durationMs",
-    "attrs",
-    "traceId",
-    "spanId",
-)
-"""The wire fields of a raw record after its `(seq, ns)` head, in the order `Emitter.emit` puts them."""
+STAMPED = frozenset({"id", "ts", "source"})
+"""Wire fields the emitter sets itself: a fresh id, the time of the `emit` call, the emitting process."""
+OCCURRENCES = frozenset({"count", "firstTs", "lastTs"})
+"""Wire fields of coalesced repeats: an emitted event is one occurrence, so they keep their defaults."""
+RECORD_FIELDS = tuple(field for field in WIRE_FIELDS if field not in STAMPED | OCCURRENCES)
+"""The wire fields of a raw record after its `(seq, ns)` head, in the order `Emitter.emit` puts them (the
+contract's order)."""
 WIRE_NAMES = {
-    **{name: name for name in RECORD_FIELDS},
-    "message_safe": "messageSafe",
-    "user_id": "userId",
-    "conversation_id": "conversationId",
-    "run_id": "runId",
-    "http_status": "httpStatus",
-    "duration_ms": "durationMs",
-    "trace_id": "traceId",
-    "span_id": "spanId",
+    **{field: field for field in RECORD_FIELDS},
+    **{name: wire for name, wire in EVENT_WIRE_NAMES.items() if wire in RECORD_FIELDS},
 }
 """Keyword names `emit_event` accepts (snake_case or the wire's camelCase) and the wire field of each."""
 

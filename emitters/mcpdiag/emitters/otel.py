@@ -27,6 +27,9 @@ ATTRIBUTE_FIELDS = MappingProxyType(
         "mcp.transport": "transport",
         "http.response.status_code": "httpStatus",
         "mcp.duration_ms": "durationMs",
+        "mcp.event.count": "count",
+        "mcp.event.first_ts": "firstTs",
+        "mcp.event.last_ts": "lastTs",
     }
 )
 # Attributes under this prefix become the event's `attrs` (prefix stripped).
@@ -34,6 +37,10 @@ ATTRS_PREFIX = "mcp.attr."
 # Resource attribute → field of the event's `source`.
 RESOURCE_FIELDS = MappingProxyType(
     {"service.name": "service", "host.name": "host", "service.version": "version"}
+)
+# Wire fields the log record carries itself, not as attributes (`attrs` and `source` are above).
+LOG_RECORD_FIELDS = MappingProxyType(
+    {"ts": "time_unix_nano", "traceId": "trace_id", "spanId": "span_id", "detail": "body"}
 )
 
 # OpenTelemetry SeverityNumber of each severity (the first number of its range).

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from mcpdiag.emitters import redact_engine
 from mcpdiag.emitters.redact_engine import (
     ESCAPES,
     GATE_LITERALS,
@@ -23,11 +24,19 @@ from mcpdiag.emitters.redact_engine import (
     decoded_edits,
     holds_any,
     known_edits,
-    present_literals,
+    needs_work,
     rule_edits,
 )
-from mcpdiag.emitters.redact_keys import HEADERS, is_count_key, is_secret_key, pair_name
+from mcpdiag.emitters.redact_keys import (
+    HEADERS,
+    PAIR_NAME_KEYS,
+    PAIR_VALUE_KEYS,
+    is_count_key,
+    is_secret_key,
+    pair_name,
+)
 from mcpdiag.emitters.redact_rules import PLACEHOLDER_RE, scheme_end
+from mcpdiag.emitters.redact_scan import Scanner
 
 MIN_KNOWN_SECRET = 4
 CACHE_STRINGS = 8192
@@ -37,40 +46,51 @@ CACHE_CHARS = 1024
 OFFLOAD_CHARS = 64 * 1024
 """From this size on, `Redactor.atext` and `Redactor.avalue` redact in a worker thread."""
 _MAX_PASSES = 6
+_MAX_FAST_DEPTH = 8
+_MAX_PLAIN_KEY = 256
+_PAIR_KEYS = PAIR_NAME_KEYS | PAIR_VALUE_KEYS
 
 
 class Redactor:
     """Redacts text, events and any JSON-like value; built once from the known secrets and reused.
 
     `cache_chars`: the longest string the walk remembers as clean (the server side, which sees the same
-    details again and again, remembers longer ones than an emitter inside a host).
+    details again and again, remembers longer ones than an emitter inside a host). `engine`: the candidate
+    scan's engine (`redact_scan.ENGINES`; None: the fastest that runs here, `redact_engine.ENGINE`).
     """
 
-    __slots__ = ("_cache_chars", "_clean", "_needles")
+    __slots__ = ("_cache_chars", "_clean", "_needles", "_plain_keys", "_scan", "engine")
 
-    def __init__(self, known_secrets: Iterable[str] = (), *, cache_chars: int = CACHE_CHARS) -> None:
+    def __init__(
+        self, known_secrets: Iterable[str] = (), *, cache_chars: int = CACHE_CHARS, engine: str | None = None
+    ) -> None:
         stripped = {s.strip() for s in known_secrets if isinstance(s, str)}
         kept = {s for s in stripped if len(s) >= MIN_KNOWN_SECRET}
         needles = kept | {quote(s, safe="") for s in kept}
         self._needles = tuple(sorted(needles, key=lambda s: (-len(s), s)))
         self._cache_chars = cache_chars
+        scanner: Scanner = redact_engine.DEFAULT_SCANNER if engine is None else redact_engine.scanner(engine)
+        self._scan = scanner.present
+        self.engine = scanner.name
+        """The engine of the candidate scan this redactor runs."""
         # Strings the walk found clean. Shared by the threads that use this redactor: set lookups, adds and
         # clears are atomic, and a race costs only a rescan.
         self._clean: set[str] = set()
+        # Keys that name nothing and hold no candidate (`_plain_key`): most keys of most events.
+        self._plain_keys: set[str] = set()
 
     # --- text -----------------------------------------------------------------------------------------
 
     def text(self, text: str, counts: dict[str, int] | None = None) -> str:
         """Redact one string, adding how often each rule fired to `counts`."""
-        # Substring tests on the lowercased text are far faster than any case-insensitive regex: most
-        # texts contain none of the literals (nor a known secret) and leave here in a microsecond or two.
-        low = text.lower()
-        present = present_literals(low)
+        # One candidate scan: most texts hold none of the literals (nor a known secret) and leave here.
+        present = self._scan(text)
         needles = self._needles
-        if not present and not (needles and holds_any(text, needles)):
+        if not (present and needs_work(present)) and not (needles and holds_any(text, needles)):
             return text
         if counts is None:
             counts = {}
+        low = text.lower()
         # Matches can overlap or expose one another ('token= "secret": "…"'): repeat until nothing changes,
         # which is also what makes a second call a no-op.
         for _ in range(_MAX_PASSES):
@@ -78,12 +98,14 @@ class Redactor:
             if present:
                 edits = rule_edits(text, low, present, edits)
             if not edits and not ESCAPES.isdisjoint(present):
-                edits = decoded_edits(text, present, needles)
+                edits = decoded_edits(text, present, needles, self._scan)
             if not edits:
                 break
             text = apply_edits(text, edits, counts)
+            present = self._scan(text)
+            if not needles and not (present and needs_work(present)):
+                break  # what is left holds no candidate: another pass would find nothing
             low = text.lower()
-            present = present_literals(low)
         return text
 
     def might_contain_secret(self, text: str) -> bool:
@@ -94,7 +116,8 @@ class Redactor:
         """
         if holds_any(text, self._needles):
             return True
-        return bool(present_literals(text.lower()))
+        present = self._scan(text)
+        return bool(present) and needs_work(present)
 
     def find_leaks(self, text: str) -> list[str]:
         """Names of the rules that would fire on `text` (never the secret itself)."""
@@ -120,6 +143,8 @@ class Redactor:
         if isinstance(value, str):
             return self.string(value, counts)
         if isinstance(value, Mapping):
+            if type(value) is dict and (copied := self._plain_copy(value, counts)) is not None:
+                return copied
             return self._mapping(value, counts)
         if isinstance(value, list | tuple):
             return self._sequence(value, counts)
@@ -156,6 +181,75 @@ class Redactor:
     def remembered(self) -> frozenset[str]:
         """The strings this redactor currently remembers as clean."""
         return frozenset(self._clean)
+
+    def _plain_copy(self, mapping: dict[Any, Any], counts: dict[str, int]) -> dict[Any, Any] | None:
+        """The walk of a mapping whose keys are all plain (`_plain_key`) and whose values are strings,
+        numbers, flags, None or such mappings: a copy, its strings redacted, with one scan proving most of
+        them clean at once. None for any other mapping (a list, a secret-looking key: the walk decides)."""
+        slots: list[tuple[dict[Any, Any], Any]] = []
+        plain = self._plain_keys
+
+        def copy(node: dict[Any, Any], depth: int) -> dict[Any, Any] | None:
+            out: dict[Any, Any] = {}
+            for key, item in node.items():
+                if key not in plain and not (type(key) is str and self._plain_key(key)):
+                    return None
+                kind = type(item)
+                if kind is str:
+                    slots.append((out, key))
+                elif kind is dict:
+                    if depth >= _MAX_FAST_DEPTH or (item := copy(item, depth + 1)) is None:
+                        return None
+                elif item is not None and kind is not int and kind is not float and kind is not bool:
+                    return None
+                out[key] = item
+            return out
+
+        copied = copy(mapping, 0)
+        if copied is None or not slots:
+            return copied
+        # One scan for the lot: only when the joined text holds a candidate (perhaps across two strings) is
+        # each string redacted on its own, as the walk does; the longest first (a detail, most often the
+        # one), and then the others again at once.
+        texts = [out[key] for out, key in slots]
+        if not self._candidate("\n".join(texts)):
+            self._remember(texts)
+            return copied
+        longest = max(range(len(slots)), key=lambda i: len(slots[i][0][slots[i][1]]))
+        out, key = slots.pop(longest)
+        out[key] = self.string(out[key], counts)
+        rest = [out[key] for out, key in slots]
+        if self._candidate("\n".join(rest)):
+            for out, key in slots:
+                out[key] = self.string(out[key], counts)
+        else:
+            self._remember(rest)
+        return copied
+
+    def _remember(self, texts: list[str]) -> None:
+        """Remember `texts`, found clean, as the walk remembers what it finds clean."""
+        clean = self._clean
+        if len(clean) + len(texts) >= CACHE_STRINGS:
+            clean.clear()
+        clean.update(text for text in texts if len(text) <= self._cache_chars)
+
+    def _candidate(self, text: str) -> bool:
+        """Whether `text` holds anything the redactor would look at twice (a rule's candidate, an escape, a
+        known secret): False guarantees `self.text(text)` returns it as is."""
+        present = self._scan(text)
+        return bool(present and needs_work(present)) or bool(self._needles and holds_any(text, self._needles))
+
+    def _plain_key(self, key: str) -> bool:
+        """Whether the walk treats `key` as text that stays as it is and names nothing (remembered)."""
+        if len(key) > _MAX_PLAIN_KEY or is_secret_key(key) or key.lower() in _PAIR_KEYS:
+            return False
+        fired: dict[str, int] = {}
+        if self.text(key, fired) != key or fired:
+            return False
+        if len(self._plain_keys) >= CACHE_STRINGS:
+            self._plain_keys.clear()
+        self._plain_keys.add(key)
+        return True
 
     def _mapping(self, mapping: Mapping[Any, Any], counts: dict[str, int]) -> dict[Any, Any]:
         pair = pair_name(mapping)

@@ -24,12 +24,21 @@ from mcpdiag.emitters.redact_rules import Edit, redacted_ahead, scheme_end
 
 NAME = "assignment"
 PLACEHOLDER = f"[REDACTED:{NAME}]"
-GATE = frozenset(KEY_MARKERS)
+SITES = {marker: f"site:{marker}" for marker in KEY_MARKERS}
+"""The scan tag of each secret word where it can introduce a value (`SITE_PATTERN`)."""
+_N = r"[\w.\x80-\xff-]"
+SITE_PATTERN = rf"{{m}}{_N}*[\"']?[ \t]*[:=]|<[\w.:\x80-\xff-]*{{m}}|-{_N}*{{m}}{_N}*[ \t]"
+"""Where a name holding the secret word `m` can introduce a value, over-read (`_judge` decides): followed by
+a separator (after a quote), in an XML tag name (`<password>`, `<ns:token>`), or starting with a dash and
+followed by a blank (a flag). Hyperscan syntax over the text's bytes (a name's non-ASCII bytes are name
+characters too)."""
+GATE = frozenset(SITES.values())
 
 _WORD_CHARS = frozenset(string.ascii_letters + string.digits + "_.-")
 _MAX_NAME = 128
 _NAME_END = re.compile(r"[A-Za-z0-9_.-]*+")
 _SEPARATOR = re.compile(r"[ \t]*+([:=])[ \t]*+")
+_SITE = re.compile(r"[ \t]*+[:=\"']")
 _NEXT_PAIR = re.compile(r"[ \t]*:")
 _QUOTED = re.compile(r"(?P<q>[\"'])(?P<value>(?:\\.|(?!(?P=q))[^\\\r\n])++)(?P=q)")
 _BARE = re.compile(r"[^\s,;&\"']++")
@@ -58,8 +67,8 @@ def edits(text: str, low: str, present: frozenset[str], out: list[Edit]) -> None
         # Lowercasing changed some lengths (`İ`): find the ASCII words in a form that keeps positions.
         low = text.translate(_LOWER)
     names: set[tuple[int, int]] = set()
-    for marker in KEY_MARKERS:
-        if marker not in present:
+    for marker, site in SITES.items():
+        if site not in present:
             continue
         pos = 0
         while (found := low.find(marker, pos)) != -1:
@@ -68,8 +77,11 @@ def edits(text: str, low: str, present: frozenset[str], out: list[Edit]) -> None
             while start > floor and text[start - 1] in _WORD_CHARS:
                 start -= 1
             end = _after(_NAME_END, text, found)
-            names.add((start, end))
             pos = end
+            # Most names in text introduce nothing (`session worker 3`): only a name followed by a separator
+            # or a quote, a flag (`--token x`) or an XML tag name can (`_judge` then decides).
+            if text[start] == "-" or _SITE.match(text, end) or (start and text[start - 1] in "<:"):
+                names.add((start, end))
     done = 0
     for start, end in sorted(names):
         if start < done:

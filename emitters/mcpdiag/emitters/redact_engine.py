@@ -1,19 +1,35 @@
 """The text engine of redaction: which rules run on a text, the edits they and the known secrets call for
 (in the text as written and in its decoded layers), and how the kept edits are applied.
 
-`Redactor.text` (in `redact`) repeats one pass of this engine until nothing changes.
+Every rule names the lowercase literals one of which each of its matches holds (its gate) and those every
+text it matches holds besides (`requires`): the candidate scan (`redact_scan`, one pass) says which
+literals a text holds, and only the rules they let through run, each from its first candidate on. A text
+that holds none (most text) costs the scan alone. `Redactor.text` (in `redact`) repeats one pass of this
+engine until nothing changes.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Protocol
 
 from mcpdiag.emitters import redact_assign
-from mcpdiag.emitters.redact_rules import CLI_RULES, PAIR_RULES, PLACEHOLDER_RE, TOKEN_RULES, URL_RULES, Edit
-from mcpdiag.emitters.redact_views import ESCAPE_MARKERS, MAX_DEPTH, View, decode
+from mcpdiag.emitters.redact_rules import (
+    CANDIDATE_TAGS,
+    CANDIDATES,
+    CLI_RULES,
+    PAIR_RULES,
+    PLACEHOLDER_RE,
+    QUERY_PATTERN,
+    QUERY_TAGS,
+    TOKEN_RULES,
+    URL_RULES,
+    Edit,
+)
+from mcpdiag.emitters.redact_scan import Scanner, build
+from mcpdiag.emitters.redact_views import ESCAPE_MARKERS, ESCAPE_PATTERNS, MAX_DEPTH, View, decode
 
 
 class _Rule(Protocol):
@@ -21,12 +37,15 @@ class _Rule(Protocol):
     def name(self) -> str: ...
     @property
     def gate(self) -> frozenset[str]: ...
+    @property
+    def requires(self) -> tuple[frozenset[str], ...]: ...
     def edits(self, text: str, low: str, present: frozenset[str], out: list[Edit]) -> None: ...
 
 
 class _Assignment:
     name = redact_assign.NAME
     gate = redact_assign.GATE
+    requires: tuple[frozenset[str], ...] = ()
 
     def edits(self, text: str, low: str, present: frozenset[str], out: list[Edit]) -> None:
         redact_assign.edits(text, low, present, out)
@@ -36,43 +55,63 @@ class _Assignment:
 _RULES: tuple[_Rule, ...] = (*TOKEN_RULES, *URL_RULES, *CLI_RULES, *PAIR_RULES, _Assignment())
 
 RULE_NAMES = ("known_secret", "secret_key", *dict.fromkeys(rule.name for rule in _RULES))
-_LITERALS = tuple(sorted(frozenset(ESCAPE_MARKERS).union(*(rule.gate for rule in _RULES))))
+ESCAPES = frozenset(f"esc:{marker}" for marker in ESCAPE_MARKERS)
+"""The tags of the escapes `redact_views` decodes: a text holding none has no decoded layer."""
+_PATTERNS: dict[str, tuple[str, str, str]] = {
+    **{f"esc:{marker}": (marker, pattern, marker) for marker, pattern in ESCAPE_PATTERNS.items()},
+    **{
+        tag: (marker, redact_assign.SITE_PATTERN.format(m=marker), marker)
+        for marker, tag in redact_assign.SITES.items()
+    },
+    **{tag: (word, QUERY_PATTERN.format(m=word), word) for word, tag in QUERY_TAGS.items()},
+    **{CANDIDATE_TAGS[name]: spec for name, spec in CANDIDATES.items()},
+}
+_TAG_NAMES = ESCAPES.union(
+    *(rule.gate for rule in _RULES), *(group for rule in _RULES for group in rule.requires)
+)
+_SPECS = {tag: _PATTERNS.get(tag, (tag, None, tag)) for tag in sorted(_TAG_NAMES)}
+TAGS: dict[str, tuple[str, str | None]] = {
+    tag: (literal, pattern) for tag, (literal, pattern, _) in _SPECS.items()
+}
+"""What the candidate scan looks for: each tag with its literal and the pattern that narrows it, if any."""
+_FORMS = {tag: forms for tag, (_, _, forms) in _SPECS.items()}
+_LITERAL = {tag: literal for tag, (literal, _) in TAGS.items()}
+_LITERALS = tuple(sorted({_LITERAL[tag] for tag in ESCAPES.union(*(rule.gate for rule in _RULES))}))
 GATE_LITERALS: tuple[str, ...] = _LITERALS
 """Lowercase substrings of which every rule's match contains one, and so does every secret field name and
 every text that needs decoding (`%`, `\\`, `&`): a text whose lowercased form holds none of them (and no known
 secret) is never changed by `Redactor.text`."""
-ESCAPES = frozenset(ESCAPE_MARKERS)
-# Each `_` is tested from behind: one literal the engine skips to (an alternation of prefixes would be tried
-# at every character).
-_UNDERSCORE_TOKENS = re.compile(
-    r"_(?:(?<=gh[pousr]_)|(?<=github_pat_)|(?<=[sr]k_)(?=live_|test_)|(?<=whsec_))"
-)
+SCAN_LITERALS: tuple[str, ...] = tuple(sorted(set(_LITERAL.values())))
+"""The literals of every tag."""
+_IMPLIED = {
+    tag: frozenset(other for other, literal in _LITERAL.items() if literal == tag) for tag in _LITERAL
+}
 _RANK = {name: rank for rank, name in enumerate(RULE_NAMES)}
 
 
-def present_literals(low: str) -> frozenset[str]:
-    """The gate literals that the lowercased text `low` holds."""
-    present = [literal for literal in _LITERALS if literal in low]
-    # `_` is in most texts (codes, snake_case): it gates the underscore tokens only when one may be there.
-    if "_" in present and _UNDERSCORE_TOKENS.search(low) is None:
-        present.remove("_")
-    return frozenset(present)
+def scanner(engine: str | None = None) -> Scanner:
+    """A candidate scanner of `TAGS` on `engine` (None: the fastest that runs here)."""
+    return build(TAGS, engine)
 
 
-# What can form each literal: its own characters; for `_`, those of the underscore tokens it stands for.
-_FORMS = {literal: literal + ("ghpousr_ithubatklivestwhc" if literal == "_" else "") for literal in _LITERALS}
+ENGINE_VARIABLE = "MCPDIAG_REDACT_ENGINE"
+"""Names the engine every redactor of the process uses by default (`stdlib` forces the pure-Python scan)."""
+DEFAULT_SCANNER = scanner(os.environ.get(ENGINE_VARIABLE) or None)
+ENGINE = DEFAULT_SCANNER.name
+"""The candidate scan engine redactors use unless told otherwise: `hyperscan` when it runs here, `stdlib`."""
 
 
 @lru_cache(maxsize=1024)
 def _formed(chars: frozenset[str]) -> frozenset[str]:
-    """The literals that decoded `chars` may have formed (a superset: the rules then search the text)."""
+    """The tags that decoded `chars` may have formed: those whose literal holds one (a superset: the rules
+    then search the text)."""
     lowered = {char.lower() for char in chars}
-    return frozenset(literal for literal, form in _FORMS.items() if not lowered.isdisjoint(form))
+    return frozenset(tag for tag, forms in _FORMS.items() if not lowered.isdisjoint(forms))
 
 
 def holds_any(text: str, needles: tuple[str, ...]) -> bool:
     """Whether `text` holds one of `needles`."""
-    # A plain loop: measurably faster than any() over a generator for the few needles there are.
+    # A plain loop: faster than any() over a generator for the few needles there are.
     for needle in needles:  # noqa: SIM110
         if needle in text:
             return True
@@ -81,8 +120,31 @@ def holds_any(text: str, needles: tuple[str, ...]) -> bool:
 
 @lru_cache(maxsize=1024)
 def _active(present: frozenset[str]) -> tuple[_Rule, ...]:
-    """The rules whose gate `present` meets, in their order (a few literal sets recur: remembered)."""
-    return tuple(rule for rule in _RULES if not rule.gate.isdisjoint(present))
+    """The rules whose gate `present` meets and whose required literals it holds, in their order (a few
+    literal sets recur: remembered)."""
+    return tuple(
+        rule
+        for rule in _RULES
+        if not rule.gate.isdisjoint(present) and all(not group.isdisjoint(present) for group in rule.requires)
+    )
+
+
+def runs_any(present: frozenset[str]) -> bool:
+    """Whether any rule runs on a text holding the tags `present`."""
+    return bool(_active(present))
+
+
+@lru_cache(maxsize=1024)
+def needs_work(present: frozenset[str]) -> bool:
+    """Whether a text holding the tags `present` may change: a rule runs on it, or it has escapes."""
+    return runs_any(present) or not ESCAPES.isdisjoint(present)
+
+
+@lru_cache(maxsize=1024)
+def loose(present: frozenset[str]) -> frozenset[str]:
+    """`present` with every tag whose literal one of them is (a secret word held anywhere stands for the
+    secret word where it introduces a value): what a decoded layer may complete."""
+    return present.union(*(_IMPLIED.get(tag, ()) for tag in present))
 
 
 def _merge(kept: list[Edit], new: list[Edit]) -> list[Edit]:
@@ -139,26 +201,35 @@ def apply_edits(text: str, edits: Sequence[Edit], counts: dict[str, int]) -> str
     return "".join(parts)
 
 
-def decoded_edits(text: str, present: frozenset[str], needles: tuple[str, ...]) -> list[Edit]:
-    """The edits that the decoded layers of `text` (whose literals are `present`) call for, in `text`'s
-    own positions."""
+def decoded_edits(
+    text: str, present: frozenset[str], needles: tuple[str, ...], scan: Callable[[str], frozenset[str]]
+) -> list[Edit]:
+    """The edits that the decoded layers of `text` (whose tags are `present`, as `scan` finds them) call
+    for, in `text`'s own positions."""
     found: list[Edit] = []
-    view = decode(text)
+
+    def worth(chars: frozenset[str], nested: bool) -> bool:
+        # A layer is read only if a rule may run on it (what its parent held, any secret word as a candidate
+        # wherever it is, and what decoding may have formed), or a known secret may be spelled in it, or a
+        # layer below it may hold either.
+        return nested or bool(needles) or runs_any(loose(present) | _formed(chars))
+
+    # The scan says which markers start the escapes the text holds (an over-read: never one too few).
+    markers = frozenset(marker for marker in ESCAPE_MARKERS if f"esc:{marker}" in present)
+    view = decode(text, want=worth, markers=markers)
     for _ in range(MAX_DEPTH):
         if view is None:
             break
         layer = view.text
         edits = known_edits(layer, needles) if needles else []
-        low = layer.lower()
-        # A literal the layer holds and its parent does not holds a decoded character: no rescan needed.
-        present = present | _formed(view.chars)
+        present = scan(layer)
         if present:
-            edits = rule_edits(layer, low, present, edits)
+            edits = rule_edits(layer, layer.lower(), present, edits)
         if edits:
             found = _merge(found, [_lift(view, edit) for edit in edits])
         if not view.nested or ESCAPES.isdisjoint(present):
             break
-        view = decode(layer, view)
+        view = decode(layer, view, want=worth)
     return found
 
 

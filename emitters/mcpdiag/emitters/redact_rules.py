@@ -29,6 +29,42 @@ SCHEMES = r"(?i:bearer|basic|digest|token|negotiate|ntlm|dpop|aws4-hmac-sha256|s
 _REDACTED_AHEAD = re.compile(rf"[ \t]*(?:{SCHEMES}[ \t]+)?\[REDACTED:")
 _SCHEME_PREFIX = re.compile(rf"{SCHEMES}[ \t]+")
 _QUERY_NAMES = frozenset({"key", "code", "sig"})
+_PAIR_FORMS = "\"':=,<> \t\r\nnamekyhdrfilvu"
+CANDIDATES: dict[str, tuple[str, str, str]] = {
+    # A token after the scheme: what `looks_like_token` and `_is_basic_credential` ask at least.
+    "bearer": ("bearer", r"bearer[ \t]+[\w.~+/\x80-\xff-]{8}", "bearer \t"),
+    "basic": ("basic", r"basic[ \t]+[a-z0-9+/]{8}", "basic \t"),
+    # A list of pairs: a bracket or comma, a bracket or parenthesis, a quote.
+    "pairlist": ("", r"[\[,][ \t\r\n]*[\[(][ \t]*[\"']", "[,( \t\r\n\"'"),
+    # Credentials in a URL: nothing but userinfo between the scheme's `://` and an `@`.
+    "userinfo": ("://", r"://[^\s/?#]*@", ":/@"),
+    # A name/value pair: the pair rules' own shapes, quotes and bounds relaxed.
+    "pair_name_first": (
+        "",
+        r"[\"'](?:name|key|header|field)[\"'][ \t]*:[ \t]*[\"'][^\"'\\\r\n<>]{1,128}[\"'][ \t]*,[ \t\r\n]*"
+        r"[\"'](?:value|val)[\"'][ \t]*:[ \t]*[\"']",
+        _PAIR_FORMS,
+    ),
+    "pair_value_first": (
+        "",
+        r"[\"'](?:value|val)[\"'][ \t]*:[ \t]*[\"'].*[\"'][ \t]*,[ \t\r\n]*"
+        r"[\"'](?:name|key|header|field)[\"'][ \t]*:[ \t]*[\"']",
+        _PAIR_FORMS,
+    ),
+    "pair_attributes": (
+        "",
+        r"(?:name|key)=[\"'][^\"'\\\r\n<>]{1,128}[\"'][ \t\r\n]+value=[\"']",
+        _PAIR_FORMS,
+    ),
+}
+"""Scan tags that narrow a literal to where a rule can match: name → (literal, Hyperscan pattern, the
+characters that can complete the pattern). An empty literal is in every text (the stdlib scan reports
+the tag always)."""
+CANDIDATE_TAGS = {name: f"ctx:{name}" for name in CANDIDATES}
+QUERY_TAGS = {word: f"query:{word}" for word in (*KEY_MARKERS, "code")}
+"""The scan tag of each word a query parameter's secret name holds, where it names a parameter."""
+QUERY_PATTERN = r"[?&#](?:amp;)?[\w.\x80-\xff-]*{m}[\w.\x80-\xff-]*="
+"""Where the word `m` can name a query parameter (Hyperscan syntax; `_query` decides)."""
 _TOKEN_MARKS = frozenset("0123456789_~+/=")
 # One value: a quoted string (escapes allowed) read to its closing quote, possessively.
 _STRING = r"(?:\\.|(?!(?P={q}))[^\\\r\n])*+"
@@ -76,11 +112,24 @@ class RegexRule:
     accept: Accept | None = None
     scheme: bool = False
     """Whether an auth scheme at the start of the value stays (`Bearer [REDACTED:…]`)."""
+    requires: tuple[frozenset[str], ...] = ()
+    """Groups of scan tags: every text the rule matches holds one of each group besides."""
+    anchors: tuple[str, ...] = ()
+    """Lowercase literals one of which every match holds within `back` characters of its start."""
+    back: int | None = 0
+    """How far before its first anchor a match can start (None: anywhere): the search starts there."""
 
     def edits(self, text: str, low: str, present: frozenset[str], out: list[Edit]) -> None:
         """Append this rule's edits of `text` to `out`, in order and not overlapping each other."""
+        pos = 0
+        if self.back is not None and len(low) == len(text):
+            # Positions of the lowercased text are the text's: no match starts before the first anchor.
+            found = [at for literal in self.anchors if (at := low.find(literal)) != -1]
+            if not found:
+                return
+            pos = max(0, min(found) - self.back)
         search = self.head.search
-        head = search(text)
+        head = search(text, pos)
         while head is not None:
             pos = max(head.end(), head.start() + 1)
             edit = self._edit(text, head)
@@ -118,9 +167,15 @@ def _rule(
     accept: Accept | None = None,
     *,
     scheme: bool = False,
+    requires: tuple[tuple[str, ...], ...] = (),
+    anchor: tuple[str, ...] | None = None,
+    back: int | None = 0,
 ) -> RegexRule:
+    """A rule; its gate (scan tags) is its anchors (literals) unless `anchor` says otherwise."""
     compiled = re.compile(tail) if tail else None
-    return RegexRule(name, frozenset(gate), re.compile(head), compiled, accept, scheme)
+    groups = tuple(frozenset(group) for group in requires)
+    anchors = gate if anchor is None else anchor
+    return RegexRule(name, frozenset(gate), re.compile(head), compiled, accept, scheme, groups, anchors, back)
 
 
 def _pair_value(head: re.Match[str]) -> bool:
@@ -152,13 +207,14 @@ TOKEN_RULES = (
     ),
     _rule(
         "aws_secret_access_key",
-        ("secret",),
+        ("aws",),
         r"(?P<pre>(?i:aws)(?<![A-Za-z0-9][Aa][Ww][Ss])[_-]?(?i:secret)[_-]?(?i:access[_-]?)?(?i:key)"
         r"[\"']?[ \t]*[:=][ \t]*[\"']?)[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])",
+        requires=(("secret",),),
     ),
     _rule(
         "github_token",
-        ("_",),
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
         r"g(?<![A-Za-z0-9_]g)(?:h[pousr]_[A-Za-z0-9]{36,}+|ithub_pat_[A-Za-z0-9_]{22,}+)",
     ),
     _rule("gitlab_token", ("glpat-",), r"glpat-(?<![\w-]glpat-)[\w-]{20,}+"),
@@ -169,17 +225,25 @@ TOKEN_RULES = (
     ),
     _rule(
         "webhook_url",
-        ("hook",),
+        ("hooks.", "discord", ".webhook."),
         r"(?P<pre>(?i:hooks\.slack\.com/(?:services|workflows|triggers)/|discord(?:app)?\.com/api/webhooks/"
         r"|\.webhook\.office\.com/webhookb2/|hooks\.zapier\.com/hooks/catch/))(?!\[REDACTED:)"
         r"[^\s\"'<>?#\\]{6,}+",
     ),
-    _rule("stripe_key", ("_",), r"sk_(?:live|test)_(?<![A-Za-z0-9]sk_(?:live|test)_)[A-Za-z0-9]{16,}+"),
-    _rule("stripe_key", ("_",), r"rk_(?:live|test)_(?<![A-Za-z0-9]rk_(?:live|test)_)[A-Za-z0-9]{16,}+"),
-    _rule("webhook_secret", ("_",), r"whsec_(?<![A-Za-z0-9]whsec_)[A-Za-z0-9+/=]{16,}+"),
+    _rule(
+        "stripe_key",
+        ("sk_live_", "sk_test_"),
+        r"sk_(?:live|test)_(?<![A-Za-z0-9]sk_(?:live|test)_)[A-Za-z0-9]{16,}+",
+    ),
+    _rule(
+        "stripe_key",
+        ("rk_live_", "rk_test_"),
+        r"rk_(?:live|test)_(?<![A-Za-z0-9]rk_(?:live|test)_)[A-Za-z0-9]{16,}+",
+    ),
+    _rule("webhook_secret", ("whsec_",), r"whsec_(?<![A-Za-z0-9]whsec_)[A-Za-z0-9+/=]{16,}+"),
     _rule("google_api_key", ("aiza",), r"AIza(?<![\w-]AIza)[A-Za-z0-9_-]{35,}+"),
     _rule("google_oauth_token", ("ya29.",), r"ya29\.(?<![\w.-]ya29\.)[\w-]{20,}+"),
-    _rule("anthropic_key", ("sk-",), r"sk-ant-(?<![\w-]sk-ant-)[A-Za-z0-9_-]{20,}+"),
+    _rule("anthropic_key", ("sk-ant-",), r"sk-ant-(?<![\w-]sk-ant-)[A-Za-z0-9_-]{20,}+"),
     _rule("openai_key", ("sk-",), r"sk-(?<![\w-]sk-)[A-Za-z0-9_-]{20,}+"),
 )
 
@@ -189,36 +253,42 @@ URL_RULES = (
     # password is covered too.
     _rule(
         "url_password",
-        ("@",),
+        ("://",),
         r"(?P<pre>://(?<=[A-Za-z0-9+.-]://)[^\s/?#@:\[\]]{0,256}+:)(?!\[REDACTED:)[^\s/?#\"'<>]{1,1024}(?=@)",
+        requires=(("@",), (CANDIDATE_TAGS["userinfo"],)),
     ),
     _rule(
         "url_userinfo",
-        ("@",),
+        ("://",),
         r"(?P<pre>://(?<=[A-Za-z0-9+.-]://))[A-Za-z0-9._~%!$&'()*+,;=-]{16,1024}(?=@)",
+        requires=(("@",), (CANDIDATE_TAGS["userinfo"],)),
     ),
     _rule(
         "bearer",
-        ("bearer",),
+        (CANDIDATE_TAGS["bearer"],),
         # `name="..."` is an auth-param (`Bearer resource_metadata="..."`), not a token; so is `name=`
         # before a placeholder, which a second pass must leave alone.
         r"(?P<pre>[Bb](?<![\w][Bb])(?i:earer)[ \t]+)(?P<value>[\w.~+/-]++(?:=+(?![\"']|\[REDACTED:))?)"
         r"(?![\w.~+/=-])",
         accept=lambda head: looks_like_token(head["value"]),
+        anchor=("bearer",),
     ),
     _rule(
         "basic",
-        ("basic",),
+        (CANDIDATE_TAGS["basic"],),
         r"(?P<pre>[Bb](?<![\w][Bb])(?i:asic)[ \t]+)(?P<value>[A-Za-z0-9+/]++(?:=+(?![\"']|\[REDACTED:))?)"
         r"(?![A-Za-z0-9+/=])",
         accept=lambda head: _is_basic_credential(head["value"]),
+        anchor=("basic",),
     ),
     _rule(
         "query_param",
-        (*KEY_MARKERS, "code="),
+        tuple(QUERY_TAGS),
         r"[?&#](?:amp;)?(?P<name>[A-Za-z_][\w.-]*+)=",
         r"(?!\[REDACTED:)[^&#\s\"'<>]++",
         _query,
+        requires=(("?", "&", "#"), ("=",)),
+        anchor=("?", "&", "#"),
     ),
 )
 
@@ -230,22 +300,25 @@ CLI_RULES = (
         r"-(?<![\w-]-)(?:-user|-proxy-user|u|U)(?:[ \t]+|=)?(?P<q>[\"']?)(?P<user>[^\s:\"'@]{0,256}+):"
         r"(?!\[REDACTED:)(?P<value>[^\s\"']{1,1024}+)",
         accept=_curl_user,
+        back=1,  # the first dash of `--user`
     ),
     _rule(
         "cli_password",
-        ("-p",),
+        ("mysql", "mariadb"),
         r"m(?<![\w-]m)(?:ysql|ariadb)(?:dump|admin|sh|import|check)?\b[^\r\n]{0,512}?[ \t]-p"
         r"(?!\[REDACTED:)(?P<value>[^\s\"'-][^\s\"']{0,1023}+)",
+        requires=(("-p",),),
     ),
     _rule(
         "cli_password",
-        ("-p",),
+        ("sshpass",),
         r"sshpass(?<![\w-]sshpass)[ \t]+-p[ \t]*[\"']?(?!\[REDACTED:)(?P<value>[^\s\"']{1,1024}+)",
     ),
     _rule(
         "cli_password",
-        ("pass",),
+        ("-pass",),
         r"-pass(?<![\w-]-pass)(?:in|out)?[ \t]+pass:(?!\[REDACTED:)(?P<value>[^\s\"']{1,1024}+)",
+        requires=(("pass:",),),
     ),
 )
 
@@ -260,6 +333,13 @@ PAIR_RULES = (
         rf"(?P<value>{_STRING.format(q='q2')})(?P=q2)",
         accept=_pair_value,
         scheme=True,
+        requires=(
+            ('name"', "name'", 'key"', "key'", 'header"', "header'", 'field"', "field'"),
+            ("val",),
+            (CANDIDATE_TAGS["pair_name_first"],),
+        ),
+        anchor=('name"', "name'", 'key"', "key'", 'header"', "header'", 'field"', "field'"),
+        back=1,  # the quote before the name key
     ),
     _rule(
         "assignment",
@@ -270,6 +350,13 @@ PAIR_RULES = (
         r"(?P=q2)",
         accept=_pair_value,
         scheme=True,
+        requires=(
+            ('value"', "value'", 'val"', "val'"),
+            ("name", "key", "header", "field"),
+            (CANDIDATE_TAGS["pair_value_first"],),
+        ),
+        anchor=('value"', "value'", 'val"', "val'"),
+        back=1,  # the quote before the value key
     ),
     _rule(
         "assignment",
@@ -278,6 +365,8 @@ PAIR_RULES = (
         rf"(?P<q2>[\"'])(?P<value>{_STRING.format(q='q2')})(?P=q2)",
         accept=_pair_value,
         scheme=True,
+        requires=(("name=", "key="), ("value=",), (CANDIDATE_TAGS["pair_attributes"],)),
+        anchor=("name=", "key="),
     ),
     _rule(
         "assignment",
@@ -287,5 +376,7 @@ PAIR_RULES = (
         rf"(?P<value>{_STRING.format(q='q2')})(?P=q2)[ \t]*[\])]",
         accept=_pair_value,
         scheme=True,
+        requires=((CANDIDATE_TAGS["pairlist"],),),
+        back=None,
     ),
 )

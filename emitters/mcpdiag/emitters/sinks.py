@@ -12,10 +12,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from mcpdiag.emitters.codes import Severity
-from mcpdiag.emitters.otel import ATTRIBUTE_FIELDS, ATTRS_PREFIX, SEVERITY_NUMBERS
+from mcpdiag.emitters.otel import ATTRIBUTE_FIELDS, ATTRS_PREFIX, RESOURCE_FIELDS, SEVERITY_NUMBERS
 
 logger = logging.getLogger("mcpdiag.emitters")
 
@@ -211,11 +212,10 @@ class OtlpLogSink:
 
 
 _FIELD_ATTRIBUTES = {field: name for name, field in ATTRIBUTE_FIELDS.items()}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _log_record(event: WireEvent) -> Any:
-    from datetime import datetime
-
     from opentelemetry import trace
     from opentelemetry._logs import LogRecord, SeverityNumber
     from opentelemetry.sdk._logs import ReadableLogRecord
@@ -240,7 +240,9 @@ def _log_record(event: WireEvent) -> Any:
             )
         )
     )
-    timestamp = int(datetime.fromisoformat(event["ts"].replace("Z", "+00:00")).timestamp() * 1e9)
+    # Integer arithmetic: a float of nanoseconds since 1970 cannot hold the milliseconds exactly.
+    since_epoch = datetime.fromisoformat(event["ts"].replace("Z", "+00:00")) - _EPOCH
+    timestamp = since_epoch // timedelta(microseconds=1) * 1000
     severity = Severity(event["severity"])
     record = LogRecord(
         timestamp=timestamp,
@@ -253,14 +255,6 @@ def _log_record(event: WireEvent) -> Any:
     )
     source = event.get("source") or {}
     resource = Resource.create(
-        {
-            k: v
-            for k, v in {
-                "service.name": source.get("service"),
-                "host.name": source.get("host"),
-                "service.version": source.get("version"),
-            }.items()
-            if v
-        }
+        {name: source[field] for name, field in RESOURCE_FIELDS.items() if source.get(field)}
     )
     return ReadableLogRecord(log_record=record, resource=resource)

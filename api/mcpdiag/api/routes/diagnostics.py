@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, StringConstraints
 from mcpdiag.api.acl import strip_detail, visible_event
 from mcpdiag.api.deps import CurrentUser, Policy, Store, strict_query
 from mcpdiag.api.errors import InvalidParameterError
-from mcpdiag.api.models import CodeCount, DiagnosticsPage, EventOut, SummaryResponse
+from mcpdiag.api.models import CodeCount, DiagnosticsPage, SummaryResponse
 from mcpdiag.api.routes.common import check_access, check_exists, error_responses
 from mcpdiag.api.status import derive_status, server_facts
 from mcpdiag.emitters import Severity, Touchpoint, format_ts
@@ -150,7 +150,7 @@ async def summary(
             )
             for code, s in sorted(result.by_code.items())
         },
-        "lastError": EventOut.model_validate(last_error) if last_error else None,
+        "lastError": last_error or None,
         "state": card.state,
         "endpoint": card.endpoint,
     }

@@ -8,7 +8,6 @@ its answer; the operation that sent it is cancelled and raises `StreamCutError`,
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ import anyio
 
 from mcpdiag.emitters.errors import StreamCutError
 from mcpdiag.emitters.mcp.sdk import http
-from mcpdiag.emitters.mcp.tracing import Operation, current_operation
+from mcpdiag.emitters.mcp.tracing import Operation, current_operation, json_message
 
 _EVENT_ID = re.compile(rb"(?:^|\n)id:")
 
@@ -82,13 +81,8 @@ class AnswerWatch:
 
 def request_id_of(content: bytes) -> RequestId | None:
     """The id of the JSON-RPC request in an HTTP body; None for a notification, a response or no JSON-RPC."""
-    if not content.startswith(b"{"):
-        return None
-    try:
-        message = json.loads(content)
-    except ValueError:
-        return None
-    if not isinstance(message, dict) or not isinstance(message.get("method"), str):
+    message = json_message(content)
+    if message is None or not isinstance(message.get("method"), str):
         return None
     found = message.get("id")
     return found if isinstance(found, int | str) and not isinstance(found, bool) else None

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import urlsplit
 
 from mcp import ClientSession, StdioServerParameters
-from mcp.client.sse import sse_client
 from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamable_http_client
 
-from mcpdiag.emitters.classifier import exception_chain
 from mcpdiag.emitters.emitter import Emitter
 from mcpdiag.emitters.endpoint import command_endpoint, url_endpoint
-from mcpdiag.emitters.errors import MCPDiagnosticError, StreamCutError
+from mcpdiag.emitters.errors import StreamCutError
+from mcpdiag.emitters.mcp.boundary import register_secrets, session_boundary
 from mcpdiag.emitters.mcp.hooks import ObservingTransport, stderr_file
 from mcpdiag.emitters.mcp.oauth import ObservedOAuth
 from mcpdiag.emitters.mcp.run import SessionRun, TransportName, tool_error_text
 from mcpdiag.emitters.mcp.sdk import McpError, field, http, is_error, seconds, types
+from mcpdiag.emitters.mcp.streams import http_streams
 from mcpdiag.emitters.mcp.tracing import TraceRecordingStream, forget_sent_trace_id, sent_trace_id
 
 
@@ -110,46 +108,6 @@ def host_allowed(host: str, allowed: Iterable[str]) -> bool:
     return False
 
 
-def _url_secrets(url: str) -> list[str]:
-    parts = urlsplit(url)
-    found = [unquote(v) for v in (parts.password,) if v]
-    found += [value for _, value in parse_qsl(parts.query) if len(value) >= 8]
-    return found
-
-
-def register_secrets(
-    emitter: Emitter,
-    headers: Mapping[str, str] | None,
-    env: Mapping[str, str] | None = None,
-    url: str | None = None,
-) -> None:
-    """Tell the emitter's redactor every value a session is handed that must never appear in an event."""
-    for value in (headers or {}).values():
-        emitter.register_secret(value)
-        emitter.register_secret(value.partition(" ")[2])
-    for value in (env or {}).values():
-        emitter.register_secret(value)
-    for value in _url_secrets(url) if url is not None else ():
-        emitter.register_secret(value)
-
-
-def owned_error(exc: BaseException) -> MCPDiagnosticError | None:
-    """The `MCPDiagnosticError` this session already raised and emitted, if `exc` is (or groups) one."""
-    if isinstance(exc, MCPDiagnosticError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for sub in exc.exceptions:
-            if (found := owned_error(sub)) is not None:
-                return found
-    return None
-
-
-def cancelled_from_outside() -> bool:
-    """Whether the current task is being cancelled by someone else (e.g. the host's own deadline)."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
-
-
 @asynccontextmanager
 async def open_session(
     server: str,
@@ -194,52 +152,31 @@ async def open_session(
             register_secret=emitter.register_secret,
         )
 
-    host_error: BaseException | None = None
-    try:
-        async with AsyncExitStack() as stack:
-            if run.oauth is not None:
-                stack.enter_context(run.oauth.attached())
-            read, write = await _enter_transport(
-                run, stack, stdio, headers, run.oauth, timeout, read_timeout, http_transport
-            )
+    async with session_boundary(run) as boundary, AsyncExitStack() as stack:
+        if run.oauth is not None:
+            stack.enter_context(run.oauth.attached())
+        read, write = await _enter_transport(
+            run, stack, stdio, headers, run.oauth, timeout, read_timeout, http_transport
+        )
 
-            async def on_message(message: Any) -> None:
-                if isinstance(message, Exception):
-                    run.invalid_messages.append(message)
+        async def on_message(message: Any) -> None:
+            if isinstance(message, Exception):
+                run.invalid_messages.append(message)
 
-            session = await stack.enter_async_context(
-                ClientSession(
-                    read,
-                    TraceRecordingStream(write),
-                    read_timeout_seconds=seconds(read_timeout),
-                    message_handler=on_message,
-                )
+        session = await stack.enter_async_context(
+            ClientSession(
+                read,
+                TraceRecordingStream(write),
+                read_timeout_seconds=seconds(read_timeout),
+                message_handler=on_message,
             )
-            forget_sent_trace_id()
-            initialized = await run.request(session.initialize)
-            run.established = True
-            run.emit("MCP_CONNECTED", "lifecycle", trace_id=sent_trace_id())
-            try:
-                yield DiagnosedSession(run, session, read_timeout, initialized)
-            except BaseException as exc:
-                if not isinstance(exc, asyncio.CancelledError | MCPDiagnosticError | GeneratorExit):
-                    host_error = exc
-                raise
-    except BaseException as exc:
-        if host_error is not None:
-            raise host_error from None
-        if (owned := owned_error(exc)) is not None:
-            raise owned from owned.__cause__
-        if isinstance(exc, GeneratorExit | KeyboardInterrupt | SystemExit) or (
-            cancelled_from_outside() and (isinstance(exc, asyncio.CancelledError) or not exception_chain(exc))
-        ):
-            raise  # the host cancelled us (e.g. its own timeout): not an MCP failure
-        raise await run.fail_at_boundary(exc) from exc
-    finally:
-        if run.errlog is not None:
-            run.errlog.close()
-        if run.established:
-            run.emit("MCP_DISCONNECTED", "lifecycle")
+        )
+        forget_sent_trace_id()
+        initialized = await run.request(session.initialize)
+        run.established = True
+        run.emit("MCP_CONNECTED", "lifecycle", trace_id=sent_trace_id())
+        with boundary.host_block():
+            yield DiagnosedSession(run, session, read_timeout, initialized)
 
 
 def _check_target(
@@ -273,30 +210,14 @@ async def _enter_transport(
         streams = await stack.enter_async_context(stdio_client(stdio, errlog=run.errlog))
         return streams[0], streams[1]
     assert run.url is not None
-    run.hook = hook = ObservingTransport(http_transport)
-    limits = http.Timeout(timeout, read=read_timeout)
-
-    def client_factory(
-        headers: dict[str, str] | None = None,
-        timeout: http.Timeout | None = None,
-        auth: http.Auth | None = None,
-    ) -> http.AsyncClient:
-        return http.AsyncClient(
-            transport=hook, headers=headers, timeout=timeout or limits, auth=auth, follow_redirects=True
-        )
-
-    if run.transport == "sse":
-        streams = await stack.enter_async_context(
-            sse_client(
-                run.url,
-                headers=dict(headers or {}),
-                timeout=timeout,
-                sse_read_timeout=read_timeout,
-                httpx_client_factory=client_factory,
-                auth=oauth,
-            )
-        )
-        return streams[0], streams[1]
-    client = await stack.enter_async_context(client_factory(dict(headers or {}), limits, oauth))
-    streams = await stack.enter_async_context(streamable_http_client(run.url, http_client=client))
-    return streams[0], streams[1]
+    run.hook = ObservingTransport(http_transport)
+    return await http_streams(
+        stack,
+        run.transport,
+        run.url,
+        run.hook,
+        headers=headers,
+        timeout=timeout,
+        read_timeout=read_timeout,
+        auth=oauth,
+    )

@@ -88,15 +88,21 @@ def body_trace_id(content: bytes) -> str | None:
     return trace_id_of(body_traceparent(content))
 
 
-def body_traceparent(content: bytes) -> str | None:
-    """The `_meta.traceparent` of a JSON-RPC request body, if it has a valid one."""
+def json_message(content: bytes) -> dict[str, Any] | None:
+    """The JSON-RPC message (a JSON object) an HTTP body holds; None for anything else (a batch, not JSON)."""
     if not content.startswith(b"{"):
         return None
     try:
         message = json.loads(content)
     except ValueError:
         return None
-    params = message.get("params") if isinstance(message, dict) else None
+    return message if isinstance(message, dict) else None
+
+
+def body_traceparent(content: bytes) -> str | None:
+    """The `_meta.traceparent` of a JSON-RPC request body, if it has a valid one."""
+    message = json_message(content)
+    params = message.get("params") if message is not None else None
     meta = params.get("_meta") if isinstance(params, dict) else None
     value = meta.get("traceparent") if isinstance(meta, dict) else None
     return value if trace_id_of(value) is not None else None

@@ -1,0 +1,151 @@
+"""The SQLite backend's plumbing: its threads and connections, the schema and its migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mcpdiag.store.base import (
+    Clock,
+    EventQuery,
+    EventStore,
+    Retention,
+    to_ms,
+    utc_now,
+)
+from mcpdiag.store.cursor import new_cursor_key
+from mcpdiag.store.errors import StoreUnavailableError
+from mcpdiag.store.sqlite_sql import (
+    MIGRATIONS,
+    SCHEMA,
+    WRITE_CACHE_KIB,
+    build_select,
+    connect,
+)
+
+T = TypeVar("T")
+
+
+class SQLiteBase(EventStore):
+    """The SQLite backend's plumbing: one writer thread, a pool of reader threads, WAL, the schema."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        retention: Retention | None = None,
+        clock: Clock = utc_now,
+        readers: int = 4,
+        cursor_key: bytes | None = None,
+    ) -> None:
+        super().__init__(retention=retention, clock=clock, cursor_key=cursor_key)
+        self.path = Path(path)
+        self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpdiag-sqlite-w")
+        self._reader_pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="mcpdiag-sqlite-r")
+        self._writer: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+
+    # -- plumbing -------------------------------------------------------------------------------------
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            if self._writer is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._writer = connect(self.path, readonly=False, cache_kib=WRITE_CACHE_KIB)
+            return fn(self._writer)
+
+        return await self._run(self._writer_pool, run)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = connect(self.path, readonly=True)
+                self._local.conn = conn
+                with self._readers_lock:
+                    self._readers.append(conn)
+            return fn(conn)
+
+        return await self._run(self._reader_pool, run)
+
+    async def _run(self, pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, fn)
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"SQLite store at {self.path.name}: {exc}") from exc
+
+    def _now_ms(self) -> int:
+        return to_ms(self.clock())
+
+    # -- EventStore -----------------------------------------------------------------------------------
+
+    async def ensure_schema(self) -> None:
+        def create(conn: sqlite3.Connection) -> None:
+            conn.executescript(SCHEMA)
+            for table, column, statement in MIGRATIONS:
+                if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                    conn.execute(statement)
+
+        await self._write(create)
+
+    async def _stored_cursor_key(self) -> bytes:
+        fresh = new_cursor_key()
+
+        def load(conn: sqlite3.Connection) -> bytes:
+            conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('cursor_key', ?)", (fresh,))
+            (value,) = conn.execute("SELECT value FROM meta WHERE name = 'cursor_key'").fetchone()
+            return bytes(value)
+
+        return await self._write(load)
+
+    async def ping(self) -> None:
+        await self._read(lambda conn: conn.execute("SELECT 1 FROM servers LIMIT 1").fetchall())
+
+    async def explain(self, query: EventQuery) -> list[str]:
+        """SQLite's query plan for the page query of `query` (for tests and tuning)."""
+        sql, params = build_select(query.checked(), self._now_ms(), after=None, limit=query.limit + 1)
+        rows = await self._read(lambda conn: conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall())
+        return [row[-1] for row in rows]
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+
+        def close_all() -> None:
+            if self._writer is not None:
+                self._writer.close()
+            with self._readers_lock:
+                for conn in self._readers:
+                    conn.close()
+                self._readers.clear()
+
+        await asyncio.get_running_loop().run_in_executor(self._writer_pool, close_all)
+        self._closed = True
+        self._writer_pool.shutdown(wait=False)
+        self._reader_pool.shutdown(wait=False)
+
+
+def fetch_all(sql: str, params: list[Any]) -> Callable[[sqlite3.Connection], list[Any]]:
+    return lambda conn: conn.execute(sql, params).fetchall()
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,158 @@
+// The text engine of redaction: which rules run on a text, the edits they and the known secrets call for (in
+// the text as written and in its decoded layers), and how the kept edits are applied. A port of
+// mcpdiag.emitters.redact_engine; `Redactor.text` (in redact.ts) repeats one pass of it until nothing changes.
+import * as assign from "./redact-assign.js";
+import { CLI_RULES, type Edit, PAIR_RULES, type Rule, TOKEN_RULES, URL_RULES } from "./redact-rules.js";
+import { ESCAPE_MARKERS, MAX_DEPTH, type View, decode } from "./redact-views.js";
+
+const ASSIGNMENT: Rule = { name: assign.NAME, gate: assign.GATE, edits: assign.edits };
+
+// Order matters: specific formats first so each secret is counted under its own name, generic ones last.
+const RULES: readonly Rule[] = [...TOKEN_RULES, ...URL_RULES, ...CLI_RULES, ...PAIR_RULES, ASSIGNMENT];
+
+/** The rule names a placeholder can carry, in the order they apply (as Python's `RULE_NAMES`). */
+export const RULE_NAMES: readonly string[] = ["known_secret", "secret_key", ...new Set(RULES.map((r) => r.name))];
+const RANK = new Map(RULE_NAMES.map((name, rank) => [name, rank]));
+
+/** Lowercase substrings of which every rule's match holds one, and so does every text that needs decoding: a
+ * text whose lowercased form holds none of them (and no known secret) is never changed. Sorted as Python. */
+export const GATE_LITERALS: readonly string[] = [...new Set([...ESCAPE_MARKERS, ...RULES.flatMap((r) => r.gate)])].sort();
+export const ESCAPES: ReadonlySet<string> = new Set(ESCAPE_MARKERS);
+
+// `_` is in most texts (codes, snake_case): it gates the underscore tokens only when one may be there.
+const UNDERSCORE_TOKENS = /_(?:(?<=gh[pousr]_)|(?<=github_pat_)|(?<=[sr]k_)(?=live_|test_)|(?<=whsec_))/;
+// What can form each literal: its own characters; for `_`, those of the underscore tokens it stands for.
+const FORMS = new Map(GATE_LITERALS.map((l) => [l, l + (l === "_" ? "ghpousr_ithubatklivestwhc" : "")]));
+
+/** The gate literals that the lowercased text `low` holds. */
+export function presentLiterals(low: string): Set<string> {
+  const present = new Set<string>();
+  for (const literal of GATE_LITERALS) if (low.includes(literal)) present.add(literal);
+  if (present.has("_") && !UNDERSCORE_TOKENS.test(low)) present.delete("_");
+  return present;
+}
+
+/** `present` plus the literals that the decoded `chars` may have formed (a superset: rules then search). */
+function withFormed(present: ReadonlySet<string>, chars: ReadonlySet<string>): Set<string> {
+  const out = new Set(present);
+  const lowered = new Set<string>();
+  for (const char of chars) lowered.add(char.toLowerCase());
+  for (const [literal, form] of FORMS) {
+    if (out.has(literal)) continue;
+    for (const char of lowered) {
+      // Python tests each lowercased character (a one-character string) against the form's characters.
+      if (char.length === 1 && form.includes(char)) {
+        out.add(literal);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** Whether `text` holds one of `needles`. */
+export function holdsAny(text: string, needles: readonly string[]): boolean {
+  for (const needle of needles) if (text.includes(needle)) return true;
+  return false;
+}
+
+/** `kept` plus the edits of `added` that overlap none of it (both sorted, neither overlapping itself). */
+function merge(kept: Edit[], added: Edit[]): Edit[] {
+  if (!kept.length) return added;
+  const out: Edit[] = [];
+  let i = 0;
+  for (const edit of added) {
+    while (i < kept.length && kept[i][1] <= edit[0]) out.push(kept[i++]);
+    if (i < kept.length && kept[i][0] < edit[1]) continue;
+    out.push(edit);
+  }
+  for (; i < kept.length; i++) out.push(kept[i]);
+  return out;
+}
+
+/** `kept` plus the edits of every rule that `present` lets run, where they overlap nothing kept before. */
+export function ruleEdits(text: string, low: string, present: ReadonlySet<string>, kept: Edit[]): Edit[] {
+  for (const rule of RULES) {
+    if (!rule.gate.some((literal) => present.has(literal))) continue;
+    const found: Edit[] = [];
+    rule.edits(text, low, present, found);
+    if (found.length) kept = merge(kept, found);
+  }
+  return kept;
+}
+
+function lift(view: View, edit: Edit): Edit {
+  const [start, end, replacement, rule, qs, qe] = edit;
+  const quote = qs >= 0 ? [view.origin(qs), view.origin(qe)] : [qs, qe];
+  return [view.origin(start), view.origin(end), replacement, rule, quote[0], quote[1]];
+}
+
+/** `text` with `edits` (sorted, not overlapping) made, adding each rule's count to `counts`. */
+export function applyEdits(text: string, edits: readonly Edit[], counts: Record<string, number>): string {
+  const parts: string[] = [];
+  const fired = new Map<string, number>();
+  let pos = 0;
+  for (const [start, end, replacement, rule, qs, qe] of edits) {
+    // The quote as this text writes it (`"`, `\"`, `%22`): JSON inside a JSON string stays valid.
+    parts.push(text.slice(pos, start), qs >= 0 ? replacement.split('"').join(text.slice(qs, qe)) : replacement);
+    pos = end;
+    fired.set(rule, (fired.get(rule) ?? 0) + 1);
+  }
+  parts.push(text.slice(pos));
+  // Counted in the order the rules apply (`findLeaks` names them so), not in the order of the text.
+  for (const rule of [...fired.keys()].sort((a, b) => (RANK.get(a) ?? 0) - (RANK.get(b) ?? 0))) {
+    counts[rule] = (counts[rule] ?? 0) + (fired.get(rule) ?? 0);
+  }
+  return parts.join("");
+}
+
+/** The edits that the decoded layers of `text` (whose literals are `present`) call for, in `text`'s own
+ * positions. */
+export function decodedEdits(text: string, present: ReadonlySet<string>, needles: readonly string[]): Edit[] {
+  let found: Edit[] = [];
+  let view = decode(text);
+  for (let depth = 0; depth < MAX_DEPTH && view !== null; depth++) {
+    const layer = view.text;
+    let edits = needles.length ? knownEdits(layer, needles) : [];
+    // A literal the layer holds and its parent does not holds a decoded character: no rescan needed.
+    present = withFormed(present, view.chars);
+    if (present.size) edits = ruleEdits(layer, layer.toLowerCase(), present, edits);
+    if (edits.length) {
+      const current = view;
+      found = merge(found, edits.map((edit) => lift(current, edit)));
+    }
+    if (!view.nested || ![...ESCAPES].some((e) => present.has(e))) break;
+    view = decode(layer, view);
+  }
+  return found;
+}
+
+const PLACEHOLDERS = /\[REDACTED:[a-z_]+\]/g;
+
+/** The spans of `text` that hold a known secret (overlapping ones merged, placeholders kept whole). */
+export function knownEdits(text: string, needles: readonly string[]): Edit[] {
+  const spans: [number, number][] = [];
+  for (const needle of needles) {
+    for (let at = text.indexOf(needle); at !== -1; at = text.indexOf(needle, at + 1)) spans.push([at, at + needle.length]);
+  }
+  if (!spans.length) return [];
+  spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let merged: [number, number][] = [];
+  for (const [start, end] of spans) {
+    const last = merged[merged.length - 1];
+    if (last && start <= last[1]) last[1] = Math.max(last[1], end);
+    else merged.push([start, end]);
+  }
+  if (text.includes("[REDACTED:")) {
+    // A secret that happens to spell part of a placeholder must not shred it on a second pass.
+    const held = [...text.matchAll(PLACEHOLDERS)].map((m) => [m.index as number, (m.index as number) + m[0].length]);
+    const kept: [number, number][] = [];
+    let i = 0;
+    for (const [start, end] of merged) {
+      while (i < held.length && held[i][1] <= start) i++;
+      if (i === held.length || held[i][0] >= end) kept.push([start, end]);
+    }
+    merged = kept;
+  }
+  return merged.map(([start, end]) => [start, end, "[REDACTED:known_secret]", "known_secret", -1, -1]);
+}

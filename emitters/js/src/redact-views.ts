@@ -1,0 +1,147 @@
+// How text is read for matching: rules match the text as it is, then the text decoded one layer at a time
+// (percent-escapes `%3D`, ASCII only; JSON and Python string escapes `\"`, `\u0022`, `\x22`, `\n`; HTML
+// character references `&quot;`, `&#34;`). A port of mcpdiag.emitters.redact_views: each layer is a `View`
+// that maps its positions back to the text it came from, so a secret found in a decoded layer is replaced in
+// the original text and the escapes around it stay as they were.
+import { isAlnumChar } from "./redact-py.js";
+
+/** Layers decoded at most: a URL encoded twice inside JSON inside a JSON string is four. */
+export const MAX_DEPTH = 4;
+/** A text holding none of these has nothing to decode. */
+export const ESCAPE_MARKERS = ["%", "\\", "&"] as const;
+
+const ESCAPE_TEXT =
+  String.raw`%[0-7][0-9A-Fa-f]` +
+  String.raw`|\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|["\\/'bfnrt])` +
+  String.raw`|&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|quot|apos|amp|lt|gt);`;
+// Split on escapes, keeping them: the text between escapes and the escapes alternate.
+const SPLIT = new RegExp(`(${ESCAPE_TEXT})`);
+const SIMPLE: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", "'": "'", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
+const ENTITIES: Record<string, string> = { quot: '"', apos: "'", amp: "&", lt: "<", gt: ">" };
+const NESTING = "%\\&#;";
+
+/** The character of a code point. A surrogate stands alone in Python's decoded text (`\ud835\udc29` is two
+ * characters, neither a letter), but two would pair into one letter in a JavaScript string: each becomes
+ * U+FFFD, which no rule tells from a lone surrogate (no word, space, digit or letter either). */
+function fromCode(code: number): string {
+  return code >= 0xd800 && code <= 0xdfff ? "\ufffd" : String.fromCodePoint(code);
+}
+
+/** The character an escape stands for, or null when it stands for none (a code point past Unicode). */
+function charOf(escape: string): string | null {
+  const head = escape[0];
+  if (head === "%") return String.fromCharCode(parseInt(escape.slice(1), 16));
+  if (head === "\\") {
+    const kind = escape[1];
+    if (kind === "u" || kind === "x") return fromCode(parseInt(escape.slice(2), 16));
+    return SIMPLE[kind];
+  }
+  const name = escape.slice(1, -1);
+  if (name[0] !== "#") return ENTITIES[name];
+  const code = name[1] === "x" || name[1] === "X" ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
+  return code <= 0x10ffff ? fromCode(code) : null;
+}
+
+/** A text decoded one layer from its parent (the original text when `parent` is null). */
+export class View {
+  readonly text: string;
+  readonly parent: View | null;
+  /** The characters decoding produced: anything this text holds that its parent does not holds one. */
+  readonly chars: ReadonlySet<string>;
+  /** Whether another layer may hide below (a decoded character can start or complete an escape). */
+  readonly nested: boolean;
+  private readonly parts: string[];
+  private readonly decoded: (string | null)[];
+  private starts: number[] | null = null;
+  private shifts: number[] = [];
+
+  constructor(text: string, parts: string[], decoded: (string | null)[], parent: View | null, chars: Set<string>, nested: boolean) {
+    this.text = text;
+    this.parts = parts;
+    this.decoded = decoded;
+    this.parent = parent;
+    this.chars = chars;
+    this.nested = nested;
+  }
+
+  /** The position in the parent's text of position `pos` of this text. */
+  up(pos: number): number {
+    if (this.starts === null) this.build();
+    const starts = this.starts as number[];
+    // bisect_left: how many decoded escapes start before `pos`.
+    let lo = 0;
+    let hi = starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[mid] < pos) lo = mid + 1;
+      else hi = mid;
+    }
+    return pos + (lo ? this.shifts[lo - 1] : 0);
+  }
+
+  /** The position in the original text of position `pos` of this text. */
+  origin(pos: number): number {
+    let view: View | null = this;
+    while (view !== null) {
+      pos = view.up(pos);
+      view = view.parent;
+    }
+    return pos;
+  }
+
+  private build(): void {
+    // Where each decoded escape sits in `text`, and how many code units longer the parent is after it.
+    const { parts, decoded } = this;
+    const starts: number[] = [];
+    const shifts = this.shifts;
+    let length = 0;
+    let shift = 0;
+    for (let index = 0; index + 1 < parts.length; index += 2) {
+      length += parts[index].length;
+      const escape = parts[index + 1];
+      const char = decoded[index >> 1];
+      if (char !== null) {
+        starts.push(length);
+        shift += escape.length - char.length;
+        shifts.push(shift);
+        length += char.length;
+      } else {
+        length += escape.length;
+      }
+    }
+    this.starts = starts;
+  }
+}
+
+/** `text` with one layer of escapes decoded, or null when it holds none. */
+export function decode(text: string, parent: View | null = null): View | null {
+  const parts = text.split(SPLIT);
+  if (parts.length === 1) return null;
+  const decoded: (string | null)[] = [];
+  const chars = new Set<string>();
+  const pieces: string[] = [];
+  for (let index = 0; index < parts.length; index++) {
+    if (index % 2 === 0) {
+      pieces.push(parts[index]);
+      continue;
+    }
+    const char = charOf(parts[index]);
+    decoded.push(char);
+    if (char === null) pieces.push(parts[index]);
+    else {
+      chars.add(char);
+      pieces.push(char);
+    }
+  }
+  if (!chars.size) return null;
+  // An escape left in the decoded text is made of decoded characters: `%`, `\` or `&` start one, a letter,
+  // digit, `#` or `;` can complete one (`%3%44` is `%3D` once decoded).
+  let nested = false;
+  for (const char of chars) {
+    if (NESTING.includes(char) || isAlnumChar(char)) {
+      nested = true;
+      break;
+    }
+  }
+  return new View(pieces.join(""), parts, decoded, parent, chars, nested);
+}

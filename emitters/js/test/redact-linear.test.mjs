@@ -1,0 +1,81 @@
+// Redaction work grows linearly with its input, whatever the input repeats: every gate literal, key word,
+// separator, quote, escape and placeholder, alone or mixed (the JS twin of tests/emitters/test_redact_linear.py).
+//
+// Work is compared, not timed: the CPU time of one input against that of the same input four times as long
+// (process.cpuUsage, the best of three), so a slow or busy machine slows both alike. Linear work grows about
+// 4 times; a quadratic pattern grows 16 times. The factor allowed is 10, over a floor of 1 ms.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { GATE_LITERALS, Redactor } from "../dist/index.js";
+
+const FACTOR = 10;
+const KB = 1024;
+
+const WORDS = [
+  "key", "token", "password", "pass", "secret", "auth", "session", "cookie", "signature", "apiKey",
+  "Authorization", "Bearer", "Basic", "credential", "private_key", "client_secret", "sig", "code", "name",
+  "value", "mysql", "sshpass", "curl", "hooks.slack.com/services/", "-----BEGIN PRIVATE KEY-----",
+  "[REDACTED:jwt]", "eyJ", "AKIA", "AIza", "ghp_", "sk-", "xoxb-", "https://", "a.", "http://u:",
+];
+const SEPARATORS = [
+  ..." \t\n=:;,&?#@/<>[]{}()\"'\\%-_.+",
+  "%3D", "%25", '\\"', "\\\\", "\\u0022", "&quot;", "&#", "--", "-p", "-u", ": ", '="', '":"',
+];
+const ATOMS = [...new Set([...GATE_LITERALS, ...GATE_LITERALS.map((l) => l.toUpperCase()), ...WORDS, ...SEPARATORS])].sort();
+
+// Inputs that were quadratic, or would be with a careless pattern: each is repeated to the size.
+const KNOWN = [
+  "key", "token", "pass=", "passport=", "?keyx=aaaa", "a.", "a.a@", "http://x:", "Bearer Bearer ",
+  "-----BEGIN ", '"token": "', "'secret': '", 'password="', "<password>", "<password><![CDATA[", "&key=",
+  "#token=", "%", "%3", "%25", "\\", '\\\\"', "\\u00", "&quot;", '"name": "Authorization", "value": "',
+  '["token", "', "mysql ", "sshpass ", "curl -u a", "--token ", "-p", "hooks.slack.com/services/",
+  "eyJaaaaa.", "ghp_", "[REDACTED:x]", "token=[REDACTED:a]", "x".repeat(50) + "=", "aws_secret_access_key=",
+  // JS-only bounds: a window searched backwards, astral characters, a Kelvin sign, long name runs.
+  "a:password=", "<a:b:token>", "😀<password>", "\u212aey=", "é" + "a".repeat(40) + "_token=", "--password\u00a0",
+];
+
+const REDACTOR = new Redactor(["kn0wn-secret-value"]);
+const text = (input) => REDACTOR.text(input);
+const event = (input) => REDACTOR.value({ tool: input, detail: input, attrs: { [input]: input, list: [input] } }, {});
+
+function cost(work, input) {
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const start = process.cpuUsage();
+    work(input);
+    const used = process.cpuUsage(start);
+    best = Math.min(best, (used.user + used.system) / 1e6);
+  }
+  return best;
+}
+
+function assertLinear(work, unit, size) {
+  const small = unit.repeat(Math.floor(size / unit.length) + 1);
+  work(small); // compiled and warm before either is measured
+  const a = cost(work, small);
+  const b = cost(work, small.repeat(4));
+  assert.ok(b <= FACTOR * Math.max(a, 1e-3), `${JSON.stringify(unit)} x ${size / KB} KB: ${(a * 1e3).toFixed(1)} ms, x4: ${(b * 1e3).toFixed(1)} ms`);
+}
+
+test("known adversarial repetitions are linear, in text and in events", () => {
+  for (const unit of KNOWN) {
+    for (const size of [4 * KB, 64 * KB]) assertLinear(text, unit, size);
+    assertLinear(event, unit, 16 * KB);
+  }
+});
+
+test("any repeated mix of literals, words, separators and escapes is linear", () => {
+  // A fixed seed: the same 60 mixes on every run (hypothesis draws them in the Python twin).
+  let seed = 20261121;
+  const next = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  for (let n = 0; n < 60; n++) {
+    const length = 1 + Math.floor(next() * 6);
+    const unit = Array.from({ length }, () => ATOMS[Math.floor(next() * ATOMS.length)]).join("");
+    assertLinear(text, unit, 64 * KB);
+  }
+});
+
+test("mixed realistic noise is linear", () => {
+  const unit = 'key=a "token": [x, <password>p</password> Bearer ab%3D ghp_ \\"pass\\": &quot; ';
+  for (const size of [1 * KB, 16 * KB, 64 * KB]) assertLinear(text, unit, size);
+});
