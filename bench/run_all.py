@@ -214,6 +214,8 @@ BENCHES = (
     Bench("api", "api_bench.py", (), ("--quick",), api_figures),
     Bench("bundle", "bundle_bench.py", (), ("--quick",), bundle_figures),
     Bench("freshness", "freshness_bench.py", (), ("--quick",), listed_figures),
+    Bench("stream", "stream_bench.py", (), ("--quick",), listed_figures),
+    Bench("problems", "problems_bench.py", (), ("--quick",), listed_figures),
     Bench("transfer", "transfer_bench.py", (), ("--quick",), listed_figures),
     Bench("soak", "soak_bench.py", (), (), listed_figures),
     Bench("storm", "storm_bench.py", (), ("--quick",), listed_figures),

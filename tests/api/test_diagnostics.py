@@ -76,6 +76,22 @@ async def test_filters_combine_severity_window_codes_and_touchpoints(api: Api) -
     assert len(await codes(**{"from": offset})) == 4
 
 
+async def test_a_problems_occurrences_are_its_code_touchpoint_and_tool(api: Api) -> None:
+    """The drawer's "Occurrences" of a problem: the listing narrowed by its fingerprint, tool included."""
+    now = utc_now()
+    calls = [
+        make_event(code="MCP_TIMEOUT", touchpoint="tool_call", tool=tool, ts=now - timedelta(minutes=i))
+        for i, tool in enumerate(["search", "fetch", "search", None])
+    ]
+    await seed(api.store, [*calls, make_event(code="MCP_TIMEOUT", ts=now - timedelta(minutes=9))])
+    params = {"code": "MCP_TIMEOUT", "touchpoint": "tool_call", "tool": "search"}
+    response = await api.client.get("/api/mcp/github/diagnostics", params=params, headers=api.admin)
+    assert [i["id"] for i in response.json()["items"]] == [calls[0].id, calls[2].id]
+    for bad in ("tool=", "tool=a&tool=b", "tool=" + "x" * 129):
+        answer = await api.client.get(f"/api/mcp/github/diagnostics?{bad}", headers=api.admin)
+        assert answer.status_code == 400 and answer.json()["error"]["message"].startswith("tool: ")
+
+
 @pytest.mark.parametrize(
     ("query", "parameter"),
     [

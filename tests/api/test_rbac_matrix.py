@@ -1,9 +1,12 @@
 """The RBAC matrix: each endpoint, each kind of caller and whose events, with the exact status and, on
-success, proof that nothing outside the caller's view came back."""
+success, proof that nothing outside the caller's view came back. The app is served on loopback (uvicorn),
+so the live stream is read as a browser reads it."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,9 +17,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from mcpdiag.cli.serving import serving
 from mcpdiag.store.base import utc_now
 from tests.api.support import Tokens, build_app, seed
-from tests.collector.support import asgi_client
 from tests.factories import make_event
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -64,7 +67,9 @@ CALLERS = [
     Caller("support", staff=True),
     Caller("admin", staff=True),
 ]
-ENDPOINTS = ["diagnostics", "summary", "status", "debug"]
+ENDPOINTS = ["diagnostics", "summary", "status", "debug", "problems", "timeline", "stream", "overview"]
+STREAM_FROM_THE_START = "0.0"  # a Last-Event-ID before every event: the stream replays the server's events
+STREAM_GUARD_S = 30  # a hang guard only: the replay is read from the store at once
 
 
 def token_for(tokens: Tokens, caller: Caller) -> str | None:
@@ -104,7 +109,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     tmp: Path = tmp_path_factory.mktemp("rbac")
     tokens = Tokens()
     app = build_app(tmp, tokens, ACL)
-    async with asgi_client(app) as client:
+    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
         now = utc_now()
         events, traces = [], {}
         for i, (server, (ownership, (user, code))) in enumerate(itertools.product(SERVERS, OWNERS.items())):
@@ -127,6 +132,10 @@ def url_for(endpoint: str, server: str, trace: str) -> str:
         "summary": f"/api/mcp/{server}/summary",
         "status": "/api/mcp/connection/status",
         "debug": f"/api/diagnostics/{trace}",
+        "problems": f"/api/mcp/{server}/problems",
+        "timeline": f"/api/mcp/{server}/timeline",
+        "stream": f"/api/mcp/{server}/diagnostics/stream",
+        "overview": "/api/overview",
     }[endpoint]
 
 
@@ -135,6 +144,8 @@ def expected_status(endpoint: str, caller: Caller, ownership: str) -> int:
         return 401
     if endpoint == "status":
         return 200
+    if endpoint == "overview":
+        return 200 if caller.staff else 403
     if caller.status == 404:
         return 404
     if endpoint == "debug" and ownership == "other" and not caller.staff:
@@ -160,11 +171,49 @@ def assert_items_in_view(items: list[dict[str, Any]], caller: Caller) -> None:
             assert item["server"] == caller.server
 
 
+async def replayed(response: httpx.Response, count: int) -> list[dict[str, Any]]:
+    """The first `count` `diagnostic` messages of an open stream."""
+    found: list[dict[str, Any]] = []
+    event, data = "", ""
+    async with asyncio.timeout(STREAM_GUARD_S):
+        async for line in response.aiter_lines():
+            if line.startswith("event:"):
+                event = line.partition(":")[2].strip()
+            elif line.startswith("data:"):
+                data = line.partition(":")[2].strip()
+            elif not line and event == "diagnostic":
+                found.append(json.loads(data))
+                if len(found) == count:
+                    break
+    return found
+
+
+async def stream_case(world: World, caller: Caller, headers: dict[str, str], status: int) -> None:
+    """A stream opened from before the first event: its replay is exactly what the caller may see, in
+    receipt order (own < other < wide: a user reading `wide` right after `own` was not shown `other`)."""
+    path = url_for("stream", caller.server, "")
+    headers = headers | {"Last-Event-ID": STREAM_FROM_THE_START}
+    async with world.client.stream("GET", path, headers=headers) as response:
+        if response.status_code != 200:
+            assert response.status_code == status
+            body = json.loads(await response.aread())
+            assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+            assert "secret-" not in body["error"]["message"]
+            return
+        assert status == 200 and response.headers["content-type"].startswith("text/event-stream")
+        seen = tuple(OWNERS) if caller.staff else ("own", "wide")
+        items = await replayed(response, len(seen))
+    assert [i["traceId"] for i in items] == [world.traces[caller.server, o] for o in seen]
+    assert_items_in_view(items, caller)
+
+
 @pytest.mark.parametrize(("endpoint", "caller", "ownership", "status"), CASES)
 async def test_rbac_matrix(world: World, endpoint: str, caller: Caller, ownership: str, status: int) -> None:
     token = token_for(world.tokens, caller)
     trace = world.traces[caller.server, ownership]
     headers = world.tokens.header(token) if token else {}
+    if endpoint == "stream":
+        return await stream_case(world, caller, headers, status)
     response = await world.client.get(url_for(endpoint, caller.server, trace), headers=headers)
     assert response.status_code == status, response.text
     body = response.json()
@@ -184,6 +233,20 @@ async def test_rbac_matrix(world: World, endpoint: str, caller: Caller, ownershi
         assert (code in body["byCode"]) is visible
         assert body["total"] == (3 if caller.staff else 2)
         assert_items_in_view([body["lastError"]], caller)
+    elif endpoint == "problems":
+        codes = {p["code"]: p for p in body["items"]}
+        assert (code in codes) is visible and len(codes) == (3 if caller.staff else 2)
+        assert all(p["server"] == caller.server for p in body["items"])
+        if visible:
+            assert codes[code]["latestDebugId"] == trace
+        assert "secret-" not in response.text
+    elif endpoint == "timeline":
+        assert sum(sum(counts) for counts in body["bySeverity"].values()) == (3 if caller.staff else 2)
+    elif endpoint == "overview":
+        rows = {r["server"]: r for r in body["servers"]}
+        assert set(SERVERS) <= set(rows) and all(rows[s]["failures"] == 3 for s in SERVERS)
+        assert body["usersAffected"] == 2  # ursula and victor, once each over every server
+        assert "secret-" not in response.text
     elif endpoint == "status":
         servers = body["connectionStatus"]
         assert (caller.server in servers) is (caller.status == 200)
@@ -226,7 +289,12 @@ async def test_staff_lookups_are_audited_and_user_lookups_are_not(world: World) 
         "debug_id_lookup",
         trace[:10],
     )
-    assert record["scope"] == {"traceId": trace, "servers": ["public"]} and record["requestId"]
+    assert record["scope"] == {
+        "traceId": trace,
+        "servers": ["public"],
+        "keptUntil": record["scope"]["keptUntil"],
+    }
+    assert record["requestId"] and record["scope"]["keptUntil"]
 
 
 @pytest.mark.parametrize("who", ["support", "user"])

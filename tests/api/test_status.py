@@ -108,7 +108,9 @@ async def test_listed_servers_are_exactly_those_the_caller_can_access(api: Api) 
     staff = await status_of(api, api.support)
     assert set(staff) == {"github", "jira", "docs", "payroll", "stored-only"}
     assert staff["jira"] == {
+        "state": "unknown",
         "connectionState": "unknown",
+        "endpoint": None,
         "requiresOAuth": False,
         "lastError": None,
         "updatedAt": None,
@@ -149,3 +151,84 @@ async def test_the_status_listing_pages_every_server_once_in_name_order(api: Api
     assert set(mine.json()["connectionStatus"]) <= {"github", "docs"}
     bad = await api.client.get("/api/mcp/connection/status", params={"cursor": "!!"}, headers=api.support)
     assert bad.status_code == 400 and bad.json()["error"]["message"].startswith("cursor")
+
+
+async def test_the_card_names_the_endpoint_its_latest_connection_events_report(api: Api) -> None:
+    """The newest connection event naming an endpoint (a connect, a failure, or a re-check) gives it, with
+    its transport; a tool call naming one does not, nor an attr merely called so (a bare path), and a user
+    sees only what their own events say."""
+    now = utc_now()
+    await seed(
+        api.store,
+        [
+            make_event(
+                server="github",
+                code="MCP_CONNECTED",
+                user_id="ursula",
+                ts=now - timedelta(minutes=9),
+                transport="streamable-http",
+                attrs={"endpoint": "https://old.example.test/mcp"},
+            ),
+            make_event(
+                server="github",
+                code="MCP_DNS_FAILURE",
+                user_id="ursula",
+                ts=now - timedelta(minutes=5),
+                transport="streamable-http",
+                attrs={"endpoint": "https://mcp.example.test/mcp"},
+            ),
+            make_event(
+                server="github",
+                code="MCP_TOOL_ERROR",
+                user_id="ursula",
+                ts=now - timedelta(minutes=1),
+                touchpoint="tool_call",
+                tool="search",
+                attrs={"endpoint": "https://tool.example.test/"},
+            ),
+            make_event(
+                server="github",
+                code="MCP_CONNECTED",
+                user_id="victor",
+                ts=now,
+                transport="stdio",
+                attrs={"endpoint": "victors-server"},
+            ),
+            make_event(
+                server="docs", code="MCP_CONNECTED", user_id="ursula", ts=now, attrs={"endpoint": "/mcp"}
+            ),
+        ],
+    )
+    mine = await status_of(api, api.as_user())
+    assert mine["github"]["endpoint"] == {
+        "address": "https://mcp.example.test/mcp",
+        "transport": "streamable-http",
+    }
+    assert mine["github"]["state"] == "misconfigured"
+    assert mine["docs"]["endpoint"] is None
+    staff = await status_of(api, api.support)
+    assert staff["github"]["endpoint"] == {"address": "victors-server", "transport": "stdio"}
+
+
+async def test_the_docs_show_both_state_enums(api: Api) -> None:
+    """`/openapi.json` (what `/docs` renders) lists the honest states and the coarse ones hosts read."""
+    schema = (await api.client.get("/openapi.json")).json()["components"]["schemas"]["ServerStatus"]
+    assert schema["properties"]["state"]["enum"] == [
+        "connected",
+        "idle",
+        "needs_auth",
+        "auth_expired",
+        "unreachable",
+        "misconfigured",
+        "degraded",
+        "failing",
+        "unknown",
+    ]
+    assert schema["properties"]["connectionState"]["enum"] == [
+        "connected",
+        "connecting",
+        "disconnected",
+        "error",
+        "unknown",
+    ]
+    assert "on-demand" in schema["properties"]["state"]["description"]

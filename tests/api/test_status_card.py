@@ -12,12 +12,15 @@ from typing import Any
 
 import pytest
 
+from mcpdiag.api.states import CATEGORIES
 from mcpdiag.store.base import utc_now
 from tests.api.card_matrix import CASES, Card, Case, case_events, is_failure
 from tests.api.conftest import Api
 from tests.api.support import seed
 
 SERVERS = [case.server for case in CASES]
+BROKEN = frozenset({"auth_expired", "unreachable", "misconfigured", "degraded", "failing"})
+"""States that are a current failure: the card's last failure is shown, unresolved."""
 
 
 async def _get(api: Api, path: str, headers: dict[str, str], **params: Any) -> Any:
@@ -44,15 +47,21 @@ async def _window_items(api: Api, server: str, headers: dict[str, str], since: s
 
 def _check_consistent(status: dict[str, Any], items: list[dict[str, Any]], since: str) -> None:
     """The invariants every card holds, whatever the events."""
-    state, last, recent = status["connectionState"], status["lastError"], status["recent"]
+    state, last, recent = status["state"], status["lastError"], status["recent"]
     assert recent["window"] == "24h" and recent["since"] == since
     failures = [i for i in items if is_failure(i)]
     assert recent["failureCount"] == len(failures)
     assert recent["toolErrorCount"] == sum(1 for i in items if i["code"] == "MCP_TOOL_ERROR")
-    if state == "error":
+    if status["connectionState"] == "error" or state in BROKEN:
         assert last is not None and last["resolved"] is False
+    if state in BROKEN - {"degraded", "auth_expired"}:
+        assert CATEGORIES.get(last["code"], "failing") == state  # the badge names what the failure says
+    if state == "degraded":
+        assert last["touchpoint"] == "tool_call" and status["connectionState"] == "connected"
+    if state == "auth_expired":
+        assert last["code"] == "MCP_AUTH_REQUIRED"
     if last is not None:
-        assert last["resolved"] is (state in ("connected", "disconnected"))
+        assert last["resolved"] is (state in ("connected", "idle"))
     if failures:
         # A failure in the window means the last failure is that one (or newer): never "no errors".
         assert last is not None and last["at"] == max(i["ts"] for i in failures)
@@ -61,7 +70,7 @@ def _check_consistent(status: dict[str, Any], items: list[dict[str, Any]], since
 
 def _check_card(status: dict[str, Any], card: Card) -> None:
     last = status["lastError"]
-    assert status["connectionState"] == card.state
+    assert (status["state"], status["connectionState"]) == (card.state, card.legacy)
     assert status["requiresOAuth"] is card.requires_oauth
     assert (last["code"] if last else None) == card.last_error
     if last is not None:
@@ -95,6 +104,7 @@ async def test_the_card_facts_agree_with_each_other_and_the_timeline(
     _check_card(status, case.staff if role == "support" and case.staff else case.user)
 
     summary = await _get(api, f"/api/mcp/{case.server}/summary", headers, window="24h")
+    assert (summary["state"], summary["endpoint"]) == (status["state"], status["endpoint"])  # the drawer's
     assert summary["failureCount"] == status["recent"]["failureCount"]
     assert summary["toolErrorCount"] == status["recent"]["toolErrorCount"]
     last = status["lastError"]
@@ -108,5 +118,7 @@ async def test_a_server_without_events_is_unknown_with_zero_counts(api: Api) -> 
     """A server named in the caller's claim but never seen: unknown, no failure, nothing counted."""
     headers = api.as_user("ursula", mcp_servers=["brand-new"])
     status = (await _get(api, "/api/mcp/connection/status", headers))["connectionStatus"]["brand-new"]
-    assert status["connectionState"] == "unknown" and status["lastError"] is None
+    assert (status["state"], status["connectionState"]) == ("unknown", "unknown") and status[
+        "lastError"
+    ] is None
     assert status["recent"]["failureCount"] == 0 and status["recent"]["toolErrorCount"] == 0

@@ -100,11 +100,12 @@ def _seed_events() -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 
 @contextmanager
-def running_app(tmp: Path) -> Iterator[tuple[str, str, str]]:
-    """The app in development mode on a SQLite file in `tmp`, on loopback: (url, JWT secret, ingest key)."""
+def running_app(tmp: Path, **api: Any) -> Iterator[tuple[str, str, str]]:
+    """The app in development mode on a SQLite file in `tmp`, on loopback: (url, JWT secret, ingest key).
+    `api` overrides API settings (e.g. `doctor_allow`)."""
     secret, key = secrets.token_urlsafe(48), secrets.token_urlsafe(24)
     app = create_app(
-        ApiSettings(_env_file=None, jwt_secret=secret, dev_mode=True),
+        ApiSettings(_env_file=None, jwt_secret=secret, dev_mode=True, **api),
         CollectorSettings(
             _env_file=None,
             store_url=f"sqlite:///{tmp / 'events.db'}",

@@ -20,6 +20,18 @@ from tests.api.card_matrix import CASES, Card, Case, case_events
 from tests.factories import make_event
 from tests.ui.conftest import ingest, running_app, screenshot
 
+STATE_LABELS = {
+    "connected": "Connected",
+    "idle": "Idle",
+    "needs_auth": "Sign-in needed",
+    "auth_expired": "Sign-in expired",
+    "unreachable": "Unreachable",
+    "misconfigured": "Misconfigured",
+    "degraded": "Degraded",
+    "failing": "Failing",
+    "unknown": "No data yet",
+}
+"""What the badge says for each state: a person reads the state, not its name."""
 HOSTILE = '<img src=x onerror="window.__xss=1">" onmouseover="window.__xss=2'
 HOSTILE_TOOL = "<script>window.__xss=3</script>"
 HOSTILE_USER = "<b>eve</b>"
@@ -106,8 +118,11 @@ def test_a_card_says_one_thing(card_pages: dict[str, Page], cards: Cards, case: 
     expected = _expected(case, role)
     status = cards.status(role)[case.server]
     card = card_pages[role].locator(f'article.card[data-server="{case.server}"]')
-    expect(card.locator(".badge")).to_have_attribute("data-state", status["connectionState"])
-    assert status["connectionState"] == expected.state
+    badge = card.locator(".badge")
+    expect(badge).to_have_attribute("data-state", status["state"])
+    expect(badge).to_have_attribute("data-connection", status["connectionState"])
+    expect(badge).to_have_text(STATE_LABELS[expected.state])
+    assert (status["state"], status["connectionState"]) == (expected.state, expected.legacy)
     current, history = card.locator(".card-error"), card.locator(".card-history")
     count = card.locator(".count")
     expect(count).to_have_attribute("data-failures", str(expected.failures))

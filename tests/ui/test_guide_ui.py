@@ -183,7 +183,8 @@ def clicks_to_guide(page: Page, code: str) -> int:
         card.get_by_role("button", name=name).click()
         return 1
     card.get_by_role("button", name="Diagnostics").click()  # the drawer lists it: two
-    page.locator("mcp-diagnostics-drawer").get_by_role("button", name=f"Guide for {code}").click()
+    # Problems first: a failure's own problem row (above its events) has the guide too.
+    page.locator("mcp-diagnostics-drawer").get_by_role("button", name=f"Guide for {code}").first.click()
     return 2
 
 

@@ -42,9 +42,11 @@ def test_every_page_in_each_theme_and_width(page: Page, service: Service, theme:
     _fits(page, width)
     screenshot(page, f"screen-drawer-{name}")
     page.keyboard.press("Escape")
+    # Closed once it has slid out (its rows, such as "Occurrences of … in search", then leave the page).
+    expect(page.locator("mcp-diagnostics-drawer .panel")).to_be_hidden()
     page.get_by_role("link", name="Support").click()
     page.get_by_role("textbox", name="Debug ID").fill(service.seeded["support_trace"])
-    page.get_by_role("button", name="Search").click()
+    page.get_by_role("button", name="Search", exact=True).click()
     expect(page.get_by_role("region", name="Trace timeline")).to_contain_text(service.seeded["support_trace"])
     _fits(page, width)
     screenshot(page, f"screen-support-{name}")

@@ -1,4 +1,5 @@
-"""The audit trail: every Debug ID lookup by support/admin and every bundle export, stored and logged."""
+"""The audit trail: every Debug ID lookup by support/admin, every Debug ID a user reports, and every export,
+stored and logged."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from mcpdiag.store.base import EventStore
 
 log = structlog.get_logger("mcpdiag.api.audit")
 
-AuditAction = Literal["debug_id_lookup", "bundle_export", "bundle_open", "events_export", "events_import"]
+AuditAction = Literal[
+    "debug_id_lookup", "debug_id_report", "bundle_export", "bundle_open", "events_export", "events_import"
+]
 
 
 def current_request_id() -> str | None:

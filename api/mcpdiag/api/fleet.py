@@ -12,6 +12,8 @@ from mcpdiag.bundle.analysis import SPIKE_FACTOR
 from mcpdiag.emitters import Severity, code_info, format_ts
 from mcpdiag.store.rollup import Problem
 
+TOOL_ERROR = "MCP_TOOL_ERROR"
+
 MIN_SPIKE = 3
 """A bucket is a spike only with at least this many failures (3 timeouts are not an incident)."""
 
@@ -39,34 +41,59 @@ def problem_out(problem: Problem) -> ProblemOut:
     )
 
 
+def is_failure(problem: Problem) -> bool:
+    """Whether a problem is a failure of its server (a tool's own error is not: the cards' rule)."""
+    return problem.code != TOOL_ERROR
+
+
+def users_affected(problems: Sequence[Problem]) -> int:
+    """Distinct users with a failure among `problems` (each person once, whatever they ran into)."""
+    return len(set().union(*(p.user_ids for p in problems if is_failure(p))))
+
+
 def server_trends(problems: Sequence[Problem], servers: Sequence[str], buckets: int) -> list[ServerTrend]:
-    """Each server's failures summed over its problems, busiest first (servers without any last)."""
-    rows: dict[str, ServerTrend] = {
-        server: ServerTrend(
-            server=server, failures=0, users_affected=0, trend=[0] * buckets, worst_severity=None
-        )
-        for server in servers
-    }
+    """Each server's failures summed over its problems (tool errors counted apart), busiest first; servers
+    without any last."""
+    rows: dict[str, ServerTrend] = {}
+    users: dict[str, set[str]] = {}
+
+    def row_of(server: str) -> ServerTrend:
+        if server not in rows:
+            rows[server] = ServerTrend(
+                server=server,
+                failures=0,
+                tool_errors=0,
+                users_affected=0,
+                trend=[0] * buckets,
+                worst_severity=None,
+            )
+            users[server] = set()
+        return rows[server]
+
+    for server in servers:
+        row_of(server)
     for problem in problems:
-        row = rows.setdefault(
-            problem.server,
-            ServerTrend(
-                server=problem.server, failures=0, users_affected=0, trend=[0] * buckets, worst_severity=None
-            ),
-        )
+        row = row_of(problem.server)
+        if not is_failure(problem):
+            row.tool_errors += problem.count
+            continue
         row.failures += problem.count
-        row.users_affected = max(row.users_affected, problem.users)
+        users[problem.server] |= problem.user_ids
         row.trend = [a + b for a, b in zip(row.trend, problem.trend, strict=True)]
         if row.worst_severity is None or problem.severity.rank > row.worst_severity.rank:
             row.worst_severity = problem.severity
-    return sorted(rows.values(), key=lambda r: (-r.failures, r.server))
+    for server, row in rows.items():
+        row.users_affected = len(users[server])
+    return sorted(rows.values(), key=lambda r: (-r.failures, -r.tool_errors, r.server))
 
 
 def incidents(problems: Sequence[Problem], starts: Sequence[datetime]) -> list[Incident]:
-    """Per server with failures: its dominant code with share and onset, and the buckets that spiked."""
+    """Per server with failures: its dominant code with share and onset, and the buckets that spiked (tool
+    errors are the tools' answers, not the server's failures: no incident of their own)."""
     by_server: dict[str, list[Problem]] = {}
     for problem in problems:
-        by_server.setdefault(problem.server, []).append(problem)
+        if is_failure(problem):
+            by_server.setdefault(problem.server, []).append(problem)
     found: list[Incident] = []
     for server, items in by_server.items():
         total = sum(p.count for p in items)

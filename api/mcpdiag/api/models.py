@@ -11,6 +11,19 @@ from mcpdiag.api.derived import output_type
 from mcpdiag.emitters import Action, DiagnosticEvent, Severity, Touchpoint
 
 ConnectionState = Literal["connected", "connecting", "disconnected", "error", "unknown"]
+"""The coarse state hosts read before `ServerState` (kept, as a function of it: see `mcpdiag.api.states`)."""
+ServerState = Literal[
+    "connected",
+    "idle",
+    "needs_auth",
+    "auth_expired",
+    "unreachable",
+    "misconfigured",
+    "degraded",
+    "failing",
+    "unknown",
+]
+"""A server's honest state for one caller (the rule: `mcpdiag.api.states`)."""
 
 
 class ApiModel(BaseModel):
@@ -67,14 +80,33 @@ class RecentCounts(ApiModel):
     )
 
 
+class Endpoint(ApiModel):
+    """Where the host connects to the server, as its latest connection events report it: a URL without
+    credentials or query, or a stdio command's name. What "Re-check" tests."""
+
+    address: str = Field(description="URL (no userinfo, no query) or the stdio command name")
+    transport: str | None = Field(default=None, description="stdio, sse or streamable-http")
+
+
 class ServerStatus(ApiModel):
     """A server card: its state, last failure and recent counts, derived from the same events."""
 
-    connection_state: ConnectionState
+    state: ServerState = Field(
+        description="connected · idle (no session now, nothing wrong: on-demand servers) · needs_auth · "
+        "auth_expired · unreachable · misconfigured (DNS, no endpoint, spawn failure, TLS, …) · degraded "
+        "(connected, calls failing) · failing · unknown (no events)"
+    )
+    connection_state: ConnectionState = Field(
+        description="The coarse state of earlier versions, derived from `state`: connected or degraded → "
+        "connected, idle → disconnected, a pending sign-in → connecting, other failures → error"
+    )
     requires_o_auth: bool = Field(alias="requiresOAuth")
     last_error: LastError | None
     updated_at: str | None = Field(description="ts of the event the state comes from; null when unknown")
     recent: RecentCounts
+    endpoint: Endpoint | None = Field(
+        default=None, description="The server's endpoint from its latest connection events, when they name it"
+    )
 
 
 class ConnectionStatusResponse(ApiModel):
@@ -111,6 +143,10 @@ class SummaryResponse(ApiModel):
     last_error: EventOut | None = Field(
         description="The latest failure in the window: the server card's lastError when it is that recent"
     )
+    state: ServerState | None = Field(default=None, description="The server card's state (see ServerStatus)")
+    endpoint: Endpoint | None = Field(
+        default=None, description="The server card's endpoint (what Re-check tests)"
+    )
 
 
 class DebugLookup(ApiModel):
@@ -122,6 +158,20 @@ class DebugLookup(ApiModel):
     related: list[EventOut] = Field(
         description="Support/admin: the same user's events on the same server within ±10 minutes"
     )
+    kept_until: str | None = Field(
+        default=None,
+        description="RFC 3339: until when every event of `items` is kept at least. A lookup by support or "
+        "admins keeps them MCPDIAG_REPORTED_RETENTION_DAYS (default 90) past now, beyond normal retention",
+    )
+
+
+class DebugReport(ApiModel):
+    """What reporting a Debug ID kept: the trace's events the caller may see, and until when."""
+
+    debug_id: str
+    trace_id: str
+    kept: int = Field(description="How many events of the trace are kept")
+    kept_until: str = Field(description="RFC 3339: every kept event is stored at least until then")
 
 
 class AuditRecord(ApiModel):
@@ -207,9 +257,14 @@ class ServerTrend(ApiModel):
     """One server's failures over the window, for the Overview's sparkline or heatmap row."""
 
     server: str
-    failures: int
-    users_affected: int
-    trend: list[int]
+    failures: int = Field(
+        description="Failures of the server (warning or worse, tool errors excluded), as cards count"
+    )
+    tool_errors: int = Field(
+        default=0, description="Tool errors (MCP_TOOL_ERROR): tools that ran and reported one"
+    )
+    users_affected: int = Field(description="Distinct users with a failure")
+    trend: list[int] = Field(description="Failures per bucket")
     worst_severity: Severity | None
 
 
@@ -238,4 +293,4 @@ class OverviewResponse(ApiModel):
     servers: list[ServerTrend]
     top_problems: list[ProblemOut]
     incidents: list[Incident]
-    users_affected: int
+    users_affected: int = Field(description="Distinct users with a failure on any server")

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mcpdiag.api.allowlist import Network, allow_entries
+
 MIN_SECRET_BYTES = 32
 
 
@@ -50,13 +52,27 @@ class ApiSettings(BaseSettings):
     related_window_s: float = Field(
         default=600, gt=0, description="Debug ID lookups show the user's events this many seconds around"
     )
+    reported_retention_days: float = Field(
+        default=90,
+        gt=0,
+        le=3650,
+        description="Days a Debug ID support looked up or its user reported is kept (with its trace's events "
+        "and their hourly counts), past normal retention; an expiry is only ever raised",
+    )
+    doctor_allow: str = Field(
+        default="",
+        description="Comma-separated CIDRs (10.20.0.0/16, fd00::/8), addresses and host names (or "
+        "*.corp.example) the doctor may reach although they are not public: internal MCP servers. Every "
+        "other loopback, private, link-local or metadata address stays refused",
+    )
     doctor_allow_private: bool = Field(
         default=False,
         description="Let the MCP doctor reach loopback, private and link-local addresses (not in production)",
     )
     doctor_allowed_domains: str = Field(
         default="",
-        description="Comma-separated hosts (or *.example.com) the doctor may reach even at private addresses",
+        description="Comma-separated hosts (or *.example.com) the doctor may reach even at private addresses "
+        "(still read; MCPDIAG_DOCTOR_ALLOW takes host names too)",
     )
     doctor_rate_per_minute: int = Field(default=10, ge=1, description="Doctor runs per user per minute")
     doctor_timeout_s: float = Field(default=20, gt=0, le=120, description="Bound on one doctor run")
@@ -80,8 +96,23 @@ class ApiSettings(BaseSettings):
 
     @property
     def doctor_allowed_hosts(self) -> frozenset[str]:
-        """`doctor_allowed_domains` as a set of lower-case host patterns."""
-        return frozenset(d.strip().lower() for d in self.doctor_allowed_domains.split(",") if d.strip())
+        """The host patterns of `doctor_allow` and of the older `doctor_allowed_domains`, lower-case."""
+        older = {d.strip().lower() for d in self.doctor_allowed_domains.split(",") if d.strip()}
+        return frozenset(older | allow_entries(self.doctor_allow)[1])
+
+    @property
+    def doctor_allowed_networks(self) -> tuple[Network, ...]:
+        """The networks of `doctor_allow`: their addresses may be reached although they are not public."""
+        return allow_entries(self.doctor_allow)[0]
+
+    @field_validator("doctor_allow")
+    @classmethod
+    def _allow_list(cls, value: str) -> str:
+        try:
+            allow_entries(value)
+        except ValueError as exc:
+            raise ValueError(f"MCPDIAG_DOCTOR_ALLOW: {exc}") from None
+        return value
 
     @property
     def hs256_secrets(self) -> tuple[bytes, ...]:

@@ -8,22 +8,23 @@ The facts, per server and per caller (a user sees their own and server-wide even
   a failure of the server like a failure to connect; a tool that ran and reported an error is not.
 * The **connection event** is the latest event of severity ≥ info on a connection touchpoint (`connect`,
   `oauth`, `transport`, `inspection`, `lifecycle`); the **call failure** the latest failure during a
-  tool call. The state comes from the newer of the two (tool errors never change it):
-  `MCP_CONNECTED` / `MCP_OAUTH_COMPLETED` → `connected`; `MCP_OAUTH_STARTED` → `connecting`;
-  `MCP_DISCONNECTED` → `disconnected`; a failure (unknown codes count as `MCP_INTERNAL_ERROR`) →
-  `error`; anything else, or no event at all → `unknown`.
+  tool call. The state comes from the newer of the two (tool errors never change it), with the caller's
+  latest successful connection (`MCP_CONNECTED` / `MCP_OAUTH_COMPLETED`) telling an expired sign-in from one
+  never made: `mcpdiag.api.states` is that rule (`state`, and the coarser `connectionState` from it).
 * `lastError` is the latest failure, even when the server has connected since; it is `resolved` when
-  the state is `connected` or `disconnected` (a later connection event shows the server working again or
+  the state is `connected` or `idle` (a later connection event shows the server working again or
   closed normally). Its `message` is the event's `messageSafe`, never `detail`.
 * `recent` counts the failures and the tool errors of the last 24 h, so a failure in the window is
   always the card's `lastError` (or older than it), and "no failures" always means none in the window.
 * `requiresOAuth` is true when the state event is `MCP_AUTH_REQUIRED`, `MCP_OAUTH_TIMEOUT`,
   `MCP_OAUTH_FAILED`, or a pending `MCP_OAUTH_STARTED`; `updatedAt` is the state event's `ts`.
+* `endpoint` is what the newest of those events (connection event, connection failure, last success) that
+  names one says (`attrs.endpoint`: the emitter's URL without credentials or query, or the stdio command).
 * A connection test (`mcpdiag doctor`) that named no server is stored under `doctor:<host>` with the
   `doctor.unnamed` mark: such a name is no server card, for anyone (its latest event, as staff see it,
   carries the mark). A test that named a server is that server's `inspection` like any other.
 
-`derive_status` is the rule; richer states (a later issue) change it and nothing else.
+`derive_status` is the rule; `mcpdiag.api.states` the part that names the state.
 """
 
 from __future__ import annotations
@@ -33,24 +34,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from mcpdiag.api.models import ConnectionState, LastError, RecentCounts, ServerStatus
-from mcpdiag.emitters import CATALOG, SEVERITY_RANK, Severity, Touchpoint, format_ts
+from mcpdiag.api.models import Endpoint, LastError, RecentCounts, ServerStatus
+from mcpdiag.api.states import (
+    RESOLVED_STATES,
+    SUCCESS_CODES,
+    TOOL_ERROR,
+    derive_state,
+    is_failure,
+    legacy_state,
+)
+from mcpdiag.emitters import CATALOG, Severity, Touchpoint, format_ts, url_endpoint
+from mcpdiag.emitters.endpoint import MAX_ENDPOINT_CHARS
 from mcpdiag.store.base import EventStore, Summary
 
 Event = Mapping[str, Any]
 
-TOOL_ERROR = "MCP_TOOL_ERROR"
 STATE_TOUCHPOINTS = tuple(t.value for t in Touchpoint if t is not Touchpoint.TOOL_CALL)
 CALL_FAILURE_CODES = tuple(sorted(c for c, info in CATALOG.items() if info.failure and c != TOOL_ERROR))
 CARD_WINDOW = "24h"
 CARD_SPAN = timedelta(hours=24)
 FAILURE_SEVERITIES = tuple(s.value for s in Severity if s.rank >= Severity.WARNING.rank)
-LIFECYCLE_STATES: Mapping[str, ConnectionState] = {
-    "MCP_CONNECTED": "connected",
-    "MCP_OAUTH_COMPLETED": "connected",
-    "MCP_OAUTH_STARTED": "connecting",
-    "MCP_DISCONNECTED": "disconnected",
-}
 OAUTH_CODES = frozenset({"MCP_AUTH_REQUIRED", "MCP_OAUTH_TIMEOUT", "MCP_OAUTH_FAILED", "MCP_OAUTH_STARTED"})
 UNNAMED_DOCTOR_RUN = "doctor.unnamed"  # the attr `mcpdiag.doctor` sets on such a run's event
 
@@ -61,24 +64,6 @@ def is_unnamed_doctor_run(event: Mapping[str, Any] | None) -> bool:
         return False
     attrs = event.get("attrs")
     return isinstance(attrs, Mapping) and attrs.get(UNNAMED_DOCTOR_RUN) is True
-
-
-def is_failure(event: Event | None) -> bool:
-    """Whether `event` is a failure of the server: severity ≥ warning and not a tool's own error."""
-    if event is None:
-        return False
-    severe = SEVERITY_RANK.get(str(event.get("severity")), 0) >= Severity.WARNING.rank
-    return severe and event.get("code") != TOOL_ERROR
-
-
-def state_of(event: Event | None) -> ConnectionState:
-    """The connection state a state event implies (see the module docstring)."""
-    if event is None:
-        return "unknown"
-    code = str(event.get("code"))
-    if code in LIFECYCLE_STATES:
-        return LIFECYCLE_STATES[code]
-    return "error" if is_failure(event) else "unknown"
 
 
 def newest(*events: Event | None) -> Event | None:
@@ -116,6 +101,8 @@ class ServerFacts:
     connection_event: Event | None = None
     connection_failure: Event | None = None
     call_failure: Event | None = None
+    last_success: Event | None = None
+    """The latest `MCP_CONNECTED` / `MCP_OAUTH_COMPLETED` on any touchpoint."""
 
     @property
     def counts(self) -> WindowCounts:
@@ -133,11 +120,37 @@ class ServerFacts:
         """The event the state comes from: the latest connection event or failure during a call."""
         return newest(self.connection_event, self.call_failure)
 
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """The endpoint the newest connection event naming one reports."""
+        named = [
+            e for e in (self.connection_event, self.connection_failure, self.last_success) if endpoint_of(e)
+        ]
+        latest = newest(*named)
+        if latest is None:
+            return None
+        transport = latest.get("transport")
+        return Endpoint(
+            address=endpoint_of(latest) or "", transport=transport if isinstance(transport, str) else None
+        )
 
-def derive_status(facts: ServerFacts) -> ServerStatus:
-    """The card of one server: state, last failure and counts, all from the same facts."""
+
+def endpoint_of(event: Event | None) -> str | None:
+    """`attrs.endpoint` of `event` when it is shaped like one an emitter names: a URL as `url_endpoint` gives
+    it, or a command's file name (a bare path or anything else an attr happens to be called is not one)."""
+    attrs = event.get("attrs") if event is not None else None
+    value = attrs.get("endpoint") if isinstance(attrs, Mapping) else None
+    if not isinstance(value, str) or not value or len(value) > MAX_ENDPOINT_CHARS:
+        return None
+    if url_endpoint(value) == value or not any(c in value for c in "/\\:"):
+        return value
+    return None
+
+
+def derive_status(facts: ServerFacts, now: datetime) -> ServerStatus:
+    """The card of one server at `now`: state, last failure and counts, all from the same facts."""
     state_event, failure = facts.state_event, facts.last_failure
-    state = state_of(state_event)
+    state = derive_state(state_event, facts.last_success, now)
     last_error = None
     if failure is not None:
         last_error = LastError(
@@ -148,11 +161,12 @@ def derive_status(facts: ServerFacts) -> ServerStatus:
             at=str(failure["ts"]),
             touchpoint=str(failure.get("touchpoint", "")),
             tool=failure.get("tool"),
-            resolved=state in ("connected", "disconnected"),
+            resolved=state in RESOLVED_STATES,
         )
     counts = facts.counts
     return ServerStatus(
-        connection_state=state,
+        state=state,
+        connection_state=legacy_state(state, state_event),
         requires_o_auth=state_event is not None and state_event.get("code") in OAUTH_CODES,
         last_error=last_error,
         updated_at=str(state_event["ts"]) if state_event is not None else None,
@@ -162,6 +176,7 @@ def derive_status(facts: ServerFacts) -> ServerStatus:
             failure_count=counts.failures,
             tool_error_count=counts.tool_errors,
         ),
+        endpoint=facts.endpoint,
     )
 
 
@@ -200,6 +215,9 @@ async def server_facts(
         servers, user_id=user_id, touchpoints=STATE_TOUCHPOINTS, min_severity=Severity.WARNING
     )
     calls = await _call_failures(store, servers, user_id)
+    successes = await store.last_events(
+        servers, user_id=user_id, codes=SUCCESS_CODES, min_severity=Severity.INFO
+    )
     since = store.clock() - span
     summaries = await store.summaries(servers, since, user_id=user_id)  # one query for every card
     facts = {}
@@ -210,6 +228,7 @@ async def server_facts(
             connection_event=connection.get(server),
             connection_failure=failures.get(server),
             call_failure=calls.get(server),
+            last_success=successes.get(server),
         )
     return facts
 
@@ -225,4 +244,5 @@ async def connection_status(
         # Another user's test is invisible to this caller; staff's view of the name decides.
         latest = await store.last_events(unseen, touchpoints=STATE_TOUCHPOINTS, min_severity=Severity.INFO)
         hidden |= {server for server, event in latest.items() if is_unnamed_doctor_run(event)}
-    return {server: derive_status(facts[server]) for server in servers if server not in hidden}
+    now = store.clock()
+    return {server: derive_status(facts[server], now) for server in servers if server not in hidden}

@@ -57,7 +57,13 @@ SECTIONS: dict[str, tuple[type[BaseSettings], tuple[str, ...]]] = {
     ),
     "doctor": (
         ApiSettings,
-        ("doctor_allow_private", "doctor_allowed_domains", "doctor_rate_per_minute", "doctor_timeout_s"),
+        (
+            "doctor_allow",
+            "doctor_allow_private",
+            "doctor_allowed_domains",
+            "doctor_rate_per_minute",
+            "doctor_timeout_s",
+        ),
     ),
     "cursors": (CollectorSettings, ("cursor_secret",)),
 }

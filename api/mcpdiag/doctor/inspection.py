@@ -9,6 +9,9 @@ from mcpdiag.emitters import Emitter
 
 UNNAMED_RUN_ATTR = "doctor.unnamed"
 """Marks the event of a run that names no server: `mcpdiag.api.status` keeps it off the server cards."""
+SIGN_IN_ATTR = "doctor.signIn"
+"""`untested` on a run without credentials that reached the server's sign-in: the server answered as it
+should (it asks who you are), so the event is no failure (severity info), only what it says."""
 _DETAIL_LINES_PER_STEP = 12
 _DETAIL_CHARS = 8 * 1024  # the event keeps 4 KiB of it (after redaction): no need to hand over more
 
@@ -23,10 +26,15 @@ def emit_inspection(
     user_id: str | None,
     duration_ms: float,
     http_status: int | None = None,
+    endpoint: str | None = None,
+    credentials: bool = True,
 ) -> None:
     """Emit `report` as `server`'s inspection, or (no server named) as `fallback_server`'s with the
-    `UNNAMED_RUN_ATTR` mark. `where` opens the detail: what was tested, never a header or a query."""
+    `UNNAMED_RUN_ATTR` mark. `where` opens the detail: what was tested, never a header or a query;
+    `endpoint` (the URL without userinfo or query) is named as the sessions name theirs. A run without
+    `credentials` that ends at the server's sign-in is stored at severity info with `SIGN_IN_ATTR`."""
     failed = report.failed_step
+    untested = not credentials and report.code == "MCP_AUTH_REQUIRED"
     lines = [f"doctor {where}"]
     for step in report.steps:
         lines.append(f"{step.name}: {step.status} — {step.summary}")
@@ -34,6 +42,10 @@ def emit_inspection(
     attrs: dict[str, object] = {"doctor": True, "doctor.failedStep": failed}
     if server is None:
         attrs[UNNAMED_RUN_ATTR] = True
+    if endpoint is not None:
+        attrs["endpoint"] = endpoint
+    if untested:
+        attrs[SIGN_IN_ATTR] = "untested"
     attrs["doctor.warnings"] = len(report.warnings)
     # Step names are values (`oauth=fail`): as keys, `doctor.oauth` would read as a secret field.
     attrs["doctor.steps"] = " ".join(f"{step.name}={step.status}" for step in report.steps)
@@ -44,7 +56,7 @@ def emit_inspection(
         trace_id=report.debug_id,
         user_id=user_id,
         transport=report.transport,
-        severity="info" if report.ok else None,
+        severity="info" if report.ok or untested else None,
         message_safe=(report.step(failed).summary if failed else "Connection test passed.")[:500],
         detail=clip("\n".join(lines), _DETAIL_CHARS),
         http_status=http_status,

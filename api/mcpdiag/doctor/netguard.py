@@ -21,6 +21,7 @@ import httpx2
 
 from mcpdiag.emitters.mcp import host_allowed
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """Resolves a host name and port to IP address strings; raises `socket.gaierror` when it does not resolve."""
 
@@ -37,21 +38,38 @@ class AddressRefusedError(ConnectionError):
 
 @dataclass(frozen=True, slots=True)
 class AddressPolicy:
-    """Private, loopback, link-local and metadata addresses are refused unless allowed."""
+    """Private, loopback, link-local and metadata addresses are refused unless allowed: by host name
+    (`allowed_domains`, exact or `*.example.com`), by address (`allowed_networks`, the CIDRs an admin lists
+    for internal MCP servers), or all of them (`allow_private`, for development)."""
 
     allow_private: bool = False
     allowed_domains: frozenset[str] = field(default_factory=frozenset)
+    allowed_networks: tuple[Network, ...] = ()
 
     def refusal(self, host: str, address: str) -> str | None:
         """Why `host` at `address` may not be reached, or None when it may."""
         if self.allow_private or host_allowed(host, self.allowed_domains):
             return None
         kind, carried = _judge(address)
-        if kind == "public":
+        if kind == "public" or self.network_allowed(address):
             return None
         return f"{address} is a {kind} address" + (
             f" (it carries the IPv4 address {carried})" if carried else ""
         )
+
+    def network_allowed(self, address: str) -> bool:
+        """Whether `address` (or the IPv4 address an IPv6 form carries: the same destination) is in one of
+        `allowed_networks`."""
+        if not self.allowed_networks:
+            return False
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+        if isinstance(ip, ipaddress.IPv6Address):
+            candidates += embedded_ipv4(ip)
+        return any(c.version == n.version and c in n for c in candidates for n in self.allowed_networks)
 
     def check(self, host: str, addresses: Iterable[str]) -> None:
         """Raise `AddressRefusedError` if any of `host`'s addresses may not be reached."""

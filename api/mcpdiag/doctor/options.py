@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx2
 
-from mcpdiag.doctor.netguard import AddressPolicy, Resolver, is_ip_literal, system_resolver
+from mcpdiag.doctor.netguard import AddressPolicy, Network, Resolver, is_ip_literal, system_resolver
 
 DoctorTransport = Literal["streamable-http", "sse"]
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
@@ -83,12 +83,19 @@ class Target:
         return f"{self.scheme}://{host}:{self.port}"
 
 
-def policy_from(allow_private: bool, allowed_domains: object) -> AddressPolicy:
-    """An `AddressPolicy` from settings values (domains as a set or a comma-separated string)."""
+def policy_from(
+    allow_private: bool, allowed_domains: object, allowed_networks: Iterable[Network] = ()
+) -> AddressPolicy:
+    """An `AddressPolicy` from settings values: host patterns as a set or a comma-separated string, and the
+    networks (CIDRs) whose addresses may be reached although they are not public."""
     if isinstance(allowed_domains, str):
         domains = {d.strip().lower() for d in allowed_domains.split(",") if d.strip()}
     elif isinstance(allowed_domains, set | frozenset | list | tuple):
         domains = {str(d).strip().lower() for d in allowed_domains if str(d).strip()}
     else:
         domains = set()
-    return AddressPolicy(allow_private=allow_private, allowed_domains=frozenset(domains))
+    return AddressPolicy(
+        allow_private=allow_private,
+        allowed_domains=frozenset(domains),
+        allowed_networks=tuple(allowed_networks),
+    )

@@ -24,7 +24,7 @@ from mcpdiag.doctor.oauth import oauth_step
 from mcpdiag.doctor.options import DoctorOptions, Target
 from mcpdiag.doctor.report import STEP_NAMES, DoctorReport, Outcome, Step, StepFailed, StepName
 from mcpdiag.doctor.sdklog import sdk_log_captured
-from mcpdiag.emitters import Emitter, Redactor, code_info, new_trace_id
+from mcpdiag.emitters import Emitter, Redactor, code_info, new_trace_id, url_endpoint
 
 STEP_TIMEOUT_S = 10.0
 MAX_REDIRECTS = 5
@@ -230,6 +230,8 @@ async def run_doctor(
             user_id=user_id,
             duration_ms=(time.monotonic() - started) * 1000,
             http_status=run.failure.http_status if run.failure else None,
+            endpoint=url_endpoint(target.url),
+            credentials=bool(options.headers),
         )
     return report
 

@@ -69,6 +69,8 @@ class EventQuery:
     codes: tuple[str, ...] = ()
     touchpoints: tuple[str, ...] = ()
     trace_id: str | None = None
+    tool: str | None = None
+    """Only events of calls to this tool (None: any event)."""
     limit: int = 50
     cursor: str | None = None
     oldest_first: bool = False
@@ -305,6 +307,17 @@ class EventStore(ABC):
         """Occurrences per server, per severity, in `buckets` equal slices of the window (hours at least)."""
         rows = await self.hourly(since, until, servers=servers, user_id=user_id)
         return timeline_of(rows, since, until, buckets=buckets)
+
+    # Not abstract, like the rollups above: test doubles and older stores still instantiate.
+    async def keep(self, event_ids: Sequence[str], until: datetime) -> datetime | None:
+        """Keep the stored events `event_ids` (and the hourly rollup rows that count them) at least until
+        `until`: an expiry only ever rises. The earliest expiry among them afterwards (what "kept until" may
+        promise for all of them); None when none of them is stored and unexpired."""
+        raise NotImplementedError(f"{type(self).__name__} cannot keep events")
+
+    async def expiry(self, event_ids: Sequence[str]) -> datetime | None:
+        """The earliest expiry among the stored, unexpired events `event_ids`; None when there is none."""
+        raise NotImplementedError(f"{type(self).__name__} cannot tell expiries")
 
     @abstractmethod
     async def list_servers(self, *, after: str | None = None, limit: int | None = None) -> list[str]:

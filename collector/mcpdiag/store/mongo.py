@@ -31,7 +31,7 @@ from mcpdiag.store.mongo_base import (
     to_document,
 )
 from mcpdiag.store.mongo_reads import MongoReads
-from mcpdiag.store.rollup import HourlyCounts, HourlyKey, rollup, rollup_documents
+from mcpdiag.store.rollup import HOUR_MS, HourlyCounts, HourlyKey, rollup, rollup_documents
 
 
 class MongoEventStore(MongoReads):
@@ -208,6 +208,29 @@ class MongoEventStore(MongoReads):
         spec = {"$or": alternatives, "expireAt": {"$gt": _bson(self.clock())}}
         docs = await self._find(spec, [("ts", 1), ("_id", 1)], limit)
         return [from_document(doc) for doc in docs]
+
+    async def keep(self, event_ids: Sequence[str], until: datetime) -> datetime | None:
+        if not event_ids:
+            return None
+        spec = {"_id": {"$in": list(event_ids)}, "expireAt": {"$gt": _bson(self.clock())}}
+        later = {"$max": {"expireAt": _bson(until)}}
+        fields = ("server", "ts", "code", "touchpoint", "tool", "userId", "sev")
+        try:
+            # The rollup rows first: a failure in between leaves events to expire, never a row without them.
+            docs = [d async for d in self.events.find(spec, projection=dict.fromkeys(fields, 1))]
+            keys = {
+                (d["server"], to_ms(_aware(d["ts"])) // HOUR_MS, d["code"], d["touchpoint"],
+                 d.get("tool") or "", d.get("userId") or "", d["sev"])
+                for d in docs
+            }  # fmt: skip
+            for server, hour, code, touchpoint, tool, user_key, sev in keys:
+                key = {"server": server, "hour": hour, "code": code, "touchpoint": touchpoint, "tool": tool,
+                       "userKey": user_key, "sev": sev}  # fmt: skip
+                await self.hourly_counts.update_one(key, later)
+            await self.events.update_many(spec, later)
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+        return await self.expiry(event_ids)
 
     async def purge_expired(self, now: datetime | None = None) -> int:
         try:

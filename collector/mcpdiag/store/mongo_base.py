@@ -169,6 +169,8 @@ class MongoBase(EventStore):
             clauses["touchpoint"] = {"$in": list(query.touchpoints)}
         if query.trace_id is not None:
             clauses["traceId"] = query.trace_id
+        if query.tool is not None:
+            clauses["tool"] = query.tool
         if after is not None:
             op = "$gt" if query.oldest_first else "$lt"
             at = _bson(from_ms(after[0]))

@@ -144,6 +144,16 @@ class MongoReads(MongoBase):
         ordered = sorted(names)
         return ordered if limit is None else ordered[:limit]
 
+    async def expiry(self, event_ids: Sequence[str]) -> datetime | None:
+        if not event_ids:
+            return None
+        spec = {"_id": {"$in": list(event_ids)}, "expireAt": {"$gt": _bson(self.clock())}}
+        try:
+            found = [d async for d in self.events.find(spec, projection={"expireAt": 1})]
+        except PyMongoError as exc:
+            raise _unavailable(exc) from exc
+        return min((_aware(d["expireAt"]) for d in found), default=None)
+
     async def received_after(
         self, server: str, after: tuple[int, str] | None, *, user_id: str | None = None, limit: int = 200
     ) -> list[tuple[int, str, dict[str, Any]]]:

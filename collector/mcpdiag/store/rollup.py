@@ -145,6 +145,8 @@ class Problem:
     latest_event_id: str
     trend: list[int] = field(default_factory=list)
     """Occurrences per bucket of the window, oldest first."""
+    user_ids: frozenset[str] = frozenset()
+    """The distinct users `users` counts (to count people across problems once)."""
 
     @property
     def fingerprint(self) -> str:
@@ -157,11 +159,20 @@ def _at(ms: int) -> datetime:
 
 
 def bucket_edges(since: datetime, until: datetime, buckets: int) -> tuple[int, int, int]:
-    """`(first_hour, end_hour, hours_per_bucket)` covering `[since, until)` in `buckets` buckets."""
+    """`(first_hour, end_hour, hours_per_bucket)` covering `[since, until)` in at most `buckets` buckets."""
     first = int(since.timestamp() * 1000) // HOUR_MS
     last = -(-int(until.timestamp() * 1000) // HOUR_MS)
     per = max(1, -(-(last - first) // max(1, buckets)))
     return first, last, per
+
+
+def bucket_count(since: datetime, until: datetime, buckets: int) -> int:
+    """How many buckets of `bucket_edges` the window needs: at most `buckets`, fewer when the hours it
+    touches do not fill that many (24 h from half past touch 25 hours: 12 buckets of 3 h need only 9). A
+    bucket that would start at or after `until` is never made: a chart does not show hours to come, and
+    empty buckets past the window would lower the median spikes are measured against."""
+    first, last, per = bucket_edges(since, until, buckets)
+    return max(1, -(-(last - first) // per))
 
 
 def problems_of(
@@ -169,6 +180,7 @@ def problems_of(
 ) -> list[Problem]:
     """Problems from rollup rows, busiest first (ties: most recent first)."""
     first_hour, _, per = bucket_edges(since, until, buckets)
+    buckets = bucket_count(since, until, buckets)
     found: dict[tuple[str, str, str, str], Problem] = {}
     users: dict[tuple[str, str, str, str], set[str]] = {}
     latest: dict[tuple[str, str, str, str], str] = {}
@@ -210,6 +222,7 @@ def problems_of(
             problem.trend[slot] += c.n
     for group, problem in found.items():
         problem.users = len(users[group])
+        problem.user_ids = frozenset(users[group])
         _, problem.latest_trace_id, problem.latest_event_id = latest[group].split("|", 2)
     return sorted(found.values(), key=lambda p: (-p.count, -p.last_seen.timestamp(), p.fingerprint))
 
@@ -219,6 +232,7 @@ def timeline_of(
 ) -> dict[str, dict[str, list[int]]]:
     """Occurrences per server, per severity, per bucket of `[since, until)`."""
     first_hour, _, per = bucket_edges(since, until, buckets)
+    buckets = bucket_count(since, until, buckets)
     series: dict[str, dict[str, list[int]]] = {}
     for row in rows:
         slot = (row.key.hour - first_hour) // per
@@ -233,7 +247,7 @@ def timeline_of(
 def bucket_starts(since: datetime, until: datetime, buckets: int) -> list[datetime]:
     """The start of each bucket `timeline_of` and `problems_of` count into."""
     first_hour, _, per = bucket_edges(since, until, buckets)
-    return [_at((first_hour + i * per) * HOUR_MS) for i in range(buckets)]
+    return [_at((first_hour + i * per) * HOUR_MS) for i in range(bucket_count(since, until, buckets))]
 
 
 def window_hours(since: datetime, until: datetime) -> tuple[int, int]:

@@ -16,6 +16,7 @@ from mcpdiag.store.base import (
     AUDIT_RETENTION,
     EventQuery,
     Page,
+    from_ms,
     prefix_upper_bound,
     to_ms,
     trace_key,
@@ -27,9 +28,12 @@ from mcpdiag.store.sqlite_reads import SQLiteReads
 from mcpdiag.store.sqlite_sql import (
     CHUNK_CHARS,
     COUNT_PRESENT,
+    EARLIEST_EXPIRY,
     EXISTING_IDS,
     EXPORT_LINE,
     INSERT,
+    KEEP_EVENTS,
+    KEEP_HOURLY,
     PURGE_CHUNK,
     STREAM_CACHE_KIB,
     UPSERT,
@@ -234,6 +238,21 @@ class SQLiteEventStore(SQLiteReads):
         now_ms = self._now_ms()
         rows = await self._read(lambda conn: conn.execute(sql, [*params, now_ms, limit]).fetchall())
         return [orjson.loads(doc) for (doc,) in rows]
+
+    async def keep(self, event_ids: Sequence[str], until: datetime) -> datetime | None:
+        if not event_ids:
+            return None
+        ids, until_ms, now_ms = json.dumps(list(event_ids)), to_ms(until), self._now_ms()
+
+        def write(conn: sqlite3.Connection) -> int | None:
+            with transaction(conn):
+                conn.execute(KEEP_HOURLY, (until_ms, ids, now_ms))
+                conn.execute(KEEP_EVENTS, (until_ms, ids, now_ms))
+                (earliest,) = conn.execute(EARLIEST_EXPIRY, (ids, now_ms)).fetchone()
+            return None if earliest is None else int(earliest)
+
+        earliest = await self._write(write)
+        return None if earliest is None else from_ms(earliest)
 
     async def purge_expired(self, now: datetime | None = None) -> int:
         cutoff = to_ms(now or self.clock())

@@ -26,6 +26,7 @@ from mcpdiag.store.base import (
 from mcpdiag.store.errors import InvalidQueryError
 from mcpdiag.store.rollup import HourlyCounts, HourlyKey, HourlyRow, window_hours
 from mcpdiag.store.sqlite_base import SQLiteBase
+from mcpdiag.store.sqlite_sql import EARLIEST_EXPIRY
 
 
 class SQLiteReads(SQLiteBase):
@@ -129,6 +130,13 @@ class SQLiteReads(SQLiteBase):
         )
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         return [HourlyRow(HourlyKey(*row[:7]), HourlyCounts(*row[7:])) for row in rows]
+
+    async def expiry(self, event_ids: Sequence[str]) -> datetime | None:
+        if not event_ids:
+            return None
+        params = (json.dumps(list(event_ids)), self._now_ms())
+        (earliest,) = await self._read(lambda conn: conn.execute(EARLIEST_EXPIRY, params).fetchone())
+        return None if earliest is None else from_ms(int(earliest))
 
     async def received_after(
         self, server: str, after: tuple[int, str] | None, *, user_id: str | None = None, limit: int = 200

@@ -71,6 +71,20 @@ UPSERT_HOURLY = (
     "last_ts = max(last_ts, excluded.last_ts), last_key = max(last_key, excluded.last_key), "
     "expire_at = max(expire_at, excluded.expire_at)"
 )
+KEEP_EVENTS = (
+    "UPDATE events SET expire_at = max(expire_at, ?) "
+    "WHERE id IN (SELECT value FROM json_each(?)) AND expire_at > ?"
+)
+KEEP_HOURLY = (
+    "UPDATE hourly SET expire_at = max(expire_at, ?) "
+    "WHERE (server, hour, code, touchpoint, tool, user_key, severity) IN ("
+    "SELECT server, ts / 3600000, code, touchpoint, coalesce(json_extract(doc, '$.tool'), ''), user_key, "
+    "severity FROM events WHERE id IN (SELECT value FROM json_each(?)) AND expire_at > ?)"
+)
+"""The rollup rows counting the given events (their key as `rollup.rollup` builds it) kept as long."""
+EARLIEST_EXPIRY = (
+    "SELECT min(expire_at) FROM events WHERE id IN (SELECT value FROM json_each(?)) AND expire_at > ?"
+)
 EXISTING_IDS = "SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))"
 MIGRATIONS = (("events", "n", "ALTER TABLE events ADD COLUMN n INTEGER NOT NULL DEFAULT 1"),)
 """Columns later versions added, with the statement that adds each to a file an earlier version made."""
@@ -157,6 +171,9 @@ def build_select(
     if query.trace_id is not None:
         common.append("trace_id = ?")
         params.append(query.trace_id)
+    if query.tool is not None:  # no column: read from the doc, within the server's index range
+        common.append("json_extract(doc, '$.tool') = ?")
+        params.append(query.tool)
     if after is not None:
         common.append(f"(ts, id) {'<' if desc else '>'} (?, ?)")
         params.extend(after)

@@ -20,6 +20,7 @@ from mcpdiag.emitters.codes import (
     code_info,
 )
 from mcpdiag.emitters.emitter import Emitter, EmitterStats
+from mcpdiag.emitters.endpoint import command_endpoint, url_endpoint
 from mcpdiag.emitters.errors import MCPDiagnosticError, error_data
 from mcpdiag.emitters.event import DiagnosticEvent, Source, format_ts
 from mcpdiag.emitters.ids import new_event_id, new_trace_id
@@ -61,6 +62,7 @@ __all__ = [
     "classification_for",
     "classify",
     "code_info",
+    "command_endpoint",
     "error_data",
     "exception_chain",
     "find_leaks",
@@ -69,4 +71,5 @@ __all__ = [
     "new_trace_id",
     "redact_event",
     "redact_text",
+    "url_endpoint",
 ]

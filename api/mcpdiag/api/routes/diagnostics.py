@@ -14,7 +14,7 @@ from mcpdiag.api.deps import CurrentUser, Policy, Store, strict_query
 from mcpdiag.api.errors import InvalidParameterError
 from mcpdiag.api.models import CodeCount, DiagnosticsPage, SummaryResponse
 from mcpdiag.api.routes.common import check_access, check_exists, error_responses
-from mcpdiag.api.status import server_facts
+from mcpdiag.api.status import derive_status, server_facts
 from mcpdiag.emitters import Severity, Touchpoint, format_ts
 from mcpdiag.store.base import MAX_PAGE, EventQuery
 
@@ -54,7 +54,8 @@ def parse_window(window: str) -> timedelta:
     dependencies=[
         Depends(
             strict_query(
-                repeatable=("code", "touchpoint"), scalar=("cursor", "severity", "from", "to", "limit")
+                repeatable=("code", "touchpoint"),
+                scalar=("cursor", "severity", "from", "to", "limit", "tool"),
             )
         )
     ],
@@ -73,6 +74,10 @@ async def diagnostics(
     until: Annotated[AwareDatetime | None, Query(alias="to", description="RFC 3339, exclusive")] = None,
     code: Annotated[list[CodeName] | None, Query(description="Repeatable, e.g. MCP_TIMEOUT")] = None,
     touchpoint: Annotated[list[Touchpoint] | None, Query(description="Repeatable")] = None,
+    tool: Annotated[
+        str | None,
+        Query(min_length=1, max_length=128, description="Only calls to this tool (a problem's occurrences)"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> dict[str, object]:
     """Events of `server` the caller may see, newest first: a user gets their own and server-wide events
@@ -86,6 +91,7 @@ async def diagnostics(
         until=until,
         codes=tuple(code or ()),
         touchpoints=tuple(t.value for t in touchpoint or ()),
+        tool=tool,
         limit=limit,
         cursor=cursor,
     )
@@ -116,7 +122,7 @@ async def summary(
 ) -> dict[str, object]:
     """Counts by code and severity, the failure and tool error counts and the last failure (the same
     facts as the server card's, over this window), and first/last seen per code, over the events the
-    caller may see."""
+    caller may see; the card's `state` and `endpoint` (the drawer's badge and Re-check)."""
     check_access(policy, principal, server)
     span = parse_window(window)
     user_id = None if principal.is_staff else principal.user_id
@@ -128,6 +134,7 @@ async def summary(
     failure = facts.last_failure
     in_window = failure is not None and str(failure["ts"]) >= format_ts(since)
     last_error = visible_event(principal, dict(failure)) if failure and in_window else None
+    card = derive_status(facts, store.clock())
     return {
         "server": server,
         "window": window,
@@ -144,4 +151,6 @@ async def summary(
             for code, s in sorted(result.by_code.items())
         },
         "lastError": last_error or None,
+        "state": card.state,
+        "endpoint": card.endpoint,
     }

@@ -225,8 +225,9 @@ async def doctor(
     network: Annotated[DoctorNetwork, Depends(doctor_network)],
 ) -> Any:
     """Walk the ladder and stop at the first failing step. Loopback, private, link-local and metadata
-    addresses are refused (on every resolved address and every redirect) unless
-    `MCPDIAG_DOCTOR_ALLOW_PRIVATE=1` or the host is in `MCPDIAG_DOCTOR_ALLOWED_DOMAINS`. Headers go to the
+    addresses are refused (on every resolved address and every redirect) unless the address or the host is
+    in `MCPDIAG_DOCTOR_ALLOW` (CIDRs, host names; `MCPDIAG_DOCTOR_ALLOWED_DOMAINS` is read too) or
+    `MCPDIAG_DOCTOR_ALLOW_PRIVATE=1`. Headers go to the
     URL's origin only; every answer read is bounded (2 MiB, 8 MiB per run). A run naming `server` (one the
     caller can access, else 404) is stored as that server's inspection; without, it adds no server card."""
     try:  # the doctor needs the MCP SDK (`mcpdiag[mcp]`); the rest of the API does not
@@ -245,7 +246,9 @@ async def doctor(
     options = DoctorOptions(
         transport=body.transport,
         headers=body.headers,
-        policy=policy_from(settings.doctor_allow_private, settings.doctor_allowed_hosts),
+        policy=policy_from(
+            settings.doctor_allow_private, settings.doctor_allowed_hosts, settings.doctor_allowed_networks
+        ),
         timeout_s=settings.doctor_timeout_s,
         ssl_context=network.ssl_context,
         resolver=network.resolver or system_resolver,

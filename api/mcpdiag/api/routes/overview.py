@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from mcpdiag.api.deps import Policy, StaffUser, Store, strict_query
-from mcpdiag.api.fleet import incidents, problem_out, server_trends
+from mcpdiag.api.fleet import incidents, problem_out, server_trends, users_affected
 from mcpdiag.api.models import OverviewResponse
 from mcpdiag.api.routes.common import error_responses
 from mcpdiag.api.routes.problems import Buckets, Since, Until
@@ -33,8 +33,10 @@ async def overview(
     until: Until = None,
     buckets: Buckets = 24,
 ) -> OverviewResponse:
-    """Failures (warning and above, occurrences) per server and bucket, the busiest problems across the
-    fleet, and per server its dominant code, onset and spikes. Servers without failures are listed too."""
+    """Failures (warning and above but tool errors, occurrences: what the cards count) per server and
+    bucket, with tool errors apart; the busiest problems across the fleet (tool errors too); per server with
+    failures its dominant code, onset and spikes; distinct users affected. Servers without failures are
+    listed too."""
     window = Window.of(since, until, store.clock())
     found = await store.problems(None, window.since, window.until, buckets=buckets)
     starts = bucket_starts(window.since, window.until, buckets)
@@ -44,8 +46,8 @@ async def overview(
         until=format_ts(window.until),
         bucket_seconds=int(span_of(buckets, window.since, window.until).total_seconds()),
         bucket_starts=[format_ts(t) for t in starts],
-        servers=server_trends(found, servers, buckets),
+        servers=server_trends(found, servers, len(starts)),
         top_problems=[problem_out(p) for p in found[:TOP_PROBLEMS]],
         incidents=incidents(found, starts),
-        users_affected=sum(p.users for p in found),
+        users_affected=users_affected(found),
     )

@@ -21,7 +21,15 @@ router = APIRouter(prefix="/api/mcp", tags=["diagnostics"])
 
 Since = Annotated[AwareDatetime | None, Query(alias="from", description="RFC 3339; default 24 h before to")]
 Until = Annotated[AwareDatetime | None, Query(alias="to", description="RFC 3339; default now")]
-Buckets = Annotated[int, Query(ge=1, le=96, description="Slices of the window for trends (an hour at least)")]
+Buckets = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=96,
+        description="At most this many slices of the window, an hour at least each; fewer when the hours the "
+        "window touches do not fill them (`bucketStarts` lists them, none past `to`)",
+    ),
+]
 
 
 @router.get(

@@ -42,13 +42,20 @@ class SessionRun:
     established: bool = False
     tool: str | None = None
     invalid_messages: list[Exception] = field(default_factory=list)
+    endpoint: str | None = None
+    """Where the session connects (`url_endpoint` / `command_endpoint`): named in its connection events."""
 
-    def event_fields(self) -> dict[str, Any]:
-        return {"transport": self.transport, **self.context}
+    def event_fields(self, touchpoint: str | None = None) -> dict[str, Any]:
+        """Fields every event of the session carries; those off a tool call also name the endpoint (an
+        unknown keyword travels as an attr), which is what a re-check of the server tests."""
+        fields: dict[str, Any] = {"transport": self.transport, **self.context}
+        if touchpoint != "tool_call" and self.endpoint is not None:
+            fields["endpoint"] = self.endpoint
+        return fields
 
     def emit(self, code: str, touchpoint: str, **fields: Any) -> dict[str, Any]:
         return self.emitter.emit_event(
-            code, server=self.server, touchpoint=touchpoint, **self.event_fields(), **fields
+            code, server=self.server, touchpoint=touchpoint, **self.event_fields(touchpoint), **fields
         )
 
     def report_oauth(
@@ -97,7 +104,7 @@ class SessionRun:
             stderr_tail=stderr_tail(self.errlog),
             tool=tool,
             trace_id=trace_id,
-            **self.event_fields(),
+            **self.event_fields(touchpoint),
         )
         assert isinstance(found, Classification)
         return MCPDiagnosticError.from_classification(found, debug_id=str(event["traceId"]), event=event)

@@ -12,6 +12,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from mcpdiag.emitters.emitter import Emitter
+from mcpdiag.emitters.endpoint import command_endpoint, url_endpoint
 from mcpdiag.emitters.errors import StreamCutError
 from mcpdiag.emitters.mcp.boundary import register_secrets, session_boundary
 from mcpdiag.emitters.mcp.hooks import ObservingTransport, stderr_file
@@ -137,6 +138,10 @@ async def open_session(
     """
     context = {"user_id": user_id, "conversation_id": conversation_id, "run_id": run_id}
     run = SessionRun(server, emitter, transport, url if transport != "stdio" else None, context)
+    if transport == "stdio":
+        run.endpoint = command_endpoint(stdio.command) if stdio is not None else None
+    elif url is not None:
+        run.endpoint = url_endpoint(url)
     register_secrets(emitter, headers, stdio.env if stdio is not None else None, url)
     _check_target(run, url, stdio, allowed_domains)
     if oauth is not None:

@@ -1,19 +1,28 @@
 // <mcp-diagnostics-drawer server="…" api-base="…" token="…">: the Diagnostics slide-over, embeddable in any
-// host page. It reads /api/mcp/{server}/diagnostics with the caller's token; the API decides what is visible.
+// host page. Problems first: a chart of the server's events over the range, its failures grouped into
+// problems (count, first/last seen, users, latest Debug ID, trend, action, guide), then the events
+// themselves, which a problem's "Occurrences" narrows to it. Live: new events arrive through the server's
+// event stream (live.js), with polling when streaming cannot work. The API decides what is visible.
 // Filters belong to one server: each server the drawer shows keeps its own, and an empty list says when
 // the filters hide events instead of claiming that everything looks fine.
 
 import { ApiClient, ApiError, session } from "./api.js";
 import { adoptElementStyles } from "./element-styles.js";
 import { eventNode, onCopyClick } from "./events.js";
-import { RANGES, plural, rangeStart } from "./format.js";
+import { RANGES, rangeStart } from "./format.js";
+import { openGuide } from "./guide.js";
+import { LiveStream } from "./live.js";
+import { BUCKETS, chartView, problemsView } from "./problems.js";
+import { canRecheck, recheck, recheckHint, recheckVerdict, stateLabel } from "./recheck.js";
 import { html, nothing, render } from "./templates.js";
 
-const REFRESH_MS = 15000;
-const DEFAULT_FILTERS = Object.freeze({ severity: "", range: "24h", code: "", touchpoint: "" });
+const DEFAULT_FILTERS = Object.freeze({ severity: "", range: "24h", code: "", touchpoint: "", tool: "" });
 const SEVERITIES = [["", "All"], ["warning", "Warnings and up"], ["error", "Errors"]];
 const TOUCHPOINTS = [["", "All"], ["connect", "Connect"], ["oauth", "Sign-in"], ["tool_call", "Tool calls"],
   ["transport", "Transport"], ["inspection", "Inspection"], ["lifecycle", "Lifecycle"]];
+const RANK = { debug: 0, info: 1, warning: 2, error: 3, critical: 4 };
+const AGGREGATES_AFTER_MS = 400;
+const LIVE_LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", polling: "Updating every 15 s" };
 
 /** The range that clearing the filters shows: the selected one, or the default when that is narrower. */
 function widerRange(range) {
@@ -31,22 +40,16 @@ export class DiagnosticsDrawer extends HTMLElement {
     super();
     this.attachShadow({ mode: "open" });
     adoptElementStyles(this.shadowRoot);
-    this.items = [];
-    this.cursor = null;
-    this.loading = false;
-    this.generation = 0;
-    this.loaded = 0;
-    this.filtersByServer = new Map();
-    this.codes = [];
-    this.hiddenCount = 0;
-    this.status = { text: "", error: false, empty: false };
-    this.timer = null;
-    this.opener = null;
+    Object.assign(this, { items: [], cursor: null, loading: false, generation: 0, loaded: 0, codes: [], hiddenCount: 0,
+      filtersByServer: new Map(), status: { text: "", error: false, empty: false }, opener: null, problems: null,
+      timeline: null, card: null, liveState: "", stream: null, checking: false, verdict: null, aggregatesTimer: null });
     this.update();
     const root = this.shadowRoot;
     this.panel = root.querySelector(".panel");
-    this.list = root.querySelector("ol");
-    this.list.addEventListener("click", (event) => onCopyClick(event, this.getAttribute("api-base") || ""));
+    this.list = root.querySelector("ol.timeline");
+    const copy = (event) => onCopyClick(event, this.getAttribute("api-base") || "", { client: this.client });
+    this.list.addEventListener("click", copy);
+    root.querySelector(".problems-slot").addEventListener("click", copy);
     this.addEventListener("keydown", (event) => this.onKey(event));
   }
 
@@ -59,19 +62,20 @@ export class DiagnosticsDrawer extends HTMLElement {
   get filters() { return this.filtersByServer.get(this.server) || DEFAULT_FILTERS; }
 
   setFilters(filters) {
-    this.filtersByServer.set(this.server, Object.freeze({ ...filters }));
-    this.load();
+    this.filtersByServer.set(this.server, Object.freeze({ ...DEFAULT_FILTERS, ...filters }));
+    return this.load();
   }
 
   connectedCallback() {
     if (this.hasAttribute("open") && this.server) this.show();
   }
 
-  disconnectedCallback() { this.stopRefresh(); }
+  disconnectedCallback() { this.stopLive(); }
 
   attributeChangedCallback(name, before, after) {
-    // A host switching the drawer to another server while it is open: that server, with its own filters.
-    if (name === "server" && before !== after && this.hasAttribute("open") && this.panel) this.show();
+    if (before === after || !this.hasAttribute("open") || !this.panel) return;
+    // A host switching the drawer to another server (or token) while it is open: that server, its filters.
+    if (name === "server" || name === "token") this.show();
   }
 
   /** Open the drawer on `server`, remembering what had focus so it can be restored. */
@@ -84,38 +88,107 @@ export class DiagnosticsDrawer extends HTMLElement {
 
   show() {
     this.panel.hidden = false;
+    this.panel.inert = false;
+    this.verdict = null;
     this.load();
-    this.startRefresh();
+    this.startLive();
     requestAnimationFrame(() => this.shadowRoot.querySelector(".close").focus());
   }
 
   close() {
     if (!this.hasAttribute("open")) return;
     this.removeAttribute("open");
-    this.stopRefresh();
+    this.stopLive();
+    this.panel.inert = true; // sliding out: out of reach of focus and assistive tech at once
     setTimeout(() => { if (!this.hasAttribute("open")) this.panel.hidden = true; }, 250);
     this.dispatchEvent(new CustomEvent("mcpdiag:drawer-closed", { bubbles: true, composed: true }));
     if (this.opener && typeof this.opener.focus === "function") this.opener.focus();
   }
 
-  startRefresh() {
-    this.stopRefresh();
-    this.timer = setInterval(() => this.refresh(), REFRESH_MS);
+  // -- live ---------------------------------------------------------------------------------------------
+
+  startLive() {
+    this.stopLive();
+    if (!this.server) return;
+    this.stream = new LiveStream({
+      client: this.client,
+      server: this.server,
+      onEvent: (item) => this.onLiveEvent(item),
+      onState: (state) => this.onLiveState(state),
+      poll: () => { this.refresh(); this.refreshAggregates(); },
+    });
+    this.stream.start();
   }
 
-  stopRefresh() {
-    clearInterval(this.timer);
-    this.timer = null;
+  stopLive() {
+    this.stream?.stop();
+    this.stream = null;
+    clearTimeout(this.aggregatesTimer);
+    this.liveState = "";
   }
+
+  onLiveState(state) {
+    const caughtUp = state === "live" && this.liveState !== "live";
+    this.liveState = state;
+    this.update();
+    // What arrived between the last listing and the stream's start: the listing again (rows are deduplicated).
+    if (caughtUp) { this.refresh(); this.refreshAggregates(); }
+  }
+
+  /** Whether an event belongs in the listing the filters describe (not `matches`: that is Element's). */
+  belongs(item) {
+    const f = this.filters;
+    return item.server === this.server && (!f.severity || RANK[item.severity] >= RANK[f.severity])
+      && (!f.code || item.code === f.code) && (!f.touchpoint || item.touchpoint === f.touchpoint)
+      && (!f.tool || item.tool === f.tool) && (!this.since || item.ts >= this.since);
+  }
+
+  onLiveEvent(item) {
+    if (item.server !== this.server) return;
+    clearTimeout(this.aggregatesTimer);
+    this.aggregatesTimer = setTimeout(() => this.refreshAggregates(), AGGREGATES_AFTER_MS);
+    if (this.loading || !this.belongs(item) || this.items.some((known) => known.id === item.id)) return;
+    this.insert([item]);
+  }
+
+  /** Put rows among the loaded ones in (ts, id) order, newest first; older than all loaded: the next page. */
+  insert(fresh) {
+    for (const item of fresh.sort((a, b) => (a.ts < b.ts ? 1 : -1))) {
+      const at = this.items.findIndex((known) => known.ts < item.ts || (known.ts === item.ts && known.id < item.id));
+      if (at < 0 && this.cursor) continue;
+      const node = eventNode(item);
+      node.classList.add("fresh");
+      if (at < 0) { this.items.push(item); this.list.append(node); } else {
+        this.items.splice(at, 0, item);
+        this.list.children[at].before(node);
+      }
+    }
+    this.status = this.items.length ? { text: "" } : this.status;
+    this.update();
+  }
+
+  // -- loading ------------------------------------------------------------------------------------------
 
   /** Query parameters; a cursor only continues the query it came from, so pages share `since`. */
   params(cursor, since) {
-    const { severity, code, touchpoint } = this.filters;
+    const { severity, code, touchpoint, tool } = this.filters;
     return { severity: severity || undefined, code: code || undefined, touchpoint: touchpoint || undefined,
-      from: since, limit: 50, cursor: cursor || undefined };
+      tool: tool || undefined, from: since, limit: 50, cursor: cursor || undefined };
   }
 
   path(what) { return `/api/mcp/${encodeURIComponent(this.server)}/${what}`; }
+
+  aggregates(since) {
+    const { range, severity } = this.filters;
+    const buckets = BUCKETS[range];
+    const minimum = RANK[severity] > RANK.warning ? severity : undefined;
+    return Promise.all([
+      this.client.get(this.path("problems"), { from: since, buckets: buckets.trend, severity: minimum }).catch(() => null),
+      this.client.get(this.path("timeline"), { from: since, buckets: buckets.chart }).catch(() => null),
+      // Counts over the range that clearing the filters would show: the code list and the "N hidden".
+      this.client.get(this.path("summary"), { window: widerRange(range) }).catch(() => null),
+    ]);
+  }
 
   async load({ more = false } = {}) {
     if (!this.server || (more && (this.loading || !this.cursor))) return;
@@ -124,8 +197,7 @@ export class DiagnosticsDrawer extends HTMLElement {
     this.loading = true;
     if (!more) {
       this.since = rangeStart(this.filters.range);
-      this.items = [];
-      this.cursor = null;
+      Object.assign(this, { items: [], cursor: null, problems: null, timeline: null, card: null });
       this.list.replaceChildren();
       this.status = { text: "Loading diagnostics…" };
     }
@@ -133,13 +205,14 @@ export class DiagnosticsDrawer extends HTMLElement {
     try {
       const filters = this.filters;
       const page = this.client.get(this.path("diagnostics"), this.params(more ? this.cursor : null, this.since));
-      // Counts over the range that clearing the filters would show: the code list and the "N hidden".
-      const summary = more ? null : this.client.get(this.path("summary"), { window: widerRange(filters.range) }).catch(() => null);
-      const [answer, counts] = await Promise.all([page, summary]);
+      const extra = more ? Promise.resolve(null) : this.aggregates(this.since);
+      const [answer, aggregates] = await Promise.all([page, extra]);
       if (generation !== this.generation) return;
-      this.append(answer.items);
+      this.appendRows(answer.items);
       this.cursor = answer.nextCursor;
-      if (!more) {
+      if (aggregates) {
+        const [problems, timeline, counts] = aggregates;
+        Object.assign(this, { problems, timeline, card: counts });
         this.codes = [...new Set([...Object.keys(counts?.byCode || {}), ...answer.items.map((i) => i.code), filters.code].filter(Boolean))].sort();
         this.hiddenCount = counts?.total || 0;
       }
@@ -156,36 +229,82 @@ export class DiagnosticsDrawer extends HTMLElement {
     }
   }
 
-  /** Put events that arrived since the first page on top, without disturbing what is loaded. */
+  /** Put events that arrived since the first page among the loaded ones, without disturbing them. */
   async refresh() {
     if (this.loading || !this.server) return;
     const generation = this.generation;
     try {
-      const page = await this.client.get(this.path("diagnostics"), this.params(null, rangeStart(this.filters.range)));
+      const page = await this.client.get(this.path("diagnostics"), this.params(null, this.since));
       // A filter or the server changed while this was in flight: these rows belong to the old listing.
       if (generation !== this.generation || this.loading) return;
       const known = new Set(this.items.map((item) => item.id));
       const fresh = page.items.filter((item) => !known.has(item.id));
-      if (!fresh.length) return;
-      this.items.unshift(...fresh);
-      this.list.prepend(...fresh.map((item) => eventNode(item)));
-      this.status = { text: "" };
-      this.update();
+      if (fresh.length) this.insert(fresh);
     } catch { /* keep what is shown; the next refresh tries again */ }
   }
 
-  append(items) {
+  /** The chart, the problems and the card's state again (after live events, or a re-check). */
+  async refreshAggregates() {
+    if (this.loading || !this.server) return;
+    const generation = this.generation;
+    const [problems, timeline, card] = await this.aggregates(this.since);
+    if (generation !== this.generation || this.loading) return;
+    if (problems) this.problems = problems;
+    if (timeline) this.timeline = timeline;
+    if (card) { this.card = card; this.hiddenCount = card.total; }
+    this.update();
+  }
+
+  appendRows(items) {
     this.items.push(...items);
     this.list.append(...items.map((item) => eventNode(item)));
   }
 
+  // -- actions ------------------------------------------------------------------------------------------
+
   clearFilters() {
-    this.setFilters({ ...DEFAULT_FILTERS, range: widerRange(this.filters.range) });
+    return this.setFilters({ ...DEFAULT_FILTERS, range: widerRange(this.filters.range) });
   }
 
   onFilter(event) {
+    if (!event.target.name) return;
     this.setFilters({ ...this.filters, [event.target.name]: event.target.value });
   }
+
+  /** A problem's occurrences: the event list narrowed to its code, touchpoint and tool (or back again). */
+  async occurrences(problem) {
+    const f = this.filters;
+    const same = f.code === problem.code && f.touchpoint === problem.touchpoint && f.tool === (problem.tool || "");
+    await this.setFilters(same ? { ...f, code: "", touchpoint: "", tool: "" }
+      : { ...f, code: problem.code, touchpoint: problem.touchpoint, tool: problem.tool || "" });
+    if (!same) this.shadowRoot.querySelector("#events-title").scrollIntoView({ block: "start", behavior: "smooth" });
+  }
+
+  /** A problem's action: the host handles `mcpdiag:action` (its sign-in, its edit dialog); unhandled
+   * "Learn more" opens the guide. */
+  action(problem, button) {
+    const detail = { server: this.server, action: problem.action, debugId: problem.latestDebugId };
+    const handled = !this.dispatchEvent(new CustomEvent("mcpdiag:action", { bubbles: true, composed: true, cancelable: true, detail }));
+    if (!handled && problem.action === "docs") openGuide(problem.code, { base: this.getAttribute("api-base") || "", opener: button });
+  }
+
+  async recheck() {
+    const endpoint = this.card?.endpoint;
+    if (!canRecheck(endpoint) || this.checking) return;
+    const server = this.server;
+    this.checking = true;
+    this.verdict = null;
+    this.update();
+    const result = await recheck(this.client, server, endpoint);
+    if (server !== this.server) return;
+    this.checking = false;
+    this.verdict = result;
+    this.update();
+    // The run's inspection event reaches the stream shortly; without a stream, ask again now.
+    if (this.liveState !== "live") setTimeout(() => this.refreshAggregates(), 500);
+  }
+
+  // -- rendering ----------------------------------------------------------------------------------------
 
   /** The line under the timeline: loading, an error, or why the list is empty. */
   stateView() {
@@ -202,27 +321,47 @@ export class DiagnosticsDrawer extends HTMLElement {
     return pairs.map(([value, label]) => html`<option value=${value} ?selected=${value === selected}>${label}</option>`);
   }
 
-  /** Render the drawer from its state (the timeline rows are kept as they are: see `append`). */
+  headerView() {
+    const state = this.card?.state;
+    const endpoint = this.card?.endpoint;
+    const hint = recheckHint(endpoint);
+    return html`<header>
+      <div class="heading"><h2 id="title">Diagnostics${this.server ? ` · ${this.server}` : ""}</h2>
+        <p id="subtitle">${state ? html`<span class="badge ${state}" data-state=${state}>${stateLabel(state)}</span>` : nothing}
+          <span class="live" data-live=${this.liveState || "off"}>${LIVE_LABELS[this.liveState] || ""}</span></p></div>
+      <button type="button" class="recheck-button" ?disabled=${Boolean(hint) || this.checking} title=${hint || `Run the connection test against ${endpoint?.address}`}
+        @click=${() => this.recheck()} ?hidden=${!this.card}>${this.checking ? "Re-checking…" : "Re-check"}</button>
+      <button type="button" class="close" aria-label="Close diagnostics" @click=${() => this.close()}>Close</button>
+    </header>`;
+  }
+
+  /** Render the drawer from its state (the event rows are kept as they are: see `appendRows`). */
   update() {
     const f = this.filters;
     const codes = [["", "All codes"], ...this.codes.map((c) => [c, c])];
     const ranges = Object.entries(RANGES).map(([value, { label }]) => [value, label]);
+    const handlers = { occurrences: (p) => this.occurrences(p), action: (p, b) => this.action(p, b) };
+    const label = RANGES[f.range].label;
     render(html`
       <div class="scrim" part="scrim" @click=${() => this.close()}></div>
       <section class="panel" role="dialog" aria-modal="true" aria-labelledby="title" hidden>
-        <header>
-          <div><h2 id="title">Diagnostics${this.server ? ` · ${this.server}` : ""}</h2>
-            <p id="subtitle">What went wrong, newest first</p></div>
-          <button type="button" class="close" aria-label="Close diagnostics" @click=${() => this.close()}>Close</button>
-        </header>
+        ${this.headerView()}
+        ${recheckVerdict(this.verdict)}
         <form class="filters" aria-label="Filters" @change=${(e) => this.onFilter(e)} @submit=${(e) => e.preventDefault()}>
           <label>Severity <select name="severity" aria-label="Minimum severity">${this.options(SEVERITIES, f.severity)}</select></label>
           <label>Time range <select name="range" aria-label="Time range">${this.options(ranges, f.range)}</select></label>
           <label>Code <select name="code" aria-label="Code">${this.options(codes, f.code)}</select></label>
           <label>Touchpoint <select name="touchpoint" aria-label="Touchpoint">${this.options(TOUCHPOINTS, f.touchpoint)}</select></label>
+          ${f.tool ? html`<button type="button" class="chip" aria-label="Stop narrowing to tool ${f.tool}"
+            @click=${() => this.setFilters({ ...f, tool: "" })}>tool ${f.tool} ×</button>` : nothing}
           ${isDefault(f) ? nothing : html`<button type="button" class="clear" @click=${() => this.clearFilters()}>Clear filters</button>`}
         </form>
         <div class="body" tabindex="-1">
+          ${chartView(this.timeline)}
+          <section class="problems-slot" aria-labelledby="problems-title">
+            <h3 id="problems-title">Problems${this.problems ? html` <span class="count">${this.problems.items.length}</span>` : nothing}</h3>
+            ${problemsView(this.problems, f, handlers, label)}</section>
+          <h3 id="events-title">${f.code && f.touchpoint ? "Occurrences" : "Events"}<span class="count">newest first</span></h3>
           <ol class="events timeline" aria-label="Diagnostic events"></ol>
           <div class="state ${this.status.error ? "error" : ""}" role="status" aria-live="polite" ?hidden=${!this.status.text && !this.status.empty}>${this.stateView()}</div>
           <button type="button" class="more" ?hidden=${!this.cursor} ?disabled=${this.loading}

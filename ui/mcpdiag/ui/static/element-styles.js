@@ -24,6 +24,11 @@ const CSS = String.raw`
   --c-err: var(--err, #b91c1c);
   --c-err-bg: var(--err-bg, #fee2e2);
   --c-crit: var(--crit, #7e1d6a);
+  --c-ok-bg: var(--ok-bg, #dcfce7);
+  --c-info-bg: var(--info-bg, #dbeafe);
+  --c-warn-bg: var(--warn-bg, #fef3c7);
+  --c-crit-bg: var(--crit-bg, #fae8ff);
+  --c-neutral-bg: var(--neutral-bg, #e5e7eb);
 }
 @media (prefers-color-scheme: dark) {
   :root, :host {
@@ -31,7 +36,9 @@ const CSS = String.raw`
     --c-surface-2: var(--surface-2, #1f242c); --c-border: var(--border, #2d333d); --c-accent: var(--accent, #60a5fa);
     --c-accent-text: var(--accent-text, #0b1220); --c-focus: var(--focus, #93c5fd); --c-ok: var(--ok, #4ade80);
     --c-info: var(--info, #93c5fd); --c-warn: var(--warn, #fbbf24); --c-err: var(--err, #f87171);
-    --c-err-bg: var(--err-bg, #3f1717); --c-crit: var(--crit, #f0abfc);
+    --c-err-bg: var(--err-bg, #3f1717); --c-crit: var(--crit, #f0abfc); --c-ok-bg: var(--ok-bg, #12301d);
+    --c-info-bg: var(--info-bg, #172a45); --c-warn-bg: var(--warn-bg, #3a2c0b); --c-crit-bg: var(--crit-bg, #3b1640);
+    --c-neutral-bg: var(--neutral-bg, #2a2f38);
   }
 }
 
@@ -84,6 +91,55 @@ li.row details { margin-top: 6px; font-size: 13px; }
 li.row summary { cursor: pointer; color: var(--c-accent); }
 li.row pre { white-space: pre-wrap; word-break: break-word; background: var(--c-surface-2); padding: 8px 10px; border-radius: 8px; margin: 6px 0 0; font-family: var(--c-mono); font-size: 12px; }
 li.row .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+li.row .kept, li.problem .kept { color: var(--c-ok); font-size: 12px; }
+li.row.fresh { animation: arrive 1.6s ease-out; }
+@keyframes arrive { from { background: var(--c-info-bg); } to { background: transparent; } }
+
+/* -- state badges: the drawer's header (the page has its own in styles.css) -------------------------- */
+:host .badge { display: inline-flex; align-items: center; gap: 6px; font-size: 12px; font-weight: 600; padding: 2px 9px;
+  border-radius: 999px; white-space: nowrap; background: var(--c-neutral-bg); color: var(--c-muted); }
+:host .badge::before { content: ""; width: 7px; height: 7px; border-radius: 50%; background: currentColor; }
+:host .badge.connected { background: var(--c-ok-bg); color: var(--c-ok); }
+:host .badge.degraded, :host .badge.needs_auth, :host .badge.auth_expired { background: var(--c-warn-bg); color: var(--c-warn); }
+:host .badge.unreachable, :host .badge.misconfigured, :host .badge.failing { background: var(--c-err-bg); color: var(--c-err); }
+
+/* -- charts (charts.js) ------------------------------------------------------------------------------ */
+svg.spark { display: block; color: var(--c-muted); overflow: visible; }
+li.sev-critical svg.spark { color: var(--c-crit); }
+li.sev-error svg.spark { color: var(--c-err); }
+li.sev-warning svg.spark { color: var(--c-warn); }
+figure.chart { margin: 0; }
+figure.chart svg { display: block; width: 100%; height: 86px; }
+figure.chart rect.bar:hover { opacity: .8; }
+figure.chart figcaption { display: flex; align-items: center; gap: 8px; font-size: 12px; color: var(--c-muted); margin-top: 4px; }
+figure.chart figcaption .legend { flex: 1; display: flex; flex-wrap: wrap; justify-content: center; gap: 4px 10px; }
+figure.chart .key i { display: inline-block; width: 9px; height: 9px; border-radius: 2px; margin-right: 4px; vertical-align: -1px; }
+table.sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+
+/* -- problems (problems.js): the drawer's first section ---------------------------------------------- */
+ol.problems { list-style: none; margin: 0; padding: 0; display: grid; gap: 10px; }
+li.problem { border: 1px solid var(--c-border); border-left-width: 4px; border-radius: 10px; padding: 10px 12px; background: var(--c-surface); }
+li.problem.sev-critical { border-left-color: var(--c-crit); }
+li.problem.sev-error { border-left-color: var(--c-err); }
+li.problem.sev-warning { border-left-color: var(--c-warn); }
+li.problem.focused { box-shadow: 0 0 0 2px var(--c-accent); }
+li.problem .line { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 8px; }
+li.problem .sev { font-size: 12px; font-weight: 700; text-transform: uppercase; letter-spacing: .03em; }
+li.problem.sev-critical .sev { color: var(--c-crit); }
+li.problem.sev-error .sev { color: var(--c-err); }
+li.problem.sev-warning .sev { color: var(--c-warn); }
+li.problem .title { overflow-wrap: anywhere; }
+li.problem code { font-family: var(--c-mono); font-size: 12px; overflow-wrap: anywhere; }
+li.problem .trend { margin-left: auto; }
+li.problem p { margin: 4px 0 0; font-size: 13px; overflow-wrap: anywhere; }
+li.problem .facts strong { font-variant-numeric: tabular-nums; }
+li.problem .meta { color: var(--c-muted); }
+li.problem .debug { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin-top: 6px; font-size: 13px; color: var(--c-muted); }
+li.problem .debug code { color: var(--c-text); background: var(--c-surface-2); padding: 1px 6px; border-radius: 6px; word-break: break-all; }
+li.problem .actions { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 8px; }
+li.problem button { font-size: 12.5px; padding: 3px 9px; }
+li.problem button.occurrences[aria-pressed="true"] { border-color: var(--c-accent); color: var(--c-accent); }
+li.problem .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 
 /* -- <mcp-diagnostics-drawer> ----------------------------------------------------------------------- */
 :host(mcp-diagnostics-drawer) { position: fixed; inset: 0; z-index: 50; pointer-events: none; }
@@ -96,10 +152,24 @@ li.row .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip
   transform: translateX(100%); transition: transform .22s ease; display: flex; flex-direction: column;
 }
 :host(mcp-diagnostics-drawer[open]) .panel { transform: none; }
-:host(mcp-diagnostics-drawer) header { display: flex; align-items: flex-start; gap: 10px; padding: 16px 18px 10px; border-bottom: 1px solid var(--c-border); }
+:host(mcp-diagnostics-drawer) header { display: flex; align-items: flex-start; gap: 8px; padding: 16px 18px 10px; border-bottom: 1px solid var(--c-border); }
+:host(mcp-diagnostics-drawer) header .heading { flex: 1; min-width: 0; }
 :host(mcp-diagnostics-drawer) header h2 { margin: 0; font-size: 18px; overflow-wrap: anywhere; }
-:host(mcp-diagnostics-drawer) header p { margin: 2px 0 0; color: var(--c-muted); font-size: 13px; }
-:host(mcp-diagnostics-drawer) .close { margin-left: auto; }
+:host(mcp-diagnostics-drawer) header p { margin: 4px 0 0; color: var(--c-muted); font-size: 13px; display: flex; flex-wrap: wrap; align-items: center; gap: 8px; }
+:host(mcp-diagnostics-drawer) .live { font-size: 12px; }
+:host(mcp-diagnostics-drawer) .live[data-live="live"]::before { content: "●"; color: var(--c-ok); margin-right: 4px; }
+:host(mcp-diagnostics-drawer) .live[data-live="reconnecting"]::before, :host(mcp-diagnostics-drawer) .live[data-live="polling"]::before { content: "●"; color: var(--c-warn); margin-right: 4px; }
+:host(mcp-diagnostics-drawer) .recheck-button, :host(mcp-diagnostics-drawer) .close { flex: none; }
+:host(mcp-diagnostics-drawer) p.recheck { margin: 0; padding: 8px 18px; font-size: 13px; border-bottom: 1px solid var(--c-border); overflow-wrap: anywhere; }
+:host(mcp-diagnostics-drawer) p.recheck.ok { background: var(--c-ok-bg); color: var(--c-text); }
+:host(mcp-diagnostics-drawer) p.recheck.error { background: var(--c-err-bg); color: var(--c-text); }
+:host(mcp-diagnostics-drawer) p.recheck code { font-family: var(--c-mono); font-size: 12px; }
+:host(mcp-diagnostics-drawer) p.recheck .meta { color: var(--c-muted); display: block; font-size: 12px; }
+:host(mcp-diagnostics-drawer) .body h3 { font-size: 14px; margin: 16px 0 8px; display: flex; align-items: baseline; gap: 8px; }
+:host(mcp-diagnostics-drawer) .body h3 .count { color: var(--c-muted); font-weight: 400; font-size: 12px; }
+:host(mcp-diagnostics-drawer) .chart-slot { min-height: 120px; }
+:host(mcp-diagnostics-drawer) .ok-line { color: var(--c-muted); margin: 0; font-size: 14px; }
+:host(mcp-diagnostics-drawer) .filters .chip { border-radius: 999px; font-size: 12.5px; padding: 3px 10px; background: var(--c-info-bg); }
 :host(mcp-diagnostics-drawer) .filters { display: flex; flex-wrap: wrap; align-items: flex-end; gap: 8px; padding: 10px 18px; border-bottom: 1px solid var(--c-border); }
 :host(mcp-diagnostics-drawer) .filters .clear { border: 0; background: none; color: var(--c-accent); padding: 5px 4px; text-decoration: underline; }
 :host(mcp-diagnostics-drawer) .body { overflow-y: auto; flex: 1; padding: 6px 18px 24px; }
@@ -112,7 +182,14 @@ li.row .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip
   :host(mcp-diagnostics-drawer) .filters { padding: 8px 12px; }
   :host(mcp-diagnostics-drawer) .filters label { flex: 1 1 40%; }
   :host(mcp-diagnostics-drawer) .body { padding: 4px 12px 20px; }
-  :host(mcp-diagnostics-drawer) header { padding: 12px 12px 8px; }
+  :host(mcp-diagnostics-drawer) header { padding: 12px 12px 8px; flex-wrap: wrap; }
+  :host(mcp-diagnostics-drawer) header .heading { flex-basis: 100%; order: -1; }
+  :host(mcp-diagnostics-drawer) .close { margin-left: auto; }
+  :host(mcp-diagnostics-drawer) p.recheck { padding: 8px 12px; }
+  /* the legend on a row of its own under the chart, the two ends above it: no key wraps alone */
+  figure.chart figcaption { flex-wrap: wrap; justify-content: space-between; }
+  figure.chart figcaption .legend { order: 1; flex-basis: 100%; }
+  li.problem .trend { margin-left: 0; flex-basis: 100%; }
 }
 
 /* -- <mcp-doctor> ----------------------------------------------------------------------------------- */

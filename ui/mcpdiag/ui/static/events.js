@@ -1,6 +1,7 @@
 // The one event renderer: a diagnostic event as a timeline row, in the drawer and on the support page.
-// Rows carry the Debug ID with a Copy button; `onCopyClick` is the one handler for those buttons. A row that
-// stands for coalesced repeats (`count` > 1) says how many times it happened, and when first and last.
+// Rows carry the Debug ID with a Copy button; `onCopyClick` is the one handler for those buttons (and for
+// the problem rows'): with a client it also reports the Debug ID, so support finds it later ("kept until").
+// A row that stands for coalesced repeats (`count` > 1) says how many times it happened, and when first and last.
 
 import { SEVERITY_LABELS, absoluteTime, copyText, timeAgo } from "./format.js";
 import { openGuide } from "./guide.js";
@@ -46,7 +47,7 @@ export function eventItem(item, { server = false, user = false, copy = true } = 
     <div class="meta">${where(item, { user })}</div>
     <div class="debug"><span>Debug ID</span><code class="debug-id">${item.traceId}</code>
       ${copy ? html`<button type="button" class="copy" data-copy=${item.traceId} aria-label="Copy Debug ID ${item.traceId}">Copy</button>
-        <span class="sr" aria-live="polite"></span>` : nothing}</div>
+        <span class="sr" aria-live="polite"></span><span class="kept"></span>` : nothing}</div>
     ${item.detail ? html`<details><summary>Technical detail</summary><pre>${item.detail}</pre></details>` : nothing}
   </li>`;
 }
@@ -58,9 +59,27 @@ export function eventNode(item, options) {
   return fragment.querySelector("li");
 }
 
+const keptDate = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+
+/** "Kept until Mar 3, 2027": what a report or a lookup promises. */
+export function keptUntilText(iso) {
+  return iso ? `Kept until ${keptDate.format(new Date(iso))}` : "";
+}
+
+/** Report a copied Debug ID (POST …/report) and say until when it is kept; quiet when it cannot be. */
+async function report(client, id, kept) {
+  try {
+    const answer = await client.request(`/api/diagnostics/${encodeURIComponent(id)}/report`, { method: "POST" });
+    kept.textContent = keptUntilText(answer.keptUntil);
+    kept.title = "Support can look this Debug ID up until then";
+    kept.dataset.keptUntil = answer.keptUntil;
+  } catch { kept.textContent = ""; }
+}
+
 /** Click handler for a list of rows: opens a row's guide, or copies the Debug ID of the row whose Copy
- * button was pressed. `base` is the API base of an embedded drawer. */
-export async function onCopyClick(event, base = "") {
+ * button was pressed. `base` is the API base of an embedded drawer; with `client`, a copied Debug ID is
+ * also reported, so it is kept for support past normal retention. */
+export async function onCopyClick(event, base = "", { client = null } = {}) {
   const guide = event.target.closest("button.guide");
   if (guide) {
     openGuide(guide.dataset.guide, { base, opener: guide });
@@ -71,6 +90,9 @@ export async function onCopyClick(event, base = "") {
   const ok = await copyText(button.dataset.copy);
   button.textContent = ok ? "Copied" : "Copy failed";
   button.classList.toggle("done", ok);
-  button.nextElementSibling.textContent = ok ? "Debug ID copied" : "";
+  const live = button.parentElement.querySelector(".sr");
+  if (live) live.textContent = ok ? "Debug ID copied" : "";
   setTimeout(() => { button.textContent = "Copy"; button.classList.remove("done"); }, 2000);
+  const kept = button.parentElement.querySelector(".kept");
+  if (ok && client && kept) await report(client, button.dataset.copy, kept);
 }

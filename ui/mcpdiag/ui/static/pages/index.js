@@ -3,6 +3,7 @@
 
 export const PAGES = [
   { route: "servers", label: "Servers", roles: ["user", "support", "admin"], load: () => import("./servers.js") },
+  { route: "overview", label: "Overview", roles: ["support", "admin"], load: () => import("./overview.js") },
   { route: "support", label: "Support", roles: ["support", "admin"], load: () => import("./support.js") },
   { route: "admin", label: "Admin", roles: ["admin"], load: () => import("./admin.js") },
 ];

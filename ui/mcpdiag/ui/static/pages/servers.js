@@ -1,17 +1,18 @@
 // The servers page: a card per server (state, last failure, counts of the last day), the Diagnostics drawer
-// behind each card, and the "Test connection" panel. A card shows only what /api/mcp/connection/status says
-// for that server, so its parts come from the same facts and cannot contradict each other.
+// behind each card, "Re-check" (the doctor against the server's endpoint), and the "Test connection" panel.
+// A card shows only what /api/mcp/connection/status says for that server, so its parts come from the same
+// facts and cannot contradict each other.
 
 import { session } from "../api.js";
 import { timeTag } from "../events.js";
 import { ACTION_LABELS, plural, windowLabel } from "../format.js";
+import { canRecheck, recheck, recheckHint, recheckVerdict, stateLabel } from "../recheck.js";
 import { html, nothing, render } from "../templates.js";
 import { openGuide } from "../guide.js";
 import { errorBox, setTitle } from "./common.js";
 
-const STATE_LABELS = {
-  connected: "Connected", connecting: "Connecting", disconnected: "Disconnected", error: "Error", unknown: "No data yet",
-};
+const INSPECTION_WAIT_MS = 250;
+const INSPECTION_TRIES = 12;
 
 function actionButton(ctx, server, code, debugId) {
   const action = ctx.catalog[code]?.action;
@@ -45,7 +46,7 @@ function lastFailure(ctx, server, state, last) {
   }
   const during = last.touchpoint === "tool_call" ? ` · during a call${last.tool ? ` to ${last.tool}` : ""}` : "";
   if (last.resolved) {
-    const since = state === "disconnected" ? "Closed normally since the last failure" : "Connected again since the last failure";
+    const since = state === "idle" ? "Nothing wrong since the last failure" : "Connected again since the last failure";
     return html`<p class="card-history" data-last-error=${last.code}>${since}:
       <code>${last.code}</code>${during} · ${timeTag(last.at)}</p>`;
   }
@@ -64,25 +65,51 @@ function counts(status) {
   let text;
   if (failures) text = html`<strong>${plural(failures, "failure")}</strong> ${span}${tools ? html`, <strong>${plural(tools, "tool error")}</strong>` : nothing}`;
   else if (tools) text = html`<strong>${plural(tools, "tool error")}</strong> ${span}`;
-  else if (status.connectionState === "unknown" && !status.lastError) text = ""; // the card already says: no data
+  else if ((status.state || "unknown") === "unknown" && !status.lastError) text = ""; // the card already says: no data
   else text = `${status.lastError && !status.lastError.resolved ? "No new failures" : "No failures"} ${span}`;
   return html`<span class="count" data-failures=${failures} data-tool-errors=${tools}>${text}</span>`;
 }
 
-function card(ctx, server, status, index) {
-  const state = status.connectionState || "unknown";
+/** Re-check a card's server, then show its card again once the run's inspection is stored. */
+async function recheckCard(ctx, server, status, paint) {
+  const before = status.updatedAt;
+  ctx.checks.set(server, { busy: true });
+  paint();
+  const result = await recheck(ctx.client, server, status.endpoint);
+  for (let i = 0; i < INSPECTION_TRIES && !result.error; i += 1) {
+    const fresh = (await ctx.client.allStatuses().catch(() => ({})))[server];
+    if (ctx.signal.aborted) return;
+    if (fresh && fresh.updatedAt !== before) {
+      ctx.statuses[server] = fresh;
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, INSPECTION_WAIT_MS));
+  }
+  ctx.checks.set(server, { result });
+  if (!ctx.signal.aborted) paint();
+}
+
+function card(ctx, server, status, index, paint) {
+  const state = status.state || "unknown";
   const open = (event) => {
     ctx.drawer.setAttribute("token", session.token || "");
     ctx.drawer.open(server, event.currentTarget);
   };
+  const check = ctx.checks.get(server) || {};
+  const hint = recheckHint(status.endpoint);
   return html`<article class="card" data-server=${server} aria-labelledby="card-${index}">
     <div class="card-head"><h2 id="card-${index}">${server}</h2>
-      <span class="badge ${state}" data-state=${state}>${STATE_LABELS[state] || state}</span></div>
+      <span class="badge ${state}" data-state=${state} data-connection=${status.connectionState}>${stateLabel(state)}</span></div>
     ${lastFailure(ctx, server, state, status.lastError)}
+    ${recheckVerdict(check.result)}
     <div class="card-foot">
       ${counts(status)}
-      <button type="button" class="button small" data-diagnostics=${server} aria-label="Diagnostics for ${server}"
-        @click=${open}>Diagnostics</button>
+      <span class="card-buttons">
+        ${status.endpoint && !ctx.bundle ? html`<button type="button" class="button small ghost" data-recheck=${server}
+          ?disabled=${!canRecheck(status.endpoint) || check.busy} title=${hint || `Test ${status.endpoint.address} now`}
+          aria-label="Re-check ${server}" @click=${() => recheckCard(ctx, server, status, paint)}>${check.busy ? "Re-checking…" : "Re-check"}</button>` : nothing}
+        <button type="button" class="button small" data-diagnostics=${server} aria-label="Diagnostics for ${server}"
+          @click=${open}>Diagnostics</button></span>
     </div></article>`;
 }
 
@@ -107,9 +134,13 @@ export async function show(ctx) {
   }
   if (ctx.signal.aborted) return;
   const names = Object.keys(statuses).sort();
-  const grid = names.length
-    ? html`<div class="grid">${names.map((name, i) => card(ctx, name, statuses[name], i))}</div>`
-    : html`<p class="message">You don't have access to any MCP server yet.</p>`;
-  // A support bundle's view is read-only: no connection test from it.
-  render(page(grid, !ctx.bundle), ctx.view);
+  const state = { ...ctx, statuses, checks: new Map() };
+  const paint = () => {
+    const grid = names.length
+      ? html`<div class="grid">${names.map((name, i) => card(state, name, state.statuses[name], i, paint))}</div>`
+      : html`<p class="message">You don't have access to any MCP server yet.</p>`;
+    // A support bundle's view is read-only: no connection test from it.
+    render(page(grid, !ctx.bundle), ctx.view);
+  };
+  paint();
 }

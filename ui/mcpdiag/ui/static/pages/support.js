@@ -1,7 +1,7 @@
 // The support page: find a Debug ID, see every event of its trace and the user's events around it.
 
 import { adoptElementStyles } from "../element-styles.js";
-import { eventItem } from "../events.js";
+import { eventItem, keptUntilText } from "../events.js";
 import { html, nothing, render } from "../templates.js";
 import { errorBox, setTitle } from "./common.js";
 
@@ -12,6 +12,8 @@ function results(found, id) {
   const related = found.related || [];
   return html`<section class="panel stack" aria-label="Trace timeline">
       <h2>Trace <code>${found.traceId || events[0]?.traceId || id}</code></h2>
+      ${found.keptUntil ? html`<p class="kept-line" data-kept-until=${found.keptUntil}>${keptUntilText(found.keptUntil)}: looking a
+        Debug ID up keeps its trace for support past normal retention.</p>` : nothing}
       <ol class="events plain-list">${events.map((e) => eventItem(e, ROW))}</ol></section>
     <section class="panel stack" aria-label="Related events" style="margin-top:16px">
       <h2>Related events <span class="count">(same user and server, ±10 minutes)</span></h2>
