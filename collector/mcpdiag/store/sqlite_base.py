@@ -91,6 +91,12 @@ class SQLiteBase(EventStore):
             return await asyncio.get_running_loop().run_in_executor(pool, fn)
         except sqlite3.Error as exc:
             raise StoreUnavailableError(f"SQLite store at {self.path.name}: {exc}") from exc
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._closed and task is not None and not task.cancelling():
+                # Queued when the store closed (the caller itself was not cancelled).
+                raise StoreUnavailableError("the store is closed") from None
+            raise
 
     def _now_ms(self) -> int:
         return to_ms(self.clock())
@@ -131,10 +137,15 @@ class SQLiteBase(EventStore):
         return [row[-1] for row in rows]
 
     async def close(self) -> None:
+        """Refuse new work, let what runs finish (queued reads are cancelled, queued writes are done), then
+        close every connection: a connection is never closed under the thread using it."""
         if self._closed:
             return
+        self._closed = True
 
         def close_all() -> None:
+            self._reader_pool.shutdown(wait=True, cancel_futures=True)
+            self._writer_pool.shutdown(wait=True)
             if self._writer is not None:
                 self._writer.close()
             with self._readers_lock:
@@ -142,10 +153,7 @@ class SQLiteBase(EventStore):
                     conn.close()
                 self._readers.clear()
 
-        await asyncio.get_running_loop().run_in_executor(self._writer_pool, close_all)
-        self._closed = True
-        self._writer_pool.shutdown(wait=False)
-        self._reader_pool.shutdown(wait=False)
+        await asyncio.to_thread(close_all)
 
 
 def fetch_all(sql: str, params: list[Any]) -> Callable[[sqlite3.Connection], list[Any]]:
