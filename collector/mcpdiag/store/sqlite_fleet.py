@@ -87,7 +87,9 @@ class SQLiteFleet(SQLiteBase):
 
         def run(conn: sqlite3.Connection) -> tuple[list[tuple[FleetKey, FleetCounts]], dict[Group, int]]:
             where, params = _scope("", first, last, now_ms, rank, servers)
-            full = conn.execute(_FULL.format(where=where), [first, first, per, per, *params, now_ms, first, per])
+            full = conn.execute(
+                _FULL.format(where=where), [first, first, per, per, *params, now_ms, first, per]
+            )
             f_where, f_params = _scope("f.", first, last, now_ms, rank, servers)
             partial = conn.execute(_PARTIAL.format(where=f_where), [*f_params, now_ms, now_ms])
             rows = [_fleet_row(row) for cursor in (full, partial) for row in cursor]
