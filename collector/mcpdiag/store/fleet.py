@@ -80,7 +80,8 @@ class Presence:
 
 @dataclass(frozen=True, slots=True)
 class Affected:
-    """Distinct users with a failure in a window: per server, and across the fleet (each person once)."""
+    """Distinct users with a failure in a window: per server (servers with none are absent), and across the
+    fleet (each person once)."""
 
     by_server: dict[str, int] = field(default_factory=dict)
     total: int = 0
@@ -174,8 +175,7 @@ def affected_of(rows: Sequence[HourlyRow], *, min_rank: int, except_codes: Seque
         k = row.key
         if k.severity < min_rank or k.code in except_codes:
             continue
-        users = by_server.setdefault(k.server, set())
         if k.user_key:
-            users.add(k.user_key)
+            by_server.setdefault(k.server, set()).add(k.user_key)
             everyone.add(k.user_key)
     return Affected({s: len(u) for s, u in by_server.items()}, len(everyone))
