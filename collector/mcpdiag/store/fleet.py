@@ -18,9 +18,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from mcpdiag.store.rollup import HourlyCounts, HourlyKey, HourlyRow, Problem, group_problems
+from mcpdiag.emitters import Severity
+from mcpdiag.store.rollup import (
+    HourlyCounts,
+    HourlyKey,
+    HourlyRow,
+    Problem,
+    bucket_count,
+    bucket_edges,
+)
+
+_SEVERITIES = list(Severity)
 
 Group = tuple[str, str, str, str]
 """A problem's fingerprint: (server, code, touchpoint, tool)."""
@@ -87,6 +98,11 @@ class Affected:
     total: int = 0
 
 
+def from_ms(ms: int) -> datetime:
+    """The aware UTC time of epoch milliseconds (as the hourly rollup's problems make it)."""
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
 def presence_mark(hour: int, expire_ms: int) -> str:
     """The sortable mark of a user's latest hour and its expiry (`hour|expire`, fixed width)."""
     return f"{hour:010d}|{expire_ms:015d}"
@@ -146,25 +162,59 @@ def hourly_as_fleet(rows: Iterable[HourlyRow]) -> dict[FleetKey, FleetCounts]:
 
 
 def fleet_problems_of(
-    rows: Iterable[tuple[FleetKey, FleetCounts]],
+    totals: Iterable[tuple[Group, int, FleetCounts]],
+    trend: Iterable[tuple[Group, int, int]],
     users: Mapping[Group, int],
     since: datetime,
     until: datetime,
     *,
     buckets: int,
-    min_rank: int,
 ) -> list[Problem]:
-    """Problems from fleet rows and each fingerprint's distinct users, as `problems_of` finds them from
-    the hourly rows."""
-    items = (
-        (k.server, k.hour, k.code, k.touchpoint, k.tool, k.severity, c.counts, None, c.wide)
-        for k, c in rows
-        if k.severity >= min_rank
-    )
-    found = group_problems(items, since, until, buckets=buckets)
-    for problem in found:
-        problem.users = users.get((problem.server, problem.code, problem.touchpoint, problem.tool or ""), 0)
-    return found
+    """Problems, equal to what `problems_of` finds in the hourly rows, from fleet rows already filtered by
+    severity: `totals` (fingerprint, severity, counts) in any grouping, `trend` (fingerprint, hour, n) by
+    any hours of each bucket, and each fingerprint's distinct users. On plain numbers and strings, times
+    made once per problem."""
+    first_hour, _, per = bucket_edges(since, until, buckets)
+    buckets = bucket_count(since, until, buckets)
+    found: dict[Group, list[Any]] = {}
+    for group, rank, c in totals:
+        counts = c.counts
+        acc = found.get(group)
+        if acc is None:
+            found[group] = [rank, counts.n, c.wide, counts.first_ms, counts.last_ms, counts.last_key]
+            continue
+        acc[0] = max(acc[0], rank)
+        acc[1] += counts.n
+        acc[2] = acc[2] or c.wide
+        acc[3] = min(acc[3], counts.first_ms)
+        acc[4] = max(acc[4], counts.last_ms)
+        acc[5] = max(acc[5], counts.last_key)
+    trends = {group: [0] * buckets for group in found}
+    for group, hour, n in trend:
+        slot = (hour - first_hour) // per
+        if 0 <= slot < buckets:
+            trends[group][slot] += n
+    problems = []
+    for (server, code, touchpoint, tool), (rank, n, wide, first_ms, last_ms, last_key) in found.items():
+        _, trace_id, event_id = last_key.split("|", 2)
+        problems.append(
+            Problem(
+                server=server,
+                code=code,
+                touchpoint=touchpoint,
+                tool=tool or None,
+                severity=_SEVERITIES[rank],
+                count=n,
+                first_seen=from_ms(first_ms),
+                last_seen=from_ms(last_ms),
+                users=users.get((server, code, touchpoint, tool), 0),
+                server_wide=wide,
+                latest_trace_id=trace_id,
+                latest_event_id=event_id,
+                trend=trends[(server, code, touchpoint, tool)],
+            )
+        )
+    return sorted(problems, key=lambda p: (-p.count, -p.last_seen.timestamp(), p.fingerprint))
 
 
 def affected_of(rows: Sequence[HourlyRow], *, min_rank: int, except_codes: Sequence[str]) -> Affected:

@@ -184,7 +184,9 @@ class MongoFleet(MongoBase):
         except PyMongoError as exc:
             raise _unavailable(exc) from exc
         groups = cast(dict[Group, int], users)
-        return fleet_problems_of(rows, groups, since, until, buckets=buckets, min_rank=rank)
+        totals = [((k.server, k.code, k.touchpoint, k.tool), k.severity, c) for k, c in rows]
+        trend = [((k.server, k.code, k.touchpoint, k.tool), k.hour, c.counts.n) for k, c in rows]
+        return fleet_problems_of(totals, trend, groups, since, until, buckets=buckets)
 
     async def affected(
         self,

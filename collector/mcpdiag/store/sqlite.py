@@ -22,7 +22,7 @@ from mcpdiag.store.base import (
     trace_key,
 )
 from mcpdiag.store.documents import Conflict, ImportCounts, StoredDocument
-from mcpdiag.store.fleet import fleet_rollup
+from mcpdiag.store.fleet import fleet_rollup, split_mark
 from mcpdiag.store.rollup import HourlyCounts, HourlyKey, rollup, rollup_documents
 from mcpdiag.store.sqlite_base import fetch_all, transaction
 from mcpdiag.store.sqlite_reads import SQLiteReads
@@ -324,7 +324,7 @@ def _count_rollups(conn: sqlite3.Connection, rows: dict[HourlyKey, HourlyCounts]
     conn.executemany(
         UPSERT_PRESENCE,
         [
-            (k.server, k.code, k.touchpoint, k.tool, k.severity, k.user_key, p.mark, p.expire_ms)
+            (k.server, k.code, k.touchpoint, k.tool, k.severity, k.user_key, *split_mark(p.mark), p.expire_ms)
             for k, p in presence.items()
         ],
     )

@@ -12,32 +12,38 @@ from mcpdiag.emitters import Severity
 from mcpdiag.store.fleet import (
     Affected,
     FleetCounts,
-    FleetKey,
     Group,
     fleet_problems_of,
-    mark_floor,
 )
 from mcpdiag.store.rollup import HourlyCounts, Problem, bucket_edges
 from mcpdiag.store.sqlite_base import SQLiteBase
 
-_FULL = (
-    "SELECT server, ? + (hour - ?) / ? * ?, code, touchpoint, tool, max(severity), sum(n), max(wide), "
-    "min(first_ts), max(last_ts), max(last_key) FROM hourly_fleet WHERE {where} AND min_expire > ? "
-    "GROUP BY server, code, touchpoint, tool, (hour - ?) / ?"
+_TOTALS = (
+    "SELECT server, code, touchpoint, tool, max(severity), sum(n), max(wide), min(first_ts), max(last_ts), "
+    "max(last_key) FROM hourly_fleet WHERE {where} AND min_expire > ? GROUP BY server, code, touchpoint, tool"
 )
-"""Fleet rows none of whose hourly rows has expired, summed per fingerprint and bucket (the bucket's first
-hour stands for its hours)."""
+"""Per fingerprint, the fleet rows none of whose hourly rows has expired (read in key order: no sort)."""
+_TREND = (
+    "SELECT server, code, touchpoint, tool, ? + (hour - ?) / ? * ?, sum(n) FROM hourly_fleet "
+    "WHERE {where} AND min_expire > ? GROUP BY server, code, touchpoint, tool, (hour - ?) / ?"
+)
+"""Their occurrences per fingerprint and bucket (the bucket's first hour stands for its hours)."""
 _PARTIAL = (
-    "SELECT f.server, f.hour, f.code, f.touchpoint, f.tool, f.severity, sum(h.n), max(h.user_key = ''), "
-    "min(h.first_ts), max(h.last_ts), max(h.last_key) FROM hourly_fleet f JOIN hourly h "
+    "SELECT f.server, f.code, f.touchpoint, f.tool, f.hour, f.severity, sum(h.n), max(h.user_key = ''), "
+    "min(h.first_ts), max(h.last_ts), max(h.last_key) FROM hourly_fleet f CROSS JOIN hourly h "
     "ON h.server = f.server AND h.hour = f.hour AND h.code = f.code AND h.touchpoint = f.touchpoint "
     "AND h.tool = f.tool AND h.severity = f.severity "
     "WHERE {where} AND f.min_expire <= ? AND h.expire_at > ? "
-    "GROUP BY f.server, f.hour, f.code, f.touchpoint, f.tool, f.severity"
+    "GROUP BY f.server, f.code, f.touchpoint, f.tool, f.hour, f.severity"
 )
-"""Fleet rows some of whose hourly rows may have expired: summed again from their visible hourly rows."""
-_CERTAIN = "(mark < ? AND CAST(substr(mark, 12) AS INTEGER) > ?)"
-"""A presence row whose latest hour lies before the window's end and has not expired: the user is in."""
+"""Fleet rows some of whose hourly rows may have expired: summed again from their visible hourly rows (the
+few fleet rows first: CROSS JOIN keeps that order, the planner would walk the hourly rows of the window)."""
+_UNCERTAIN = (
+    "SELECT EXISTS (SELECT 1 FROM hourly_users WHERE last_hour >= ? AND {where}) "
+    "OR EXISTS (SELECT 1 FROM hourly_users WHERE last_expire <= ? AND last_hour >= ? AND {where})"
+)
+"""Whether a presence row of the window cannot say alone if its user is in: its latest hour is after the
+window, or that hour has expired (an older one may not have: kept, or stored with a longer retention)."""
 
 
 def _scope(
@@ -52,10 +58,10 @@ def _scope(
 
 
 def _users_scope(
-    first: int, now_ms: int, min_rank: int, servers: Sequence[str] | None, except_codes: Sequence[str]
+    now_ms: int, min_rank: int, servers: Sequence[str] | None, except_codes: Sequence[str]
 ) -> tuple[str, list[Any]]:
-    where = ["severity >= ?", "mark >= ?", "expire_at > ?"]
-    params: list[Any] = [min_rank, mark_floor(first), now_ms]
+    where = ["severity >= ?", "expire_at > ?"]
+    params: list[Any] = [min_rank, now_ms]
     if servers is not None:
         where.append("server IN (SELECT value FROM json_each(?))")
         params.append(json.dumps(list(servers)))
@@ -85,19 +91,31 @@ class SQLiteFleet(SQLiteBase):
         first, last, per = bucket_edges(since, until, buckets)
         now_ms, rank = self._now_ms(), min_severity.rank
 
-        def run(conn: sqlite3.Connection) -> tuple[list[tuple[FleetKey, FleetCounts]], dict[Group, int]]:
+        def run(conn: sqlite3.Connection) -> list[Problem]:
             where, params = _scope("", first, last, now_ms, rank, servers)
-            full = conn.execute(
-                _FULL.format(where=where), [first, first, per, per, *params, now_ms, first, per]
-            )
+            totals: list[tuple[Group, int, FleetCounts]] = []
+            for server, code, touchpoint, tool, severity, *values in conn.execute(
+                _TOTALS.format(where=where), [*params, now_ms]
+            ):
+                totals.append(((server, code, touchpoint, tool), severity, _counts(*values)))
+            trend: list[tuple[Group, int, int]] = [
+                ((server, code, touchpoint, tool), hour, n)
+                for server, code, touchpoint, tool, hour, n in conn.execute(
+                    _TREND.format(where=where), [first, first, per, per, *params, now_ms, first, per]
+                )
+            ]
             f_where, f_params = _scope("f.", first, last, now_ms, rank, servers)
-            partial = conn.execute(_PARTIAL.format(where=f_where), [*f_params, now_ms, now_ms])
-            rows = [_fleet_row(row) for cursor in (full, partial) for row in cursor]
-            users = _users(conn, "server, code, touchpoint, tool", first, last, now_ms, rank, servers, ())
-            return rows, {(s, c, t, tool): n for s, c, t, tool, n in users}
+            for server, code, touchpoint, tool, hour, severity, *values in conn.execute(
+                _PARTIAL.format(where=f_where), [*f_params, now_ms, now_ms]
+            ):
+                counts = _counts(*values)
+                totals.append(((server, code, touchpoint, tool), severity, counts))
+                trend.append(((server, code, touchpoint, tool), hour, counts.counts.n))
+            found = _users(conn, "server, code, touchpoint, tool", first, last, now_ms, rank, servers, ())
+            users = {(server, code, touchpoint, tool): n for server, code, touchpoint, tool, n in found}
+            return fleet_problems_of(totals, trend, users, since, until, buckets=buckets)
 
-        rows, users = await self._read(run)
-        return fleet_problems_of(rows, users, since, until, buckets=buckets, min_rank=rank)
+        return await self._read(run)
 
     async def affected(
         self,
@@ -135,16 +153,17 @@ def _users(
     before `first`); otherwise, which only a window ending before the latest hours or a kept event's older
     hour can cause, from the hourly rows themselves.
     """
-    where, params = _users_scope(first, now_ms, min_rank, servers, except_codes)
+    where, params = _users_scope(now_ms, min_rank, servers, except_codes)
     head = f"{group_by}, " if group_by else ""
     tail = f" GROUP BY {group_by}" if group_by else ""
     (uncertain,) = conn.execute(
-        f"SELECT count(*) FROM hourly_users WHERE {where} AND NOT {_CERTAIN}",
-        [*params, mark_floor(last), now_ms],
+        _UNCERTAIN.format(where=where), [last, *params, now_ms, first, *params]
     ).fetchone()
     if not uncertain:
-        sql = f"SELECT {head}count(DISTINCT user_key) FROM hourly_users WHERE {where}{tail}"
-        return conn.execute(sql, params).fetchall()
+        sql = (
+            f"SELECT {head}count(DISTINCT user_key) FROM hourly_users WHERE last_hour >= ? AND {where}{tail}"
+        )
+        return conn.execute(sql, [first, *params]).fetchall()
     h_where, h_params = _scope("", first, last, now_ms, min_rank, servers)
     if except_codes:
         h_where += " AND code NOT IN (SELECT value FROM json_each(?))"
@@ -153,7 +172,5 @@ def _users(
     return conn.execute(sql, h_params).fetchall()
 
 
-def _fleet_row(row: tuple[Any, ...]) -> tuple[FleetKey, FleetCounts]:
-    server, hour, code, touchpoint, tool, severity, n, wide, first_ms, last_ms, last_key = row
-    counts = HourlyCounts(n, first_ms, last_ms, last_key, 0)
-    return FleetKey(server, hour, code, touchpoint, tool, severity), FleetCounts(counts, bool(wide), 0)
+def _counts(n: int, wide: int, first_ms: int, last_ms: int, last_key: str) -> FleetCounts:
+    return FleetCounts(HourlyCounts(n, first_ms, last_ms, last_key, 0), bool(wide), 0)
