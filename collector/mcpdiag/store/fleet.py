@@ -7,11 +7,13 @@ there were events. Beside it both backends keep, in the same write:
 * fleet rows: (server, hour, code, touchpoint, tool, severity) -> occurrences, whether any was server-wide,
   first/last seen, the newest event, and the lowest and highest expiry of the user rows they sum;
 * presence rows: (server, code, touchpoint, tool, severity, user) -> the latest hour the user ran into it
-  (with that hour's expiry, as one sortable `mark`) and the highest expiry of all its hours.
+  and that hour's expiry (MongoDB keeps the two as one sortable `mark`, which `$max` can update; SQLite as
+  two columns), and the highest expiry of all its hours.
 
 A staff read answers from these and stays exactly what the hourly rows say: a fleet row some of whose user
-rows have expired is replaced by those user rows, and a user whose latest hour is past the window or has
-expired is looked up in the hourly rows.
+rows may have expired is replaced by those user rows, and when a user's latest hour is past the window or
+has expired, the users are counted from the hourly rows. A user's own view still reads the hourly rows of
+their own and server-wide events.
 """
 
 from __future__ import annotations
