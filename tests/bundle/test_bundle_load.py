@@ -77,6 +77,29 @@ async def test_workers_and_this_process_store_the_same(store: SQLiteEventStore, 
     assert stored_rows(tmp_path / "viewer1.db") == stored_rows(tmp_path / "viewer2.db")
 
 
+async def test_a_viewer_store_is_loaded_without_fsync_and_has_every_index_once_loaded(
+    store: SQLiteEventStore, tmp_path: Path
+) -> None:
+    """The throwaway viewer store is written with `synchronous = OFF` and without the events' indexes, which
+    the load builds at its end: the loaded store has the same indexes as one made by `ensure_schema`."""
+    bundle = await spoiled_bundle(store, tmp_path)
+    viewer = await viewer_store(tmp_path / "viewer.db", read_info(bundle))
+    assert not viewer.durable and store.durable
+    with sqlite3.connect(tmp_path / "viewer.db") as conn:
+        assert not [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'ix_events%'")]
+    await load_bundle(bundle, viewer)
+    synchronous = await viewer._write(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0])
+    await viewer.close()
+    assert synchronous == 0  # OFF
+
+    def indexes(db: Path) -> set[tuple[str, str]]:
+        with sqlite3.connect(db) as conn:
+            found = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql NOT NULL")
+            return set(found)
+
+    assert indexes(tmp_path / "viewer.db") == indexes(store.path)
+
+
 async def test_a_file_that_is_not_a_zip_is_a_format_error(tmp_path: Path) -> None:
     notzip = tmp_path / "b.zip"
     notzip.write_bytes(b"plain text")

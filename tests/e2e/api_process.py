@@ -34,6 +34,9 @@ class ApiProcess:
             "MCPDIAG_SPOOL_DIR": str(directory / "spool"),
             "MCPDIAG_INGEST_KEYS": ingest_key,
             "MCPDIAG_JWT_SECRET": jwt_secret,
+            # Every event stored one by one (the ingest budgets, which merge storms, are tested on their own).
+            "MCPDIAG_SERVER_BUDGET_PER_S": "0",
+            "MCPDIAG_KEY_BUDGET_PER_S": "0",
         }
         command = [sys.executable, "-m", "uvicorn", "--factory", "mcpdiag.api.app:create_app"]
         command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]

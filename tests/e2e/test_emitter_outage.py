@@ -49,11 +49,12 @@ def emit_steadily(emitter: Emitter, count: int, rate: float, server: str) -> tup
 
 def test_emit_stays_safe_during_an_outage_and_everything_not_dropped_arrives(tmp_path: Path) -> None:
     key = "ik_" + secrets.token_hex(16)
-    settings = settings_for(tmp_path, key)
+    settings = settings_for(tmp_path, key, server_budget_per_s=0, key_budget_per_s=0)
     port = free_port()
     emitter = Emitter(
         HttpSink(f"http://127.0.0.1:{port}", api_key=key, timeout=2, backoff=0.05),
         service="outage-host",
+        coalesce_window=0,  # each event on its own: the count of what arrives is the point
         queue_size=QUEUE_SIZE,
         batch_size=BATCH_SIZE,
         flush_interval=0.05,

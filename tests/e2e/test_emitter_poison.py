@@ -36,8 +36,9 @@ def test_non_utf8_paths_and_unprintable_values_reach_the_store_and_nothing_stays
     assert "\udcff" in path
     port = free_port()
     sink = HttpSink(f"http://127.0.0.1:{port}", api_key=key)
-    emitter = Emitter(sink, service="poisoned-host", flush_interval=0.05, batch_size=64)
-    with serve_on(create_collector_app(settings_for(tmp_path, key)), port):
+    # Each event on its own (no coalescing of the repeats): every one must reach the store.
+    emitter = Emitter(sink, service="poisoned-host", flush_interval=0.05, batch_size=64, coalesce_window=0)
+    with serve_on(create_collector_app(settings_for(tmp_path, key, server_budget_per_s=0)), port):
         sent = []
         for n in range(100):
             sent.append(

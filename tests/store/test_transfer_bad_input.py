@@ -14,6 +14,7 @@ import pytest
 
 from mcpdiag.store import EventQuery, EventStore, InvalidExportError, RejectedLinesError
 from mcpdiag.store.transfer import ExportSelection, import_file, plan_export, write_export
+from mcpdiag.store.transfer.checks import parse_line
 from mcpdiag.store.transfer.wire import MAX_LINE_BYTES
 from tests.factories import NOW, FakeClock, make_event
 from tests.store.transfer_support import read_lines, varied_events, write_lines
@@ -54,6 +55,9 @@ BAD_LINES: list[tuple[str, Callable[[str], str], str, str]] = [
     ("nested attr", _set(attrs={"deep": {"x": 1}}), "attrs", "must be a string"),
     ("too many attrs", _set(attrs={f"k{i}": i for i in range(33)}), "attrs", "at most 32"),
     ("http status text", _set(httpStatus="502"), "httpStatus", ""),
+    # orjson would read these two as floats (the checks parse with it first): the standard parser decides.
+    ("attr int over 64 bits", _set(attrs={"big": 2**70}), "attrs", "does not fit in 64 bits"),
+    ("http status of 21 digits", _set(httpStatus=10**20), "httpStatus", "less than or equal to 599"),
     ("receivedAt not a time", _set(receivedAt="yesterday"), "receivedAt", "RFC 3339"),
     ("receivedAt without offset", _set(receivedAt="2026-01-01T00:00:00"), "receivedAt", "RFC 3339"),
     ("receivedAt before 1970", _set(receivedAt="1969-12-31T23:59:59Z"), "receivedAt", "from 1970"),
@@ -268,3 +272,28 @@ async def test_what_a_problem_quotes_from_the_file_goes_through_the_redactor(
     assert secret not in str(caught.value) and secret not in json.dumps(caught.value.problems)
     assert caught.value.problems[0][0] == BAD_AT
     await target.close()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1}',
+        '{"n": 12345678901234567890123}',
+        '{"n": -9223372036854775809}',
+        '{"x": NaN}',
+        '{"e": 1e400}',
+        '{"s": "\\ud800"}',
+        '{"u": "caf\u00e9"}',
+        "[" * 2000 + "]" * 2000,
+    ],
+)
+def test_a_line_is_parsed_to_what_json_loads_gives(text: str) -> None:
+    """orjson first, the standard parser for what orjson refuses or reads differently: the same values."""
+    for raw in (text, text.encode("utf-8", "surrogatepass")):
+        try:
+            expected: Any = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            with pytest.raises(type(exc)):
+                parse_line(raw)
+            continue
+        assert repr(parse_line(raw)) == repr(expected)

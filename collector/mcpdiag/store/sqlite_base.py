@@ -25,6 +25,7 @@ from mcpdiag.store.sqlite_sql import (
     BACKFILL_FLEET,
     MIGRATIONS,
     SCHEMA,
+    TABLES,
     WRITE_CACHE_KIB,
     build_select,
     connect,
@@ -44,9 +45,13 @@ class SQLiteBase(EventStore):
         clock: Clock = utc_now,
         readers: int = 4,
         cursor_key: bytes | None = None,
+        durable: bool = True,
     ) -> None:
         super().__init__(retention=retention, clock=clock, cursor_key=cursor_key)
         self.path = Path(path)
+        self.durable = durable
+        """False for a store its process throws away (a bundle's viewer): writes are never fsynced, so an
+        OS crash may leave the file corrupt. Never for a store that keeps a deployment's events."""
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpdiag-sqlite-w")
         self._reader_pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="mcpdiag-sqlite-r")
         self._writer: sqlite3.Connection | None = None
@@ -61,7 +66,9 @@ class SQLiteBase(EventStore):
         def run() -> T:
             if self._writer is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._writer = connect(self.path, readonly=False, cache_kib=WRITE_CACHE_KIB)
+                self._writer = connect(
+                    self.path, readonly=False, cache_kib=WRITE_CACHE_KIB, durable=self.durable
+                )
             return fn(self._writer)
 
         return await self._run(self._writer_pool, run)
@@ -91,9 +98,14 @@ class SQLiteBase(EventStore):
 
     # -- EventStore -----------------------------------------------------------------------------------
 
-    async def ensure_schema(self) -> None:
+    async def ensure_schema(self, *, indexes: bool = True) -> None:
+        """Create the tables (and, unless `indexes` is False, the events' indexes) that are missing.
+
+        A bulk load into a new store leaves the indexes out, then calls this again to build them at once.
+        """
+
         def create(conn: sqlite3.Connection) -> None:
-            conn.executescript(SCHEMA)
+            conn.executescript(SCHEMA if indexes else TABLES)
             for table, column, statement in MIGRATIONS:
                 if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
                     conn.execute(statement)

@@ -10,7 +10,7 @@ from typing import Any
 
 from mcpdiag.store.base import EventQuery, to_ms
 
-SCHEMA = """
+TABLES = """
 CREATE TABLE IF NOT EXISTS events (
     id          TEXT    NOT NULL PRIMARY KEY,
     ts          INTEGER NOT NULL,
@@ -25,11 +25,6 @@ CREATE TABLE IF NOT EXISTS events (
     doc         TEXT    NOT NULL,
     n           INTEGER NOT NULL DEFAULT 1  -- occurrences the event stands for (its `count`)
 );
-CREATE INDEX IF NOT EXISTS ix_events_server_ts ON events (server, ts, id);
-CREATE INDEX IF NOT EXISTS ix_events_server_user_ts ON events (server, user_key, ts, id);
-CREATE INDEX IF NOT EXISTS ix_events_trace ON events (trace_id);
-CREATE INDEX IF NOT EXISTS ix_events_expire ON events (expire_at);
-CREATE INDEX IF NOT EXISTS ix_events_server_received ON events (server, received_at, id);
 CREATE TABLE IF NOT EXISTS servers (name TEXT NOT NULL PRIMARY KEY, last_ts INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit (
     id     TEXT    NOT NULL PRIMARY KEY,
@@ -89,6 +84,16 @@ CREATE TABLE IF NOT EXISTS hourly_users (  -- each user's latest hour per finger
 CREATE INDEX IF NOT EXISTS ix_hourly_users_hour ON hourly_users (last_hour);
 CREATE INDEX IF NOT EXISTS ix_hourly_users_floor ON hourly_users (last_expire);
 """
+EVENT_INDEXES = """
+CREATE INDEX IF NOT EXISTS ix_events_server_ts ON events (server, ts, id);
+CREATE INDEX IF NOT EXISTS ix_events_server_user_ts ON events (server, user_key, ts, id);
+CREATE INDEX IF NOT EXISTS ix_events_trace ON events (trace_id);
+CREATE INDEX IF NOT EXISTS ix_events_expire ON events (expire_at);
+CREATE INDEX IF NOT EXISTS ix_events_server_received ON events (server, received_at, id);
+"""
+"""The `events` table's secondary indexes: a bulk load into a new store builds them once, after the rows
+(`ensure_schema(indexes=False)`, then `ensure_schema()`); writing them row by row is most of an insert."""
+SCHEMA = TABLES + EVENT_INDEXES
 
 INSERT = (
     "INSERT OR IGNORE INTO events (id, ts, server, user_key, severity, code, touchpoint, trace_id, "
@@ -214,7 +219,9 @@ READ_CACHE_KIB = 8000
 WRITE_CACHE_KIB = 16000
 
 
-def connect(path: Path, *, readonly: bool, cache_kib: int = READ_CACHE_KIB) -> sqlite3.Connection:
+def connect(
+    path: Path, *, readonly: bool, cache_kib: int = READ_CACHE_KIB, durable: bool = True
+) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
     conn.execute("PRAGMA busy_timeout = 10000")
     conn.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
@@ -222,8 +229,9 @@ def connect(path: Path, *, readonly: bool, cache_kib: int = READ_CACHE_KIB) -> s
         conn.execute("PRAGMA query_only = 1")
     else:
         conn.execute("PRAGMA journal_mode = WAL")
-        # WAL + NORMAL survives a process crash; only an OS crash can lose the last transactions.
-        conn.execute("PRAGMA synchronous = NORMAL")
+        # WAL + NORMAL survives a process crash; only an OS crash can lose the last transactions. A store
+        # that is thrown away when its process ends (a bundle's viewer) need not survive either: no fsync.
+        conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
     return conn
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+import itertools
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 from mcpdiag.emitters import format_ts
 from mcpdiag.store.base import EventStore, Retention
-from mcpdiag.store.documents import Conflict, ImportCounts
+from mcpdiag.store.documents import Conflict, ImportCounts, StoredDocument
 from mcpdiag.store.errors import RejectedLinesError
 from mcpdiag.store.transfer.checks import LineChecker, Problem, Redact, ServerTally, default_redact
 from mcpdiag.store.transfer.exporter import ExportPlan, plan_export
@@ -29,6 +30,9 @@ from mcpdiag.store.transfer.stage import Stage, unpack
 from mcpdiag.store.transfer.wire import ExportHeader, ExportSelection
 
 BATCH = 1000
+COMMIT_BATCHES = 10
+"""Staged batches written in one store call (10,000 events by default): per transaction, SQLite rewrites
+the index pages a batch touched, so ten batches at once cost about a third less than ten calls."""
 REPORTED_SERVERS = 50
 PARALLEL_FROM = 20_000
 """Fewer events than this are checked in this process: starting workers costs about a second."""
@@ -255,6 +259,12 @@ async def migrate(
     return await import_events(target, StoreSource(source, plan), **options)
 
 
+def _grouped(batches: Iterator[list[StoredDocument]], size: int) -> Iterator[list[StoredDocument]]:
+    """`size` batches at a time, as one list."""
+    while group := [doc for batch in itertools.islice(batches, size) for doc in batch]:
+        yield group
+
+
 async def _commit(
     store: EventStore,
     stage: Stage,
@@ -263,8 +273,8 @@ async def _commit(
     state: TransferProgress,
     on_progress: ProgressCallback | None,
 ) -> None:
-    """Write the staged batches, reading the next one while the store writes this one."""
-    batches = stage.read()
+    """Write the staged batches `COMMIT_BATCHES` at a time, reading the next ones while the store writes."""
+    batches = _grouped(stage.read(), COMMIT_BATCHES)
     done = 0
     pending = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
     try:
