@@ -10,6 +10,7 @@ from datetime import datetime
 from mcpdiag.api.models import Incident, ProblemOut, ServerTrend
 from mcpdiag.bundle.analysis import SPIKE_FACTOR
 from mcpdiag.emitters import Severity, code_info, format_ts
+from mcpdiag.store.fleet import Affected
 from mcpdiag.store.rollup import Problem
 
 TOOL_ERROR = "MCP_TOOL_ERROR"
@@ -46,16 +47,12 @@ def is_failure(problem: Problem) -> bool:
     return problem.code != TOOL_ERROR
 
 
-def users_affected(problems: Sequence[Problem]) -> int:
-    """Distinct users with a failure among `problems` (each person once, whatever they ran into)."""
-    return len(set().union(*(p.user_ids for p in problems if is_failure(p))))
-
-
-def server_trends(problems: Sequence[Problem], servers: Sequence[str], buckets: int) -> list[ServerTrend]:
-    """Each server's failures summed over its problems (tool errors counted apart), busiest first; servers
-    without any last."""
+def server_trends(
+    problems: Sequence[Problem], servers: Sequence[str], buckets: int, affected: Affected
+) -> list[ServerTrend]:
+    """Each server's failures summed over its problems (tool errors counted apart) with its users affected
+    (`affected`, counted by the store), busiest first; servers without any last."""
     rows: dict[str, ServerTrend] = {}
-    users: dict[str, set[str]] = {}
 
     def row_of(server: str) -> ServerTrend:
         if server not in rows:
@@ -67,7 +64,6 @@ def server_trends(problems: Sequence[Problem], servers: Sequence[str], buckets: 
                 trend=[0] * buckets,
                 worst_severity=None,
             )
-            users[server] = set()
         return rows[server]
 
     for server in servers:
@@ -78,12 +74,11 @@ def server_trends(problems: Sequence[Problem], servers: Sequence[str], buckets: 
             row.tool_errors += problem.count
             continue
         row.failures += problem.count
-        users[problem.server] |= problem.user_ids
         row.trend = [a + b for a, b in zip(row.trend, problem.trend, strict=True)]
         if row.worst_severity is None or problem.severity.rank > row.worst_severity.rank:
             row.worst_severity = problem.severity
     for server, row in rows.items():
-        row.users_affected = len(users[server])
+        row.users_affected = affected.by_server.get(server, 0)
     return sorted(rows.values(), key=lambda r: (-r.failures, -r.tool_errors, r.server))
 
 

@@ -15,6 +15,7 @@ from mcpdiag.emitters import DiagnosticEvent, Severity
 from mcpdiag.store.cursor import CursorCodec
 from mcpdiag.store.documents import Conflict, ImportCounts, StoredDocument
 from mcpdiag.store.errors import InvalidQueryError
+from mcpdiag.store.fleet import Affected, affected_of
 from mcpdiag.store.rollup import HourlyRow, Problem, problems_of, timeline_of
 
 MAX_PAGE = 200
@@ -294,6 +295,21 @@ class EventStore(ABC):
         """Failures grouped by fingerprint (server, code, touchpoint, tool), busiest first, with a trend."""
         rows = await self.hourly(since, until, servers=servers, user_id=user_id)
         return problems_of(rows, since, until, buckets=buckets, min_rank=min_severity.rank)
+
+    async def affected(
+        self,
+        servers: Sequence[str] | None,
+        since: datetime,
+        until: datetime,
+        *,
+        min_severity: Severity = Severity.WARNING,
+        except_codes: Sequence[str] = (),
+    ) -> Affected:
+        """Distinct users with an event of at least `min_severity` (none of `except_codes`) in the hours
+        `[since, until)` touches, per server of `servers` (None = all) and across them, each person once:
+        a staff count (server-wide events count no user)."""
+        rows = await self.hourly(since, until, servers=servers)
+        return affected_of(rows, min_rank=min_severity.rank, except_codes=except_codes)
 
     async def timeline(
         self,

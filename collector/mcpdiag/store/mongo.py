@@ -105,6 +105,7 @@ class MongoEventStore(MongoReads):
                     await self.hourly_counts.update_one(spec, change, upsert=True)
         except PyMongoError as exc:
             raise _unavailable(exc) from exc
+        await self._count_fleet(rows)
 
     async def page(self, query: EventQuery) -> Page:
         query = query.checked()
@@ -227,6 +228,7 @@ class MongoEventStore(MongoReads):
                 key = {"server": server, "hour": hour, "code": code, "touchpoint": touchpoint, "tool": tool,
                        "userKey": user_key, "sev": sev}  # fmt: skip
                 await self.hourly_counts.update_one(key, later)
+            await self._keep_fleet(docs, until)
             await self.events.update_many(spec, later)
         except PyMongoError as exc:
             raise _unavailable(exc) from exc

@@ -23,17 +23,17 @@ from mcpdiag.store.base import (
 )
 from mcpdiag.store.errors import InvalidQueryError
 from mcpdiag.store.mongo_base import (
-    MongoBase,
     _aware,
     _bson,
     _resolved,
     _unavailable,
     from_document,
 )
-from mcpdiag.store.rollup import HourlyCounts, HourlyKey, HourlyRow, window_hours
+from mcpdiag.store.mongo_fleet import MongoFleet, hourly_row
+from mcpdiag.store.rollup import HourlyRow, window_hours
 
 
-class MongoReads(MongoBase):
+class MongoReads(MongoFleet):
     """The aggregate reads of the MongoDB backend."""
 
     async def hourly(
@@ -57,15 +57,7 @@ class MongoReads(MongoBase):
             docs = [doc async for doc in self.hourly_counts.find(spec)]
         except PyMongoError as exc:
             raise _unavailable(exc) from exc
-        return [
-            HourlyRow(
-                HourlyKey(
-                    d["server"], d["hour"], d["code"], d["touchpoint"], d["tool"], d["userKey"], d["sev"]
-                ),
-                HourlyCounts(d["n"], d["firstTs"], d["lastTs"], d["lastKey"], to_ms(_aware(d["expireAt"]))),
-            )
-            for d in docs
-        ]
+        return [hourly_row(d) for d in docs]
 
     async def last_events(
         self,

@@ -145,8 +145,6 @@ class Problem:
     latest_event_id: str
     trend: list[int] = field(default_factory=list)
     """Occurrences per bucket of the window, oldest first."""
-    user_ids: frozenset[str] = frozenset()
-    """The distinct users `users` counts (to count people across problems once)."""
 
     @property
     def fingerprint(self) -> str:
@@ -175,28 +173,41 @@ def bucket_count(since: datetime, until: datetime, buckets: int) -> int:
     return max(1, -(-(last - first) // per))
 
 
+Item = tuple[str, int, str, str, str, int, HourlyCounts, str | None, bool]
+"""What `group_problems` reads of a row: server, hour, code, touchpoint, tool, severity, its counts, its
+user key (None: the caller counts users itself) and whether it counts server-wide events."""
+
+
 def problems_of(
     rows: Sequence[HourlyRow], since: datetime, until: datetime, *, buckets: int = 12, min_rank: int = 0
 ) -> list[Problem]:
     """Problems from rollup rows, busiest first (ties: most recent first)."""
+    items = (
+        (k.server, k.hour, k.code, k.touchpoint, k.tool, k.severity, row.counts, k.user_key, not k.user_key)
+        for row in rows
+        if (k := row.key).severity >= min_rank
+    )
+    return group_problems(items, since, until, buckets=buckets)
+
+
+def group_problems(items: Iterable[Item], since: datetime, until: datetime, *, buckets: int) -> list[Problem]:
+    """Problems from rows of either rollup, busiest first (ties: most recent first); users are counted
+    from the items' user keys (a user key of None counts none)."""
     first_hour, _, per = bucket_edges(since, until, buckets)
     buckets = bucket_count(since, until, buckets)
     found: dict[tuple[str, str, str, str], Problem] = {}
     users: dict[tuple[str, str, str, str], set[str]] = {}
     latest: dict[tuple[str, str, str, str], str] = {}
-    for row in rows:
-        k, c = row.key, row.counts
-        if k.severity < min_rank:
-            continue
-        group = (k.server, k.code, k.touchpoint, k.tool)
+    for server, hour, code, touchpoint, tool, severity, c, user_key, wide in items:
+        group = (server, code, touchpoint, tool)
         problem = found.get(group)
         if problem is None:
             problem = found[group] = Problem(
-                server=k.server,
-                code=k.code,
-                touchpoint=k.touchpoint,
-                tool=k.tool or None,
-                severity=_SEVERITIES[k.severity],
+                server=server,
+                code=code,
+                touchpoint=touchpoint,
+                tool=tool or None,
+                severity=_SEVERITIES[severity],
                 count=0,
                 first_seen=_at(c.first_ms),
                 last_seen=_at(c.last_ms),
@@ -211,18 +222,16 @@ def problems_of(
         problem.count += c.n
         problem.first_seen = min(problem.first_seen, _at(c.first_ms))
         problem.last_seen = max(problem.last_seen, _at(c.last_ms))
-        problem.severity = max(problem.severity, _SEVERITIES[k.severity], key=lambda s: s.rank)
-        if k.user_key:
-            users[group].add(k.user_key)
-        else:
-            problem.server_wide = True
+        problem.severity = max(problem.severity, _SEVERITIES[severity], key=lambda s: s.rank)
+        if user_key:
+            users[group].add(user_key)
+        problem.server_wide = problem.server_wide or wide
         latest[group] = max(latest[group], c.last_key)
-        slot = (k.hour - first_hour) // per
+        slot = (hour - first_hour) // per
         if 0 <= slot < buckets:
             problem.trend[slot] += c.n
     for group, problem in found.items():
         problem.users = len(users[group])
-        problem.user_ids = frozenset(users[group])
         _, problem.latest_trace_id, problem.latest_event_id = latest[group].split("|", 2)
     return sorted(found.values(), key=lambda p: (-p.count, -p.last_seen.timestamp(), p.fingerprint))
 

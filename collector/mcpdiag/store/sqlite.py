@@ -22,6 +22,7 @@ from mcpdiag.store.base import (
     trace_key,
 )
 from mcpdiag.store.documents import Conflict, ImportCounts, StoredDocument
+from mcpdiag.store.fleet import fleet_rollup, split_mark
 from mcpdiag.store.rollup import HourlyCounts, HourlyKey, rollup, rollup_documents
 from mcpdiag.store.sqlite_base import fetch_all, transaction
 from mcpdiag.store.sqlite_reads import SQLiteReads
@@ -33,11 +34,16 @@ from mcpdiag.store.sqlite_sql import (
     EXPORT_LINE,
     INSERT,
     KEEP_EVENTS,
+    KEEP_FLEET,
     KEEP_HOURLY,
+    KEEP_PRESENCE,
     PURGE_CHUNK,
+    PURGE_FLEET,
     STREAM_CACHE_KIB,
     UPSERT,
+    UPSERT_FLEET,
     UPSERT_HOURLY,
+    UPSERT_PRESENCE,
     UPSERT_SERVER,
     Chunk,
     build_select,
@@ -101,7 +107,7 @@ class SQLiteEventStore(SQLiteReads):
                         fresh.append((event, row[9]))
                 inserted = conn.executemany(INSERT, rows).rowcount
                 conn.executemany(UPSERT_SERVER, latest.items())
-                conn.executemany(UPSERT_HOURLY, _hourly_rows(rollup(fresh)))
+                _count_rollups(conn, rollup(fresh))
             return inserted
 
         return await self._write(write)
@@ -220,7 +226,7 @@ class SQLiteEventStore(SQLiteReads):
                     conn.executemany(INSERT, rows)
                 conn.executemany(UPSERT_SERVER, latest.items())
                 # Only ids new to the store count (a replaced one was counted when first stored).
-                conn.executemany(UPSERT_HOURLY, _hourly_rows(rollup_documents(fresh)))
+                _count_rollups(conn, rollup_documents(fresh))
             return _counts(len(docs), len(fresh), conflict)
 
         return await self._write(write)
@@ -246,7 +252,8 @@ class SQLiteEventStore(SQLiteReads):
 
         def write(conn: sqlite3.Connection) -> int | None:
             with transaction(conn):
-                conn.execute(KEEP_HOURLY, (until_ms, ids, now_ms))
+                for statement in (KEEP_HOURLY, KEEP_FLEET, KEEP_PRESENCE):
+                    conn.execute(statement, (until_ms, ids, now_ms))
                 conn.execute(KEEP_EVENTS, (until_ms, ids, now_ms))
                 (earliest,) = conn.execute(EARLIEST_EXPIRY, (ids, now_ms)).fetchone()
             return None if earliest is None else int(earliest)
@@ -272,6 +279,8 @@ class SQLiteEventStore(SQLiteReads):
                     break
             with transaction(conn):
                 conn.execute("DELETE FROM hourly WHERE expire_at <= ?", (cutoff,))
+                for statement in PURGE_FLEET:
+                    conn.execute(statement, (cutoff,))
             if total:
                 with transaction(conn):
                     conn.execute(
@@ -294,8 +303,28 @@ def _counts(total: int, inserted: int, conflict: Conflict) -> ImportCounts:
     return ImportCounts(inserted=inserted, present=total - inserted)
 
 
-def _hourly_rows(rows: dict[HourlyKey, HourlyCounts]) -> list[tuple[object, ...]]:
-    return [
-        (k.server, k.hour, k.code, k.touchpoint, k.tool, k.user_key, k.severity, *c.row)
-        for k, c in rows.items()
-    ]
+def _count_rollups(conn: sqlite3.Connection, rows: dict[HourlyKey, HourlyCounts]) -> None:
+    """Add a batch's hourly rows to the hourly rollup and to the staff rollups (`mcpdiag.store.fleet`)."""
+    conn.executemany(
+        UPSERT_HOURLY,
+        [
+            (k.server, k.hour, k.code, k.touchpoint, k.tool, k.user_key, k.severity, *c.row)
+            for k, c in rows.items()
+        ],
+    )
+    fleet, presence = fleet_rollup(rows)
+    conn.executemany(
+        UPSERT_FLEET,
+        [
+            (k.server, k.hour, k.code, k.touchpoint, k.tool, k.severity, f.counts.n, int(f.wide),
+             f.counts.first_ms, f.counts.last_ms, f.counts.last_key, f.min_expire_ms, f.counts.expire_ms)
+            for k, f in fleet.items()
+        ],
+    )  # fmt: skip
+    conn.executemany(
+        UPSERT_PRESENCE,
+        [
+            (k.server, k.code, k.touchpoint, k.tool, k.severity, k.user_key, *split_mark(p.mark), p.expire_ms)
+            for k, p in presence.items()
+        ],
+    )

@@ -22,6 +22,7 @@ from mcpdiag.store.base import (
 from mcpdiag.store.cursor import new_cursor_key
 from mcpdiag.store.errors import StoreUnavailableError
 from mcpdiag.store.sqlite_sql import (
+    BACKFILL_FLEET,
     MIGRATIONS,
     SCHEMA,
     TABLES,
@@ -114,6 +115,11 @@ class SQLiteBase(EventStore):
             for table, column, statement in MIGRATIONS:
                 if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
                     conn.execute(statement)
+            # A file an earlier version wrote has hourly rows but no staff rollups yet: build them once.
+            if conn.execute("SELECT 1 FROM meta WHERE name = 'fleet_rollup'").fetchone() is None:
+                with transaction(conn):
+                    for statement in BACKFILL_FLEET:
+                        conn.execute(statement)
 
         await self._write(create)
 

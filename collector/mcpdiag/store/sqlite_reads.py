@@ -25,11 +25,11 @@ from mcpdiag.store.base import (
 )
 from mcpdiag.store.errors import InvalidQueryError
 from mcpdiag.store.rollup import HourlyCounts, HourlyKey, HourlyRow, window_hours
-from mcpdiag.store.sqlite_base import SQLiteBase
+from mcpdiag.store.sqlite_fleet import SQLiteFleet
 from mcpdiag.store.sqlite_sql import EARLIEST_EXPIRY
 
 
-class SQLiteReads(SQLiteBase):
+class SQLiteReads(SQLiteFleet):
     """The SQLite backend's aggregate reads: latest events, summaries, rollups, servers, the audit log."""
 
     async def last_events(

@@ -52,6 +52,37 @@ CREATE TABLE IF NOT EXISTS hourly (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ix_hourly_hour ON hourly (hour);
 CREATE INDEX IF NOT EXISTS ix_hourly_expire ON hourly (expire_at);
+CREATE TABLE IF NOT EXISTS hourly_fleet (  -- the hourly rows without the user (mcpdiag.store.fleet)
+    server     TEXT    NOT NULL,
+    hour       INTEGER NOT NULL,
+    code       TEXT    NOT NULL,
+    touchpoint TEXT    NOT NULL,
+    tool       TEXT    NOT NULL,
+    severity   INTEGER NOT NULL,
+    n          INTEGER NOT NULL,
+    wide       INTEGER NOT NULL,  -- 1 when any of its events was server-wide
+    first_ts   INTEGER NOT NULL,
+    last_ts    INTEGER NOT NULL,
+    last_key   TEXT    NOT NULL,
+    min_expire INTEGER NOT NULL,  -- at most the lowest expiry of its hourly rows
+    expire_at  INTEGER NOT NULL,  -- the highest
+    PRIMARY KEY (server, code, touchpoint, tool, hour, severity)  -- grouped per fingerprint as stored
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ix_hourly_fleet_floor ON hourly_fleet (min_expire);
+CREATE TABLE IF NOT EXISTS hourly_users (  -- each user's latest hour per fingerprint (mcpdiag.store.fleet)
+    server     TEXT    NOT NULL,
+    code       TEXT    NOT NULL,
+    touchpoint TEXT    NOT NULL,
+    tool       TEXT    NOT NULL,
+    severity   INTEGER NOT NULL,
+    user_key    TEXT    NOT NULL,  -- never '' (server-wide events count no user)
+    last_hour   INTEGER NOT NULL,  -- the latest hour of its hourly rows
+    last_expire INTEGER NOT NULL,  -- at most that hour's expiry
+    expire_at   INTEGER NOT NULL,  -- the highest expiry of all its hourly rows
+    PRIMARY KEY (server, code, touchpoint, tool, severity, user_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ix_hourly_users_hour ON hourly_users (last_hour);
+CREATE INDEX IF NOT EXISTS ix_hourly_users_floor ON hourly_users (last_expire);
 """
 EVENT_INDEXES = """
 CREATE INDEX IF NOT EXISTS ix_events_server_ts ON events (server, ts, id);
@@ -87,6 +118,58 @@ KEEP_HOURLY = (
     "severity FROM events WHERE id IN (SELECT value FROM json_each(?)) AND expire_at > ?)"
 )
 """The rollup rows counting the given events (their key as `rollup.rollup` builds it) kept as long."""
+_KEPT_EVENTS = "FROM events WHERE id IN (SELECT value FROM json_each(?)) AND expire_at > ?"
+KEEP_FLEET = (
+    "UPDATE hourly_fleet SET expire_at = max(expire_at, ?) "
+    "WHERE (server, hour, code, touchpoint, tool, severity) IN ("
+    "SELECT server, ts / 3600000, code, touchpoint, coalesce(json_extract(doc, '$.tool'), ''), severity "
+    f"{_KEPT_EVENTS})"
+)
+"""The fleet rows counting the given events kept as long (their lowest expiry stays: it is a floor)."""
+KEEP_PRESENCE = (
+    "UPDATE hourly_users SET expire_at = max(expire_at, ?) "
+    "WHERE (server, code, touchpoint, tool, severity, user_key) IN ("
+    "SELECT server, code, touchpoint, coalesce(json_extract(doc, '$.tool'), ''), severity, user_key "
+    f"{_KEPT_EVENTS} AND user_key != '')"
+)
+"""The presence rows of the given events kept as long (their latest hour's expiry stays: a read that finds
+it passed looks the user up in the hourly rows)."""
+UPSERT_FLEET = (
+    "INSERT INTO hourly_fleet (server, hour, code, touchpoint, tool, severity, n, wide, first_ts, last_ts, "
+    "last_key, min_expire, expire_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (server, code, touchpoint, tool, hour, severity) DO UPDATE SET "
+    "n = n + excluded.n, wide = max(wide, excluded.wide), first_ts = min(first_ts, excluded.first_ts), "
+    "last_ts = max(last_ts, excluded.last_ts), last_key = max(last_key, excluded.last_key), "
+    "min_expire = min(min_expire, excluded.min_expire), expire_at = max(expire_at, excluded.expire_at)"
+)
+UPSERT_PRESENCE = (
+    "INSERT INTO hourly_users (server, code, touchpoint, tool, severity, user_key, last_hour, last_expire, "
+    "expire_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (server, code, touchpoint, tool, severity, user_key) DO UPDATE SET "
+    "last_expire = CASE WHEN excluded.last_hour > last_hour THEN excluded.last_expire "
+    "WHEN excluded.last_hour = last_hour THEN max(last_expire, excluded.last_expire) ELSE last_expire END, "
+    "last_hour = max(last_hour, excluded.last_hour), expire_at = max(expire_at, excluded.expire_at)"
+)
+BACKFILL_FLEET = (
+    "DELETE FROM hourly_fleet",
+    "DELETE FROM hourly_users",
+    "INSERT INTO hourly_fleet SELECT server, hour, code, touchpoint, tool, severity, sum(n), "
+    "max(user_key = ''), min(first_ts), max(last_ts), max(last_key), min(expire_at), max(expire_at) "
+    "FROM hourly GROUP BY server, hour, code, touchpoint, tool, severity",
+    "INSERT INTO hourly_users SELECT server, code, touchpoint, tool, severity, user_key, max(hour), "
+    "CAST(substr(max(printf('%010d|%015d', hour, expire_at)), 12) AS INTEGER), max(expire_at) "
+    "FROM hourly WHERE user_key != '' GROUP BY server, code, touchpoint, tool, severity, user_key",
+    "INSERT OR REPLACE INTO meta (name, value) VALUES ('fleet_rollup', 1)",
+)
+"""The staff rollups of a file an earlier version wrote, built from its hourly rows (`ensure_schema`)."""
+PURGE_FLEET = (
+    "DELETE FROM hourly_fleet WHERE expire_at <= ?",
+    "UPDATE hourly_fleet SET min_expire = 0 WHERE min_expire BETWEEN 1 AND ?",
+    "DELETE FROM hourly_users WHERE expire_at <= ?",
+    "UPDATE hourly_users SET last_expire = 0 WHERE last_expire BETWEEN 1 AND ?",
+)
+"""A purge's statements on the staff rollups (each takes the cutoff): rows all of whose hourly rows are
+gone are deleted; a row that may count purged hourly rows is marked so that reads look at those instead."""
 EARLIEST_EXPIRY = (
     "SELECT min(expire_at) FROM events WHERE id IN (SELECT value FROM json_each(?)) AND expire_at > ?"
 )

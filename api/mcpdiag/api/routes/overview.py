@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from mcpdiag.api.deps import Policy, StaffUser, Store, strict_query
-from mcpdiag.api.fleet import incidents, problem_out, server_trends, users_affected
+from mcpdiag.api.fleet import TOOL_ERROR, incidents, problem_out, server_trends
 from mcpdiag.api.models import OverviewResponse
 from mcpdiag.api.routes.common import error_responses
 from mcpdiag.api.routes.problems import Buckets, Since, Until
@@ -40,14 +40,16 @@ async def overview(
     window = Window.of(since, until, store.clock())
     found = await store.problems(None, window.since, window.until, buckets=buckets)
     starts = bucket_starts(window.since, window.until, buckets)
+    # Each person once, whatever they ran into: counted by the store (tool errors are no failure).
+    affected = await store.affected(None, window.since, window.until, except_codes=(TOOL_ERROR,))
     servers = await store.list_servers(limit=2000)
     return OverviewResponse(
         since=format_ts(window.since),
         until=format_ts(window.until),
         bucket_seconds=int(span_of(buckets, window.since, window.until).total_seconds()),
         bucket_starts=[format_ts(t) for t in starts],
-        servers=server_trends(found, servers, len(starts)),
+        servers=server_trends(found, servers, len(starts), affected),
         top_problems=[problem_out(p) for p in found[:TOP_PROBLEMS]],
         incidents=incidents(found, starts),
-        users_affected=users_affected(found),
+        users_affected=affected.total,
     )

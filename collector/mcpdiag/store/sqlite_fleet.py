@@ -1,0 +1,176 @@
+"""The SQLite backend's staff reads: problems and users affected from the staff rollups (`fleet.py`)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from mcpdiag.emitters import Severity
+from mcpdiag.store.fleet import (
+    Affected,
+    FleetCounts,
+    Group,
+    fleet_problems_of,
+)
+from mcpdiag.store.rollup import HourlyCounts, Problem, bucket_edges
+from mcpdiag.store.sqlite_base import SQLiteBase
+
+_TOTALS = (
+    "SELECT server, code, touchpoint, tool, max(severity), sum(n), max(wide), min(first_ts), max(last_ts), "
+    "max(last_key) FROM hourly_fleet WHERE {where} AND min_expire > ? GROUP BY server, code, touchpoint, tool"
+)
+"""Per fingerprint, the fleet rows none of whose hourly rows has expired (read in key order: no sort)."""
+_TREND = (
+    "SELECT server, code, touchpoint, tool, ? + (hour - ?) / ? * ?, sum(n) FROM hourly_fleet "
+    "WHERE {where} AND min_expire > ? GROUP BY server, code, touchpoint, tool, (hour - ?) / ?"
+)
+"""Their occurrences per fingerprint and bucket (the bucket's first hour stands for its hours)."""
+_PARTIAL = (
+    "SELECT f.server, f.code, f.touchpoint, f.tool, f.hour, f.severity, sum(h.n), max(h.user_key = ''), "
+    "min(h.first_ts), max(h.last_ts), max(h.last_key) FROM hourly_fleet f CROSS JOIN hourly h "
+    "ON h.server = f.server AND h.hour = f.hour AND h.code = f.code AND h.touchpoint = f.touchpoint "
+    "AND h.tool = f.tool AND h.severity = f.severity "
+    "WHERE {where} AND f.min_expire <= ? AND h.expire_at > ? "
+    "GROUP BY f.server, f.code, f.touchpoint, f.tool, f.hour, f.severity"
+)
+"""Fleet rows some of whose hourly rows may have expired: summed again from their visible hourly rows (the
+few fleet rows first: CROSS JOIN keeps that order, the planner would walk the hourly rows of the window)."""
+_UNCERTAIN = (
+    "SELECT EXISTS (SELECT 1 FROM hourly_users WHERE last_hour >= ? AND {where}) "
+    "OR EXISTS (SELECT 1 FROM hourly_users WHERE last_expire <= ? AND last_hour >= ? AND {where})"
+)
+"""Whether a presence row of the window cannot say alone if its user is in: its latest hour is after the
+window, or that hour has expired (an older one may not have: kept, or stored with a longer retention)."""
+
+
+def _scope(
+    prefix: str, first: int, last: int, now_ms: int, min_rank: int, servers: Sequence[str] | None
+) -> tuple[str, list[Any]]:
+    where = [f"{prefix}hour >= ?", f"{prefix}hour < ?", f"{prefix}severity >= ?", f"{prefix}expire_at > ?"]
+    params: list[Any] = [first, last, min_rank, now_ms]
+    if servers is not None:
+        where.append(f"{prefix}server IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(servers)))
+    return " AND ".join(where), params
+
+
+def _users_scope(
+    now_ms: int, min_rank: int, servers: Sequence[str] | None, except_codes: Sequence[str]
+) -> tuple[str, list[Any]]:
+    where = ["severity >= ?", "expire_at > ?"]
+    params: list[Any] = [min_rank, now_ms]
+    if servers is not None:
+        where.append("server IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(servers)))
+    if except_codes:
+        where.append("code NOT IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(except_codes)))
+    return " AND ".join(where), params
+
+
+class SQLiteFleet(SQLiteBase):
+    """Staff problems and users affected on SQLite, grouped in SQL from the staff rollups."""
+
+    async def problems(
+        self,
+        servers: Sequence[str] | None,
+        since: datetime,
+        until: datetime,
+        *,
+        user_id: str | None = None,
+        min_severity: Severity = Severity.WARNING,
+        buckets: int = 12,
+    ) -> list[Problem]:
+        if user_id is not None:  # a user's view: their own and server-wide hourly rows (few)
+            return await super().problems(
+                servers, since, until, user_id=user_id, min_severity=min_severity, buckets=buckets
+            )
+        first, last, per = bucket_edges(since, until, buckets)
+        now_ms, rank = self._now_ms(), min_severity.rank
+
+        def run(conn: sqlite3.Connection) -> list[Problem]:
+            where, params = _scope("", first, last, now_ms, rank, servers)
+            totals: list[tuple[Group, int, FleetCounts]] = []
+            for server, code, touchpoint, tool, severity, *values in conn.execute(
+                _TOTALS.format(where=where), [*params, now_ms]
+            ):
+                totals.append(((server, code, touchpoint, tool), severity, _counts(*values)))
+            trend: list[tuple[Group, int, int]] = [
+                ((server, code, touchpoint, tool), hour, n)
+                for server, code, touchpoint, tool, hour, n in conn.execute(
+                    _TREND.format(where=where), [first, first, per, per, *params, now_ms, first, per]
+                )
+            ]
+            f_where, f_params = _scope("f.", first, last, now_ms, rank, servers)
+            for server, code, touchpoint, tool, hour, severity, *values in conn.execute(
+                _PARTIAL.format(where=f_where), [*f_params, now_ms, now_ms]
+            ):
+                counts = _counts(*values)
+                totals.append(((server, code, touchpoint, tool), severity, counts))
+                trend.append(((server, code, touchpoint, tool), hour, counts.counts.n))
+            found = _users(conn, "server, code, touchpoint, tool", first, last, now_ms, rank, servers, ())
+            users = {(server, code, touchpoint, tool): n for server, code, touchpoint, tool, n in found}
+            return fleet_problems_of(totals, trend, users, since, until, buckets=buckets)
+
+        return await self._read(run)
+
+    async def affected(
+        self,
+        servers: Sequence[str] | None,
+        since: datetime,
+        until: datetime,
+        *,
+        min_severity: Severity = Severity.WARNING,
+        except_codes: Sequence[str] = (),
+    ) -> Affected:
+        first, last, _ = bucket_edges(since, until, 1)
+        now_ms, rank = self._now_ms(), min_severity.rank
+
+        def run(conn: sqlite3.Connection) -> Affected:
+            by_server = _users(conn, "server", first, last, now_ms, rank, servers, except_codes)
+            [(total,)] = _users(conn, "", first, last, now_ms, rank, servers, except_codes)
+            return Affected({server: n for server, n in by_server}, int(total))
+
+        return await self._read(run)
+
+
+def _users(
+    conn: sqlite3.Connection,
+    group_by: str,
+    first: int,
+    last: int,
+    now_ms: int,
+    min_rank: int,
+    servers: Sequence[str] | None,
+    except_codes: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """Distinct users per `group_by` (columns; '' for one count over all) in the hours `[first, last)`.
+
+    From the presence rows when each of them is certain (its latest hour before `last` and unexpired, or
+    before `first`); otherwise, which only a window ending before the latest hours or a kept event's older
+    hour can cause, from the hourly rows themselves.
+    """
+    where, params = _users_scope(now_ms, min_rank, servers, except_codes)
+    head = f"{group_by}, " if group_by else ""
+    tail = f" GROUP BY {group_by}" if group_by else ""
+    (uncertain,) = conn.execute(
+        _UNCERTAIN.format(where=where), [last, *params, now_ms, first, *params]
+    ).fetchone()
+    if not uncertain:
+        sql = (
+            f"SELECT {head}count(DISTINCT user_key) FROM hourly_users WHERE last_hour >= ? AND {where}{tail}"
+        )
+        return conn.execute(sql, [first, *params]).fetchall()
+    h_where, h_params = _scope("", first, last, now_ms, min_rank, servers)
+    if except_codes:
+        h_where += " AND code NOT IN (SELECT value FROM json_each(?))"
+        h_params.append(json.dumps(list(except_codes)))
+    sql = f"SELECT {head}count(DISTINCT user_key) FROM hourly WHERE {h_where} AND user_key != ''{tail}"
+    return conn.execute(sql, h_params).fetchall()
+
+
+def _counts(n: int, wide: int, first_ms: int, last_ms: int, last_key: str) -> FleetCounts:
+    return FleetCounts(HourlyCounts(n, first_ms, last_ms, last_key, 0), bool(wide), 0)
