@@ -62,3 +62,17 @@ def test_date_sensitive_modules_pass_with_the_wall_clock_moved(shim: Path, offse
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout.splitlines()[-1] and "skipped" not in run.stdout.splitlines()[-1]
+
+
+def test_browser_tests_start_page_clocks_at_our_now() -> None:
+    """Under libfaketime the browser keeps the real clock: a page's fake timers must start at this process's
+    "now" (`clock.install(time=...)`), or the page asks a faked app for the wrong hours. Contexts get it from
+    the `browser` fixture; this catches an install without a time."""
+    ui = Path(__file__).resolve().parent / "ui"
+    bare = [
+        f"{path.name}:{number}"
+        for path in sorted(ui.glob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "clock.install(" in line and "time=" not in line
+    ]
+    assert bare == []

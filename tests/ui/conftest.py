@@ -6,7 +6,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -142,20 +142,52 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         yield Service(url, secret, key, seeded)
 
 
+def _faked(name: str) -> bool:
+    return name == "LD_PRELOAD" or name.startswith("FAKETIME")
+
+
 def browser_env() -> dict[str, str]:
     """This process's environment without libfaketime: Chromium does not run under it (its zygote never
     answers), so under `faketime` the browser keeps the real clock and each context is set to ours."""
-    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+    return {k: v for k, v in os.environ.items() if not _faked(k)}
+
+
+@contextmanager
+def _real_clock_children() -> Iterator[None]:
+    """Processes started inside run on the real clock. Playwright's driver must: under libfaketime it set a
+    context's clock to the real time whenever ours was behind it (`faketime '-1 year'`)."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if _faked(k)}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def _on_our_clock(new_context: Callable[..., BrowserContext]) -> Callable[..., BrowserContext]:
+    """Every context any test opens starts its page's Date at this process's "now" (the app's, faked or not)
+    and runs on from there: a context on the real clock asks a faked app for the wrong hours."""
+
+    def opened(*args: Any, **kwargs: Any) -> BrowserContext:
+        context = new_context(*args, **kwargs)
+        context.clock.set_system_time(datetime.now(UTC))
+        return context
+
+    return opened
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
+    with _real_clock_children():
+        playwright = sync_playwright().start()
+    try:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=browser_env()
         )
+        browser.new_context = _on_our_clock(browser.new_context)  # type: ignore[method-assign]
         yield browser
         browser.close()
+    finally:
+        playwright.stop()
 
 
 @pytest.fixture
@@ -166,8 +198,6 @@ def context(browser: Browser, service: Service) -> Iterator[BrowserContext]:
         permissions=["clipboard-read", "clipboard-write"],
         color_scheme="light",
     )
-    # The page's Date starts at this process's "now" (the same as the app's, faked or not) and runs on.
-    context.clock.set_system_time(datetime.now(UTC))
     yield context
     context.close()
 

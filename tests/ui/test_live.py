@@ -141,7 +141,7 @@ def test_a_refused_stream_falls_back_to_polling(live_page: tuple[Page, BrowserCo
     """The API answers the stream 503 (every slot taken): the drawer says it polls, and a new event shows up
     at the next poll."""
     page, context = live_page
-    page.clock.install()
+    page.clock.install(time=datetime.now(UTC))  # fake timers from our "now", faked or not
 
     def refuse(route: Route) -> None:
         body = json.dumps({"error": {"code": "streams_full", "message": "no more streams"}})

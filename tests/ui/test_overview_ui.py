@@ -107,7 +107,7 @@ def sign_in_at(page: Page, fleet: Fleet, label: str) -> None:
 
 
 def test_the_overview_refreshes_itself(page: Page, fleet: Fleet) -> None:
-    page.clock.install()
+    page.clock.install(time=datetime.now(UTC))  # fake timers from our "now", faked or not
     sign_in_at(page, fleet, "Ada — admin")
     page.goto(fleet.url + "/ui/#/overview")
     total = page.locator('.hm-row[data-server="jira"] .hm-total')
