@@ -9,6 +9,8 @@ slows both alike. Linear work grows about 4 times; the quadratic patterns this g
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -95,3 +97,31 @@ def test_any_repeated_mix_of_literals_words_separators_and_escapes_is_linear(uni
 def test_mixed_realistic_noise_is_linear(size: int) -> None:
     unit = 'key=a "token": [x, <password>p</password> Bearer ab%3D ghp_ \\"pass\\": &quot; '
     _assert_linear(_text, unit, size)
+
+
+# Characters whose lowercase is one ASCII letter (the Kelvin sign is `k`): where they stand, the lowercased
+# text the rules search differs from the text they read. A marker spelled with one once sent the assignment
+# rule's search back to where it started, forever; the sweep runs in a child process so that a hang fails.
+_SWEEP = """
+from mcpdiag.emitters import Redactor
+from mcpdiag.emitters.redact_assign import SITES
+folded = [c for c in map(chr, range(0x80, 0x30000)) if len(c.lower()) == 1 and c.lower().isascii()]
+assert folded, "no character lowercases to ASCII"
+redactor = Redactor([])
+for marker in SITES:
+    for at in range(len(marker)):
+        for c in folded:
+            if marker[at] == c.lower():
+                word = marker[:at] + c + marker[at + 1 :]
+                for text in (word + "=abcdef123456", "x " + word + ": y " + word, "--" + word + " v"):
+                    redactor.text(text)
+print("ok")
+"""
+
+
+def test_markers_spelled_with_characters_that_lowercase_to_ascii_end() -> None:
+    """On the default engine (`make test` runs this file again with MCPDIAG_REDACT_ENGINE=stdlib)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SWEEP], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

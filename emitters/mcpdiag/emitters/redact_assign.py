@@ -77,7 +77,9 @@ def edits(text: str, low: str, present: frozenset[str], out: list[Edit]) -> None
             while start > floor and text[start - 1] in _WORD_CHARS:
                 start -= 1
             end = _after(_NAME_END, text, found)
-            pos = end
+            # Always past this marker: where `low` differs from `text` (a Kelvin sign lowercases to `k`) the
+            # name may end before the marker, and searching from there would find it again, forever.
+            pos = max(end, found + len(marker))
             # Most names in text introduce nothing (`session worker 3`): only a name followed by a separator
             # or a quote, a flag (`--token x`) or an XML tag name can (`_judge` then decides).
             if text[start] == "-" or _SITE.match(text, end) or (start and text[start - 1] in "<:"):
