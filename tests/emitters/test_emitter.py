@@ -114,7 +114,9 @@ def test_full_queue_drops_lowest_severity_first_and_keeps_errors() -> None:
         emitter.emit("MCP_TOOL_ERROR", server="a", touchpoint="tool_call")
     stats = emitter.stats()
     assert stats.dropped["error"] == 0 and stats.dropped["warning"] == 0
-    assert stats.dropped["info"] >= 180
+    # At most a queue and one batch the blocked worker holds are kept, errors and warnings first: of the
+    # 200 infos at least 200 - (50 + 50 - 30) are dropped, however soon the worker took its batch.
+    assert stats.dropped["info"] >= 200 - (50 + 50 - 30)
     sink.up.set()
     assert emitter.flush(5)
     delivered = {e["traceId"] for e in sink.events if e["code"] == "MCP_TIMEOUT"}
