@@ -216,7 +216,7 @@ def test_the_commands_of_a_guide_run(code: str, deployment: Deployment, tmp_path
     """With DEBUG_ID, SERVER and TOKEN set as the guide says, its runnable commands succeed (curl -f, jq -e:
     a wrong field or an empty answer fails)."""
     if missing := missing_tools():
-        pytest.skip(f"the guides' commands need {', '.join(missing)}")
+        pytest.fail(f"the guides' commands need {', '.join(missing)} (`make test` installs them)")
     env = shell_env(tmp_path, {"DEBUG_ID": deployment.traces[code], "SERVER": "github",
                                "TOKEN": deployment.support_token})  # fmt: skip
     outcome = run(

@@ -40,7 +40,7 @@ def test_runnable_commands_touch_only_loopback() -> None:
 def test_the_runbook_walks_through_for_real(tmp_path: Path) -> None:
     """Every runnable block of the runbook succeeds, in order, against the service it starts."""
     if missing := missing_tools():
-        pytest.skip(f"the runbook's commands need {', '.join(missing)}")
+        pytest.fail(f"the runbook's commands need {', '.join(missing)} (`make test` installs them)")
     deployment = tmp_path / "srv-mcpdiag"
     deployment.mkdir()
     ports = {8000: free_port(), 8443: free_port()}
