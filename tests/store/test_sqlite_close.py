@@ -7,10 +7,15 @@ now and then. Each round runs in its own process: a crash there is a failed roun
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
+
+from mcpdiag.store import SQLiteEventStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,3 +68,18 @@ def test_close_while_reads_and_writes_run_never_crashes(tmp_path: Path) -> None:
             env={"PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1", "PATH": "/usr/bin:/bin"},
         )
         assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+async def test_an_operation_that_lets_stop_iteration_escape_fails_instead_of_hanging(tmp_path: Path) -> None:
+    """A `next()` past the end of a read's rows raises StopIteration in the reader thread; a future cannot
+    hold one, so without the store's guard the caller would wait forever (found with a reader whose row
+    parsing ran out of numbers)."""
+    store = SQLiteEventStore(tmp_path / "events.db")
+    await store.ensure_schema()
+    try:
+        with pytest.raises(RuntimeError, match="StopIteration"):
+            await asyncio.wait_for(store._read(lambda conn: next(iter(()))), 10)
+        with pytest.raises(RuntimeError, match="StopIteration"):
+            await asyncio.wait_for(store._write(lambda conn: next(iter(()))), 10)
+    finally:
+        await store.close()

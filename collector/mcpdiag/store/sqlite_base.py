@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +33,15 @@ from mcpdiag.store.sqlite_sql import (
 )
 
 T = TypeVar("T")
+
+
+def _no_stop_iteration(fn: Callable[[], T]) -> T:
+    """`fn()`, a StopIteration it lets escape raised as a RuntimeError: a future cannot hold a StopIteration,
+    so asyncio would leave the awaiting caller waiting forever (a `next()` past the end of a read's rows)."""
+    try:
+        return fn()
+    except StopIteration as exc:
+        raise RuntimeError(f"a store operation let StopIteration escape: {exc!r}") from exc
 
 
 class SQLiteBase(EventStore):
@@ -89,7 +99,7 @@ class SQLiteBase(EventStore):
         if self._closed:
             raise StoreUnavailableError("the store is closed")
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, fn)
+            return await asyncio.get_running_loop().run_in_executor(pool, partial(_no_stop_iteration, fn))
         except sqlite3.Error as exc:
             raise StoreUnavailableError(f"SQLite store at {self.path.name}: {exc}") from exc
         except asyncio.CancelledError:
