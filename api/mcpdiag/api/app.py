@@ -40,6 +40,7 @@ from mcpdiag.api.routes.ui import mount_ui
 from mcpdiag.api.settings import ApiSettings, get_api_settings
 from mcpdiag.api.telemetry import Telemetry, TracingMiddleware
 from mcpdiag.bundle.settings import BundleSettings, get_bundle_settings
+from mcpdiag.collector.heap import startup_heap_frozen
 from mcpdiag.collector.ingest import router as ingest_router
 from mcpdiag.collector.logging import RequestIdMiddleware, configure_logging
 from mcpdiag.collector.metrics import METRICS_CONTENT_TYPE, CollectorMetrics
@@ -121,7 +122,8 @@ def create_app(
                 log.warning("no MCPDIAG_JWT_SECRET or MCPDIAG_JWKS_URL: every /api request will get 401")
             async with runtime.running():
                 try:
-                    yield
+                    with startup_heap_frozen():
+                        yield
                 finally:
                     app.state.streams_stopping.set()
         finally:

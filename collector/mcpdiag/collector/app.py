@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Response
 
 from mcpdiag.collector.handlers import install_error_handlers
+from mcpdiag.collector.heap import startup_heap_frozen
 from mcpdiag.collector.ingest import router as ingest_router
 from mcpdiag.collector.logging import RequestIdMiddleware, configure_logging
 from mcpdiag.collector.metrics import METRICS_CONTENT_TYPE
@@ -37,7 +38,8 @@ def create_collector_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with runtime.running():
-            yield
+            with startup_heap_frozen():
+                yield
 
     app = FastAPI(title="mcpdiag collector", version="0.1.0", lifespan=lifespan)
     app.state.collector = runtime

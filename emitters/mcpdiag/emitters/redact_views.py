@@ -35,10 +35,7 @@ _ESCAPE = re.compile(_ESCAPE_TEXT)
 _SPLIT = re.compile(f"({_ESCAPE_TEXT})")
 # The same for the escapes of some markers only: one that starts with a literal is found much faster.
 _BY_MARKERS = {
-    frozenset(markers): (
-        re.compile(text := "|".join(_ESCAPE_TEXTS[m] for m in markers)),
-        re.compile(f"({text})"),
-    )
+    frozenset(markers): re.compile(f"({'|'.join(_ESCAPE_TEXTS[m] for m in markers)})")
     for markers in ("%", "\\", "&", "%\\", "%&", "\\&")
 }
 _SIMPLE = {'"': '"', "\\": "\\", "/": "/", "'": "'", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
@@ -132,10 +129,13 @@ def decode(
     """`text` with one layer of escapes decoded, or None when it holds none (or when `want`, told the
     characters decoding produces and whether another layer may hide below, says the layer is not worth
     reading). `markers`: the `ESCAPE_MARKERS` that start every escape `text` holds, when known."""
-    find, split = _BY_MARKERS.get(markers, (_ESCAPE, _SPLIT)) if markers else (_ESCAPE, _SPLIT)
-    escapes = find.findall(text)
-    if not escapes:
+    split = _BY_MARKERS.get(markers, _SPLIT) if markers else _SPLIT
+    # One pass: the text between escapes and the escapes alternate (a search for them first, then the split,
+    # read every long text twice).
+    parts = split.split(text)
+    if len(parts) == 1:
         return None
+    escapes = parts[1::2]
     # Texts repeat few distinct escapes (`\\n`, `%20`): each is worked out once.
     table = {escape: _char(escape) for escape in set(escapes)}
     chars = frozenset(char for escape, char in table.items() if char is not escape)
@@ -146,7 +146,6 @@ def decode(
     nested = not _NESTING.isdisjoint(chars) or any(char.isalnum() for char in chars)
     if want is not None and not want(chars, nested):
         return None
-    parts = split.split(text)
     pieces = parts[:]
     pieces[1::2] = map(table.__getitem__, escapes)
     return View("".join(pieces), parts, parent, chars, nested=nested)
