@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from mcpdiag.emitters import DiagnosticEvent, new_event_id, new_trace_id
@@ -106,3 +108,39 @@ def test_ids_are_time_sortable_and_trace_ids_valid() -> None:
     a, b = new_event_id(1_000), new_event_id(2_000)
     assert len(a) == 26 and a < b
     assert all(len(t) == 32 and t.strip("0") for t in (new_trace_id() for _ in range(100)))
+
+
+_TEXT = st.text(st.characters(codec="utf-8") | st.sampled_from('"\\\x00\x1f\x7f\u2028😀'), max_size=40)
+_ATTR = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    _TEXT,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@example(message="m", detail="\x00" * 3000, attrs={}, host=None, duration=None)  # 18 KB of escapes
+@given(
+    message=_TEXT.filter(bool),
+    detail=st.none()
+    | st.text(st.characters(codec="utf-8"), max_size=4096)
+    | st.text(st.sampled_from('"\\\x00\x1f😀a'), min_size=2000, max_size=4096),
+    attrs=st.dictionaries(st.text(min_size=1, max_size=64), _ATTR, max_size=32),
+    host=st.none() | st.text(max_size=256),
+    duration=st.none() | st.floats(min_value=0, max_value=1e8),
+)
+def test_the_size_check_never_lets_an_event_past_the_limit_unmeasured(
+    message: str, detail: str | None, attrs: dict[str, Any], host: str | None, duration: float | None
+) -> None:
+    """The size check measures an event only when counting its characters cannot prove it small enough:
+    the count is an upper bound of the encoded size whatever the text holds (escapes, controls, emoji)."""
+    data = wire(messageSafe=message, detail=detail, attrs=attrs, durationMs=duration, source={"host": host})
+    try:
+        event = DiagnosticEvent.model_validate(data)
+    except ValidationError:
+        return  # too big, or a text no field accepts (test_encoded_size_is_bounded_to_16_kib)
+    encoded = len(event.model_dump_json(by_alias=True))
+    assert event._size_at_most() >= encoded
+    assert encoded <= 16 * 1024
