@@ -48,6 +48,7 @@ from mcpdiag.store.sqlite_sql import (
     Chunk,
     build_select,
     connect,
+    execute_rows,
     read_json_chunk,
 )
 
@@ -105,8 +106,8 @@ class SQLiteEventStore(SQLiteReads):
                     if event.id not in stored:
                         stored.add(event.id)
                         fresh.append((event, row[9]))
-                inserted = conn.executemany(INSERT, rows).rowcount
-                conn.executemany(UPSERT_SERVER, latest.items())
+                inserted = execute_rows(conn, INSERT, rows)
+                execute_rows(conn, UPSERT_SERVER, latest.items())
                 _count_rollups(conn, rollup(fresh))
             return inserted
 
@@ -220,11 +221,8 @@ class SQLiteEventStore(SQLiteReads):
                         stored.add(doc.id)
                         fresh.append(doc)
                 rows = [doc.row for doc in docs]
-                if conflict == "update":
-                    conn.executemany(UPSERT, rows)
-                else:
-                    conn.executemany(INSERT, rows)
-                conn.executemany(UPSERT_SERVER, latest.items())
+                execute_rows(conn, UPSERT if conflict == "update" else INSERT, rows)
+                execute_rows(conn, UPSERT_SERVER, latest.items())
                 # Only ids new to the store count (a replaced one was counted when first stored).
                 _count_rollups(conn, rollup_documents(fresh))
             return _counts(len(docs), len(fresh), conflict)
@@ -305,7 +303,8 @@ def _counts(total: int, inserted: int, conflict: Conflict) -> ImportCounts:
 
 def _count_rollups(conn: sqlite3.Connection, rows: dict[HourlyKey, HourlyCounts]) -> None:
     """Add a batch's hourly rows to the hourly rollup and to the staff rollups (`mcpdiag.store.fleet`)."""
-    conn.executemany(
+    execute_rows(
+        conn,
         UPSERT_HOURLY,
         [
             (k.server, k.hour, k.code, k.touchpoint, k.tool, k.user_key, k.severity, *c.row)
@@ -313,7 +312,8 @@ def _count_rollups(conn: sqlite3.Connection, rows: dict[HourlyKey, HourlyCounts]
         ],
     )
     fleet, presence = fleet_rollup(rows)
-    conn.executemany(
+    execute_rows(
+        conn,
         UPSERT_FLEET,
         [
             (k.server, k.hour, k.code, k.touchpoint, k.tool, k.severity, f.counts.n, int(f.wide),
@@ -321,7 +321,8 @@ def _count_rollups(conn: sqlite3.Connection, rows: dict[HourlyKey, HourlyCounts]
             for k, f in fleet.items()
         ],
     )  # fmt: skip
-    conn.executemany(
+    execute_rows(
+        conn,
         UPSERT_PRESENCE,
         [
             (k.server, k.code, k.touchpoint, k.tool, k.severity, k.user_key, *split_mark(p.mark), p.expire_ms)
