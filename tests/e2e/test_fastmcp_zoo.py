@@ -14,24 +14,23 @@ from mcpdiag.emitters.mcp.sdk import SDK_LINE
 
 if SDK_LINE != 2:
     pytest.skip("fastmcp 4 runs on the MCP SDK 2.x only", allow_module_level=True)
-fastmcp = pytest.importorskip("fastmcp")
+# On 2.x fastmcp is installed by `make test`: missing, the module fails to import (never a silent skip).
+from fastmcp import Client
+from fastmcp.client.transports import SSETransport, StdioTransport, StreamableHttpTransport
+from fastmcp.exceptions import ToolError
 
-from fastmcp import Client  # noqa: E402
-from fastmcp.client.transports import SSETransport, StdioTransport, StreamableHttpTransport  # noqa: E402
-from fastmcp.exceptions import ToolError  # noqa: E402
-
-from mcpdiag.emitters.errors import MCPDiagnosticError  # noqa: E402
-from mcpdiag.emitters.fastmcp import diagnosed  # noqa: E402
-from mcpdiag.emitters.mcp.sdk import is_error  # noqa: E402
-from tests.e2e.conftest import Capture, Planted, Recording  # noqa: E402
-from tests.e2e.oauth_server import Browser, OAuthZoo  # noqa: E402
-from tests.e2e.servers import (  # noqa: E402
+from mcpdiag.emitters.errors import MCPDiagnosticError
+from mcpdiag.emitters.fastmcp import diagnosed
+from mcpdiag.emitters.mcp.sdk import is_error
+from tests.e2e.conftest import Capture, Planted, Recording
+from tests.e2e.oauth_server import Browser, OAuthZoo
+from tests.e2e.servers import (
     PYTHON,
     STDIO_DRIFT_SCRIPT,
     STDIO_EXIT_SCRIPT,
     free_port,
 )
-from tests.e2e.zoo import assert_never_leaked, check_event, check_failure  # noqa: E402
+from tests.e2e.zoo import assert_never_leaked, check_event, check_failure
 
 TIMEOUT = 3.0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 import pytest
@@ -144,3 +145,23 @@ def test_the_size_check_never_lets_an_event_past_the_limit_unmeasured(
     encoded = len(event.model_dump_json(by_alias=True))
     assert event._size_at_most() >= encoded
     assert encoded <= 16 * 1024
+
+
+def test_the_size_bound_counts_every_field_that_holds_text() -> None:
+    """The fields the bound counts are derived from the model: every field an event fills with a string is
+    among them (a field added later cannot be forgotten)."""
+    from mcpdiag.emitters.event import _SOURCE_TEXT_FIELDS, _TEXT_FIELDS
+
+    event = DiagnosticEvent.model_validate(
+        wire(userId="u", conversationId="c", runId="r", detail="d", tool="t", spanId="1" * 16,
+             transport="sse", source={"service": "s", "host": "h", "version": "v"})
+    )  # fmt: skip
+    texts = {
+        name
+        for name, value in event.__dict__.items()
+        if isinstance(value, str) and not isinstance(value, Enum)
+    }
+    assert texts and texts <= set(_TEXT_FIELDS)
+    assert {name for name, value in event.source.__dict__.items() if isinstance(value, str)} == set(
+        _SOURCE_TEXT_FIELDS
+    )

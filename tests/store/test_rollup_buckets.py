@@ -5,6 +5,7 @@ an incident's spikes are measured against)."""
 from __future__ import annotations
 
 import itertools
+import math
 from datetime import timedelta
 
 import pytest
@@ -23,7 +24,13 @@ def test_buckets_tile_the_window_and_end_with_it(minutes: int, hours: int, bucke
     since = until - timedelta(hours=hours)
     starts = bucket_starts(since, until, buckets)
     span = span_of(buckets, since, until)
-    assert 1 <= len(starts) <= buckets
+    # The fewest whole hours a bucket can span for `buckets` of them to cover every hour the window touches,
+    # and as many buckets of that span as reach `to`: worked out here from the hours, not from the code.
+    first_hour = since.replace(minute=0, second=0, microsecond=0)
+    touched = math.ceil((until - first_hour) / timedelta(hours=1))
+    per = max(1, math.ceil(touched / buckets))
+    assert span == timedelta(hours=per)
+    assert len(starts) == math.ceil(touched / per) <= buckets
     assert starts[0] <= since < starts[0] + span  # the first holds `from`
     assert starts[-1] < until <= starts[-1] + span  # the last holds `to`: none lies past it
     assert all(b - a == span for a, b in itertools.pairwise(starts))
