@@ -157,6 +157,75 @@ def test_a_refused_stream_falls_back_to_polling(live_page: tuple[Page, BrowserCo
     expect(page.locator(f'{DRAWER} li.row[data-id="{event["id"]}"]')).to_be_visible()
 
 
+class Held:
+    """Holds the answers to matching requests: each is fetched from the server at once (so it describes the
+    store as it was then) and handed to the page only at `release()`; afterwards requests pass."""
+
+    def __init__(self) -> None:
+        self.held: list[tuple[Route, Any]] = []
+        self.released = False
+
+    def __call__(self, route: Route) -> None:
+        if self.released:
+            route.continue_()
+        else:
+            self.held.append((route, route.fetch()))
+
+    def wait(self, page: Page) -> None:
+        for _ in range(200):
+            if self.held:
+                return
+            page.wait_for_timeout(50)
+        raise AssertionError("no request was held")
+
+    def release(self) -> None:
+        self.released = True
+        for route, response in self.held:
+            route.fulfill(response=response)
+
+
+def test_a_poll_due_while_the_first_listing_loads_is_not_lost(
+    live_page: tuple[Page, BrowserContext], live: Live
+) -> None:
+    """Polling (the stream refused); the poll falls due while the first listing is still on its way, and
+    that listing was read before the event was stored: the event still arrives, without another poll."""
+    page, context = live_page
+    page.clock.install(time=datetime.now(UTC))
+    context.route("**/diagnostics/stream", lambda route: route.fulfill(status=503, body="{}"))
+    held = Held()
+    context.route("**/diagnostics?*", held)
+    sign_in(page, "Alice — end user")
+    page.get_by_role("button", name="Diagnostics for github").click()
+    expect(page.locator(f"{DRAWER} .live")).to_have_attribute("data-live", "polling")
+    held.wait(page)
+    event = live.post("MCP_SERVER_ERROR")
+    page.clock.fast_forward(16_000)  # the poll, while the listing is held
+    held.release()
+    expect(page.locator(f'{DRAWER} li.row[data-id="{event["id"]}"]')).to_be_visible(timeout=3_000)
+
+
+def test_a_streamed_event_while_the_first_listing_loads_is_not_lost(
+    live_page: tuple[Page, BrowserContext], live: Live
+) -> None:
+    """The stream is live and delivers an event while the first listing (read before that event was
+    stored) is still on its way: the event is in the drawer once the listing lands, exactly once."""
+    page, context = live_page
+    page.clock.install(time=datetime.now(UTC))  # no poll can rescue it
+    held = Held()
+    context.route("**/diagnostics?*", held)
+    sign_in(page, "Alice — end user")
+    page.get_by_role("button", name="Diagnostics for github").click()
+    expect(page.locator(f"{DRAWER} .live")).to_have_attribute("data-live", "live")
+    held.wait(page)
+    event = live.post("MCP_RATE_LIMITED")
+    page.wait_for_function(f"{JS}.stream.lastId && {JS}.stream.lastId.endsWith('.{event['id']}')")
+    held.release()
+    row = page.locator(f'{DRAWER} li.row[data-id="{event["id"]}"]')
+    expect(row).to_be_visible(timeout=3_000)
+    ids = _rows(page)
+    assert len(ids) == len(set(ids))
+
+
 CHUNKS = [
     ": heartbeat\r\n\r\n",
     "event: diagnostic\nid: 1.a\nda",

@@ -42,7 +42,8 @@ export class DiagnosticsDrawer extends HTMLElement {
     adoptElementStyles(this.shadowRoot);
     Object.assign(this, { items: [], cursor: null, loading: false, generation: 0, loaded: 0, codes: [], hiddenCount: 0,
       filtersByServer: new Map(), status: { text: "", error: false, empty: false }, opener: null, problems: null,
-      timeline: null, card: null, liveState: "", stream: null, checking: false, verdict: null, aggregatesTimer: null });
+      timeline: null, card: null, liveState: "", stream: null, checking: false, verdict: null, aggregatesTimer: null,
+      stale: false });
     this.update();
     const root = this.shadowRoot;
     this.panel = root.querySelector(".panel");
@@ -147,7 +148,9 @@ export class DiagnosticsDrawer extends HTMLElement {
     if (item.server !== this.server) return;
     clearTimeout(this.aggregatesTimer);
     this.aggregatesTimer = setTimeout(() => this.refreshAggregates(), AGGREGATES_AFTER_MS);
-    if (this.loading || !this.belongs(item) || this.items.some((known) => known.id === item.id)) return;
+    // A listing in flight may have been read before this event was stored: ask again once it lands.
+    if (this.loading) { this.stale = true; return; }
+    if (!this.belongs(item) || this.items.some((known) => known.id === item.id)) return;
     this.insert([item]);
   }
 
@@ -196,6 +199,7 @@ export class DiagnosticsDrawer extends HTMLElement {
     const generation = more ? this.generation : ++this.generation;
     this.loading = true;
     if (!more) {
+      this.stale = false; // whatever was asked for until now, this listing is read after it
       this.since = rangeStart(this.filters.range);
       Object.assign(this, { items: [], cursor: null, problems: null, timeline: null, card: null });
       this.list.replaceChildren();
@@ -225,18 +229,22 @@ export class DiagnosticsDrawer extends HTMLElement {
         this.loading = false;
         this.loaded += 1;
         this.update();
+        // A poll, a live event or the stream's start came while this was in flight: catch up now.
+        if (this.stale) { this.stale = false; this.refresh(); this.refreshAggregates(); }
       }
     }
   }
 
   /** Put events that arrived since the first page among the loaded ones, without disturbing them. */
   async refresh() {
-    if (this.loading || !this.server) return;
+    if (!this.server) return;
+    if (this.loading) { this.stale = true; return; }
     const generation = this.generation;
     try {
       const page = await this.client.get(this.path("diagnostics"), this.params(null, this.since));
       // A filter or the server changed while this was in flight: these rows belong to the old listing.
-      if (generation !== this.generation || this.loading) return;
+      if (generation !== this.generation) return;
+      if (this.loading) { this.stale = true; return; } // a next page is loading: merge after it
       const known = new Set(this.items.map((item) => item.id));
       const fresh = page.items.filter((item) => !known.has(item.id));
       if (fresh.length) this.insert(fresh);
@@ -245,10 +253,12 @@ export class DiagnosticsDrawer extends HTMLElement {
 
   /** The chart, the problems and the card's state again (after live events, or a re-check). */
   async refreshAggregates() {
-    if (this.loading || !this.server) return;
+    if (!this.server) return;
+    if (this.loading) { this.stale = true; return; }
     const generation = this.generation;
     const [problems, timeline, card] = await this.aggregates(this.since);
-    if (generation !== this.generation || this.loading) return;
+    if (generation !== this.generation) return;
+    if (this.loading) { this.stale = true; return; }
     if (problems) this.problems = problems;
     if (timeline) this.timeline = timeline;
     if (card) { this.card = card; this.hiddenCount = card.total; }

@@ -92,22 +92,28 @@ export async function show(ctx) {
     <p class="meta updated" aria-live="polite" data-updated=${state.updated || ""}>${state.updated ? html`Updated ${timeTag(state.updated)} · refreshes every ${REFRESH_MS / 1000} s` : "Loading…"}</p>
     ${state.error ? errorBox(state.error) : nothing}
     ${state.data ? body(state.data, open, state) : html`<div class="skeleton"></div>`}`, ctx.view);
+  // One request at a time; asked again while one is out (a refresh, another window), the page asks once
+  // more when it lands, so the answer shown is never older than the last ask.
   let inFlight = null;
+  let again = false;
   const load = async () => {
-    if (inFlight) return inFlight;
+    if (inFlight) { again = true; return inFlight; }
     const window = state.window;
     inFlight = (async () => {
       try {
         const from = new Date(Date.now() - WINDOWS[window].ms).toISOString();
         const data = await ctx.client.get("/api/overview", { from, buckets: WINDOWS[window].buckets });
-        if (ctx.signal.aborted || window !== state.window) return;
-        Object.assign(state, { data, error: null, updated: new Date().toISOString() });
+        if (!ctx.signal.aborted && window === state.window) {
+          Object.assign(state, { data, error: null, updated: new Date().toISOString() });
+        }
       } catch (error) {
         if (!ctx.signal.aborted) state.error = error;
       } finally {
         inFlight = null;
       }
-      if (!ctx.signal.aborted) paint();
+      if (ctx.signal.aborted) return;
+      paint();
+      if (again) { again = false; await load(); }
     })();
     return inFlight;
   };
