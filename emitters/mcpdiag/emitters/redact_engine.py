@@ -109,6 +109,49 @@ def _formed(chars: frozenset[str]) -> frozenset[str]:
     return frozenset(tag for tag, forms in _FORMS.items() if not lowered.isdisjoint(forms))
 
 
+@lru_cache(maxsize=1024)
+def _runs(
+    tags: frozenset[str], chars: frozenset[str]
+) -> tuple[frozenset[str], tuple[tuple[str, tuple[str, ...]], ...]]:
+    """`tags` split into those a layer with `chars` decoded may form anywhere, and the others with the runs
+    of their literal's characters that decoding does not produce (what the text must hold as it is)."""
+    lowered = frozenset(char.lower() for char in chars)
+    anywhere: list[str] = []
+    bound: list[tuple[str, tuple[str, ...]]] = []
+    for tag in sorted(tags):
+        runs = tuple(
+            run for run in "".join(c if c not in lowered else "\0" for c in _LITERAL[tag]).split("\0") if run
+        )
+        if runs:
+            bound.append((tag, runs))
+        else:
+            anywhere.append(tag)
+    return frozenset(anywhere), tuple(bound)
+
+
+def _can_form(tags: frozenset[str], chars: frozenset[str], low: str) -> frozenset[str]:
+    """Those of `tags` whose literal a layer decoded from `low` (a text, lowercased) with `chars` decoded can
+    hold: every run of the literal's characters that decoding did not produce is in `low` as it is."""
+    anywhere, bound = _runs(tags, chars)
+    return anywhere.union(tag for tag, runs in bound if all(run in low for run in runs))
+
+
+def layer_worth(
+    chars: frozenset[str], nested: bool, present: frozenset[str], needles: tuple[str, ...], text: str
+) -> bool:
+    """Whether a layer decoded from `text` (which holds the tags `present`) producing
+    `chars` is worth reading: a rule may run on it (what its parent held, any secret word as a candidate
+    wherever it is, and what decoding can have formed), or a known secret may be spelled in it, or a layer
+    below it may hold either."""
+    if nested or needles:
+        return True
+    held = loose(present)
+    if runs_any(held):
+        return True
+    formed = _formed(chars) - held
+    return runs_any(held | formed) and runs_any(held | _can_form(formed, chars, text.lower()))
+
+
 def holds_any(text: str, needles: tuple[str, ...]) -> bool:
     """Whether `text` holds one of `needles`."""
     # A plain loop: faster than any() over a generator for the few needles there are.
@@ -207,12 +250,10 @@ def decoded_edits(
     """The edits that the decoded layers of `text` (whose tags are `present`, as `scan` finds them) call
     for, in `text`'s own positions."""
     found: list[Edit] = []
+    source = text  # the text the next layer is decoded from
 
     def worth(chars: frozenset[str], nested: bool) -> bool:
-        # A layer is read only if a rule may run on it (what its parent held, any secret word as a candidate
-        # wherever it is, and what decoding may have formed), or a known secret may be spelled in it, or a
-        # layer below it may hold either.
-        return nested or bool(needles) or runs_any(loose(present) | _formed(chars))
+        return layer_worth(chars, nested, present, needles, source)
 
     # The scan says which markers start the escapes the text holds (an over-read: never one too few).
     markers = frozenset(marker for marker in ESCAPE_MARKERS if f"esc:{marker}" in present)
@@ -229,6 +270,7 @@ def decoded_edits(
             found = _merge(found, [_lift(view, edit) for edit in edits])
         if not view.nested or ESCAPES.isdisjoint(present):
             break
+        source = layer
         view = decode(layer, view, want=worth)
     return found
 

@@ -63,6 +63,16 @@ def _char(escape: str) -> str:
     return chr(code) if code <= 0x10FFFF else escape
 
 
+def _nested(chars: frozenset[str]) -> bool:
+    # An escape left in the decoded text is made of decoded characters: `%`, `\\` or `&` start one, a
+    # letter, digit, `#` or `;` can complete one (`%3%44` is `%3D` once decoded).
+    return not _NESTING.isdisjoint(chars) or any(char.isalnum() for char in chars)
+
+
+def _markers(text: str) -> frozenset[str]:
+    return frozenset(marker for marker in ESCAPE_MARKERS if marker in text)
+
+
 class View:
     """A text decoded one layer from its parent (the original text when `parent` is None).
 
@@ -129,7 +139,11 @@ def decode(
     """`text` with one layer of escapes decoded, or None when it holds none (or when `want`, told the
     characters decoding produces and whether another layer may hide below, says the layer is not worth
     reading). `markers`: the `ESCAPE_MARKERS` that start every escape `text` holds, when known."""
-    split = _BY_MARKERS.get(markers, _SPLIT) if markers else _SPLIT
+    if markers is None:
+        markers = _markers(text)
+    if not markers:
+        return None
+    split = _BY_MARKERS.get(markers, _SPLIT)
     # One pass: the text between escapes and the escapes alternate (a search for them first, then the split,
     # read every long text twice).
     parts = split.split(text)
@@ -141,9 +155,7 @@ def decode(
     chars = frozenset(char for escape, char in table.items() if char is not escape)
     if not chars:
         return None
-    # An escape left in the decoded text is made of decoded characters: `%`, `\\` or `&` start one, a
-    # letter, digit, `#` or `;` can complete one (`%3%44` is `%3D` once decoded).
-    nested = not _NESTING.isdisjoint(chars) or any(char.isalnum() for char in chars)
+    nested = _nested(chars)
     if want is not None and not want(chars, nested):
         return None
     pieces = parts[:]
