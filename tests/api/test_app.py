@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +15,7 @@ from mcpdiag.store.base import utc_now
 from tests.api.conftest import Api
 from tests.api.support import Tokens, api_settings, collector_settings
 from tests.collector.support import OutageStore, asgi_client, wire_events
+from tests.waiting import eventually
 
 
 async def test_ingested_events_are_queryable_through_the_same_app(api: Api) -> None:
@@ -23,11 +24,12 @@ async def test_ingested_events_are_queryable_through_the_same_app(api: Api) -> N
         "/v1/events", json={"events": events}, headers={"x-api-key": api.ingest_key}
     )
     assert response.status_code == 202 and response.json()["accepted"] == 3
-    for _ in range(100):
+
+    async def stored() -> dict[str, Any] | None:
         page = (await api.client.get("/api/mcp/github/diagnostics", headers=api.as_user())).json()
-        if len(page["items"]) == 3:
-            break
-        await asyncio.sleep(0.02)
+        return page if len(page["items"]) == 3 else None
+
+    page = await eventually(stored, "the three events are stored", interval=0.02)
     assert {i["id"] for i in page["items"]} == {e["id"] for e in events}
     assert (await api.client.post("/v1/events", json={"events": events})).status_code == 401
     metrics = await api.client.get("/metrics")

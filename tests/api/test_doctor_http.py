@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mcpdiag.api.errors import RateLimitedError
@@ -21,6 +22,7 @@ from tests.collector.support import asgi_client, new_key
 from tests.doctor.doctor_stubs import Tools, huge_tools
 from tests.doctor.doctor_support import Counting
 from tests.e2e.servers import serve, zoo_server
+from tests.waiting import eventually
 
 SECRET = "hdr-secret-7d3e1f0b9c2a4e6f"
 
@@ -74,11 +76,12 @@ async def test_the_run_is_stored_under_its_debug_id_for_the_caller(dev_api: Api,
     assert (result["failedStep"], result["code"]) == ("http", "MCP_PROXY_SSE_ISSUE")
     assert SECRET not in answer.text  # the server echoed it into its page: redacted in the detail
     debug_id = result["debugId"]
-    for _ in range(100):
+
+    async def lookup() -> httpx.Response | None:
         found = await dev_api.client.get(f"/api/diagnostics/{debug_id}", headers=dev_api.support)
-        if found.status_code == 200:
-            break
-        await asyncio.sleep(0.05)
+        return found if found.status_code == 200 else None
+
+    found = await eventually(lookup, "the run's inspection event is stored")
     assert found.status_code == 200, found.text
     [event] = found.json()["items"]
     assert event["touchpoint"] == "inspection" and event["userId"] == "sam"

@@ -22,6 +22,7 @@ from tests.api.support import NOW, Tokens, api_settings, collector_settings
 from tests.bundle.test_bundle import export
 from tests.collector.support import serve
 from tests.factories import FakeClock, make_event
+from tests.waiting import eventually
 
 PASSPHRASE = "pp-" + secrets.token_urlsafe(12)
 
@@ -76,12 +77,11 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
 
 
 async def wait_ready(http: httpx.AsyncClient, status: str, headers: dict[str, str]) -> dict[str, object]:
-    for _ in range(2000):
+    async def loaded() -> dict[str, object] | None:
         body = (await http.get(status, headers=headers)).json()
-        if body["phase"] in ("ready", "failed"):
-            return dict(body)
-        await __import__("asyncio").sleep(0.02)
-    raise AssertionError("the bundle did not load")
+        return dict(body) if body["phase"] in ("ready", "failed") else None
+
+    return await eventually(loaded, "the bundle loads", interval=0.02)
 
 
 async def test_an_admin_opens_a_dropped_bundle_read_only(server: Server, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from tests.collector.support import asgi_client, new_key
 from tests.e2e.oauth_server import OAuthZoo
 from tests.e2e.servers import serve, zoo_server
 from tests.factories import make_event
+from tests.waiting import eventually
 
 
 @pytest.fixture(scope="module")
@@ -156,11 +157,12 @@ async def test_a_recheck_with_credentials_that_are_refused_is_a_failure(api: Api
     body = {"url": url, "server": "github", "headers": {"Authorization": "Bearer not-a-valid-token"}}
     answer = await api.client.post("/api/mcp/doctor", json=body, headers=api.as_user())
     assert answer.json()["code"] == "MCP_AUTH_REQUIRED"
-    for _ in range(200):
+
+    async def judged() -> dict[str, Any] | None:
         card = await _card(api)
-        if card["state"] != "unknown":
-            break
-        await asyncio.sleep(0.05)
+        return card if card["state"] != "unknown" else None
+
+    card = await eventually(judged, "the card takes the doctor's verdict")
     assert card["state"] == "needs_auth" and card["recent"]["failureCount"] == 1
 
 

@@ -27,6 +27,7 @@ from mcpdiag.store import SQLiteEventStore
 from tests.api.support import gone, helpers, kill_helpers
 from tests.bundle.test_bundle import T0, export, members, rand
 from tests.factories import make_event
+from tests.waiting import eventually
 
 MEMBER = "events/github.jsonl"
 
@@ -266,11 +267,12 @@ async def test_a_leak_the_helper_finds_stops_the_export_at_the_next_batch(partia
     await follow.grow(MEMBER, header, end, closed=True)
     assert follow.helper is not None
     pids = helpers()
+
     # The helper answers and exits once it has found the token; the exporter hears of it at its next word.
-    for _ in range(200):
-        if not set(pids) & set(helpers()):
-            break
-        await asyncio.sleep(0.05)
+    async def exited() -> bool:
+        return not set(pids) & set(helpers())
+
+    await eventually(exited, "the helper exits once it has found the token")
     with pytest.raises(LeakDetectedError) as caught:
         await follow.grow("events/next.jsonl", end, end, closed=False)
     assert (caught.value.file, caught.value.rule) == (MEMBER, "github_token")

@@ -179,6 +179,9 @@ def test_a_dropped_bundle_is_previewed_then_opened_read_only(
     rows = view.locator("mcp-diagnostics-drawer li.row")
     rows.first.wait_for()
     assert rows.count() >= 10
+    # Nothing in a bundle's view acts on the customer's servers: no Re-check in the drawer either.
+    expect(view.locator("mcp-diagnostics-drawer .badge[data-state]")).to_be_visible()
+    expect(view.locator("mcp-diagnostics-drawer .recheck-button")).to_be_hidden()
     screenshot(view, "open-bundle-view")
 
     # Closing it from the admin page ends the view.

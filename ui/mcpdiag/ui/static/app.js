@@ -96,6 +96,7 @@ async function start() {
   // The read-only view of a support bundle: a banner naming it, and "now" at the end of its window.
   ctx.bundle = ctx.me.bundle || null;
   if (ctx.bundle) showBundle(ctx.bundle);
+  ctx.drawer.toggleAttribute("read-only", Boolean(ctx.bundle)); // nothing there acts on the servers
   try {
     ctx.catalog = (await ctx.client.get("/api/catalog")).codes;
   } catch { ctx.catalog = {}; }

@@ -4,7 +4,8 @@
 // themselves, which a problem's "Occurrences" narrows to it. Live: new events arrive through the server's
 // event stream (live.js), with polling when streaming cannot work. The API decides what is visible.
 // Filters belong to one server: each server the drawer shows keeps its own, and an empty list says when
-// the filters hide events instead of claiming that everything looks fine.
+// the filters hide events instead of claiming that everything looks fine. `read-only`: nothing acts on the
+// servers (no Re-check), as in a support bundle's view.
 
 import { ApiClient, ApiError, session } from "./api.js";
 import { adoptElementStyles } from "./element-styles.js";
@@ -340,7 +341,7 @@ export class DiagnosticsDrawer extends HTMLElement {
         <p id="subtitle">${state ? html`<span class="badge ${state}" data-state=${state}>${stateLabel(state)}</span>` : nothing}
           <span class="live" data-live=${this.liveState || "off"}>${LIVE_LABELS[this.liveState] || ""}</span></p></div>
       <button type="button" class="recheck-button" ?disabled=${Boolean(hint) || this.checking} title=${hint || `Run the connection test against ${endpoint?.address}`}
-        @click=${() => this.recheck()} ?hidden=${!this.card}>${this.checking ? "Re-checking…" : "Re-check"}</button>
+        @click=${() => this.recheck()} ?hidden=${!this.card || this.hasAttribute("read-only")}>${this.checking ? "Re-checking…" : "Re-check"}</button>
       <button type="button" class="close" aria-label="Close diagnostics" @click=${() => this.close()}>Close</button>
     </header>`;
   }

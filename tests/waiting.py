@@ -1,0 +1,31 @@
+"""Waiting in tests for what happens on its own (a process exiting, an event stored, a card updated).
+
+A wait is not a timing assertion: it ends as soon as the thing has happened, and its bound is far past what
+a loaded machine needs, so a slow machine never fails a test (a fixed count of short sleeps did: ten
+seconds for a helper process to exit ran out on a busy CI machine)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+PATIENCE_S = 120.0
+"""How long a test waits before it says the thing did not happen."""
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], what: str, *, interval: float = 0.05, timeout: float = PATIENCE_S
+) -> T:
+    """Call `probe` until it returns something truthy, and return that; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s")
+        await asyncio.sleep(interval)
