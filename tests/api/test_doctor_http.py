@@ -91,13 +91,14 @@ async def test_the_run_is_stored_under_its_debug_id_for_the_caller(dev_api: Api,
 
 async def _stored(api: Api, debug_id: str) -> dict[str, Any]:
     """The one event stored under `debug_id` (the emitter hands it to the pipeline shortly after)."""
-    for _ in range(100):
+
+    async def lookup() -> httpx.Response | None:
         found = await api.client.get(f"/api/diagnostics/{debug_id}", headers=api.support)
-        if found.status_code == 200:
-            [event] = found.json()["items"]
-            return dict(event)
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no event stored under {debug_id}")
+        return found if found.status_code == 200 else None
+
+    found = await eventually(lookup, f"an event stored under {debug_id}")
+    [event] = found.json()["items"]
+    return dict(event)
 
 
 async def test_doctor_runs_add_no_server_cards(dev_api: Api, zoo: int, echo: int) -> None:

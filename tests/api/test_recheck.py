@@ -4,12 +4,12 @@ and nothing else."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mcpdiag.store.base import utc_now
@@ -58,13 +58,14 @@ async def _recheck(api: Api, card: dict[str, Any], server: str = "github") -> di
     answer = await api.client.post("/api/mcp/doctor", json=body, headers=api.as_user())
     assert answer.status_code == 200, answer.text
     debug_id = answer.json()["debugId"]
-    for _ in range(200):
+
+    async def lookup() -> httpx.Response | None:
         found = await api.client.get(f"/api/diagnostics/{debug_id}", headers=api.support)
-        if found.status_code == 200:
-            [event] = found.json()["items"]
-            return {"report": answer.json(), "event": event, "card": await _card(api, server)}
-        await asyncio.sleep(0.05)
-    raise AssertionError("the re-check's inspection was not stored")
+        return found if found.status_code == 200 else None
+
+    found = await eventually(lookup, "the re-check's inspection is stored")
+    [event] = found.json()["items"]
+    return {"report": answer.json(), "event": event, "card": await _card(api, server)}
 
 
 async def test_a_passing_recheck_resolves_a_fixed_server(api: Api, zoo: int) -> None:

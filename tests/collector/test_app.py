@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +13,7 @@ from mcpdiag.collector.logging import request_id_of
 from mcpdiag.emitters import DiagnosticEvent, format_ts
 from mcpdiag.store import SQLiteEventStore, utc_now
 from tests.collector.support import asgi_client, new_key, settings_for, stored_ids, wire_events
+from tests.waiting import eventually
 
 
 async def test_metrics_count_accepted_and_rejected_events_and_show_pipeline_gauges(tmp_path: Path) -> None:
@@ -86,8 +86,9 @@ async def test_the_sqlite_store_is_purged_on_a_timer(tmp_path: Path) -> None:
         assert [(r["index"], r["field"]) for r in answer["rejected"]] == [(0, "ts"), (1, "ts")]
         assert "retention (1 days)" in answer["rejected"][0]["message"]
         await store.append([DiagnosticEvent.model_validate(event) for event in old])
-        for _ in range(50):
-            if len(stored_ids(tmp_path / "events.db")) == 1:
-                break
-            await asyncio.sleep(0.05)
+
+        async def stored() -> bool:
+            return len(stored_ids(tmp_path / "events.db")) == 1
+
+        await eventually(stored, "the fresh event is stored")
     assert stored_ids(tmp_path / "events.db") == [fresh[0]["id"]]

@@ -23,6 +23,7 @@ from mcpdiag.emitters import format_ts, new_event_id, new_trace_id
 from mcpdiag.store.base import utc_now
 from tests.e2e.api_process import ApiProcess
 from tests.factories import make_event
+from tests.waiting import eventually
 
 SERVER = "busy"
 READERS = 50
@@ -112,11 +113,12 @@ async def test_fifty_readers_page_consistently_while_ingest_runs_at_full_speed(t
 
             writer = Writer(ingest)
             writing = asyncio.gather(writer.run(rng), writer.run(rng))
-            # The walked server is being written to before the first walk starts (bounded wait).
-            for _ in range(500):
-                if len(server_ids(server.db)) > PRELOADED:
-                    break
-                await asyncio.sleep(0.01)
+
+            # The walked server is being written to before the first walk starts.
+            async def writing_started() -> bool:
+                return len(server_ids(server.db)) > PRELOADED
+
+            await eventually(writing_started, "the writers' first events", interval=0.01)
             started = time.monotonic()
             walks = await asyncio.wait_for(
                 asyncio.gather(*(walk(api, server.db, rng.uniform(0, 2)) for _ in range(READERS))), 50
