@@ -17,13 +17,16 @@ import httpx
 import jwt
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from mcpdiag.api import ApiSettings, create_app
 from mcpdiag.collector import CollectorSettings
 from mcpdiag.emitters import new_event_id, new_trace_id
 
 CHROMIUM = "/usr/bin/chromium"
+# An assertion waits for the page as long as a loaded machine may need (it passes as soon as it holds);
+# where a test must see something before a timer could bring it, it says so with its own, shorter wait.
+expect.set_options(timeout=15_000)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

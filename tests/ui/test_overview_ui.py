@@ -124,7 +124,7 @@ def test_the_overview_refreshes_itself(page: Page, fleet: Fleet) -> None:
 def test_a_window_chosen_while_the_first_answer_loads_is_shown(page: Page, fleet: Fleet) -> None:
     """The 7-day window is picked while the 24-hour answer is still on its way: the 7-day answer is asked
     for and shown once that one lands (not the stale one, not a skeleton until the next refresh)."""
-    page.clock.install(time=datetime.now(UTC))  # the 10 s refresh cannot rescue it within the wait below
+    page.clock.install(time=datetime.now(UTC))  # the 10 s refresh cannot rescue it within the waits below
     held: list[Any] = []
     page.route("**/api/overview?*", lambda route: held.append(route) if not held else route.continue_())
     sign_in_at(page, fleet, "Sam — support")
@@ -134,10 +134,10 @@ def test_a_window_chosen_while_the_first_answer_loads_is_shown(page: Page, fleet
             break
         page.wait_for_timeout(50)
     assert held, "the first overview request was not made"
-    with page.expect_request(lambda r: "/api/overview?" in r.url and "buckets=29" in r.url, timeout=3_000):
+    with page.expect_request(lambda r: "/api/overview?" in r.url and "buckets=29" in r.url, timeout=8_000):
         page.locator('button[data-window="7d"]').click()
         held[0].continue_()
-    expect(page.locator(".heatmap")).to_be_visible(timeout=3_000)
+    expect(page.locator(".heatmap")).to_be_visible(timeout=8_000)
     expect(page.locator('button[data-window="7d"]')).to_have_attribute("aria-pressed", "true")
 
 
