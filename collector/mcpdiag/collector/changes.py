@@ -13,12 +13,21 @@ class Changes:
 
     def __init__(self) -> None:
         self._waiting: dict[str, set[asyncio.Event]] = {}
+        self._versions: dict[str, int] = {}
 
     def notify(self, servers: Iterable[str]) -> None:
         """Wake every reader of any of `servers`."""
         for server in set(servers):
-            for event in self._waiting.get(server, ()):
-                event.set()
+            waiting = self._waiting.get(server)
+            if waiting:
+                self._versions[server] = self._versions.get(server, 0) + 1
+                for event in waiting:
+                    event.set()
+
+    def version(self, server: str) -> int:
+        """How often `server`'s readers were woken (while it had any): a read begun at a version has
+        seen every event stored before that wake-up."""
+        return self._versions.get(server, 0)
 
     def subscribe(self, server: str) -> asyncio.Event:
         """An event set whenever `server` has new events; `unsubscribe` it when done."""

@@ -13,7 +13,6 @@ from mcpdiag.api.deps import CurrentUser, Policy, Settings, Store, strict_query
 from mcpdiag.api.live import StreamSlots, diagnostics_stream, position_of
 from mcpdiag.api.routes.common import check_access, check_exists, error_responses
 from mcpdiag.api.routes.diagnostics import ServerName
-from mcpdiag.collector.runtime import CollectorRuntime
 
 router = APIRouter(prefix="/api/mcp", tags=["diagnostics"])
 
@@ -44,15 +43,13 @@ async def stream(
     check_access(policy, principal, server)
     await check_exists(store, policy, principal, server)
     slots: StreamSlots = request.app.state.stream_slots
-    runtime: CollectorRuntime = request.app.state.collector
     stopping = request.app.state.streams_stopping
     give_back = slots.take(principal.user_id)  # refused here (429/503), before any byte of the stream
 
     async def messages() -> AsyncIterator[dict[str, Any]]:
         try:
             async for message in diagnostics_stream(
-                store,
-                runtime.pipeline.changes,
+                request.app.state.live_feeds,
                 server,
                 user_id=None if principal.is_staff else principal.user_id,
                 staff=principal.is_staff,
