@@ -24,8 +24,9 @@ from mcpdiag.store.base import to_ms
 
 Position = tuple[int, str]
 BATCH = 200
-KEEP = 2000
-"""Rows a server's feed keeps for its streams (a stream further behind reads the store itself)."""
+KEEP = 256
+"""Rows a server's feed keeps for its streams (a stream further behind reads the store itself): enough for
+streams woken together to take a burst from it, about a megabyte a server with streams open at most."""
 
 
 class TooManyStreamsError(ApiError):
