@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from mcpdiag.bundle.aggregate import BundleStats, event_fields, hour_key
+from mcpdiag.bundle.gates import PAIR_NAME_SPELLINGS
 from mcpdiag.bundle.leakscan import LeakScanner, _json_line
 from mcpdiag.bundle.sanitize import EventSanitizer
+from mcpdiag.emitters.redact_keys import PAIR_NAME_KEYS
 
 SECRET = "hunter2-" + "x7Qz" * 3
 PIECES = [
@@ -173,3 +175,16 @@ def test_occurrences_read_from_stored_lines_equal_those_of_the_parsed_events() -
     expected = [occurrences(json.loads(text)) for text in texts]
     assert list(zip(batch.counts, batch.spans, strict=True)) == expected
     assert sum(batch.counts) == sum(e.count for e in events) + 4 + events[0].count
+
+
+def test_the_pair_name_spellings_are_every_string_that_lowercases_to_a_pair_name() -> None:
+    """The set lookup `_pairs` does instead of lowercasing every segment: the same answer for any string.
+    Complete because the Kelvin sign is the only non-ASCII character that lowercases to an ASCII letter."""
+    to_ascii = [c for c in range(0x80, 0x110000) if (low := chr(c).lower()).isascii() and low.isalpha()]
+    assert to_ascii == [0x212A]
+    rng = random.Random(7)
+    letters = sorted({*"".join(PAIR_NAME_KEYS), *"".join(PAIR_NAME_KEYS).upper(), "\u212a", "İ", "x", "é"})
+    samples = [*PAIR_NAME_SPELLINGS, *PAIR_NAME_KEYS, "", "names", "keys", "İey"]
+    samples += ["".join(rng.choices(letters, k=rng.randint(1, 7))) for _ in range(20_000)]
+    for segment in samples:
+        assert (segment in PAIR_NAME_SPELLINGS) == (segment.lower() in PAIR_NAME_KEYS), segment

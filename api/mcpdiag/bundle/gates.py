@@ -26,6 +26,20 @@ _INERT_CHARS = "0123456789abcdef:.tz+-"
 _INERT_ON = not any(set(lit) <= set(_INERT_CHARS) for lit in GATE_LITERALS)
 _INERT = re.compile(rf"[{re.escape(_INERT_CHARS.upper() + _INERT_CHARS)}]*" if _INERT_ON else r"(?!)")
 _LIST_OPEN = re.compile(r'\[\s+"')
+
+
+def _spellings(word: str) -> set[str]:
+    """Every string whose `str.lower()` is `word` (ASCII letters: each case, and the Kelvin sign for `k`,
+    the one other character that lowercases to an ASCII letter)."""
+    forms = {""}
+    for char in word:
+        variants = {char, char.upper()} | ({"\u212a"} if char == "k" else set())
+        forms = {form + variant for form in forms for variant in variants}
+    return forms
+
+
+PAIR_NAME_SPELLINGS = frozenset().union(*map(_spellings, PAIR_NAME_KEYS))
+"""The segments a name/value pair's name key can be (`_pairs`): one set lookup each, in C."""
 # Control characters a JSON string may not hold raw (a newline only joins lines here).
 _CONTROL = bytes(c for c in range(32) if c != 10)
 _CONTROL_CHARS = re.compile("[" + re.escape(_CONTROL.decode()) + "]")
@@ -258,11 +272,7 @@ def _pairs(segments: set[str], text: str) -> bool:
     """Whether `text` (split on quotes into `segments`) may hold a name/value pair, which the redactor reads
     as one (`{"name": "Authorization", "value": …}`, `[["Authorization", …]]`): a name key, or a list that
     opens on a string."""
-    return (
-        any(len(s) <= 6 and s.lower() in PAIR_NAME_KEYS for s in segments)
-        or '["' in text
-        or _LIST_OPEN.search(text) is not None
-    )
+    return not segments.isdisjoint(PAIR_NAME_SPELLINGS) or '["' in text or _LIST_OPEN.search(text) is not None
 
 
 def check_literals(gate: LineGate) -> None:
