@@ -8,6 +8,7 @@ Real SQLite store, the collector's own `Changes`; the streams are the API's gene
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from mcpdiag.api import live
-from mcpdiag.api.live import LiveFeeds, Position, diagnostics_stream, event_id_of
+from mcpdiag.api.live import LiveFeeds, Position, StreamsStopping, diagnostics_stream, event_id_of
 from mcpdiag.collector.changes import Changes
 from mcpdiag.store import SQLiteEventStore
 from tests.factories import make_event
@@ -48,7 +49,7 @@ class Stream:
 
     def __init__(self, feeds: LiveFeeds, user: str | None, *, after: Position | None = None) -> None:
         self.user = user
-        self.stopping = asyncio.Event()
+        self.stopping = StreamsStopping()
         self.messages = diagnostics_stream(
             feeds, SERVER, user_id=user, staff=user is None, after=after, poll_s=30, stopping=self.stopping
         )
@@ -57,15 +58,18 @@ class Stream:
 
     def start(self) -> Stream:
         async def read() -> None:
-            async for message in self.messages:
-                self.got.append(message)
+            async for chunk in self.messages:
+                self.got += parse(chunk)
 
         self.task = asyncio.ensure_future(read())
         return self
 
     async def take(self, count: int) -> list[dict[str, str]]:
-        """Read `count` messages without a task (a reader that pulls only when it wants to)."""
-        return [await anext(self.messages) for _ in range(count)]
+        """Read at least `count` messages without a task (a reader that pulls only when it wants to)."""
+        taken: list[dict[str, str]] = []
+        while len(taken) < count:
+            taken += parse(await anext(self.messages))
+        return taken
 
     async def stop(self) -> None:
         self.stopping.set()
@@ -73,6 +77,17 @@ class Stream:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
         await self.messages.aclose()
+
+
+def parse(chunk: bytes) -> list[dict[str, str]]:
+    """The messages of one chunk a stream wrote (whole messages, `\\r\\n` line ends)."""
+    assert chunk.endswith(b"\r\n\r\n"), chunk[-40:]
+    messages = []
+    for block in chunk.decode().split("\r\n\r\n")[:-1]:
+        fields = dict(line.split(": ", 1) for line in block.split("\r\n"))
+        assert fields["event"] == "diagnostic" and set(fields) == {"event", "id", "data"}, fields
+        messages.append(fields)
+    return messages
 
 
 async def post(store: Counted, changes: Changes, count: int, *, start: int = 0) -> None:
@@ -191,7 +206,7 @@ async def test_a_reader_slower_than_the_ingest_loses_and_repeats_nothing(
     pull = asyncio.ensure_future(anext(slow.messages))
     await asyncio.sleep(0.05)
     await post(store, feeds.changes, 2, start=1)  # bob's, then a server-wide one
-    slow.got.append(await asyncio.wait_for(pull, 20))
+    slow.got += parse(await asyncio.wait_for(pull, 20))
     for batch in range(6):
         await post(store, feeds.changes, 10, start=batch * 10)
 
@@ -207,8 +222,87 @@ async def test_a_reader_slower_than_the_ingest_loses_and_repeats_nothing(
     await fast.stop()
 
 
-def test_a_row_serialised_for_users_first_keeps_its_detail_for_staff() -> None:
+def test_a_row_encoded_for_users_first_keeps_its_detail_for_staff() -> None:
     row = live._Row((1, "a"), {"id": "a", "detail": "stack trace", "server": SERVER})
-    assert "detail" not in row.data(False)
-    assert "stack trace" in row.data(True)
-    assert "detail" not in row.data(False)
+    [user] = parse(row.message(False))
+    assert user["id"] == "1.a" and json.loads(user["data"]) == {"id": "a", "server": SERVER}
+    [staff] = parse(row.message(True))
+    assert json.loads(staff["data"])["detail"] == "stack trace"
+    assert parse(row.message(False)) == [user]
+
+
+class Gated(Counted):
+    """The store, whose next `received_after` can be made to hang (until cancelled) or to fail."""
+
+    hang = False
+    fail = False
+    hung: asyncio.Task[Any] | None = None
+
+    async def received_after(self, *args: Any, **kwargs: Any) -> list[tuple[int, str, dict[str, Any]]]:
+        if self.fail:
+            self.fail = False
+            raise RuntimeError("the store failed for a moment")
+        if self.hang:
+            self.hang = False
+            self.hung = asyncio.current_task()
+            await asyncio.Event().wait()
+        return await super().received_after(*args, **kwargs)
+
+
+@pytest.fixture
+async def gated(tmp_path: Path) -> AsyncIterator[Gated]:
+    opened = Gated(tmp_path / "gated.db")
+    await opened.ensure_schema()
+    yield opened
+    await opened.close()
+
+
+@pytest.mark.parametrize("how", ["cancelled", "failed"])
+async def test_a_shared_read_that_does_not_finish_leaves_the_others_reading(gated: Gated, how: str) -> None:
+    """The stream doing the read for all goes away mid-read (its client disconnected) or its read fails: the
+    other streams still get the event at once, not at their next poll (30 s here)."""
+    feeds = LiveFeeds(gated, Changes())
+    streams = [Stream(feeds, None).start() for _ in range(3)]
+    await asyncio.sleep(0.05)
+    gated.hang, gated.fail = how == "cancelled", how == "failed"
+    await post(gated, feeds.changes, 1)
+    if how == "cancelled":
+
+        async def hung() -> bool:
+            return gated.hung is not None
+
+        await eventually(hung, "a stream reads for all")
+        assert gated.hung is not None
+        gated.hung.cancel()
+    await asyncio.sleep(0.05)
+    survivors = [stream for stream in streams if stream.task is not None and not stream.task.done()]
+    assert len(survivors) >= 2
+
+    async def delivered() -> bool:
+        return all(len(stream.got) == 1 for stream in survivors)
+
+    await eventually(delivered, "the surviving streams get the event", timeout=10)
+    for stream in streams:
+        await stream.stop()
+
+
+async def test_a_burst_is_read_once_a_batch_and_reaches_every_stream(
+    store: Counted, feeds: LiveFeeds
+) -> None:
+    """3,000 events in one write, ten streams: the feed reads them a batch at a time and the streams take
+    each batch before the next (none falls behind what the feed keeps and reads the store itself)."""
+    streams = [Stream(feeds, None).start() for _ in range(10)]
+    await asyncio.sleep(0.05)
+    before = store.reads
+    for start in range(0, 3000, 500):
+        await store.append([make_event(user_id=USERS[i % 3]) for i in range(start, start + 500)])
+    feeds.changes.notify([SERVER])
+
+    async def delivered() -> bool:
+        return all(len(stream.got) == 3000 for stream in streams)
+
+    await eventually(delivered, "every stream has the burst")
+    assert all(ids(stream) == ids(streams[0]) for stream in streams)
+    assert store.reads - before <= 3000 // live.FEED_BATCH + 5, store.reads - before
+    for stream in streams:
+        await stream.stop()

@@ -17,7 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from mcpdiag.api.acl import AccessPolicy
 from mcpdiag.api.auth import DevSigner, TokenVerifier
 from mcpdiag.api.errors import install_api_error_handlers
-from mcpdiag.api.live import LiveFeeds, StreamSlots
+from mcpdiag.api.live import LiveFeeds, StreamSlots, StreamsStopping
 from mcpdiag.api.opened import MOUNT, OpenedBundles, OpenedDispatch
 from mcpdiag.api.routes import (
     admin,
@@ -118,7 +118,7 @@ def create_app(
             app.state.collector = runtime
             app.state.stream_slots = StreamSlots(api_settings.streams_per_user, api_settings.max_streams)
             app.state.live_feeds = LiveFeeds(active, runtime.pipeline.changes)
-            app.state.streams_stopping = asyncio.Event()
+            app.state.streams_stopping = StreamsStopping()
             if not verifier.configured:
                 log.warning("no MCPDIAG_JWT_SECRET or MCPDIAG_JWKS_URL: every /api request will get 401")
             async with runtime.running():

@@ -3,18 +3,22 @@ store in receipt order, and how many streams a caller and the process may hold.
 
 Every stream of a server reads from one `Feed`: when the server's events change, the first stream to ask
 reads the store for all of them (once, whoever else asks meanwhile) and each stream takes from what the
-feed keeps the rows its caller may see, each row serialised once for staff and once for users. A stream
+feed keeps the rows its caller may see, each row encoded as an SSE message once for staff and once for
+users, and sends them in one write. A stream
 behind what the feed keeps (a resume from long ago, a reader slower than the ingest) reads the store in its
 own scope until it has caught up."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from sse_starlette import ServerSentEvent
 
 from mcpdiag.api.acl import strip_detail
 from mcpdiag.api.errors import ApiError
@@ -24,9 +28,11 @@ from mcpdiag.store.base import to_ms
 
 Position = tuple[int, str]
 BATCH = 200
-KEEP = 256
-"""Rows a server's feed keeps for its streams (a stream further behind reads the store itself): enough for
-streams woken together to take a burst from it, about a megabyte a server with streams open at most."""
+FEED_BATCH = 100
+"""Events a feed reads at a time: the streams take each batch before the next is read."""
+KEEP = 3 * FEED_BATCH
+"""Rows a server's feed keeps for its streams (a stream further behind reads the store itself): a stream
+woken with the others is at most a batch or two behind; about 1.5 MB a server with streams open at most."""
 
 
 class TooManyStreamsError(ApiError):
@@ -73,6 +79,29 @@ class StreamSlots:
         return give_back
 
 
+class StreamsStopping(asyncio.Event):
+    """Set when the live streams must end (shutdown): setting it also wakes every stream waiting for its
+    server's next change, so that a stream waits on one event, not on two."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._waiting: set[asyncio.Event] = set()
+
+    def set(self) -> None:
+        super().set()
+        for wake in self._waiting:
+            wake.set()
+
+    def watch(self, wake: asyncio.Event) -> None:
+        """Set `wake` too when this is set (now, if it already is)."""
+        self._waiting.add(wake)
+        if self.is_set():
+            wake.set()
+
+    def forget(self, wake: asyncio.Event) -> None:
+        self._waiting.discard(wake)
+
+
 def position_of(last_event_id: str | None) -> Position | None:
     """The position a `Last-Event-ID` (`<received ms>.<event id>`) names; None when it names none."""
     if not last_event_id:
@@ -89,25 +118,31 @@ def event_id_of(position: Position) -> str:
 
 
 class _Row:
-    """One stored event as the streams send it; its `data:` is serialised once for each kind of reader."""
+    """One stored event as the streams send it: its SSE message is encoded once for each kind of reader."""
 
-    __slots__ = ("_shown", "item", "position", "user")
+    __slots__ = ("_sent", "item", "position", "user")
 
     def __init__(self, position: Position, item: dict[str, Any]) -> None:
         self.position = position
         self.item = item
         self.user: str = item.get("userId") or ""
         """Whose event it is ('' for a server-wide one), as the store scopes it."""
-        self._shown: dict[bool, str] = {}
+        self._sent: dict[bool, bytes] = {}
 
-    def data(self, staff: bool) -> str:
-        """The event as the diagnostics endpoint shows it to staff, or to a user (no `detail`)."""
-        shown = self._shown.get(staff)
-        if shown is None:
+    def message(self, staff: bool) -> bytes:
+        """The event's message as staff see it, or as a user does (no `detail`)."""
+        sent = self._sent.get(staff)
+        if sent is None:
             # Users' copy without `detail` (not `strip_detail`, which empties the one shared dict in place).
             item = self.item if staff else {k: v for k, v in self.item.items() if k != "detail"}
-            shown = self._shown[staff] = json.dumps(item)
-        return shown
+            sent = self._sent[staff] = message(self.position, item)
+        return sent
+
+
+def message(position: Position, item: dict[str, Any]) -> bytes:
+    """The SSE message of the event `item` stored at `position`: `event: diagnostic`, its `id:` (what a
+    reconnecting client sends back) and `data:` the event as the diagnostics endpoint shows it."""
+    return ServerSentEvent(data=json.dumps(item), event="diagnostic", id=event_id_of(position)).encode()
 
 
 class Feed:
@@ -122,34 +157,37 @@ class Feed:
         """Every event stored after this position, up to `position`, is in `rows`."""
         self.position = start
         self.read_version = -1
-        """`changes.version` when the last read of the store began: it saw what was stored before."""
+        """`changes.version` when the last read that caught up with the store began: it saw what was
+        stored before that wake-up."""
         self.read_at = float("-inf")
-        """The event loop's time when the last read began."""
+        """The event loop's time when that read began."""
         self.streams = 0
         self._lock = asyncio.Lock()
 
     def fresh(self, version: int, since: float) -> bool:
-        """Whether the last read began at change `version` or later, and at loop time `since` or later."""
-        return self.read_version >= version and self.read_at >= since
+        """Whether a read that caught up with the store began at change `version` or later, and after loop
+        time `since`."""
+        return self.read_version >= version and self.read_at > since
 
-    async def refresh(self, version: int, since: float = float("-inf")) -> None:
-        """Read what was stored since the last read, unless `fresh(version, since)`: the streams a change
-        wakes all ask, and the first read serves them all."""
+    async def refresh(self, position: Position, version: int, since: float = float("-inf")) -> None:
+        """Read the next batch stored since the last read for a stream at `position`, unless the feed holds
+        rows after it (to take first) or `fresh(version, since)`: the streams a change wakes all ask, and
+        the first read serves them all. A read counts (`read_version`, `read_at`) only once it has caught
+        up with the store: one cancelled (its client went away) or failed leaves the feed asking again,
+        and a burst is read a batch per call, taken by the streams between batches."""
         async with self._lock:
-            if self.fresh(version, since):
+            if self.position > position or self.fresh(version, since):
                 return
-            self.read_version = self.changes.version(self.server)
-            self.read_at = asyncio.get_running_loop().time()
-            while True:
-                found = await self.store.received_after(self.server, self.position, limit=BATCH)
-                for received, event_id, item in found:
-                    self.rows.append(_Row((received, event_id), item))
-                if found:
-                    self.position = self.rows[-1].position
-                while len(self.rows) > KEEP:
-                    self.floor = self.rows.popleft().position
-                if len(found) < BATCH:
-                    return
+            began = self.changes.version(self.server), asyncio.get_running_loop().time()
+            found = await self.store.received_after(self.server, self.position, limit=FEED_BATCH)
+            for received, event_id, item in found:
+                self.rows.append(_Row((received, event_id), item))
+            if found:
+                self.position = self.rows[-1].position
+            while len(self.rows) > KEEP:
+                self.floor = self.rows.popleft().position
+            if len(found) < FEED_BATCH:
+                self.read_version, self.read_at = began
 
     def after(self, position: Position) -> list[_Row] | None:
         """The kept rows stored after `position`, oldest first; None when some of them are no longer kept."""
@@ -191,10 +229,6 @@ class LiveFeeds:
         return len(self._feeds)
 
 
-def _message(position: Position, data: str) -> dict[str, Any]:
-    return {"event": "diagnostic", "id": event_id_of(position), "data": data}
-
-
 async def diagnostics_stream(
     feeds: LiveFeeds,
     server: str,
@@ -203,48 +237,54 @@ async def diagnostics_stream(
     staff: bool,
     after: Position | None,
     poll_s: float,
-    stopping: asyncio.Event,
-) -> AsyncIterator[dict[str, Any]]:
-    """SSE messages of `server`'s new events as the caller may see them, from `after` (default: now)."""
+    stopping: StreamsStopping,
+) -> AsyncIterator[bytes]:
+    """SSE messages of `server`'s new events as the caller may see them, from `after` (default: now): each
+    chunk is the messages of one look at the feed or the store, sent in one write."""
     store, changes = feeds.store, feeds.changes
     loop = asyncio.get_running_loop()
     feed = feeds.open(server)
     position = after or (to_ms(store.clock()), "")
     wake = changes.subscribe(server)
+    stopping.watch(wake)
     # What the next look at the feed needs: a read begun at this change version, and at this time or later.
     version, since = changes.version(server), loop.time()
     try:
         while not stopping.is_set():
-            await feed.refresh(version, since)
+            await feed.refresh(position, version, since)
             rows = feed.after(position)
             if rows is None:
                 # Behind what the feed keeps: this stream's own scope from the store, until it catches up.
                 read = feed.position  # what the feed had read before this read began
                 found = await store.received_after(server, position, user_id=user_id, limit=BATCH)
-                for received, event_id, item in found:
-                    position = (received, event_id)
-                    yield _message(position, json.dumps(item if staff else strip_detail(item)))
+                if found:
+                    yield b"".join(
+                        message((received, event_id), item if staff else strip_detail(item))
+                        for received, event_id, item in found
+                    )
+                    position = (found[-1][0], found[-1][1])
                 if len(found) < BATCH:
                     position = max(position, read)  # all this caller may see up to there is sent
             else:
-                for row in rows:
-                    if user_id is None or row.user in ("", user_id):
-                        yield _message(row.position, row.data(staff))
-                    position = row.position
+                chunk = b"".join(
+                    row.message(staff) for row in rows if user_id is None or row.user in ("", user_id)
+                )
+                if rows:
+                    position = rows[-1].position
+                if chunk:
+                    yield chunk
             wake.clear()
             version, since = changes.version(server), float("-inf")
             if feed.position > position or not feed.fresh(version, since) or rows is None:
                 continue  # read meanwhile, stored meanwhile, or more to read from the store
-            waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopping.wait())]
-            try:
-                await asyncio.wait(waiters, timeout=poll_s, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in waiters:
-                    waiter.cancel()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(poll_s):
+                    await wake.wait()  # a change of the server, or the end (`StreamsStopping` sets it)
             # Woken: a read begun after the wake-up will do. A poll (another replica's events wake nobody
             # here): a read begun from now on.
             version = changes.version(server)
             since = float("-inf") if wake.is_set() else loop.time()
     finally:
+        stopping.forget(wake)
         changes.unsubscribe(server, wake)
         feeds.close(feed)

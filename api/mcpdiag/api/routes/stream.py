@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 from sse_starlette.sse import EventSourceResponse
@@ -46,7 +46,7 @@ async def stream(
     stopping = request.app.state.streams_stopping
     give_back = slots.take(principal.user_id)  # refused here (429/503), before any byte of the stream
 
-    async def messages() -> AsyncIterator[dict[str, Any]]:
+    async def messages() -> AsyncIterator[bytes]:
         try:
             async for message in diagnostics_stream(
                 request.app.state.live_feeds,
