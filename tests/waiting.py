@@ -29,3 +29,20 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout:g} s")
         await asyncio.sleep(interval)
+
+
+def until(
+    condition: Callable[[], bool],
+    what: str,
+    *,
+    pause: Callable[[float], None] = time.sleep,
+    interval: float = 0.05,
+    timeout: float = PATIENCE_S,
+) -> None:
+    """`eventually` for synchronous code: wait until `condition()` holds. `pause(seconds)` waits between
+    looks (a Playwright page's `wait_for_timeout`, so that its event handlers run meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s")
+        pause(interval)

@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Request, Route, e
 
 from mcpdiag.emitters import new_event_id, new_trace_id
 from tests.ui.conftest import ingest, running_app, screenshot, sign_in
+from tests.waiting import until
 
 DRAWER = "mcp-diagnostics-drawer"
 JS = "document.querySelector('mcp-diagnostics-drawer')"
@@ -172,11 +173,7 @@ class Held:
             self.held.append((route, route.fetch()))
 
     def wait(self, page: Page) -> None:
-        for _ in range(200):
-            if self.held:
-                return
-            page.wait_for_timeout(50)
-        raise AssertionError("no request was held")
+        until(lambda: bool(self.held), "a request is held", pause=lambda s: page.wait_for_timeout(s * 1000))
 
     def release(self) -> None:
         self.released = True

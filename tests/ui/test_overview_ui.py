@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 
 from mcpdiag.emitters import new_event_id, new_trace_id
 from tests.ui.conftest import ingest, running_app, screenshot
+from tests.waiting import until
 
 Servers = dict[str, Any]
 
@@ -129,11 +130,7 @@ def test_a_window_chosen_while_the_first_answer_loads_is_shown(page: Page, fleet
     page.route("**/api/overview?*", lambda route: held.append(route) if not held else route.continue_())
     sign_in_at(page, fleet, "Sam — support")
     page.goto(fleet.url + "/ui/#/overview")
-    for _ in range(200):
-        if held:
-            break
-        page.wait_for_timeout(50)
-    assert held, "the first overview request was not made"
+    until(lambda: bool(held), "the first overview request", pause=lambda s: page.wait_for_timeout(s * 1000))
     with page.expect_request(lambda r: "/api/overview?" in r.url and "buckets=29" in r.url, timeout=8_000):
         page.locator('button[data-window="7d"]').click()
         held[0].continue_()
