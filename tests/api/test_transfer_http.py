@@ -3,7 +3,6 @@ endpoint (dry run too), bounded uploads, and bad input answered with a 4xx namin
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ from tests.api.support import build_app
 from tests.collector.support import asgi_client, new_key
 from tests.factories import FakeClock
 from tests.store.transfer_support import SERVERS, varied_events
+from tests.waiting import eventually
 
 
 async def seeded(api: Api) -> list[str]:
@@ -57,14 +57,14 @@ async def upload(
 
 async def finished(api: Api, job: str) -> dict[str, Any]:
     """Poll the job until it is done or failed."""
-    for _ in range(5000):
+
+    async def ended() -> dict[str, Any] | None:
         answer = await api.client.get(f"/api/admin/import/{job}", headers=api.admin)
         assert answer.status_code == 200, answer.text
         body: dict[str, Any] = answer.json()
-        if body["state"] in ("done", "failed"):
-            return body
-        await asyncio.sleep(0.01)
-    raise AssertionError("the import job did not finish")
+        return body if body["state"] in ("done", "failed") else None
+
+    return await eventually(ended, "the import job ends", interval=0.01)
 
 
 async def audit_actions(api: Api) -> list[dict[str, Any]]:
