@@ -7,11 +7,13 @@ import io
 import os
 import pty
 import secrets
+import select
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
@@ -36,6 +38,7 @@ from mcpdiag.store import SQLiteEventStore
 from tests.api.support import T0
 from tests.bundle.test_bundle import Sentinels, assert_no_sentinel, export, members
 from tests.factories import make_event
+from tests.forking import CHILD_PATIENCE_S
 
 AGE = shutil.which("age")
 
@@ -60,28 +63,45 @@ needs_age = pytest.mark.skipif(AGE is None, reason="Debian's age is not installe
 
 
 def age_run(args: list[str], passphrase: str | None = None) -> tuple[int, str]:
-    """Debian's `age` on a pseudo-terminal (it reads passphrases from /dev/tty only): exit code, output."""
+    """Debian's `age` on a pseudo-terminal (it reads passphrases from /dev/tty only): exit code, output.
+
+    Started by `setsid --ctty` (a session leader whose controlling terminal is the pty), not by forking
+    this process: a Python child of a threaded process can hang for good under libfaketime (see
+    `tests.forking`), an exec'd one cannot. Bounded: a run that stops answering is killed and fails."""
     assert AGE is not None
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: a session leader whose controlling terminal is the pty
-        os.execv(AGE, ["age", *args])
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        ["setsid", "--ctty", AGE, *args], stdin=follower, stdout=follower, stderr=follower, close_fds=True
+    )
+    os.close(follower)
     output = b""
     prompts = 0
-    while True:
-        try:
-            chunk = os.read(fd, 1024)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-        # `age -p` asks twice (and confirms); `age -d` once.
-        while passphrase is not None and output.count(b"passphrase") > prompts:
-            prompts += 1
-            os.write(fd, passphrase.encode() + b"\n")
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+    deadline = time.monotonic() + CHILD_PATIENCE_S
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"age did not finish within {CHILD_PATIENCE_S:g} s: {output!r}")
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(leader, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+            # `age -p` asks twice (and confirms); `age -d` once.
+            while passphrase is not None and output.count(b"passphrase") > prompts:
+                prompts += 1
+                os.write(leader, passphrase.encode() + b"\n")
+        code = process.wait(timeout=CHILD_PATIENCE_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(leader)
+    return code, output.decode(errors="replace")
 
 
 @pytest.fixture
