@@ -23,8 +23,14 @@ _RERUN = "MCPDIAG_TEST_FORK_RERUN"
 CHILD_PATIENCE_S = 120.0
 
 
-def _faked(name: str) -> bool:
+def faked(name: str) -> bool:
+    """Whether an environment variable belongs to libfaketime (`faketime … make test` runs under it)."""
     return name == "LD_PRELOAD" or name.startswith("FAKETIME")
+
+
+def without_faketime() -> dict[str, str]:
+    """This process's environment without libfaketime."""
+    return {k: v for k, v in os.environ.items() if not faked(k)}
 
 
 def ran_without_faketime(request: pytest.FixtureRequest) -> bool:
@@ -32,7 +38,7 @@ def ran_without_faketime(request: pytest.FixtureRequest) -> bool:
     True (the caller returns). Otherwise False: the caller runs its body here."""
     if "faketime" not in os.environ.get("LD_PRELOAD", "") or os.environ.get(_RERUN):
         return False
-    env = {k: v for k, v in os.environ.items() if not _faked(k)} | {_RERUN: "1"}
+    env = without_faketime() | {_RERUN: "1"}
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", request.node.nodeid],
         cwd=ROOT,

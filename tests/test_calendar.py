@@ -7,13 +7,14 @@ the wall clock of every process the tests start — the app, uvicorn, mongomock'
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.forking import without_faketime
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIM_SOURCE = ROOT / "tests" / "calendar" / "monotonic_sleep.c"
@@ -46,7 +47,7 @@ def test_date_sensitive_modules_pass_with_the_wall_clock_moved(shim: Path, offse
     assert faketime, "Debian's faketime is missing: `make test` installs it"
     # Start from this process's environment without any libfaketime of its own (`faketime ... make test`
     # runs this suite under one already): the offsets below are from the real date.
-    clean = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+    clean = without_faketime()
     env = {**clean, "FAKETIME_DONT_FAKE_MONOTONIC": "1", "LD_PRELOAD": str(shim)}
     today = [sys.executable, "-c", "import datetime; print(datetime.date.today())"]
     moved = subprocess.run([faketime, offset, *today], env=env, capture_output=True, text=True, check=True)

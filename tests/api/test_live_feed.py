@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -23,6 +24,7 @@ from tests.factories import make_event
 from tests.waiting import eventually
 
 SERVER = "github"
+C = TypeVar("C", bound=SQLiteEventStore)
 USERS = ("alice", "bob", None)
 
 
@@ -36,12 +38,20 @@ class Counted(SQLiteEventStore):
         return await super().received_after(*args, **kwargs)
 
 
+@asynccontextmanager
+async def opened(kind: type[C], path: Path) -> AsyncIterator[C]:
+    store = kind(path)
+    await store.ensure_schema()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Counted]:
-    opened = Counted(tmp_path / "events.db")
-    await opened.ensure_schema()
-    yield opened
-    await opened.close()
+    async with opened(Counted, tmp_path / "events.db") as counted:
+        yield counted
 
 
 class Stream:
@@ -251,10 +261,8 @@ class Gated(Counted):
 
 @pytest.fixture
 async def gated(tmp_path: Path) -> AsyncIterator[Gated]:
-    opened = Gated(tmp_path / "gated.db")
-    await opened.ensure_schema()
-    yield opened
-    await opened.close()
+    async with opened(Gated, tmp_path / "gated.db") as store:
+        yield store
 
 
 @pytest.mark.parametrize("how", ["cancelled", "failed"])

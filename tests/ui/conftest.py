@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from mcpdiag.api import ApiSettings, create_app
 from mcpdiag.collector import CollectorSettings
 from mcpdiag.emitters import new_event_id, new_trace_id
+from tests.forking import faked, without_faketime
 
 CHROMIUM = "/usr/bin/chromium"
 # An assertion waits for the page as long as a loaded machine may need (it passes as soon as it holds);
@@ -145,21 +146,17 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         yield Service(url, secret, key, seeded)
 
 
-def _faked(name: str) -> bool:
-    return name == "LD_PRELOAD" or name.startswith("FAKETIME")
-
-
 def browser_env() -> dict[str, str]:
     """This process's environment without libfaketime: Chromium does not run under it (its zygote never
     answers), so under `faketime` the browser keeps the real clock and each context is set to ours."""
-    return {k: v for k, v in os.environ.items() if not _faked(k)}
+    return without_faketime()
 
 
 @contextmanager
 def _real_clock_children() -> Iterator[None]:
     """Processes started inside run on the real clock. Playwright's driver must: under libfaketime it set a
     context's clock to the real time whenever ours was behind it (`faketime '-1 year'`)."""
-    saved = {k: os.environ.pop(k) for k in list(os.environ) if _faked(k)}
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if faked(k)}
     try:
         yield
     finally:
