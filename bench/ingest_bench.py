@@ -7,7 +7,7 @@ The events are realistic: the bench store's scenarios with details from the gene
 Figures, all into a fresh SQLite file each:
   raw append      `SQLiteEventStore.append` of ready (validated) events in batches of 500, in order: the peer
   checked         the same events as wire dicts, each request of 500 checked by `EventValidator.check`
-                  (redact, validate) in a worker thread as `POST /v1/events` does, then
+                  (redact, validate) on a `CheckLane` as `POST /v1/events` does, then
                   `IngestPipeline.submit`
                   (queue → batch writer → append), 8 concurrent producers taking requests in order; ratio
                   against raw append (target ≥ 0.7)
@@ -41,6 +41,7 @@ import tempfile
 import time
 from collections import deque
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ from bench.redact_corpus import corpus  # noqa: E402
 from bench.store_bench import make_event  # noqa: E402
 
 from mcpdiag.collector import EventValidator, IngestPipeline, Spool  # noqa: E402
+from mcpdiag.collector.lane import CheckLane  # noqa: E402
 from mcpdiag.emitters import DiagnosticEvent, format_ts  # noqa: E402
 from mcpdiag.emitters.event import MAX_DETAIL  # noqa: E402
 from mcpdiag.store import SQLiteEventStore, utc_now  # noqa: E402
@@ -91,6 +93,7 @@ async def pipeline_rate(events: list[Any], directory: Path, name: str, *, check:
     await store.ensure_schema()
     pipeline = IngestPipeline(store, Spool(directory / f"{name}-spool", max_bytes=1 << 30))
     validator = EventValidator(["bench-known-secret"])
+    lane = CheckLane()
     await pipeline.start()
     # In order, like the raw peer: popping from the end would insert the batches newest first, which
     # splits B-tree pages in the middle and makes SQLite itself slower, whatever the pipeline does.
@@ -99,14 +102,15 @@ async def pipeline_rate(events: list[Any], directory: Path, name: str, *, check:
     async def producer() -> None:
         while requests:
             request = requests.popleft()
-            # As `POST /v1/events` does: the checks run in a worker thread, off the event loop.
-            ready = (await asyncio.to_thread(validator.check, request)).events if check else request
+            # As `POST /v1/events` does: the checks run on the collector's check lane, off the event loop.
+            ready = (await lane.run(partial(validator.check, request))).events if check else request
             await pipeline.submit(ready)
 
     started = time.perf_counter()
     await asyncio.gather(*(producer() for _ in range(8)))
     elapsed = time.perf_counter() - started
     await pipeline.stop()
+    lane.close()
     await store.close()
     registry = pipeline.metrics.registry
     writes = registry.get_sample_value("mcpdiag_batch_events_count") or 1.0

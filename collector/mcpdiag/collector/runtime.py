@@ -19,6 +19,7 @@ import structlog
 from fastapi import Request
 
 from mcpdiag.collector.budget import ServerBudget
+from mcpdiag.collector.lane import CheckLane
 from mcpdiag.collector.metrics import CollectorMetrics
 from mcpdiag.collector.pipeline import IngestPipeline
 from mcpdiag.collector.settings import CollectorSettings
@@ -57,6 +58,8 @@ class CollectorRuntime:
         self.validator = EventValidator(
             settings.redacted_secrets, clock=self.store.clock, retention=self.store.retention
         )
+        self.checks = CheckLane()
+        """Where the requests' checks run, one at a time (`lane`)."""
         self.spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
         self.pipeline = IngestPipeline(
             self.store,
@@ -95,6 +98,7 @@ class CollectorRuntime:
                 await self._purge
             self._purge = None
         await self.pipeline.stop()
+        self.checks.close()
         if self.owns_store:
             await self.store.close()
         log.info("collector stopped", spool_batches=len(self.spool))

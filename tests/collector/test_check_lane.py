@@ -1,0 +1,131 @@
+"""The intake's checks run on one lane: one request's at a time, on a thread of their own, never the loop's.
+
+Side by side under the GIL, checks took longer in all (`mcpdiag.collector.lane`); what the lane must keep:
+every request checked and stored, in the order asked, the event loop free meanwhile, errors raised to the
+request that asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcpdiag.collector import create_collector_app
+from mcpdiag.collector.lane import CheckLane
+from mcpdiag.store import EventQuery
+from tests.collector.support import asgi_client, new_key, settings_for, wire_events
+
+HOLD_S = 0.05
+"""How long each watched check holds its thread: long enough that checks side by side would overlap."""
+
+
+class Watch:
+    """Wraps a validator's `check`: which threads ran it and the most that ran at once."""
+
+    def __init__(self, check: Callable[..., Any]) -> None:
+        self.check = check
+        self.lock = threading.Lock()
+        self.running = self.most = 0
+        self.threads: set[str] = set()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.threads.add(threading.current_thread().name)
+        try:
+            time.sleep(HOLD_S)
+            return self.check(*args, **kwargs)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+async def test_concurrent_requests_are_checked_one_at_a_time_on_the_lane_and_all_stored(
+    tmp_path: Path,
+) -> None:
+    key = new_key()
+    # The storm budgets off: every event is stored as sent (a burst from one key would be merged).
+    app = create_collector_app(settings_for(tmp_path, key, server_budget_per_s=0, key_budget_per_s=0))
+    async with asgi_client(app, key) as client:
+        runtime = app.state.collector
+        watch = runtime.validator.check = Watch(runtime.validator.check)
+        batches = [wire_events(40, server="github") for _ in range(8)]
+        answers = await asyncio.gather(
+            *(client.post("/v1/events", json={"events": batch}) for batch in batches),
+            client.post("/v1/logs", json={"resourceLogs": []}),
+        )
+        assert [a.status_code for a in answers] == [202] * 8 + [200], [a.text for a in answers]
+        stored = {e["id"] async for e in runtime.store.iter(EventQuery(server="github"))}
+    assert watch.most == 1
+    assert len(watch.threads) == 1 and next(iter(watch.threads)).startswith("mcpdiag-check")
+    assert stored == {event["id"] for batch in batches for event in batch}
+
+
+async def test_the_loop_runs_while_a_check_holds_the_lane() -> None:
+    lane = CheckLane()
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        assert await lane.run(lambda: time.sleep(0.3) or "done") == "done"
+    finally:
+        ticker.cancel()
+        lane.close()
+    assert ticks >= 5
+
+
+async def test_checks_finish_in_the_order_asked_and_errors_reach_their_caller() -> None:
+    lane = CheckLane()
+    done: list[int] = []
+
+    def check(n: int) -> int:
+        if n == 3:
+            raise ValueError("line 3 is not an event")
+        time.sleep(0.005 * (5 - n))  # the first asked takes longest
+        done.append(n)
+        return n
+
+    try:
+        results = await asyncio.gather(
+            *(lane.run(lambda n=n: check(n)) for n in range(5)), return_exceptions=True
+        )
+    finally:
+        lane.close()
+    assert results[:3] == [0, 1, 2] and results[4] == 4
+    assert isinstance(results[3], ValueError)
+    assert done == [0, 1, 2, 4]
+
+
+async def test_a_closed_lane_starts_again_when_asked() -> None:
+    lane = CheckLane()
+    first = await lane.run(lambda: threading.current_thread().name)
+    lane.close()
+    second = await lane.run(lambda: threading.current_thread().name)
+    lane.close()
+    assert first.startswith("mcpdiag-check") and second.startswith("mcpdiag-check")
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/logs"])
+async def test_a_request_whose_check_fails_gets_its_error_and_the_lane_serves_on(
+    tmp_path: Path, path: str
+) -> None:
+    key = new_key()
+    app = create_collector_app(settings_for(tmp_path, key))
+    async with asgi_client(app, key) as client:
+        bad = await client.post(path, content=b"{not json", headers={"content-type": "application/json"})
+        good = await client.post("/v1/events", json={"events": wire_events(1)})
+    assert 400 <= bad.status_code < 500, bad.text
+    assert good.status_code == 202 and good.json()["accepted"] == 1
