@@ -164,6 +164,8 @@ def test_a_dropped_bundle_is_previewed_then_opened_read_only(
         view_link.click()
     view = opened.value
     view.set_default_timeout(LOAD_MS)
+    asked: list[str] = []
+    view.on("request", lambda request: asked.append(request.url))
     banner = view.get_by_role("note", name="Support bundle")
     expect(banner).to_contain_text(bundle.name)
     expect(banner).to_contain_text("read-only")
@@ -182,6 +184,11 @@ def test_a_dropped_bundle_is_previewed_then_opened_read_only(
     # Nothing in a bundle's view acts on the customer's servers: no Re-check in the drawer either.
     expect(view.locator("mcp-diagnostics-drawer .badge[data-state]")).to_be_visible()
     expect(view.locator("mcp-diagnostics-drawer .recheck-button")).to_be_hidden()
+    # A bundle holds what it captured: the drawer says so, and neither streams nor polls.
+    expect(view.locator("mcp-diagnostics-drawer .live")).to_have_attribute("data-live", "snapshot")
+    expect(view.locator("mcp-diagnostics-drawer .live")).to_have_text("Snapshot: as the bundle captured it")
+    assert [url for url in asked if "/diagnostics" in url], asked  # the drawer's listing was seen
+    assert not [url for url in asked if "/diagnostics/stream" in url], asked
     screenshot(view, "open-bundle-view")
 
     # Closing it from the admin page ends the view.

@@ -97,6 +97,7 @@ async function start() {
   ctx.bundle = ctx.me.bundle || null;
   if (ctx.bundle) showBundle(ctx.bundle);
   ctx.drawer.toggleAttribute("read-only", Boolean(ctx.bundle)); // nothing there acts on the servers
+  ctx.drawer.toggleAttribute("snapshot", Boolean(ctx.bundle)); // and nothing there changes
   try {
     ctx.catalog = (await ctx.client.get("/api/catalog")).codes;
   } catch { ctx.catalog = {}; }

@@ -5,7 +5,8 @@
 // event stream (live.js), with polling when streaming cannot work. The API decides what is visible.
 // Filters belong to one server: each server the drawer shows keeps its own, and an empty list says when
 // the filters hide events instead of claiming that everything looks fine. `read-only`: nothing acts on the
-// servers (no Re-check), as in a support bundle's view.
+// servers (no Re-check), as in a support bundle's view. `snapshot`: the events will not change (a bundle
+// holds what it captured): nothing is streamed or polled, and the header says so.
 
 import { ApiClient, ApiError, session } from "./api.js";
 import { adoptElementStyles } from "./element-styles.js";
@@ -23,7 +24,8 @@ const TOUCHPOINTS = [["", "All"], ["connect", "Connect"], ["oauth", "Sign-in"], 
   ["transport", "Transport"], ["inspection", "Inspection"], ["lifecycle", "Lifecycle"]];
 const RANK = { debug: 0, info: 1, warning: 2, error: 3, critical: 4 };
 const AGGREGATES_AFTER_MS = 400;
-const LIVE_LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", polling: "Updating every 15 s" };
+const LIVE_LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", polling: "Updating every 15 s",
+  snapshot: "Snapshot: as the bundle captured it" };
 
 /** The range that clearing the filters shows: the selected one, or the default when that is narrower. */
 function widerRange(range) {
@@ -112,6 +114,11 @@ export class DiagnosticsDrawer extends HTMLElement {
   startLive() {
     this.stopLive();
     if (!this.server) return;
+    if (this.hasAttribute("snapshot")) {
+      this.liveState = "snapshot";
+      this.update();
+      return;
+    }
     this.stream = new LiveStream({
       client: this.client,
       server: this.server,
