@@ -16,8 +16,9 @@ import typer
 from typer.testing import CliRunner
 
 from mcpdiag.cli import lookup
-from mcpdiag.cli.doctor import doctor_command, stdio_name
+from mcpdiag.cli.doctor import doctor_command
 from mcpdiag.collector import get_collector_settings
+from mcpdiag.doctor.stdio import stdio_name
 from mcpdiag.store import SQLiteEventStore
 from tests.doctor.doctor_stubs import Hostile
 from tests.doctor.doctor_support import broken_mcp_app

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from mcpdiag.bundle import BundleError, BundleResult, BundleScope, export_bundle
@@ -50,7 +51,8 @@ errors = Console(stderr=True)
 
 def fail(exc: BaseException, code: int = 1) -> typer.Exit:
     """Print `exc` as one `error:` line on stderr; the `typer.Exit` to raise (exit 2 for a bad argument)."""
-    errors.print(f"[red]error:[/red] {getattr(exc, 'message', None) or exc}", highlight=False, soft_wrap=True)
+    message = str(getattr(exc, "message", None) or exc)
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(getattr(exc, "exit_code", code))
 
 
@@ -199,15 +201,19 @@ def bundle(
         bar.stop()
         raise fail(exc) from None
     bar.stop()
-    console.print(f"bundle: {result.path}", highlight=False, soft_wrap=True)
+    console.print(f"bundle: {escape(str(result.path))}", highlight=False, soft_wrap=True)
     console.print(f"size: {result.size:,} bytes   events: {result.event_count:,}", highlight=False)
     if result.encryption:
-        console.print(f"encrypted: {result.encryption} (open it with `mcpdiag bundle decrypt` or `age -d`)")
+        console.print(
+            f"encrypted: {escape(str(result.encryption))} (open it with `mcpdiag bundle decrypt` or `age -d`)"
+        )
     if not result.event_count:
         console.print("no events matched this scope; the bundle says so", highlight=False)
     if result.helper_failure:
-        console.print(f"note: the scan helper {result.helper_failure}; scanned here", highlight=False)
-    console.print(f"[yellow]security notice:[/yellow] {SECURITY_NOTICE}", highlight=False)
+        console.print(
+            f"note: the scan helper {escape(str(result.helper_failure))}; scanned here", highlight=False
+        )
+    console.print(f"[yellow]security notice:[/yellow] {escape(SECURITY_NOTICE)}", highlight=False)
 
 
 def _serve_settings(store: str | None, dev: bool) -> tuple[ApiSettings, CollectorSettings]:
@@ -237,7 +243,8 @@ def serve_warnings(api: ApiSettings, collector: CollectorSettings) -> list[str]:
 def _check_port(host: str, port: int) -> None:
     if port_in_use(host, port):
         errors.print(
-            f"[red]error:[/red] {host}:{port} is already in use; pick another with --port", highlight=False
+            f"[red]error:[/red] {escape(host)}:{port:d} is already in use; pick another with --port",
+            highlight=False,
         )
         raise typer.Exit(1)
 
@@ -264,14 +271,16 @@ def serve(
             create_app(api, collector), host=host, port=port, graceful_s=graceful, limits=limits
         )
     except (ValidationError, CollectorError, StoreError, ValueError) as exc:
-        errors.print(f"[red]error:[/red] {getattr(exc, 'message', None) or exc}", highlight=False)
+        errors.print(
+            f"[red]error:[/red] {escape(str(getattr(exc, 'message', None) or exc))}", highlight=False
+        )
         raise typer.Exit(2) from None
     _check_port(host, port)
     for warning in serve_warnings(api, collector):
-        errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        errors.print(f"[yellow]warning:[/yellow] {escape(str(warning))}", highlight=False)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     url = f"{'https' if limits.tls else 'http'}://{shown}:{port}"
-    console.print(f"mcpdiag: serving on {url}  (UI /ui/, API docs /docs)", highlight=False)
+    console.print(f"mcpdiag: serving on {escape(url)}  (UI /ui/, API docs /docs)", highlight=False)
     asyncio.run(serve_until_stopped(service))
     console.print("mcpdiag: stopped", highlight=False)
 
@@ -357,7 +366,7 @@ def tail(
             console.print(output.event_line(event), highlight=False, soft_wrap=True)
 
     def note(text: str) -> None:
-        errors.print(text, highlight=False, soft_wrap=True)
+        errors.print(escape(text), highlight=False, soft_wrap=True)
 
     try:
         query = lookup.tail_query(server, user, severity)
@@ -374,21 +383,13 @@ app.command("explain")(explain_command)
 @app.command()
 def version() -> None:
     """Print the mcpdiag version."""
-    console.print(f"mcpdiag {app_version()}", highlight=False)
+    console.print(f"mcpdiag {escape(app_version())}", highlight=False)
 
 
-try:
-    from mcpdiag.cli.doctor import doctor_command
-except ImportError:  # the doctor drives the MCP SDK: without the `mcp` extra the command explains itself
+# The doctor loads the MCP SDK when it runs (and without the `mcp` extra says what to install).
+from mcpdiag.cli.doctor import doctor_command  # noqa: E402
 
-    @app.command("doctor", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def doctor_unavailable() -> None:
-        """Test an MCP server layer by layer (needs `pip install 'mcpdiag[mcp]'`)."""
-        errors.print("[red]error:[/red] the doctor needs the MCP SDK: pip install 'mcpdiag[mcp]'")
-        raise typer.Exit(2) from None
-
-else:
-    app.command("doctor")(doctor_command)
+app.command("doctor")(doctor_command)
 
 
 # Moving events between stores: `export`, `import`, `migrate` (and the configuration's `config` commands).

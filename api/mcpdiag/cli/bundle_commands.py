@@ -234,7 +234,7 @@ def redact(
     for old, new in result.renamed.items():
         console.print(f"  renamed {escape(old)} → {escape(new)}", highlight=False)
     for index, hits in enumerate(result.pattern_hits, 1):
-        console.print(f"  pattern {index}: {hits:,} matches", highlight=False)
+        console.print(f"  pattern {index:d}: {hits:,} matches", highlight=False)
     console.print("the leak scan of the new bundle found nothing", highlight=False)
 
 

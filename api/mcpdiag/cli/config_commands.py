@@ -104,10 +104,10 @@ def export_config(
     except ConfigBackupError as exc:
         raise _fail(exc) from None
     servers = len((backup.acl or {}).get("servers", {}))
+    no_acl = "" if backup.acl is not None else " (no ACL file)"
     console.print(
-        f"Wrote the configuration to {out}: {len(backup.values)} settings ({sealed} secret values sealed "
-        f"with AES-256-GCM), ACL: {servers} server entries"
-        + ("" if backup.acl is not None else " (no ACL file)"),
+        f"Wrote the configuration to {escape(str(out))}: {len(backup.values):,} settings ({sealed:,} secret "
+        f"values sealed with AES-256-GCM), ACL: {servers:,} server entries{escape(no_acl)}",
         highlight=False,
         soft_wrap=True,
     )
@@ -132,7 +132,7 @@ def import_config(
         _show(file, wanted, found)
         if dry_run:
             console.print(
-                f"Dry run: {len(found)} change(s) would be applied; nothing was written", highlight=False
+                f"Dry run: {len(found):,} change(s) would be applied; nothing was written", highlight=False
             )
             return
         _record(collector, "config_import", str(file), {"changed": [c.name for c in found]}, len(found))
@@ -142,16 +142,18 @@ def import_config(
     except ConfigBackupError as exc:
         raise _fail(exc) from None
     console.print(
-        f"Applied {len(found)} change(s) to {', '.join(map(str, written))}; restart mcpdiag to use them",
+        f"Applied {len(found):,} change(s) to {escape(', '.join(map(str, written)))}; restart mcpdiag to use "
+        "them",
         highlight=False,
         soft_wrap=True,
     )
     if new_secret is not None:
-        console.print(f"Re-sealed {file} with the new secret", highlight=False)
+        console.print(f"Re-sealed {escape(str(file))} with the new secret", highlight=False)
     for name in sorted(set(wanted.values) | {backups.ACL_VARIABLE}):
         if name in os.environ:
             errors.print(
-                f"[yellow]warning:[/yellow] {name} is set in the environment, which overrides {env_file}"
+                f"[yellow]warning:[/yellow] {escape(name)} is set in the environment, which overrides "
+                f"{escape(str(env_file))}"
             )
 
 
@@ -170,7 +172,7 @@ def rekey_config(
         backups.write_document(backups.seal(backup, Sealer.new(new_secret)), file)
     except ConfigBackupError as exc:
         raise _fail(exc) from None
-    console.print(f"Re-sealed {file}: it opens with the new secret only", highlight=False)
+    console.print(f"Re-sealed {escape(str(file))}: it opens with the new secret only", highlight=False)
 
 
 def _show(file: Path, wanted: backups.Backup, found: list[backups.Change]) -> None:

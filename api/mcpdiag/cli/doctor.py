@@ -3,6 +3,9 @@
 Like the API's runs, each run is one `inspection` event under its Debug ID, kept in the event store the
 other commands read (`MCPDIAG_STORE_URL` or `--store`), so `mcpdiag search <Debug ID>` finds it; where
 no store exists the output says so. Register it with `app.command("doctor")(doctor_command)`.
+
+The doctor drives the MCP SDK, which takes half a second to import: it is imported when the command runs,
+so every other command starts without it (and without the `mcp` extra, this command says what to install).
 """
 
 from __future__ import annotations
@@ -12,25 +15,26 @@ import getpass
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 
 from mcpdiag.collector.settings import get_collector_settings
 from mcpdiag.collector.validation import EventValidator
-from mcpdiag.doctor.inspection import emit_inspection
-from mcpdiag.doctor.netguard import AddressPolicy
-from mcpdiag.doctor.options import DoctorOptions, DoctorTransport, TargetError
-from mcpdiag.doctor.report import DoctorReport
-from mcpdiag.doctor.runner import run_doctor
-from mcpdiag.doctor.stdio import stdio_name, stdio_report
 from mcpdiag.emitters import Emitter, MemorySink
-from mcpdiag.emitters.sinks import WireEvent
 from mcpdiag.store import sqlite_path
 from mcpdiag.store.backends import open_store
 from mcpdiag.store.errors import StoreError
 
-__all__ = ["doctor_command", "parse_header", "render", "stdio_name"]
+if TYPE_CHECKING:
+    from mcpdiag.doctor.options import DoctorTransport
+    from mcpdiag.doctor.report import DoctorReport
+    from mcpdiag.emitters.sinks import WireEvent
+
+__all__ = ["doctor_command", "parse_header", "render"]
+NO_SDK = "the doctor needs the MCP SDK: pip install 'mcpdiag[mcp]'"
 
 SYMBOLS = {"ok": "✓", "fail": "✗", "warn": "!", "skipped": "·"}
 
@@ -134,6 +138,19 @@ def doctor_command(
     timeout: Annotated[float, typer.Option("--timeout", help="Bound on the whole run, seconds")] = 20.0,
 ) -> None:
     """Test an MCP server layer by layer: dns, tcp, tls, http, mcp, oauth, tools. Exit 1 if a step fails."""
+    try:
+        from mcpdiag.doctor.inspection import emit_inspection
+        from mcpdiag.doctor.netguard import AddressPolicy
+        from mcpdiag.doctor.options import DoctorOptions, TargetError
+        from mcpdiag.doctor.runner import run_doctor
+        from mcpdiag.doctor.stdio import stdio_name, stdio_report
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.partition(".")[0] != "mcp":
+            raise  # not the missing SDK: a broken install, shown as it is
+        # Escaped: rich would read `[mcp]` as markup and print `'mcpdiag'`.
+        Console(stderr=True).print(f"[red]error:[/red] {escape(NO_SDK)}", highlight=False)
+        raise typer.Exit(2) from None
+
     words = list(target or [])
     if not words:
         raise typer.BadParameter("give a URL, or --stdio -- COMMAND ARGS", param_hint="TARGET")

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 
 from mcpdiag.emitters import CATALOG
 from mcpdiag.ui.guidebook import guide_text
@@ -24,7 +25,7 @@ def explain_command(
     if text is None:
         errors = Console(stderr=True, highlight=False)
         shown = code if len(code) <= 64 else code[:64] + "…"
-        errors.print(f"[red]error:[/red] {shown!r} is not a code. The codes are:", soft_wrap=True)
+        errors.print(f"[red]error:[/red] {escape(repr(shown))} is not a code. The codes are:", soft_wrap=True)
         for known in sorted(CATALOG):
             errors.print(f"  {known}  {CATALOG[known].title}", markup=False)
         raise typer.Exit(2)

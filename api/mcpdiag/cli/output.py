@@ -39,7 +39,7 @@ def _where(event: dict[str, Any]) -> str:
 def print_trace(console: Console, trace_id: str, events: Sequence[dict[str, Any]]) -> None:
     """A trace as blocks of lines: the Debug ID once on its own line, then each event's time, severity,
     code, server and where, and its message wrapped at words. Identifiers are never wrapped."""
-    console.print(f"Debug ID [bold]{trace_id}[/bold]", highlight=False, soft_wrap=True)
+    console.print(f"Debug ID [bold]{escape(trace_id)}[/bold]", highlight=False, soft_wrap=True)
     for event in events:
         console.print()
         console.print(
@@ -55,7 +55,7 @@ def print_trace(console: Console, trace_id: str, events: Sequence[dict[str, Any]
         if message:
             console.print(f"  {escape(message)}", highlight=False)
     console.print()
-    console.print(f"{len(events)} event(s), Debug ID {trace_id}", highlight=False, soft_wrap=True)
+    console.print(f"{len(events):,} event(s), Debug ID {escape(trace_id)}", highlight=False, soft_wrap=True)
 
 
 def event_line(event: dict[str, Any]) -> str:
@@ -64,7 +64,7 @@ def event_line(event: dict[str, Any]) -> str:
     return (
         f"{escape(str(event['ts']))}  {_severity(str(event['severity'])):<16} {code:<22} "
         f"{escape(_where(event))}  {escape(str(event.get('messageSafe') or ''))}  "
-        f"[dim]debug={event['traceId']}[/dim]"
+        f"[dim]debug={escape(str(event['traceId']))}[/dim]"
     )
 
 
