@@ -1,27 +1,48 @@
-"""Text the command line prints is shown as it is: rich never reads it as markup.
+"""Text the command line prints is shown as it is: rich never reads it as markup, the terminal never
+obeys a control character in it.
 
 Console output goes through rich, which reads `[...]` as markup: an error naming `pip install
 'mcpdiag[mcp]'` printed `'mcpdiag'`, and a path, a store URL, a Debug ID or a code the user typed could
 lose its brackets or style the terminal. Every value put into printed markup is escaped (`rich.markup.
 escape`); this test reads the CLI's source and fails on any print that interpolates a value without it,
-and runs the commands that print what a user gave.
+and runs the commands that print what a user gave. Control characters (an escape sequence that writes the
+clipboard or clears the screen, a carriage return that overwrites the line) reach the store in an event's
+message or detail, and the doctor's steps quote what the server under test answered: they are written as
+`\x1b`, never sent to the terminal.
 """
 
 from __future__ import annotations
 
 import ast
+import signal
+import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from mcpdiag.cli.app import app
+from mcpdiag.cli.doctor import render
+from mcpdiag.cli.text import shown, terminal_safe
+from mcpdiag.doctor.report import DoctorReport, Step
+from mcpdiag.emitters import new_trace_id
+from tests.cli.test_cli_output import STOP_WITHIN_S, run
+from tests.cli.test_cli_serve import NOW, cli, env, read_line_with, seed
+from tests.factories import make_event
+
+__all__ = ["env"]  # the fixture, imported for this module's tests
+HOSTILE = "done\x1b]52;c;aGk=\x07\x1b[2J\r\x9b31mgone\x00"
+"""An OSC 52 clipboard write, a screen clear, a carriage return, an 8-bit CSI and a NUL."""
+CONTROLS = set("\x1b\x07\r\x9b\x00")
 
 CLI = Path(__file__).resolve().parents[2] / "api" / "mcpdiag" / "cli"
-RENDERABLES = {"Text", "Markdown", "Table", "escape", "event_line"}
+RENDERABLES = {"Text", "Markdown", "Table", "shown", "event_line"}
 """Calls whose result rich prints without reading markup, that escape it, or that build markup from escaped
 values (`output.event_line`)."""
-MARKUP = {"escape", "_severity"}
-"""What may be put into printed markup: escaped text, and `output._severity`'s style around escaped text."""
+MARKUP = {"shown", "_severity"}
+"""What may be put into printed markup: `text.shown` (controls made visible, markup escaped), and
+`output._severity`'s style around it. Rich's own `escape` alone is not enough: it leaves control
+characters."""
 NAMED_RENDERABLES = {"table"}
 """Variables that hold a rich `Table` (its cells are `Text` or constants)."""
 
@@ -71,3 +92,55 @@ def test_an_unknown_code_with_brackets_is_named_as_typed() -> None:
     result = CliRunner().invoke(app, ["explain", "[bold]MCP_NOPE[/bold]"])
     assert result.exit_code != 0
     assert "'[bold]MCP_NOPE[/bold]' is not a code" in result.output
+
+
+def test_control_characters_are_written_as_escapes_and_markup_is_escaped() -> None:
+    assert terminal_safe(HOSTILE) == "done\\x1b]52;c;aGk=\\x07\\x1b[2J\\x0d\\x9b31mgone\\x00"
+    assert terminal_safe("two\nlines\tand a tab") == "two\nlines\tand a tab"
+    assert terminal_safe("one\nrecord\t", lines=False) == "one\\x0arecord\\x09"
+    assert shown("[bold]x\x1b") == "\\[bold]x\\x1b"
+
+
+def test_search_and_tail_print_an_events_controls_as_escapes(tmp_path: Path, env: dict[str, str]) -> None:
+    trace = new_trace_id()
+    seed(
+        tmp_path,
+        [make_event(ts=NOW - timedelta(minutes=1), trace_id=trace, message_safe=HOSTILE, detail=HOSTILE)],
+    )
+    searched = run(["search", trace], env, tmp_path)
+    assert searched.returncode == 0, searched.stderr
+    assert not CONTROLS & set(searched.stdout + searched.stderr), repr(searched.stdout)
+    assert "done\\x1b]52;c;aGk=" in searched.stdout
+    process = subprocess.Popen(
+        cli("tail", "--server", "github", "--interval", "0.1"),
+        env={**env, "COLUMNS": "200", "TERM": "xterm"},
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        line = read_line_with(process, "done")
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=STOP_WITHIN_S)
+    finally:
+        process.kill()
+        process.wait(5)
+    # One record per line: even the message's carriage return is shown, not obeyed.
+    assert not CONTROLS & set(line.rstrip("\n")), repr(line)
+    assert "done\\x1b]52;c;aGk=\\x07\\x1b[2J\\x0d" in line
+
+
+def test_the_doctor_shows_what_the_server_answered_without_obeying_it() -> None:
+    report = DoctorReport(
+        url="http://127.0.0.1:9/mcp",
+        transport="streamable-http",
+        debug_id=new_trace_id(),
+        steps=[Step("http", "fail", 3.0, summary=HOSTILE, detail=f"HTTP 500\n{HOSTILE}")],
+        code="MCP_HTTP_ERROR",
+        action="contact_admin",
+    )
+    text = render(report, "http://127.0.0.1:9/mcp", f"stored in {HOSTILE}")
+    assert not CONTROLS & set(text), repr(text)
+    assert text.count("done\\x1b]52;c;aGk=") == 3
+    assert "HTTP 500" in text

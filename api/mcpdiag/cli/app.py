@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from mcpdiag.bundle import BundleError, BundleResult, BundleScope, export_bundle
@@ -23,6 +22,7 @@ from mcpdiag.cli.errors import BadArgument, CliError
 from mcpdiag.cli.explain import explain_command
 from mcpdiag.cli.serving import GRACEFUL_SHUTDOWN_S, managed_server, port_in_use, serve_until_stopped
 from mcpdiag.cli.settings import get_serve_settings
+from mcpdiag.cli.text import shown
 from mcpdiag.collector.errors import CollectorError
 from mcpdiag.collector.settings import CollectorSettings, get_collector_settings
 from mcpdiag.store import sqlite_path
@@ -52,7 +52,7 @@ errors = Console(stderr=True)
 def fail(exc: BaseException, code: int = 1) -> typer.Exit:
     """Print `exc` as one `error:` line on stderr; the `typer.Exit` to raise (exit 2 for a bad argument)."""
     message = str(getattr(exc, "message", None) or exc)
-    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    errors.print(f"[red]error:[/red] {shown(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(getattr(exc, "exit_code", code))
 
 
@@ -201,19 +201,19 @@ def bundle(
         bar.stop()
         raise fail(exc) from None
     bar.stop()
-    console.print(f"bundle: {escape(str(result.path))}", highlight=False, soft_wrap=True)
+    console.print(f"bundle: {shown(str(result.path))}", highlight=False, soft_wrap=True)
     console.print(f"size: {result.size:,} bytes   events: {result.event_count:,}", highlight=False)
     if result.encryption:
         console.print(
-            f"encrypted: {escape(str(result.encryption))} (open it with `mcpdiag bundle decrypt` or `age -d`)"
+            f"encrypted: {shown(str(result.encryption))} (open it with `mcpdiag bundle decrypt` or `age -d`)"
         )
     if not result.event_count:
         console.print("no events matched this scope; the bundle says so", highlight=False)
     if result.helper_failure:
         console.print(
-            f"note: the scan helper {escape(str(result.helper_failure))}; scanned here", highlight=False
+            f"note: the scan helper {shown(str(result.helper_failure))}; scanned here", highlight=False
         )
-    console.print(f"[yellow]security notice:[/yellow] {escape(SECURITY_NOTICE)}", highlight=False)
+    console.print(f"[yellow]security notice:[/yellow] {shown(SECURITY_NOTICE)}", highlight=False)
 
 
 def _serve_settings(store: str | None, dev: bool) -> tuple[ApiSettings, CollectorSettings]:
@@ -243,7 +243,7 @@ def serve_warnings(api: ApiSettings, collector: CollectorSettings) -> list[str]:
 def _check_port(host: str, port: int) -> None:
     if port_in_use(host, port):
         errors.print(
-            f"[red]error:[/red] {escape(host)}:{port:d} is already in use; pick another with --port",
+            f"[red]error:[/red] {shown(host)}:{port:d} is already in use; pick another with --port",
             highlight=False,
         )
         raise typer.Exit(1)
@@ -271,16 +271,14 @@ def serve(
             create_app(api, collector), host=host, port=port, graceful_s=graceful, limits=limits
         )
     except (ValidationError, CollectorError, StoreError, ValueError) as exc:
-        errors.print(
-            f"[red]error:[/red] {escape(str(getattr(exc, 'message', None) or exc))}", highlight=False
-        )
+        errors.print(f"[red]error:[/red] {shown(str(getattr(exc, 'message', None) or exc))}", highlight=False)
         raise typer.Exit(2) from None
     _check_port(host, port)
     for warning in serve_warnings(api, collector):
-        errors.print(f"[yellow]warning:[/yellow] {escape(str(warning))}", highlight=False)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
-    url = f"{'https' if limits.tls else 'http'}://{shown}:{port}"
-    console.print(f"mcpdiag: serving on {escape(url)}  (UI /ui/, API docs /docs)", highlight=False)
+        errors.print(f"[yellow]warning:[/yellow] {shown(str(warning))}", highlight=False)
+    reach = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    url = f"{'https' if limits.tls else 'http'}://{reach}:{port}"
+    console.print(f"mcpdiag: serving on {shown(url)}  (UI /ui/, API docs /docs)", highlight=False)
     asyncio.run(serve_until_stopped(service))
     console.print("mcpdiag: stopped", highlight=False)
 
@@ -366,7 +364,7 @@ def tail(
             console.print(output.event_line(event), highlight=False, soft_wrap=True)
 
     def note(text: str) -> None:
-        errors.print(escape(text), highlight=False, soft_wrap=True)
+        errors.print(shown(text), highlight=False, soft_wrap=True)
 
     try:
         query = lookup.tail_query(server, user, severity)
@@ -383,7 +381,7 @@ app.command("explain")(explain_command)
 @app.command()
 def version() -> None:
     """Print the mcpdiag version."""
-    console.print(f"mcpdiag {escape(app_version())}", highlight=False)
+    console.print(f"mcpdiag {shown(app_version())}", highlight=False)
 
 
 # The doctor loads the MCP SDK when it runs (and without the `mcp` extra says what to install).

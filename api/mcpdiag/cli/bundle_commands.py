@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from mcpdiag.bundle.crypt import AGE_SUFFIX, DecryptionKeys, Encryption, decrypt_file, is_encrypted, opened
 from mcpdiag.bundle.errors import BundleError, InvalidKeyError, InvalidPatternError
@@ -24,6 +23,7 @@ from mcpdiag.bundle.sanitize import collect_known_secrets
 from mcpdiag.bundle.settings import BundleSettings, get_bundle_settings
 from mcpdiag.bundle.verify import VerifyReport, verify_bundle
 from mcpdiag.cli.errors import BadArgument, CliError
+from mcpdiag.cli.text import shown
 from mcpdiag.collector.settings import get_collector_settings
 
 console = Console()
@@ -40,7 +40,7 @@ PassphraseFile = Annotated[
 
 def _fail(exc: BaseException) -> typer.Exit:
     message = getattr(exc, "message", None) or str(exc)
-    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    errors.print(f"[red]error:[/red] {shown(message)}", highlight=False, soft_wrap=True)
     bad = isinstance(exc, BadArgument | InvalidKeyError | InvalidPatternError)
     return typer.Exit(2 if bad else getattr(exc, "exit_code", 1))
 
@@ -134,14 +134,14 @@ def decrypt(
             raise
     except (BundleError, CliError, OSError) as exc:
         raise _fail(exc) from None
-    console.print(f"decrypted: {escape(str(target))} ({target.stat().st_size:,} bytes)", highlight=False)
-    console.print(f"check it with: mcpdiag bundle verify {escape(str(target))}", highlight=False)
+    console.print(f"decrypted: {shown(str(target))} ({target.stat().st_size:,} bytes)", highlight=False)
+    console.print(f"check it with: mcpdiag bundle verify {shown(str(target))}", highlight=False)
 
 
 def _print_report(report: VerifyReport) -> None:
     for line in report.lines():
         style = "red" if "FAIL" in line[:8] or line.startswith("FAILED") else None
-        console.print(escape(line), style=style, highlight=False, soft_wrap=True)
+        console.print(shown(line), style=style, highlight=False, soft_wrap=True)
 
 
 def verify(
@@ -226,20 +226,20 @@ def redact(
             )
     except (BundleError, CliError, OSError) as exc:
         raise _fail(exc) from None
-    console.print(f"bundle: {escape(str(result.path))} ({result.size:,} bytes)", highlight=False)
+    console.print(f"bundle: {shown(str(result.path))} ({result.size:,} bytes)", highlight=False)
     console.print(f"removed: {result.total:,} values", highlight=False)
     for name, rules in result.by_file.items():
         listed = ", ".join(f"{rule} {n:,}" for rule, n in rules.items())
-        console.print(f"  {escape(name)}: {escape(listed)}", highlight=False)
+        console.print(f"  {shown(name)}: {shown(listed)}", highlight=False)
     for old, new in result.renamed.items():
-        console.print(f"  renamed {escape(old)} → {escape(new)}", highlight=False)
+        console.print(f"  renamed {shown(old)} → {shown(new)}", highlight=False)
     for index, hits in enumerate(result.pattern_hits, 1):
         console.print(f"  pattern {index:d}: {hits:,} matches", highlight=False)
     console.print("the leak scan of the new bundle found nothing", highlight=False)
 
 
 def _say(text: str) -> None:
-    console.print(escape(text), highlight=False, soft_wrap=True)
+    console.print(shown(text), highlight=False, soft_wrap=True)
 
 
 def open_command(

@@ -16,7 +16,6 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -25,6 +24,7 @@ from mcpdiag.cli import config_backup as backups
 from mcpdiag.cli.config_crypto import Sealer, check_secret
 from mcpdiag.cli.errors import ConfigBackupError, TransferFailed
 from mcpdiag.cli.settings import BackupSettings
+from mcpdiag.cli.text import shown
 from mcpdiag.cli.transfer import audit, opened
 from mcpdiag.collector.settings import CollectorSettings
 from mcpdiag.store.errors import StoreError
@@ -78,7 +78,7 @@ def _record(
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    errors.print(f"[red]error:[/red] {shown(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -106,8 +106,8 @@ def export_config(
     servers = len((backup.acl or {}).get("servers", {}))
     no_acl = "" if backup.acl is not None else " (no ACL file)"
     console.print(
-        f"Wrote the configuration to {escape(str(out))}: {len(backup.values):,} settings ({sealed:,} secret "
-        f"values sealed with AES-256-GCM), ACL: {servers:,} server entries{escape(no_acl)}",
+        f"Wrote the configuration to {shown(str(out))}: {len(backup.values):,} settings ({sealed:,} secret "
+        f"values sealed with AES-256-GCM), ACL: {servers:,} server entries{shown(no_acl)}",
         highlight=False,
         soft_wrap=True,
     )
@@ -142,18 +142,18 @@ def import_config(
     except ConfigBackupError as exc:
         raise _fail(exc) from None
     console.print(
-        f"Applied {len(found):,} change(s) to {escape(', '.join(map(str, written)))}; restart mcpdiag to use "
+        f"Applied {len(found):,} change(s) to {shown(', '.join(map(str, written)))}; restart mcpdiag to use "
         "them",
         highlight=False,
         soft_wrap=True,
     )
     if new_secret is not None:
-        console.print(f"Re-sealed {escape(str(file))} with the new secret", highlight=False)
+        console.print(f"Re-sealed {shown(str(file))} with the new secret", highlight=False)
     for name in sorted(set(wanted.values) | {backups.ACL_VARIABLE}):
         if name in os.environ:
             errors.print(
-                f"[yellow]warning:[/yellow] {escape(name)} is set in the environment, which overrides "
-                f"{escape(str(env_file))}"
+                f"[yellow]warning:[/yellow] {shown(name)} is set in the environment, which overrides "
+                f"{shown(str(env_file))}"
             )
 
 
@@ -172,7 +172,7 @@ def rekey_config(
         backups.write_document(backups.seal(backup, Sealer.new(new_secret)), file)
     except ConfigBackupError as exc:
         raise _fail(exc) from None
-    console.print(f"Re-sealed {escape(str(file))}: it opens with the new secret only", highlight=False)
+    console.print(f"Re-sealed {shown(str(file))}: it opens with the new secret only", highlight=False)
 
 
 def _show(file: Path, wanted: backups.Backup, found: list[backups.Change]) -> None:

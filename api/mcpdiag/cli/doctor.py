@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from mcpdiag.cli.text import shown, terminal_safe
 from mcpdiag.collector.settings import get_collector_settings
 from mcpdiag.collector.validation import EventValidator
 from mcpdiag.emitters import Emitter, MemorySink
@@ -68,7 +68,8 @@ def render(report: DoctorReport, target: str, kept: str = "") -> str:
     lines.append(f"Debug ID: {report.debug_id}")
     if kept:
         lines.append(f"          {kept}")
-    return "\n".join(lines)
+    # The steps quote what the server under test answered: its control characters are shown, never obeyed.
+    return terminal_safe("\n".join(lines))
 
 
 def _operator() -> str:
@@ -148,7 +149,7 @@ def doctor_command(
         if exc.name is None or exc.name.partition(".")[0] != "mcp":
             raise  # not the missing SDK: a broken install, shown as it is
         # Escaped: rich would read `[mcp]` as markup and print `'mcpdiag'`.
-        Console(stderr=True).print(f"[red]error:[/red] {escape(NO_SDK)}", highlight=False)
+        Console(stderr=True).print(f"[red]error:[/red] {shown(NO_SDK)}", highlight=False)
         raise typer.Exit(2) from None
 
     words = list(target or [])
@@ -190,7 +191,7 @@ def doctor_command(
     kept = asyncio.run(keep(sink.events, store, report.debug_id))
     if json_output:
         typer.echo(json.dumps(report.to_dict(), indent=2))
-        typer.echo(f"Debug ID {report.debug_id}: {kept}", err=True)
+        typer.echo(terminal_safe(f"Debug ID {report.debug_id}: {kept}"), err=True)
     else:
         typer.echo(render(report, words[0] if not stdio else " ".join(words), kept))
     raise typer.Exit(0 if report.ok else 1)

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
-from rich.markup import escape
 
+from mcpdiag.cli.text import shown
 from mcpdiag.emitters import CATALOG
 from mcpdiag.ui.guidebook import guide_text
 
@@ -24,8 +24,8 @@ def explain_command(
     text = guide_text(wanted) if wanted in CATALOG else None
     if text is None:
         errors = Console(stderr=True, highlight=False)
-        shown = code if len(code) <= 64 else code[:64] + "…"
-        errors.print(f"[red]error:[/red] {escape(repr(shown))} is not a code. The codes are:", soft_wrap=True)
+        typed = code if len(code) <= 64 else code[:64] + "…"
+        errors.print(f"[red]error:[/red] {shown(repr(typed))} is not a code. The codes are:", soft_wrap=True)
         for known in sorted(CATALOG):
             errors.print(f"  {known}  {CATALOG[known].title}", markup=False)
         raise typer.Exit(2)

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+
+from mcpdiag.cli.text import shown
 
 SEVERITY_STYLE = {
     "critical": "bold red",
@@ -20,7 +21,7 @@ SEVERITY_STYLE = {
 
 
 def _severity(value: str) -> str:
-    return f"[{SEVERITY_STYLE.get(value, '')}]{escape(value)}[/]"
+    return f"[{SEVERITY_STYLE.get(value, '')}]{shown(value)}[/]"
 
 
 def _where(event: dict[str, Any]) -> str:
@@ -39,32 +40,32 @@ def _where(event: dict[str, Any]) -> str:
 def print_trace(console: Console, trace_id: str, events: Sequence[dict[str, Any]]) -> None:
     """A trace as blocks of lines: the Debug ID once on its own line, then each event's time, severity,
     code, server and where, and its message wrapped at words. Identifiers are never wrapped."""
-    console.print(f"Debug ID [bold]{escape(trace_id)}[/bold]", highlight=False, soft_wrap=True)
+    console.print(f"Debug ID [bold]{shown(trace_id)}[/bold]", highlight=False, soft_wrap=True)
     for event in events:
         console.print()
         console.print(
-            f"{escape(str(event['ts']))}  {_severity(str(event['severity']))}  "
-            f"[bold]{escape(str(event['code']))}[/bold]",
+            f"{shown(str(event['ts']))}  {_severity(str(event['severity']))}  "
+            f"[bold]{shown(str(event['code']))}[/bold]",
             highlight=False,
             soft_wrap=True,
         )
         console.print(
-            f"  {escape(str(event['server']))} · {escape(_where(event))}", highlight=False, soft_wrap=True
+            f"  {shown(str(event['server']))} · {shown(_where(event))}", highlight=False, soft_wrap=True
         )
         message = str(event.get("messageSafe") or "")
         if message:
-            console.print(f"  {escape(message)}", highlight=False)
+            console.print(f"  {shown(message)}", highlight=False)
     console.print()
-    console.print(f"{len(events):,} event(s), Debug ID {escape(trace_id)}", highlight=False, soft_wrap=True)
+    console.print(f"{len(events):,} event(s), Debug ID {shown(trace_id)}", highlight=False, soft_wrap=True)
 
 
 def event_line(event: dict[str, Any]) -> str:
     """One event as one line of `tail` output (Rich markup; printed without wrapping)."""
-    code = escape(str(event["code"]))
+    code = shown(event["code"], lines=False)
     return (
-        f"{escape(str(event['ts']))}  {_severity(str(event['severity'])):<16} {code:<22} "
-        f"{escape(_where(event))}  {escape(str(event.get('messageSafe') or ''))}  "
-        f"[dim]debug={escape(str(event['traceId']))}[/dim]"
+        f"{shown(event['ts'], lines=False)}  {_severity(str(event['severity'])):<16} {code:<22} "
+        f"{shown(_where(event), lines=False)}  {shown(event.get('messageSafe') or '', lines=False)}  "
+        f"[dim]debug={shown(event['traceId'], lines=False)}[/dim]"
     )
 
 

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -21,6 +20,7 @@ from rich.text import Text
 from mcpdiag.api.import_jobs import collector_redaction
 from mcpdiag.bundle.scanhelper import usable_cpus
 from mcpdiag.cli.errors import TransferFailed
+from mcpdiag.cli.text import shown
 from mcpdiag.collector.settings import get_collector_settings
 from mcpdiag.emitters import format_ts, new_event_id
 from mcpdiag.store import Conflict, EventStore, sqlite_path
@@ -168,11 +168,11 @@ def run(work: Callable[[], Any], bar: ProgressBar) -> Any:
         if isinstance(exc, RejectedLinesError):
             for line, field, message in exc.problems:
                 errors.print(
-                    f"[red]line {line:,}[/red]: {escape(f'{field}: {message}')}",
+                    f"[red]line {line:,}[/red]: {shown(f'{field}: {message}')}",
                     highlight=False,
                     soft_wrap=True,
                 )
-        errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        errors.print(f"[red]error:[/red] {shown(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     finally:
         bar.stop()
@@ -192,7 +192,7 @@ def export_command(
     bar = ProgressBar()
     if out.exists() and not force:
         errors.print(
-            f"[red]error:[/red] {escape(str(out))} exists; pass --force to replace it", highlight=False
+            f"[red]error:[/red] {shown(str(out))} exists; pass --force to replace it", highlight=False
         )
         raise typer.Exit(1)
 
@@ -229,7 +229,7 @@ def import_command(
     bar = ProgressBar()
     mode = _conflict(conflict)
     if not file.is_file():
-        errors.print(f"[red]error:[/red] no file at {escape(str(file))}", highlight=False)
+        errors.print(f"[red]error:[/red] no file at {shown(str(file))}", highlight=False)
         raise typer.Exit(1)
 
     async def work() -> ImportReport:
@@ -288,7 +288,7 @@ def _conflict(value: str) -> Conflict:
     if value == "update":
         return "update"
     errors.print(
-        f"[red]error:[/red] --conflict: expected skip or update, got {escape(repr(value))}", highlight=False
+        f"[red]error:[/red] --conflict: expected skip or update, got {shown(repr(value))}", highlight=False
     )
     raise typer.Exit(2)
 
@@ -325,7 +325,7 @@ def show(report: ImportReport) -> None:
         console.print(table)
     for line, field, message in report.problems:
         errors.print(
-            f"[red]line {line:,}[/red]: {escape(f'{field}: {message}')}", highlight=False, soft_wrap=True
+            f"[red]line {line:,}[/red]: {shown(f'{field}: {message}')}", highlight=False, soft_wrap=True
         )
     if report.bad > len(report.problems):
         errors.print(f"… {report.bad - len(report.problems):,} more bad lines", highlight=False)

@@ -1,0 +1,33 @@
+"""What the command line prints of text it did not write: shown as itself, never as markup or a control.
+
+Values come from the event store, files, bundles and the servers the doctor tests: any of them may hold
+rich markup (`[bold]`, `[link=…]`) or terminal control sequences (`ESC ]52;c;…` writes the clipboard,
+`ESC [2J` clears the screen, a carriage return overwrites the line). `shown` is how every such value
+enters printed markup; `terminal_safe` is for plain output (`typer.echo`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.markup import escape
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Every C0 and C1 control and DEL, but tab and newline."""
+_LINE_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""The same with tab and newline: what must not break a one-line record."""
+
+
+def _visible(match: re.Match[str]) -> str:
+    return f"\\x{ord(match[0]):02x}"
+
+
+def terminal_safe(text: str, *, lines: bool = True) -> str:
+    """`text` with each control character written as an escape (`\\x1b`); tabs and newlines are kept
+    when `lines` (multi-line output), escaped too otherwise (a record that must stay one line)."""
+    return (_CONTROLS if lines else _LINE_CONTROLS).sub(_visible, text)
+
+
+def shown(value: object, *, lines: bool = True) -> str:
+    """`value` as text to put into rich markup: controls made visible (`terminal_safe`), markup escaped."""
+    return escape(terminal_safe(str(value), lines=lines))
