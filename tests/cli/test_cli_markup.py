@@ -66,11 +66,35 @@ def _safe(arg: ast.expr) -> bool:
     return False
 
 
+def _name(func: ast.expr) -> str:
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+
+
+def _plain_safe(arg: ast.expr) -> bool:
+    """Text rich shows without reading markup (`Text`): a constant, or made `terminal_safe`."""
+    return isinstance(arg, ast.Constant) or (
+        isinstance(arg, ast.Call) and _name(arg.func) in {"terminal_safe", "shown"}
+    )
+
+
 def _unsafe_prints() -> list[str]:
     found = []
     for path in sorted(CLI.glob("*.py")):
         tree = ast.parse(path.read_text(), str(path))
         for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _name(node.func) == "Text" and node.args:
+                # `Text` reads no markup, but passes escape sequences on: the text must be terminal_safe.
+                if not _plain_safe(node.args[0]):
+                    found.append(f"{path.name}:{node.lineno}: Text({ast.unparse(node.args[0])[:70]})")
+                continue
+            if isinstance(node, ast.Call) and _name(node.func) == "add_row":
+                # A table cell given as a string is read as markup: Text cells, constants or counts only.
+                for cell in node.args:
+                    if isinstance(cell, ast.Starred | ast.Constant):
+                        continue
+                    if not _safe(cell) or (isinstance(cell, ast.Call) and _name(cell.func) == "shown"):
+                        found.append(f"{path.name}:{node.lineno}: cell {ast.unparse(cell)[:70]}")
+                continue
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             if node.func.attr != "print" or not node.args:

@@ -24,7 +24,7 @@ from mcpdiag.cli import config_backup as backups
 from mcpdiag.cli.config_crypto import Sealer, check_secret
 from mcpdiag.cli.errors import ConfigBackupError, TransferFailed
 from mcpdiag.cli.settings import BackupSettings
-from mcpdiag.cli.text import shown
+from mcpdiag.cli.text import shown, terminal_safe
 from mcpdiag.cli.transfer import audit, opened
 from mcpdiag.collector.settings import CollectorSettings
 from mcpdiag.store.errors import StoreError
@@ -176,11 +176,13 @@ def rekey_config(
 
 
 def _show(file: Path, wanted: backups.Backup, found: list[backups.Change]) -> None:
-    console.print(Text(f"backup of {wanted.source_host}, made {wanted.created_at}"), highlight=False)
+    console.print(
+        Text(terminal_safe(f"backup of {wanted.source_host}, made {wanted.created_at}")), highlight=False
+    )
     if not found:
         console.print("No changes: the configuration already matches the backup", highlight=False)
         return
-    table = Table("setting", "now", "from the backup", title=Text(f"Changes from {file.name}"))
+    table = Table("setting", "now", "from the backup", title=Text(terminal_safe(f"Changes from {file.name}")))
     for change in found:
-        table.add_row(change.name, Text(change.before), Text(change.after))
+        table.add_row(*(Text(terminal_safe(cell)) for cell in (change.name, change.before, change.after)))
     console.print(table)

@@ -20,7 +20,7 @@ from rich.text import Text
 from mcpdiag.api.import_jobs import collector_redaction
 from mcpdiag.bundle.scanhelper import usable_cpus
 from mcpdiag.cli.errors import TransferFailed
-from mcpdiag.cli.text import shown
+from mcpdiag.cli.text import shown, terminal_safe
 from mcpdiag.collector.settings import get_collector_settings
 from mcpdiag.emitters import format_ts, new_event_id
 from mcpdiag.store import Conflict, EventStore, sqlite_path
@@ -209,8 +209,10 @@ def export_command(
     result = run(work, bar)
     console.print(
         Text(
-            f"Exported {result.events:,} events of {result.servers:,} server(s) to {result.path} "
-            f"({result.size / 1e6:,.1f} MB)"
+            terminal_safe(
+                f"Exported {result.events:,} events of {result.servers:,} server(s) to {result.path} "
+                f"({result.size / 1e6:,.1f} MB)"
+            )
         ),
         highlight=False,
         soft_wrap=True,
@@ -309,8 +311,10 @@ def show(report: ImportReport) -> None:
     header = report.header
     console.print(
         Text(
-            f"export of {header.source_host}, made {format_ts(header.created_at)}: "
-            f"{header.counts.events:,} events of {header.counts.servers:,} server(s)"
+            terminal_safe(
+                f"export of {header.source_host}, made {format_ts(header.created_at)}: "
+                f"{header.counts.events:,} events of {header.counts.servers:,} server(s)"
+            )
         ),
         highlight=False,
         soft_wrap=True,
@@ -319,7 +323,7 @@ def show(report: ImportReport) -> None:
         table = Table("server", "events", "past retention", title="Dry run")
         ranked = sorted(report.servers.items(), key=lambda item: (-item[1].valid, item[0]))
         for name, tally in ranked[:SHOWN_SERVERS]:
-            table.add_row(Text(name), f"{tally.valid:,}", f"{tally.expired:,}")
+            table.add_row(Text(terminal_safe(name)), f"{tally.valid:,}", f"{tally.expired:,}")
         if len(ranked) > SHOWN_SERVERS:
             table.add_row(f"… {len(ranked) - SHOWN_SERVERS:,} more", "", "")
         console.print(table)
@@ -329,7 +333,7 @@ def show(report: ImportReport) -> None:
         )
     if report.bad > len(report.problems):
         errors.print(f"… {report.bad - len(report.problems):,} more bad lines", highlight=False)
-    console.print(Text(report.summary()), highlight=False, soft_wrap=True)
+    console.print(Text(terminal_safe(report.summary())), highlight=False, soft_wrap=True)
     if report.bad:
         raise typer.Exit(1)
 
