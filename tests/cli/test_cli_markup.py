@@ -14,6 +14,7 @@ message or detail, and the doctor's steps quote what the server under test answe
 from __future__ import annotations
 
 import ast
+import json
 import signal
 import subprocess
 from datetime import timedelta
@@ -153,6 +154,17 @@ def test_search_and_tail_print_an_events_controls_as_escapes(tmp_path: Path, env
     # One record per line: even the message's carriage return is shown, not obeyed.
     assert not CONTROLS & set(line.rstrip("\n")), repr(line)
     assert "done\\x1b]52;c;aGk=\\x07\\x1b[2J\\x0d" in line
+
+
+def test_json_output_escapes_every_control_and_reads_back_the_same(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    trace = new_trace_id()
+    seed(tmp_path, [make_event(ts=NOW - timedelta(minutes=1), trace_id=trace, message_safe=HOSTILE)])
+    result = run(["search", trace, "--json"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not CONTROLS & set(result.stdout), repr(result.stdout)
+    assert json.loads(result.stdout)["events"][0]["messageSafe"] == HOSTILE
 
 
 def test_the_doctor_shows_what_the_server_answered_without_obeying_it() -> None:

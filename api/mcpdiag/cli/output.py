@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -11,6 +12,7 @@ from rich.console import Console
 
 from mcpdiag.cli.text import shown
 
+_C1 = re.compile("[\x7f-\x9f]")
 SEVERITY_STYLE = {
     "critical": "bold red",
     "error": "red",
@@ -76,5 +78,7 @@ def write_json(document: Any, *, lines: bool = False) -> None:
         if lines
         else json.dumps(document, ensure_ascii=False, indent=2)
     )
-    sys.stdout.write(text + "\n")
+    # JSON escapes C0 controls itself; DEL and the C1 controls (U+009B is a CSI to xterm) only ever sit
+    # inside strings, where `\u009b` is the same character.
+    sys.stdout.write(_C1.sub(lambda found: f"\\u{ord(found[0]):04x}", text) + "\n")
     sys.stdout.flush()
