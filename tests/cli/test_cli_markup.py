@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import signal
 import subprocess
 from datetime import timedelta
@@ -52,12 +53,21 @@ def _escaped(node: ast.expr) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in MARKUP
 
 
+def _numeric(spec: ast.expr | None) -> bool:
+    """Whether a format spec formats a number (`:,`, `:d`, `:.1f`): an alignment alone (`:<22`) pads any
+    value, text included."""
+    if not isinstance(spec, ast.JoinedStr):
+        return False
+    text = "".join(part.value for part in spec.values if isinstance(part, ast.Constant))
+    return bool(re.fullmatch(r"[<>^=]?\d*[,_]?(\.\d+)?[dfeg%n,]", text)) and text[:1] not in "<>^="
+
+
 def _safe(arg: ast.expr) -> bool:
     if isinstance(arg, ast.Constant) or (isinstance(arg, ast.Name) and arg.id in NAMED_RENDERABLES):
         return True
     if isinstance(arg, ast.JoinedStr):
         return all(
-            not isinstance(part, ast.FormattedValue) or _escaped(part.value) or part.format_spec is not None
+            not isinstance(part, ast.FormattedValue) or _escaped(part.value) or _numeric(part.format_spec)
             for part in arg.values
         )
     if isinstance(arg, ast.Call):
@@ -80,9 +90,14 @@ def _plain_safe(arg: ast.expr) -> bool:
 
 def _unsafe_prints() -> list[str]:
     found = []
-    for path in sorted(CLI.glob("*.py")):
+    for path in sorted(CLI.rglob("*.py")):
         tree = ast.parse(path.read_text(), str(path))
         for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _name(node.func) == "Console":
+                # Rich turns `:name:` into an emoji by default: a Debug ID `:x:…` would print as ❌….
+                emoji = next((k.value for k in node.keywords if k.arg == "emoji"), None)
+                if not (isinstance(emoji, ast.Constant) and emoji.value is False):
+                    found.append(f"{path.name}:{node.lineno}: Console without emoji=False")
             if isinstance(node, ast.Call) and _name(node.func) == "Text" and node.args:
                 # `Text` reads no markup, but passes escape sequences on: the text must be terminal_safe.
                 if not _plain_safe(node.args[0]):
@@ -111,6 +126,15 @@ def _unsafe_prints() -> list[str]:
 
 def test_every_printed_value_is_escaped_or_printed_without_markup() -> None:
     assert _unsafe_prints() == []
+
+
+def test_bidi_controls_and_line_separators_are_written_as_escapes() -> None:
+    assert terminal_safe("user\u202egnp.exe\u2066x\u2028y") == "user\\u202egnp.exe\\u2066x\\u2028y"
+
+
+def test_an_emoji_code_is_printed_as_typed() -> None:
+    result = CliRunner().invoke(app, ["explain", ":x:"])
+    assert "':x:' is not a code" in result.output
 
 
 def test_an_unknown_code_with_brackets_is_named_as_typed() -> None:

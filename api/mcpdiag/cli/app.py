@@ -45,8 +45,8 @@ SCOPE_OPTIONS = {
 """The bundle scope's field names as the command line spells them."""
 
 app = typer.Typer(help="mcpdiag: diagnostics for MCP servers.", no_args_is_help=True, add_completion=False)
-console = Console()
-errors = Console(stderr=True)
+console = Console(emoji=False)
+errors = Console(stderr=True, emoji=False)
 
 
 def fail(exc: BaseException, code: int = 1) -> typer.Exit:

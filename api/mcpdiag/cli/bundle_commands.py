@@ -26,8 +26,8 @@ from mcpdiag.cli.errors import BadArgument, CliError
 from mcpdiag.cli.text import shown
 from mcpdiag.collector.settings import get_collector_settings
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(emoji=False)
+errors = Console(stderr=True, emoji=False)
 
 Identity = Annotated[
     list[Path] | None,

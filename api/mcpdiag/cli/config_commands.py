@@ -30,8 +30,8 @@ from mcpdiag.collector.settings import CollectorSettings
 from mcpdiag.store.errors import StoreError
 
 app = typer.Typer(help="Back up and restore the configuration (every secret sealed).", no_args_is_help=True)
-console = Console()
-errors = Console(stderr=True)
+console = Console(emoji=False)
+errors = Console(stderr=True, emoji=False)
 
 EnvFileOption = Annotated[
     Path, typer.Option("--env-file", help="The env file the deployment reads (applied there)")

@@ -149,7 +149,7 @@ def doctor_command(
         if exc.name is None or exc.name.partition(".")[0] != "mcp":
             raise  # not the missing SDK: a broken install, shown as it is
         # Escaped: rich would read `[mcp]` as markup and print `'mcpdiag'`.
-        Console(stderr=True).print(f"[red]error:[/red] {shown(NO_SDK)}", highlight=False)
+        Console(stderr=True, emoji=False).print(f"[red]error:[/red] {shown(NO_SDK)}", highlight=False)
         raise typer.Exit(2) from None
 
     words = list(target or [])

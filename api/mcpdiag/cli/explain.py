@@ -23,10 +23,10 @@ def explain_command(
     wanted = code.strip().upper()
     text = guide_text(wanted) if wanted in CATALOG else None
     if text is None:
-        errors = Console(stderr=True, highlight=False)
+        errors = Console(stderr=True, highlight=False, emoji=False)
         typed = code if len(code) <= 64 else code[:64] + "…"
         errors.print(f"[red]error:[/red] {shown(repr(typed))} is not a code. The codes are:", soft_wrap=True)
         for known in sorted(CATALOG):
             errors.print(f"  {known}  {CATALOG[known].title}", markup=False)
         raise typer.Exit(2)
-    Console(highlight=False).print(Markdown(text, code_theme="ansi_dark", hyperlinks=False))
+    Console(highlight=False, emoji=False).print(Markdown(text, code_theme="ansi_dark", hyperlinks=False))

@@ -56,16 +56,17 @@ def print_trace(console: Console, trace_id: str, events: Sequence[dict[str, Any]
         )
         message = str(event.get("messageSafe") or "")
         if message:
-            console.print(f"  {shown(message)}", highlight=False)
+            # One paragraph: a newline in it would let a message pass for more lines of this listing.
+            console.print(f"  {shown(message, lines=False)}", highlight=False)
     console.print()
     console.print(f"{len(events):,} event(s), Debug ID {shown(trace_id)}", highlight=False, soft_wrap=True)
 
 
 def event_line(event: dict[str, Any]) -> str:
     """One event as one line of `tail` output (Rich markup; printed without wrapping)."""
-    code = shown(event["code"], lines=False)
     return (
-        f"{shown(event['ts'], lines=False)}  {_severity(str(event['severity'])):<16} {code:<22} "
+        f"{shown(event['ts'], lines=False)}  {_severity(str(event['severity'])):<16} "
+        f"{shown(event['code'], lines=False):<22} "
         f"{shown(_where(event), lines=False)}  {shown(event.get('messageSafe') or '', lines=False)}  "
         f"[dim]debug={shown(event['traceId'], lines=False)}[/dim]"
     )

@@ -12,14 +12,17 @@ import re
 
 from rich.markup import escape
 
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-"""Every C0 and C1 control and DEL, but tab and newline."""
-_LINE_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_FORMATS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029"
+"""Bidirectional controls (which reorder what a line shows) and the Unicode line separators."""
+_CONTROLS = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_FORMATS}]")
+"""Every C0 and C1 control, DEL and `_FORMATS`, but tab and newline."""
+_LINE_CONTROLS = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_FORMATS}]")
 """The same with tab and newline: what must not break a one-line record."""
 
 
 def _visible(match: re.Match[str]) -> str:
-    return f"\\x{ord(match[0]):02x}"
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def terminal_safe(text: str, *, lines: bool = True) -> str:

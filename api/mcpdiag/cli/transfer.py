@@ -37,8 +37,8 @@ from mcpdiag.store.transfer import (
     write_export,
 )
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(emoji=False)
+errors = Console(stderr=True, emoji=False)
 LABELS = {"counting": "counting", "exporting": "exporting", "checking": "checking", "importing": "importing"}
 SHOWN_SERVERS = 20
 MAX_JOBS = 4

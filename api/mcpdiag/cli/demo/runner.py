@@ -34,6 +34,7 @@ from mcpdiag.cli.demo.history import RecordingSink, WireEvent, post_events, spre
 from mcpdiag.cli.demo.scenarios import SCENARIOS, DemoHost, trickle_step
 from mcpdiag.cli.demo.servers import DemoServers
 from mcpdiag.cli.serving import ManagedServer, managed_server, stop_signals, wait_started
+from mcpdiag.cli.text import shown, terminal_safe
 from mcpdiag.collector.logging import configure_logging
 from mcpdiag.collector.settings import CollectorSettings
 from mcpdiag.emitters import Emitter, HttpSink
@@ -61,7 +62,7 @@ class Demo:
     """One demo run: the service, the demo servers, the host emitting diagnostics, and the trickle."""
 
     options: DemoOptions
-    console: Console = field(default_factory=lambda: Console(soft_wrap=True))
+    console: Console = field(default_factory=lambda: Console(soft_wrap=True, emoji=False))
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -104,8 +105,8 @@ class Demo:
         with stop_signals(self.stop.set, force):
             await wait_started(service, serving)
             self.console.print(
-                f"mcpdiag demo: service ready at {self.base_url} in {time.monotonic() - started:.1f} s;"
-                " filling it with diagnostics…",
+                f"mcpdiag demo: service ready at {shown(self.base_url)} in "
+                f"{time.monotonic() - started:.1f} s; filling it with diagnostics…",
                 highlight=False,
             )
             servers = DemoServers()
@@ -154,22 +155,23 @@ class Demo:
                 await trickle_step(host)
 
     def _banner(self, elapsed: float, copied: int, debug_id: str | None) -> None:
-        print_ = self.console.print
-        print_(f"mcpdiag demo: filled in {elapsed:.1f} s ({copied} past events over the last 24 h)")
-        print_(f"\n  Open [bold]{self.base_url}/ui/[/bold]", highlight=False)
-        print_(f"  Sign in as: {SIGN_IN}", highlight=False)
+        console = self.console
+        console.print(f"mcpdiag demo: filled in {elapsed:.1f} s ({copied:,} past events over the last 24 h)")
+        console.print(f"\n  Open [bold]{shown(self.base_url)}/ui/[/bold]", highlight=False)
+        console.print(f"  Sign in as: {shown(SIGN_IN)}", highlight=False)
         if debug_id:
-            print_(
-                f"  As Sam, look up this Debug ID on the support page: [bold]{debug_id}[/bold]",
+            console.print(
+                f"  As Sam, look up this Debug ID on the support page: [bold]{shown(debug_id)}[/bold]",
                 highlight=False,
             )
-        print_(
-            f"  API docs: {self.base_url}/docs    data: {self.options.data_dir.resolve()}", highlight=False
+        console.print(
+            f"  API docs: {shown(self.base_url)}/docs    data: {shown(self.options.data_dir.resolve())}",
+            highlight=False,
         )
         for line in host_snippet(self.base_url, self.ingest_key, self.options.key_source):
-            print_(line, highlight=False, markup=False)
+            console.print(terminal_safe(line), highlight=False, markup=False)
         trickle = "a new event every 10-20 s; " if self.options.trickle else ""
-        print_(f"\n  {trickle}Ctrl-C to stop.\n", highlight=False)
+        console.print(f"\n  {shown(trickle)}Ctrl-C to stop.\n", highlight=False)
 
 
 def host_snippet(base_url: str, key: str, source: str) -> list[str]:
