@@ -41,7 +41,6 @@ import tempfile
 import time
 from collections import deque
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +102,7 @@ async def pipeline_rate(events: list[Any], directory: Path, name: str, *, check:
         while requests:
             request = requests.popleft()
             # As `POST /v1/events` does: the checks run on the collector's check lane, off the event loop.
-            ready = (await lane.run(partial(validator.check, request))).events if check else request
+            ready = (await lane.run_steps(validator.check_steps(request))).events if check else request
             await pipeline.submit(ready)
 
     started = time.perf_counter()

@@ -1,8 +1,10 @@
-"""The intake's checks run on one lane: one request's at a time, on a thread of their own, never the loop's.
+"""The intake's checks run on one lane: on a thread of their own, never the loop's, one step at a time, the
+requests taking turns.
 
 Side by side under the GIL, checks took longer in all (`mcpdiag.collector.lane`); what the lane must keep:
-every request checked and stored, in the order asked, the event loop free meanwhile, errors raised to the
-request that asked.
+every request checked and stored, each request's steps in order, a small request not held behind big
+ones, the event loop free meanwhile, errors raised to the request that asked, a cancelled request dropped,
+and what was asked before the lane closed still answered.
 """
 
 from __future__ import annotations
@@ -17,34 +19,39 @@ from typing import Any
 import pytest
 
 from mcpdiag.collector import create_collector_app
-from mcpdiag.collector.lane import CheckLane
+from mcpdiag.collector.lane import CheckLane, Steps
 from mcpdiag.store import EventQuery
 from tests.collector.support import asgi_client, new_key, settings_for, wire_events
 
-HOLD_S = 0.05
-"""How long each watched check holds its thread: long enough that checks side by side would overlap."""
+HOLD_S = 0.02
+"""How long each watched step holds its thread: long enough that checks side by side would overlap."""
 
 
 class Watch:
-    """Wraps a validator's `check`: which threads ran it and the most that ran at once."""
+    """Wraps a validator's `check_steps`: which threads ran its steps and the most that ran at once."""
 
-    def __init__(self, check: Callable[..., Any]) -> None:
-        self.check = check
+    def __init__(self, check_steps: Callable[..., Steps[Any]]) -> None:
+        self.check_steps = check_steps
         self.lock = threading.Lock()
         self.running = self.most = 0
         self.threads: set[str] = set()
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        with self.lock:
-            self.running += 1
-            self.most = max(self.most, self.running)
-            self.threads.add(threading.current_thread().name)
-        try:
-            time.sleep(HOLD_S)
-            return self.check(*args, **kwargs)
-        finally:
+    def __call__(self, *args: Any, **kwargs: Any) -> Steps[Any]:
+        steps = self.check_steps(*args, **kwargs)
+        while True:
             with self.lock:
-                self.running -= 1
+                self.running += 1
+                self.most = max(self.most, self.running)
+                self.threads.add(threading.current_thread().name)
+            try:
+                time.sleep(HOLD_S)
+                next(steps)
+            except StopIteration as done:
+                return done.value
+            finally:
+                with self.lock:
+                    self.running -= 1
+            yield
 
 
 async def test_concurrent_requests_are_checked_one_at_a_time_on_the_lane_and_all_stored(
@@ -55,7 +62,7 @@ async def test_concurrent_requests_are_checked_one_at_a_time_on_the_lane_and_all
     app = create_collector_app(settings_for(tmp_path, key, server_budget_per_s=0, key_budget_per_s=0))
     async with asgi_client(app, key) as client:
         runtime = app.state.collector
-        watch = runtime.validator.check = Watch(runtime.validator.check)
+        watch = runtime.validator.check_steps = Watch(runtime.validator.check_steps)
         batches = [wire_events(40, server="github") for _ in range(8)]
         answers = await asyncio.gather(
             *(client.post("/v1/events", json={"events": batch}) for batch in batches),
@@ -129,3 +136,61 @@ async def test_a_request_whose_check_fails_gets_its_error_and_the_lane_serves_on
         good = await client.post("/v1/events", json={"events": wire_events(1)})
     assert 400 <= bad.status_code < 500, bad.text
     assert good.status_code == 202 and good.json()["accepted"] == 1
+
+
+def _steps(name: str, count: int, done: list[str], hold_s: float = 0.002) -> Steps[str]:
+    for _ in range(count - 1):
+        time.sleep(hold_s)
+        yield
+    time.sleep(hold_s)
+    done.append(name)
+    return name
+
+
+async def test_a_small_check_is_not_held_behind_big_ones() -> None:
+    lane = CheckLane()
+    done: list[str] = []
+    try:
+        results = await asyncio.gather(
+            *(lane.run_steps(_steps(f"big-{n}", 40, done)) for n in range(3)),
+            lane.run_steps(_steps("small", 1, done)),
+        )
+    finally:
+        lane.close()
+    assert results == ["big-0", "big-1", "big-2", "small"]
+    # One step of each big check ran before it: it finished first, the big ones in the order asked.
+    assert done == ["small", "big-0", "big-1", "big-2"]
+
+
+async def test_a_cancelled_check_runs_no_further_step() -> None:
+    lane = CheckLane()
+    done: list[str] = []
+    stepped: list[int] = []
+
+    def counted() -> Steps[str]:
+        for n in range(1000):
+            stepped.append(n)
+            time.sleep(0.001)
+            yield
+        return "finished"
+
+    try:
+        task = asyncio.create_task(lane.run_steps(counted()))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        seen = len(stepped)
+        assert await lane.run_steps(_steps("after", 3, done)) == "after"
+    finally:
+        lane.close()
+    assert seen < 1000 and len(stepped) <= seen + 1
+
+
+async def test_what_was_asked_before_the_lane_closed_is_still_answered() -> None:
+    lane = CheckLane()
+    done: list[str] = []
+    asked = [asyncio.ensure_future(lane.run_steps(_steps(f"c{n}", 5, done))) for n in range(4)]
+    await asyncio.sleep(0)
+    lane.close()
+    assert await asyncio.gather(*asked) == ["c0", "c1", "c2", "c3"]

@@ -15,6 +15,7 @@ from mcpdiag.collector.body import JSON, NDJSON, PROTOBUF, media_type, parse_eve
 from mcpdiag.collector.budget import key_id
 from mcpdiag.collector.errors import InvalidBodyError, RequestTimeoutError, UnsupportedMediaTypeError
 from mcpdiag.collector.handlers import ErrorBody
+from mcpdiag.collector.lane import Steps
 from mcpdiag.collector.otlp import body_events, encode_response
 from mcpdiag.collector.runtime import CollectorRuntime, get_runtime
 from mcpdiag.collector.validation import Intake, Rejection
@@ -113,12 +114,14 @@ async def post_events(request: Request, runtime: Runtime) -> IngestResponse:
         )
     body = await _body(request, runtime)
 
-    def check() -> Intake:
-        return runtime.validator.check(parse_events(body, content_type))
+    def check() -> Steps[Intake]:
+        items = parse_events(body, content_type)
+        yield
+        return (yield from runtime.validator.check_steps(items))
 
-    # Parsing and validating a thousand events is CPU work: off the event loop, so other requests move, and
-    # one request's at a time (`CheckLane`: several at once under the GIL took longer in all).
-    intake = await runtime.checks.run(check)
+    # Parsing and validating a thousand events is CPU work: off the event loop, so other requests move, on
+    # one thread with the requests taking turns (`CheckLane`: several threads under the GIL took longer).
+    intake = await runtime.checks.run_steps(check())
     key = presented_key(request.headers)
     runtime.budget.admit(intake, key)
     await _store(runtime, intake, "events", key)
@@ -152,10 +155,12 @@ async def post_logs(request: Request, runtime: Runtime) -> Response:
         raise UnsupportedMediaTypeError(f"Content-Type must be {PROTOBUF} or {JSON}, got {kind or 'none'!r}")
     body = await _body(request, runtime)
 
-    def check() -> Intake:
-        return runtime.validator.check(body_events(body, kind), truncate_detail=True)
+    def check() -> Steps[Intake]:
+        items = body_events(body, kind)
+        yield
+        return (yield from runtime.validator.check_steps(items, truncate_detail=True))
 
-    intake = await runtime.checks.run(check)
+    intake = await runtime.checks.run_steps(check())
     key = presented_key(request.headers)
     runtime.budget.admit(intake, key)
     await _store(runtime, intake, "logs", key)
