@@ -226,7 +226,11 @@ WAL_CHECKPOINT_PAGES = 10_000
 """The writer copies the WAL into the database once it holds this many pages (40 MB at 4 KB; SQLite's
 default is 1,000). The rollup rows a batch updates are the same hot pages batch after batch: checkpointed
 ten times less often, each is copied once where it was copied many times (raw append +19 % at 100k events,
-docs/benchmarks.md). The WAL stays bounded by it (`tests/store/test_sqlite_wal.py`)."""
+docs/benchmarks.md). The WAL stays bounded by it while no read holds an old snapshot for long
+(`tests/store/test_sqlite_wal.py`); its file keeps the size it reached."""
+WAL_SYNC_S = 1.0
+"""A durable store also checkpoints this long after the first write since its last checkpoint, which fsyncs
+the WAL (`SQLiteBase._sync_soon`): what an OS crash can take back is about a second of writes."""
 
 
 def connect(
@@ -239,7 +243,8 @@ def connect(
         conn.execute("PRAGMA query_only = 1")
     else:
         conn.execute("PRAGMA journal_mode = WAL")
-        # WAL + NORMAL survives a process crash; only an OS crash can lose the last transactions. A store
+        # WAL + NORMAL survives a process crash; an OS crash can lose what was written since the last
+        # checkpoint (at most about `WAL_SYNC_S`: `SQLiteBase._sync_soon`). A store
         # that is thrown away when its process ends (a bundle's viewer) need not survive either: no fsync.
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
         conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
