@@ -17,7 +17,6 @@ import ast
 import json
 import re
 import signal
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from mcpdiag.cli.text import shown, terminal_safe
 from mcpdiag.doctor.report import DoctorReport, Step
 from mcpdiag.emitters import new_trace_id
 from tests.cli.test_cli_output import STOP_WITHIN_S, run
-from tests.cli.test_cli_serve import NOW, cli, env, read_line_with, seed
+from tests.cli.test_cli_serve import NOW, env, read_line_with, seed, started
 from tests.factories import make_event
 
 __all__ = ["env"]  # the fixture, imported for this module's tests
@@ -160,13 +159,8 @@ def test_search_and_tail_print_an_events_controls_as_escapes(tmp_path: Path, env
     assert searched.returncode == 0, searched.stderr
     assert not CONTROLS & set(searched.stdout + searched.stderr), repr(searched.stdout)
     assert "done\\x1b]52;c;aGk=" in searched.stdout
-    process = subprocess.Popen(
-        cli("tail", "--server", "github", "--interval", "0.1"),
-        env={**env, "COLUMNS": "200", "TERM": "xterm"},
-        cwd=tmp_path,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    process = started(
+        ["tail", "--server", "github", "--interval", "0.1"], env, tmp_path, COLUMNS="200", TERM="xterm"
     )
     try:
         line = read_line_with(process, "done")

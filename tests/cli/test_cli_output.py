@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mcpdiag.emitters import new_trace_id
-from tests.cli.test_cli_serve import NOW, cli, env, read_line_with, seed
+from tests.cli.test_cli_serve import NOW, cli, env, read_line_with, seed, started
 from tests.factories import make_event
 
 __all__ = ["env"]  # the fixture, imported for this module's tests
@@ -101,13 +101,11 @@ def test_search_json_is_one_parseable_document(tmp_path: Path, env: dict[str, st
 def test_tail_json_prints_one_event_per_line(tmp_path: Path, env: dict[str, str]) -> None:
     """`tail --json` prints JSON lines: the past events, then the new ones."""
     trace_events(tmp_path)
-    process = subprocess.Popen(
-        cli("tail", "--server", "github", "--json", "--lines", "2", "--interval", "0.1"),
-        env={**env, "COLUMNS": "40"},
-        cwd=tmp_path,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    process = started(
+        ["tail", "--server", "github", "--json", "--lines", "2", "--interval", "0.1"],
+        env,
+        tmp_path,
+        COLUMNS="40",
     )
     try:
         first = json.loads(read_line_with(process, "{"))
@@ -138,13 +136,8 @@ def test_tail_on_a_server_without_events_says_so_and_exits(tmp_path: Path, env: 
 def test_tail_wait_follows_a_server_until_its_first_event(tmp_path: Path, env: dict[str, str]) -> None:
     """With `--wait`, `tail` says it is waiting for the server's first event and prints it when it comes."""
     trace_events(tmp_path)
-    process = subprocess.Popen(
-        cli("tail", "--server", "newcomer", "--wait", "--interval", "0.1"),
-        env={**env, "COLUMNS": "200"},
-        cwd=tmp_path,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    process = started(
+        ["tail", "--server", "newcomer", "--wait", "--interval", "0.1"], env, tmp_path, COLUMNS="200"
     )
     try:
         assert process.stderr is not None
@@ -169,13 +162,8 @@ def test_ctrl_c_stops_tail_promptly(tmp_path: Path, env: dict[str, str], delay: 
     """SIGINT while the past events are printed or while polling: `tail` exits with 0 or 130 (by the
     signal: -2 to Popen) within the bound, without a traceback."""
     seed(tmp_path, [make_event(ts=NOW - timedelta(seconds=i), code="MCP_TIMEOUT") for i in range(150)])
-    process = subprocess.Popen(
-        cli("tail", "--server", "github", "--lines", "150", "--interval", "0.05"),
-        env={**env, "COLUMNS": "120"},
-        cwd=tmp_path,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    process = started(
+        ["tail", "--server", "github", "--lines", "150", "--interval", "0.05"], env, tmp_path, COLUMNS="120"
     )
     try:
         read_line_with(process, "MCP_TIMEOUT")  # running its own code (not still importing Python's)

@@ -83,6 +83,19 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "mcpdiag.cli.app", *args]
 
 
+def started(args: list[str], env: dict[str, str], cwd: Path, **more_env: str) -> subprocess.Popen[str]:
+    """`mcpdiag ARGS` running as a user's shell starts it (`env` and `more_env`, in `cwd`), its output read
+    as text; the caller stops it."""
+    return subprocess.Popen(
+        cli(*args),
+        env={**env, **more_env},
+        cwd=cwd,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(command: str) -> None:
     """`mcpdiag <command> --help` describes the command and exits 0."""
@@ -97,14 +110,7 @@ def test_serve_drains_ingest_and_exits_cleanly_on_a_signal(
 ) -> None:
     """`serve` answers /readyz, stores what was ingested, and exits 0 on SIGINT or SIGTERM."""
     port = free_port()
-    process = subprocess.Popen(
-        cli("serve", "--port", str(port)),
-        env=env,
-        cwd=tmp_path,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = started(["serve", "--port", str(port)], env, tmp_path)
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", process)
         body = json.dumps({"events": [make_event(ts=NOW).model_dump(mode="json", by_alias=True)]}).encode()
@@ -237,13 +243,8 @@ def test_tail_prints_the_last_events_then_follows_new_ones(tmp_path: Path, env: 
             make_event(ts=NOW - timedelta(minutes=1), code="MCP_PROXY_SSE_ISSUE", server="jira"),
         ],
     )
-    process = subprocess.Popen(
-        cli("tail", "--server", "github", "--lines", "1", "--interval", "0.1"),
-        env={**env, "COLUMNS": "250"},
-        cwd=tmp_path,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    process = started(
+        ["tail", "--server", "github", "--lines", "1", "--interval", "0.1"], env, tmp_path, COLUMNS="250"
     )
     try:
         first = read_line_with(process, "MCP_")
