@@ -21,7 +21,8 @@ import pytest
 
 from mcpdiag.bundle import LeakDetectedError, scan_bundle
 from mcpdiag.bundle.leakscan import CHUNK
-from mcpdiag.bundle.scanhelper import HELPER_MODULE, ScanFollow, usable_cpus
+from mcpdiag.bundle.scanhelper import HELPER_MODULE, ScanFollow, ScanHelper, usable_cpus
+from mcpdiag.bundle.streamscan import StreamHelper
 from mcpdiag.bundle.tailscan import Follower, serve
 from mcpdiag.store import SQLiteEventStore
 from tests.api.support import gone, helpers, kill_helpers
@@ -320,3 +321,25 @@ async def test_an_export_cancelled_while_the_helper_finishes_leaves_no_helper_an
     with pytest.raises(asyncio.CancelledError):
         await task
     assert pids and gone(pids) and list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["zip", "stream"])
+async def test_a_helper_that_has_exited_is_known_gone_at_the_first_word_sent_to_it(
+    partial: PartialZip, kind: str
+) -> None:
+    # A helper exits on its own when it finds a leak (or crashes): the next word sent to it must say so,
+    # whether or not the event loop has heard of the closed pipe yet, so the export stops there.
+    helper: ScanHelper | StreamHelper | None = (
+        await ScanHelper.start(partial.path, frozenset())
+        if kind == "zip"
+        else await StreamHelper.start(frozenset())
+    )
+    assert helper is not None
+    process = helper._process
+    process.kill()
+    await process.wait()
+    if isinstance(helper, ScanHelper):
+        assert await helper.grow(MEMBER, 0, 10, closed=False) is False
+    else:
+        assert await helper.send(b"PK\x03\x04") is False
+    await helper.stop()

@@ -135,6 +135,10 @@ class ScanHelper:
             self._gone = True
         except TimeoutError:
             self._gone = self._stuck = True
+        # A write to a helper that has exited closes the pipe at once, but `drain` may still return before
+        # the loop hears of it: the pipe's state says so either way.
+        if stdin.is_closing():
+            self._gone = True
         return not self._gone
 
 

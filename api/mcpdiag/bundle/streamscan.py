@@ -109,6 +109,8 @@ class StreamHelper:
             await asyncio.wait_for(stdin.drain(), SEND_TIMEOUT_S)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self._gone = True
+        if stdin.is_closing():  # it exited: `drain` may return before the loop hears of it (`ScanHelper`)
+            self._gone = True
         return not self._gone
 
 
