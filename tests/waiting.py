@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -46,3 +47,22 @@ def until(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout:g} s")
         pause(interval)
+
+
+@asynccontextmanager
+async def loop_ticks(every: float = 0.01) -> AsyncIterator[Callable[[], int]]:
+    """While the block runs, a task counts how often the event loop let it run (every `every` s): yields
+    the count so far, to show the loop was not blocked."""
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(tick())
+    try:
+        yield lambda: ticks
+    finally:
+        task.cancel()

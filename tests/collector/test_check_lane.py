@@ -22,6 +22,7 @@ from mcpdiag.collector import create_collector_app
 from mcpdiag.collector.lane import CheckLane, Steps
 from mcpdiag.store import EventQuery
 from tests.collector.support import asgi_client, new_key, settings_for, wire_events
+from tests.waiting import loop_ticks
 
 HOLD_S = 0.02
 """How long each watched step holds its thread: long enough that checks side by side would overlap."""
@@ -77,38 +78,34 @@ async def test_concurrent_requests_are_checked_one_at_a_time_on_the_lane_and_all
 
 async def test_the_loop_runs_while_a_check_holds_the_lane() -> None:
     lane = CheckLane()
-    ticks = 0
 
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.01)
+    def held() -> Steps[str]:
+        time.sleep(0.3)
+        return "done"
+        yield
 
-    ticker = asyncio.create_task(tick())
     try:
-        assert await lane.run(lambda: time.sleep(0.3) or "done") == "done"
+        async with loop_ticks() as ticks:
+            assert await lane.run_steps(held()) == "done"
     finally:
-        ticker.cancel()
         lane.close()
-    assert ticks >= 5
+    assert ticks() >= 5
 
 
 async def test_checks_finish_in_the_order_asked_and_errors_reach_their_caller() -> None:
     lane = CheckLane()
     done: list[int] = []
 
-    def check(n: int) -> int:
+    def check(n: int) -> Steps[int]:
         if n == 3:
             raise ValueError("line 3 is not an event")
         time.sleep(0.005 * (5 - n))  # the first asked takes longest
         done.append(n)
         return n
+        yield
 
     try:
-        results = await asyncio.gather(
-            *(lane.run(lambda n=n: check(n)) for n in range(5)), return_exceptions=True
-        )
+        results = await asyncio.gather(*(lane.run_steps(check(n)) for n in range(5)), return_exceptions=True)
     finally:
         lane.close()
     assert results[:3] == [0, 1, 2] and results[4] == 4
@@ -116,11 +113,16 @@ async def test_checks_finish_in_the_order_asked_and_errors_reach_their_caller() 
     assert done == [0, 1, 2, 4]
 
 
+def _thread_name() -> Steps[str]:
+    return threading.current_thread().name
+    yield
+
+
 async def test_a_closed_lane_starts_again_when_asked() -> None:
     lane = CheckLane()
-    first = await lane.run(lambda: threading.current_thread().name)
+    first = await lane.run_steps(_thread_name())
     lane.close()
-    second = await lane.run(lambda: threading.current_thread().name)
+    second = await lane.run_steps(_thread_name())
     lane.close()
     assert first.startswith("mcpdiag-check") and second.startswith("mcpdiag-check")
 

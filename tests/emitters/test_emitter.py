@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import threading
@@ -15,6 +14,7 @@ from mcpdiag.emitters import DiagnosticEvent, Emitter, MemorySink
 from mcpdiag.emitters.sinks import CallableSink
 from tests.emitters.support import GatedSink
 from tests.forking import ran_without_faketime, wait_child
+from tests.waiting import loop_ticks
 
 
 def test_emit_returns_the_debug_id_and_ships_a_valid_event_with_catalog_defaults() -> None:
@@ -203,18 +203,9 @@ async def test_aflush_and_aclose_do_not_block_the_event_loop() -> None:
     sink.hang.set()
     emitter = Emitter(sink, service="host", flush_interval=0.01)
     emitter.emit("MCP_TIMEOUT", server="a", touchpoint="connect")
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.01)
-
-    task = asyncio.create_task(ticker())
-    assert await emitter.aflush(timeout=0.3) is False
-    task.cancel()
-    assert ticks >= 3  # the loop kept running while flush waited on the hung sink
+    async with loop_ticks() as ticks:
+        assert await emitter.aflush(timeout=0.3) is False
+    assert ticks() >= 3  # the loop kept running while flush waited on the hung sink
     sink.release.set()
     await emitter.aclose(timeout=1)
 

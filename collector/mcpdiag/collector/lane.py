@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -34,13 +34,7 @@ def run_through(steps: Steps[T]) -> T:
         try:
             next(steps)
         except StopIteration as done:
-            result: T = done.value
-            return result
-
-
-def _once(check: Callable[[], T]) -> Steps[T]:
-    return check()
-    yield  # a generator of one step
+            return done.value  # type: ignore[no-any-return]
 
 
 @dataclass(slots=True)
@@ -58,10 +52,6 @@ class CheckLane:
         self._jobs: deque[_Job] = deque()
         self._thread: threading.Thread | None = None
         self._closing = False
-
-    async def run(self, check: Callable[[], T]) -> T:
-        """`check()`'s result, computed on the lane's thread in one step."""
-        return await self.run_steps(_once(check))
 
     async def run_steps(self, steps: Steps[T]) -> T:
         """The result `steps` return, run on the lane's thread taking turns with the other checks."""

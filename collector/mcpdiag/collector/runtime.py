@@ -59,7 +59,7 @@ class CollectorRuntime:
             settings.redacted_secrets, clock=self.store.clock, retention=self.store.retention
         )
         self.checks = CheckLane()
-        """Where the requests' checks run, one at a time (`lane`)."""
+        """Where the requests' checks run: one thread, the requests taking turns (`lane`)."""
         self.spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
         self.pipeline = IngestPipeline(
             self.store,
