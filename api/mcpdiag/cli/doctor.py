@@ -129,7 +129,9 @@ def doctor_command(
     server: Annotated[
         str | None,
         typer.Option(
-            "--server", "-s", help="The server's name: used in messages, and the run is stored as its"
+            "--server",
+            "-s",
+            help="The server's name: used in messages, and the run is stored as its inspection",
         ),
     ] = None,
     store: Annotated[
@@ -138,7 +140,10 @@ def doctor_command(
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Bound on the whole run, seconds")] = 20.0,
 ) -> None:
-    """Test an MCP server layer by layer: dns, tcp, tls, http, mcp, oauth, tools. Exit 1 if a step fails."""
+    """Test an MCP server layer by layer: dns, tcp, tls, http, mcp, oauth, tools. Exit 1 if a step fails.
+
+    Needs the MCP SDK: pip install 'mcpdiag\\[mcp]'.
+    """
     try:
         from mcpdiag.doctor.inspection import emit_inspection
         from mcpdiag.doctor.netguard import AddressPolicy
