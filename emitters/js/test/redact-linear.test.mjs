@@ -52,9 +52,16 @@ function cost(work, input) {
 function assertLinear(work, unit, size) {
   const small = unit.repeat(Math.floor(size / unit.length) + 1);
   work(small); // compiled and warm before either is measured
-  const a = cost(work, small);
-  const b = cost(work, small.repeat(4));
-  assert.ok(b <= FACTOR * Math.max(a, 1e-3), `${JSON.stringify(unit)} x ${size / KB} KB: ${(a * 1e3).toFixed(1)} ms, x4: ${(b * 1e3).toFixed(1)} ms`);
+  // CPU time counts V8's collector threads too: a collection of the large input's strings can land in one
+  // pair. A pair is measured again before the test fails (quadratic work fails every pair: 16x, not 4x).
+  let a = 0;
+  let b = 0;
+  for (let pair = 0; pair < 3; pair++) {
+    a = cost(work, small);
+    b = cost(work, small.repeat(4));
+    if (b <= FACTOR * Math.max(a, 1e-3)) return;
+  }
+  assert.fail(`${JSON.stringify(unit)} x ${size / KB} KB: ${(a * 1e3).toFixed(1)} ms, x4: ${(b * 1e3).toFixed(1)} ms`);
 }
 
 test("known adversarial repetitions are linear, in text and in events", () => {
