@@ -66,6 +66,20 @@ async def test_concurrent_requests_share_batches_up_to_the_batch_size(
     await pipeline.stop()
 
 
+async def test_by_default_concurrent_requests_of_500_events_are_written_together(
+    store: RecordingStore, tmp_path: Path
+) -> None:
+    # Emitters and benchmarks send requests of 500: one store write each would pay a transaction, a commit
+    # and every rollup row per request (an append of 5,000 at once cost SQLite about 30 % less an event).
+    pipeline = pipeline_for(store, tmp_path)
+    await pipeline.start()
+    requests = [[make_event() for _ in range(500)] for _ in range(8)]
+    assert await asyncio.gather(*(pipeline.submit(r) for r in requests)) == [500] * 8
+    assert sum(store.batches) == 4000 and max(store.batches) > 500, store.batches
+    assert store.written == [event.id for request in requests for event in request]
+    await pipeline.stop()
+
+
 async def test_requests_of_a_batchs_size_are_written_whole_and_every_batch_keeps_submission_order(
     store: RecordingStore, tmp_path: Path
 ) -> None:

@@ -23,5 +23,5 @@ def test_ingest_keys_and_known_secrets_are_comma_separated_in_the_environment(
 def test_defaults_close_ingest_and_bound_the_pipeline() -> None:
     settings = CollectorSettings(_env_file=None)
     assert settings.ingest_keys == frozenset()
-    assert (settings.batch_size, settings.batch_interval_ms, settings.queue_max_events) == (500, 200, 50_000)
+    assert (settings.batch_size, settings.batch_interval_ms, settings.queue_max_events) == (5000, 200, 50_000)
     assert settings.spool_max_mb == 256 and settings.purge_interval_s == 300

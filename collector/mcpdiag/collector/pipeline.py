@@ -95,7 +95,7 @@ class IngestPipeline:
         spool: Spool,
         *,
         metrics: CollectorMetrics | None = None,
-        batch_size: int = 500,
+        batch_size: int = 5000,
         batch_interval: float = 0.2,
         queue_max_events: int = 50_000,
         replay_backoff: tuple[float, float] = (0.05, 2.0),

@@ -56,7 +56,7 @@ class CollectorSettings(BaseSettings):
     )
     spool_max_mb: float = Field(default=256, gt=0, description="Spool size at which new ingest gets 503")
     queue_max_events: int = Field(default=50_000, ge=1, description="Events waiting for the batch writer")
-    batch_size: int = Field(default=500, ge=1, description="Events per store write (at most)")
+    batch_size: int = Field(default=5000, ge=1, description="Events per store write (at most)")
     batch_interval_ms: float = Field(default=200, ge=0, description="Longest a batch lingers for more events")
     body_timeout_s: float = Field(
         default=15, gt=0, description="Seconds a client may take to send an ingest body (slower: 408)"
