@@ -138,7 +138,7 @@ def ingest(url: str, key: str, events: list[dict[str, Any]]) -> None:
     assert answer.status_code == 202 and answer.json()["accepted"] == len(events), answer.text
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     with running_app(tmp_path_factory.mktemp("ui-app")) as (url, secret, key):
         events, seeded = _seed_events()
@@ -175,7 +175,7 @@ def _on_our_clock(new_context: Callable[..., BrowserContext]) -> Callable[..., B
     return opened
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with _real_clock_children():
         playwright = sync_playwright().start()
