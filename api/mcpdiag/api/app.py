@@ -89,9 +89,11 @@ def create_app(
 
     `clock` is the one "now" of the service (retention, purge, ingest's future check, default windows);
     a given `store` brings its own."""
-    configure_logging()
     api_settings = settings or get_api_settings()
     ingest_settings = collector_settings or get_collector_settings()
+    configure_logging(
+        known_secrets=[*ingest_settings.redacted_secrets, *(s.decode() for s in api_settings.hs256_secrets)]
+    )
     bundles = bundle_settings or get_bundle_settings()
     opened = OpenedBundles(bundles)
     policy = AccessPolicy.from_file(api_settings.acl_file)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import structlog
 
 from mcpdiag.api.principal import Principal
+from mcpdiag.collector.logging import REDACTION
 from mcpdiag.emitters import format_ts, new_event_id
 from mcpdiag.store.base import EventStore
 
@@ -35,7 +36,9 @@ async def record_audit(
     result_count: int | None = None,
     request_id: str | None = None,
 ) -> dict[str, Any]:
-    """Store and log who did `action` on `target` within `scope`; returns the record.
+    """Store and log who did `action` on `target` within `scope`; returns the record. The target and the
+    scope are what a caller typed (a Debug ID, a user id): redacted as any log line is, before either is
+    stored.
 
     Raises `StoreUnavailableError` when the record cannot be stored: callers must not hand out data
     whose access was not recorded.
@@ -47,8 +50,8 @@ async def record_audit(
         "actor": principal.user_id,
         "role": principal.role.value,
         "action": action,
-        "target": target,
-        "scope": dict(scope),
+        "target": None if target is None else REDACTION.text(target),
+        "scope": REDACTION.redactor.value(dict(scope), {}),
         "resultCount": result_count,
         "requestId": request_id or current_request_id(),
     }
@@ -59,7 +62,7 @@ async def record_audit(
         actor=record["actor"],
         role=record["role"],
         action=action,
-        target=target,
+        target=record["target"],
         scope=record["scope"],
         result_count=result_count,
     )

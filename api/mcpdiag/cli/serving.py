@@ -13,6 +13,7 @@ import uvicorn
 
 from mcpdiag.cli.httpguard import guarded_protocol
 from mcpdiag.cli.settings import ServeSettings, get_serve_settings
+from mcpdiag.collector.logging import stdlib_log_config
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 GRACEFUL_SHUTDOWN_S = 10.0
@@ -60,7 +61,7 @@ def managed_server(
         ssl_keyfile=limits.tls_key_file,
         log_level="warning" if quiet else "info",
         access_log=not quiet,
-        log_config=None if quiet else uvicorn.config.LOGGING_CONFIG,
+        log_config=None if quiet else stdlib_log_config(),
     )
     return ManagedServer(config)
 

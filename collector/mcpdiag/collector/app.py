@@ -30,10 +30,9 @@ def create_collector_app(
     clock: Clock = utc_now,
 ) -> FastAPI:
     """The collector as its own FastAPI app; its lifespan starts and stops the `CollectorRuntime`."""
-    configure_logging()
-    runtime = CollectorRuntime(
-        settings or get_collector_settings(), store, replay_backoff=replay_backoff, clock=clock
-    )
+    settings = settings or get_collector_settings()
+    configure_logging(known_secrets=settings.redacted_secrets)
+    runtime = CollectorRuntime(settings, store, replay_backoff=replay_backoff, clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mcpdiag.collector.errors import CollectorError, IngestError
+from mcpdiag.collector.logging import REDACTION
 from mcpdiag.emitters.event import field_path
 from mcpdiag.store import StoreError
 
@@ -45,8 +46,9 @@ class ErrorBody(BaseModel):
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    """The JSON error body every endpoint answers with."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+    """The JSON error body every endpoint answers with; its message redacted (it may quote what was sent)."""
+    body = {"error": {"code": code, "message": REDACTION.text(message)}}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def _ingest_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,9 @@
-"""structlog JSON logs, and the request-id middleware that ties each log line to its request."""
+"""structlog JSON logs, and the request-id middleware that ties each log line to its request.
+
+Every line goes through the one redactor (`LogRedaction`), ours and those of the libraries alike: a request
+path or query (uvicorn's access line), an error message quoting what a caller sent, an audit target. The
+service's own secrets (ingest keys, JWT secrets, `MCPDIAG_KNOWN_SECRETS`) are added by `configure_logging`.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,13 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Hashable, MutableMapping
+from collections.abc import Callable, Hashable, Iterable, MutableMapping
 from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcpdiag.emitters import Redactor
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
@@ -75,34 +82,142 @@ class RepeatFilter(logging.Filter):
         return allowed
 
 
+class LogRedaction:
+    """The redactor every log line goes through: a structlog processor (every field, keys included) and a
+    stdlib filter (the formatted message of a library's record, its arguments folded in)."""
+
+    _KEPT = frozenset({"timestamp", "level", "request_id"})
+
+    def __init__(self) -> None:
+        self.redactor = Redactor()
+        self._secrets: frozenset[str] = frozenset()
+
+    def add_secrets(self, secrets: Iterable[str]) -> None:
+        """Also redact `secrets` (the service's own: ingest keys, JWT secrets) wherever a line holds one."""
+        more = self._secrets | {s for s in secrets if isinstance(s, str) and s}
+        if more != self._secrets:
+            self._secrets = frozenset(more)
+            self.redactor = Redactor(more)
+
+    def processor(
+        self, logger: Any, method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        """As a structlog processor: the line's fields redacted (its time, level and request id are ours)."""
+        kept = {key: event.pop(key) for key in self._KEPT & event.keys()}
+        redacted: dict[str, Any] = self.redactor.value(_as_json(dict(event)), {})
+        return {**kept, **redacted}
+
+    def text(self, text: str) -> str:
+        """One text redacted."""
+        return self.redactor.string(text, {})
+
+
+def _as_json(value: Any) -> Any:
+    """`value` with everything the JSON renderer would write as its `repr` (a URL, a path, an exception)
+    turned into that text first, so that the redactor reads it."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {(k if isinstance(k, str) else str(k)): _as_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_as_json(item) for item in value]
+    return repr(value)
+
+
+class RedactFilter(logging.Filter):
+    """`LogRedaction` for stdlib records (uvicorn's access and error lines, asyncio's, any library's): the
+    message is formatted with its arguments and redacted, so no handler or formatter sees the raw text."""
+
+    def __init__(self, redaction: LogRedaction) -> None:
+        super().__init__()
+        self.redaction = redaction
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # arguments that do not fit the format: their text, as logging would
+            message = f"{record.msg} {record.args}"
+        record.msg, record.args = self.redaction.text(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redaction.text(record.exc_text)
+        return True
+
+
 _LIMITER = RepeatLimiter()
+REDACTION = LogRedaction()
 _FILTERED = ("asyncio", "uvicorn", "uvicorn.error", "uvicorn.access")
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
 
 
-def configure_logging(level: str = "INFO", *, force: bool = False) -> None:
+def configure_logging(
+    level: str = "INFO", *, force: bool = False, known_secrets: Iterable[str] = ()
+) -> None:
     """JSON log lines on stdout with the bound request id; keeps an existing setup unless `force`.
 
-    Repeated lines are bounded (`RepeatLimiter`), ours and those of asyncio and uvicorn alike.
+    Repeated lines are bounded (`RepeatLimiter`), ours and those of asyncio and uvicorn alike, and every
+    line is redacted (`REDACTION`), `known_secrets` included (added to those of any earlier call).
     """
+    REDACTION.add_secrets(known_secrets)
     for name in _FILTERED:
         stdlib = logging.getLogger(name)
         if not any(isinstance(f, RepeatFilter) for f in stdlib.filters):
             stdlib.addFilter(RepeatFilter(_LIMITER))
+        if not any(isinstance(f, RedactFilter) for f in stdlib.filters):
+            stdlib.addFilter(RedactFilter(REDACTION))
     if structlog.is_configured() and not force:
         return
     structlog.configure(
         processors=[
             _LIMITER.processor,
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *_SHARED,
             structlog.processors.format_exc_info,
+            REDACTION.processor,
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStdout()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
+
+
+def stdlib_log_config(level: str = "INFO") -> dict[str, Any]:
+    """A `logging.config.dictConfig` for the servers (uvicorn's `log_config`): uvicorn's and every other
+    library's records become the same JSON lines as ours (request id, time, level), each redacted by the
+    handler, whichever logger it came from."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact": {"()": RedactFilter, "redaction": REDACTION}},
+        "formatters": {
+            "json": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "processors": [
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.JSONRenderer(),
+                ],
+                "foreign_pre_chain": [*_SHARED, structlog.stdlib.add_logger_name],
+            }
+        },
+        "handlers": {
+            "json": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["redact"],
+                "stream": _CurrentStdout(),
+            }
+        },
+        "loggers": {
+            name: {"handlers": ["json"], "level": level, "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
+        "root": {"handlers": ["json"], "level": "WARNING"},
+    }
 
 
 class _CurrentStdout:

@@ -1,0 +1,162 @@
+"""What `mcpdiag serve` writes to its log: one JSON line each (ours, uvicorn's, any library's), the request
+id on every line of a request, and never a secret a caller sent, in any spelling.
+
+A real `serve` subprocess on loopback: secrets generated at run time are put where a caller can put them
+(a path, a query string, a Debug ID lookup that is audited, an error message that quotes its input, the
+service's own ingest key), and the whole output is read back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import string
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import jwt
+
+from mcpdiag.collector.logging import LogRedaction, RedactFilter
+from tests.cli.test_cli_serve import free_port, wait_ready
+
+
+def _ghp() -> str:
+    return "ghp_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(36))
+
+
+def _spellings(secret: str) -> set[str]:
+    """`secret` as a log line could hold it: as is, percent-escaped, JSON-escaped inside a string."""
+    return {secret, quote(secret, safe=""), json.dumps(secret)[1:-1], secret[: len(secret) * 3 // 4]}
+
+
+def test_serve_logs_are_json_lines_with_request_ids_and_hold_no_secret(tmp_path: Path) -> None:
+    ingest_key, jwt_secret = secrets.token_hex(20), secrets.token_urlsafe(40)
+    in_path, in_query, looked_up, in_header = _ghp(), _ghp(), _ghp(), _ghp()
+    port = free_port()
+    env = {
+        **os.environ,
+        "MCPDIAG_STORE_URL": f"sqlite:///{tmp_path / 'events.db'}",
+        "MCPDIAG_INGEST_KEYS": ingest_key,
+        "MCPDIAG_JWT_SECRET": jwt_secret,
+        "MCPDIAG_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mcpdiag.cli.app", "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    now = int(time.time())
+    support = jwt.encode(
+        {"sub": "sam", "roles": ["support"], "iat": now, "exp": now + 600}, jwt_secret, algorithm="HS256"
+    )
+    admin = jwt.encode(
+        {"sub": "ada", "roles": ["admin"], "iat": now, "exp": now + 600}, jwt_secret, algorithm="HS256"
+    )
+    request_ids = [f"req-{secrets.token_hex(6)}" for _ in range(4)]
+    try:
+        wait_ready(f"{base}/readyz", process)
+        with httpx.Client(base_url=base, timeout=10) as client:
+            auth = {"Authorization": f"Bearer {support}"}
+            answers = [
+                client.get(
+                    f"/api/mcp/{in_path}/diagnostics", headers={**auth, "x-request-id": request_ids[0]}
+                ),
+                client.get(
+                    "/api/mcp/github/diagnostics",
+                    params={"tool": in_query},
+                    headers={**auth, "x-request-id": request_ids[1]},
+                ),
+                client.get(f"/api/diagnostics/{looked_up}", headers={**auth, "x-request-id": request_ids[2]}),
+                client.get(
+                    f"/ui/?token={support}", headers={"x-request-id": request_ids[3], "x-other": in_header}
+                ),
+                client.post("/v1/events", headers={"x-api-key": ingest_key}, content=b"{not json"),
+                # Audited: the user id the admin typed is stored and logged with the export.
+                client.get(
+                    "/api/admin/bundle",
+                    params={"userId": looked_up, "since": "1h"},
+                    headers={"Authorization": f"Bearer {admin}"},
+                ),
+            ]
+            trail = client.get("/api/admin/audit", headers={"Authorization": f"Bearer {admin}"})
+            assert trail.status_code == 200 and trail.json()["items"], trail.text
+            assert looked_up not in trail.text and "[REDACTED" in trail.text
+            # A secret a caller sent is not echoed back either, even in an error that quotes its input.
+            for answer in answers:
+                for secret in (in_path, in_query, looked_up, ingest_key):
+                    assert secret not in answer.text, answer.text
+            assert answers[0].status_code == 404 and "[REDACTED" in answers[0].json()["error"]["message"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            out, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate(timeout=5)
+    output = out + err
+    for secret in (in_path, in_query, looked_up, support, jwt_secret, ingest_key):
+        for spelling in _spellings(secret):
+            assert spelling not in output, f"a secret reached the log: {spelling[:8]}…"
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("logger") == "uvicorn.access"]
+    assert len(access) >= len(answers), out
+    # Every access line is JSON with the id of its request (uvicorn's own text lines are gone).
+    assert "INFO:" not in output, output
+    logged_ids = {line.get("request_id") for line in access}
+    assert set(request_ids) <= logged_ids, (request_ids, logged_ids)
+    assert any("/api/diagnostics/[REDACTED" in line["event"] for line in access), access
+    audits = [line for line in lines if line.get("event") == "audit"]
+    assert audits and all(looked_up not in json.dumps(line) for line in audits)
+
+
+def test_a_library_record_is_redacted_before_any_handler_formats_it() -> None:
+    """The stdlib filter folds a record's arguments into its message and redacts the lot (and a traceback),
+    so no handler or formatter of the host's can write the raw text."""
+    secret, known = _ghp(), secrets.token_hex(20)
+    redaction = LogRedaction()
+    redaction.add_secrets([known])
+    try:
+        raise ValueError(f"bad token {secret}")
+    except ValueError:
+        record = logging.LogRecord(
+            "lib", logging.ERROR, __file__, 1, "%s said %r", (known, {"q": secret}), sys.exc_info()
+        )
+    assert RedactFilter(redaction).filter(record)
+    text = logging.Formatter().format(record)
+    assert secret not in text and known not in text
+    assert "[REDACTED:known_secret] said" in text and "ValueError" in text
+
+
+def test_structured_fields_keys_and_objects_are_redacted() -> None:
+    """Every field of a structlog line, its keys and what would be written as a repr included."""
+    secret = _ghp()
+    redaction = LogRedaction()
+
+    class Thing:
+        def __repr__(self) -> str:
+            return f"Thing(token={secret})"
+
+    line = redaction.processor(
+        None,
+        "info",
+        {
+            "event": f"saw {secret}",
+            secret: 1,
+            "nested": {"list": [secret]},
+            "thing": Thing(),
+            "level": "info",
+        },
+    )
+    assert secret not in json.dumps(line, default=str)
+    assert line["level"] == "info" and line["event"].startswith("saw [REDACTED")
