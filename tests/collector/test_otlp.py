@@ -646,3 +646,51 @@ async def test_a_coalesced_follow_up_round_trips_through_the_otlp_sink(collector
     assert [(e["count"], e["traceId"]) for e in stored] == [(1, ids[0]), (5, ids[-1])]
     assert stored[1]["firstTs"] <= stored[1]["lastTs"] == stored[1]["ts"]
     assert all(e["attrs"] == attrs for e in stored)  # nothing added on the way: the round trip is exact
+
+
+def _many_records(count: int, *, broken: bool = False) -> ExportLogsServiceRequest | bytes:
+    """`count` minimal records spread over two resources and three scopes (the limit counts them all);
+    `broken`: one record's body is not UTF-8, so the request is read record by record (`_salvage`)."""
+    request = ExportLogsServiceRequest()
+    scopes = [request.resource_logs.add().scope_logs.add() for _ in range(2)]
+    scopes.append(request.resource_logs[1].scope_logs.add())
+    for i in range(count):
+        record = scopes[i % 3].log_records.add()
+        record.time_unix_nano = TS_NS
+        attr = record.attributes.add()
+        attr.key, attr.value.string_value = "mcp.server.name", "many"
+    if broken:
+        raw = bytearray(request.SerializeToString())
+        # The first record's server name, "many" → "m\xffny": invalid UTF-8 in a string field.
+        at = raw.index(b"many")
+        raw[at + 1] = 0xFF
+        return bytes(raw)
+    return request
+
+
+@pytest.mark.parametrize("encoding", ["protobuf", "json", "salvaged protobuf"])
+async def test_an_otlp_request_of_more_records_than_an_ingest_request_takes_is_refused_whole(
+    collector: Collector, encoding: str
+) -> None:
+    """`/v1/logs` takes at most `MAX_EVENTS` records, as `/v1/events` takes at most as many events: one
+    more is 413 `too_many_events` before any record becomes an event (a body of 200,000 small records cost
+    600 MB and 16 s), and a request at the limit is stored whole."""
+    from mcpdiag.collector import MAX_EVENTS
+
+    for count, status in ((MAX_EVENTS + 1, 413), (MAX_EVENTS, 200)):
+        request = _many_records(count, broken=encoding == "salvaged protobuf")
+        if isinstance(request, ExportLogsServiceRequest) and encoding == "json":
+            response = await collector.client.post("/v1/logs", json=json_format.MessageToDict(request))
+        else:
+            body = request if isinstance(request, bytes) else request.SerializeToString()
+            response = await collector.client.post(
+                "/v1/logs", content=body, headers={"content-type": "application/x-protobuf"}
+            )
+        assert response.status_code == status, response.text[:300]
+        if status == 413:
+            error = response.json()["error"]
+            assert error["code"] == "too_many_events" and "log records" in error["message"], error
+            assert not await collector.events("many")
+    stored = [event async for event in collector.store.iter(EventQuery(server="many"))]
+    # Past the storm budget the rest are merged into summaries that count them: none is lost.
+    assert sum(event.get("count") or 1 for event in stored) == MAX_EVENTS - (encoding == "salvaged protobuf")

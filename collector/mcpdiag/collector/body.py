@@ -235,7 +235,7 @@ def parse_events(body: bytes, content_type: str | None) -> list[Any]:
     if not isinstance(document, dict) or not isinstance(document.get("events"), list):
         raise InvalidBodyError('body must be a JSON object {"events": [...]}', code="invalid_body")
     items: list[Any] = document["events"]
-    _check_count(len(items))
+    check_count(len(items))
     for index, item in enumerate(items):
         try:
             size = _encoded_size(item)
@@ -267,7 +267,7 @@ def _encoded_size(item: Any) -> int:
 
 def _parse_ndjson(body: bytes) -> list[Any]:
     lines = [line for line in body.split(b"\n") if line.strip()]
-    _check_count(len(lines))
+    check_count(len(lines))
     items: list[Any] = []
     for index, line in enumerate(lines):
         _check_size(index, len(line.rstrip(b"\r")))
@@ -287,10 +287,11 @@ class Malformed:
         self.message = message
 
 
-def _check_count(count: int) -> None:
+def check_count(count: int, what: str = "events") -> None:
+    """Raise 413 `too_many_events` for a request of more than `MAX_EVENTS` events (or OTLP log records)."""
     if count > MAX_EVENTS:
         raise PayloadTooLargeError(
-            f"{count} events in one request; at most {MAX_EVENTS} allowed", code="too_many_events"
+            f"{count} {what} in one request; at most {MAX_EVENTS} allowed", code="too_many_events"
         )
 
 

@@ -45,7 +45,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         400: "Empty body, malformed JSON or protobuf, wrong shape (`empty_body`, `invalid_json`, ...)",
         401: "Missing or unknown ingest key (`unauthorized`)",
         408: "The body did not arrive within `MCPDIAG_BODY_TIMEOUT_S` (`request_timeout`)",
-        413: "Body over 8 MiB decompressed, over 1000 events, or an event over 16 KiB",
+        413: "Body over 8 MiB decompressed, over 1000 events or log records, or an event over 16 KiB",
         415: "Content-Type or Content-Encoding not supported",
         503: "Queue or spool full, or shutting down; retry after `Retry-After` seconds",
     }.items()

@@ -155,9 +155,7 @@ _SHARED: list[Any] = [
 ]
 
 
-def configure_logging(
-    level: str = "INFO", *, force: bool = False, known_secrets: Iterable[str] = ()
-) -> None:
+def configure_logging(level: str = "INFO", *, force: bool = False, known_secrets: Iterable[str] = ()) -> None:
     """JSON log lines on stdout with the bound request id; keeps an existing setup unless `force`.
 
     Repeated lines are bounded (`RepeatLimiter`), ours and those of asyncio and uvicorn alike, and every

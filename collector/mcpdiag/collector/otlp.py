@@ -29,7 +29,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from mcpdiag.collector.body import JSON, PROTOBUF, Malformed, load_json
+from mcpdiag.collector.body import JSON, PROTOBUF, Malformed, check_count, load_json
 from mcpdiag.collector.errors import InvalidBodyError
 from mcpdiag.collector.validation import Rejection
 from mcpdiag.emitters import CATALOG, format_ts, new_event_id, new_trace_id
@@ -67,12 +67,22 @@ def decode_request(body: bytes, kind: str) -> ExportLogsServiceRequest:
             raise InvalidBodyError(
                 f"body is not a valid ExportLogsServiceRequest: {exc}", code="invalid_protobuf"
             ) from exc
+        # Counted before any record becomes an event (the 8 MiB body bounds the decoded message itself).
+        check_count(_record_count(request), "log records")
         return request
     if not body.strip():
         raise InvalidBodyError("request body is empty", code="empty_body")
     document = load_json(body)  # lone surrogates come out as U+FFFD: protobuf strings must be UTF-8
     if not isinstance(document, dict):
         raise InvalidBodyError("body must be a JSON ExportLogsServiceRequest object", code="invalid_body")
+    check_count(
+        sum(
+            len(_list(scope_logs, "logRecords", "log_records"))
+            for resource_logs in _list(document, "resourceLogs", "resource_logs")
+            for scope_logs in _list(resource_logs, "scopeLogs", "scope_logs")
+        ),
+        "log records",
+    )
     try:
         json_format.ParseDict(_ids_to_base64(document), request, ignore_unknown_fields=True)
     except (json_format.ParseError, RecursionError, ValueError, TypeError) as exc:
@@ -114,8 +124,9 @@ def _salvage(body: bytes) -> list[Any] | None:
             except (DecodeError, RecursionError) as exc:
                 source, resource_error = None, f"its resource is not valid protobuf: {exc}"
             for scope_logs in _fields(resource_logs, 2):
-                for raw in _fields(scope_logs, 2):
-                    events.append(_salvaged_record(raw, source, resource_error))
+                records = _fields(scope_logs, 2)
+                check_count(len(events) + len(records), "log records or more")
+                events.extend(_salvaged_record(raw, source, resource_error) for raw in records)
     except (DecodeError, RecursionError):
         return None
     return events
@@ -138,6 +149,10 @@ def _fields(message: bytes, number: int) -> list[bytes]:
     fields = UnknownFieldSet(shell)
     found = (fields[i] for i in range(len(fields)))
     return [f.data for f in found if f.field_number == number and f.wire_type == _LENGTH_DELIMITED]
+
+
+def _record_count(request: ExportLogsServiceRequest) -> int:
+    return sum(len(scope.log_records) for resource in request.resource_logs for scope in resource.scope_logs)
 
 
 def _ids_to_base64(document: dict[str, Any]) -> dict[str, Any]:
