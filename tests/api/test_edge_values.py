@@ -161,3 +161,24 @@ async def test_a_window_of_the_whole_calendar_is_an_answer(api: Api) -> None:
     bundle = await api.client.get("/api/admin/bundle", params={"from": first, "to": last}, headers=api.admin)
     assert bundle.status_code in (200, 400), bundle.text
     assert format_ts(utc_now())
+
+
+@pytest.mark.parametrize("literal", ["Infinity", "-Infinity", "NaN", "1e999", "-1e400"])
+async def test_a_non_finite_attribute_is_refused_by_index_never_stored_as_null(
+    api: Api, literal: str
+) -> None:
+    """An attribute JSON cannot hold (a store would write null: the value lost after a 202) is refused
+    with its field named, and the other events of the request are kept."""
+    good, bad = wire(), wire(attrs={"ratio": 0.5, "n": "__N__"})
+    body = json.dumps({"events": [good, bad]}).replace('"__N__"', literal)
+    response = await api.client.post(
+        "/v1/events", content=body, headers={"x-api-key": api.ingest_key, "content-type": "application/json"}
+    )
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    assert answer["accepted"] == 1, answer
+    [rejected] = answer["rejected"]
+    assert rejected["index"] == 1 and rejected["field"].startswith("attrs"), rejected
+    assert "finite" in rejected["message"]
+    listed = await api.client.get("/api/mcp/github/diagnostics", headers=api.admin)
+    assert [item["id"] for item in listed.json()["items"]] == [good["id"]]

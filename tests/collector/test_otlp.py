@@ -694,3 +694,27 @@ async def test_an_otlp_request_of_more_records_than_an_ingest_request_takes_is_r
     stored = [event async for event in collector.store.iter(EventQuery(server="many"))]
     # Past the storm budget the rest are merged into summaries that count them: none is lost.
     assert sum(event.get("count") or 1 for event in stored) == MAX_EVENTS - (encoding == "salvaged protobuf")
+
+
+async def test_a_non_finite_double_attribute_is_kept_as_its_text(collector: Collector) -> None:
+    """OTLP doubles may be NaN or infinite, which JSON (and so the store) cannot hold: kept as text, the
+    record stored, not refused nor written as null."""
+    request = ExportLogsServiceRequest()
+    record = request.resource_logs.add().scope_logs.add().log_records.add()
+    record.time_unix_nano = TS_NS
+    for key, value in (
+        ("mcp.attr.ratio", float("nan")),
+        ("mcp.attr.limit", float("-inf")),
+        ("mcp.attr.ok", 0.5),
+    ):
+        attr = record.attributes.add()
+        attr.key, attr.value.double_value = key, value
+    name = record.attributes.add()
+    name.key, name.value.string_value = "mcp.server.name", "doubles"
+    response = await collector.client.post(
+        "/v1/logs", content=request.SerializeToString(), headers={"content-type": "application/x-protobuf"}
+    )
+    assert response.status_code == 200, response.text
+    assert not ExportLogsServiceResponse.FromString(response.content).HasField("partial_success")
+    [event] = await collector.events("doubles")
+    assert event["attrs"] == {"ratio": "nan", "limit": "-inf", "ok": 0.5}, event["attrs"]

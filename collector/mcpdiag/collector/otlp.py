@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -316,6 +317,8 @@ def any_value(value: AnyValue) -> Any:
         return [any_value(item) for item in value.array_value.values]
     if kind == "kvlist_value":
         return {item.key: any_value(item.value) for item in value.kvlist_value.values}
+    if kind == "double_value" and not math.isfinite(value.double_value):
+        return str(value.double_value)  # a double OTLP may carry and JSON cannot: kept as its text ("nan")
     return getattr(value, kind)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
@@ -17,6 +16,7 @@ from mcpdiag.store.fleet import (
 )
 from mcpdiag.store.rollup import HourlyCounts, Problem, bucket_edges
 from mcpdiag.store.sqlite_base import SQLiteBase
+from mcpdiag.store.sqlite_sql import json_values
 
 _TOTALS = (
     "SELECT server, code, touchpoint, tool, max(severity), sum(n), max(wide), min(first_ts), max(last_ts), "
@@ -55,7 +55,7 @@ def _scope(
     params: list[Any] = [first, last, min_rank, now_ms]
     if servers is not None:
         where.append(f"{prefix}server IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(list(servers)))
+        params.append(json_values(servers))
     return " AND ".join(where), params
 
 
@@ -66,10 +66,10 @@ def _users_scope(
     params: list[Any] = [min_rank, now_ms]
     if servers is not None:
         where.append("server IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(list(servers)))
+        params.append(json_values(servers))
     if except_codes:
         where.append("code NOT IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(list(except_codes)))
+        params.append(json_values(except_codes))
     return " AND ".join(where), params
 
 
@@ -174,7 +174,7 @@ def _users(
     h_where, h_params = _scope("", first, last, now_ms, min_rank, servers)
     if except_codes:
         h_where += " AND code NOT IN (SELECT value FROM json_each(?))"
-        h_params.append(json.dumps(list(except_codes)))
+        h_params.append(json_values(except_codes))
     sql = f"SELECT {what} FROM hourly WHERE {h_where} AND user_key != ''{tail}"
     return conn.execute(sql, h_params).fetchall()
 

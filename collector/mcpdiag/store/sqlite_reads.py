@@ -26,7 +26,7 @@ from mcpdiag.store.base import (
 from mcpdiag.store.errors import InvalidQueryError
 from mcpdiag.store.rollup import HourlyCounts, HourlyKey, HourlyRow, window_hours
 from mcpdiag.store.sqlite_fleet import SQLiteFleet
-from mcpdiag.store.sqlite_sql import EARLIEST_EXPIRY
+from mcpdiag.store.sqlite_sql import EARLIEST_EXPIRY, json_values
 
 
 class SQLiteReads(SQLiteFleet):
@@ -66,7 +66,7 @@ class SQLiteReads(SQLiteFleet):
 
         def run(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
             found: dict[str, dict[str, Any]] = {}
-            for server, *latest in conn.execute(sql, [*all_params, json.dumps(list(servers))]):
+            for server, *latest in conn.execute(sql, [*all_params, json_values(servers)]):
                 rows = [tuple(cell.split(",", 2)) for cell in latest if cell is not None]
                 if rows:  # (ts, id, doc): ids hold no comma (the event id pattern)
                     found[server] = orjson.loads(max(rows, key=lambda r: (int(r[0]), r[1]))[2])
@@ -120,7 +120,7 @@ class SQLiteReads(SQLiteFleet):
         params: list[Any] = [first, last, self._now_ms()]
         if servers is not None:
             where.append("server IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps(list(servers)))
+            params.append(json_values(servers))
         if user_id is not None:
             where.append("user_key IN ('', ?)")
             params.append(user_id)
@@ -165,7 +165,7 @@ class SQLiteReads(SQLiteFleet):
         self, servers: Sequence[str], since: datetime, *, user_id: str | None = None
     ) -> dict[str, Summary]:
         where = "server IN (SELECT value FROM json_each(?)) AND ts >= ? AND expire_at > ?"
-        params: list[Any] = [json.dumps(list(servers)), to_ms(since), self._now_ms()]
+        params: list[Any] = [json_values(servers), to_ms(since), self._now_ms()]
         if user_id is not None:
             where += " AND user_key IN ('', ?)"
             params.append(user_id)

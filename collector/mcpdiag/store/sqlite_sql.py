@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -249,6 +250,13 @@ def connect(
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
         conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
     return conn
+
+
+def json_values(values: Iterable[str]) -> str:
+    """`values` as the JSON array a `json_each(?)` filter reads, without those holding a NUL: SQLite's JSON
+    functions end a string there (`"github\\u0000x"` would read as `github`), and no stored name holds one
+    (the wire contract refuses control characters), so such a value matches nothing, as it should."""
+    return json.dumps([value for value in values if "\x00" not in value])
 
 
 def build_select(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from enum import Enum
@@ -39,7 +40,9 @@ _INT64 = 2**63
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _no_control_chars(value: str) -> str:
+def no_control_chars(value: str) -> str:
+    """`value`, or ValueError when it holds a control character (a name never does: the API's path
+    parameters are checked with the same test)."""
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
     return value
@@ -51,7 +54,7 @@ def _not_all_zeros(value: str) -> str:
     return value
 
 
-Name = Annotated[StrictStr, Field(min_length=1, max_length=256), AfterValidator(_no_control_chars)]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=256), AfterValidator(no_control_chars)]
 TraceId = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{32}$"), AfterValidator(_not_all_zeros)]
 SpanId = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{16}$"), AfterValidator(_not_all_zeros)]
 AttrValue = str | bool | int | float | None
@@ -97,7 +100,7 @@ class DiagnosticEvent(BaseModel):
 
     id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
     ts: Annotated[AwareDatetime, Field(description="RFC 3339 UTC with milliseconds")]
-    server: Annotated[StrictStr, Field(min_length=1, max_length=128), AfterValidator(_no_control_chars)]
+    server: Annotated[StrictStr, Field(min_length=1, max_length=128), AfterValidator(no_control_chars)]
     user_id: Name | None = Field(default=None, description="null = server-wide (affects everyone)")
     conversation_id: Name | None = None
     run_id: Name | None = None
@@ -167,6 +170,9 @@ class DiagnosticEvent(BaseModel):
                 raise ValueError(f"value of {key!r} is not valid Unicode (a lone surrogate)")
             if type(item) is int and not -_INT64 <= item < _INT64:
                 raise ValueError(f"value of {key!r} does not fit in 64 bits")
+            # JSON has no NaN or infinity: stored, one would come back as null (lost, not kept).
+            if type(item) is float and not math.isfinite(item):
+                raise ValueError(f"value of {key!r} is not a finite number")
         return value
 
     @model_validator(mode="after")

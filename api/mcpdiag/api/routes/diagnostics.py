@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import AwareDatetime, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, StringConstraints
 
 from mcpdiag.api.acl import strip_detail, visible_event
 from mcpdiag.api.deps import CurrentUser, Policy, Store, strict_query
@@ -16,6 +16,7 @@ from mcpdiag.api.models import CodeCount, DiagnosticsPage, SummaryResponse
 from mcpdiag.api.routes.common import check_access, check_exists, error_responses
 from mcpdiag.api.status import derive_status, server_facts
 from mcpdiag.emitters import Severity, Touchpoint, format_ts
+from mcpdiag.emitters.event import no_control_chars
 from mcpdiag.store.base import MAX_PAGE, EventQuery
 
 router = APIRouter(prefix="/api/mcp", tags=["diagnostics"])
@@ -25,7 +26,13 @@ WINDOW_PATTERN = re.compile(r"^(\d{1,5})([mhd])$")
 MAX_WINDOW = timedelta(days=30)
 CodeName = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
 Window = Annotated[str, Query(pattern=WINDOW_PATTERN.pattern, description="30m, 24h, 7d; at most 30d")]
-ServerName = Annotated[str, Path(min_length=1, max_length=128, description="The MCP server's name")]
+ServerName = Annotated[
+    str,
+    Path(min_length=1, max_length=128, description="The MCP server's name (any characters but control ones)"),
+    AfterValidator(no_control_chars),
+]
+"""A server named in a path: checked as the wire contract checks `server`, so a name no event can have is a
+400, never a query (SQLite's JSON functions would read `github\\u0000x` as `github`)."""
 
 
 def parse_window(window: str) -> timedelta:
@@ -47,7 +54,7 @@ def parse_window(window: str) -> timedelta:
 
 
 @router.get(
-    "/{server}/diagnostics",
+    "/{server:path}/diagnostics",
     response_model=DiagnosticsPage,
     response_model_exclude_unset=True,
     responses=error_responses(404),
@@ -106,7 +113,7 @@ async def diagnostics(
 
 
 @router.get(
-    "/{server}/summary",
+    "/{server:path}/summary",
     response_model=SummaryResponse,
     response_model_exclude_unset=True,
     responses=error_responses(404),

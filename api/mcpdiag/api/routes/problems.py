@@ -33,7 +33,7 @@ Buckets = Annotated[
 
 
 @router.get(
-    "/{server}/problems",
+    "/{server:path}/problems",
     response_model=ProblemsResponse,
     responses=error_responses(404),
     dependencies=[Depends(strict_query(scalar=("from", "to", "severity", "buckets")))],
@@ -70,7 +70,7 @@ async def problems(
 
 
 @router.get(
-    "/{server}/timeline",
+    "/{server:path}/timeline",
     response_model=TimelineResponse,
     responses=error_responses(404),
     dependencies=[Depends(strict_query(scalar=("from", "to", "buckets")))],

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/mcp", tags=["diagnostics"])
 
 
 @router.get(
-    "/{server}/diagnostics/stream",
+    "/{server:path}/diagnostics/stream",
     response_class=EventSourceResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "`event: diagnostic` messages"},
