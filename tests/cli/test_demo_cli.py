@@ -147,6 +147,42 @@ def test_without_a_key_the_demo_generates_one_and_prints_it(demo: Demo) -> None:
         assert exc.code != 401, "the printed key is not accepted"
 
 
+def _call(base: str, path: str, token: str, body: dict[str, Any] | None = None) -> Any:
+    request = urllib.request.Request(
+        f"{base}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.parametrize(
+    ("demo",),
+    [(lambda tmp: (["--data-dir", str(tmp / "data")], _demo_env(tmp)),)],
+    indirect=["demo"],
+    ids=["generated"],
+)
+def test_re_check_of_the_demos_healthy_server_passes_and_keeps_it_connected(demo: Demo) -> None:
+    """The demo's MCP servers run on loopback, which the doctor refuses by default: the demo lets its doctor
+    reach them, or Re-check turned its healthy card into a misconfigured one (MCP_DOMAIN_NOT_ALLOWED)."""
+    request = urllib.request.Request(
+        f"{demo.base}/api/dev/token",
+        data=json.dumps({"userId": "sam"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        token = json.loads(response.read())["token"]
+    cards = _call(demo.base, "/api/mcp/connection/status", token)["connectionStatus"]
+    assert cards["github"]["state"] == "connected", cards["github"]
+    address = cards["github"]["endpoint"]["address"]
+    assert address.startswith("http://127.0.0.1:"), address
+    result = _call(demo.base, "/api/mcp/doctor", token, {"url": address, "server": "github"})
+    assert result["ok"] and result["code"] is None, result
+    after = _call(demo.base, "/api/mcp/connection/status", token)["connectionStatus"]["github"]
+    assert after["state"] == "connected", after
+
+
 @pytest.mark.parametrize("key", ["short", "has space in it 0123456789", "a,b-0123456789abcdef"])
 def test_a_key_that_cannot_be_redacted_safely_is_refused(tmp_path: Path, key: str) -> None:
     result = subprocess.run(

@@ -116,10 +116,13 @@ def test_a_stdio_server_that_exits_fails_at_mcp() -> None:
 @pytest.mark.parametrize(
     "args",
     [["doctor"], ["doctor", "ftp://x/"], ["doctor", "http://x/", "--transport", "stdio"],
-     ["doctor", "http://x/", "-H", "no colon"], ["doctor", "http://a/", "http://b/"]],
+     ["doctor", "http://x/", "-H", "no colon"], ["doctor", "http://a/", "http://b/"],
+     ["doctor", "http://x.invalid/", "--timeout", "0"], ["doctor", "http://x.invalid/", "--timeout", "-1"]],
 )  # fmt: skip
 def test_usage_errors_exit_2(args: list[str]) -> None:
-    assert runner.invoke(cli, args).exit_code == 2
+    # A timeout of nothing is a mistake to say, not a run that fails at tcp "after -1 s" and is stored.
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2 and "MCP_TIMEOUT" not in result.output, result.output
 
 
 # -- messages, the SDK's logs, and where the Debug ID went ------------------------------------------------

@@ -38,6 +38,11 @@ async def test_loopback_is_refused_before_any_request(stub: tuple[int, Counting]
     report = await run_doctor(f"http://127.0.0.1:{port}/mcp", DoctorOptions())
     assert (report.failed_step, report.code) == ("dns", "MCP_DOMAIN_NOT_ALLOWED")
     assert "loopback" in report.step("dns").summary and "public" in report.step("dns").summary
+    # The way out it names is the setting that takes addresses and networks (the older ones do not).
+    detail = report.step("dns").detail or report.step("dns").summary
+    assert (
+        "MCPDIAG_DOCTOR_ALLOW" in detail and "ALLOW_PRIVATE" not in detail and "ALLOWED_DOMAINS" not in detail
+    )
     assert report.step("tcp").status == "skipped"
     assert app.seen == []
 

@@ -138,7 +138,9 @@ def doctor_command(
         str | None, typer.Option("--store", help="Store URL that keeps the run (default MCPDIAG_STORE_URL)")
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", help="Bound on the whole run, seconds")] = 20.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Bound on the whole run, seconds (at least 0.1)")
+    ] = 20.0,
 ) -> None:
     """Test an MCP server layer by layer: dns, tcp, tls, http, mcp, oauth, tools. Exit 1 if a step fails.
 

@@ -15,7 +15,9 @@ from mcpdiag.doctor.options import DoctorOptions, Target
 from mcpdiag.doctor.report import EXPIRY_WARNING_DAYS, Outcome, StepFailed
 
 _SHOWN_ADDRESSES = 4
-_ALLOW_HINT = "set MCPDIAG_DOCTOR_ALLOW_PRIVATE=1 or add the host to MCPDIAG_DOCTOR_ALLOWED_DOMAINS"
+_ALLOW_HINT = (
+    "an admin can allow an internal server: its address, network or host name in MCPDIAG_DOCTOR_ALLOW"
+)
 
 
 async def dns_step(target: Target, options: DoctorOptions) -> tuple[Outcome, list[str]]:

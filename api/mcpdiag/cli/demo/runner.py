@@ -32,7 +32,7 @@ from mcpdiag.api.app import create_app
 from mcpdiag.api.settings import ApiSettings
 from mcpdiag.cli.demo.history import RecordingSink, WireEvent, post_events, spread_history
 from mcpdiag.cli.demo.scenarios import SCENARIOS, DemoHost, trickle_step
-from mcpdiag.cli.demo.servers import DemoServers
+from mcpdiag.cli.demo.servers import DEMO_SERVERS_HOST, DemoServers
 from mcpdiag.cli.serving import ManagedServer, managed_server, stop_signals, wait_started
 from mcpdiag.cli.text import shown, terminal_safe
 from mcpdiag.collector.logging import configure_logging
@@ -81,9 +81,12 @@ class Demo:
         return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{self.options.port}"  # noqa: S104
 
     def service(self) -> ManagedServer:
-        """The service's uvicorn server: dev mode, the demo's store, key and JWT secret."""
+        """The service's uvicorn server: dev mode, the demo's store, key and JWT secret; the doctor may reach
+        the demo's own MCP servers (on 127.0.0.1), so that Re-check and Test connection work on its cards."""
         data = self.options.data_dir.resolve()
-        api = ApiSettings(dev_mode=True, jwt_secret=SecretStr(secrets.token_urlsafe(48)))
+        api = ApiSettings(
+            dev_mode=True, jwt_secret=SecretStr(secrets.token_urlsafe(48)), doctor_allow=DEMO_SERVERS_HOST
+        )
         collector = CollectorSettings(
             store_url=f"sqlite:///{data / 'mcpdiag.db'}",
             spool_dir=data / "spool",

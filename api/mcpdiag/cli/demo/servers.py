@@ -25,6 +25,8 @@ PROXY_PAGE = """<!doctype html><html><head><title>Corporate proxy</title></head>
 STDIO_DIES = "import sys; sys.stderr.write('fatal: missing API_KEY\\n'); sys.exit(3)"
 UNRESOLVABLE_URL = "https://mcp.nonexistent.invalid/mcp"
 SILENCE_S = 60.0
+DEMO_SERVERS_HOST = "127.0.0.1"
+"""Where the demo's MCP servers listen (`serving.loopback_socket`): the one address its doctor may reach."""
 
 
 def healthy_server() -> MCPServer:
@@ -156,11 +158,11 @@ class DemoServers:
 
         async def start_one(name: str, app: Any) -> None:
             sock = loopback_socket()
-            server = managed_server(app, host="127.0.0.1", port=0, quiet=True, graceful_s=1)
+            server = managed_server(app, host=DEMO_SERVERS_HOST, port=0, quiet=True, graceful_s=1)
             task = asyncio.create_task(server.serve(sockets=[sock]), name=f"demo-server-{name}")
             self._running.append((server, task))
             await wait_started(server, task)
-            self.urls[name] = f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
+            self.urls[name] = f"http://{DEMO_SERVERS_HOST}:{sock.getsockname()[1]}/mcp"
 
         await asyncio.gather(*(start_one(name, app) for name, app in apps.items()))
         self.urls["jira"] = UNRESOLVABLE_URL
