@@ -123,6 +123,35 @@ async def test_bad_scope_values_are_400_naming_the_parameter(api: BundleApi) -> 
     assert injected.status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("debug_id", "status", "code"),
+    [
+        ("4bf92f3577b3", 404, "not_found"),  # shaped like a trace id prefix, names nothing stored
+        ("0" * 32, 404, "not_found"),
+        ("zz", 404, "not_found"),  # could be an event id: none is stored
+        ("bd32", 400, "invalid_parameter"),  # a hex prefix too short to name one trace
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_debug_id_that_names_nothing_is_refused_as_the_lookup_refuses_it(
+    api: BundleApi, debug_id: str, status: int, code: str, method: str
+) -> None:
+    """Never an empty bundle (200, 0 events) a support engineer would send on as if it held the failure."""
+    for role in ("admin", "support"):
+        headers = api.auth("ada" if role == "admin" else "sam", role)
+        scoped = {"debugId": debug_id, **SCOPE}
+        if method == "GET":
+            response = await api.client.get("/api/admin/bundle", params=scoped, headers=headers)
+        else:
+            response = await api.client.post("/api/admin/bundle", json=scoped, headers=headers)
+        assert response.status_code == status, (role, response.text[:200])
+        assert response.json()["error"]["code"] == code
+        lookup = await api.client.get(f"/api/diagnostics/{debug_id}", headers=headers)
+        assert lookup.status_code == status
+    audit = (await api.client.get("/api/admin/audit", headers=api.auth("ada", "admin"))).json()
+    assert not [r for r in audit["items"] if r["action"] == "bundle_export"]
+
+
 async def test_a_large_export_over_http_is_scanned_beside_it_and_still_clean(api: BundleApi) -> None:
     """Past a megabyte of ZIP the route's export starts the scan helper from the app's event loop; the
     bundle is as clean as a small one, and no helper failure is logged."""

@@ -21,6 +21,7 @@ from mcpdiag.api.deps import CurrentUser, Policy, Settings, Store, strict_query
 from mcpdiag.api.errors import ApiError, InvalidParameterError
 from mcpdiag.api.principal import Principal
 from mcpdiag.api.routes.common import error_responses
+from mcpdiag.api.routes.debug import resolve_debug_id
 from mcpdiag.api.settings import ApiSettings
 from mcpdiag.bundle import BundleError, BundleScope, export_bundle
 from mcpdiag.bundle.crypt import Encryption
@@ -164,6 +165,10 @@ async def _export(
         check_bundle_permission(principal, scope)
     except BundleError as exc:
         raise BundleFailedError(exc) from exc
+    if scope.debug_id is not None:
+        # As the lookup answers (400 malformed, 404 none the caller may see, 409 several traces): never an
+        # empty bundle for a Debug ID that names nothing, sent on to a vendor as if it held the failure.
+        await resolve_debug_id(store, policy, principal, scope.debug_id)
     bundle_settings: BundleSettings = request.app.state.bundle_settings
     collector_settings: CollectorSettings = request.app.state.collector_settings
     workdir = tempfile.mkdtemp(prefix="mcpdiag-bundle-")

@@ -82,7 +82,7 @@ DebugId = Annotated[
 ]
 
 
-async def _trace(
+async def resolve_debug_id(
     store: EventStore, policy: AccessPolicy, principal: Principal, debug_id: str
 ) -> tuple[str, str, list[dict[str, Any]]]:
     """`(key, trace id, the trace's events the caller may see)`; 404 when they may see none, 409 when the key
@@ -118,7 +118,7 @@ async def lookup(
     """Support and admins get every event of the trace (oldest first) and `related` events; the lookup is
     audited and keeps the trace's events `MCPDIAG_REPORTED_RETENTION_DAYS` past now (`keptUntil`). A user
     gets only the events they could see anyway (404 when there are none), and nothing is kept."""
-    key, trace_id, visible = await _trace(store, policy, principal, debug_id)
+    key, trace_id, visible = await resolve_debug_id(store, policy, principal, debug_id)
     related = await _related(store, settings.related_window_s, visible) if principal.is_staff else []
     if principal.is_staff:
         kept_until = await _keep(store, settings, visible)
@@ -159,7 +159,7 @@ async def report(
     """What the drawer's Copy Debug ID calls. Keeps the events of the trace the caller may see — a user's
     own and server-wide ones on servers they can access (404 otherwise), any for support and admins —
     `MCPDIAG_REPORTED_RETENTION_DAYS` past now (an expiry only rises), with their hourly counts. Audited."""
-    key, trace_id, visible = await _trace(store, policy, principal, debug_id)
+    key, trace_id, visible = await resolve_debug_id(store, policy, principal, debug_id)
     kept_until = await _keep(store, settings, visible)
     if kept_until is None:  # expired between the read and the keep
         raise NotFoundError(f"no events found for Debug ID {key!r}")
