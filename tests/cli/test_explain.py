@@ -47,3 +47,35 @@ def test_explain_runs_as_the_installed_command() -> None:
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout  # fmt: skip
     assert "MCP_TLS_ERROR: Secure connection failed" in out and "SSL_CERT_FILE" in out
+
+
+@pytest.mark.parametrize("code", sorted(CATALOG))
+def test_every_command_of_a_guide_comes_out_whole_at_80_columns(code: str) -> None:
+    """A guide's code blocks are for pasting: each of their lines comes out as one line, never wrapped or
+    cropped at the terminal's width (they were split mid-token: `…&` / `limit=5"`), and no line is padded
+    with trailing spaces."""
+    from mcpdiag.cli.explain import guide_parts
+    from mcpdiag.ui.guidebook import guide_text
+
+    source = guide_text(code)
+    assert source is not None
+    wanted = [
+        line for _, block in guide_parts(source) if block for line in block.splitlines() if line.strip()
+    ]
+    result = runner.invoke(app, ["explain", code], env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for line in wanted:
+        assert line.rstrip() in lines, line
+    assert not [line for line in lines if line != line.rstrip()]
+
+
+def test_guide_parts_keeps_prose_and_fenced_code_apart_in_order() -> None:
+    from mcpdiag.cli.explain import guide_parts
+
+    text = "# T\n\nintro\n\n```sh\ncurl -X POST x \\\n  -d '{}'\n```\n\nafter\n~~~\nraw ``` inside\n~~~\ntail"
+    assert guide_parts(text) == [
+        ("# T\n\nintro\n", "curl -X POST x \\\n  -d '{}'"),
+        ("\nafter", "raw ``` inside"),
+        ("tail", None),
+    ]
