@@ -33,13 +33,13 @@ def explain_command(
         raise typer.Exit(2)
     console = Console(highlight=False, emoji=False)
     with console.capture() as captured:
-        for prose, code in guide_parts(text):
+        for prose, block in guide_parts(text):
             if prose.strip():
                 console.print(Markdown(prose, hyperlinks=False))
-            if code is not None:
+            if block is not None:
                 # Never wrapped or cropped by the renderer: a terminal folds a long line, and a command
                 # copied from it (or from `| less`) stays one command.
-                console.print(Text(code, style="bold"), soft_wrap=True)
+                console.print(Text(block, style="bold"), soft_wrap=True)
     shown_text = captured.get()
     if not console.is_terminal:  # piped: no padding to the width after each line
         shown_text = "\n".join(line.rstrip() for line in shown_text.splitlines()) + "\n"
