@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -93,6 +94,10 @@ async def test_request_spans_and_log_lines_are_exported_over_otlp(tmp_path: Path
     )
     parent_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     async with asgi_client(app) as client:
+        # First (the last "request refused" line below is the probe's): a token typed into a path.
+        secret = "ghp_" + secrets.token_hex(18)
+        in_path = await client.get(f"/api/diagnostics/{secret}", headers=tokens.header(tokens.mint("ursula")))
+        assert in_path.status_code in (400, 404)
         refused = await client.get(
             "/api/mcp/payroll/diagnostics",
             headers={
@@ -103,6 +108,7 @@ async def test_request_spans_and_log_lines_are_exported_over_otlp(tmp_path: Path
         )
         assert refused.status_code == 404
         logging.getLogger("mcpdiag.tests.stdlib").warning("a stdlib warning for %s", "otlp")
+        logging.getLogger("some.library").warning("token %s refused", secret)
     # Leaving the lifespan shut the providers down, which exported everything buffered.
 
     assert otlp.content_types == {"application/x-protobuf"}
@@ -117,6 +123,9 @@ async def test_request_spans_and_log_lines_are_exported_over_otlp(tmp_path: Path
     assert attributes["http.route"] == "/api/mcp/{server}/diagnostics"
     assert attributes["http.response.status_code"] == 404
     assert attributes["url.path"] == "/api/mcp/payroll/diagnostics"
+    # What a caller typed reaches the OTel backend redacted, in spans and in log records alike.
+    exported = repr(otlp.spans) + repr(otlp.logs)
+    assert secret not in exported and "[REDACTED" in exported
 
     bodies = {record.body.string_value: (res, record) for res, record in otlp.logs}
     assert "collector started" in bodies  # structlog lines of the lifespan

@@ -160,3 +160,16 @@ def test_structured_fields_keys_and_objects_are_redacted() -> None:
     )
     assert secret not in json.dumps(line, default=str)
     assert line["level"] == "info" and line["event"].startswith("saw [REDACTED")
+
+
+def test_an_error_message_names_its_field_whole_and_redacts_what_was_sent() -> None:
+    """`passphrase: …` is our field name, not an assignment to redact; a value the caller sent is redacted
+    wherever it stands, the field position included."""
+    from mcpdiag.collector.handlers import shown_message
+
+    secret = _ghp()
+    assert shown_message("passphrase: unknown query parameter") == "passphrase: unknown query parameter"
+    assert shown_message("token: must be a string") == "token: must be a string"
+    for message in (f"{secret}: unknown query parameter", f"tool: {secret!r} is too long", f"saw {secret}"):
+        shown = shown_message(message)
+        assert secret not in shown and "[REDACTED" in shown, shown

@@ -10,6 +10,7 @@ structlog processor and a logging handler that forward to every started `Telemet
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import MutableMapping
@@ -30,6 +31,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mcpdiag.collector.logging import REDACTION
+
 SERVICE_NAME = "mcpdiag"
 # Each export (retries included) gives up after this long, so shutting down with the endpoint unreachable
 # takes seconds, not the exporters' default of 10 s per signal.
@@ -47,6 +50,7 @@ _SEVERITIES = {
 }
 # Keys structlog adds to every line; the OTLP record carries them as its own fields instead.
 _STRUCTLOG_FIELDS = frozenset({"event", "level", "timestamp"})
+_CONVERTOR = re.compile(r"\{(\w+):\w+\}")
 _propagator = TraceContextTextMapPropagator()
 
 
@@ -161,7 +165,7 @@ class _OtlpLogHandler(logging.Handler):
         if record.name.startswith("opentelemetry"):
             return
         try:
-            body = record.getMessage()
+            body = REDACTION.text(record.getMessage())  # any library's record, as every log line is
             attributes: dict[str, str | bool | int | float] = {"logger": record.name}
             for telemetry in self._forwarding.active:
                 telemetry.emit_log(body, record.levelname, attributes, timestamp_ns=int(record.created * 1e9))
@@ -217,7 +221,11 @@ class TracingMiddleware:
             return
         method = scope["method"]
         carrier = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
-        attributes: dict[str, str] = {"http.request.method": method, "url.path": scope["path"]}
+        # The path is what the caller typed (a token in it would reach the OTel backend): redacted, as logs.
+        attributes: dict[str, str] = {
+            "http.request.method": method,
+            "url.path": REDACTION.text(scope["path"]),
+        }
         request_id = scope.get("state", {}).get("request_id")
         if request_id:
             attributes[REQUEST_ID_ATTRIBUTE] = request_id
@@ -241,5 +249,6 @@ class TracingMiddleware:
                 # The route is known only once the router matched it (FastAPI puts it in the scope).
                 route = getattr(scope.get("route"), "path", None)
                 if route:
+                    route = _CONVERTOR.sub(r"{\1}", route)  # `{server:path}` is `{server}` to a reader
                     span.set_attribute("http.route", route)
                     span.update_name(f"{method} {route}")
