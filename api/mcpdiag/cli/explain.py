@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.text import Text
 
-from mcpdiag.cli.text import shown
+from mcpdiag.cli.text import shown, terminal_safe
 from mcpdiag.emitters import CATALOG
 from mcpdiag.ui.guidebook import guide_text
 
@@ -39,7 +39,7 @@ def explain_command(
             if block is not None:
                 # Never wrapped or cropped by the renderer: a terminal folds a long line, and a command
                 # copied from it (or from `| less`) stays one command.
-                console.print(Text(block, style="bold"), soft_wrap=True)
+                console.print(Text(terminal_safe(block), style="bold"), soft_wrap=True)
     shown_text = captured.get()
     if not console.is_terminal:  # piped: no padding to the width after each line
         shown_text = "\n".join(line.rstrip() for line in shown_text.splitlines()) + "\n"
