@@ -217,3 +217,32 @@ def test_counting_in_bulk_with_counts_equals_counting_one_by_one() -> None:
         e.get("count", 1) for e in rows
     )
     assert bulk.failures == one.failures
+
+
+async def test_tool_errors_are_counted_apart_from_failures_as_the_cards_count_them(tmp_path: Path) -> None:
+    """A tool's own error means the server worked: the bundle's failures are the API's failures (the cards'
+    and summaries' `is_failure`), its tool errors a count of their own, coalesced repeats included."""
+    from mcpdiag.api.states import is_failure
+
+    start = NOW.replace(hour=9)
+    events = [make_event(code="MCP_TOOL_ERROR", ts=start + timedelta(minutes=i)) for i in range(40)]
+    events.append(
+        make_event(
+            code="MCP_TOOL_ERROR",
+            ts=start + timedelta(minutes=50),
+            count=5,
+            first_ts=start + timedelta(minutes=45),
+            last_ts=start + timedelta(minutes=50),
+        )
+    )
+    events += [make_event(code="MCP_TIMEOUT", ts=start + timedelta(minutes=60 + i)) for i in range(3)]
+    events += [make_event(code="MCP_CONNECTED", ts=start)]
+    assert all(e.severity in ("warning", "error") for e in events[:-1])
+    api_failures = sum((e.count or 1) for e in events if is_failure(e.to_wire()))
+    bundle = await _bundle_of(tmp_path, events)
+    manifest = bundle["manifest"]["counts"]
+    assert (manifest["failures"], manifest["tool_errors"]) == (api_failures, 45) == (3, 45)
+    assert (bundle["counts"]["failures"], bundle["counts"]["tool_errors"]) == (3, 45)
+    text = bundle["analysis"]
+    assert "3 of them failures" in text and "45 tool errors" in text, text
+    assert "3 failures on 'github'" in text and "of 48 failures" not in text

@@ -76,3 +76,21 @@ def test_intake_work_is_linear_in_the_size_of_an_event() -> None:
 
     small, large = cost(1300), cost(5200)
     assert large <= 10 * max(small, 1e-3), (small, large)
+
+
+def test_a_refusal_names_every_problem_of_the_event_not_only_the_first() -> None:
+    """A sender fixes every field at once: the rejection's field is the first problem's, its message lists
+    the others with their fields (at most three, then a count)."""
+    validator = EventValidator(())
+    two = _wire(1)
+    del two["id"], two["traceId"]
+    many = {**_wire(2), "id": None, "traceId": None, "server": "", "touchpoint": "nowhere", "code": 5}
+    intake = validator.check([two, many, _wire(3)])
+    assert len(intake.events) == 1
+    first, second = intake.rejected
+    assert first.field == "id" and first.message == "Field required; also traceId: Field required", first
+    parts = second.message.split("; ")
+    assert parts[0] == "Input should be a valid string" and parts[1].startswith("also server: "), parts
+    assert [p.split(":")[0] for p in parts[2:4]] == ["touchpoint", "code"] and parts[
+        4
+    ] == "and 3 more problems"

@@ -10,10 +10,9 @@ from datetime import datetime
 from mcpdiag.api.models import Incident, ProblemOut, ServerTrend
 from mcpdiag.bundle.analysis import SPIKE_FACTOR
 from mcpdiag.emitters import Severity, code_info, format_ts
+from mcpdiag.emitters.codes import TOOL_ERROR
 from mcpdiag.store.fleet import Affected
 from mcpdiag.store.rollup import Problem
-
-TOOL_ERROR = "MCP_TOOL_ERROR"
 
 MIN_SPIKE = 3
 """A bucket is a spike only with at least this many failures (3 timeouts are not an incident)."""

@@ -33,10 +33,10 @@ from typing import Any
 
 from mcpdiag.api.models import ConnectionState, ServerState
 from mcpdiag.emitters import SEVERITY_RANK, Severity
+from mcpdiag.emitters.codes import NOT_FAILURES
 
 Event = Mapping[str, Any]
 
-TOOL_ERROR = "MCP_TOOL_ERROR"
 SUCCESS_CODES = ("MCP_CONNECTED", "MCP_OAUTH_COMPLETED")
 IDLE_AFTER = timedelta(hours=24)
 """A connection this old, with nothing since, is no evidence of a session now."""
@@ -75,11 +75,12 @@ RESOLVED_STATES = frozenset({"connected", "idle"})
 
 
 def is_failure(event: Event | None) -> bool:
-    """Whether `event` is a failure of the server: severity ≥ warning and not a tool's own error."""
+    """Whether `event` is a failure of the server: severity ≥ warning and not a tool's own error (nor a
+    connection lifecycle event: `NOT_FAILURES`)."""
     if event is None:
         return False
     severe = SEVERITY_RANK.get(str(event.get("severity")), 0) >= Severity.WARNING.rank
-    return severe and event.get("code") != TOOL_ERROR
+    return severe and event.get("code") not in NOT_FAILURES
 
 
 def _at(event: Event) -> datetime:

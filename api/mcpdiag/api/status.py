@@ -38,12 +38,12 @@ from mcpdiag.api.models import Endpoint, LastError, RecentCounts, ServerStatus
 from mcpdiag.api.states import (
     RESOLVED_STATES,
     SUCCESS_CODES,
-    TOOL_ERROR,
     derive_state,
     is_failure,
     legacy_state,
 )
 from mcpdiag.emitters import CATALOG, Severity, Touchpoint, format_ts, url_endpoint
+from mcpdiag.emitters.codes import TOOL_ERROR
 from mcpdiag.emitters.endpoint import MAX_ENDPOINT_CHARS
 from mcpdiag.store.base import EventStore, Summary
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from mcpdiag.bundle.insight import Insights
 from mcpdiag.emitters import Severity, code_info
-from mcpdiag.emitters.codes import LIFECYCLE_CODES, SEVERITY_RANK
+from mcpdiag.emitters.codes import NOT_FAILURES, SEVERITY_RANK
 
 _FAILURE_RANK = Severity.WARNING.rank
 
@@ -207,7 +207,7 @@ class BundleStats:
             kind = kinds.get((raw_code, severity))
             if kind is None:
                 code = code_info(raw_code).code
-                failing = SEVERITY_RANK.get(severity, 0) >= _FAILURE_RANK and code not in LIFECYCLE_CODES
+                failing = SEVERITY_RANK.get(severity, 0) >= _FAILURE_RANK and code not in NOT_FAILURES
                 kind = kinds[raw_code, severity] = (code, failing)
             code, failing = kind
             hour = prefix + ":00Z"
@@ -277,7 +277,7 @@ class BundleStats:
         if not self.first_ts or first < self.first_ts:
             self.first_ts = first
         self.last_ts = max(self.last_ts, last)
-        if SEVERITY_RANK.get(severity, 0) >= _FAILURE_RANK and code not in LIFECYCLE_CODES:
+        if SEVERITY_RANK.get(severity, 0) >= _FAILURE_RANK and code not in NOT_FAILURES:
             failures = self.failures.get(server)
             if failures is None:
                 failures = self.failures[server] = ServerFailures()

@@ -9,6 +9,7 @@ from mcpdiag.bundle.aggregate import BundleStats, ServerFailures
 from mcpdiag.bundle.findings import headline, ranked, render_findings
 from mcpdiag.bundle.markdown import md_text
 from mcpdiag.emitters import Action, code_info
+from mcpdiag.emitters.codes import TOOL_ERROR
 
 SPIKE_FACTOR = 3
 MIN_SPIKE_HOURS = 3
@@ -159,9 +160,11 @@ def render_analysis(stats: BundleStats, *, scope_text: str, day: str) -> str:
     servers = sorted(stats.by_server)
     # Occurrences: a stored event that stands for coalesced repeats counts as every one of them.
     stored = "" if stats.occurrences == stats.total else f" ({stats.total:,} stored: repeats coalesced)"
+    tools = stats.by_code.get(TOOL_ERROR, 0)
+    also = f"; {tools:,} tool errors (a tool answered with an error: the server worked)" if tools else ""
     lines += [
         f"{stats.occurrences:,} events{stored} on {len(servers)} server(s); {failing:,} of them failures "
-        "(warning or worse, connection lifecycle excluded).",
+        f"(warning or worse; connection lifecycle and tools' own errors excluded){also}.",
         "",
     ]
     if not failing:

@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from mcpdiag.bundle.aggregate import BundleStats
+from mcpdiag.bundle.aggregate import BundleStats, Seen
 from mcpdiag.bundle.insight import Finding, Insights, parsed
 from mcpdiag.bundle.markdown import md_text
 from mcpdiag.emitters import Severity, code_info
+from mcpdiag.emitters.codes import TOOL_ERROR
 
 MAX_FINDINGS = 10
 GUIDE = "`mcpdiag explain {code}` (docs/codes/{code}.md)"
@@ -231,8 +232,8 @@ def render_findings(stats: BundleStats, *, day: str, explain: Callable[[str], st
     lines = ["**Findings, most severe first.**", ""]
     for number, f in enumerate(findings[:MAX_FINDINGS], 1):
         info = code_info(f.code)
-        seen = stats.failures[f.server].codes[f.code] if f.server in stats.failures else None
-        first, last = (seen.first, seen.last) if seen else (f.last_ts, f.last_ts)
+        seen = _seen(stats, f)
+        first, last = (seen.first, seen.last) if seen else (_first_ts(f), f.last_ts)
         count = seen.count if seen else f.count
         users = impact(f, insights)
         who = (
@@ -246,7 +247,7 @@ def render_findings(stats: BundleStats, *, day: str, explain: Callable[[str], st
             # "server: CODE" would read as an assignment to the redactor when a server is called `password`.
             f"**{number}. {md_text(info.code)} on '{md_text(f.server)}'** ({md_text(info.title)})",
             "",
-            f"- Impact: {_NAMES.get(f.rank, 'error')}; {count:,} failure{'s' if count != 1 else ''} from "
+            f"- Impact: {_NAMES.get(f.rank, 'error')}; {count:,} {_noun(f.code, count)} from "
             f"{_when(first, day)} to {_when(last, day)} ({duration(_span(first, last))}); {who}; "
             f"{_outcome(f, insights, last, day)}.",
         ]
@@ -278,11 +279,29 @@ def headline(stats: BundleStats, day: str) -> str | None:
     if not findings:
         return None
     f = findings[0]
-    seen = stats.failures[f.server].codes[f.code] if f.server in stats.failures else None
-    since = f" since {_when(seen.first, day)}" if seen else ""
+    seen = _seen(stats, f)
+    start = seen.first if seen else _first_ts(f)
+    since = f" since {_when(start, day)}" if start else ""
     users = impact(f, stats.insights)
     return (
         f"Most severe: {md_text(code_info(f.code).code)} on '{md_text(f.server)}'{since}"
         + (f", {users} user{'s' if users != 1 else ''} affected" if users else "")
         + "."
     )
+
+
+def _seen(stats: BundleStats, f: Finding) -> Seen | None:
+    """The server's failure record of the finding's code; None for what is not a failure (a tool's own
+    error: `NOT_FAILURES`), which the finding itself counts."""
+    failures = stats.failures.get(f.server)
+    return failures.codes.get(f.code) if failures is not None else None
+
+
+def _first_ts(f: Finding) -> str:
+    first = f.first.get("ts") if f.first else None
+    return first if isinstance(first, str) else f.last_ts
+
+
+def _noun(code: str, count: int) -> str:
+    noun = "tool error" if code == TOOL_ERROR else "failure"
+    return noun if count == 1 else noun + "s"

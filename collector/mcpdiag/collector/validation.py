@@ -112,8 +112,8 @@ class EventValidator:
         try:
             event = DiagnosticEvent.model_validate(redacted)
         except ValidationError as exc:
-            error = exc.errors(include_url=False, include_input=False)[0]
-            return field_path(tuple(error["loc"])), _message(error["msg"], len(exc.errors()))
+            errors = exc.errors(include_url=False, include_input=False)
+            return field_path(tuple(errors[0]["loc"])), _message(errors)
         if event.ts > now + self.max_future:
             return "ts", f"is more than {int(self.max_future.total_seconds() // 60)} minutes in the future"
         # Stored, it would be expired on arrival: never listed, purged at once. Say so instead of a 202.
@@ -129,7 +129,18 @@ class EventValidator:
         return redacted
 
 
-def _message(message: str, errors: int) -> str:
-    # pydantic prefixes validator messages with "Value error, "; the field name already says where.
-    message = message.removeprefix("Value error, ")
-    return message if errors == 1 else f"{message} (and {errors - 1} more problem{'s' if errors > 2 else ''})"
+_MORE_SHOWN = 3
+
+
+def _message(errors: Sequence[Any]) -> str:
+    """The first problem's message (its field is the rejection's), then the others with their fields, so a
+    sender fixes every field at once: `Field required; also traceId: Field required`."""
+
+    def text(error: Any) -> str:
+        # pydantic prefixes validator messages with "Value error, "; the field name already says where.
+        return str(error["msg"]).removeprefix("Value error, ")
+
+    others = [f"{field_path(tuple(e['loc']))}: {text(e)}" for e in errors[1 : 1 + _MORE_SHOWN]]
+    more = len(errors) - 1 - len(others)
+    tail = f"; and {more} more problem{'s' if more > 1 else ''}" if more > 0 else ""
+    return text(errors[0]) + (f"; also {'; '.join(others)}{tail}" if others else "")

@@ -267,6 +267,11 @@ CATALOG: Mapping[str, CodeInfo] = MappingProxyType({info.code: info for info in 
 """Every known code → its `CodeInfo`."""
 
 LIFECYCLE_CODES = frozenset({"MCP_CONNECTED", "MCP_DISCONNECTED", "MCP_OAUTH_STARTED", "MCP_OAUTH_COMPLETED"})
+TOOL_ERROR = "MCP_TOOL_ERROR"
+"""A tool's own error (`isError`): the server worked, so it is counted apart from the server's failures."""
+NOT_FAILURES = LIFECYCLE_CODES | {TOOL_ERROR}
+"""Codes that are never a failure of the server, whatever their severity: the one definition the cards,
+summaries and bundles count by (a failure is any other event of severity warning or worse)."""
 FALLBACK_CODE = "MCP_INTERNAL_ERROR"
 
 

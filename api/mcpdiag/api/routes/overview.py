@@ -8,12 +8,13 @@ import asyncio
 from fastapi import APIRouter, Depends
 
 from mcpdiag.api.deps import Policy, StaffUser, Store, strict_query
-from mcpdiag.api.fleet import TOOL_ERROR, incidents, problem_out, server_trends
+from mcpdiag.api.fleet import incidents, problem_out, server_trends
 from mcpdiag.api.models import OverviewResponse
 from mcpdiag.api.routes.common import error_responses
 from mcpdiag.api.routes.problems import Buckets, Since, Until
 from mcpdiag.api.windows import Window
 from mcpdiag.emitters import format_ts
+from mcpdiag.emitters.codes import TOOL_ERROR
 from mcpdiag.store.rollup import bucket_starts, span_of
 
 router = APIRouter(prefix="/api", tags=["overview"])
