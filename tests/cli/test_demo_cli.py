@@ -80,14 +80,28 @@ def _from_env(key: str) -> Any:
 GIVEN, FROM_ENV = secrets.token_hex(16), secrets.token_hex(16)
 
 
-def _alice_sees(base: str, server: str) -> list[dict[str, Any]]:
+GENERATED_KEY = pytest.mark.parametrize(
+    ("demo",),
+    [(lambda tmp: (["--data-dir", str(tmp / "data")], _demo_env(tmp)),)],
+    indirect=["demo"],
+    ids=["generated"],
+)
+"""The demo with neither --ingest-key nor MCPDIAG_INGEST_KEYS: it generates a key."""
+
+
+def _dev_token(base: str, user: str = "sam") -> str:
     request = urllib.request.Request(
         f"{base}/api/dev/token",
-        data=json.dumps({"userId": "sam"}).encode(),
+        data=json.dumps({"userId": user}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=5) as response:
-        token = json.loads(response.read())["token"]
+        token: str = json.loads(response.read())["token"]
+    return token
+
+
+def _alice_sees(base: str, server: str) -> list[dict[str, Any]]:
+    token = _dev_token(base)
     request = urllib.request.Request(
         f"{base}/api/mcp/{server}/diagnostics", headers={"Authorization": f"Bearer {token}"}
     )
@@ -127,12 +141,7 @@ def test_the_banner_gives_a_snippet_that_points_a_host_at_the_demo(demo: Demo, k
     assert [item["code"] for item in items] == ["MCP_DNS_FAILURE"]
 
 
-@pytest.mark.parametrize(
-    ("demo",),
-    [(lambda tmp: (["--data-dir", str(tmp / "data")], _demo_env(tmp)),)],
-    indirect=["demo"],
-    ids=["generated"],
-)
+@GENERATED_KEY
 def test_without_a_key_the_demo_generates_one_and_prints_it(demo: Demo) -> None:
     match = re.search(r"^\s*MCPDIAG_INGEST_KEY=(\S+)$", demo.banner, re.M)
     assert match and len(match[1]) >= 16 and "generated for this run" in demo.banner
@@ -157,22 +166,11 @@ def _call(base: str, path: str, token: str, body: dict[str, Any] | None = None) 
         return json.loads(response.read())
 
 
-@pytest.mark.parametrize(
-    ("demo",),
-    [(lambda tmp: (["--data-dir", str(tmp / "data")], _demo_env(tmp)),)],
-    indirect=["demo"],
-    ids=["generated"],
-)
+@GENERATED_KEY
 def test_re_check_of_the_demos_healthy_server_passes_and_keeps_it_connected(demo: Demo) -> None:
     """The demo's MCP servers run on loopback, which the doctor refuses by default: the demo lets its doctor
     reach them, or Re-check turned its healthy card into a misconfigured one (MCP_DOMAIN_NOT_ALLOWED)."""
-    request = urllib.request.Request(
-        f"{demo.base}/api/dev/token",
-        data=json.dumps({"userId": "sam"}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        token = json.loads(response.read())["token"]
+    token = _dev_token(demo.base)
     cards = _call(demo.base, "/api/mcp/connection/status", token)["connectionStatus"]
     assert cards["github"]["state"] == "connected", cards["github"]
     address = cards["github"]["endpoint"]["address"]
