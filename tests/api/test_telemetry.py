@@ -155,3 +155,30 @@ async def test_without_an_endpoint_nothing_is_traced_or_forwarded(tmp_path: Path
 def test_the_endpoint_must_be_an_http_url() -> None:
     with pytest.raises(ValueError, match="otlp_endpoint"):
         api_settings(Tokens(), otlp_endpoint="otel-collector:4318")
+
+
+async def test_an_exception_reaches_the_span_redacted(otlp: OtlpReceiver) -> None:
+    """The SDK would record an exception's message and traceback on the span as they are: the middleware
+    records them itself, redacted, with the status."""
+    import httpx
+
+    from mcpdiag.api.telemetry import Telemetry
+
+    secret = "ghp_" + secrets.token_hex(18)
+
+    async def failing(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError(f"upstream said Authorization: Bearer {secret}")
+
+    telemetry = Telemetry(otlp.url)
+    telemetry.start()
+    try:
+        transport = httpx.ASGITransport(app=TracingMiddleware(failing, telemetry), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            await client.get("/boom")
+    finally:
+        telemetry.shutdown()
+    [span] = [s for _, s in otlp.spans]
+    exported = repr(otlp.spans)
+    assert secret not in exported and "[REDACTED" in exported
+    assert span.status.code == span.status.STATUS_CODE_ERROR and "RuntimeError" in span.status.message
+    assert [event.name for event in span.events] == ["exception"]

@@ -221,3 +221,12 @@ def test_make_demo_passes_the_port_and_the_key() -> None:
         env=env,
     )
     assert plain.stdout.strip().splitlines()[-1].endswith("mcpdiag demo --port 8000")
+
+
+def test_the_demos_doctor_reaches_loopback_only_when_the_demo_is_served_on_loopback() -> None:
+    """Served to a network (`--host 0.0.0.0`), dev mode's open sign-in would let anyone there have the doctor
+    probe this machine's ports: the allowance is for a loopback-only demo."""
+    from mcpdiag.cli.demo.runner import _loopback
+
+    assert all(map(_loopback, ["127.0.0.1", "127.1.2.3", "::1", "localhost"]))
+    assert not any(map(_loopback, ["0.0.0.0", "::", "192.0.2.1", "mcp.example.invalid"]))

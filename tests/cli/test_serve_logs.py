@@ -120,22 +120,87 @@ def test_serve_logs_are_json_lines_with_request_ids_and_hold_no_secret(tmp_path:
     assert audits and all(looked_up not in json.dumps(line) for line in audits)
 
 
+def _formatted(redaction: LogRedaction, record: logging.LogRecord, formatter: logging.Formatter) -> str:
+    assert RedactFilter(redaction).filter(record)
+    return formatter.format(record)
+
+
 def test_a_library_record_is_redacted_before_any_handler_formats_it() -> None:
-    """The stdlib filter folds a record's arguments into its message and redacts the lot (and a traceback),
-    so no handler or formatter of the host's can write the raw text."""
+    """The stdlib filter redacts a record's message, arguments, traceback and stack before any handler or
+    formatter of the host's, or the service's own JSON one (which reads the exception itself), sees them."""
+    from mcpdiag.collector.logging import stdlib_log_config
+
     secret, known = _ghp(), secrets.token_hex(20)
     redaction = LogRedaction()
     redaction.add_secrets([known])
-    try:
-        raise ValueError(f"bad token {secret}")
-    except ValueError:
-        record = logging.LogRecord(
-            "lib", logging.ERROR, __file__, 1, "%s said %r", (known, {"q": secret}), sys.exc_info()
-        )
-    assert RedactFilter(redaction).filter(record)
-    text = logging.Formatter().format(record)
-    assert secret not in text and known not in text
-    assert "[REDACTED:known_secret] said" in text and "ValueError" in text
+    config = stdlib_log_config()  # the service's own formatter, built as dictConfig builds it
+    service = config["formatters"]["json"]["()"](
+        **{k: v for k, v in config["formatters"]["json"].items() if k != "()"}
+    )
+    for formatter in (logging.Formatter(), service):
+        try:
+            raise ValueError(f"bad token {secret} from {known}")
+        except ValueError:
+            record = logging.LogRecord(
+                "lib", logging.ERROR, __file__, 1, "%s said %r", (known, {"q": secret}), sys.exc_info()
+            )
+        record.stack_info = f"Stack: called with {secret}"
+        text = _formatted(redaction, record, formatter)
+        assert secret not in text and known not in text, text
+        assert "said" in text and "ValueError" in text and "Traceback" in text, text
+
+
+def test_uvicorns_access_formatter_still_reads_a_redacted_record() -> None:
+    """uvicorn's own access formatter (`uvicorn --factory …`, a host's logging config) unpacks the record's
+    five arguments: they keep their shape, each redacted (a token in a path or query)."""
+    from uvicorn.logging import AccessFormatter
+
+    secret = _ghp()
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", f"/api/mcp/github/diagnostics?tool={secret}", "1.1", 200),
+        None,
+    )
+    text = _formatted(
+        LogRedaction(), record, AccessFormatter('%(client_addr)s "%(request_line)s" %(status_code)s')
+    )
+    assert secret not in text and '"GET /api/mcp/github/diagnostics?tool=[REDACTED' in text and "200" in text
+
+
+def test_a_record_that_cannot_be_read_never_raises_into_the_caller() -> None:
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+        __repr__ = __str__
+
+    for msg, args in (("%(a)s", ({"b": 1},)), ("x %s", (Unprintable(),)), (Unprintable(), ())):
+        record = logging.LogRecord("lib", logging.ERROR, __file__, 1, msg, args, None)
+        assert RedactFilter(LogRedaction()).filter(record)
+        logging.Formatter().format(record)  # and what it left formats
+
+
+def test_a_request_id_that_holds_a_secret_is_replaced() -> None:
+    """The caller's X-Request-ID is written into every line and span: one the redactor would change is not
+    used (a fresh id instead), one it would not is kept."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from mcpdiag.collector.logging import RequestIdMiddleware
+
+    app = Starlette(
+        routes=[Route("/", lambda request: PlainTextResponse(request.scope["state"]["request_id"]))]
+    )
+    client = TestClient(RequestIdMiddleware(app))
+    secret = "password=" + secrets.token_hex(8)
+    assert client.get("/", headers={"x-request-id": secret}).text != secret
+    assert client.get("/", headers={"x-request-id": "req-42"}).text == "req-42"
 
 
 def test_structured_fields_keys_and_objects_are_redacted() -> None:
@@ -168,8 +233,13 @@ def test_an_error_message_names_its_field_whole_and_redacts_what_was_sent() -> N
     from mcpdiag.collector.handlers import shown_message
 
     secret = _ghp()
-    assert shown_message("passphrase: unknown query parameter") == "passphrase: unknown query parameter"
-    assert shown_message("token: must be a string") == "token: must be a string"
+    for ours in (
+        "passphrase: unknown query parameter",
+        "token: must be a string",
+        "missing bearer token: send 'Authorization: Bearer <JWT>'",
+        "missing ingest key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+    ):
+        assert shown_message(ours) == ours
     for message in (f"{secret}: unknown query parameter", f"tool: {secret!r} is too long", f"saw {secret}"):
         shown = shown_message(message)
         assert secret not in shown and "[REDACTED" in shown, shown

@@ -33,7 +33,7 @@ from typing import Any
 
 from mcpdiag.api.models import ConnectionState, ServerState
 from mcpdiag.emitters import SEVERITY_RANK, Severity
-from mcpdiag.emitters.codes import NOT_FAILURES
+from mcpdiag.emitters.codes import TOOL_ERROR
 
 Event = Mapping[str, Any]
 
@@ -75,12 +75,11 @@ RESOLVED_STATES = frozenset({"connected", "idle"})
 
 
 def is_failure(event: Event | None) -> bool:
-    """Whether `event` is a failure of the server: severity ≥ warning and not a tool's own error (nor a
-    connection lifecycle event: `NOT_FAILURES`)."""
+    """Whether `event` is a failure of the server: severity ≥ warning and not a tool's own error."""
     if event is None:
         return False
     severe = SEVERITY_RANK.get(str(event.get("severity")), 0) >= Severity.WARNING.rank
-    return severe and event.get("code") not in NOT_FAILURES
+    return severe and event.get("code") != TOOL_ERROR
 
 
 def _at(event: Event) -> datetime:

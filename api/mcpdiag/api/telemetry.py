@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 import time
+import traceback
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -229,8 +230,14 @@ class TracingMiddleware:
         request_id = scope.get("state", {}).get("request_id")
         if request_id:
             attributes[REQUEST_ID_ATTRIBUTE] = request_id
+        # An exception is recorded by hand: the SDK would put its message and traceback on the span raw.
         with tracer.start_as_current_span(
-            method, context=_propagator.extract(carrier), kind=SpanKind.SERVER, attributes=attributes
+            method,
+            context=_propagator.extract(carrier),
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
 
             async def send_with_status(message: Message) -> None:
@@ -245,6 +252,17 @@ class TracingMiddleware:
             try:
                 with structlog.contextvars.bound_contextvars(trace_id=trace_id):
                     await self.app(scope, receive, send_with_status)
+            except Exception as exc:
+                message = REDACTION.text(str(exc))
+                span.record_exception(
+                    exc,
+                    attributes={
+                        "exception.message": message,
+                        "exception.stacktrace": REDACTION.text("".join(traceback.format_exception(exc))),
+                    },
+                )
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
+                raise
             finally:
                 # The route is known only once the router matched it (FastAPI puts it in the scope).
                 route = getattr(scope.get("route"), "path", None)

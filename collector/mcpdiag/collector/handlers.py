@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -53,17 +51,9 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-_FIELD_PREFIX = re.compile(r"[\w.\[\]-]{1,64}: ")
-
-
 def shown_message(message: str) -> str:
-    """`message` redacted. An error names its field first (`passphrase: unknown query parameter`): the name
-    and the rest are redacted apart, so that a field named like a secret does not read as an assignment and
-    swallow the explanation, while a value the caller sent, in either, is still redacted."""
-    prefix = _FIELD_PREFIX.match(message)
-    if prefix is None:
-        return REDACTION.text(message)
-    return REDACTION.text(prefix[0][:-2]) + ": " + REDACTION.text(message[prefix.end() :])
+    """`message` as an error body shows it: redacted as our own prose is (`LogRedaction.prose`)."""
+    return REDACTION.prose(message)
 
 
 async def _ingest_error(request: Request, exc: Exception) -> JSONResponse:

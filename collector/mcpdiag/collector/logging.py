@@ -76,10 +76,17 @@ class RepeatFilter(logging.Filter):
         self.limiter = limiter
 
     def filter(self, record: logging.LogRecord) -> bool:
-        allowed, held = self.limiter.admit((record.name, record.levelno, str(record.msg)))
+        try:
+            kind = str(record.msg)
+        except Exception:  # a message that cannot be read is one kind; a filter never raises
+            kind = type(record.msg).__name__
+        allowed, held = self.limiter.admit((record.name, record.levelno, kind))
         if allowed and held:
             record.msg = f"{record.msg} ({held} similar messages suppressed)"
         return allowed
+
+
+_PROSE_RULES = frozenset({"assignment"})
 
 
 class LogRedaction:
@@ -87,6 +94,7 @@ class LogRedaction:
     stdlib filter (the formatted message of a library's record, its arguments folded in)."""
 
     _KEPT = frozenset({"timestamp", "level", "request_id"})
+    _PROSE = frozenset({"event", "message"})
 
     def __init__(self) -> None:
         self.redactor = Redactor()
@@ -104,8 +112,22 @@ class LogRedaction:
     ) -> MutableMapping[str, Any]:
         """As a structlog processor: the line's fields redacted (its time, level and request id are ours)."""
         kept = {key: event.pop(key) for key in self._KEPT & event.keys()}
+        prose = {
+            key: self.prose(event.pop(key))
+            for key in self._PROSE & event.keys()
+            if isinstance(event[key], str)
+        }
         redacted: dict[str, Any] = self.redactor.value(_as_json(dict(event)), {})
-        return {**kept, **redacted}
+        return {**kept, **prose, **redacted}
+
+    def prose(self, text: str) -> str:
+        """`text`, one of our own messages, redacted: a secret of a known format or one of the service's own
+        is replaced; a text whose only finding is the `assignment` rule is kept as it is. Our messages name
+        fields and headers (`passphrase: unknown query parameter`, `send 'Authorization: Bearer <key>'`),
+        which that rule reads as values and would swallow with the explanation."""
+        counts: dict[str, int] = {}
+        redacted = self.redactor.text(text, counts)
+        return text if set(counts) <= _PROSE_RULES else redacted
 
     def text(self, text: str) -> str:
         """One text redacted."""
@@ -134,15 +156,53 @@ class RedactFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
-            message = record.getMessage()
-        except (TypeError, ValueError):  # arguments that do not fit the format: their text, as logging would
-            message = f"{record.msg} {record.args}"
-        record.msg, record.args = self.redaction.text(message), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.redaction.text(record.exc_text)
+            self._redact(record)
+        except Exception:  # a filter must never raise into the code that logged
+            record.msg, record.args = "[a log record that could not be read was held back]", ()
+            record.exc_info = record.exc_text = record.stack_info = None
         return True
+
+    def _redact(self, record: logging.LogRecord) -> None:
+        text = self.redaction.text
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not fit the format: their text, as logging's own error shows
+            message = f"{record.msg!r} {record.args!r}"
+            record.msg, record.args = message, ()
+        redacted = text(message)
+        if redacted != message:
+            # The record keeps its shape where it can (uvicorn's access formatter unpacks its arguments):
+            # each argument and the format redacted apart, collapsed only if the result still holds anything.
+            args = record.args
+            if isinstance(args, tuple):
+                record.args = tuple(text(a) if isinstance(a, str) else a for a in args)
+            elif isinstance(args, dict):
+                record.args = {k: text(v) if isinstance(v, str) else v for k, v in args.items()}
+            if isinstance(record.msg, str):
+                record.msg = text(record.msg)
+            try:
+                still = text(record.getMessage()) != record.getMessage()
+            except Exception:
+                still = True
+            if still:
+                record.msg, record.args = redacted, ()
+        if record.exc_info:
+            if not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            # A formatter reads the exception from here on: the redacted text, never the live exception.
+            record.exc_info = None
+        if record.exc_text:
+            record.exc_text = text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = text(record.stack_info)
+
+
+def _record_exception(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """For a stdlib record (`stdlib_log_config`): its exception as `RedactFilter` left it (redacted text)."""
+    record = event.get("_record")
+    if isinstance(record, logging.LogRecord) and record.exc_text:
+        event["exception"] = record.exc_text
+    return event
 
 
 _LIMITER = RepeatLimiter()
@@ -197,9 +257,11 @@ def stdlib_log_config(level: str = "INFO") -> dict[str, Any]:
                 "()": structlog.stdlib.ProcessorFormatter,
                 "processors": [
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    REDACTION.processor,
                     structlog.processors.JSONRenderer(),
                 ],
-                "foreign_pre_chain": [*_SHARED, structlog.stdlib.add_logger_name],
+                "foreign_pre_chain": [*_SHARED, structlog.stdlib.add_logger_name, _record_exception],
             }
         },
         "handlers": {
@@ -247,6 +309,8 @@ class RequestIdMiddleware:
             return
         sent = next((v for k, v in scope["headers"] if k == REQUEST_ID_HEADER.encode()), None)
         request_id = request_id_of(sent.decode("latin-1") if sent is not None else None)
+        if REDACTION.text(request_id) != request_id:  # in every line and span: never a secret
+            request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:

@@ -105,7 +105,7 @@ class CollectorMetrics:
         self.batch_events = Histogram(
             "mcpdiag_batch_events",
             "Events per batch write",
-            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000),
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
             registry=r,
         )
         self.queue_depth = Gauge("mcpdiag_queue_depth", "Events waiting for the batch writer", registry=r)

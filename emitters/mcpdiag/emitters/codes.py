@@ -270,8 +270,9 @@ LIFECYCLE_CODES = frozenset({"MCP_CONNECTED", "MCP_DISCONNECTED", "MCP_OAUTH_STA
 TOOL_ERROR = "MCP_TOOL_ERROR"
 """A tool's own error (`isError`): the server worked, so it is counted apart from the server's failures."""
 NOT_FAILURES = LIFECYCLE_CODES | {TOOL_ERROR}
-"""Codes that are never a failure of the server, whatever their severity: the one definition the cards,
-summaries and bundles count by (a failure is any other event of severity warning or worse)."""
+"""Codes a bundle's analysis never counts as the server's failures, whatever their severity. The cards and
+summaries leave out the tool's own errors alike (`mcpdiag.api.states.is_failure`); a lifecycle event a
+sender marked warning or worse still turns a card red there (its state says the connection failed)."""
 FALLBACK_CODE = "MCP_INTERNAL_ERROR"
 
 

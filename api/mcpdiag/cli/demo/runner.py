@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import random
 import secrets
@@ -81,12 +82,13 @@ class Demo:
         return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{self.options.port}"  # noqa: S104
 
     def service(self) -> ManagedServer:
-        """The service's uvicorn server: dev mode, the demo's store, key and JWT secret; the doctor may reach
-        the demo's own MCP servers (on 127.0.0.1), so that Re-check and Test connection work on its cards."""
+        """The service's uvicorn server: dev mode, the demo's store, key and JWT secret. Its doctor may reach
+        the demo's own MCP servers (on 127.0.0.1), so that Re-check and Test connection work on its cards,
+        when the service listens on loopback only: served to a network, dev mode's open sign-in would let
+        anyone there have the doctor probe this machine's ports."""
         data = self.options.data_dir.resolve()
-        api = ApiSettings(
-            dev_mode=True, jwt_secret=SecretStr(secrets.token_urlsafe(48)), doctor_allow=DEMO_SERVERS_HOST
-        )
+        allow = DEMO_SERVERS_HOST if _loopback(self.options.host) else ""
+        api = ApiSettings(dev_mode=True, jwt_secret=SecretStr(secrets.token_urlsafe(48)), doctor_allow=allow)
         collector = CollectorSettings(
             store_url=f"sqlite:///{data / 'mcpdiag.db'}",
             spool_dir=data / "spool",
@@ -206,3 +208,13 @@ def run_demo(options: DemoOptions) -> None:
     """Run the demo until Ctrl-C."""
     quiet_logging()
     asyncio.run(Demo(options).run())
+
+
+def _loopback(host: str) -> bool:
+    """Whether `host` (what the service binds) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
