@@ -275,3 +275,20 @@ def test_a_port_in_use_is_named_without_a_traceback(command: str, tmp_path: Path
     assert result.exit_code == 1
     assert f"127.0.0.1:{port} is already in use" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["search", "0123456789abcdef", "--store", "postgres://db.invalid/x"],
+        ["tail", "--server", "github", "--store", "postgres://db.invalid/x"],
+        ["bundle", "--since", "1h", "--store", "postgres://db.invalid/x"],
+        ["serve", "--port", "0", "--store", "postgres://db.invalid/x"],
+        ["search", "0123456789abcdef", "--store", "sqlite://relative.db"],
+    ],
+)
+def test_a_store_url_no_backend_takes_is_a_bad_argument_exit_2(args: list[str]) -> None:
+    """As the README says of a bad argument: exit 2, the error naming what store URLs look like."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "sqlite:///" in result.output and "Traceback" not in result.output

@@ -25,3 +25,14 @@ def test_defaults_close_ingest_and_bound_the_pipeline() -> None:
     assert settings.ingest_keys == frozenset()
     assert (settings.batch_size, settings.batch_interval_ms, settings.queue_max_events) == (5000, 200, 50_000)
     assert settings.spool_max_mb == 256 and settings.purge_interval_s == 300
+
+
+@pytest.mark.parametrize(
+    "url", ["postgres://db.invalid/x", "sqlite://relative.db", "sqlite:///", "", "data.db"]
+)
+def test_a_store_url_no_backend_takes_is_refused_with_the_settings(url: str) -> None:
+    """Before anything starts (the service started and failed in its lifespan, with a traceback)."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"sqlite:///path/to/file\.db"):
+        CollectorSettings(_env_file=None, store_url=url)

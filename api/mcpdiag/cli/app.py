@@ -27,7 +27,7 @@ from mcpdiag.collector.errors import CollectorError
 from mcpdiag.collector.settings import CollectorSettings, get_collector_settings
 from mcpdiag.store import sqlite_path
 from mcpdiag.store.backends import open_store
-from mcpdiag.store.errors import StoreError
+from mcpdiag.store.errors import StoreError, UnsupportedStoreURLError
 
 if TYPE_CHECKING:
     from mcpdiag.api.settings import ApiSettings
@@ -50,9 +50,12 @@ errors = Console(stderr=True, emoji=False)
 
 
 def fail(exc: BaseException, code: int = 1) -> typer.Exit:
-    """Print `exc` as one `error:` line on stderr; the `typer.Exit` to raise (exit 2 for a bad argument)."""
+    """Print `exc` as one `error:` line on stderr; the `typer.Exit` to raise (exit 2 for a bad argument: a
+    `BadArgument`, or a store URL no backend takes, given with --store or in MCPDIAG_STORE_URL)."""
     message = str(getattr(exc, "message", None) or exc)
     errors.print(f"[red]error:[/red] {shown(message)}", highlight=False, soft_wrap=True)
+    if isinstance(exc, UnsupportedStoreURLError):
+        code = 2
     return typer.Exit(getattr(exc, "exit_code", code))
 
 

@@ -15,7 +15,7 @@ from mcpdiag.cli.serving import stop_signals
 from mcpdiag.collector.settings import get_collector_settings
 from mcpdiag.emitters import Severity
 from mcpdiag.store import sqlite_path
-from mcpdiag.store.backends import open_store
+from mcpdiag.store.backends import check_store_url, open_store
 from mcpdiag.store.base import MAX_PAGE, EventQuery, EventStore, trace_key
 from mcpdiag.store.errors import InvalidQueryError, StoreError
 
@@ -38,7 +38,7 @@ class Stopped(Exception):
 async def opened_store(url: str | None) -> AsyncIterator[EventStore]:
     """The store `url` names (default: MCPDIAG_STORE_URL), checked reachable, closed afterwards."""
     settings = get_collector_settings()
-    url = url or settings.store_url
+    url = check_store_url(url or settings.store_url)
     if url.startswith("sqlite:") and not sqlite_path(url).is_file():
         raise LookupFailed(f"no event store at {sqlite_path(url)} (set MCPDIAG_STORE_URL or --store)")
     store = open_store(url, retention=settings.retention, cursor_key=settings.cursor_key)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mcpdiag.store.backends import check_store_url
 from mcpdiag.store.base import Retention
 from mcpdiag.store.cursor import cursor_key_from_secret
 
@@ -89,6 +90,11 @@ class CollectorSettings(BaseSettings):
         description="Seconds over-budget events are merged before their summaries are stored (their "
         "requests are answered then)",
     )
+
+    @field_validator("store_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        return check_store_url(value)
 
     @field_validator("ingest_keys", "known_secrets", mode="before")
     @classmethod

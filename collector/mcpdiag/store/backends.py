@@ -16,13 +16,21 @@ def open_store(
 
     Without a `cursor_key` its cursors are signed with the random key the store keeps for the deployment.
     """
+    if check_store_url(url).startswith("sqlite:"):
+        return SQLiteEventStore(sqlite_path(url), retention=retention, clock=clock, cursor_key=cursor_key)
+    return MongoEventStore.from_url(url, retention=retention, clock=clock, cursor_key=cursor_key)
+
+
+def check_store_url(url: str) -> str:
+    """`url` if a backend takes it (`sqlite:///file.db`, `mongodb://…`, `mongodb+srv://…`), else
+    `UnsupportedStoreURLError` saying what one looks like: the settings check it before anything starts."""
     if url.startswith("sqlite:"):
         if not url.startswith("sqlite:///") or url == "sqlite:///":
             raise UnsupportedStoreURLError("a SQLite store URL looks like sqlite:///path/to/file.db")
-        return SQLiteEventStore(sqlite_path(url), retention=retention, clock=clock, cursor_key=cursor_key)
+        return url
     if url.startswith(("mongodb://", "mongodb+srv://")):
-        return MongoEventStore.from_url(url, retention=retention, clock=clock, cursor_key=cursor_key)
+        return url
     scheme = url.split(":", 1)[0] if ":" in url else url
     raise UnsupportedStoreURLError(
-        f"unsupported store URL scheme {scheme!r}: use sqlite:///path/to/file.db or mongodb://host/db"
+        f"unsupported store URL scheme {scheme[:32]!r}: use sqlite:///path/to/file.db or mongodb://host/db"
     )
