@@ -196,3 +196,21 @@ async def test_what_was_asked_before_the_lane_closed_is_still_answered() -> None
     await asyncio.sleep(0)
     lane.close()
     assert await asyncio.gather(*asked) == ["c0", "c1", "c2", "c3"]
+
+
+async def test_a_check_asked_for_while_the_lane_is_closing_is_run() -> None:
+    """A lane closed and asked again at once: the check lands on a thread that runs it, never on one that
+    is ending (it hung a test run: the ending thread was still alive, so none was started). The thread here
+    lingers after its work loop has returned, as an ending thread does for a moment."""
+
+    class Lingering(CheckLane):
+        def _work(self) -> None:
+            super()._work()
+            time.sleep(0.5)
+
+    lane = Lingering()
+    assert (await lane.run_steps(_thread_name())).startswith("mcpdiag-check")
+    lane.close()
+    await asyncio.sleep(0.1)  # the thread has left its loop and is still alive
+    assert (await asyncio.wait_for(lane.run_steps(_thread_name()), timeout=20)).startswith("mcpdiag-check")
+    lane.close()

@@ -58,7 +58,7 @@ class CheckLane:
         job = _Job(steps, Future())
         with self._ready:
             self._closing = False
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
                 # A daemon: an idle lane never holds the interpreter open.
                 self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
                 self._thread.start()
@@ -79,6 +79,9 @@ class CheckLane:
             with self._ready:
                 while not self._jobs:
                     if self._closing:
+                        # Under the lock: a check asked for from here on starts a new thread. An ending
+                        # thread still `is_alive()` for a moment, and a job handed to it was never run.
+                        self._thread = None
                         return
                     self._ready.wait()
                 job = self._jobs.popleft()
