@@ -16,7 +16,7 @@ from typing import Any
 
 from mcpdiag.bundle.insight import Insights
 from mcpdiag.emitters import Severity, code_info
-from mcpdiag.emitters.codes import NOT_FAILURES, SEVERITY_RANK
+from mcpdiag.emitters.codes import NOT_FAILURES, SEVERITY_RANK, TOOL_ERROR
 
 _FAILURE_RANK = Severity.WARNING.rank
 
@@ -288,6 +288,18 @@ class BundleStats:
             if code_seen is None:
                 code_seen = failures.codes[code] = Seen()
             code_seen.add(ts, n, span)
+
+    @property
+    def failure_count(self) -> int:
+        """Occurrences that are failures of their server (`NOT_FAILURES` left out)."""
+        self.settle()
+        return sum(f.total for f in self.failures.values())
+
+    @property
+    def tool_errors(self) -> int:
+        """Occurrences of a tool's own error, counted apart from the failures."""
+        self.settle()
+        return self.by_code.get(TOOL_ERROR, 0)
 
     def summary(self) -> dict[str, Any]:
         """summary.json: occurrences by server / code / severity / touchpoint / hour, first and last per code.

@@ -9,7 +9,6 @@ from mcpdiag.bundle.aggregate import BundleStats, ServerFailures
 from mcpdiag.bundle.findings import headline, ranked, render_findings
 from mcpdiag.bundle.markdown import md_text
 from mcpdiag.emitters import Action, code_info
-from mcpdiag.emitters.codes import TOOL_ERROR
 
 SPIKE_FACTOR = 3
 MIN_SPIKE_HOURS = 3
@@ -153,14 +152,14 @@ def _server_section(server: str, events: int, failures: ServerFailures | None, d
 def render_analysis(stats: BundleStats, *, scope_text: str, day: str) -> str:
     """analysis.md for the aggregates of one bundle; `day` is the scope's last UTC date (`YYYY-MM-DD`)."""
     stats.settle()
-    failing = sum(f.total for f in stats.failures.values())
+    failing = stats.failure_count
     lines = ["# Analysis", "", f"Scope: {md_text(scope_text)}.", ""]
     if stats.total == 0:
         return "\n".join([*lines, "No events matched this scope: nothing to analyse.", ""])
     servers = sorted(stats.by_server)
     # Occurrences: a stored event that stands for coalesced repeats counts as every one of them.
     stored = "" if stats.occurrences == stats.total else f" ({stats.total:,} stored: repeats coalesced)"
-    tools = stats.by_code.get(TOOL_ERROR, 0)
+    tools = stats.tool_errors
     also = f"; {tools:,} tool errors (a tool answered with an error: the server worked)" if tools else ""
     lines += [
         f"{stats.occurrences:,} events{stored} on {len(servers)} server(s); {failing:,} of them failures "

@@ -33,7 +33,6 @@ from mcpdiag.bundle.selection import member_name, select
 from mcpdiag.bundle.settings_file import sanitize_settings
 from mcpdiag.bundle.streamscan import StreamFollow
 from mcpdiag.bundle.system import system_info, version_info
-from mcpdiag.emitters.codes import TOOL_ERROR
 from mcpdiag.emitters.redact import OFFLOAD_CHARS
 from mcpdiag.store.base import EventStore
 from mcpdiag.store.errors import StoreError
@@ -299,8 +298,8 @@ async def export_bundle(
         "events": stats.total,
         "occurrences": stats.occurrences,
         "by_server": dict(sorted(stats.by_server.items())),
-        "failures": sum(f.total for f in stats.failures.values()),
-        "tool_errors": stats.by_code.get(TOOL_ERROR, 0),
+        "failures": stats.failure_count,
+        "tool_errors": stats.tool_errors,
     }
     return BundleResult(
         final,

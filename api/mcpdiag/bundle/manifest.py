@@ -10,7 +10,6 @@ from mcpdiag.bundle.aggregate import BundleStats
 from mcpdiag.bundle.readme import SECURITY_NOTICE
 from mcpdiag.bundle.scope import BundleScope
 from mcpdiag.emitters import format_ts
-from mcpdiag.emitters.codes import TOOL_ERROR
 from mcpdiag.store.base import EventQuery, EventStore
 
 BUNDLE_VERSION = 1
@@ -88,8 +87,8 @@ def manifest(
             "events": stats.total,
             "occurrences": stats.occurrences,
             "servers": len(stats.by_server),
-            "failures": sum(f.total for f in stats.failures.values()),
-            "tool_errors": stats.by_code.get(TOOL_ERROR, 0),
+            "failures": stats.failure_count,
+            "tool_errors": stats.tool_errors,
             # Server names are values: as keys, a server called `auth` would read as a secret field.
             "by_server": [
                 {"server": name, "events": stats.events_by_server[name], "occurrences": n}

@@ -255,10 +255,9 @@ def stdlib_log_config(level: str = "INFO") -> dict[str, Any]:
         "formatters": {
             "json": {
                 "()": structlog.stdlib.ProcessorFormatter,
+                # The handler's filter has redacted the record (message, exception, stack) already.
                 "processors": [
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info,
-                    REDACTION.processor,
                     structlog.processors.JSONRenderer(),
                 ],
                 "foreign_pre_chain": [*_SHARED, structlog.stdlib.add_logger_name, _record_exception],
