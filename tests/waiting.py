@@ -12,10 +12,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
+import httpx
+
 T = TypeVar("T")
 
 PATIENCE_S = 120.0
 """How long a test waits before it says the thing did not happen."""
+
+HTTP_PATIENCE = httpx.Timeout(PATIENCE_S)
+"""Every test HTTP client's timeout: a loaded machine answers late, and a late answer is not a failure
+(httpx's default of 5 s made a 500-event POST during a store outage fail when two suites shared two cores)."""
+
+PROBE_S = 2.0
+"""One try of a readiness probe that tries again: its late answer is the next try, not a failure."""
 
 
 async def eventually(

@@ -21,7 +21,7 @@ from mcpdiag.api.live import LiveFeeds, Position, StreamsStopping, diagnostics_s
 from mcpdiag.collector.changes import Changes
 from mcpdiag.store import SQLiteEventStore
 from tests.factories import make_event
-from tests.waiting import eventually
+from tests.waiting import PATIENCE_S, eventually
 
 SERVER = "github"
 C = TypeVar("C", bound=SQLiteEventStore)
@@ -216,7 +216,7 @@ async def test_a_reader_slower_than_the_ingest_loses_and_repeats_nothing(
     pull = asyncio.ensure_future(anext(slow.messages))
     await asyncio.sleep(0.05)
     await post(store, feeds.changes, 2, start=1)  # bob's, then a server-wide one
-    slow.got += parse(await asyncio.wait_for(pull, 20))
+    slow.got += parse(await asyncio.wait_for(pull, PATIENCE_S))
     for batch in range(6):
         await post(store, feeds.changes, 10, start=batch * 10)
 
@@ -225,7 +225,7 @@ async def test_a_reader_slower_than_the_ingest_loses_and_repeats_nothing(
 
     await eventually(fast_done, "the fast reader has every event")
     want = await scope(store, "bob")
-    got = slow.got + await asyncio.wait_for(slow.take(len(want) - len(slow.got)), 20)
+    got = slow.got + await asyncio.wait_for(slow.take(len(want) - len(slow.got)), PATIENCE_S)
     assert [message["id"] for message in got] == want
     assert ids(fast) == await scope(store, None)
     await slow.stop()

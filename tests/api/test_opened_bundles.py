@@ -22,7 +22,7 @@ from tests.api.support import NOW, Tokens, api_settings, collector_settings
 from tests.bundle.test_bundle import export
 from tests.collector.support import serve
 from tests.factories import FakeClock, make_event
-from tests.waiting import eventually
+from tests.waiting import HTTP_PATIENCE, eventually
 
 PASSPHRASE = "pp-" + secrets.token_urlsafe(12)
 
@@ -86,7 +86,7 @@ async def wait_ready(http: httpx.AsyncClient, status: str, headers: dict[str, st
 
 async def test_an_admin_opens_a_dropped_bundle_read_only(server: Server, tmp_path: Path) -> None:
     bundle = await customer_bundle(tmp_path, encrypted=True)
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=server.url, timeout=HTTP_PATIENCE) as http:
         files = {"file": (bundle.name, bundle.read_bytes(), "application/octet-stream")}
         wrong = await http.post("/api/admin/bundles", files=files, data={"passphrase": "not-the-passphrase"},
                                 headers=server.admin())  # fmt: skip
@@ -168,7 +168,7 @@ async def test_an_admin_opens_a_dropped_bundle_read_only(server: Server, tmp_pat
 
 
 async def test_uploads_that_are_not_bundles(server: Server, tmp_path: Path) -> None:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=server.url, timeout=HTTP_PATIENCE) as http:
         for name, data, code in (
             ("x.zip", b"not a zip", "invalid_bundle"),
             ("x.zip.age", b"age-encryption.org/v1\n-> X25519 abc\nxyz\n--- abc\n", "cannot_decrypt"),

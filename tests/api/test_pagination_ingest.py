@@ -14,6 +14,7 @@ from mcpdiag.store.base import utc_now
 from tests.api.support import Tokens, build_app, seed
 from tests.collector.support import new_key, serve
 from tests.factories import make_event
+from tests.waiting import HTTP_PATIENCE
 
 
 async def test_walking_every_page_during_ingest_returns_each_existing_event_once_newest_first(
@@ -30,7 +31,7 @@ async def test_walking_every_page_during_ingest_returns_each_existing_event_once
         )
         for _ in range(400)
     ]
-    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=HTTP_PATIENCE) as client:
         await seed(app.state.store, existing)
         stop = asyncio.Event()
         posted: list[str] = []

@@ -21,6 +21,7 @@ from mcpdiag.cli.serving import serving
 from mcpdiag.store.base import utc_now
 from tests.api.support import Tokens, build_app, seed
 from tests.factories import make_event
+from tests.waiting import HTTP_PATIENCE
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -109,7 +110,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     tmp: Path = tmp_path_factory.mktemp("rbac")
     tokens = Tokens()
     app = build_app(tmp, tokens, ACL)
-    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=HTTP_PATIENCE) as client:
         now = utc_now()
         events, traces = [], {}
         for i, (server, (ownership, (user, code))) in enumerate(itertools.product(SERVERS, OWNERS.items())):

@@ -17,6 +17,7 @@ from tests.api.conftest import ACL, Api
 from tests.api.support import build_app
 from tests.collector.support import new_key, serve
 from tests.factories import make_event
+from tests.waiting import HTTP_PATIENCE
 
 ROUTES = ("diagnostics", "summary", "problems", "timeline", "diagnostics/stream")
 READS = ROUTES[:-1]  # the stream answers until it is closed: its check is enough here
@@ -97,7 +98,7 @@ async def test_a_name_redaction_rewrote_is_reachable_over_a_real_socket(
     admin = tokens.header(tokens.mint("ada", roles=["admin"]))
     sent = f"https://svc:{secrets.token_urlsafe(12)}@mcp.example.invalid/mcp"
     event = make_event(server=sent, ts=utc_now() - timedelta(minutes=1), user_id=None).to_wire()
-    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=HTTP_PATIENCE) as client:
         stored = await client.post("/v1/events", json={"events": [event]}, headers={"x-api-key": key})
         assert stored.status_code == 202 and stored.json()["accepted"] == 1, stored.text
         status = await client.get("/api/mcp/connection/status", headers=admin)

@@ -20,6 +20,7 @@ from mcpdiag.cli.serving import serving
 from tests.api.conftest import ACL
 from tests.api.support import Tokens, build_app
 from tests.collector.support import new_key, wire_events
+from tests.waiting import HTTP_PATIENCE, PATIENCE_S
 
 
 @dataclass
@@ -32,7 +33,7 @@ class Live:
         return self.tokens.header(self.tokens.mint(sub, roles=list(roles)))
 
     async def post(self, *events: dict[str, Any]) -> None:
-        async with httpx.AsyncClient(base_url=self.url) as client:
+        async with httpx.AsyncClient(base_url=self.url, timeout=HTTP_PATIENCE) as client:
             response = await client.post(
                 "/v1/events", json={"events": list(events)}, headers={"x-api-key": self.key}
             )
@@ -93,7 +94,7 @@ async def opened(
 ) -> AsyncIterator[Reader]:
     headers = live.auth(sub, *roles) | ({"Last-Event-ID": last_event_id} if last_event_id else {})
     async with (
-        httpx.AsyncClient(base_url=live.url, timeout=30) as client,
+        httpx.AsyncClient(base_url=live.url, timeout=HTTP_PATIENCE) as client,
         client.stream("GET", "/api/mcp/github/diagnostics/stream", headers=headers) as response,
     ):
         assert response.status_code == 200, await response.aread()
@@ -137,7 +138,7 @@ async def test_an_idle_stream_gets_heartbeats(live: Live) -> None:
 
 async def test_streams_are_refused_without_access_and_past_the_per_user_bound(live: Live) -> None:
     await live.post(event(None))
-    async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=live.url, timeout=HTTP_PATIENCE) as client:
         denied = await client.get("/api/mcp/payroll/diagnostics/stream", headers=live.auth("ursula"))
         assert denied.status_code == 404
         missing = await client.get("/api/mcp/nowhere/diagnostics/stream", headers=live.auth("sam", "support"))
@@ -145,7 +146,7 @@ async def test_streams_are_refused_without_access_and_past_the_per_user_bound(li
     async with (
         opened(live, "ursula"),
         opened(live, "ursula"),
-        httpx.AsyncClient(base_url=live.url, timeout=30) as client,
+        httpx.AsyncClient(base_url=live.url, timeout=HTTP_PATIENCE) as client,
     ):
         third = await client.get("/api/mcp/github/diagnostics/stream", headers=live.auth("ursula"))
         assert third.status_code == 429 and third.json()["error"]["code"] == "too_many_streams"
@@ -161,7 +162,7 @@ async def test_streams_end_when_the_service_shuts_down(tmp_path: Path) -> None:
     async def listen(url: str) -> None:
         headers = tokens.header(tokens.mint("sam", roles=["support"]))
         async with (
-            httpx.AsyncClient(base_url=url, timeout=60) as client,
+            httpx.AsyncClient(base_url=url, timeout=HTTP_PATIENCE) as client,
             client.stream("GET", "/api/mcp/docs/diagnostics/stream", headers=headers) as response,
         ):
             async for line in response.aiter_lines():
@@ -172,4 +173,4 @@ async def test_streams_end_when_the_service_shuts_down(tmp_path: Path) -> None:
         await asyncio.sleep(0.5)
         assert not listener.done()
     # Leaving `serving` shut the server down: the stream ended instead of holding the shutdown.
-    await asyncio.wait_for(listener, timeout=30)
+    await asyncio.wait_for(listener, timeout=PATIENCE_S)

@@ -22,6 +22,7 @@ from mcpdiag.api import create_app
 from mcpdiag.api.telemetry import TracingMiddleware
 from tests.api.support import Tokens, api_settings, collector_settings
 from tests.collector.support import asgi_client
+from tests.waiting import HTTP_PATIENCE
 
 
 @dataclass
@@ -173,7 +174,9 @@ async def test_an_exception_reaches_the_span_redacted(otlp: OtlpReceiver) -> Non
     telemetry.start()
     try:
         transport = httpx.ASGITransport(app=TracingMiddleware(failing, telemetry), raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://app", timeout=HTTP_PATIENCE
+        ) as client:
             await client.get("/boom")
     finally:
         telemetry.shutdown()

@@ -19,6 +19,7 @@ from mcpdiag.cli.settings import ServeSettings
 from mcpdiag.collector.logging import RepeatFilter, RepeatLimiter
 from tests.api.support import Tokens, api_settings, collector_settings
 from tests.collector.support import new_key
+from tests.waiting import HTTP_PATIENCE, PATIENCE_S
 
 HEAD_START = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 
@@ -42,7 +43,7 @@ async def open_raw(url: str, first: bytes = b"") -> tuple[asyncio.StreamReader, 
 
 async def closed_with(reader: asyncio.StreamReader) -> bytes:
     """Everything the server sent before closing (bounded: a hang fails the test, it measures nothing)."""
-    return await asyncio.wait_for(reader.read(), timeout=30)
+    return await asyncio.wait_for(reader.read(), timeout=PATIENCE_S)
 
 
 async def test_headers_that_never_finish_get_408_and_are_closed(url: str) -> None:
@@ -54,13 +55,13 @@ async def test_headers_that_never_finish_get_408_and_are_closed(url: str) -> Non
     answers = [await closed_with(reader) for reader, _ in slow + silent]
     assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers), answers[:2]
     assert b'"request_timeout"' in answers[0]
-    async with httpx.AsyncClient(base_url=url) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=HTTP_PATIENCE) as client:
         assert (await client.get("/healthz")).status_code == 200
 
 
 async def test_a_keep_alive_connection_gets_a_fresh_header_bound_after_each_response(url: str) -> None:
     reader, writer = await open_raw(url, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-    first = await asyncio.wait_for(reader.readuntil(b"}"), timeout=30)
+    first = await asyncio.wait_for(reader.readuntil(b"}"), timeout=PATIENCE_S)
     assert first.startswith(b"HTTP/1.1 200 ")
     writer.write(HEAD_START)  # the second request's headers never finish
     await writer.drain()
@@ -72,7 +73,7 @@ async def test_idle_connections_past_the_cap_give_way_to_new_requests(url: str) 
     """64 connections that send nothing, against a cap of 16: the oldest waiting ones are closed as new
     ones arrive, so the process never holds more than the cap and a real request still gets through."""
     idle = [await open_raw(url) for _ in range(64)]
-    async with httpx.AsyncClient(base_url=url) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=HTTP_PATIENCE) as client:
         for _ in range(5):
             assert (await client.get("/healthz")).status_code == 200
     await asyncio.sleep(0)  # let closes land

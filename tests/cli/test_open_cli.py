@@ -26,6 +26,7 @@ from tests.api.support import NOW, Tokens, api_settings, collector_settings
 from tests.bundle.test_bundle import export
 from tests.collector.support import asgi_client
 from tests.factories import FakeClock, make_event
+from tests.waiting import HTTP_PATIENCE
 
 
 def command() -> list[str]:
@@ -110,7 +111,7 @@ def test_open_serves_the_bundle_through_the_same_api(tmp_path: Path) -> None:
             seen
         )
         viewer = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=base, timeout=30) as http:
+        with httpx.Client(base_url=base, timeout=HTTP_PATIENCE) as http:
             for path in PATHS:
                 answer = http.get(path, headers=viewer)
                 assert answer.status_code == 200, (path, answer.text)

@@ -25,6 +25,7 @@ import jwt
 
 from mcpdiag.collector.logging import LogRedaction, RedactFilter
 from tests.cli.test_cli_serve import free_port, wait_ready
+from tests.waiting import HTTP_PATIENCE
 
 
 def _ghp() -> str:
@@ -66,7 +67,7 @@ def test_serve_logs_are_json_lines_with_request_ids_and_hold_no_secret(tmp_path:
     request_ids = [f"req-{secrets.token_hex(6)}" for _ in range(4)]
     try:
         wait_ready(f"{base}/readyz", process)
-        with httpx.Client(base_url=base, timeout=10) as client:
+        with httpx.Client(base_url=base, timeout=HTTP_PATIENCE) as client:
             auth = {"Authorization": f"Bearer {support}"}
             answers = [
                 client.get(

@@ -19,6 +19,7 @@ from mcpdiag.cli.serving import serving
 from mcpdiag.collector import CollectorSettings
 from mcpdiag.emitters import DiagnosticEvent, Severity
 from mcpdiag.store import EventQuery, EventStore, Page, SQLiteEventStore, StoreUnavailableError, Summary
+from tests.waiting import HTTP_PATIENCE
 
 
 def new_key() -> str:
@@ -44,7 +45,10 @@ async def asgi_client(app: FastAPI, key: str | None = None) -> AsyncIterator[htt
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://collector", headers=headers
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://collector",
+            headers=headers,
+            timeout=HTTP_PATIENCE,
         ) as client,
     ):
         yield client

@@ -20,6 +20,7 @@ import pytest
 from mcpdiag.collector import create_collector_app
 from mcpdiag.collector.body import MAX_GZIP_MEMBERS
 from tests.collector.support import new_key, serve, settings_for, stored_ids, wire_events
+from tests.waiting import HTTP_PATIENCE
 
 JSON_GZIP = {"content-type": "application/json", "content-encoding": "gzip"}
 NDJSON_GZIP = {"content-type": "application/x-ndjson", "content-encoding": "gzip"}
@@ -32,7 +33,7 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = create_collector_app(settings_for(tmp_path, key))
     async with (
         serve(app) as url,
-        httpx.AsyncClient(base_url=url, headers={"x-api-key": key}, timeout=60) as c,
+        httpx.AsyncClient(base_url=url, headers={"x-api-key": key}, timeout=HTTP_PATIENCE) as c,
     ):
         yield c
 

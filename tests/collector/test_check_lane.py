@@ -22,7 +22,7 @@ from mcpdiag.collector import create_collector_app
 from mcpdiag.collector.lane import CheckLane, Steps
 from mcpdiag.store import EventQuery
 from tests.collector.support import asgi_client, new_key, settings_for, wire_events
-from tests.waiting import loop_ticks
+from tests.waiting import PATIENCE_S, loop_ticks
 
 HOLD_S = 0.02
 """How long each watched step holds its thread: long enough that checks side by side would overlap."""
@@ -212,5 +212,7 @@ async def test_a_check_asked_for_while_the_lane_is_closing_is_run() -> None:
     assert (await lane.run_steps(_thread_name())).startswith("mcpdiag-check")
     lane.close()
     await asyncio.sleep(0.1)  # the thread has left its loop and is still alive
-    assert (await asyncio.wait_for(lane.run_steps(_thread_name()), timeout=20)).startswith("mcpdiag-check")
+    assert (await asyncio.wait_for(lane.run_steps(_thread_name()), timeout=PATIENCE_S)).startswith(
+        "mcpdiag-check"
+    )
     lane.close()

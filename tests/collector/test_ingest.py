@@ -23,6 +23,7 @@ from mcpdiag.emitters.redact import CACHE_STRINGS
 from mcpdiag.store import EventQuery
 from mcpdiag.store.base import utc_now
 from tests.collector.support import asgi_client, new_key, serve, settings_for, stored_ids, wire_events
+from tests.waiting import HTTP_PATIENCE
 
 NDJSON = {"content-type": "application/x-ndjson"}
 
@@ -273,12 +274,15 @@ async def test_a_gzip_bomb_over_real_http_is_cut_off_quickly_and_the_service_kee
             yield bomb[start : start + 64 * 1024]
 
     app = create_collector_app(settings_for(tmp_path, key))
-    async with serve(app) as url, httpx.AsyncClient(base_url=url, headers={"x-api-key": key}) as client:
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, headers={"x-api-key": key}, timeout=HTTP_PATIENCE) as client,
+    ):
         tracemalloc.start()  # uvicorn runs in this process: its allocations are traced too
         try:
             for content in (bomb, streamed()):
                 # A fresh connection each time: the server may close one whose body it stopped reading.
-                async with httpx.AsyncClient(base_url=url, timeout=30) as bomber:
+                async with httpx.AsyncClient(base_url=url, timeout=HTTP_PATIENCE) as bomber:
                     response = await bomber.post("/v1/events", content=content, headers=headers)
                 assert_error(response, 413, "payload_too_large")
                 health = await client.get("/healthz")

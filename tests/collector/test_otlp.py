@@ -31,6 +31,7 @@ from mcpdiag.collector import create_collector_app
 from mcpdiag.store import EventQuery, SQLiteEventStore
 from tests.collector.support import asgi_client, new_key, serve, settings_for
 from tests.factories import DAY, NOW
+from tests.waiting import HTTP_PATIENCE
 
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 SPAN_ID = 0x00F067AA0BA902B7
@@ -54,7 +55,10 @@ async def collector(tmp_path: Path) -> AsyncIterator[Collector]:
     key = new_key()
     store = SQLiteEventStore(tmp_path / "events.db")
     app = create_collector_app(settings_for(tmp_path, key), store)
-    async with serve(app) as url, httpx.AsyncClient(base_url=url, headers={"x-api-key": key}) as client:
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, headers={"x-api-key": key}, timeout=HTTP_PATIENCE) as client,
+    ):
         yield Collector(url, key, store, client)
     await store.close()
 

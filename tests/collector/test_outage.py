@@ -13,6 +13,7 @@ import httpx
 from mcpdiag.collector import create_collector_app
 from mcpdiag.store import SQLiteEventStore
 from tests.collector.support import OutageStore, new_key, serve, settings_for, stored_ids, wire_events
+from tests.waiting import HTTP_PATIENCE, PATIENCE_S
 
 
 async def post_until_accepted(client: httpx.AsyncClient, events: list[dict[str, Any]]) -> list[str]:
@@ -50,7 +51,10 @@ async def test_events_posted_during_a_store_outage_are_all_stored_exactly_once(t
     store = OutageStore(SQLiteEventStore(tmp_path / "events.db"))
     app = create_collector_app(settings, store, replay_backoff=(0.05, 0.5))
     batches = [wire_events(500, server=f"srv-{i % 4}") for i in range(20)]
-    async with serve(app) as url, httpx.AsyncClient(base_url=url, headers={"x-api-key": key}) as client:
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, headers={"x-api-key": key}, timeout=HTTP_PATIENCE) as client,
+    ):
         store.start_outage()  # until every batch was answered, however long that takes here
         queue = list(batches)
         accepted: list[str] = []
@@ -65,7 +69,7 @@ async def test_events_posted_during_a_store_outage_are_all_stored_exactly_once(t
         store.end_outage()
 
         runtime = app.state.collector
-        await wait_for(lambda: not store.down and len(runtime.spool) == 0, timeout=20)
+        await wait_for(lambda: not store.down and len(runtime.spool) == 0, timeout=PATIENCE_S)
         health = (await client.get("/healthz")).json()
         assert health["spoolBatches"] == 0 and health["storeHealthy"] is True
 
@@ -82,7 +86,10 @@ async def test_a_new_collector_replays_the_spool_an_earlier_one_left_behind(tmp_
     failing = OutageStore(SQLiteEventStore(tmp_path / "events.db"))
     first = create_collector_app(settings, failing)
     batches = [wire_events(250) for _ in range(8)]
-    async with serve(first) as url, httpx.AsyncClient(base_url=url, headers={"x-api-key": key}) as client:
+    async with (
+        serve(first) as url,
+        httpx.AsyncClient(base_url=url, headers={"x-api-key": key}, timeout=HTTP_PATIENCE) as client,
+    ):
         failing.start_outage(3600)
         accepted = [i for batch in batches for i in await post_until_accepted(client, batch)]
     # Stopped in the middle of the outage: the accepted events are only in the spool.
@@ -93,7 +100,7 @@ async def test_a_new_collector_replays_the_spool_an_earlier_one_left_behind(tmp_
 
     store = SQLiteEventStore(tmp_path / "events.db")
     second = create_collector_app(settings, store)
-    async with serve(second) as url, httpx.AsyncClient(base_url=url) as client:
+    async with serve(second) as url, httpx.AsyncClient(base_url=url, timeout=HTTP_PATIENCE) as client:
         # Leftovers are replayed before the new collector serves.
         assert (await client.get("/healthz")).json()["spoolBatches"] == 0
     assert sorted(stored_ids(tmp_path / "events.db")) == sorted(accepted)

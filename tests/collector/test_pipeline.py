@@ -14,6 +14,7 @@ from mcpdiag.emitters import DiagnosticEvent
 from mcpdiag.store import SQLiteEventStore
 from tests.collector.support import OutageStore, stored_ids
 from tests.factories import make_event
+from tests.waiting import PATIENCE_S
 
 
 class RecordingStore(OutageStore):
@@ -98,7 +99,7 @@ async def test_a_lone_request_is_written_without_waiting_for_the_batch_interval(
     pipeline = pipeline_for(store, tmp_path, batch_interval=3600.0)
     await pipeline.start()
     # Waiting for the interval would take an hour: the bound only stops a hang, it measures nothing.
-    assert await asyncio.wait_for(pipeline.submit([make_event()]), timeout=60) == 1
+    assert await asyncio.wait_for(pipeline.submit([make_event()]), timeout=PATIENCE_S) == 1
     await pipeline.stop()
 
 

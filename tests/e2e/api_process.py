@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.servers import free_port
+from tests.waiting import PROBE_S
 
 
 @dataclass
@@ -47,7 +48,7 @@ class ApiProcess:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(server.url + "/healthz", timeout=2).status_code == 200:
+                if httpx.get(server.url + "/healthz", timeout=PROBE_S).status_code == 200:
                     return server
             except httpx.TransportError:
                 pass

@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 
+from tests.waiting import HTTP_PATIENCE, PROBE_S
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -97,13 +99,13 @@ class CollectorProcess:
 
     def health(self) -> dict[str, Any]:
         """The child's `/healthz` answer."""
-        body: dict[str, Any] = httpx.get(self.url + "/healthz", timeout=5).json()
+        body: dict[str, Any] = httpx.get(self.url + "/healthz", timeout=HTTP_PATIENCE).json()
         return body
 
     def healthy(self) -> bool:
         """Whether `/healthz` answers 200."""
         try:
-            return httpx.get(self.url + "/healthz", timeout=2).status_code == 200
+            return httpx.get(self.url + "/healthz", timeout=PROBE_S).status_code == 200
         except httpx.TransportError:
             return False
 

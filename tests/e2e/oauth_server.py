@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 
 from mcpdiag.emitters.mcp.sdk import SDK_LINE
 from tests.e2e.servers import zoo_server
+from tests.waiting import HTTP_PATIENCE
 
 
 @dataclass
@@ -214,7 +215,7 @@ class Browser:
 
     async def redirect_handler(self, authorization_url: str) -> None:
         """Open the authorization URL; the authorization server redirects to the callback at once."""
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(timeout=HTTP_PATIENCE) as client:
             response = await client.get(authorization_url)
         self._query = parse_qs(urlsplit(response.headers["location"]).query)
 

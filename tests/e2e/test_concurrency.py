@@ -23,7 +23,7 @@ from mcpdiag.emitters import format_ts, new_event_id, new_trace_id
 from mcpdiag.store.base import utc_now
 from tests.e2e.api_process import ApiProcess
 from tests.factories import make_event
-from tests.waiting import eventually
+from tests.waiting import HTTP_PATIENCE, PATIENCE_S, eventually
 
 SERVER = "busy"
 READERS = 50
@@ -99,9 +99,14 @@ async def test_fifty_readers_page_consistently_while_ingest_runs_at_full_speed(t
     server = await asyncio.to_thread(ApiProcess.start, tmp_path, ingest_key=key, jwt_secret=secret)
     try:
         async with (
-            httpx.AsyncClient(base_url=server.url, headers={"x-api-key": key}, timeout=30) as ingest,
             httpx.AsyncClient(
-                base_url=server.url, headers={"authorization": f"Bearer {token}"}, timeout=30, limits=limits
+                base_url=server.url, headers={"x-api-key": key}, timeout=HTTP_PATIENCE
+            ) as ingest,
+            httpx.AsyncClient(
+                base_url=server.url,
+                headers={"authorization": f"Bearer {token}"},
+                timeout=HTTP_PATIENCE,
+                limits=limits,
             ) as api,
         ):
             for _ in range(PRELOADED // WRITE_BATCH):
@@ -121,12 +126,12 @@ async def test_fifty_readers_page_consistently_while_ingest_runs_at_full_speed(t
             await eventually(writing_started, "the writers' first events", interval=0.01)
             started = time.monotonic()
             walks = await asyncio.wait_for(
-                asyncio.gather(*(walk(api, server.db, rng.uniform(0, 2)) for _ in range(READERS))), 50
+                asyncio.gather(*(walk(api, server.db, rng.uniform(0, 2)) for _ in range(READERS))), PATIENCE_S
             )
             elapsed = time.monotonic() - started
             at_end = len(server_ids(server.db))
             writer.stop.set()
-            await asyncio.wait_for(writing, 30)
+            await asyncio.wait_for(writing, PATIENCE_S)
     finally:
         await asyncio.to_thread(server.stop)
 

@@ -22,6 +22,7 @@ import pytest
 
 from tests.collector.support import wire_events
 from tests.e2e.collector_process import CollectorProcess
+from tests.waiting import HTTP_PATIENCE, PATIENCE_S
 
 BATCH = 50
 POSTERS = 4
@@ -31,7 +32,7 @@ class Posting:
     """Concurrent clients posting batches of fresh events until the collector goes away."""
 
     def __init__(self, url: str, key: str) -> None:
-        self.client = httpx.AsyncClient(base_url=url, headers={"x-api-key": key}, timeout=10)
+        self.client = httpx.AsyncClient(base_url=url, headers={"x-api-key": key}, timeout=HTTP_PATIENCE)
         self.accepted: list[str] = []
         self.refused = 0
         self.tasks = [asyncio.create_task(self._post()) for _ in range(POSTERS)]
@@ -61,7 +62,7 @@ class Posting:
 
     async def finish(self) -> None:
         """Wait for the posters (they end on the first connection error) and close the client."""
-        await asyncio.wait_for(asyncio.gather(*self.tasks), 30)
+        await asyncio.wait_for(asyncio.gather(*self.tasks), PATIENCE_S)
         await self.client.aclose()
 
 

@@ -20,6 +20,7 @@ from mcpdiag.collector import MAX_BODY_BYTES, create_collector_app
 from mcpdiag.store import SQLiteEventStore
 from tests.collector.support import settings_for, wire_events
 from tests.e2e.loopback import RawAnswer, raw_exchange, request_head, serve_on
+from tests.waiting import HTTP_PATIENCE
 
 BODY_TIMEOUT_S = 1.0
 HUNDRED_MB = 100 * 1024 * 1024
@@ -37,10 +38,10 @@ class Collector:
 
     def post(self, content: bytes, **headers: str) -> httpx.Response:
         headers = {"content-type": "application/json", "x-api-key": self.key, **headers}
-        return httpx.post(self.url + "/v1/events", content=content, headers=headers, timeout=30)
+        return httpx.post(self.url + "/v1/events", content=content, headers=headers, timeout=HTTP_PATIENCE)
 
     def healthz(self) -> int:
-        return httpx.get(self.url + "/healthz", timeout=5).status_code
+        return httpx.get(self.url + "/healthz", timeout=HTTP_PATIENCE).status_code
 
 
 @pytest.fixture
@@ -148,6 +149,11 @@ def test_ten_thousand_tiny_events_in_one_request_get_413(collector: Collector, k
     assert error_code(response) == "too_many_events"
 
 
+HEALTH_ANSWERS_IN_S = 5.0
+"""What the slowloris test claims: `/healthz` answers within this while slow bodies trickle in (a health
+check that waited behind them would time out here, so this bound is the claim, not patience)."""
+
+
 class HealthPoller:
     """Polls `/healthz` from another thread; every answer must be a 200."""
 
@@ -159,7 +165,7 @@ class HealthPoller:
         self._thread.start()
 
     def _run(self) -> None:
-        with httpx.Client(timeout=5) as client:
+        with httpx.Client(timeout=HEALTH_ANSWERS_IN_S) as client:
             while not self._stop.wait(0.05):
                 try:
                     self.statuses.append(client.get(self.url + "/healthz").status_code)

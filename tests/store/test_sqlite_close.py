@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from mcpdiag.store import SQLiteEventStore
+from tests.waiting import PATIENCE_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,8 +79,8 @@ async def test_an_operation_that_lets_stop_iteration_escape_fails_instead_of_han
     await store.ensure_schema()
     try:
         with pytest.raises(RuntimeError, match="StopIteration"):
-            await asyncio.wait_for(store._read(lambda conn: next(iter(()))), 10)
+            await asyncio.wait_for(store._read(lambda conn: next(iter(()))), PATIENCE_S)
         with pytest.raises(RuntimeError, match="StopIteration"):
-            await asyncio.wait_for(store._write(lambda conn: next(iter(()))), 10)
+            await asyncio.wait_for(store._write(lambda conn: next(iter(()))), PATIENCE_S)
     finally:
         await store.close()

@@ -23,6 +23,7 @@ from mcpdiag.api import ApiSettings, create_app
 from mcpdiag.collector import CollectorSettings
 from mcpdiag.emitters import new_event_id, new_trace_id
 from tests.forking import faked, without_faketime
+from tests.waiting import HTTP_PATIENCE
 
 CHROMIUM = "/usr/bin/chromium"
 # An assertion waits for the page as long as a loaded machine may need (it passes as soon as it holds);
@@ -58,7 +59,7 @@ class Service:
 
     def api(self, path: str, sub: str, params: dict[str, Any] | None = None, **claims: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.token(sub, **claims)}"}
-        response = httpx.get(self.url + path, params=params, headers=headers, timeout=10)
+        response = httpx.get(self.url + path, params=params, headers=headers, timeout=HTTP_PATIENCE)
         response.raise_for_status()
         return response.json()
 
@@ -134,7 +135,9 @@ def running_app(tmp: Path, **api: Any) -> Iterator[tuple[str, str, str]]:
 
 def ingest(url: str, key: str, events: list[dict[str, Any]]) -> None:
     """Send `events` through the real ingest endpoint; every one must be accepted."""
-    answer = httpx.post(f"{url}/v1/events", json={"events": events}, headers={"X-API-Key": key}, timeout=30)
+    answer = httpx.post(
+        f"{url}/v1/events", json={"events": events}, headers={"X-API-Key": key}, timeout=HTTP_PATIENCE
+    )
     assert answer.status_code == 202 and answer.json()["accepted"] == len(events), answer.text
 
 

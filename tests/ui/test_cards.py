@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.api.card_matrix import CASES, Card, Case, case_events
 from tests.factories import make_event
 from tests.ui.conftest import ingest, running_app, screenshot
+from tests.waiting import HTTP_PATIENCE
 
 STATE_LABELS = {
     "connected": "Connected",
@@ -54,7 +55,7 @@ class Cards:
 
     def status(self, role: str) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self.token(role)}"}
-        answer = httpx.get(f"{self.url}/api/mcp/connection/status", headers=headers, timeout=10)
+        answer = httpx.get(f"{self.url}/api/mcp/connection/status", headers=headers, timeout=HTTP_PATIENCE)
         answer.raise_for_status()
         result: dict[str, Any] = answer.json()["connectionStatus"]
         return result

@@ -24,6 +24,7 @@ from mcpdiag.collector import CollectorSettings
 from mcpdiag.emitters import CATALOG, new_event_id, new_trace_id
 from tests.e2e.servers import free_port
 from tests.ui.conftest import screenshot, sign_in
+from tests.waiting import HTTP_PATIENCE
 
 GUIDE = "mcp-guide"
 ALICE_SERVERS = ["github", "jira", "notion", "docs-search", "local-files", "weather"]
@@ -86,7 +87,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     events = [event(server_of(code), code) for code in CATALOG]
     events.append(event("docs-search", "MCP_PROXY_SSE_ISSUE", "alice"))
-    answer = httpx.post(f"{url}/v1/events", json={"events": events}, headers={"X-API-Key": key}, timeout=30)
+    answer = httpx.post(
+        f"{url}/v1/events", json={"events": events}, headers={"X-API-Key": key}, timeout=HTTP_PATIENCE
+    )
     assert answer.status_code == 202 and answer.json()["accepted"] == len(events), answer.text
     try:
         yield Site(url)

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from mcpdiag.emitters import new_event_id, new_trace_id
 from tests.ui.conftest import ingest, running_app, screenshot
-from tests.waiting import until
+from tests.waiting import HTTP_PATIENCE, until
 
 Servers = dict[str, Any]
 
@@ -40,7 +40,9 @@ class Fleet:
         self.url, self.key = url, key
 
     def overview(self, token: str) -> httpx.Response:
-        return httpx.get(f"{self.url}/api/overview", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        return httpx.get(
+            f"{self.url}/api/overview", headers={"Authorization": f"Bearer {token}"}, timeout=HTTP_PATIENCE
+        )
 
 
 @pytest.fixture(scope="module")

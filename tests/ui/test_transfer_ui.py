@@ -27,6 +27,7 @@ from mcpdiag.store import SQLiteEventStore
 from mcpdiag.store.transfer import ExportSelection, plan_export, write_export
 from tests.factories import FakeClock, make_event
 from tests.ui.conftest import Service, screenshot, sign_in
+from tests.waiting import HTTP_PATIENCE
 
 JOB_MS = 30_000
 """How long an assertion waits for an import job (it runs in the app's process on a shared machine)."""
@@ -50,7 +51,9 @@ def transfer_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servi
         time.sleep(0.02)
     url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     events = [make_event(server="github", ts=datetime.now(UTC)).to_wire() for _ in range(12)]
-    answer = httpx.post(f"{url}/v1/events", json={"events": events}, headers={"X-API-Key": key}, timeout=30)
+    answer = httpx.post(
+        f"{url}/v1/events", json={"events": events}, headers={"X-API-Key": key}, timeout=HTTP_PATIENCE
+    )
     assert answer.status_code == 202, answer.text
     try:
         yield Service(url, secret, key, {})
