@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -15,8 +16,10 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from mcpdiag.api.settings import ApiSettings, get_api_settings
@@ -277,18 +280,56 @@ def test_a_port_in_use_is_named_without_a_traceback(command: str, tmp_path: Path
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["search", "0123456789abcdef", "--store", "postgres://db.invalid/x"],
-        ["tail", "--server", "github", "--store", "postgres://db.invalid/x"],
-        ["bundle", "--since", "1h", "--store", "postgres://db.invalid/x"],
-        ["serve", "--port", "0", "--store", "postgres://db.invalid/x"],
-        ["search", "0123456789abcdef", "--store", "sqlite://relative.db"],
-    ],
-)
-def test_a_store_url_no_backend_takes_is_a_bad_argument_exit_2(args: list[str]) -> None:
-    """As the README says of a bad argument: exit 2, the error naming what store URLs look like."""
+BAD_STORE = "postgres://db.invalid/x"
+STORE_URL_CASES = [
+    ["search", "0123456789abcdef", "--store", BAD_STORE],
+    ["tail", "--server", "github", "--store", BAD_STORE],
+    ["bundle", "--since", "1h", "--store", BAD_STORE],
+    ["serve", "--port", "0", "--store", BAD_STORE],
+    ["doctor", "http://127.0.0.1:9/mcp", "--store", BAD_STORE],
+    ["export", "--out", "y.gz", "--store", BAD_STORE],
+    ["import", "x.gz", "--store", BAD_STORE],
+    ["migrate", "--from", BAD_STORE, "--to", "sqlite:///copy.db"],
+    ["migrate", "--from", "sqlite:///nowhere.db", "--to", BAD_STORE],
+    ["search", "0123456789abcdef", "--store", "sqlite://relative.db"],
+]
+"""Every command that takes a store URL, given one no backend takes (`import`'s file exists)."""
+
+
+def _store_url_options(command: Any, path: tuple[str, ...] = ()) -> set[tuple[str, str]]:
+    """(command, option) for every option of the real click tree whose help says it takes a store URL."""
+    found = {
+        (" ".join(path), param.opts[0])
+        for param in command.params
+        if param.opts and "store url" in (getattr(param, "help", None) or "").lower()
+    }
+    for name, sub in getattr(command, "commands", {}).items():
+        found |= _store_url_options(sub, (*path, name))
+    return found
+
+
+@pytest.mark.parametrize("args", STORE_URL_CASES, ids=lambda args: " ".join(args[:3]))
+def test_a_store_url_no_backend_takes_is_a_bad_argument_exit_2(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the README says of a bad argument: exit 2, before any work, the error naming what store URLs look
+    like (export, import, migrate and the doctor exited 1; the doctor ran first, then did not store)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.gz").write_bytes(b"")
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert "sqlite:///" in result.output and "Traceback" not in result.output
+    assert "tcp" not in result.output, "the doctor ran before its arguments were checked"
+
+
+def test_every_store_url_option_is_among_those_cases() -> None:
+    """A new command with a store URL is checked above, or this fails."""
+    options = _store_url_options(typer.main.get_command(app))
+    assert len(options) >= 8, options
+    covered = {
+        (args[0], option)
+        for args in STORE_URL_CASES
+        for option, value in itertools.pairwise(args)
+        if value == BAD_STORE
+    }
+    assert options == covered

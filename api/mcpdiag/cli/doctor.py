@@ -25,8 +25,8 @@ from mcpdiag.collector.settings import get_collector_settings
 from mcpdiag.collector.validation import EventValidator
 from mcpdiag.emitters import Emitter, MemorySink
 from mcpdiag.store import sqlite_path
-from mcpdiag.store.backends import open_store
-from mcpdiag.store.errors import StoreError
+from mcpdiag.store.backends import check_store_url, open_store
+from mcpdiag.store.errors import StoreError, UnsupportedStoreURLError
 
 if TYPE_CHECKING:
     from mcpdiag.doctor.options import DoctorTransport
@@ -164,6 +164,11 @@ def doctor_command(
         raise typer.BadParameter("give a URL, or --stdio -- COMMAND ARGS", param_hint="TARGET")
     if server is not None and (not 0 < len(server.strip()) <= 128 or any(ord(c) < 32 for c in server)):
         raise typer.BadParameter("a server name of 1 to 128 printable characters", param_hint="--server")
+    if store is not None:
+        try:
+            check_store_url(store)
+        except UnsupportedStoreURLError as exc:  # before the run: a bad argument, not a run left unstored
+            raise typer.BadParameter(str(exc), param_hint="--store") from None
     sink = MemorySink()
     emitter = Emitter(sink, service="mcpdiag-doctor")
     user = _operator()

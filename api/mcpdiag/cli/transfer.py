@@ -24,8 +24,8 @@ from mcpdiag.cli.text import shown, terminal_safe
 from mcpdiag.collector.settings import get_collector_settings
 from mcpdiag.emitters import format_ts, new_event_id
 from mcpdiag.store import Conflict, EventStore, sqlite_path
-from mcpdiag.store.backends import open_store
-from mcpdiag.store.errors import RejectedLinesError, StoreError
+from mcpdiag.store.backends import check_store_url, open_store
+from mcpdiag.store.errors import RejectedLinesError, StoreError, UnsupportedStoreURLError
 from mcpdiag.store.transfer import (
     ExportSelection,
     ImportReport,
@@ -98,7 +98,7 @@ class ProgressBar:
 async def opened(url: str | None, *, must_exist: bool) -> AsyncIterator[EventStore]:
     """The store `url` names (default MCPDIAG_STORE_URL), reachable, with its schema; closed afterwards."""
     settings = get_collector_settings()
-    url = url or settings.store_url
+    url = check_store_url(url or settings.store_url)
     if must_exist and url.startswith("sqlite:") and not sqlite_path(url).is_file():
         raise TransferFailed(f"no event store at {sqlite_path(url)} (set MCPDIAG_STORE_URL or --store)")
     store = open_store(url, retention=settings.retention, cursor_key=settings.cursor_key)
@@ -160,7 +160,8 @@ def selection_of(
 
 
 def run(work: Callable[[], Any], bar: ProgressBar) -> Any:
-    """Run an async step; a failure is one red line and exit status 1."""
+    """Run an async step; a failure is one red line and exit status 1 (2 for a store URL no backend takes,
+    a bad argument as the README says)."""
     try:
         return asyncio.run(work())
     except (TransferFailed, StoreError, ValueError, OSError) as exc:
@@ -173,7 +174,7 @@ def run(work: Callable[[], Any], bar: ProgressBar) -> Any:
                     soft_wrap=True,
                 )
         errors.print(f"[red]error:[/red] {shown(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(2 if isinstance(exc, UnsupportedStoreURLError) else 1) from None
     finally:
         bar.stop()
 
@@ -266,6 +267,12 @@ def migrate_command(
     if from_ == to:
         errors.print("[red]error:[/red] --from and --to name the same store", highlight=False)
         raise typer.Exit(1)
+    for option, url in (("--from", from_), ("--to", to)):  # both, before either store is opened
+        try:
+            check_store_url(url)
+        except UnsupportedStoreURLError as exc:
+            errors.print(f"[red]error:[/red] {option}: {shown(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
 
     async def work() -> ImportReport:
         async with opened(from_, must_exist=True) as source, opened(to, must_exist=False) as target:
