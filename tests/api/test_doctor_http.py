@@ -60,7 +60,7 @@ async def test_a_user_gets_the_ladder_without_detail_and_support_with_it(dev_api
     answer = await dev_api.client.post("/api/mcp/doctor", json=body, headers=dev_api.as_user("ursula"))
     assert answer.status_code == 200, answer.text
     result = answer.json()
-    assert set(result) == {"ok", "code", "failedStep", "steps", "debugId", "action", "guide"}
+    assert set(result) == {"ok", "code", "failedStep", "steps", "debugId", "action", "guide", "refused"}
     assert result["ok"] is True and result["code"] is None and result["failedStep"] is None
     assert result["guide"] is None
     assert [s["name"] for s in result["steps"]] == ["dns", "tcp", "tls", "http", "mcp", "oauth", "tools"]

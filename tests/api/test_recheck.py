@@ -173,3 +173,38 @@ async def test_the_allow_list_opens_only_what_it_names(api: Api, zoo: int) -> No
         body = {"url": f"http://{host}:{zoo}/mcp", "server": "github"}
         answer = await api.client.post("/api/mcp/doctor", json=body, headers=api.as_user())
         assert (answer.json()["failedStep"], answer.json()["code"]) == ("dns", "MCP_DOMAIN_NOT_ALLOWED")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "[::1]"])
+async def test_a_recheck_the_allow_list_refuses_leaves_the_card_as_it_was(
+    api: Api, zoo: int, host: str
+) -> None:
+    """A connected server, re-checked at an address the service's doctor may not reach: the run tested
+    nothing about the server, so its card keeps its state and counts (it turned red: MCP_DOMAIN_NOT_ALLOWED
+    was stored as the server's failed inspection). The run is kept at severity debug, marked, and its Debug
+    ID still finds it for support."""
+    url = f"http://{host}:{zoo}/mcp"
+    connected = make_event(
+        server="github",
+        code="MCP_CONNECTED",
+        user_id="ursula",
+        ts=utc_now() - timedelta(minutes=3),
+        transport="streamable-http",
+        attrs={"endpoint": url},
+    )
+    await seed(api.store, [connected])
+    before = await _card(api)
+    assert before["state"] == "connected" and before["recent"]["failureCount"] == 0
+    after = await _recheck(api, before)
+    report = after["report"]
+    assert (report["failedStep"], report["code"]) == ("dns", "MCP_DOMAIN_NOT_ALLOWED")
+    event = after["event"]
+    assert (event["server"], event["severity"], event["code"]) == (
+        "github",
+        "debug",
+        "MCP_DOMAIN_NOT_ALLOWED",
+    )
+    assert event["attrs"]["doctor.refused"] is True
+    card = after["card"]
+    assert (card["state"], card["lastError"], card["recent"]["failureCount"]) == ("connected", None, 0)
+    assert card["updatedAt"] == before["updatedAt"]

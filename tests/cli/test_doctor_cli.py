@@ -91,7 +91,7 @@ def test_a_failing_step_is_crossed_with_its_action_and_exits_1() -> None:
 def test_json_output_is_the_api_result(zoo: int) -> None:
     result = runner.invoke(cli, ["doctor", f"http://127.0.0.1:{zoo}/sse", "--transport", "sse", "--json"])
     data = json.loads(result.stdout)
-    assert set(data) == {"ok", "code", "failedStep", "steps", "debugId", "action", "guide"}
+    assert set(data) == {"ok", "code", "failedStep", "steps", "debugId", "action", "guide", "refused"}
     assert result.exit_code == (0 if data["ok"] else 1)
     assert data["failedStep"] == "http" and data["code"] == "MCP_ENDPOINT_NOT_FOUND"  # /sse is not served
 
@@ -184,7 +184,7 @@ def test_json_output_stays_the_api_result_and_says_on_stderr_where_it_went(no_st
     made_store(no_store)
     result = runner.invoke(cli, ["doctor", f"http://127.0.0.1:{zoo}/mcp", "--json"])
     data = json.loads(result.stdout)
-    assert set(data) == {"ok", "code", "failedStep", "steps", "debugId", "action", "guide"}
+    assert set(data) == {"ok", "code", "failedStep", "steps", "debugId", "action", "guide", "refused"}
     assert data["debugId"] in result.stderr and "stored in" in result.stderr
 
 

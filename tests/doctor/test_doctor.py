@@ -292,7 +292,7 @@ async def test_the_sdks_log_records_stay_in_the_run(broken: int, caplog: pytest.
 def test_a_report_hides_detail_from_those_who_may_not_read_it(tmp_path: Path) -> None:
     report = DoctorReport(url="http://x", transport="sse", debug_id="a" * 32)
     wire = report.to_dict(include_detail=False)
-    assert set(wire) == {"ok", "code", "failedStep", "steps", "debugId", "action", "guide"}
+    assert set(wire) == {"ok", "code", "failedStep", "steps", "debugId", "action", "guide", "refused"}
 
 
 async def test_the_oauth_step_and_every_step_status_survive_redaction(oauth: int) -> None:

@@ -104,6 +104,7 @@ async def test_a_run_reaches_an_allowed_loopback_address_and_not_its_neighbour(
     seen = len(app.seen)
     refused = await run_doctor(f"http://127.0.0.2:{port}/mcp", options)
     assert (refused.failed_step, refused.code) == ("dns", "MCP_DOMAIN_NOT_ALLOWED")
+    assert refused.refused, "the doctor's own policy, not the server"
     assert len(app.seen) == seen
 
 
@@ -118,4 +119,5 @@ async def test_a_name_inside_an_allowed_network_is_reached_and_a_redirect_out_of
         target = f"http://other.corp.test:{port2}/mcp"
         report = await run_doctor(f"http://mcp.corp.test:{port1}/redirect?to={target}", options)
     assert (report.failed_step, report.code) == ("http", "MCP_DOMAIN_NOT_ALLOWED"), report.to_dict()
+    assert report.refused, "the doctor's own policy, not the server"
     assert first.seen == ["POST /redirect"] and second.seen == []

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import httpcore2
 import pytest
+from starlette.responses import Response
 
 from mcpdiag.doctor import AddressPolicy, AddressRefusedError, DoctorOptions, run_doctor
 from mcpdiag.doctor.netguard import GuardedBackend, address_kind
@@ -37,6 +39,7 @@ async def test_loopback_is_refused_before_any_request(stub: tuple[int, Counting]
     port, app = stub
     report = await run_doctor(f"http://127.0.0.1:{port}/mcp", DoctorOptions())
     assert (report.failed_step, report.code) == ("dns", "MCP_DOMAIN_NOT_ALLOWED")
+    assert report.refused, "the doctor's own policy, not the server"
     assert "loopback" in report.step("dns").summary and "public" in report.step("dns").summary
     # The way out it names is the setting that takes addresses and networks (the older ones do not).
     detail = report.step("dns").detail or report.step("dns").summary
@@ -60,6 +63,7 @@ async def test_loopback_is_refused_before_any_request(stub: tuple[int, Counting]
 async def test_private_and_metadata_addresses_are_refused(url: str, kind: str) -> None:
     report = await run_doctor(url, DoctorOptions(timeout_s=3))
     assert (report.failed_step, report.code) == ("dns", "MCP_DOMAIN_NOT_ALLOWED")
+    assert report.refused, "the doctor's own policy, not the server"
     assert kind in report.step("dns").summary
 
 
@@ -73,6 +77,7 @@ async def test_a_name_resolving_to_loopback_is_refused(stub: tuple[int, Counting
     options = DoctorOptions(resolver=fake_dns({"innocent.example.test": ["93.184.216.34", "127.0.0.1"]}))
     report = await run_doctor(f"http://innocent.example.test:{port}/mcp", options)
     assert (report.failed_step, report.code) == ("dns", "MCP_DOMAIN_NOT_ALLOWED")  # every address counts
+    assert report.refused, "the doctor's own policy, not the server"
     assert app.seen == []
 
 
@@ -86,6 +91,7 @@ async def test_a_redirect_from_an_allowed_host_to_loopback_is_refused() -> None:
         target = f"http://127.0.0.1:{port2}/mcp"
         report = await run_doctor(f"http://mcp.example.test:{port1}/redirect?to={target}", options)
     assert (report.failed_step, report.code) == ("http", "MCP_DOMAIN_NOT_ALLOWED"), report.to_dict()
+    assert report.refused, "the doctor's own policy, not the server"
     assert "redirected" in report.step("http").summary
     assert first.seen == ["POST /redirect"] and second.seen == []
 
@@ -115,3 +121,18 @@ def test_allowed_domains_and_allow_private_open_the_policy() -> None:
     policy = AddressPolicy(allowed_domains=frozenset({"*.corp.test"}))
     assert policy.refusal("mcp.corp.test", "10.0.0.5") is None
     assert policy.refusal("corp.test.evil", "10.0.0.5") is not None
+
+
+async def test_a_server_that_refuses_the_host_itself_is_a_failure_of_the_server() -> None:
+    """421 from the server's own host check is the same code, but the server answered it: the run tested
+    the server, so the report is no refusal of the doctor's (and the inspection counts as a failure)."""
+
+    async def misdirected(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await Response("misdirected", 421, media_type="text/plain")(scope, receive, send)
+
+    with serve(misdirected) as port:
+        options = DoctorOptions(policy=AddressPolicy(allowed_domains=frozenset({"127.0.0.1"})), timeout_s=5)
+        report = await run_doctor(f"http://127.0.0.1:{port}/mcp", options)
+    assert report.code == "MCP_DOMAIN_NOT_ALLOWED" and report.failed_step in ("http", "mcp"), report.to_dict()
+    assert report.refused is False

@@ -55,6 +55,14 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
                 event("weather", "MCP_DNS_FAILURE", 5, attrs={"endpoint": mcp}, **http),
                 # jira connected, and now points at a path where no MCP server answers
                 event("jira", "MCP_CONNECTED", 5, attrs={"endpoint": mcp.replace("/mcp", "/gone")}, **http),
+                # docs-search connected at an address the service's doctor may not reach (not listed)
+                event(
+                    "docs-search",
+                    "MCP_CONNECTED",
+                    5,
+                    attrs={"endpoint": mcp.replace("127.0.0.1", "127.0.0.2")},
+                    **http,
+                ),
                 # local-files is a stdio command: the browser never runs commands
                 event(
                     "local-files",
@@ -110,6 +118,28 @@ def test_the_drawers_recheck_fails_where_the_endpoint_is_gone(page: Page, fleet:
     expect(inspection).to_have_count(1)
     expect(inspection.locator(".code")).to_have_text("MCP_ENDPOINT_NOT_FOUND")
     expect(drawer.locator("#subtitle .badge")).to_have_attribute("data-state", "misconfigured")
+
+
+def test_a_recheck_the_service_may_not_make_says_so_and_leaves_the_card_green(
+    page: Page, fleet: Fleet
+) -> None:
+    """The allow list refuses 127.0.0.2: the verdict says the re-check did not run and where an admin allows
+    it, and the card stays connected (the refusal was stored as the failed inspection, and turned it red)."""
+    sign_in_at(page, fleet, "Alice — end user")
+    card = page.locator('article.card[data-server="docs-search"]')
+    expect(card.locator(".badge")).to_have_attribute("data-state", "connected")
+    with page.expect_response(lambda r: r.url.endswith("/api/mcp/doctor")) as answer:
+        card.get_by_role("button", name="Re-check docs-search").click()
+    report = answer.value.json()
+    assert (report["code"], report["refused"]) == ("MCP_DOMAIN_NOT_ALLOWED", True)
+    verdict = card.locator('[data-recheck="refused"]')
+    expect(verdict).to_contain_text("Re-check not run: Refused: 127.0.0.2")
+    expect(verdict).to_contain_text("MCPDIAG_DOCTOR_ALLOW")
+    screenshot(page, "recheck-refused")
+    page.reload()  # what the store now says, not what the page kept
+    expect(page.locator('article.card[data-server="docs-search"] .badge')).to_have_attribute(
+        "data-state", "connected"
+    )
 
 
 def test_a_stdio_server_is_not_rechecked_from_the_browser(page: Page, fleet: Fleet) -> None:

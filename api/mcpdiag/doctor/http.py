@@ -178,6 +178,7 @@ def _transport_failure(exc: Exception, transport: DoctorTransport, redactor: Red
             "MCP_DOMAIN_NOT_ALLOWED",
             "Refused: the server redirected to an address the connection test may not reach.",
             f"{refused}; no request was sent there",
+            refused=True,
         )
     found = classify(exc, touchpoint="inspection", transport=transport, redactor=redactor)
     summary = {

@@ -12,6 +12,10 @@ UNNAMED_RUN_ATTR = "doctor.unnamed"
 SIGN_IN_ATTR = "doctor.signIn"
 """`untested` on a run without credentials that reached the server's sign-in: the server answered as it
 should (it asks who you are), so the event is no failure (severity info), only what it says."""
+REFUSED_ATTR = "doctor.refused"
+"""True on a run its own address policy stopped (`DoctorReport.refused`): the server was not tested, so the
+event is kept at severity debug, below what cards and counts read (a re-check the service may not make
+turned a healthy card red), and its Debug ID still finds it."""
 _DETAIL_LINES_PER_STEP = 12
 _DETAIL_CHARS = 8 * 1024  # the event keeps 4 KiB of it (after redaction): no need to hand over more
 
@@ -32,7 +36,8 @@ def emit_inspection(
     """Emit `report` as `server`'s inspection, or (no server named) as `fallback_server`'s with the
     `UNNAMED_RUN_ATTR` mark. `where` opens the detail: what was tested, never a header or a query;
     `endpoint` (the URL without userinfo or query) is named as the sessions name theirs. A run without
-    `credentials` that ends at the server's sign-in is stored at severity info with `SIGN_IN_ATTR`."""
+    `credentials` that ends at the server's sign-in is stored at severity info with `SIGN_IN_ATTR`, and a run
+    its own address policy refused at severity debug with `REFUSED_ATTR`."""
     failed = report.failed_step
     untested = not credentials and report.code == "MCP_AUTH_REQUIRED"
     lines = [f"doctor {where}"]
@@ -46,6 +51,8 @@ def emit_inspection(
         attrs["endpoint"] = endpoint
     if untested:
         attrs[SIGN_IN_ATTR] = "untested"
+    if report.refused:
+        attrs[REFUSED_ATTR] = True
     attrs["doctor.warnings"] = len(report.warnings)
     # Step names are values (`oauth=fail`): as keys, `doctor.oauth` would read as a secret field.
     attrs["doctor.steps"] = " ".join(f"{step.name}={step.status}" for step in report.steps)
@@ -56,7 +63,7 @@ def emit_inspection(
         trace_id=report.debug_id,
         user_id=user_id,
         transport=report.transport,
-        severity="info" if report.ok or untested else None,
+        severity="debug" if report.refused else "info" if report.ok or untested else None,
         message_safe=(report.step(failed).summary if failed else "Connection test passed.")[:500],
         detail=clip("\n".join(lines), _DETAIL_CHARS),
         http_status=http_status,

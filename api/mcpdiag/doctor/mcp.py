@@ -162,6 +162,7 @@ class McpProbe:
                 "MCP_DOMAIN_NOT_ALLOWED",
                 "Refused: the server redirected to an address the connection test may not reach.",
                 f"{refused}; no request was sent there",
+                refused=True,
             )
         real = exc if chain or hook.last_exception is None else hook.last_exception
         found = classify(

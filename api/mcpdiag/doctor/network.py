@@ -37,6 +37,7 @@ async def dns_step(target: Target, options: DoctorOptions) -> tuple[Outcome, lis
                 f"Refused: {target.host} points to a {address_kind(address)} address. "
                 "The connection test only reaches public addresses.",
                 f"{reason}; no request was sent ({_ALLOW_HINT})",
+                refused=True,
             )
     shown = ", ".join(addresses[:_SHOWN_ADDRESSES]) + (" …" if len(addresses) > _SHOWN_ADDRESSES else "")
     if addresses == [target.host.strip("[]")]:

@@ -45,6 +45,9 @@ class DoctorReport:
     steps: list[Step] = field(default_factory=list)
     code: str | None = None
     action: str | None = None
+    refused: bool = False
+    """The run failed because its own address policy refused an address (`MCPDIAG_DOCTOR_ALLOW`), not
+    because of the server: the server was not tested."""
 
     @property
     def ok(self) -> bool:
@@ -80,6 +83,7 @@ class DoctorReport:
             "debugId": self.debug_id,
             "action": self.action,
             "guide": self.guide,
+            "refused": self.refused,
         }
 
 
@@ -102,9 +106,12 @@ class StepFailed(Exception):
         detail: str | None = None,
         *,
         http_status: int | None = None,
+        refused: bool = False,
     ) -> None:
         super().__init__(summary)
         self.code = code
         self.summary = summary
         self.detail = detail
         self.http_status = http_status
+        self.refused = refused
+        """The connection test's own address policy stopped it: it says nothing about the server."""

@@ -220,6 +220,7 @@ async def run_doctor(
     if run.failure is not None:
         report.code = run.failure.code
         report.action = code_info(run.failure.code).action.value
+        report.refused = run.failure.refused
     if emitter is not None:
         emit_inspection(
             emitter,

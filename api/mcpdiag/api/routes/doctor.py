@@ -124,6 +124,11 @@ class DoctorResult(_Camel):
     guide: str | None = Field(
         default=None, description="The failure code's troubleshooting guide (GET /api/guides/{code})"
     )
+    refused: bool = Field(
+        default=False,
+        description="The doctor's own address policy stopped the run (MCPDIAG_DOCTOR_ALLOW): the server "
+        "was not tested, and its card keeps its state",
+    )
 
 
 class RateLimiter:

@@ -47,6 +47,11 @@ export function recheckVerdict(result) {
       <span class="meta">Debug ID <code>${result.debugId}</code></span></p>`;
   }
   const step = (result.steps || []).find((s) => s.name === result.failedStep);
+  if (result.refused) {
+    return html`<p class="recheck refused" role="status" data-recheck="refused">Re-check not run: ${step?.summary || ""}
+      The card is unchanged; an admin can let the service reach this server in <code>MCPDIAG_DOCTOR_ALLOW</code>.
+      <span class="meta">Debug ID <code>${result.debugId}</code></span></p>`;
+  }
   const signIn = result.code === "MCP_AUTH_REQUIRED" && result.failedStep === "oauth";
   const text = signIn ? "the server answers and asks for sign-in (a re-check cannot sign in as you)." : step?.summary || "";
   return html`<p class="recheck ${signIn ? "ok" : "error"}" role="status" data-recheck=${signIn ? "sign-in" : "failed"}>
