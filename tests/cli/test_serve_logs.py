@@ -244,3 +244,29 @@ def test_an_error_message_names_its_field_whole_and_redacts_what_was_sent() -> N
     for message in (f"{secret}: unknown query parameter", f"tool: {secret!r} is too long", f"saw {secret}"):
         shown = shown_message(message)
         assert secret not in shown and "[REDACTED" in shown, shown
+
+
+EMBEDDED = """
+import logging, sys
+from pathlib import Path
+from mcpdiag.collector import create_collector_app
+from tests.collector.support import settings_for
+key, token, where = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+create_collector_app(settings_for(where, key))  # embedded: no log config of ours, none of the host's
+logging.getLogger("some.library").warning("retrying with key=%s after %s", key, token)
+logging.getLogger().error("root: Authorization: Bearer %s", token)
+"""
+
+
+def test_an_embedded_app_redacts_what_reaches_pythons_fallback_handler(tmp_path: Path) -> None:
+    """A host that embeds the app and configures no logging (as `serve --quiet` and `mcpdiag open` run):
+    a library's warning goes to Python's last-resort handler on stderr, which printed it raw."""
+    key, token = "ik_" + secrets.token_hex(16), _ghp()
+    done = subprocess.run(
+        [sys.executable, "-c", EMBEDDED, key, token, str(tmp_path)],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "retrying with key=" in done.stderr and "root: Authorization" in done.stderr, done.stderr
+    for secret in (key, token):
+        assert not any(spelling in done.stderr for spelling in _spellings(secret)), done.stderr

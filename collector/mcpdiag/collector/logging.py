@@ -219,7 +219,8 @@ def configure_logging(level: str = "INFO", *, force: bool = False, known_secrets
     """JSON log lines on stdout with the bound request id; keeps an existing setup unless `force`.
 
     Repeated lines are bounded (`RepeatLimiter`), ours and those of asyncio and uvicorn alike, and every
-    line is redacted (`REDACTION`), `known_secrets` included (added to those of any earlier call).
+    line is redacted (`REDACTION`), `known_secrets` included (added to those of any earlier call), also a
+    library's record that Python's last-resort handler prints when nothing else handles it.
     """
     REDACTION.add_secrets(known_secrets)
     for name in _FILTERED:
@@ -228,6 +229,11 @@ def configure_logging(level: str = "INFO", *, force: bool = False, known_secrets
             stdlib.addFilter(RepeatFilter(_LIMITER))
         if not any(isinstance(f, RedactFilter) for f in stdlib.filters):
             stdlib.addFilter(RedactFilter(REDACTION))
+    # Where no handler is configured (embedded, `serve --quiet`), Python prints a record through its
+    # last-resort handler: that one redacts too.
+    fallback = logging.lastResort
+    if fallback is not None and not any(isinstance(f, RedactFilter) for f in fallback.filters):
+        fallback.addFilter(RedactFilter(REDACTION))
     if structlog.is_configured() and not force:
         return
     structlog.configure(
