@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from mcpdiag.bundle import BundleError, BundleResult, BundleScope, export_bundle
@@ -22,7 +21,7 @@ from mcpdiag.cli.errors import BadArgument, CliError
 from mcpdiag.cli.explain import explain_command
 from mcpdiag.cli.serving import GRACEFUL_SHUTDOWN_S, managed_server, port_in_use, serve_until_stopped
 from mcpdiag.cli.settings import get_serve_settings
-from mcpdiag.cli.text import shown
+from mcpdiag.cli.text import cli_console, shown
 from mcpdiag.collector.errors import CollectorError
 from mcpdiag.collector.settings import CollectorSettings, get_collector_settings
 from mcpdiag.store import sqlite_path
@@ -45,15 +44,15 @@ SCOPE_OPTIONS = {
 """The bundle scope's field names as the command line spells them."""
 
 app = typer.Typer(help="mcpdiag: diagnostics for MCP servers.", no_args_is_help=True, add_completion=False)
-console = Console(emoji=False)
-errors = Console(stderr=True, emoji=False)
+console = cli_console()
+errors = cli_console(stderr=True)
 
 
 def fail(exc: BaseException, code: int = 1) -> typer.Exit:
     """Print `exc` as one `error:` line on stderr; the `typer.Exit` to raise (exit 2 for a bad argument: a
     `BadArgument`, or a store URL no backend takes, given with --store or in MCPDIAG_STORE_URL)."""
     message = str(getattr(exc, "message", None) or exc)
-    errors.print(f"[red]error:[/red] {shown(message)}", highlight=False, soft_wrap=True)
+    errors.print(f"[red]error:[/red] {shown(message)}", highlight=False)
     if isinstance(exc, UnsupportedStoreURLError):
         code = 2
     return typer.Exit(getattr(exc, "exit_code", code))
@@ -204,7 +203,7 @@ def bundle(
         bar.stop()
         raise fail(exc) from None
     bar.stop()
-    console.print(f"bundle: {shown(str(result.path))}", highlight=False, soft_wrap=True)
+    console.print(f"bundle: {shown(str(result.path))}", highlight=False)
     console.print(f"size: {result.size:,} bytes   events: {result.event_count:,}", highlight=False)
     if result.encryption:
         console.print(
@@ -364,10 +363,10 @@ def tail(
         if json_:
             output.write_json(event, lines=True)
         else:
-            console.print(output.event_line(event), highlight=False, soft_wrap=True)
+            console.print(output.event_line(event), highlight=False)
 
     def note(text: str) -> None:
-        errors.print(shown(text), highlight=False, soft_wrap=True)
+        errors.print(shown(text), highlight=False)
 
     try:
         query = lookup.tail_query(server, user, severity)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from mcpdiag.bundle.crypt import AGE_SUFFIX, DecryptionKeys, Encryption, decrypt_file, is_encrypted, opened
 from mcpdiag.bundle.errors import BundleError, InvalidKeyError, InvalidPatternError
@@ -23,11 +22,11 @@ from mcpdiag.bundle.sanitize import collect_known_secrets
 from mcpdiag.bundle.settings import BundleSettings, get_bundle_settings
 from mcpdiag.bundle.verify import VerifyReport, verify_bundle
 from mcpdiag.cli.errors import BadArgument, CliError
-from mcpdiag.cli.text import shown
+from mcpdiag.cli.text import cli_console, shown
 from mcpdiag.collector.settings import get_collector_settings
 
-console = Console(emoji=False)
-errors = Console(stderr=True, emoji=False)
+console = cli_console()
+errors = cli_console(stderr=True)
 
 Identity = Annotated[
     list[Path] | None,
@@ -40,7 +39,7 @@ PassphraseFile = Annotated[
 
 def _fail(exc: BaseException) -> typer.Exit:
     message = getattr(exc, "message", None) or str(exc)
-    errors.print(f"[red]error:[/red] {shown(message)}", highlight=False, soft_wrap=True)
+    errors.print(f"[red]error:[/red] {shown(message)}", highlight=False)
     bad = isinstance(exc, BadArgument | InvalidKeyError | InvalidPatternError)
     return typer.Exit(2 if bad else getattr(exc, "exit_code", 1))
 
@@ -141,7 +140,7 @@ def decrypt(
 def _print_report(report: VerifyReport) -> None:
     for line in report.lines():
         style = "red" if "FAIL" in line[:8] or line.startswith("FAILED") else None
-        console.print(shown(line), style=style, highlight=False, soft_wrap=True)
+        console.print(shown(line), style=style, highlight=False)
 
 
 def verify(
@@ -239,7 +238,7 @@ def redact(
 
 
 def _say(text: str) -> None:
-    console.print(shown(text), highlight=False, soft_wrap=True)
+    console.print(shown(text), highlight=False)
 
 
 def open_command(

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -24,14 +23,14 @@ from mcpdiag.cli import config_backup as backups
 from mcpdiag.cli.config_crypto import Sealer, check_secret
 from mcpdiag.cli.errors import ConfigBackupError, TransferFailed
 from mcpdiag.cli.settings import BackupSettings
-from mcpdiag.cli.text import shown, terminal_safe
+from mcpdiag.cli.text import cli_console, shown, terminal_safe
 from mcpdiag.cli.transfer import audit, opened
 from mcpdiag.collector.settings import CollectorSettings
 from mcpdiag.store.errors import StoreError
 
 app = typer.Typer(help="Back up and restore the configuration (every secret sealed).", no_args_is_help=True)
-console = Console(emoji=False)
-errors = Console(stderr=True, emoji=False)
+console = cli_console()
+errors = cli_console(stderr=True)
 
 EnvFileOption = Annotated[
     Path, typer.Option("--env-file", help="The env file the deployment reads (applied there)")
@@ -78,7 +77,7 @@ def _record(
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {shown(str(exc))}", highlight=False, soft_wrap=True)
+    errors.print(f"[red]error:[/red] {shown(str(exc))}", highlight=False)
     return typer.Exit(1)
 
 
@@ -109,7 +108,6 @@ def export_config(
         f"Wrote the configuration to {shown(str(out))}: {len(backup.values):,} settings ({sealed:,} secret "
         f"values sealed with AES-256-GCM), ACL: {servers:,} server entries{shown(no_acl)}",
         highlight=False,
-        soft_wrap=True,
     )
 
 
@@ -145,7 +143,6 @@ def import_config(
         f"Applied {len(found):,} change(s) to {shown(', '.join(map(str, written)))}; restart mcpdiag to use "
         "them",
         highlight=False,
-        soft_wrap=True,
     )
     if new_secret is not None:
         console.print(f"Re-sealed {shown(str(file))} with the new secret", highlight=False)

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from mcpdiag.cli.text import shown, terminal_safe
+from mcpdiag.cli.text import cli_console, shown, terminal_safe
 from mcpdiag.collector.settings import get_collector_settings
 from mcpdiag.collector.validation import EventValidator
 from mcpdiag.emitters import Emitter, MemorySink
@@ -156,7 +155,7 @@ def doctor_command(
         if exc.name is None or exc.name.partition(".")[0] != "mcp":
             raise  # not the missing SDK: a broken install, shown as it is
         # Escaped: rich would read `[mcp]` as markup and print `'mcpdiag'`.
-        Console(stderr=True, emoji=False).print(f"[red]error:[/red] {shown(NO_SDK)}", highlight=False)
+        cli_console(stderr=True).print(f"[red]error:[/red] {shown(NO_SDK)}", highlight=False)
         raise typer.Exit(2) from None
 
     words = list(target or [])

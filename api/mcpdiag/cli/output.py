@@ -56,8 +56,9 @@ def print_trace(console: Console, trace_id: str, events: Sequence[dict[str, Any]
         )
         message = str(event.get("messageSafe") or "")
         if message:
-            # One paragraph: a newline in it would let a message pass for more lines of this listing.
-            console.print(f"  {shown(message, lines=False)}", highlight=False)
+            # One paragraph: a newline in it would let a message pass for more lines of this listing. Prose is
+            # wrapped at words to the terminal (the CLI's consoles keep lines whole unless told).
+            console.print(f"  {shown(message, lines=False)}", highlight=False, soft_wrap=False)
     console.print()
     console.print(f"{len(events):,} event(s), Debug ID {shown(trace_id)}", highlight=False, soft_wrap=True)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from rich.console import Console
 from rich.markup import escape
 
 _FORMATS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029"
@@ -18,6 +19,12 @@ _CONTROLS = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_FORMATS}]")
 """Every C0 and C1 control, DEL and `_FORMATS`, but tab and newline."""
 _LINE_CONTROLS = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_FORMATS}]")
 """The same with tab and newline: what must not break a one-line record."""
+
+
+def cli_console(*, stderr: bool = False) -> Console:
+    """A console for the CLI's messages: a line is never wrapped at the terminal's width (rich wraps at 80
+    columns when output is piped, which split paths, URLs and commands in two); tables still fit it."""
+    return Console(stderr=stderr, emoji=False, soft_wrap=True)
 
 
 def _visible(match: re.Match[str]) -> str:

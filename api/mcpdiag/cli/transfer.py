@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -20,7 +19,7 @@ from rich.text import Text
 from mcpdiag.api.import_jobs import collector_redaction
 from mcpdiag.bundle.scanhelper import usable_cpus
 from mcpdiag.cli.errors import TransferFailed
-from mcpdiag.cli.text import shown, terminal_safe
+from mcpdiag.cli.text import cli_console, shown, terminal_safe
 from mcpdiag.collector.settings import get_collector_settings
 from mcpdiag.emitters import format_ts, new_event_id
 from mcpdiag.store import Conflict, EventStore, sqlite_path
@@ -37,8 +36,8 @@ from mcpdiag.store.transfer import (
     write_export,
 )
 
-console = Console(emoji=False)
-errors = Console(stderr=True, emoji=False)
+console = cli_console()
+errors = cli_console(stderr=True)
 LABELS = {"counting": "counting", "exporting": "exporting", "checking": "checking", "importing": "importing"}
 SHOWN_SERVERS = 20
 MAX_JOBS = 4
@@ -171,9 +170,8 @@ def run(work: Callable[[], Any], bar: ProgressBar) -> Any:
                 errors.print(
                     f"[red]line {line:,}[/red]: {shown(f'{field}: {message}')}",
                     highlight=False,
-                    soft_wrap=True,
                 )
-        errors.print(f"[red]error:[/red] {shown(str(exc))}", highlight=False, soft_wrap=True)
+        errors.print(f"[red]error:[/red] {shown(str(exc))}", highlight=False)
         raise typer.Exit(2 if isinstance(exc, UnsupportedStoreURLError) else 1) from None
     finally:
         bar.stop()
@@ -216,7 +214,6 @@ def export_command(
             )
         ),
         highlight=False,
-        soft_wrap=True,
     )
 
 
@@ -271,7 +268,7 @@ def migrate_command(
         try:
             check_store_url(url)
         except UnsupportedStoreURLError as exc:
-            errors.print(f"[red]error:[/red] {option}: {shown(str(exc))}", highlight=False, soft_wrap=True)
+            errors.print(f"[red]error:[/red] {shown(option)}: {shown(str(exc))}", highlight=False)
             raise typer.Exit(2) from None
 
     async def work() -> ImportReport:
@@ -324,7 +321,6 @@ def show(report: ImportReport) -> None:
             )
         ),
         highlight=False,
-        soft_wrap=True,
     )
     if report.dry_run and report.servers:
         table = Table("server", "events", "past retention", title="Dry run")
@@ -335,12 +331,10 @@ def show(report: ImportReport) -> None:
             table.add_row(f"… {len(ranked) - SHOWN_SERVERS:,} more", "", "")
         console.print(table)
     for line, field, message in report.problems:
-        errors.print(
-            f"[red]line {line:,}[/red]: {shown(f'{field}: {message}')}", highlight=False, soft_wrap=True
-        )
+        errors.print(f"[red]line {line:,}[/red]: {shown(f'{field}: {message}')}", highlight=False)
     if report.bad > len(report.problems):
         errors.print(f"… {report.bad - len(report.problems):,} more bad lines", highlight=False)
-    console.print(Text(terminal_safe(report.summary())), highlight=False, soft_wrap=True)
+    console.print(Text(terminal_safe(report.summary())), highlight=False)
     if report.bad:
         raise typer.Exit(1)
 

@@ -35,7 +35,7 @@ from mcpdiag.cli.demo.history import RecordingSink, WireEvent, post_events, spre
 from mcpdiag.cli.demo.scenarios import SCENARIOS, DemoHost, trickle_step
 from mcpdiag.cli.demo.servers import DEMO_SERVERS_HOST, DemoServers
 from mcpdiag.cli.serving import ManagedServer, managed_server, stop_signals, wait_started
-from mcpdiag.cli.text import shown, terminal_safe
+from mcpdiag.cli.text import cli_console, shown, terminal_safe
 from mcpdiag.collector.logging import configure_logging
 from mcpdiag.collector.settings import CollectorSettings
 from mcpdiag.emitters import Emitter, HttpSink
@@ -63,7 +63,7 @@ class Demo:
     """One demo run: the service, the demo servers, the host emitting diagnostics, and the trickle."""
 
     options: DemoOptions
-    console: Console = field(default_factory=lambda: Console(soft_wrap=True, emoji=False))
+    console: Console = field(default_factory=cli_console)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
