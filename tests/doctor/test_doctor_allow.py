@@ -4,7 +4,8 @@ while every other address that is not public stays refused."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -15,7 +16,7 @@ from mcpdiag.doctor import AddressPolicy, DoctorOptions, run_doctor
 from mcpdiag.doctor.options import policy_from
 from tests.doctor.doctor_support import Counting
 from tests.doctor.test_doctor_ssrf import fake_dns
-from tests.e2e.servers import serve
+from tests.e2e.servers import serve, zoo_server
 
 
 def nets(*cidrs: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -121,3 +122,56 @@ async def test_a_name_inside_an_allowed_network_is_reached_and_a_redirect_out_of
     assert (report.failed_step, report.code) == ("http", "MCP_DOMAIN_NOT_ALLOWED"), report.to_dict()
     assert report.refused, "the doctor's own policy, not the server"
     assert first.seen == ["POST /redirect"] and second.seen == []
+
+
+class Rebinding:
+    """A resolver for `mcp.corp.test` that answers the allowed address until `after()` is true, then one
+    outside the allowed network: the name moved between the doctor's checks and a later connection."""
+
+    def __init__(self, after: Callable[[], bool]) -> None:
+        self.after = after
+        self.calls = 0
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.calls += 1
+        return ["127.0.0.3"] if host == "mcp.corp.test" and self.after() else ["127.0.0.1"]
+
+
+def _after_lookups(resolver: list[Rebinding], lookups: int) -> Callable[[], bool]:
+    return lambda: resolver[0].calls > lookups
+
+
+@pytest.mark.parametrize("step", ["http", "mcp"])
+async def test_a_name_that_moves_out_of_the_allowed_network_is_refused_as_such_not_as_a_redirect(
+    step: str,
+) -> None:
+    """DNS rebinding seen at the connection of the `http` probe (the name moved right after the `dns` step)
+    or of the MCP session (after the probe was answered): refused by the doctor's own policy, and the report
+    says the name now points elsewhere: no redirect happened, and none is named."""
+    seen: list[str] = []
+    app = zoo_server().streamable_http_app()
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            seen.append(scope["path"])
+            # The MCP server answers its own host names only; the test name stands for 127.0.0.1.
+            headers = [(k, v.replace(b"mcp.corp.test", b"127.0.0.1")) for k, v in scope["headers"]]
+            scope = {**scope, "headers": headers}
+        await app(scope, receive, send)
+
+    holder: list[Rebinding] = []
+    moved = _after_lookups(holder, 1) if step == "http" else (lambda: bool(seen))
+    holder.append(Rebinding(moved))
+    with serve(counted) as port:
+        options = DoctorOptions(
+            policy=AddressPolicy(allowed_networks=nets("127.0.0.1/32")), resolver=holder[0], timeout_s=10
+        )
+        report = await run_doctor(f"http://mcp.corp.test:{port}/mcp", options)
+        reached = list(seen)
+    assert (report.failed_step, report.code) == (step, "MCP_DOMAIN_NOT_ALLOWED"), report.to_dict()
+    assert report.refused, "the doctor's own policy, not the server"
+    summary = report.step(step).summary
+    assert "redirect" not in summary.lower(), summary
+    assert "mcp.corp.test" in summary and "loopback" in summary, summary
+    assert "MCPDIAG_DOCTOR_ALLOW" in (report.step(step).detail or ""), report.step(step).detail
+    assert len(reached) == (0 if step == "http" else 1), reached

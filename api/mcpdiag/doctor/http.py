@@ -13,6 +13,7 @@ import httpx2
 
 from mcpdiag.doctor.bounded import BodyTooLargeError, origin_of
 from mcpdiag.doctor.netguard import AddressRefusedError
+from mcpdiag.doctor.network import connection_refused
 from mcpdiag.doctor.options import DoctorTransport, Target
 from mcpdiag.doctor.report import Outcome, StepFailed
 from mcpdiag.emitters import HttpObservation, Redactor, classify, exception_chain
@@ -75,7 +76,7 @@ async def http_step(
     try:
         response = await client.send(_request(client, target.url, transport), stream=True)
     except Exception as exc:
-        raise _transport_failure(exc, transport, redactor) from exc
+        raise _transport_failure(exc, target, transport, redactor) from exc
     start = origin_of(httpx2.URL(target.url))
     redirects, left_origin = [], False
     for hop in response.history:
@@ -168,18 +169,14 @@ def _summary(code: str, status: int, ctype: str | None) -> str:
     }.get(code, f"Unexpected answer from the server ({kind})")
 
 
-def _transport_failure(exc: Exception, transport: DoctorTransport, redactor: Redactor) -> StepFailed:
+def _transport_failure(
+    exc: Exception, target: Target, transport: DoctorTransport, redactor: Redactor
+) -> StepFailed:
     chain = exception_chain(exc)
     if large := next((e for e in chain if isinstance(e, BodyTooLargeError)), None):
         return StepFailed("MCP_INSPECTION_FAILED", large.summary, str(large))
-    refused = next((e for e in chain if isinstance(e, AddressRefusedError)), None)
-    if refused is not None:
-        return StepFailed(
-            "MCP_DOMAIN_NOT_ALLOWED",
-            "Refused: the server redirected to an address the connection test may not reach.",
-            f"{refused}; no request was sent there",
-            refused=True,
-        )
+    if refused := next((e for e in chain if isinstance(e, AddressRefusedError)), None):
+        return connection_refused(target.host, refused)
     found = classify(exc, touchpoint="inspection", transport=transport, redactor=redactor)
     summary = {
         "MCP_TIMEOUT": "The server did not answer in time",

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -15,6 +16,7 @@ from mcp import ClientSession
 
 from mcpdiag.doctor.bounded import MAX_NAME_CHARS, BodyTooLargeError, ReadBudget, clip, shown
 from mcpdiag.doctor.netguard import AddressRefusedError
+from mcpdiag.doctor.network import connection_refused
 from mcpdiag.doctor.options import DoctorTransport
 from mcpdiag.doctor.report import SLOW_INITIALIZE_S, Outcome, StepFailed, StepName
 from mcpdiag.emitters import Redactor, classify, exception_chain
@@ -158,12 +160,7 @@ class McpProbe:
                 f"HTTP {seen.status} {seen.content_type or ''}: the body was cut at {MAX_READ_BYTES} bytes",
             )
         if refused := next((e for e in chain if isinstance(e, AddressRefusedError)), None):
-            return StepFailed(
-                "MCP_DOMAIN_NOT_ALLOWED",
-                "Refused: the server redirected to an address the connection test may not reach.",
-                f"{refused}; no request was sent there",
-                refused=True,
-            )
+            return connection_refused(urlsplit(self.url).hostname or "", refused)
         real = exc if chain or hook.last_exception is None else hook.last_exception
         found = classify(
             real,

@@ -33,7 +33,13 @@ async def system_resolver(host: str, port: int) -> list[str]:
 
 
 class AddressRefusedError(ConnectionError):
-    """The doctor refused to connect: the address is not public and the host is not allowed."""
+    """The doctor refused to connect: the address is not public and the host is not allowed. `host` and
+    `address`: the connection refused (None for one that names no address, such as a unix socket)."""
+
+    def __init__(self, message: str, host: str | None = None, address: str | None = None) -> None:
+        super().__init__(message)
+        self.host = host
+        self.address = address
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +81,7 @@ class AddressPolicy:
         """Raise `AddressRefusedError` if any of `host`'s addresses may not be reached."""
         for address in addresses:
             if (reason := self.refusal(host, address)) is not None:
-                raise AddressRefusedError(f"refused {host}: {reason}")
+                raise AddressRefusedError(f"refused {host}: {reason}", host, address)
 
 
 # IPv6 forms that carry an IPv4 address in their low 32 bits; traffic to them ends up at that IPv4 address

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from mcpdiag.doctor.netguard import address_kind, resolve
+from mcpdiag.doctor.netguard import AddressRefusedError, address_kind, resolve
 from mcpdiag.doctor.options import DoctorOptions, Target
 from mcpdiag.doctor.report import EXPIRY_WARNING_DAYS, Outcome, StepFailed
 
@@ -34,8 +34,7 @@ async def dns_step(target: Target, options: DoctorOptions) -> tuple[Outcome, lis
         if (reason := options.policy.refusal(target.host, address)) is not None:
             raise StepFailed(
                 "MCP_DOMAIN_NOT_ALLOWED",
-                f"Refused: {target.host} points to a {address_kind(address)} address. "
-                "The connection test only reaches public addresses.",
+                _points_to(target.host, address),
                 f"{reason}; no request was sent ({_ALLOW_HINT})",
                 refused=True,
             )
@@ -43,6 +42,30 @@ async def dns_step(target: Target, options: DoctorOptions) -> tuple[Outcome, lis
     if addresses == [target.host.strip("[]")]:
         return Outcome(f"{target.host} is an IP address: no lookup needed."), addresses
     return Outcome(f"{target.host} resolves to {shown}.", f"addresses: {', '.join(addresses)}"), addresses
+
+
+def connection_refused(target_host: str, refused: AddressRefusedError) -> StepFailed:
+    """A later step's connection that the address policy refused (the `dns` step had let the name pass):
+    to the name under test, which now points elsewhere (DNS rebinding, or a record that changed), or to
+    where the server redirected."""
+    host, address = refused.host, refused.address
+    if host is not None and address is not None and _same_host(host, target_host):
+        summary = _points_to(host, address, since=" now (the first lookup found an address it may reach)")
+    else:
+        summary = "Refused: the server redirected to an address the connection test may not reach."
+    detail = f"{refused}; no request was sent there ({_ALLOW_HINT})"
+    return StepFailed("MCP_DOMAIN_NOT_ALLOWED", summary, detail, refused=True)
+
+
+def _points_to(host: str, address: str, since: str = "") -> str:
+    return (
+        f"Refused: {host} points to a {address_kind(address)} address{since}. "
+        "The connection test only reaches public addresses."
+    )
+
+
+def _same_host(a: str, b: str) -> bool:
+    return a.strip("[]").rstrip(".").lower() == b.strip("[]").rstrip(".").lower()
 
 
 async def tcp_step(target: Target, addresses: list[str], timeout: float) -> tuple[Outcome, str]:
