@@ -1,7 +1,8 @@
 """The patterns `mcpdiag bundle redact --pattern` removes: compiled by RE2, whose matching time is linear in
 the text whatever the pattern (no backtracking), so a hostile pattern cannot cost unbounded CPU.
 
-RE2 has no backreferences and no lookaround: such a pattern is refused with RE2's reason. So are a pattern
+RE2 has no backreferences, lookaround, atomic groups or possessive quantifiers: such a pattern is refused
+with RE2's reason and the feature it used (a malformed one with RE2's reason alone). So are a pattern
 that matches the empty string (it would "redact" between every two characters), one over
 `MAX_PATTERN_CHARS`, repetition counts over 1000 (RE2's own bound) and programs over `MAX_PROGRAM_BYTES`
 (RE2's memory budget). A match never reaches into a placeholder (`[REDACTED:rule]`) already in the text,
@@ -10,6 +11,7 @@ so redacting twice changes nothing the second time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,15 +45,43 @@ def compile_pattern(pattern: str, index: int) -> Any:
     try:
         compiled = re2.compile(pattern, _options())
     except re2.error as exc:
-        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raw = exc.args[0] if exc.args else ""
+        reason = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        lacking = _lacking(reason, pattern)
         raise InvalidPatternError(
-            index, f"not accepted by RE2 ({reason}); backreferences and lookaround are not supported"
+            index, f"not accepted by RE2 ({reason})" + (f": {lacking}" if lacking else "")
         ) from None
     for probe in _ZERO_WIDTH_PROBES:
         for match in compiled.finditer(probe):
             if match.end() == match.start():
                 raise InvalidPatternError(index, "matches the empty string: it would match everywhere")
     return compiled
+
+
+_LOOKAROUND = ("(?=", "(?!", "(?<=", "(?<!")
+
+
+def _lacking(reason: str, pattern: str) -> str | None:
+    """What `pattern` uses that RE2 does not do, read from RE2's `reason` ("kind: the text at fault"); None
+    when the pattern is simply malformed (RE2's reason says it all)."""
+    kind, _, at = reason.partition(": ")
+    if kind == "invalid perl operator":
+        if at in _LOOKAROUND:
+            return "lookaround is not supported"
+        if at == "(?>":
+            return "atomic groups are not supported"
+        if at == "(?P" and "(?P=" in pattern:
+            return "backreferences are not supported"
+    if kind == "invalid escape sequence" and at[1:2] in tuple("123456789kg"):
+        return "backreferences are not supported"
+    if kind == "bad repetition operator" and at.endswith("+"):
+        return "possessive quantifiers are not supported"
+    if kind == "invalid repetition size" and (counts := re.fullmatch(r"\{(\d+)(?:,(\d*))?\}", at)):
+        least, most = counts.groups()
+        # {2,1} is malformed; a well-formed count is too large itself or multiplied by the ones around it.
+        if not most or int(least) <= int(most):
+            return "repetition counts over 1000 are not supported (nested ones multiply)"
+    return None
 
 
 class PatternSet:
