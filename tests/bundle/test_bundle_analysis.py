@@ -10,14 +10,19 @@ from typing import Any
 
 from mcpdiag.bundle import BundleScope, export_bundle
 from mcpdiag.bundle.aggregate import BundleStats, event_fields, hour_key
-from mcpdiag.bundle.analysis import CAUSES, render_analysis
+from mcpdiag.bundle.analysis import CAUSES, action_text, render_analysis
 from mcpdiag.emitters import CATALOG, DiagnosticEvent, format_ts
+from mcpdiag.emitters.codes import SEVERITY_RANK
 from mcpdiag.store import SQLiteEventStore
 from tests.factories import NOW, FakeClock, make_event
 
 
-def test_every_failure_code_has_a_cause() -> None:
-    assert {c for c, info in CATALOG.items() if info.failure} == set(CAUSES)
+def test_every_code_has_a_cause_and_an_action_of_its_own() -> None:
+    """Any code can be a failure (a lifecycle event marked warning or worse is one): each has its cause, and
+    only a tool's own error is sent to the tool's input."""
+    assert set(CATALOG) == set(CAUSES)
+    tool_words = "the tool's input"
+    assert [c for c in CATALOG if tool_words in action_text(c)] == ["MCP_TOOL_ERROR"]
 
 
 async def test_known_failure_mix_names_dominant_code_share_and_onset(tmp_path: Path) -> None:
@@ -246,3 +251,39 @@ async def test_tool_errors_are_counted_apart_from_failures_as_the_cards_count_th
     text = bundle["analysis"]
     assert "3 of them failures" in text and "45 tool errors" in text, text
     assert "3 failures on 'github'" in text and "of 48 failures" not in text
+
+
+async def test_every_code_at_every_severity_is_a_failure_in_the_bundle_exactly_when_the_cards_say_so(
+    tmp_path: Path,
+) -> None:
+    """One definition of a failure: each catalog code (and an unknown one) at each severity, counted by the
+    bundle's manifest and export counts and by the API's `is_failure` (cards, summaries) alike; a lifecycle
+    event a sender marked warning or error (a connection that dropped) is a failure on both or on neither."""
+    from mcpdiag.api.states import is_failure
+
+    start = NOW.replace(hour=9)
+    events = [
+        make_event(code=code, severity=severity, ts=start + timedelta(seconds=i * 10 + j))
+        for i, code in enumerate([*sorted(CATALOG), "MCP_SOMETHING_NEW"])
+        for j, severity in enumerate(SEVERITY_RANK)
+    ]
+    failing = sorted((e.code, e.severity) for e in events if is_failure(e.to_wire()))
+    assert ("MCP_DISCONNECTED", "error") in failing and ("MCP_TOOL_ERROR", "error") not in failing
+    bundle = await _bundle_of(tmp_path, events)
+    assert bundle["manifest"]["counts"]["failures"] == bundle["counts"]["failures"] == len(failing), failing
+    text = bundle["analysis"]
+    assert f"{len(failing)} of them failures (warning or worse; tools' own errors excluded)" in text, text
+
+
+async def test_a_connection_that_dropped_is_a_finding_with_its_own_cause_and_action(tmp_path: Path) -> None:
+    start = NOW.replace(hour=9)
+    dropped = [start + timedelta(minutes=1 + i) for i in range(3)]
+    events = [make_event(code="MCP_CONNECTED", severity="info", ts=start)] + [
+        make_event(code="MCP_DISCONNECTED", severity="error", ts=ts) for ts in dropped
+    ]
+    text = (await _bundle_of(tmp_path, events))["analysis"]
+    assert "4 events on 1 server(s); 3 of them failures" in text, text
+    assert "**1. MCP_DISCONNECTED on 'github'** (Disconnected)" in text, text
+    assert "the connection ended unexpectedly" in text and "check the server's health" in text, text
+    assert "tool's input" not in text and "classifier" not in text, text
+    assert "the last success before it was MCP_CONNECTED" in text, text

@@ -101,7 +101,7 @@ async def test_the_proxy_answer_is_quoted_and_a_recovery_noted(
 
 
 def test_every_failure_code_has_checks_and_durations_read_well() -> None:
-    assert {c for c, info in CATALOG.items() if info.failure} == set(CHECKS)
+    assert set(CATALOG) == set(CHECKS)  # any code is a failure at warning or worse
     assert [duration(s) for s in (5, 600, 7800, 3600, 90000, 86400 * 2)] == [
         "5 s", "10 min", "2 h 10 min", "1 h", "1 d 1 h", "2 d"
     ]  # fmt: skip

@@ -32,8 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mcpdiag.api.models import ConnectionState, ServerState
-from mcpdiag.emitters import SEVERITY_RANK, Severity
-from mcpdiag.emitters.codes import TOOL_ERROR
+from mcpdiag.emitters.codes import counts_as_failure
 
 Event = Mapping[str, Any]
 
@@ -78,8 +77,7 @@ def is_failure(event: Event | None) -> bool:
     """Whether `event` is a failure of the server: severity ≥ warning and not a tool's own error."""
     if event is None:
         return False
-    severe = SEVERITY_RANK.get(str(event.get("severity")), 0) >= Severity.WARNING.rank
-    return severe and event.get("code") != TOOL_ERROR
+    return counts_as_failure(str(event.get("code")), str(event.get("severity")))
 
 
 def _at(event: Event) -> datetime:

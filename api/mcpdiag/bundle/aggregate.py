@@ -16,9 +16,7 @@ from typing import Any
 
 from mcpdiag.bundle.insight import Insights
 from mcpdiag.emitters import Severity, code_info
-from mcpdiag.emitters.codes import NOT_FAILURES, SEVERITY_RANK, TOOL_ERROR
-
-_FAILURE_RANK = Severity.WARNING.rank
+from mcpdiag.emitters.codes import TOOL_ERROR, counts_as_failure
 
 EventFields = tuple[str, str, str, str, str]
 """What the aggregates read of an event: (server, code, severity, touchpoint, ts), each a string."""
@@ -207,7 +205,7 @@ class BundleStats:
             kind = kinds.get((raw_code, severity))
             if kind is None:
                 code = code_info(raw_code).code
-                failing = SEVERITY_RANK.get(severity, 0) >= _FAILURE_RANK and code not in NOT_FAILURES
+                failing = counts_as_failure(code, severity)
                 kind = kinds[raw_code, severity] = (code, failing)
             code, failing = kind
             hour = prefix + ":00Z"
@@ -277,7 +275,7 @@ class BundleStats:
         if not self.first_ts or first < self.first_ts:
             self.first_ts = first
         self.last_ts = max(self.last_ts, last)
-        if SEVERITY_RANK.get(severity, 0) >= _FAILURE_RANK and code not in NOT_FAILURES:
+        if counts_as_failure(code, severity):
             failures = self.failures.get(server)
             if failures is None:
                 failures = self.failures[server] = ServerFailures()
@@ -291,7 +289,7 @@ class BundleStats:
 
     @property
     def failure_count(self) -> int:
-        """Occurrences that are failures of their server (`NOT_FAILURES` left out)."""
+        """Occurrences that are failures of their server (`counts_as_failure`)."""
         self.settle()
         return sum(f.total for f in self.failures.values())
 

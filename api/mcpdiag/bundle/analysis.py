@@ -56,6 +56,14 @@ CAUSES: dict[str, str] = {
         "the stdio server process crashed or exited; its stderr tail is in the event detail"
     ),
     "MCP_TOOL_ERROR": ("the tool ran and reported an error about its input or its own work"),
+    # The connection's lifecycle is a failure only when the host marked it warning or worse.
+    "MCP_CONNECTED": ("the host connected but marked the connection as a problem; its detail says why"),
+    "MCP_DISCONNECTED": (
+        "the connection ended unexpectedly: the server closed it, restarted or crashed, or a proxy's idle "
+        "timeout cut it"
+    ),
+    "MCP_OAUTH_STARTED": ("a sign-in began and the host marked it as a problem: it may never have completed"),
+    "MCP_OAUTH_COMPLETED": ("a sign-in completed but the host marked it as a problem; its detail says why"),
 }
 
 ACTIONS: dict[Action, str] = {
@@ -66,6 +74,18 @@ ACTIONS: dict[Action, str] = {
     Action.CONTACT_ADMIN: "an administrator needs to check the server or the host's configuration",
     Action.NONE: "nothing to change in the host; look at the tool's input and output",
 }
+_LIFECYCLE_ACTIONS: dict[str, str] = {
+    "MCP_CONNECTED": "read the Debug IDs' detail: the host saw something wrong with a connection that worked",
+    "MCP_DISCONNECTED": ACTIONS[Action.RETRY],
+    "MCP_OAUTH_STARTED": "sign in to the server again and finish the sign-in",
+    "MCP_OAUTH_COMPLETED": "read the Debug IDs' detail: the host saw something wrong with a finished sign-in",
+}
+"""What to do about a lifecycle event that is a failure (their catalog action is none: they are news)."""
+
+
+def action_text(code: str) -> str:
+    """What to do about failures of `code`, in a sentence's words."""
+    return _LIFECYCLE_ACTIONS.get(code) or ACTIONS[code_info(code).action]
 
 
 def _when(ts: str, day: str) -> str:
@@ -104,7 +124,7 @@ def spikes(failures: ServerFailures) -> list[tuple[str, int, float]]:
 
 def _explain(code: str) -> str:
     cause = CAUSES.get(code, CAUSES["MCP_INTERNAL_ERROR"])
-    return f"Likely cause: {cause}. Action: {ACTIONS[code_info(code).action]}."
+    return f"Likely cause: {cause}. Action: {action_text(code)}."
 
 
 def _server_section(server: str, events: int, failures: ServerFailures | None, day: str) -> list[str]:
@@ -116,16 +136,15 @@ def _server_section(server: str, events: int, failures: ServerFailures | None, d
     top = _top_codes(failures)
     lead = top[0]
     seen = failures.codes[lead]
-    info = code_info(lead)
     lines += [
         f"{_share(seen.count, failures.total)} of {failures.total:,} failures on '{name}' since "
         f"{_when(seen.first, day)} are {md_text(lead)}: {CAUSES.get(lead, CAUSES['MCP_INTERNAL_ERROR'])}. "
-        f"Action: {ACTIONS[info.action]}.",
+        f"Action: {action_text(lead)}.",
         "",
     ]
     for code in top:
         seen = failures.codes[code]
-        action = ACTIONS[code_info(code).action]
+        action = action_text(code)
         lines.append(
             f"- **{md_text(code)}** ({code_info(code).title}): {seen.count:,} of {failures.total:,} "
             f"({_share(seen.count, failures.total)}), first {_when(seen.first, day)}, last "
@@ -163,7 +182,7 @@ def render_analysis(stats: BundleStats, *, scope_text: str, day: str) -> str:
     also = f"; {tools:,} tool errors (a tool answered with an error: the server worked)" if tools else ""
     lines += [
         f"{stats.occurrences:,} events{stored} on {len(servers)} server(s); {failing:,} of them failures "
-        f"(warning or worse; connection lifecycle and tools' own errors excluded){also}.",
+        f"(warning or worse; tools' own errors excluded){also}.",
         "",
     ]
     if not failing:

@@ -116,6 +116,23 @@ CHECKS: dict[str, tuple[str, ...]] = {
         "the tool's own error message in the detail",
         "nothing in the host or the connection: the tool ran",
     ),
+    "MCP_CONNECTED": (
+        "the detail of the Debug ID below: what the host found wrong",
+        "the failures of the same server around it",
+    ),
+    "MCP_DISCONNECTED": (
+        "restarts, deploys or crashes of the server at those times",
+        "idle and stream timeouts of a proxy or load balancer in between",
+        "whether the host connected again afterwards (MCP_CONNECTED)",
+    ),
+    "MCP_OAUTH_STARTED": (
+        "whether an MCP_OAUTH_COMPLETED or an OAuth failure followed it",
+        "the sign-in window: popup blockers, a closed tab",
+    ),
+    "MCP_OAUTH_COMPLETED": (
+        "the detail of the Debug ID below: what the host found wrong",
+        "whether the calls after the sign-in worked",
+    ),
 }
 
 
@@ -292,7 +309,7 @@ def headline(stats: BundleStats, day: str) -> str | None:
 
 def _seen(stats: BundleStats, f: Finding) -> Seen | None:
     """The server's failure record of the finding's code; None for what is not a failure (a tool's own
-    error: `NOT_FAILURES`), which the finding itself counts."""
+    error: `counts_as_failure`), which the finding itself counts."""
     failures = stats.failures.get(f.server)
     return failures.codes.get(f.code) if failures is not None else None
 

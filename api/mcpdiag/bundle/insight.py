@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import from_json
 
 from mcpdiag.emitters import code_info
-from mcpdiag.emitters.codes import LIFECYCLE_CODES, SEVERITY_RANK, Severity
+from mcpdiag.emitters.codes import SEVERITY_RANK, TOOL_ERROR, counts_as_failure
 
 if TYPE_CHECKING:
     from mcpdiag.bundle.aggregate import HourKey
 
+_WARNING = SEVERITY_RANK["warning"]
 SAMPLES = 40
 MAX_USERS = 10_000
 MAX_DETAILS = 50
 MAX_QUOTE = 200
-_FAILURE_RANK = Severity.WARNING.rank
 _USER_KEY = '"userId":'
 # A line that says what went wrong, in a stderr tail or an exception's description (bounded, linear).
 _ERROR_WORDS = re.compile(
@@ -136,7 +136,8 @@ class Insights:
             rank = SEVERITY_RANK.get(severity, 0)
             kind = self._kinds[raw_code, severity] = (
                 code,
-                rank >= _FAILURE_RANK and code not in LIFECYCLE_CODES,
+                # A finding: a failure, or a tool's own error (a finding of its own, counted apart).
+                counts_as_failure(code, severity) or (code == TOOL_ERROR and rank >= _WARNING),
                 rank,
             )
         return kind

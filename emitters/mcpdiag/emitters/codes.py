@@ -25,6 +25,7 @@ class Severity(StrEnum):
 
 _SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
 SEVERITY_RANK: Mapping[str, int] = MappingProxyType({s.value: i for s, i in _SEVERITY_RANK.items()})
+_FAILURE_RANK = SEVERITY_RANK["warning"]
 
 
 class Touchpoint(StrEnum):
@@ -269,10 +270,16 @@ CATALOG: Mapping[str, CodeInfo] = MappingProxyType({info.code: info for info in 
 LIFECYCLE_CODES = frozenset({"MCP_CONNECTED", "MCP_DISCONNECTED", "MCP_OAUTH_STARTED", "MCP_OAUTH_COMPLETED"})
 TOOL_ERROR = "MCP_TOOL_ERROR"
 """A tool's own error (`isError`): the server worked, so it is counted apart from the server's failures."""
-NOT_FAILURES = LIFECYCLE_CODES | {TOOL_ERROR}
-"""Codes a bundle's analysis never counts as the server's failures, whatever their severity. The cards and
-summaries leave out the tool's own errors alike (`mcpdiag.api.states.is_failure`); a lifecycle event a
-sender marked warning or worse still turns a card red there (its state says the connection failed)."""
+
+
+def counts_as_failure(code: str, severity: str) -> bool:
+    """Whether an event of `code` at `severity` is a failure of its server: warning or worse, and not a
+    tool's own error (`TOOL_ERROR`: the server worked). The one definition the cards, the summaries and the
+    bundles count by: a lifecycle event a sender marked warning or worse (a connection that dropped) is one
+    everywhere, and an informational one nowhere."""
+    return SEVERITY_RANK.get(severity, 0) >= _FAILURE_RANK and code != TOOL_ERROR
+
+
 FALLBACK_CODE = "MCP_INTERNAL_ERROR"
 
 
