@@ -832,3 +832,35 @@ async def test_imported_documents_count_in_problems_once(store: EventStore, cloc
     [problem] = await store.problems(None, t - timedelta(minutes=1), clock.now)
     assert problem.count == 15
     assert (await store.summary("github", t - timedelta(minutes=1))).total == 15
+
+
+async def test_a_summarys_failures_are_the_events_counts_as_failure_names(
+    store: EventStore, clock: FakeClock
+) -> None:
+    """The card's failure count (`window_counts` over `summary` and `summaries`) is the count of events that
+    `counts_as_failure`: a tool error below warning neither counts as a failure nor takes one away, and a
+    lifecycle event a host marked error is one."""
+    from mcpdiag.api.status import window_counts
+    from mcpdiag.emitters.codes import CATALOG, SEVERITY_RANK, counts_as_failure
+
+    t = clock.now - timedelta(hours=2)
+    rng = random.Random(7)
+    events = [
+        make_event(
+            code=rng.choice([*sorted(CATALOG), "MCP_SOMETHING_NEW"]),
+            severity=rng.choice(list(SEVERITY_RANK)),
+            ts=t + timedelta(seconds=i),
+            **({"count": 3, "first_ts": t, "last_ts": t + timedelta(seconds=i)} if i % 7 == 0 else {}),
+        )
+        for i in range(300)
+    ]
+    events += [
+        make_event(code="MCP_TOOL_ERROR", severity="info", ts=t + timedelta(seconds=400 + i))
+        for i in range(5)
+    ]
+    await store.append(events)
+    failing = sum(e.count or 1 for e in events if counts_as_failure(e.code, e.severity))
+    tools = sum(e.count or 1 for e in events if e.code == "MCP_TOOL_ERROR")
+    one = window_counts(await store.summary("github", t - timedelta(minutes=1)), "24h")
+    many = window_counts((await store.summaries(["github"], t - timedelta(minutes=1)))["github"], "24h")
+    assert (one.failures, one.tool_errors) == (many.failures, many.tool_errors) == (failing, tools)

@@ -53,7 +53,6 @@ STATE_TOUCHPOINTS = tuple(t.value for t in Touchpoint if t is not Touchpoint.TOO
 CALL_FAILURE_CODES = tuple(sorted(c for c, info in CATALOG.items() if info.failure and c != TOOL_ERROR))
 CARD_WINDOW = "24h"
 CARD_SPAN = timedelta(hours=24)
-FAILURE_SEVERITIES = tuple(s.value for s in Severity if s.rank >= Severity.WARNING.rank)
 OAUTH_CODES = frozenset({"MCP_AUTH_REQUIRED", "MCP_OAUTH_TIMEOUT", "MCP_OAUTH_FAILED", "MCP_OAUTH_STARTED"})
 UNNAMED_DOCTOR_RUN = "doctor.unnamed"  # the attr `mcpdiag.doctor` sets on such a run's event
 
@@ -83,13 +82,10 @@ class WindowCounts:
 
 
 def window_counts(summary: Summary, window: str) -> WindowCounts:
-    """The card's counts from a store summary of the window.
-
-    The summary counts by code and by severity separately, so a tool error is counted as one whatever
-    its severity (the catalog's is warning); failures are the other events of severity ≥ warning."""
-    severe = sum(summary.by_severity.get(s, 0) for s in FAILURE_SEVERITIES)
+    """The card's counts from a store summary of the window: its failures (`counts_as_failure`) and its
+    tool errors, whatever their severity (the catalog's is warning)."""
     tools = summary.by_code[TOOL_ERROR].count if TOOL_ERROR in summary.by_code else 0
-    return WindowCounts(window, summary.since, failures=max(severe - tools, 0), tool_errors=tools)
+    return WindowCounts(window, summary.since, failures=summary.failures, tool_errors=tools)
 
 
 @dataclass(frozen=True, slots=True)

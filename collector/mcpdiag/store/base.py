@@ -122,6 +122,8 @@ class Summary:
     since: datetime
     total: int = 0
     error_count: int = 0
+    failures: int = 0
+    """Occurrences that are failures of the server (`counts_as_failure`: what the card counts)."""
     by_code: dict[str, CodeStats] = field(default_factory=dict)
     by_severity: dict[str, int] = field(default_factory=dict)
     last_error: dict[str, Any] | None = None

@@ -9,6 +9,7 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from mcpdiag.emitters import Severity, format_ts
+from mcpdiag.emitters.codes import counts_as_failure
 from mcpdiag.store.base import (
     AUDIT_CURSOR_SCOPE,
     AUDIT_RETENTION,
@@ -113,6 +114,8 @@ class MongoReads(MongoFleet):
             summary.by_severity[name] = summary.by_severity.get(name, 0) + count
             if rank >= Severity.ERROR.rank:
                 summary.error_count += count
+            if counts_as_failure(code, name):
+                summary.failures += count
             stats = summary.by_code.get(code)
             if stats is None:
                 summary.by_code[code] = CodeStats(count, first, last)

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from mcpdiag.emitters import Severity
+from mcpdiag.emitters.codes import counts_as_failure
 from mcpdiag.store.base import (
     AUDIT_CURSOR_SCOPE,
     AUDIT_RETENTION,
@@ -222,6 +223,8 @@ def _tally(summary: Summary, code: str, rank: int, count: int, first: int, last:
     summary.by_severity[severity.value] = summary.by_severity.get(severity.value, 0) + count
     if rank >= Severity.ERROR.rank:
         summary.error_count += count
+    if counts_as_failure(code, severity.value):
+        summary.failures += count
     stats = summary.by_code.get(code)
     if stats is None:
         summary.by_code[code] = CodeStats(count, from_ms(first), from_ms(last))
