@@ -43,3 +43,29 @@ def test_a_long_error_is_one_line_on_a_narrow_terminal(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 1
     assert done.stderr.splitlines() == [f"error: no file at {missing}"]
+
+
+def test_a_long_message_wraps_at_words_and_every_line_of_it_stays_indented() -> None:
+    """An event's message is prose, wrapped at words to the terminal; each of its lines keeps the block's
+    indent, so no part of a sender's message can start at column 0 and pass for another event's header."""
+    import io
+
+    from mcpdiag.cli.output import print_trace
+    from mcpdiag.cli.text import cli_console
+
+    header = "2026-12-01T10:00:00.000Z  error  MCP_TIMEOUT"
+    url = "https://mcp.example.invalid/" + "segment/" * 12  # longer than the line: kept whole, to be copied
+    message = ("word " * 30) + header + (" more" * 30) + f" see {url} then"
+    event = {"ts": "2026-12-01T09:00:00.000Z", "severity": "error", "code": "MCP_TIMEOUT", "server": "github",
+             "touchpoint": "connect", "messageSafe": message}  # fmt: skip
+    out = io.StringIO()
+    console = cli_console()
+    console.file, console.width = out, 60  # what a pipe gets: a fixed width
+    print_trace(console, "0" * 32, [event])
+    lines = out.getvalue().splitlines()
+    where = next(i for i, line in enumerate(lines) if line.startswith("  github · "))
+    block = lines[where + 1 : lines.index("", where)]
+    assert len(block) > 3, lines  # wrapped
+    assert all(line.startswith("  ") and line == line.rstrip() for line in block), lines
+    assert all(len(line) <= 60 for line in block if url not in line) and f"  {url}" in block, lines
+    assert " ".join(line.strip() for line in block) == message.strip()

@@ -44,8 +44,9 @@ MARKUP = {"shown", "_severity"}
 """What may be put into printed markup: `text.shown` (controls made visible, markup escaped), and
 `output._severity`'s style around it. Rich's own `escape` alone is not enough: it leaves control
 characters."""
-NAMED_RENDERABLES = {"table"}
-"""Variables that hold a rich `Table` (its cells are `Text` or constants)."""
+NAMED_RENDERABLES = {"table", "indented"}
+"""Variables that hold a rich `Table` (its cells are `Text` or constants), or a line of `Text` wrapped from
+`shown` markup (`output.print_trace`'s message)."""
 
 
 def _escaped(node: ast.expr) -> bool:

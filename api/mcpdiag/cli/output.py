@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from mcpdiag.cli.text import shown
 
@@ -39,6 +40,28 @@ def _where(event: dict[str, Any]) -> str:
     return " · ".join(p for p in parts if p)
 
 
+_INDENT = 2
+_MIN_PROSE = 20
+"""The narrowest a message is wrapped to, however narrow the terminal."""
+
+
+def _at_words(prose: Text, width: int) -> list[Text]:
+    """`prose` in lines of at most `width` cells, broken at spaces only: a word longer than that (a URL)
+    stays whole on a line of its own, to be copied (rich folds it)."""
+    lines: list[Text] = []
+    line = Text()
+    for word in prose.split(" "):
+        if line.cell_len and line.cell_len + 1 + word.cell_len > width:
+            lines.append(line)
+            line = Text()
+        if line.cell_len:
+            line.append(" ")
+        line.append_text(word)
+    if line.cell_len:
+        lines.append(line)
+    return lines
+
+
 def print_trace(console: Console, trace_id: str, events: Sequence[dict[str, Any]]) -> None:
     """A trace as blocks of lines: the Debug ID once on its own line, then each event's time, severity,
     code, server and where, and its message wrapped at words. Identifiers are never wrapped."""
@@ -57,8 +80,12 @@ def print_trace(console: Console, trace_id: str, events: Sequence[dict[str, Any]
         message = str(event.get("messageSafe") or "")
         if message:
             # One paragraph: a newline in it would let a message pass for more lines of this listing. Prose is
-            # wrapped at words to the terminal (the CLI's consoles keep lines whole unless told).
-            console.print(f"  {shown(message, lines=False)}", highlight=False, soft_wrap=False)
+            # wrapped at words to the terminal (the CLI's consoles keep lines whole unless told), each line
+            # indented with the block: none starts where an event's header does.
+            prose = Text.from_markup(shown(message, lines=False))
+            for indented in _at_words(prose, max(console.width - _INDENT, _MIN_PROSE)):
+                indented.pad_left(_INDENT)
+                console.print(indented, highlight=False, soft_wrap=True)
     console.print()
     console.print(f"{len(events):,} event(s), Debug ID {shown(trace_id)}", highlight=False, soft_wrap=True)
 
