@@ -152,7 +152,9 @@ def test_hostile_or_useless_patterns_are_refused(pattern: str, reason: str) -> N
 
 # What RE2 lacks, by name: a refusal names the feature the pattern used, and a malformed pattern is named
 # malformed (RE2's own reason) without a feature it does not use.
-_FEATURES = ("backreferences", "lookaround", "atomic groups", "possessive", "repetition counts")
+_FEATURES = ("backreferences", "lookaround", "atomic groups", "possessive", "repetition counts", "recursion",
+             "subroutine calls", "conditionals", "comments", "branch reset", "quoted group names",
+             "inline flag", "the escape")  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -170,6 +172,20 @@ _FEATURES = ("backreferences", "lookaround", "atomic groups", "possessive", "rep
         (r"\d*+", "possessive"),
         ("a{5000}", "repetition counts"),
         ("(((a{1000}){1000}){1000})", "repetition counts"),
+        ("(?R)", "recursion"),
+        ("(a)(?1)", "subroutine calls"),
+        ("(?P<w>a)(?P>w)", "subroutine calls"),
+        ("(?&w)", "subroutine calls"),
+        ("(a)?(?(1)a|b)", "conditionals"),
+        ("a(?#note)b", "comments"),
+        ("(?|a|b)", "branch reset"),
+        ("(?'w'a)", "quoted group names"),
+        ("(?x) a b", "inline flag"),
+        ("(?u)a", "inline flag"),
+        (r"a\Z", "the escape"),
+        (r"\Ga", "the escape"),
+        (r"a\Kb", "the escape"),
+        (r"\h+", "the escape"),
         ("(abc", None),
         ("[unclosed", None),
         ("a{2,1}", None),
@@ -190,6 +206,20 @@ def test_a_refused_pattern_names_what_it_used_that_re2_lacks_and_nothing_else(
     assert named == ([feature] if feature else []), message
     if feature is None:
         assert "not supported" not in message, message
+
+
+@pytest.mark.parametrize(
+    ("pattern", "refused"),
+    [("a{,5}", True), ("x[ab]{,12}y", True), (r"a\{,5}", False), ("x[{,5}]", False), ("xa{0,5}", False)],
+)
+def test_a_count_without_its_least_is_refused_rather_than_read_as_text(pattern: str, refused: bool) -> None:
+    """Python reads `{,5}` as `{0,5}`, RE2 as the text "{,5}": a pattern meant one way must not silently
+    match the other (escaped, or inside a class, it is a brace either way)."""
+    if refused:
+        with pytest.raises(InvalidPatternError, match=r"write \{0,n\}"):
+            compile_pattern(pattern, 1)
+    else:
+        compile_pattern(pattern, 1)
 
 
 def test_too_many_patterns_are_refused() -> None:

@@ -83,7 +83,7 @@ class Seen:
 
 @dataclass(slots=True)
 class ServerFailures:
-    """Failures (warning and worse, lifecycle excluded) of one server, by code and by UTC hour."""
+    """Failures (`counts_as_failure`) of one server, by code and by UTC hour."""
 
     total: int = 0
     codes: dict[str, Seen] = field(default_factory=dict)

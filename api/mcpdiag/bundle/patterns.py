@@ -1,8 +1,9 @@
 """The patterns `mcpdiag bundle redact --pattern` removes: compiled by RE2, whose matching time is linear in
 the text whatever the pattern (no backtracking), so a hostile pattern cannot cost unbounded CPU.
 
-RE2 has no backreferences, lookaround, atomic groups or possessive quantifiers: such a pattern is refused
-with RE2's reason and the feature it used (a malformed one with RE2's reason alone). So are a pattern
+RE2 has no backreferences, lookaround, atomic groups, possessive quantifiers, recursion and the other PCRE
+extensions: such a pattern is refused with RE2's reason and the feature it used (a malformed one with RE2's
+reason alone), and so is a count `{,n}`, which RE2 reads as text. So are a pattern
 that matches the empty string (it would "redact" between every two characters), one over
 `MAX_PATTERN_CHARS`, repetition counts over 1000 (RE2's own bound) and programs over `MAX_PROGRAM_BYTES`
 (RE2's memory budget). A match never reaches into a placeholder (`[REDACTED:rule]`) already in the text,
@@ -42,6 +43,9 @@ def compile_pattern(pattern: str, index: int) -> Any:
         raise InvalidPatternError(index, "is empty")
     if len(pattern) > MAX_PATTERN_CHARS:
         raise InvalidPatternError(index, f"is longer than {MAX_PATTERN_CHARS} characters")
+    if _EMPTY_LEAST.search(_CLASS.sub("", pattern)):
+        # Python reads {,n} as {0,n}; RE2 reads it as the text "{,n}": refused rather than meant otherwise.
+        raise InvalidPatternError(index, "a count {,n} is read as text by RE2: write {0,n}")
     try:
         compiled = re2.compile(pattern, _options())
     except re2.error as exc:
@@ -58,7 +62,30 @@ def compile_pattern(pattern: str, index: int) -> Any:
     return compiled
 
 
-_LOOKAROUND = ("(?=", "(?!", "(?<=", "(?<!")
+_EMPTY_LEAST = re.compile(r"(?<!\\)\{,\d+\}")
+"""A count without its least (`{,5}`), not escaped."""
+_CLASS = re.compile(r"\[\^?\]?(?:\\.|[^\]\\])*\]")
+"""A character class (`[...]`, where a brace is a brace)."""
+_GROUPS = {
+    "(?=": "lookaround is not supported",
+    "(?!": "lookaround is not supported",
+    "(?<=": "lookaround is not supported",
+    "(?<!": "lookaround is not supported",
+    "(?>": "atomic groups are not supported",
+    "(?R": "recursion is not supported",
+    "(?&": "subroutine calls are not supported",
+    "(?(": "conditionals are not supported",
+    "(?#": "comments are not supported",
+    "(?|": "branch reset groups are not supported",
+    "(?'": "quoted group names are not supported (write (?P<name>...))",
+}
+"""RE2's `invalid perl operator` (what it read, up to the fault) → the feature the pattern used."""
+_ESCAPES = {"\\Z": "the escape \\Z is not supported (write \\z for the end of the text)"} | {
+    f"\\{c}": f"the escape \\{c} is not supported" for c in "GKRXhHV"
+}
+"""RE2's `invalid escape sequence` for an escape other engines know → what the pattern used."""
+_FLAGS = frozenset("imsU-")
+"""The inline flags RE2 takes."""
 
 
 def _lacking(reason: str, pattern: str) -> str | None:
@@ -66,14 +93,19 @@ def _lacking(reason: str, pattern: str) -> str | None:
     when the pattern is simply malformed (RE2's reason says it all)."""
     kind, _, at = reason.partition(": ")
     if kind == "invalid perl operator":
-        if at in _LOOKAROUND:
-            return "lookaround is not supported"
-        if at == "(?>":
-            return "atomic groups are not supported"
+        if at in _GROUPS:
+            return _GROUPS[at]
+        if at[2:3].isdigit() or (at == "(?P" and "(?P>" in pattern):
+            return "subroutine calls are not supported"
         if at == "(?P" and "(?P=" in pattern:
             return "backreferences are not supported"
-    if kind == "invalid escape sequence" and at[1:2] in tuple("123456789kg"):
-        return "backreferences are not supported"
+        if at[2:].isalpha() and not set(at[2:]) <= _FLAGS:
+            return f"the inline flag {at[2:]} is not supported (RE2 takes i, m, s and U)"
+    if kind == "invalid escape sequence":
+        if at[1:2] in tuple("123456789kg"):
+            return "backreferences are not supported"
+        if at in _ESCAPES:
+            return _ESCAPES[at]
     if kind == "bad repetition operator" and at.endswith("+"):
         return "possessive quantifiers are not supported"
     if kind == "invalid repetition size" and (counts := re.fullmatch(r"\{(\d+)(?:,(\d*))?\}", at)):
