@@ -175,3 +175,41 @@ async def test_a_name_that_moves_out_of_the_allowed_network_is_refused_as_such_n
     assert "mcp.corp.test" in summary and "loopback" in summary, summary
     assert "MCPDIAG_DOCTOR_ALLOW" in (report.step(step).detail or ""), report.step(step).detail
     assert len(reached) == (0 if step == "http" else 1), reached
+
+
+@pytest.mark.parametrize("allowed", ["bücher.example", "xn--bcher-kva.example", "*.XN--BCHER-KVA.example."])
+@pytest.mark.parametrize("host", ["bücher.example", "xn--bcher-kva.example", "BÜCHER.example"])
+async def test_an_international_name_allowed_in_one_spelling_is_allowed_in_every_other(
+    stub: tuple[int, Counting], allowed: str, host: str
+) -> None:
+    """The dns step sees the name as written, each connection its ASCII form (punycode): one name either
+    way, so an allowed name is reached in both steps (a wildcard, case and a trailing dot alike)."""
+    port, app = stub
+    ascii_name, unicode_name = "xn--bcher-kva.example", "bücher.example"
+    target = f"www.{host}" if allowed.startswith("*.") else host
+    spellings = (target, target.lower(), ascii_name, unicode_name, f"www.{ascii_name}")
+    names = {name: ["127.0.0.1"] for name in spellings}
+    options = DoctorOptions(
+        policy=AddressPolicy(allowed_domains=frozenset({allowed})), resolver=fake_dns(names), timeout_s=5
+    )
+    report = await run_doctor(f"http://{target}:{port}/mcp", options)
+    assert report.step("dns").status == "ok", report.to_dict()
+    assert report.code != "MCP_DOMAIN_NOT_ALLOWED" and not report.refused, report.to_dict()
+    assert app.seen, "the request reached the allowed server"
+
+
+async def test_an_international_name_that_moves_is_named_as_moved_not_as_a_redirect() -> None:
+    calls: list[str] = []
+
+    async def moving(host: str, port: int) -> list[str]:
+        calls.append(host)
+        return ["127.0.0.1"] if len(calls) == 1 else ["127.0.0.3"]
+
+    with serve(Counting()) as port:
+        options = DoctorOptions(
+            policy=AddressPolicy(allowed_networks=nets("127.0.0.1/32")), resolver=moving, timeout_s=5
+        )
+        report = await run_doctor(f"http://bücher.example:{port}/mcp", options)
+    assert (report.failed_step, report.code) == ("http", "MCP_DOMAIN_NOT_ALLOWED"), report.to_dict()
+    summary = report.step("http").summary
+    assert "redirect" not in summary and "now" in summary, summary

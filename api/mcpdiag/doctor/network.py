@@ -13,6 +13,7 @@ from cryptography import x509
 from mcpdiag.doctor.netguard import AddressRefusedError, address_kind, resolve
 from mcpdiag.doctor.options import DoctorOptions, Target
 from mcpdiag.doctor.report import EXPIRY_WARNING_DAYS, Outcome, StepFailed
+from mcpdiag.emitters.mcp import host_key
 
 _SHOWN_ADDRESSES = 4
 _ALLOW_HINT = (
@@ -49,7 +50,7 @@ def connection_refused(target_host: str, refused: AddressRefusedError) -> StepFa
     to the name under test, which now points elsewhere (DNS rebinding, or a record that changed), or to
     where the server redirected."""
     host, address = refused.host, refused.address
-    if host is not None and address is not None and _same_host(host, target_host):
+    if host is not None and address is not None and host_key(host) == host_key(target_host):
         summary = _points_to(host, address, since=" now (the first lookup found an address it may reach)")
     else:
         summary = "Refused: the server redirected to an address the connection test may not reach."
@@ -60,12 +61,8 @@ def connection_refused(target_host: str, refused: AddressRefusedError) -> StepFa
 def _points_to(host: str, address: str, since: str = "") -> str:
     return (
         f"Refused: {host} points to a {address_kind(address)} address{since}. "
-        "The connection test only reaches public addresses."
+        "The connection test only reaches public addresses and those an admin allowed."
     )
-
-
-def _same_host(a: str, b: str) -> bool:
-    return a.strip("[]").rstrip(".").lower() == b.strip("[]").rstrip(".").lower()
 
 
 async def tcp_step(target: Target, addresses: list[str], timeout: float) -> tuple[Outcome, str]:

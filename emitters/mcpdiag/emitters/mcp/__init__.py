@@ -8,7 +8,7 @@ from __future__ import annotations
 from mcpdiag.emitters.mcp.hooks import ObservingTransport, stderr_tail, tcp_reachable
 from mcpdiag.emitters.mcp.oauth import OAuthCallbackError, OAuthTimeoutError, ObservedOAuth
 from mcpdiag.emitters.mcp.sdk import SDK_LINE, SDK_VERSION
-from mcpdiag.emitters.mcp.session import DiagnosedSession, host_allowed, open_session
+from mcpdiag.emitters.mcp.session import DiagnosedSession, host_allowed, host_key, open_session
 from mcpdiag.emitters.mcp.tracing import TraceRecordingStream, sent_trace_id
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "ObservingTransport",
     "TraceRecordingStream",
     "host_allowed",
+    "host_key",
     "open_session",
     "sent_trace_id",
     "stderr_tail",

@@ -98,11 +98,24 @@ class DiagnosedSession:
             raise err from exc
 
 
+def host_key(name: str) -> str:
+    """A host name as names are compared: lowercase, without a trailing dot, an international name in its
+    ASCII form (`bücher.example` is `xn--bcher-kva.example`, as a connection sees it)."""
+    name = name.strip("[]").rstrip(".").lower()
+    if name.isascii():
+        return name
+    try:
+        return name.encode("idna").decode("ascii")
+    except UnicodeError:  # not a name IDNA can spell: compared as it is
+        return name
+
+
 def host_allowed(host: str, allowed: Iterable[str]) -> bool:
-    """Whether `host` is one of `allowed`: exact names, or `*.example.com` for any subdomain."""
-    host = host.lower().rstrip(".")
+    """Whether `host` is one of `allowed`: exact names, or `*.example.com` for any subdomain (`host_key`
+    spellings alike)."""
+    host = host_key(host)
     for pattern in allowed:
-        pattern = pattern.lower().rstrip(".")
+        pattern = host_key(pattern)
         if host == pattern or (pattern.startswith("*.") and fnmatch.fnmatchcase(host, pattern)):
             return True
     return False
