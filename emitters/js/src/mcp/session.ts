@@ -1,5 +1,6 @@
 // `openSession`: an MCP client session (either SDK line) whose every failure leaves as an emitted
 // MCPDiagnosticError carrying the Debug ID the server received as `traceparent`.
+import { domainToASCII } from "node:url";
 import { errorChain, errorNames } from "../chain.js";
 import { isOAuthFailure } from "../classifier.js";
 import { DiagnosedSession } from "./diagnosed.js";
@@ -13,10 +14,20 @@ export type { OpenSessionOptions, SdkLine };
 const CLIENT_INFO = { name: "mcpdiag-emitter", version: "0.1.0" };
 
 /** Whether `host` is one of `allowed`: exact names, or `*.example.com` for any subdomain. */
+/** A host name as names are compared: lowercase, no trailing dot, an international name in its ASCII form
+ * (`bücher.example` is `xn--bcher-kva.example`, as `new URL()` and a connection see it). */
+export function hostKey(name: string): string {
+  const plain = name.replace(/^\[|\]$/g, "").replace(/\.$/, "").toLowerCase();
+  if (/^[\x00-\x7f]*$/.test(plain)) return plain;
+  const wild = plain.startsWith("*.");
+  const ascii = domainToASCII(wild ? plain.slice(2) : plain);
+  return ascii ? (wild ? `*.${ascii}` : ascii) : plain; // not a name IDNA can spell: compared as it is
+}
+
 export function hostAllowed(host: string, allowed: Iterable<string>): boolean {
-  const name = host.toLowerCase().replace(/\.$/, "").replace(/^\[|\]$/g, "");
+  const name = hostKey(host);
   for (const raw of allowed) {
-    const pattern = raw.toLowerCase().replace(/\.$/, "");
+    const pattern = hostKey(raw);
     if (name === pattern) return true;
     if (pattern.startsWith("*.") && name.endsWith(pattern.slice(1)) && name.length > pattern.length - 1) return true;
   }
