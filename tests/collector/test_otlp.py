@@ -634,6 +634,20 @@ def test_the_otlp_sink_sends_our_attributes_and_the_conventions_beside_them() ->
     assert "error.type" not in lifecycle and "mcpdiag.count" not in lifecycle
 
 
+def test_error_type_names_the_code_of_every_event_at_warning_or_worse_and_of_no_other() -> None:
+    """The convention's `error.type`: the class of error an operation ended with. Every code at every
+    severity: a warning or worse carries its code (a connection a host reported dropped at error included,
+    and a tool's own error, which ended the call in error); an informational event carries none."""
+    from mcpdiag.emitters import CATALOG, SEVERITY_RANK
+    from mcpdiag.emitters.sinks import log_attributes
+
+    for code in [*CATALOG, "MCP_SOMETHING_NEW"]:
+        for severity, rank in SEVERITY_RANK.items():
+            attributes = log_attributes({"code": code, "severity": severity, "server": "github"})
+            expected = code if rank >= SEVERITY_RANK["warning"] else None
+            assert attributes.get("error.type") == expected, (code, severity)
+
+
 async def test_a_coalesced_follow_up_round_trips_through_the_otlp_sink(collector: Collector) -> None:
     from mcpdiag.emitters import Emitter, OtlpLogSink
 

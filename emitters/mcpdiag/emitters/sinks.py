@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from mcpdiag.emitters.codes import LIFECYCLE_CODES, SEVERITY_RANK, Severity
+from mcpdiag.emitters.codes import SEVERITY_RANK, Severity
 from mcpdiag.emitters.otel import (
     ATTRS_PREFIX,
     FIELD_NAMES,
@@ -238,9 +238,10 @@ def log_attributes(event: WireEvent) -> dict[str, Any]:
     transport = NETWORK_TRANSPORTS.get(event.get("transport") or "")
     if transport is not None:
         attributes["network.transport"] = transport
-    failure = SEVERITY_RANK.get(str(event.get("severity")), 0) >= _FAILURE_RANK
-    if failure and event.get("code") not in LIFECYCLE_CODES:
-        attributes["error.type"] = event.get("code")  # the class of error the operation ended with
+    if SEVERITY_RANK.get(str(event.get("severity")), 0) >= _FAILURE_RANK:
+        # The class of error the operation ended with: any event a host sent as warning or worse (a dropped
+        # connection included; a tool's own error ended its call in error too).
+        attributes["error.type"] = event.get("code")
     for key, value in (event.get("attrs") or {}).items():
         if value is not None:
             attributes[key if key in SEMCONV_ATTRS else ATTRS_PREFIX + key] = value
