@@ -52,11 +52,13 @@ def test_a_long_message_wraps_at_words_and_every_line_of_it_stays_indented() -> 
 
     from mcpdiag.cli.output import print_trace
     from mcpdiag.cli.text import cli_console
+    from mcpdiag.emitters import format_ts
+    from tests.factories import NOW
 
-    header = "2026-12-01T10:00:00.000Z  error  MCP_TIMEOUT"
+    header = f"{format_ts(NOW)}  error  MCP_TIMEOUT"
     url = "https://mcp.example.invalid/" + "segment/" * 12  # longer than the line: kept whole, to be copied
     message = ("word " * 30) + header + (" more" * 30) + f" see {url} then"
-    event = {"ts": "2026-12-01T09:00:00.000Z", "severity": "error", "code": "MCP_TIMEOUT", "server": "github",
+    event = {"ts": format_ts(NOW), "severity": "error", "code": "MCP_TIMEOUT", "server": "github",
              "touchpoint": "connect", "messageSafe": message}  # fmt: skip
     out = io.StringIO()
     console = cli_console()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import from_json
 
 from mcpdiag.emitters import code_info
-from mcpdiag.emitters.codes import SEVERITY_RANK, TOOL_ERROR, counts_as_failure
+from mcpdiag.emitters.codes import SEVERITY_RANK
 
 if TYPE_CHECKING:
     from mcpdiag.bundle.aggregate import HourKey
@@ -136,8 +136,9 @@ class Insights:
             rank = SEVERITY_RANK.get(severity, 0)
             kind = self._kinds[raw_code, severity] = (
                 code,
-                # A finding: a failure, or a tool's own error (a finding of its own, counted apart).
-                counts_as_failure(code, severity) or (code == TOOL_ERROR and rank >= _WARNING),
+                # A finding: any event of warning or worse. Its failures are `counts_as_failure`; a tool's own
+                # error is a finding too, counted apart from them.
+                rank >= _WARNING,
                 rank,
             )
         return kind

@@ -13,7 +13,6 @@ export { DiagnosedSession, newTraceContext };
 export type { OpenSessionOptions, SdkLine };
 const CLIENT_INFO = { name: "mcpdiag-emitter", version: "0.1.0" };
 
-/** Whether `host` is one of `allowed`: exact names, or `*.example.com` for any subdomain. */
 /** A host name as names are compared: lowercase, no trailing dot, an international name in its ASCII form
  * (`bücher.example` is `xn--bcher-kva.example`, as `new URL()` and a connection see it). */
 export function hostKey(name: string): string {
@@ -24,6 +23,8 @@ export function hostKey(name: string): string {
   return ascii ? (wild ? `*.${ascii}` : ascii) : plain; // not a name IDNA can spell: compared as it is
 }
 
+/** Whether `host` is one of `allowed`: exact names, or `*.example.com` for any subdomain (`hostKey`
+ * spellings alike). */
 export function hostAllowed(host: string, allowed: Iterable<string>): boolean {
   const name = hostKey(host);
   for (const raw of allowed) {
