@@ -210,7 +210,15 @@ def test_a_refused_pattern_names_what_it_used_that_re2_lacks_and_nothing_else(
 
 @pytest.mark.parametrize(
     ("pattern", "refused"),
-    [("a{,5}", True), ("x[ab]{,12}y", True), (r"a\{,5}", False), ("x[{,5}]", False), ("xa{0,5}", False)],
+    [
+        ("a{,5}", True),
+        ("x[ab]{,12}y", True),
+        (r"a\\{,5}", True),  # an escaped backslash, then the count
+        (r"\[a{,5}]", True),  # an escaped bracket opens no class
+        (r"a\{,5}", False),
+        ("x[{,5}]", False),
+        ("xa{0,5}", False),
+    ],
 )
 def test_a_count_without_its_least_is_refused_rather_than_read_as_text(pattern: str, refused: bool) -> None:
     """Python reads `{,5}` as `{0,5}`, RE2 as the text "{,5}": a pattern meant one way must not silently
@@ -220,6 +228,34 @@ def test_a_count_without_its_least_is_refused_rather_than_read_as_text(pattern: 
             compile_pattern(pattern, 1)
     else:
         compile_pattern(pattern, 1)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reference"),
+    [
+        (r"(\w)\10", r"\10 is a backreference to group 10, which RE2 reads as the character \x08"),
+        ("(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)\\10", r"\10 is a backreference to group 10"),
+        (r"(x)\108", r"\10 is a backreference to group 10"),
+        (r"\77", r"\77 is a backreference to group 77, which RE2 reads as the character \x3f"),
+        (r"a\\\12", r"\12 is a backreference"),  # an escaped backslash, then the reference
+        (r"\100", None),  # three octal digits: a character code to both
+        (r"\012", None),
+        (r"[\10]", None),  # in a class: a character code to both
+        (r"a\\10", None),  # an escaped backslash and the text "10"
+    ],
+)
+def test_a_two_digit_backreference_is_refused_rather_than_read_as_a_character(
+    pattern: str, reference: str | None
+) -> None:
+    """Python reads `\\10` as a backreference to group 10 (an error with fewer groups), RE2 silently as the
+    character code 8: refused, saying so, where the two would differ."""
+    if reference is None:
+        compile_pattern(pattern, 1)
+        return
+    with pytest.raises(InvalidPatternError) as caught:
+        compile_pattern(pattern, 1)
+    message = caught.value.message
+    assert message.startswith(f"pattern 1: {reference}") and "backreferences are not supported" in message
 
 
 def test_too_many_patterns_are_refused() -> None:

@@ -3,7 +3,8 @@ the text whatever the pattern (no backtracking), so a hostile pattern cannot cos
 
 RE2 has no backreferences, lookaround, atomic groups, possessive quantifiers, recursion and the other PCRE
 extensions: such a pattern is refused with RE2's reason and the feature it used (a malformed one with RE2's
-reason alone), and so is a count `{,n}`, which RE2 reads as text. So are a pattern
+reason alone), and so is what RE2 would read otherwise than Python's syntax says (`_meant_otherwise`: a
+count `{,n}`, a two-digit backreference `\\10`). So are a pattern
 that matches the empty string (it would "redact" between every two characters), one over
 `MAX_PATTERN_CHARS`, repetition counts over 1000 (RE2's own bound) and programs over `MAX_PROGRAM_BYTES`
 (RE2's memory budget). A match never reaches into a placeholder (`[REDACTED:rule]`) already in the text,
@@ -43,9 +44,8 @@ def compile_pattern(pattern: str, index: int) -> Any:
         raise InvalidPatternError(index, "is empty")
     if len(pattern) > MAX_PATTERN_CHARS:
         raise InvalidPatternError(index, f"is longer than {MAX_PATTERN_CHARS} characters")
-    if _EMPTY_LEAST.search(_CLASS.sub("", pattern)):
-        # Python reads {,n} as {0,n}; RE2 reads it as the text "{,n}": refused rather than meant otherwise.
-        raise InvalidPatternError(index, "a count {,n} is read as text by RE2: write {0,n}")
+    if (otherwise := _meant_otherwise(pattern)) is not None:
+        raise InvalidPatternError(index, otherwise)
     try:
         compiled = re2.compile(pattern, _options())
     except re2.error as exc:
@@ -62,10 +62,35 @@ def compile_pattern(pattern: str, index: int) -> Any:
     return compiled
 
 
-_EMPTY_LEAST = re.compile(r"(?<!\\)\{,\d+\}")
-"""A count without its least (`{,5}`), not escaped."""
-_CLASS = re.compile(r"\[\^?\]?(?:\\.|[^\]\\])*\]")
-"""A character class (`[...]`, where a brace is a brace)."""
+_PIECES = re.compile(
+    r"\\(?:(?P<digits>[1-9][0-9]{0,2})|.)"  # an escape (a backslash and a digit: see below)
+    r"|\[\^?\]?(?:\\.|[^\]\\])*\]"  # a character class, where a brace is a brace and \10 a character
+    r"|(?P<least>\{,\d+\})"  # a count without its least
+    r"|[^\\\[{]+|[\[{]",
+    re.S,
+)
+"""A pattern read piece by piece, as Python's `re` reads it, outside and inside classes."""
+_OCTAL = frozenset("01234567")
+
+
+def _meant_otherwise(pattern: str) -> str | None:
+    """Why `pattern` would match something else in RE2 than it says in Python's syntax (which is how users
+    write it), or None. A count `{,n}` is `{0,n}` to Python and the text "{,n}" to RE2. A backslash and two
+    octal digits (`\\10`, outside a class) is a backreference to Python and a character code to RE2 (three
+    are a character code to both; RE2 refuses any other backreference itself)."""
+    for piece in _PIECES.finditer(pattern):
+        if piece["least"]:
+            return "a count {,n} is read as text by RE2: write {0,n}"
+        digits = piece["digits"] or ""
+        octal = [d in _OCTAL for d in digits]
+        if octal[:2] == [True, True] and octal != [True, True, True]:
+            return (
+                f"\\{digits[:2]} is a backreference to group {digits[:2]}, which RE2 reads as the character "
+                f"\\x{int(digits[:2], 8):02x}: backreferences are not supported"
+            )
+    return None
+
+
 _GROUPS = {
     "(?=": "lookaround is not supported",
     "(?!": "lookaround is not supported",
