@@ -36,7 +36,7 @@ MCP1_TESTS := tests/e2e/test_failure_zoo.py tests/e2e/test_failure_zoo_2026.py t
 
 REDACTION_TESTS := tests/emitters/test_redact.py tests/emitters/test_redact_contexts.py \
 	tests/emitters/test_redact_encodings.py tests/emitters/test_redact_walk.py tests/emitters/test_redact_linear.py \
-	tests/emitters/test_redact_engines.py tests/emitters/test_redact_views.py
+	tests/emitters/test_redact_engines.py tests/emitters/test_redact_views.py tests/emitters/test_redact_base64.py
 
 $(PY1):
 	$(PYTHON) -m venv $(VENV1)

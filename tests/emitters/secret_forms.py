@@ -2,8 +2,8 @@
 tests of every component (emitter, collector, bundle sanitizer, leak scan).
 
 A case is a text (or an event) holding one secret, and the random part of that secret (`body`): redaction
-must leave no trace of the body in any form (raw, percent-encoded, JSON-escaped, base64 where a rule decodes
-base64), which `survivors` checks.
+must leave no trace of the body in any form (raw, percent-encoded, JSON-escaped, base64), which `survivors`
+checks.
 """
 
 from __future__ import annotations
@@ -140,13 +140,44 @@ ENCODINGS: dict[str, Encoding] = {
     "in a url fragment": lambda t: "https://x.example.com/r#" + quote(t, safe=""),
     "html entities": lambda t: html.escape(t, quote=True),
     "json then percent": lambda t: quote(_json_escaped(t), safe=""),
+    # Base64 of the whole text, in the places it travels: a config value, a JSON field (URL-safe, unpadded),
+    # alone, percent-encoded (its `+/=` escaped), JSON-escaped (`\/`).
+    "base64": lambda t: "config=" + _b64(t),
+    "base64url in json": lambda t: json.dumps({"blob": b64url(t.encode())}),
+    "base64 alone": lambda t: _b64(t),
+    "base64 percent-encoded": lambda t: "state=" + quote(_b64(t), safe=""),
+    "base64 json-escaped": lambda t: '{"blob": "' + _b64(t).replace("/", "\\/") + '"}',
 }
 
 
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+_RUNS = re.compile(r"[A-Za-z0-9+/=_-]{8,}")
+
+
+def _decoded_runs(out: str) -> Iterator[str]:
+    """What each run of base64-looking characters in `out` says, read as standard and as URL-safe base64,
+    from every start within its first four characters (a run need not begin where an encoding does)."""
+    for run in _RUNS.findall(out.replace("\\/", "/")):
+        for skip in range(4):
+            body = run[skip:].rstrip("=")
+            body = body[: len(body) - len(body) % 4 if len(body) % 4 == 1 else len(body)]
+            for decode in (base64.b64decode, base64.urlsafe_b64decode):
+                try:
+                    yield decode(body + "=" * (-len(body) % 4)).decode("utf-8", "ignore")
+                except ValueError:
+                    continue
+
+
 def survivors(secret: Secret, out: str) -> list[str]:
-    """The forms of `secret` still present in `out` (empty: nothing survived)."""
+    """The forms of `secret` still present in `out` (empty: nothing survived), base64 included."""
     forms = {"body": secret.body, "token": secret.token}
-    return [name for name, form in forms.items() if form and form in out]
+    found = [name for name, form in forms.items() if form and form in out]
+    if secret.body and not found and any(secret.body in said for said in _decoded_runs(out)):
+        found.append("body (in base64)")
+    return found
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ every context family with the neighbours it must leave alone, keys, counts and p
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
@@ -19,6 +20,13 @@ _KIND = re.compile(r"\{\{([a-z0-9_]+)(?:#[a-z0-9]+)?\}\}")
 
 def _decode(encoding: str, text: str) -> str:
     """Undo an encoding (what a reader of the text would see)."""
+    if encoding.startswith("base64"):
+        if encoding == "base64url_json":
+            blob = str(json.loads(text)["blob"])
+            return base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4)).decode()
+        if encoding == "base64_after_escape":
+            text = str(json.loads(f'"{text}"')).removeprefix("loaded:\n")
+        return base64.b64decode(unquote(text.partition("=")[2] if "=" in text[:7] else text)).decode()
     if encoding.startswith("percent") or encoding.startswith("url"):
         return unquote(unquote(text)) if "twice" in encoding else unquote(text)
     if encoding in {"html_entities", "html_numeric"}:

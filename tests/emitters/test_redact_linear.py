@@ -9,6 +9,7 @@ slows both alike. Linear work grows about 4 times; the quadratic patterns this g
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 import time
@@ -44,6 +45,10 @@ KNOWN = [
     "#token=", "%", "%3", "%25", "\\", '\\\\"', "\\u00", "&quot;", '"name": "Authorization", "value": "',
     '["token", "', "mysql ", "sshpass ", "curl -u a", "--token ", "-p", "hooks.slack.com/services/",
     "eyJaaaaa.", "ghp_", "[REDACTED:x]", "token=[REDACTED:a]", "x" * 50 + "=", "aws_secret_access_key=",
+    # Base64: one run that says candidates again and again, the same nested in itself, runs one short of
+    # being read, and the two alphabets taking turns.
+    base64.b64encode(b"token=" * 3).decode(), base64.b64encode(base64.b64encode(b"password=" * 4)).decode(),
+    "A" * 15 + " ", "Ab+/" * 3 + "a-b_", "QUFB=", "a" * 15 + "%2B",
 ]  # fmt: skip
 
 

@@ -15,13 +15,14 @@ from operator import methodcaller
 
 from pydantic_core import from_json
 
-from mcpdiag.emitters.redact import GATE_LITERALS, is_secret_key
+from mcpdiag.emitters.redact import BASE64_FINDER, GATE_LITERALS, is_secret_key
 from mcpdiag.emitters.redact_keys import PAIR_NAME_KEYS
 
 SEGMENT_LIMIT = 20_000
 SEGMENT_SLICE = 256
 # Checked against the redactor's own gate literals at import: if a rule ever gains a literal spelled only
-# with these characters, the shortcut switches itself off.
+# with these characters, the shortcut switches itself off. (A few `BASE64_FORMS` are spelled with them, but
+# base64 of a secret is not: the secret's own random characters encode to letters outside this set.)
 _INERT_CHARS = "0123456789abcdef:.tz+-"
 _INERT_ON = not any(set(lit) <= set(_INERT_CHARS) for lit in GATE_LITERALS)
 _INERT = re.compile(rf"[{re.escape(_INERT_CHARS.upper() + _INERT_CHARS)}]*" if _INERT_ON else r"(?!)")
@@ -46,7 +47,8 @@ _CONTROL_CHARS = re.compile("[" + re.escape(_CONTROL.decode()) + "]")
 
 
 class LineGate:
-    """Which lines of JSON text may need redaction: those with a known secret or a detector's gate literal.
+    """Which lines of JSON text may need redaction: those with a known secret, a detector's gate literal or
+    base64 that may say one (`BASE64_FINDER`).
 
     The redactor returns a string untouched unless it holds a known secret or one of its rules' gate
     literals (lowercase substrings every match contains), and every secret-looking field name holds one
@@ -88,6 +90,11 @@ class LineGate:
         self.scan(text, self.needles, lines, hits)
         # Lowercasing can change the length of a few characters, so the lowered lines get their own offsets.
         self.scan(lowered, self.literals, lowered.split("\n") if len(lowered) != len(text) else lines, hits)
+        # Base64 that may say a literal (`encoded_secret`): its forms, as written, in one pass.
+        ends = BASE64_FINDER.ends(text)
+        if ends:
+            starts = list(accumulate(map((1).__add__, map(len, lines)), initial=0))
+            hits.update(bisect_right(starts, end - 1) - 1 for end in ends)
         return sorted(hits)
 
     @staticmethod

@@ -16,6 +16,7 @@ const data = {
   wireFields: doc.wireFields,
   limits: doc.limits,
   redactionRules: doc.redactionRules,
+  redactionBase64Words: doc.redactionBase64Words,
 };
 writeFileSync(
   target,

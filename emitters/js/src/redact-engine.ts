@@ -3,12 +3,61 @@
 // mcpdiag.emitters.redact_engine; `Redactor.text` (in redact.ts) repeats one pass of it until nothing changes.
 import * as assign from "./redact-assign.js";
 import { CLI_RULES, type Edit, PAIR_RULES, type Rule, TOKEN_RULES, URL_RULES } from "./redact-rules.js";
-import { ESCAPE_MARKERS, MAX_DEPTH, type View, decode } from "./redact-views.js";
+import { CATALOG_DATA } from "./catalog-data.js";
+import {
+  BASE64_CHARS,
+  BASE64_MIN,
+  ESCAPE_MARKERS,
+  MAX_DEPTH,
+  type View,
+  base64Runs,
+  base64Text,
+  decode,
+} from "./redact-views.js";
 
 const ASSIGNMENT: Rule = { name: assign.NAME, gate: assign.GATE, edits: assign.edits };
 
+/** The tag of a text that may hold a run of base64 (not a literal: never in `GATE_LITERALS`). */
+const BASE64_TAG = "ctx:base64";
+const BASE64_GATE = /[a-z0-9+/]{16}|[a-z0-9_-]{16}/;
+/** What base64 must say for the `encoded_secret` rule to read it (Python's `BASE64_WORDS`, via the catalog). */
+const BASE64_WORDS: readonly string[] = CATALOG_DATA.redactionBase64Words;
+const ENCODED = "encoded_secret";
+
+/** Whether a run of base64 says one of `BASE64_WORDS` and holds a secret. */
+function secretRun(run: string): boolean {
+  const said = base64Text(run);
+  return said !== null && holdsAny(said, BASE64_WORDS) && holdsSecret(said);
+}
+
+/** The `encoded_secret` rule (Python's `_Encoded`): a run of base64 whose text, decoded, holds what any rule
+ * would redact is replaced whole; a run right after `\` or `%` is also read from where the escape ends. */
+const ENCODED_RULE: Rule = {
+  name: ENCODED,
+  gate: [BASE64_TAG],
+  edits(text: string, _low: string, _present: ReadonlySet<string>, out: Edit[]): void {
+    let done = 0;
+    for (const [start, end] of base64Runs(text)) {
+      if (start < done) continue; // the same characters as a run of the other alphabet, already replaced
+      const body = text.slice(start, end);
+      if (secretRun(body)) {
+        out.push([start, end, `[REDACTED:${ENCODED}]`, ENCODED, -1, -1]);
+        done = end;
+        continue;
+      }
+      const before = start ? text[start - 1] : "";
+      if (before !== "\\" && before !== "%") continue;
+      const skip = before === "%" ? 2 : body[0] === "u" ? 5 : body[0] === "x" ? 3 : 1;
+      if (end - start - skip >= BASE64_MIN && secretRun(body.slice(skip))) {
+        out.push([start + skip, end, `[REDACTED:${ENCODED}]`, ENCODED, -1, -1]);
+        done = end;
+      }
+    }
+  },
+};
+
 // Order matters: specific formats first so each secret is counted under its own name, generic ones last.
-const RULES: readonly Rule[] = [...TOKEN_RULES, ...URL_RULES, ...CLI_RULES, ...PAIR_RULES, ASSIGNMENT];
+const RULES: readonly Rule[] = [...TOKEN_RULES, ...URL_RULES, ...CLI_RULES, ...PAIR_RULES, ASSIGNMENT, ENCODED_RULE];
 
 /** The rule names a placeholder can carry, in the order they apply (as Python's `RULE_NAMES`). */
 export const RULE_NAMES: readonly string[] = ["known_secret", "secret_key", ...new Set(RULES.map((r) => r.name))];
@@ -16,20 +65,35 @@ const RANK = new Map(RULE_NAMES.map((name, rank) => [name, rank]));
 
 /** Lowercase substrings of which every rule's match holds one, and so does every text that needs decoding: a
  * text whose lowercased form holds none of them (and no known secret) is never changed. Sorted as Python. */
-export const GATE_LITERALS: readonly string[] = [...new Set([...ESCAPE_MARKERS, ...RULES.flatMap((r) => r.gate)])].sort();
+export const GATE_LITERALS: readonly string[] = [
+  ...new Set([...ESCAPE_MARKERS, ...RULES.flatMap((r) => r.gate).filter((l) => l !== BASE64_TAG)]),
+].sort();
 export const ESCAPES: ReadonlySet<string> = new Set(ESCAPE_MARKERS);
 
 // `_` is in most texts (codes, snake_case): it gates the underscore tokens only when one may be there.
 const UNDERSCORE_TOKENS = /_(?:(?<=gh[pousr]_)|(?<=github_pat_)|(?<=[sr]k_)(?=live_|test_)|(?<=whsec_))/;
 // What can form each literal: its own characters; for `_`, those of the underscore tokens it stands for.
-const FORMS = new Map(GATE_LITERALS.map((l) => [l, l + (l === "_" ? "ghpousr_ithubatklivestwhc" : "")]));
+const FORMS = new Map([
+  ...GATE_LITERALS.map((l): [string, string] => [l, l + (l === "_" ? "ghpousr_ithubatklivestwhc" : "")]),
+  [BASE64_TAG, BASE64_CHARS],
+]);
 
 /** The gate literals that the lowercased text `low` holds. */
 export function presentLiterals(low: string): Set<string> {
   const present = new Set<string>();
   for (const literal of GATE_LITERALS) if (low.includes(literal)) present.add(literal);
   if (present.has("_") && !UNDERSCORE_TOKENS.test(low)) present.delete("_");
+  if (BASE64_GATE.test(low)) present.add(BASE64_TAG);
   return present;
+}
+
+/** Whether any rule would redact something in `text` (as it is or decoded; known secrets aside). */
+function holdsSecret(text: string): boolean {
+  const low = text.toLowerCase();
+  const present = presentLiterals(low);
+  if (!present.size) return false;
+  if (ruleEdits(text, low, present, []).length) return true;
+  return [...ESCAPES].some((e) => present.has(e)) && decodedEdits(text, present, []).length > 0;
 }
 
 /** `present` plus the literals that the decoded `chars` may have formed (a superset: rules then search). */

@@ -145,3 +145,66 @@ export function decode(text: string, parent: View | null = null): View | null {
   }
   return new View(pieces.join(""), parts, decoded, parent, chars, nested);
 }
+
+/** The shortest run of base64 read as such (12 bytes once decoded). */
+export const BASE64_MIN = 16;
+/** The characters a run of base64 is made of (lowercase): decoding one of them can make or join a run. */
+export const BASE64_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789+/_-";
+const BASE64_RUNS = [
+  new RegExp(`(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{${BASE64_MIN},}={0,2}`, "g"),
+  new RegExp(`(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{${BASE64_MIN},}={0,2}`, "g"),
+];
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** The spans of the runs of base64 in `text` (as Python's `base64_runs`): at least `BASE64_MIN` characters of
+ * one alphabet, standard or URL-safe, that no character of that alphabet precedes, and the padding after
+ * them. By start, the longer first (a run of one alphabet can overlap one of the other). */
+export function base64Runs(text: string): [number, number][] {
+  const seen = new Set<string>();
+  const spans: [number, number][] = [];
+  for (const pattern of BASE64_RUNS) {
+    for (const match of text.matchAll(pattern)) {
+      const start = match.index as number;
+      const end = start + match[0].length;
+      if (!seen.has(`${start},${end}`)) {
+        seen.add(`${start},${end}`);
+        spans.push([start, end]);
+      }
+    }
+  }
+  return spans.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+}
+
+/** What a run of base64 says, when it decodes to UTF-8 text (null for bytes that are not text). A run of a
+ * length no encoding has loses its last character. */
+export function base64Text(run: string): string | null {
+  let body = run.replace(/=+$/, "");
+  if (body.includes("-") || body.includes("_")) body = body.replace(/-/g, "+").replace(/_/g, "/");
+  if (body.length % 4 === 1) body = body.slice(0, -1);
+  const binary = atob(body + "=".repeat((4 - (body.length % 4)) % 4));
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/** What base64 of any text holding `word` holds, whatever the offset of `word` in it (as Python's
+ * `base64_forms`): for each of the three offsets, the characters that the bytes of `word` alone decide. */
+export function base64Forms(word: string): Set<string> {
+  const data = new TextEncoder().encode(word);
+  const forms = new Set<string>();
+  for (let offset = 0; offset < 3; offset++) {
+    const bytes = new Uint8Array(offset + data.length + 2);
+    bytes.set(data, offset);
+    let binary = "";
+    for (const byte of bytes) binary += String.fromCharCode(byte);
+    const encoded = btoa(binary);
+    const first = Math.ceil((8 * offset) / 6);
+    const last = Math.floor((8 * (offset + data.length)) / 6);
+    if (last > first) forms.add(encoded.slice(first, last));
+  }
+  return forms;
+}

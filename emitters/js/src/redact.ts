@@ -18,11 +18,14 @@ import {
 } from "./redact-engine.js";
 import { isCountKey, isSecretKey, namesSecret, pairName } from "./redact-keys.js";
 import { cpLength, pyStrip, quote } from "./redact-py.js";
+import { base64Forms } from "./redact-views.js";
 import { PLACEHOLDER_FULL, schemeEnd } from "./redact-rules.js";
 
 export { GATE_LITERALS, RULE_NAMES, isSecretKey };
 
 export const MIN_KNOWN_SECRET = 4;
+/** Known secrets this long or longer are also looked for in base64 (as Python's `MIN_ENCODED_SECRET`). */
+export const MIN_ENCODED_SECRET = 8;
 /** How many clean strings a redactor remembers (then it forgets them all and starts over). */
 export const CACHE_STRINGS = 8192;
 /** Longer strings are rarely repeated: always scanned, never remembered. */
@@ -47,7 +50,12 @@ export class Redactor {
     const needles = new Set<string>(kept);
     for (const s of kept) {
       const quoted = quote(s);
-      if (quoted !== null) needles.add(quoted);
+      if (quoted === null) continue; // not UTF-8 (a lone surrogate): no percent-escapes, no base64 of it
+      needles.add(quoted);
+      // In base64 too (standard and URL-safe), when long enough.
+      if (cpLength(s) >= MIN_ENCODED_SECRET) {
+        for (const form of base64Forms(s)) needles.add(form).add(form.replace(/\+/g, "-").replace(/\//g, "_"));
+      }
     }
     this.needles = [...needles].sort((a, b) => b.length - a.length || (a < b ? -1 : a > b ? 1 : 0));
   }

@@ -34,6 +34,10 @@ def _b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
 def _jwt() -> str:
     header = _b64url(b'{"alg":"HS256","typ":"JWT"}')
     payload = _b64url(json.dumps({"sub": chars(10), "n": secrets.randbelow(10**9)}).encode())
@@ -119,6 +123,12 @@ ENCODINGS: dict[str, Callable[[str], str]] = {
     "html_entities": lambda t: html.escape(t, quote=True),
     "html_numeric": lambda t: "".join(c if c.isalnum() or c == " " else f"&#{ord(c)};" for c in t),
     "json_then_percent": lambda t: quote(_json_escaped(t), safe=""),
+    # Base64 of the whole text: as a config value, URL-safe in a JSON field, right after an escape in a JSON
+    # string (`\n` then the run), percent-encoded (`%2B`, `%2F`, `%3D`).
+    "base64": lambda t: "config=" + _b64(t),
+    "base64url_json": lambda t: json.dumps({"blob": _b64url(t.encode())}),
+    "base64_after_escape": lambda t: _json_escaped("loaded:\n" + _b64(t)),
+    "base64_percent": lambda t: "state=" + quote(_b64(t), safe=""),
 }
 ALL = "all"
 _SOME = ["raw", "percent", "json_escaped", "html_entities"]
@@ -364,6 +374,10 @@ REDACTION_CASES: tuple[dict[str, Any], ...] = (
         '"{\\"tool\\": \\"search\\", \\"max_tokens\\": 1024}"',
         "\\u00e9t\\u00e9 &#233;t&#xe9; caf%C3%A9",
         "Überprüfung fehlgeschlagen: Zeitüberschreitung — 東京 😀 \u0130stanbul \u017f",
+        # Base64 that says nothing secret: settings, a sentence naming a session, a digest.
+        "config=" + _b64("log_level=debug\nport=8080\nhost=mcp.example.com"),
+        '{"blob": "' + _b64("the session expired and the client reconnected") + '"}',
+        "sha256=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
     ),
     {
         "name": "known secret, encoded",
@@ -377,6 +391,8 @@ REDACTION_CASES: tuple[dict[str, Any], ...] = (
             "percent_lower",
             "json_escaped",
             "json_escaped_twice",
+            "base64",
+            "base64url_json",
         ],
     },
     *(dict(case, **{"class": "rules"}) for case in _RULE_CASES),

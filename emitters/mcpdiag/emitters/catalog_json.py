@@ -33,6 +33,7 @@ from mcpdiag.emitters.codes import (
 )
 from mcpdiag.emitters.event import MAX_ATTRS, MAX_DETAIL, MAX_EVENT_BYTES, MAX_MESSAGE_SAFE, DiagnosticEvent
 from mcpdiag.emitters.redact import RULE_NAMES
+from mcpdiag.emitters.redact_engine import BASE64_WORDS
 
 CATALOG_PATH = Path(__file__).resolve().parents[2] / "catalog.json"
 """`emitters/catalog.json` in a source checkout."""
@@ -68,6 +69,7 @@ def catalog_document() -> dict[str, Any]:
             "maxDetail": MAX_DETAIL,
         },
         "redactionRules": list(RULE_NAMES),
+        "redactionBase64Words": list(BASE64_WORDS),
         "redactionTokenKinds": list(TOKEN_KINDS),
         "redactionEncodings": list(ENCODINGS),
         "redactionCases": list(CASES),

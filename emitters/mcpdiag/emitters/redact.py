@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from mcpdiag.emitters import redact_engine
 from mcpdiag.emitters.redact_engine import (
+    BASE64_FINDER,
     ESCAPES,
     GATE_LITERALS,
     RULE_NAMES,
@@ -37,6 +38,7 @@ from mcpdiag.emitters.redact_keys import (
 )
 from mcpdiag.emitters.redact_rules import PLACEHOLDER_RE, scheme_end
 from mcpdiag.emitters.redact_scan import Scanner
+from mcpdiag.emitters.redact_views import base64_forms
 
 MIN_KNOWN_SECRET = 4
 CACHE_STRINGS = 8192
@@ -49,6 +51,23 @@ _MAX_PASSES = 6
 _MAX_FAST_DEPTH = 8
 _MAX_PLAIN_KEY = 256
 _PAIR_KEYS = PAIR_NAME_KEYS | PAIR_VALUE_KEYS
+
+
+MIN_ENCODED_SECRET = 8
+"""Known secrets this long or longer are also looked for in base64 (a shorter one's forms match by chance)."""
+_URLSAFE = str.maketrans("+/", "-_")
+
+
+def _encoded_forms(secret: str) -> set[str]:
+    """What base64 (standard or URL-safe) of a text holding `secret` holds, at every offset: replaced, they
+    leave at most the bits of the secret's first and last byte around it."""
+    if len(secret) < MIN_ENCODED_SECRET:
+        return set()
+    try:
+        forms = base64_forms(secret)
+    except UnicodeEncodeError:  # a lone surrogate: no UTF-8, so no base64 of it either
+        return set()
+    return forms | {form.translate(_URLSAFE) for form in forms}
 
 
 class Redactor:
@@ -67,6 +86,7 @@ class Redactor:
         stripped = {s.strip() for s in known_secrets if isinstance(s, str)}
         kept = {s for s in stripped if len(s) >= MIN_KNOWN_SECRET}
         needles = kept | {quote(s, safe="") for s in kept}
+        needles.update(*map(_encoded_forms, kept))
         self._needles = tuple(sorted(needles, key=lambda s: (-len(s), s)))
         self._cache_chars = cache_chars
         scanner: Scanner = redact_engine.DEFAULT_SCANNER if engine is None else redact_engine.scanner(engine)
@@ -396,6 +416,7 @@ def find_leaks(text: str, *, known_secrets: Iterable[str] = ()) -> list[str]:
 
 # `is_secret_key` has always been importable from here.
 __all__ = [
+    "BASE64_FINDER",
     "CACHE_CHARS",
     "CACHE_STRINGS",
     "GATE_LITERALS",

@@ -11,6 +11,7 @@ engine until nothing changes.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Protocol
@@ -28,8 +29,18 @@ from mcpdiag.emitters.redact_rules import (
     URL_RULES,
     Edit,
 )
-from mcpdiag.emitters.redact_scan import Scanner, build
-from mcpdiag.emitters.redact_views import ESCAPE_MARKERS, ESCAPE_PATTERNS, MAX_DEPTH, View, decode
+from mcpdiag.emitters.redact_scan import LiteralFinder, Scanner, build, literal_finder, run_finder
+from mcpdiag.emitters.redact_views import (
+    BASE64_CHARS,
+    BASE64_MIN,
+    ESCAPE_MARKERS,
+    ESCAPE_PATTERNS,
+    MAX_DEPTH,
+    View,
+    base64_forms,
+    base64_text,
+    decode,
+)
 
 
 class _Rule(Protocol):
@@ -51,8 +62,51 @@ class _Assignment:
         redact_assign.edits(text, low, present, out)
 
 
+ENCODED = "encoded_secret"
+BASE64_TAG = "ctx:base64"
+"""The scan tag of base64 that may say what a rule looks for (`BASE64_FORMS`); its literal is empty, so the
+stdlib engine reports it for every text (`GATE_LITERALS`)."""
+# The tail of an escape that a run read as it is starts with (`\n`, `\u0022`, `%3D`): a decoded layer would
+# see the run after it (`redact_views`), and the layer is not read for base64 alone (`layer_worth`).
+_ESCAPE_TAILS = {"\\": {"u": 5, "x": 3}, "%": {}}
+
+
+class _Encoded:
+    """The `encoded_secret` rule: a run of base64 whose text, decoded, holds what any rule would redact
+    (`config=<base64 of "token=ghp_…">`) is replaced whole. What a run says is decoded only to be judged,
+    never remapped. Runs within runs are read too, each a quarter shorter. A run right after `\\` or `%` is
+    also read from where the escape ends (`\\n` + base64 in a JSON string), and replaced from there."""
+
+    name = ENCODED
+    gate = frozenset({BASE64_TAG})
+    requires: tuple[frozenset[str], ...] = ()
+
+    def edits(self, text: str, low: str, present: frozenset[str], out: list[Edit]) -> None:
+        done = 0
+        for start, end in RUNS.runs(text):
+            if start < done:
+                continue  # the same characters as a run of the other alphabet, already replaced
+            body = text[start:end]
+            if _secret_run(body):
+                out.append((start, end, f"[REDACTED:{ENCODED}]", ENCODED, -1, -1))
+                done = end
+                continue
+            tails = _ESCAPE_TAILS.get(text[start - 1]) if start else None
+            if tails is not None:
+                skip = tails.get(body[0], 1) if text[start - 1] == "\\" else 2
+                if end - start - skip >= BASE64_MIN and _secret_run(body[skip:]):
+                    out.append((start + skip, end, f"[REDACTED:{ENCODED}]", ENCODED, -1, -1))
+                    done = end
+
+
+def _secret_run(run: str) -> bool:
+    """Whether a run of base64 says one of `BASE64_WORDS` and holds a secret."""
+    said = base64_text(run)
+    return said is not None and holds_any(said, BASE64_WORDS) and holds_secret(said)
+
+
 # Order matters: specific formats first so each secret is counted under its own name, generic ones last.
-_RULES: tuple[_Rule, ...] = (*TOKEN_RULES, *URL_RULES, *CLI_RULES, *PAIR_RULES, _Assignment())
+_RULES: tuple[_Rule, ...] = (*TOKEN_RULES, *URL_RULES, *CLI_RULES, *PAIR_RULES, _Assignment(), _Encoded())
 
 RULE_NAMES = ("known_secret", "secret_key", *dict.fromkeys(rule.name for rule in _RULES))
 ESCAPES = frozenset(f"esc:{marker}" for marker in ESCAPE_MARKERS)
@@ -66,6 +120,36 @@ _PATTERNS: dict[str, tuple[str, str, str]] = {
     **{tag: (word, QUERY_PATTERN.format(m=word), word) for word, tag in QUERY_TAGS.items()},
     **{CANDIDATE_TAGS[name]: spec for name, spec in CANDIDATES.items()},
 }
+
+
+def _spellings(word: str) -> set[str]:
+    """`word` (lowercase) as text writes it: every mix of cases for a short word (`AIza`, `eyJ`), else
+    lowercase, uppercase and capitalized."""
+    if sum(char.isalpha() for char in word) > 4:
+        return {word, word.upper(), word.capitalize()}
+    spelled = {""}
+    for char in word:
+        spelled = {head + variant for head in spelled for variant in {char, char.upper()}}
+    return spelled
+
+
+BASE64_WORDS: tuple[str, ...] = tuple(
+    sorted(
+        spelling
+        for word in {
+            _PATTERNS.get(tag, (tag,))[0] for rule in _RULES if rule.name != ENCODED for tag in rule.gate
+        }
+        if len(word.encode()) >= 3
+        for spelling in _spellings(word)
+    )
+)
+"""What base64 must say for the `encoded_secret` rule to read it: the gate literals of every other rule of
+three bytes or more (shorter ones leave no trace of their own in base64), as `_spellings` writes them."""
+BASE64_FORMS: tuple[str, ...] = tuple(sorted(set().union(*map(base64_forms, BASE64_WORDS))))
+"""The base64 of `BASE64_WORDS` at each offset: what the scan looks for, as written (case matters)."""
+BASE64_SEARCH = f"[A-Za-z0-9+/_-]{{{BASE64_MIN}}}"
+"""Where the stdlib engine reports `BASE64_TAG`: wherever a run may be (the forms one by one cost more)."""
+_PATTERNS[BASE64_TAG] = ("", "(?-i)(?:" + "|".join(map(re.escape, BASE64_FORMS)) + ")", BASE64_CHARS)
 _TAG_NAMES = ESCAPES.union(
     *(rule.gate for rule in _RULES), *(group for rule in _RULES for group in rule.requires)
 )
@@ -76,11 +160,13 @@ TAGS: dict[str, tuple[str, str | None]] = {
 """What the candidate scan looks for: each tag with its literal and the pattern that narrows it, if any."""
 _FORMS = {tag: forms for tag, (_, _, forms) in _SPECS.items()}
 _LITERAL = {tag: literal for tag, (literal, _) in TAGS.items()}
-_LITERALS = tuple(sorted({_LITERAL[tag] for tag in ESCAPES.union(*(rule.gate for rule in _RULES))}))
+_LITERALS = tuple(sorted({_LITERAL[tag] for tag in ESCAPES.union(*(rule.gate for rule in _RULES))} - {""}))
 GATE_LITERALS: tuple[str, ...] = _LITERALS
 """Lowercase substrings of which every rule's match contains one, and so does every secret field name and
-every text that needs decoding (`%`, `\\`, `&`): a text whose lowercased form holds none of them (and no known
-secret) is never changed by `Redactor.text`."""
+every text that needs decoding (`%`, `\\`, `&`): a text whose lowercased form holds none of them, no run of
+base64 that says one of them (`BASE64_FORMS`, which the `encoded_secret` rule reads) and no known secret is
+never changed by
+`Redactor.text`."""
 SCAN_LITERALS: tuple[str, ...] = tuple(sorted(set(_LITERAL.values())))
 """The literals of every tag."""
 _IMPLIED = {
@@ -91,7 +177,7 @@ _RANK = {name: rank for rank, name in enumerate(RULE_NAMES)}
 
 def scanner(engine: str | None = None) -> Scanner:
     """A candidate scanner of `TAGS` on `engine` (None: the fastest that runs here)."""
-    return build(TAGS, engine)
+    return build(TAGS, engine, {BASE64_TAG: BASE64_SEARCH})
 
 
 ENGINE_VARIABLE = "MCPDIAG_REDACT_ENGINE"
@@ -99,6 +185,10 @@ ENGINE_VARIABLE = "MCPDIAG_REDACT_ENGINE"
 DEFAULT_SCANNER = scanner(os.environ.get(ENGINE_VARIABLE) or None)
 ENGINE = DEFAULT_SCANNER.name
 """The candidate scan engine redactors use unless told otherwise: `hyperscan` when it runs here, `stdlib`."""
+RUNS = run_finder(ENGINE)
+"""How the `encoded_secret` rule finds runs of base64: with the default engine (both find the same runs)."""
+BASE64_FINDER: LiteralFinder = literal_finder(BASE64_FORMS, ENGINE)
+"""Where a text holds one of `BASE64_FORMS` (the bundle's line gate asks it of whole batches)."""
 
 
 @lru_cache(maxsize=1024)
@@ -145,11 +235,16 @@ def layer_worth(
     below it may hold either."""
     if nested or needles:
         return True
-    held = loose(present)
+    # A run of base64 the text holds is read there (`_Encoded`): a layer is worth it for base64 only where
+    # decoding makes base64 characters (`%2B`, `\\/`, `\\u0041`), which `_formed` sees.
+    held = loose(present) - _BASE64_HELD
     if runs_any(held):
         return True
     formed = _formed(chars) - held
     return runs_any(held | formed) and runs_any(held | _can_form(formed, chars, text.lower()))
+
+
+_BASE64_HELD = frozenset({BASE64_TAG})
 
 
 def holds_any(text: str, needles: tuple[str, ...]) -> bool:
@@ -273,6 +368,17 @@ def decoded_edits(
         source = layer
         view = decode(layer, view, want=worth)
     return found
+
+
+def holds_secret(text: str) -> bool:
+    """Whether any rule would redact something in `text` (as it is or decoded; known secrets aside)."""
+    scan = DEFAULT_SCANNER.present
+    present = scan(text)
+    if not (present and needs_work(present)):
+        return False
+    if rule_edits(text, text.lower(), present, []):
+        return True
+    return not ESCAPES.isdisjoint(present) and bool(decoded_edits(text, present, (), scan))
 
 
 def known_edits(text: str, needles: tuple[str, ...]) -> list[Edit]:

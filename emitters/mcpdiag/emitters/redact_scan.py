@@ -24,6 +24,8 @@ import threading
 from collections.abc import Mapping
 from typing import Protocol
 
+from mcpdiag.emitters.redact_views import BASE64_ALPHABETS, BASE64_MIN, BASE64_TAILS, base64_runs, by_start
+
 ENGINES = ("hyperscan", "stdlib")
 
 Tags = Mapping[str, tuple[str, str | None]]
@@ -45,18 +47,24 @@ class StdlibScanner:
 
     name = "stdlib"
 
-    def __init__(self, tags: Tags) -> None:
+    def __init__(self, tags: Tags, searched: Mapping[str, str] | None = None) -> None:
         by_literal: dict[str, set[str]] = {}
         for tag, (literal, _) in tags.items():
-            by_literal.setdefault(literal, set()).add(tag)
+            if tag not in (searched or {}):
+                by_literal.setdefault(literal, set()).add(tag)
         self.literals = tuple(sorted(by_literal))
         self._tags = {literal: frozenset(found) for literal, found in by_literal.items()}
         self._sets: dict[tuple[str, ...], frozenset[str]] = {}
+        self._searched = [(tag, re.compile(pattern)) for tag, pattern in (searched or {}).items()]
 
     def present(self, text: str) -> frozenset[str]:
-        """The tags whose literal `text.lower()` holds."""
+        """The tags whose literal `text.lower()` holds, and the searched ones whose pattern `text` holds."""
         low = text.lower()
         found = tuple([literal for literal in self.literals if literal in low])
+        for tag, pattern in self._searched:
+            if pattern.search(text):
+                found += (tag,)
+                self._tags.setdefault(tag, frozenset({tag}))
         if not found:
             return _EMPTY
         tags = self._sets.get(found)
@@ -119,18 +127,135 @@ class HyperscanScanner:
 _EMPTY: frozenset[str] = frozenset()
 
 
-def build(tags: Tags, engine: str | None = None) -> Scanner:
-    """A scanner of `tags` on `engine` (None: Hyperscan when it is installed and runs, else stdlib)."""
+class RunFinder(Protocol):
+    """Finds the runs of base64 in a text, as `redact_views.base64_runs` defines them."""
+
+    def runs(self, text: str) -> list[tuple[int, int]]: ...
+
+
+class StdlibRuns:
+    """`RunFinder` by two regex searches (`redact_views.base64_runs`, pure Python)."""
+
+    def runs(self, text: str) -> list[tuple[int, int]]:
+        return base64_runs(text)
+
+
+def _at_end(index: int, start: int, end: int, flags: int, found: object) -> None:
+    found.append((index, end))  # type: ignore[attr-defined]  # the list `runs` passes as the context
+
+
+class HyperscanRuns:
+    """`RunFinder` by one Hyperscan pass that reports each run once, where its first `BASE64_MIN`
+    characters end, the rest matched from there (anchored): a long text without a run costs no Python-sized
+    steps. A text that is not ASCII goes to `base64_runs`, whose positions are the text's own."""
+
+    def __init__(self) -> None:
+        import hyperscan
+
+        database = hyperscan.Database()
+        database.compile(
+            expressions=[f"(?:^|[^{a}])[{a}]{{{BASE64_MIN}}}".encode() for a in BASE64_ALPHABETS],
+            ids=list(range(len(BASE64_ALPHABETS))),
+            elements=len(BASE64_ALPHABETS),
+            flags=[0] * len(BASE64_ALPHABETS),
+        )
+        self._database = database
+        self._scratch_type = hyperscan.Scratch
+        self._local = threading.local()
+
+    def runs(self, text: str) -> list[tuple[int, int]]:
+        if not text.isascii():
+            return base64_runs(text)
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = self._scratch_type(self._database)
+        ends: list[tuple[int, int]] = []
+        self._database.scan(text.encode(), match_event_handler=_at_end, context=ends, scratch=scratch)
+        spans = set()
+        for index, end in ends:
+            tail = BASE64_TAILS[index].match(text, end)
+            spans.add((end - BASE64_MIN, tail.end() if tail else end))
+        return sorted(spans, key=by_start)
+
+
+class LiteralFinder(Protocol):
+    """Finds where a text holds any of a set of literals (as written: case matters)."""
+
+    def ends(self, text: str) -> list[int]:
+        """Where each occurrence of a literal in `text` ends (in `text`'s positions; unordered)."""
+        ...
+
+
+class StdlibLiterals:
+    """`LiteralFinder` by a substring search per literal (pure Python)."""
+
+    def __init__(self, literals: tuple[str, ...]) -> None:
+        self.literals = literals
+
+    def ends(self, text: str) -> list[int]:
+        found = []
+        for literal in self.literals:
+            at = text.find(literal)
+            while at != -1:
+                found.append(at + len(literal))
+                at = text.find(literal, at + 1)
+        return found
+
+
+class HyperscanLiterals:
+    """`LiteralFinder` by one Hyperscan pass over the text's bytes (positions mapped back to characters
+    where the text is not ASCII)."""
+
+    def __init__(self, literals: tuple[str, ...]) -> None:
+        import hyperscan
+
+        database = hyperscan.Database()
+        database.compile(
+            expressions=[re.escape(literal).encode() for literal in literals],
+            ids=list(range(len(literals))),
+            elements=len(literals),
+            flags=[0] * len(literals),
+        )
+        self._database = database
+        self._scratch_type = hyperscan.Scratch
+        self._local = threading.local()
+
+    def ends(self, text: str) -> list[int]:
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = self._scratch_type(self._database)
+        data = text.encode("utf-8", "surrogatepass")
+        found: list[tuple[int, int]] = []
+        self._database.scan(data, match_event_handler=_at_end, context=found, scratch=scratch)
+        if len(data) == len(text):
+            return [end for _, end in found]
+        return [len(data[:end].decode("utf-8", "surrogatepass")) for _, end in found]
+
+
+def literal_finder(literals: tuple[str, ...], engine: str) -> LiteralFinder:
+    """A finder of `literals` on the scan `engine` (`Scanner.name`)."""
+    return HyperscanLiterals(literals) if engine == "hyperscan" else StdlibLiterals(literals)
+
+
+def run_finder(engine: str) -> RunFinder:
+    """The run finder of the scan `engine` (`Scanner.name`): both find the same runs."""
+    return HyperscanRuns() if engine == "hyperscan" else StdlibRuns()
+
+
+def build(tags: Tags, engine: str | None = None, searched: Mapping[str, str] | None = None) -> Scanner:
+    """A scanner of `tags` on `engine` (None: Hyperscan when it is installed and runs, else stdlib).
+    `searched`: tags the stdlib engine finds by a regex search (Python syntax, a superset of where the
+    Hyperscan pattern matches) instead of by their literal."""
     if engine not in (None, *ENGINES):
         raise ValueError(f"unknown redaction engine {engine!r}: one of {', '.join(ENGINES)}")
     if engine == "stdlib":
-        return StdlibScanner(tags)
+        return StdlibScanner(tags, searched)
     try:
         return HyperscanScanner(tags)
     except Exception as exc:  # not installed, no wheel for this platform, or a CPU it does not support
         if engine == "hyperscan":
             raise RuntimeError(f"the hyperscan redaction engine is unavailable: {exc}") from exc
-        return StdlibScanner(tags)
+        return StdlibScanner(tags, searched)
 
 
 def available() -> list[str]:

@@ -5,10 +5,15 @@ only), JSON and Python string escapes (`\\"`, `\\u0022`, `\\x22`, `\\n`) and HTM
 (`&quot;`, `&#34;`). Each layer is a `View` that maps its positions back to the text it came from, so a
 secret found in a decoded layer (a token after `%3D`, a key inside JSON inside a JSON string, a URL encoded
 twice) is replaced in the original text and the escapes around it stay as they were.
+
+Base64 is read run by run instead (`base64_runs`, `base64_text`): a decoded run maps back to no position of
+its own, so a run whose text holds a secret is replaced whole (the `encoded_secret` rule, `redact_engine`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from bisect import bisect_left
 from collections.abc import Callable
@@ -217,6 +222,60 @@ def _replaced(
     if want is not None and not want(chars, nested):
         return None
     return View(decoded, None, parent, chars, nested=nested, source=text)
+
+
+BASE64_MIN = 16
+"""The shortest run of base64 read as such (12 bytes once decoded)."""
+BASE64_ALPHABETS = ("A-Za-z0-9+/", "A-Za-z0-9_-")
+"""The two alphabets of base64, standard and URL-safe (a run is made of one)."""
+_BASE64_RUNS = tuple(re.compile(rf"(?<![{a}])[{a}]{{{BASE64_MIN},}}={{0,2}}") for a in BASE64_ALPHABETS)
+BASE64_TAILS = tuple(re.compile(rf"[{a}]*={{0,2}}") for a in BASE64_ALPHABETS)
+"""The rest of a run of each alphabet, matched where its first `BASE64_MIN` characters end."""
+BASE64_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789+/_-"
+"""The characters a run of base64 is made of (lowercase): decoding one of them can make or join a run."""
+_URLSAFE = str.maketrans("-_", "+/")
+
+
+def base64_runs(text: str) -> list[tuple[int, int]]:
+    """The spans of the runs of base64 in `text`: at least `BASE64_MIN` characters of one alphabet, standard
+    or URL-safe, that no character of that alphabet precedes, and the padding after them. By start, the
+    longer first (a run of one alphabet can overlap one of the other). Linear: each search is one class."""
+    spans = {match.span() for pattern in _BASE64_RUNS for match in pattern.finditer(text)}
+    return sorted(spans, key=by_start)
+
+
+def by_start(span: tuple[int, int]) -> tuple[int, int]:
+    """The order of `base64_runs`: by start, the longer first."""
+    return span[0], -span[1]
+
+
+def base64_forms(word: str) -> set[str]:
+    """What base64 of any text holding `word` holds, whatever the offset of `word` in it: for each of the
+    three offsets, the characters that the bytes of `word` alone decide (empty for a word too short)."""
+    data = word.encode()
+    forms = set()
+    for offset in range(3):
+        encoded = base64.b64encode(bytes(offset) + data + bytes(2)).decode()
+        first = -(-8 * offset // 6)  # the first character whose six bits all come from `word`
+        last = (8 * (offset + len(data))) // 6  # one past the last such character
+        if last > first:
+            forms.add(encoded[first:last])
+    return forms
+
+
+def base64_text(run: str) -> str | None:
+    """What a run of base64 (`base64_runs`) says, when it decodes to UTF-8 text (None for bytes that are
+    not text: a hash, a key, an id that only looks like base64). A run of a length no encoding has loses
+    its last character."""
+    body = run.rstrip("=")
+    if "-" in body or "_" in body:
+        body = body.translate(_URLSAFE)
+    if len(body) % 4 == 1:
+        body = body[:-1]
+    try:
+        return binascii.a2b_base64(body + "=" * (-len(body) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
 
 
 def has_escapes(text: str) -> bool:

@@ -1,0 +1,83 @@
+"""Base64 is read, run by run: a run whose text holds a secret is replaced whole (`encoded_secret`), and
+base64 that says nothing secret (or is no text at all: digests, keys, ids) is left exactly as it was.
+The encodings of every token format and context secret are in `test_redact_encodings` (`secret_forms`)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import uuid
+
+import pytest
+
+from mcpdiag.emitters import Redactor, find_leaks, redact_event, redact_text
+from tests.emitters.secret_forms import TOKEN_FORMATS, Secret, chars, survivors
+
+
+def _b64(data: str | bytes) -> str:
+    return base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "config=" + _b64("log_level=debug\nport=8080\nhost=mcp.example.com"),
+        '{"blob": "' + _b64(json.dumps({"tool": "search", "page": 2})) + '"}',
+        "sha256=" + _b64(hashlib.sha256(os.urandom(8)).digest()),
+        "nonce " + base64.urlsafe_b64encode(os.urandom(24)).decode(),
+        "trace " + uuid.uuid4().hex + uuid.uuid4().hex,
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQ" + _b64(os.urandom(48)),
+        "File site-packages/httpx/_transports/default.py, in handle_async_request_with_retries",
+        "data:image/png;base64," + _b64(b"\x89PNG\r\n\x1a\n" + os.urandom(40)),
+        _b64("a session expired and the client reconnected"),
+    ],
+)
+def test_base64_that_says_nothing_secret_is_left_as_it_was(text: str) -> None:
+    counts: dict[str, int] = {}
+    assert Redactor().text(text, counts) == text and not counts
+
+
+def test_only_the_run_that_holds_a_secret_goes_and_the_text_around_it_stays() -> None:
+    secret = chars(24)
+    plain = _b64("nothing to see in this one")
+    text = f"a={plain} b={_b64('password=' + secret)} c=done"
+    assert redact_text(text) == f"a={plain} b=[REDACTED:encoded_secret] c=done"
+
+
+def test_a_secret_a_format_rule_already_took_is_counted_under_its_own_name() -> None:
+    """`Authorization: Basic <base64 of user:password>` stays the Basic rule's."""
+    text = "Authorization: Basic " + _b64(f"user:{chars(20)}")
+    assert find_leaks(text) == ["basic"] and redact_text(text) == "Authorization: Basic [REDACTED:basic]"
+
+
+def test_an_encoded_secret_in_an_event_key_or_value_is_redacted_and_counted() -> None:
+    token = TOKEN_FORMATS["stripe_live"]()
+    blob = _b64(f"STRIPE_KEY={token.token}")
+    out, counts = redact_event({"attrs": {"env": blob, blob: 1}, "detail": f"loaded {blob}"})
+    assert not survivors(token, json.dumps(out)) and counts == {"encoded_secret": 3}
+
+
+@pytest.mark.parametrize("engine", ["stdlib", None])
+def test_both_scan_engines_read_base64_alike(engine: str | None) -> None:
+    text = "x=" + _b64("token=" + chars(30)) + " y=" + _b64("plain words only, and more of them")
+    assert Redactor(engine=engine).text(text) == redact_text(text)
+    assert "[REDACTED:encoded_secret]" in redact_text(text)
+
+
+@pytest.mark.parametrize("prefix", ["", "a", "ab"])  # every offset of the secret in the encoded text
+@pytest.mark.parametrize("urlsafe", [False, True])
+def test_a_known_secret_is_removed_from_base64_at_any_offset(prefix: str, urlsafe: bool) -> None:
+    known = chars(20)
+    encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    text = "blob=" + encode(f"{prefix}x={known};y=1".encode()).decode()
+    out = Redactor([known]).text(text)
+    assert "[REDACTED:known_secret]" in out
+    assert not survivors(Secret("known", known, known), out), out
+
+
+def test_a_short_known_secret_is_not_looked_for_in_base64() -> None:
+    """Under `MIN_ENCODED_SECRET` characters, its base64 forms would match unrelated base64 by chance."""
+    text = "blob=" + _b64("x=abcd1234")
+    assert Redactor(["abcd123"]).text(text) == text
