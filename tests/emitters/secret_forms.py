@@ -147,6 +147,13 @@ ENCODINGS: dict[str, Encoding] = {
     "base64 alone": lambda t: _b64(t),
     "base64 percent-encoded": lambda t: "state=" + quote(_b64(t), safe=""),
     "base64 json-escaped": lambda t: '{"blob": "' + _b64(t).replace("/", "\\/") + '"}',
+    "base64 wrapped at 76": lambda t: base64.encodebytes(("HOME=/root\n" * 5 + t).encode()).decode(),
+    "base64 wrapped in json": lambda t: json.dumps(
+        {"pem": base64.encodebytes(("x" * 50 + "\n" + t).encode()).decode()}
+    ),
+    "base64 of utf-16": lambda t: "-EncodedCommand " + base64.b64encode(t.encode("utf-16-le")).decode(),
+    "base64 glued": lambda t: "key=v1" + _b64(t),
+    "base64 of latin-1": lambda t: "x=" + base64.b64encode("été ".encode("latin-1") + t.encode()).decode(),
 }
 
 
@@ -159,16 +166,21 @@ _RUNS = re.compile(r"[A-Za-z0-9+/=_-]{8,}")
 
 def _decoded_runs(out: str) -> Iterator[str]:
     """What each run of base64-looking characters in `out` says, read as standard and as URL-safe base64,
-    from every start within its first four characters (a run need not begin where an encoding does)."""
-    for run in _RUNS.findall(out.replace("\\/", "/")):
+    from every start within its first four characters (a run need not begin where an encoding does), with
+    its lines joined (wrapped base64), as UTF-8, UTF-16 and Latin-1."""
+    unescaped = out.replace("\\/", "/")
+    joined = re.sub(r"\r?\n|\\r\\n|\\n", "", unescaped)
+    for run in {*_RUNS.findall(unescaped), *_RUNS.findall(joined)}:
         for skip in range(4):
             body = run[skip:].rstrip("=")
             body = body[: len(body) - len(body) % 4 if len(body) % 4 == 1 else len(body)]
             for decode in (base64.b64decode, base64.urlsafe_b64decode):
                 try:
-                    yield decode(body + "=" * (-len(body) % 4)).decode("utf-8", "ignore")
+                    data = decode(body + "=" * (-len(body) % 4))
                 except ValueError:
                     continue
+                for encoding in ("utf-8", "utf-16-le", "latin-1"):
+                    yield data.decode(encoding, "ignore")
 
 
 def survivors(secret: Secret, out: str) -> list[str]:

@@ -21,6 +21,14 @@ _KIND = re.compile(r"\{\{([a-z0-9_]+)(?:#[a-z0-9]+)?\}\}")
 def _decode(encoding: str, text: str) -> str:
     """Undo an encoding (what a reader of the text would see)."""
     if encoding.startswith("base64"):
+        if encoding == "base64_wrapped":
+            return base64.b64decode(text).decode()[54:]  # after the 53 x and the line break
+        if encoding == "base64_utf16":
+            return base64.b64decode(text.removeprefix("-EncodedCommand ")).decode("utf-16-le")
+        if encoding == "base64_glued":
+            return base64.b64decode(text.removeprefix("id=v1")).decode()
+        if encoding == "base64_latin1":
+            return base64.b64decode(text.removeprefix("x="))[2:].decode()
         if encoding == "base64url_json":
             blob = str(json.loads(text)["blob"])
             return base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4)).decode()

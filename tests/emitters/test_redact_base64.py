@@ -81,3 +81,32 @@ def test_a_short_known_secret_is_not_looked_for_in_base64() -> None:
     """Under `MIN_ENCODED_SECRET` characters, its base64 forms would match unrelated base64 by chance."""
     text = "blob=" + _b64("x=abcd1234")
     assert Redactor(["abcd123"]).text(text) == text
+
+
+@pytest.mark.parametrize("engine", ["stdlib", None])
+@pytest.mark.parametrize("around", ["café {} fin", "令牌 {}", "😀{}", "{}\u00a0é"])
+def test_base64_is_read_in_text_that_is_not_ascii(engine: str | None, around: str) -> None:
+    """Hyperscan scans such text lowercased for the other tags; the base64 forms are looked for as written."""
+    token = TOKEN_FORMATS["github_classic"]()
+    text = around.format("config=" + _b64(f"token={token.token}"))
+    out = Redactor(engine=engine).text(text)
+    assert not survivors(token, out) and "[REDACTED:encoded_secret]" in out, out
+
+
+def test_wrapped_utf16_glued_and_legacy_base64_are_read() -> None:
+    secret = chars(24)
+    texts = [
+        base64.encodebytes(("HOME=/root\nUSER=" + "x" * 36 + f"\nDB_PASSWORD={secret}\n").encode()).decode(),
+        "-EncodedCommand " + base64.b64encode(f'$env:API_TOKEN="{secret}"'.encode("utf-16-le")).decode(),
+        "key=v1" + _b64(json.dumps({"token": secret})),
+        "x=" + base64.b64encode("déjà vu, password=".encode("latin-1") + secret.encode()).decode(),
+        "\\U0001F600" + _b64(f"password={secret}"),
+    ]
+    for text in texts:
+        out = redact_text(text)
+        assert not survivors(Secret("s", secret, secret), out) and "[REDACTED:encoded_secret]" in out, out
+
+
+def test_a_known_secret_no_utf8_can_hold_is_matched_as_it_is_not_thrown_on() -> None:
+    secret = "abc\ud800defgh-more"
+    assert Redactor([secret]).text(f"x {secret} y") == "x [REDACTED:known_secret] y"

@@ -130,3 +130,11 @@ def test_markers_spelled_with_characters_that_lowercase_to_ascii_end() -> None:
         [sys.executable, "-c", _SWEEP], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_finding_base64_forms_in_text_that_is_not_ascii_grows_linearly() -> None:
+    """Positions of forms in text that is not ASCII are mapped back to characters in one walk."""
+    from mcpdiag.emitters.redact import BASE64_FINDER
+
+    unit = "é " + base64.b64encode(b"token ").decode() + " "
+    _assert_linear(BASE64_FINDER.ends, unit, 64 * KB)

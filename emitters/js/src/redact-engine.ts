@@ -23,15 +23,18 @@ const BASE64_GATE = /[a-z0-9+/]{16}|[a-z0-9_-]{16}/;
 /** What base64 must say for the `encoded_secret` rule to read it (Python's `BASE64_WORDS`, via the catalog). */
 const BASE64_WORDS: readonly string[] = CATALOG_DATA.redactionBase64Words;
 const ENCODED = "encoded_secret";
+/** How long the escape a run read as it is starts with the tail of is, after its backslash (`\\u0022`). */
+const ESCAPE_TAILS: Record<string, number> = { u: 5, x: 3, U: 9 };
 
 /** Whether a run of base64 says one of `BASE64_WORDS` and holds a secret. */
 function secretRun(run: string): boolean {
   const said = base64Text(run);
-  return said !== null && holdsAny(said, BASE64_WORDS) && holdsSecret(said);
+  return holdsAny(said, BASE64_WORDS) && holdsSecret(said);
 }
 
 /** The `encoded_secret` rule (Python's `_Encoded`): a run of base64 whose text, decoded, holds what any rule
- * would redact is replaced whole; a run right after `\` or `%` is also read from where the escape ends. */
+ * would redact is replaced whole. A run is read from each of its first four characters and from where an
+ * escape before it ends (`\\n`, `\\u0022`, `%3D`), which is also where its replacement starts. */
 const ENCODED_RULE: Rule = {
   name: ENCODED,
   gate: [BASE64_TAG],
@@ -39,17 +42,12 @@ const ENCODED_RULE: Rule = {
     let done = 0;
     for (const [start, end] of base64Runs(text)) {
       if (start < done) continue; // the same characters as a run of the other alphabet, already replaced
-      const body = text.slice(start, end);
-      if (secretRun(body)) {
-        out.push([start, end, `[REDACTED:${ENCODED}]`, ENCODED, -1, -1]);
-        done = end;
-        continue;
-      }
       const before = start ? text[start - 1] : "";
-      if (before !== "\\" && before !== "%") continue;
-      const skip = before === "%" ? 2 : body[0] === "u" ? 5 : body[0] === "x" ? 3 : 1;
-      if (end - start - skip >= BASE64_MIN && secretRun(body.slice(skip))) {
-        out.push([start + skip, end, `[REDACTED:${ENCODED}]`, ENCODED, -1, -1]);
+      const tail = before === "\\" ? (ESCAPE_TAILS[text[start]] ?? 1) : before === "%" ? 2 : 0;
+      const body = text.slice(start, end);
+      const skips = [...new Set([0, 1, 2, 3, tail])];
+      if (skips.some((skip) => body.length - skip >= BASE64_MIN && secretRun(body.slice(skip)))) {
+        out.push([Math.min(start + tail, end), end, `[REDACTED:${ENCODED}]`, ENCODED, -1, -1]);
         done = end;
       }
     }

@@ -150,11 +150,28 @@ export function decode(text: string, parent: View | null = null): View | null {
 export const BASE64_MIN = 16;
 /** The characters a run of base64 is made of (lowercase): decoding one of them can make or join a run. */
 export const BASE64_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789+/_-";
-const BASE64_RUNS = [
-  new RegExp(`(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{${BASE64_MIN},}={0,2}`, "g"),
-  new RegExp(`(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{${BASE64_MIN},}={0,2}`, "g"),
-];
+const ALPHABETS = ["A-Za-z0-9+/", "A-Za-z0-9_-"];
+const BASE64_RUNS = ALPHABETS.map((a) => new RegExp(`(?<![${a}])[${a}]{${BASE64_MIN},}={0,2}`, "g"));
+const BREAK = String.raw`\r?\n|\\r\\n|\\n`;
+const NEXT_LINES = ALPHABETS.map((a) => new RegExp(`(?:${BREAK})([${a}]+={0,2})`, "y"));
+const BREAKS = new RegExp(`${BREAK}|\\r|\\\\r`, "g");
 const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const UTF16 = new TextDecoder("utf-16le", { ignoreBOM: true });
+
+/** The run at [start, end) of alphabet `index` with the lines it wraps onto (as Python's `wrapped`): while its
+ * last line is whole groups of four, unpadded, a line break and more of the alphabet continue it. */
+function wrapped(text: string, start: number, end: number, index: number): [number, number] {
+  let line = start;
+  while ((end - line) % 4 === 0 && text[end - 1] !== "=") {
+    const next = NEXT_LINES[index];
+    next.lastIndex = end;
+    const more = next.exec(text);
+    if (more === null) break;
+    end = more.index + more[0].length;
+    line = end - more[1].length;
+  }
+  return [start, end];
+}
 
 /** The spans of the runs of base64 in `text` (as Python's `base64_runs`): at least `BASE64_MIN` characters of
  * one alphabet, standard or URL-safe, that no character of that alphabet precedes, and the padding after
@@ -162,10 +179,9 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 export function base64Runs(text: string): [number, number][] {
   const seen = new Set<string>();
   const spans: [number, number][] = [];
-  for (const pattern of BASE64_RUNS) {
+  for (const [index, pattern] of BASE64_RUNS.entries()) {
     for (const match of text.matchAll(pattern)) {
-      const start = match.index as number;
-      const end = start + match[0].length;
+      const [start, end] = wrapped(text, match.index as number, (match.index as number) + match[0].length, index);
       if (!seen.has(`${start},${end}`)) {
         seen.add(`${start},${end}`);
         spans.push([start, end]);
@@ -175,19 +191,26 @@ export function base64Runs(text: string): [number, number][] {
   return spans.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
 }
 
-/** What a run of base64 says, when it decodes to UTF-8 text (null for bytes that are not text). A run of a
- * length no encoding has loses its last character. */
-export function base64Text(run: string): string | null {
-  let body = run.replace(/=+$/, "");
+/** What a run of base64 (line breaks and all) says, as Python's `base64_text`: UTF-16 (little-endian) where
+ * half its odd bytes or more are zero, else UTF-8, else one character per byte (Latin-1). A run of a length
+ * no encoding has loses its last character. */
+export function base64Text(run: string): string {
+  let body = run.includes("\n") || run.includes("\\") || run.includes("\r") ? run.replace(BREAKS, "") : run;
+  body = body.replace(/=+$/, "");
   if (body.includes("-") || body.includes("_")) body = body.replace(/-/g, "+").replace(/_/g, "/");
   if (body.length % 4 === 1) body = body.slice(0, -1);
   const binary = atob(body + "=".repeat((4 - (body.length % 4)) % 4));
   const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  let zeros = 0;
+  for (let i = 0; i < binary.length; i++) {
+    bytes[i] = binary.charCodeAt(i);
+    if (i % 2 === 1 && bytes[i] === 0) zeros++;
+  }
+  if (bytes.length >= 4 && 2 * zeros >= bytes.length >> 1) return UTF16.decode(bytes);
   try {
     return UTF8.decode(bytes);
   } catch {
-    return null;
+    return binary; // Latin-1: one character per byte
   }
 }
 

@@ -129,6 +129,12 @@ ENCODINGS: dict[str, Callable[[str], str]] = {
     "base64url_json": lambda t: json.dumps({"blob": _b64url(t.encode())}),
     "base64_after_escape": lambda t: _json_escaped("loaded:\n" + _b64(t)),
     "base64_percent": lambda t: "state=" + quote(_b64(t), safe=""),
+    # Wrapped at 76 (the `base64` tool), in UTF-16 (PowerShell's -EncodedCommand), with two characters glued
+    # in front, and of bytes that are not UTF-8 (a Latin-1 é first).
+    "base64_wrapped": lambda t: base64.encodebytes(("x" * 53 + "\n" + t).encode()).decode(),
+    "base64_utf16": lambda t: "-EncodedCommand " + base64.b64encode(t.encode("utf-16-le")).decode(),
+    "base64_glued": lambda t: "id=v1" + _b64(t),
+    "base64_latin1": lambda t: "x=" + base64.b64encode(b"\xe9 " + t.encode()).decode(),
 }
 ALL = "all"
 _SOME = ["raw", "percent", "json_escaped", "html_entities"]

@@ -63,10 +63,7 @@ def _encoded_forms(secret: str) -> set[str]:
     leave at most the bits of the secret's first and last byte around it."""
     if len(secret) < MIN_ENCODED_SECRET:
         return set()
-    try:
-        forms = base64_forms(secret)
-    except UnicodeEncodeError:  # a lone surrogate: no UTF-8, so no base64 of it either
-        return set()
+    forms = base64_forms(secret)
     return forms | {form.translate(_URLSAFE) for form in forms}
 
 
@@ -85,8 +82,13 @@ class Redactor:
     ) -> None:
         stripped = {s.strip() for s in known_secrets if isinstance(s, str)}
         kept = {s for s in stripped if len(s) >= MIN_KNOWN_SECRET}
-        needles = kept | {quote(s, safe="") for s in kept}
-        needles.update(*map(_encoded_forms, kept))
+        needles = set(kept)
+        for secret in kept:
+            try:
+                needles.add(quote(secret, safe=""))
+            except UnicodeEncodeError:  # a lone surrogate: no UTF-8, so no percent-escapes or base64 of it
+                continue
+            needles.update(_encoded_forms(secret))
         self._needles = tuple(sorted(needles, key=lambda s: (-len(s), s)))
         self._cache_chars = cache_chars
         scanner: Scanner = redact_engine.DEFAULT_SCANNER if engine is None else redact_engine.scanner(engine)

@@ -64,18 +64,22 @@ class _Assignment:
 
 ENCODED = "encoded_secret"
 BASE64_TAG = "ctx:base64"
-"""The scan tag of base64 that may say what a rule looks for (`BASE64_FORMS`); its literal is empty, so the
-stdlib engine reports it for every text (`GATE_LITERALS`)."""
-# The tail of an escape that a run read as it is starts with (`\n`, `\u0022`, `%3D`): a decoded layer would
-# see the run after it (`redact_views`), and the layer is not read for base64 alone (`layer_worth`).
-_ESCAPE_TAILS = {"\\": {"u": 5, "x": 3}, "%": {}}
+"""The scan tag of base64 that may say what a rule looks for: Hyperscan reports it where one of `BASE64_FORMS`
+or wrapped base64 is (`BASE64_WRAPPED`), the stdlib engine where a run may be (`BASE64_SEARCH`); its literal
+is empty, so it is in no `GATE_LITERALS`."""
+# The tail of an escape that a run read as it is starts with (`\n`, `\u0022`, `\U0001F600`, `%3D`): a decoded
+# layer would see the run after it (`redact_views`), and the layer is not read for base64 alone
+# (`layer_worth`). After a backslash: how many characters the escape has beyond it (1 for `\n` and the rest).
+_ESCAPE_TAILS = {"u": 5, "x": 3, "U": 9}
 
 
 class _Encoded:
     """The `encoded_secret` rule: a run of base64 whose text, decoded, holds what any rule would redact
     (`config=<base64 of "token=ghp_…">`) is replaced whole. What a run says is decoded only to be judged,
-    never remapped. Runs within runs are read too, each a quarter shorter. A run right after `\\` or `%` is
-    also read from where the escape ends (`\\n` + base64 in a JSON string), and replaced from there."""
+    never remapped. A run is read from each of its first four characters (a few glued in front of it,
+    `v1<base64>`, shift where the encoding starts), and from where an escape before it ends (`\\n` or
+    `\\u0022` + base64 in a JSON string, `%3D` + base64), which is also where its replacement starts, so
+    that the escape stays whole."""
 
     name = ENCODED
     gate = frozenset({BASE64_TAG})
@@ -86,23 +90,21 @@ class _Encoded:
         for start, end in RUNS.runs(text):
             if start < done:
                 continue  # the same characters as a run of the other alphabet, already replaced
+            before = text[start - 1] if start else ""
+            tail = _ESCAPE_TAILS.get(text[start], 1) if before == "\\" else 2 if before == "%" else 0
             body = text[start:end]
-            if _secret_run(body):
-                out.append((start, end, f"[REDACTED:{ENCODED}]", ENCODED, -1, -1))
+            if any(
+                len(body) - skip >= BASE64_MIN and _secret_run(body[skip:])
+                for skip in dict.fromkeys((0, 1, 2, 3, tail))
+            ):
+                out.append((min(start + tail, end), end, f"[REDACTED:{ENCODED}]", ENCODED, -1, -1))
                 done = end
-                continue
-            tails = _ESCAPE_TAILS.get(text[start - 1]) if start else None
-            if tails is not None:
-                skip = tails.get(body[0], 1) if text[start - 1] == "\\" else 2
-                if end - start - skip >= BASE64_MIN and _secret_run(body[skip:]):
-                    out.append((start + skip, end, f"[REDACTED:{ENCODED}]", ENCODED, -1, -1))
-                    done = end
 
 
 def _secret_run(run: str) -> bool:
     """Whether a run of base64 says one of `BASE64_WORDS` and holds a secret."""
     said = base64_text(run)
-    return said is not None and holds_any(said, BASE64_WORDS) and holds_secret(said)
+    return holds_any(said, BASE64_WORDS) and holds_secret(said)
 
 
 # Order matters: specific formats first so each secret is counted under its own name, generic ones last.
@@ -145,11 +147,25 @@ BASE64_WORDS: tuple[str, ...] = tuple(
 )
 """What base64 must say for the `encoded_secret` rule to read it: the gate literals of every other rule of
 three bytes or more (shorter ones leave no trace of their own in base64), as `_spellings` writes them."""
-BASE64_FORMS: tuple[str, ...] = tuple(sorted(set().union(*map(base64_forms, BASE64_WORDS))))
-"""The base64 of `BASE64_WORDS` at each offset: what the scan looks for, as written (case matters)."""
+BASE64_FORMS: tuple[str, ...] = tuple(
+    sorted(
+        set().union(
+            *(base64_forms(word, encoding) for word in BASE64_WORDS for encoding in ("utf-8", "utf-16-le"))
+        )
+    )
+)
+"""The base64 of `BASE64_WORDS` (in UTF-8 and in UTF-16) at each offset: what the scan looks for, as written
+(case matters)."""
+BASE64_WRAPPED = r"[A-Za-z0-9+/]{64}(?:\r?\n|\\n)[A-Za-z0-9+/]"
+"""A whole line of wrapped base64 and the next (`base64` wraps at 76, PEM at 64), where a word's form may be
+split across the break (Hyperscan and Python syntax alike)."""
 BASE64_SEARCH = f"[A-Za-z0-9+/_-]{{{BASE64_MIN}}}"
 """Where the stdlib engine reports `BASE64_TAG`: wherever a run may be (the forms one by one cost more)."""
-_PATTERNS[BASE64_TAG] = ("", "(?-i)(?:" + "|".join(map(re.escape, BASE64_FORMS)) + ")", BASE64_CHARS)
+_PATTERNS[BASE64_TAG] = (
+    "",
+    "(?-i)(?:" + "|".join(map(re.escape, BASE64_FORMS)) + ")|" + BASE64_WRAPPED,
+    BASE64_CHARS,
+)
 _TAG_NAMES = ESCAPES.union(
     *(rule.gate for rule in _RULES), *(group for rule in _RULES for group in rule.requires)
 )
@@ -177,7 +193,7 @@ _RANK = {name: rank for rank, name in enumerate(RULE_NAMES)}
 
 def scanner(engine: str | None = None) -> Scanner:
     """A candidate scanner of `TAGS` on `engine` (None: the fastest that runs here)."""
-    return build(TAGS, engine, {BASE64_TAG: BASE64_SEARCH})
+    return build(TAGS, engine, {BASE64_TAG: BASE64_SEARCH}, frozenset({BASE64_TAG}))
 
 
 ENGINE_VARIABLE = "MCPDIAG_REDACT_ENGINE"
@@ -187,8 +203,8 @@ ENGINE = DEFAULT_SCANNER.name
 """The candidate scan engine redactors use unless told otherwise: `hyperscan` when it runs here, `stdlib`."""
 RUNS = run_finder(ENGINE)
 """How the `encoded_secret` rule finds runs of base64: with the default engine (both find the same runs)."""
-BASE64_FINDER: LiteralFinder = literal_finder(BASE64_FORMS, ENGINE)
-"""Where a text holds one of `BASE64_FORMS` (the bundle's line gate asks it of whole batches)."""
+BASE64_FINDER: LiteralFinder = literal_finder(BASE64_FORMS, ENGINE, (BASE64_WRAPPED,))
+"""Where a text holds one of `BASE64_FORMS` or wrapped base64 (the bundle's line gate asks it of batches)."""
 
 
 @lru_cache(maxsize=1024)

@@ -24,7 +24,14 @@ import threading
 from collections.abc import Mapping
 from typing import Protocol
 
-from mcpdiag.emitters.redact_views import BASE64_ALPHABETS, BASE64_MIN, BASE64_TAILS, base64_runs, by_start
+from mcpdiag.emitters.redact_views import (
+    BASE64_ALPHABETS,
+    BASE64_MIN,
+    BASE64_TAILS,
+    base64_runs,
+    by_start,
+    wrapped,
+)
 
 ENGINES = ("hyperscan", "stdlib")
 
@@ -84,7 +91,7 @@ class HyperscanScanner:
 
     name = "hyperscan"
 
-    def __init__(self, tags: Tags) -> None:
+    def __init__(self, tags: Tags, exact: frozenset[str] = frozenset()) -> None:
         import hyperscan
 
         self.tags = tuple(sorted(tags))
@@ -98,21 +105,47 @@ class HyperscanScanner:
             flags=[flags] * len(self.tags),
         )
         self._database = database
+        # Tags whose pattern says which case it means (`(?-i)`): a text lowercased for the others is scanned
+        # for these as it is written, in a pass of their own.
+        self._exact = [i for i, tag in enumerate(self.tags) if tag in exact]
+        self._exact_ids = frozenset(self._exact)
+        self._exact_database = None
+        if self._exact:
+            self._exact_database = hyperscan.Database()
+            self._exact_database.compile(
+                expressions=[expressions[i] for i in self._exact],
+                ids=self._exact,
+                elements=len(self._exact),
+                flags=[hyperscan.HS_FLAG_SINGLEMATCH] * len(self._exact),
+            )
         self._scratch_type = hyperscan.Scratch
         # A scratch space serves one scan at a time: one per thread (the redactor is shared by threads).
         self._local = threading.local()
         self._sets: dict[tuple[int, ...], frozenset[str]] = {}
         self.present("probe")  # fails here, not on first use, where Hyperscan cannot run
+        self.present("probé")
 
     def present(self, text: str) -> frozenset[str]:
         """The tags `text` holds."""
-        # ASCII text is scanned as it is (caseless); any other is lowercased as `str.lower` does it.
-        data = text.encode() if text.isascii() else text.lower().encode("utf-8", "surrogatepass")
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = self._scratch_type(self._database)
         found: list[int] = []
-        self._database.scan(data, match_event_handler=_collect, context=found, scratch=scratch)
+        if text.isascii():
+            # ASCII text is scanned as it is (caseless).
+            self._database.scan(text.encode(), match_event_handler=_collect, context=found, scratch=scratch)
+        else:
+            # Any other is lowercased as `str.lower` does it; the exact tags are looked for as it is written.
+            low = text.lower().encode("utf-8", "surrogatepass")
+            self._database.scan(low, match_event_handler=_collect, context=found, scratch=scratch)
+            if self._exact_database is not None:
+                found = [i for i in found if i not in self._exact_ids]
+                exact = getattr(self._local, "exact", None)
+                if exact is None:
+                    exact = self._local.exact = self._scratch_type(self._exact_database)
+                data = text.encode("utf-8", "surrogatepass")
+                self._exact_database.scan(data, match_event_handler=_collect, context=found, scratch=exact)
+                found.sort()
         if not found:
             return _EMPTY
         key = tuple(found)
@@ -174,7 +207,7 @@ class HyperscanRuns:
         spans = set()
         for index, end in ends:
             tail = BASE64_TAILS[index].match(text, end)
-            spans.add((end - BASE64_MIN, tail.end() if tail else end))
+            spans.add(wrapped(text, end - BASE64_MIN, tail.end() if tail else end, index))
         return sorted(spans, key=by_start)
 
 
@@ -187,10 +220,11 @@ class LiteralFinder(Protocol):
 
 
 class StdlibLiterals:
-    """`LiteralFinder` by a substring search per literal (pure Python)."""
+    """`LiteralFinder` by a substring search per literal, and a regex search per pattern (pure Python)."""
 
-    def __init__(self, literals: tuple[str, ...]) -> None:
+    def __init__(self, literals: tuple[str, ...], patterns: tuple[str, ...] = ()) -> None:
         self.literals = literals
+        self._patterns = [re.compile(pattern) for pattern in patterns]
 
     def ends(self, text: str) -> list[int]:
         found = []
@@ -199,22 +233,26 @@ class StdlibLiterals:
             while at != -1:
                 found.append(at + len(literal))
                 at = text.find(literal, at + 1)
+        for pattern in self._patterns:
+            found += (match.end() for match in pattern.finditer(text))
         return found
 
 
 class HyperscanLiterals:
     """`LiteralFinder` by one Hyperscan pass over the text's bytes (positions mapped back to characters
-    where the text is not ASCII)."""
+    where the text is not ASCII). A pattern is reported where each of its matches ends, as a regex search
+    would find them (`HS_FLAG_SINGLEMATCH` aside, Hyperscan reports every end: the ends are what agree)."""
 
-    def __init__(self, literals: tuple[str, ...]) -> None:
+    def __init__(self, literals: tuple[str, ...], patterns: tuple[str, ...] = ()) -> None:
         import hyperscan
 
+        expressions = [re.escape(literal).encode() for literal in literals] + [p.encode() for p in patterns]
         database = hyperscan.Database()
         database.compile(
-            expressions=[re.escape(literal).encode() for literal in literals],
-            ids=list(range(len(literals))),
-            elements=len(literals),
-            flags=[0] * len(literals),
+            expressions=expressions,
+            ids=list(range(len(expressions))),
+            elements=len(expressions),
+            flags=[0] * len(expressions),
         )
         self._database = database
         self._scratch_type = hyperscan.Scratch
@@ -229,12 +267,20 @@ class HyperscanLiterals:
         self._database.scan(data, match_event_handler=_at_end, context=found, scratch=scratch)
         if len(data) == len(text):
             return [end for _, end in found]
-        return [len(data[:end].decode("utf-8", "surrogatepass")) for _, end in found]
+        # Byte offsets to characters, in one walk (every end follows an ASCII byte: a character's end).
+        ends, byte, char = [], 0, 0
+        for end in sorted(end for _, end in found):
+            char += len(data[byte:end].decode("utf-8", "surrogatepass"))
+            byte = end
+            ends.append(char)
+        return ends
 
 
-def literal_finder(literals: tuple[str, ...], engine: str) -> LiteralFinder:
-    """A finder of `literals` on the scan `engine` (`Scanner.name`)."""
-    return HyperscanLiterals(literals) if engine == "hyperscan" else StdlibLiterals(literals)
+def literal_finder(literals: tuple[str, ...], engine: str, patterns: tuple[str, ...] = ()) -> LiteralFinder:
+    """A finder of `literals` (and `patterns`, which both engines read alike) on the scan `engine`."""
+    if engine == "hyperscan":
+        return HyperscanLiterals(literals, patterns)
+    return StdlibLiterals(literals, patterns)
 
 
 def run_finder(engine: str) -> RunFinder:
@@ -242,16 +288,22 @@ def run_finder(engine: str) -> RunFinder:
     return HyperscanRuns() if engine == "hyperscan" else StdlibRuns()
 
 
-def build(tags: Tags, engine: str | None = None, searched: Mapping[str, str] | None = None) -> Scanner:
+def build(
+    tags: Tags,
+    engine: str | None = None,
+    searched: Mapping[str, str] | None = None,
+    exact: frozenset[str] = frozenset(),
+) -> Scanner:
     """A scanner of `tags` on `engine` (None: Hyperscan when it is installed and runs, else stdlib).
     `searched`: tags the stdlib engine finds by a regex search (Python syntax, a superset of where the
-    Hyperscan pattern matches) instead of by their literal."""
+    Hyperscan pattern matches) instead of by their literal. `exact`: tags whose Hyperscan pattern is
+    case-sensitive (`(?-i)`), scanned as the text is written even where it is not ASCII."""
     if engine not in (None, *ENGINES):
         raise ValueError(f"unknown redaction engine {engine!r}: one of {', '.join(ENGINES)}")
     if engine == "stdlib":
         return StdlibScanner(tags, searched)
     try:
-        return HyperscanScanner(tags)
+        return HyperscanScanner(tags, exact)
     except Exception as exc:  # not installed, no wheel for this platform, or a CPU it does not support
         if engine == "hyperscan":
             raise RuntimeError(f"the hyperscan redaction engine is unavailable: {exc}") from exc

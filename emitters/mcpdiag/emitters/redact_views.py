@@ -231,6 +231,9 @@ BASE64_ALPHABETS = ("A-Za-z0-9+/", "A-Za-z0-9_-")
 _BASE64_RUNS = tuple(re.compile(rf"(?<![{a}])[{a}]{{{BASE64_MIN},}}={{0,2}}") for a in BASE64_ALPHABETS)
 BASE64_TAILS = tuple(re.compile(rf"[{a}]*={{0,2}}") for a in BASE64_ALPHABETS)
 """The rest of a run of each alphabet, matched where its first `BASE64_MIN` characters end."""
+_BREAK = r"\r?\n|\\r\\n|\\n"
+_NEXT_LINES = tuple(re.compile(rf"(?:{_BREAK})([{a}]+={{0,2}})") for a in BASE64_ALPHABETS)
+_BREAKS = re.compile(rf"{_BREAK}|\r|\\r")
 BASE64_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789+/_-"
 """The characters a run of base64 is made of (lowercase): decoding one of them can make or join a run."""
 _URLSAFE = str.maketrans("-_", "+/")
@@ -240,8 +243,25 @@ def base64_runs(text: str) -> list[tuple[int, int]]:
     """The spans of the runs of base64 in `text`: at least `BASE64_MIN` characters of one alphabet, standard
     or URL-safe, that no character of that alphabet precedes, and the padding after them. By start, the
     longer first (a run of one alphabet can overlap one of the other). Linear: each search is one class."""
-    spans = {match.span() for pattern in _BASE64_RUNS for match in pattern.finditer(text)}
+    spans = {
+        wrapped(text, match.start(), match.end(), index)
+        for index, pattern in enumerate(_BASE64_RUNS)
+        for match in pattern.finditer(text)
+    }
     return sorted(spans, key=by_start)
+
+
+def wrapped(text: str, start: int, end: int, alphabet: int) -> tuple[int, int]:
+    """The run at [start, end) of `alphabet` (an index of `BASE64_ALPHABETS`) with the lines it wraps onto
+    (`base64` wraps at 76 characters, PEM at 64): while its last line is whole groups of four, unpadded, a
+    line break (as written, or `\\n` in a JSON string) and more of the alphabet continue it."""
+    line = start
+    while (end - line) % 4 == 0 and text[end - 1] != "=":
+        more = _NEXT_LINES[alphabet].match(text, end)
+        if more is None:
+            break
+        line, end = more.span(1)
+    return start, end
 
 
 def by_start(span: tuple[int, int]) -> tuple[int, int]:
@@ -249,10 +269,11 @@ def by_start(span: tuple[int, int]) -> tuple[int, int]:
     return span[0], -span[1]
 
 
-def base64_forms(word: str) -> set[str]:
-    """What base64 of any text holding `word` holds, whatever the offset of `word` in it: for each of the
-    three offsets, the characters that the bytes of `word` alone decide (empty for a word too short)."""
-    data = word.encode()
+def base64_forms(word: str, encoding: str = "utf-8") -> set[str]:
+    """What base64 of any text holding `word` (in `encoding`) holds, whatever the offset of `word` in it: for
+    each of the three offsets, the characters that the bytes of `word` alone decide (empty for a word too
+    short)."""
+    data = word.encode(encoding)
     forms = set()
     for offset in range(3):
         encoded = base64.b64encode(bytes(offset) + data + bytes(2)).decode()
@@ -263,19 +284,25 @@ def base64_forms(word: str) -> set[str]:
     return forms
 
 
-def base64_text(run: str) -> str | None:
-    """What a run of base64 (`base64_runs`) says, when it decodes to UTF-8 text (None for bytes that are
-    not text: a hash, a key, an id that only looks like base64). A run of a length no encoding has loses
-    its last character."""
-    body = run.rstrip("=")
+def base64_text(run: str) -> str:
+    """What a run of base64 (`base64_runs`, line breaks and all) says: read as UTF-16 (little-endian) where
+    half its odd bytes or more are zero (PowerShell's `-EncodedCommand`), else as UTF-8, else one character
+    per byte (Latin-1: text in a legacy encoding, or bytes, which no rule then fires on). A run of a length
+    no encoding has loses its last character."""
+    body = _BREAKS.sub("", run) if "\n" in run or "\\" in run or "\r" in run else run
+    body = body.rstrip("=")
     if "-" in body or "_" in body:
         body = body.translate(_URLSAFE)
     if len(body) % 4 == 1:
         body = body[:-1]
+    data = binascii.a2b_base64(body + "=" * (-len(body) % 4))
+    high = data[1::2]
+    if len(data) >= 4 and 2 * high.count(0) >= len(high):
+        return data.decode("utf-16-le", "replace")
     try:
-        return binascii.a2b_base64(body + "=" * (-len(body) % 4)).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def has_escapes(text: str) -> bool:
