@@ -92,19 +92,42 @@ class _Encoded:
                 continue  # the same characters as a run of the other alphabet, already replaced
             before = text[start - 1] if start else ""
             tail = _ESCAPE_TAILS.get(text[start], 1) if before == "\\" else 2 if before == "%" else 0
-            body = text[start:end]
-            if any(
-                len(body) - skip >= BASE64_MIN and _secret_run(body[skip:])
-                for skip in dict.fromkeys((0, 1, 2, 3, tail))
-            ):
+            if _secret_run(text[start:end], tail):
                 out.append((min(start + tail, end), end, f"[REDACTED:{ENCODED}]", ENCODED, -1, -1))
                 done = end
 
 
-def _secret_run(run: str) -> bool:
-    """Whether a run of base64 says one of `BASE64_WORDS` and holds a secret."""
-    said = base64_text(run)
-    return holds_any(said, BASE64_WORDS) and holds_secret(said)
+_VERDICTS: dict[tuple[str, int], bool] = {}
+"""Runs already judged (`_secret_run`): the same few recur (identifiers, paths), the more so in the stdlib
+engine, which reads every run. Bounded; runs of `_VERDICT_CHARS` or more are judged every time."""
+_VERDICTS_MAX = 4096
+_VERDICT_CHARS = 256
+
+
+def _secret_run(body: str, tail: int) -> bool:
+    """Whether a run of base64, read from any of its first four characters or after the escape tail before
+    it, says one of `BASE64_WORDS` and holds a secret."""
+    key = (body, tail)
+    verdict = _VERDICTS.get(key)
+    if verdict is None:
+        verdict = any(
+            len(body) - skip >= BASE64_MIN and _says_secret(base64_text(body[skip:]))
+            for skip in dict.fromkeys((0, 1, 2, 3, tail))
+        )
+        if len(body) < _VERDICT_CHARS:
+            if len(_VERDICTS) >= _VERDICTS_MAX:
+                _VERDICTS.clear()
+            _VERDICTS[key] = verdict
+    return verdict
+
+
+def _says_secret(said: str) -> bool:
+    """Whether decoded text holds one of `BASE64_WORDS` (as spelled there) and a secret."""
+    low = said.lower()
+    for word, spellings in _WORD_SPELLINGS.items():
+        if word in low and holds_any(said, spellings):
+            return holds_secret(said)
+    return False
 
 
 # Order matters: specific formats first so each secret is counted under its own name, generic ones last.
@@ -147,6 +170,9 @@ BASE64_WORDS: tuple[str, ...] = tuple(
 )
 """What base64 must say for the `encoded_secret` rule to read it: the gate literals of every other rule of
 three bytes or more (shorter ones leave no trace of their own in base64), as `_spellings` writes them."""
+_WORD_SPELLINGS: dict[str, tuple[str, ...]] = {}
+for _spelling in BASE64_WORDS:
+    _WORD_SPELLINGS[_spelling.lower()] = (*_WORD_SPELLINGS.get(_spelling.lower(), ()), _spelling)
 BASE64_FORMS: tuple[str, ...] = tuple(
     sorted(
         set().union(
