@@ -136,7 +136,7 @@ _RULES: tuple[_Rule, ...] = (*TOKEN_RULES, *URL_RULES, *CLI_RULES, *PAIR_RULES, 
 RULE_NAMES = ("known_secret", "secret_key", *dict.fromkeys(rule.name for rule in _RULES))
 ESCAPES = frozenset(f"esc:{marker}" for marker in ESCAPE_MARKERS)
 """The tags of the escapes `redact_views` decodes: a text holding none has no decoded layer."""
-_PATTERNS: dict[str, tuple[str, str, str]] = {
+_PATTERNS: dict[str, tuple[str, str | tuple[str, ...], str]] = {
     **{f"esc:{marker}": (marker, pattern, marker) for marker, pattern in ESCAPE_PATTERNS.items()},
     **{
         tag: (marker, redact_assign.SITE_PATTERN.format(m=marker), marker)
@@ -147,15 +147,14 @@ _PATTERNS: dict[str, tuple[str, str, str]] = {
 }
 
 
+_MIXED_CASE = {"aiza": "AIza", "eyj": "eyJ"}
+"""Gate literals whose secrets spell them in mixed case (Google API keys, JWTs)."""
+
+
 def _spellings(word: str) -> set[str]:
-    """`word` (lowercase) as text writes it: every mix of cases for a short word (`AIza`, `eyJ`), else
-    lowercase, uppercase and capitalized."""
-    if sum(char.isalpha() for char in word) > 4:
-        return {word, word.upper(), word.capitalize()}
-    spelled = {""}
-    for char in word:
-        spelled = {head + variant for head in spelled for variant in {char, char.upper()}}
-    return spelled
+    """`word` (lowercase) as text writes it: lowercase, uppercase, capitalized (`apiKey`, `API_KEY`), and the
+    mixed case of a provider's prefix (`AIza`)."""
+    return {word, word.upper(), word.capitalize()} | ({_MIXED_CASE[word]} if word in _MIXED_CASE else set())
 
 
 BASE64_WORDS: tuple[str, ...] = tuple(
@@ -187,16 +186,12 @@ BASE64_WRAPPED = r"[A-Za-z0-9+/]{64}(?:\r?\n|\\n)[A-Za-z0-9+/]"
 split across the break (Hyperscan and Python syntax alike)."""
 BASE64_SEARCH = f"[A-Za-z0-9+/_-]{{{BASE64_MIN}}}"
 """Where the stdlib engine reports `BASE64_TAG`: wherever a run may be (the forms one by one cost more)."""
-_PATTERNS[BASE64_TAG] = (
-    "",
-    "(?-i)(?:" + "|".join(map(re.escape, BASE64_FORMS)) + ")|" + BASE64_WRAPPED,
-    BASE64_CHARS,
-)
+_PATTERNS[BASE64_TAG] = ("", (*map(re.escape, BASE64_FORMS), BASE64_WRAPPED), BASE64_CHARS)
 _TAG_NAMES = ESCAPES.union(
     *(rule.gate for rule in _RULES), *(group for rule in _RULES for group in rule.requires)
 )
 _SPECS = {tag: _PATTERNS.get(tag, (tag, None, tag)) for tag in sorted(_TAG_NAMES)}
-TAGS: dict[str, tuple[str, str | None]] = {
+TAGS: dict[str, tuple[str, str | tuple[str, ...] | None]] = {
     tag: (literal, pattern) for tag, (literal, pattern, _) in _SPECS.items()
 }
 """What the candidate scan looks for: each tag with its literal and the pattern that narrows it, if any."""
@@ -219,7 +214,12 @@ _RANK = {name: rank for rank, name in enumerate(RULE_NAMES)}
 
 def scanner(engine: str | None = None) -> Scanner:
     """A candidate scanner of `TAGS` on `engine` (None: the fastest that runs here)."""
-    return build(TAGS, engine, {BASE64_TAG: BASE64_SEARCH}, frozenset({BASE64_TAG}))
+    return build(TAGS, engine, {BASE64_TAG: BASE64_SEARCH}, {BASE64_TAG: _holds_form})
+
+
+def _holds_form(text: str) -> bool:
+    """Whether `text`, as written, holds one of `BASE64_FORMS` or wrapped base64 (`BASE64_FINDER`)."""
+    return bool(BASE64_FINDER.ends(text))
 
 
 ENGINE_VARIABLE = "MCPDIAG_REDACT_ENGINE"
