@@ -163,6 +163,15 @@ def test_without_hyperscan_the_pure_python_engine_redacts() -> None:
     assert token not in redacted and "[REDACTED:github_token]" in redacted
 
 
+@needs_hyperscan
+def test_where_hyperscan_runs_it_is_the_default_engine() -> None:
+    """The default falls back to the pure-Python engine only where Hyperscan cannot run, never because our
+    own scanner failed to build (a bug there once made every redactor silently 3x slower)."""
+    run = _probe("from mcpdiag.emitters import redact_engine; print(redact_engine.ENGINE)")
+    assert run.returncode == 0 and run.stdout.strip() == "hyperscan", run.stderr
+    assert redact_engine.ENGINE == "hyperscan" or os.environ.get("MCPDIAG_REDACT_ENGINE") == "stdlib"
+
+
 def test_the_engine_variable_chooses_and_a_wrong_name_is_refused() -> None:
     code = "from mcpdiag.emitters import redact_engine; print(redact_engine.ENGINE)"
     run = _probe(code, MCPDIAG_REDACT_ENGINE="stdlib")
