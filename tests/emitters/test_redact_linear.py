@@ -49,6 +49,8 @@ KNOWN = [
     # being read, and the two alphabets taking turns.
     base64.b64encode(b"token=" * 3).decode(), base64.b64encode(base64.b64encode(b"password=" * 4)).decode(),
     "A" * 15 + " ", "Ab+/" * 3 + "a-b_", "QUFB=", "a" * 15 + "%2B",
+    # Base64 three deep: each level read from five starts would fan out 5x, were it read below the first.
+    base64.b64encode(base64.b64encode(base64.b64encode(b"token=" * 4))).decode() + "\n",
 ]  # fmt: skip
 
 

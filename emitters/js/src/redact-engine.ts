@@ -26,10 +26,20 @@ const ENCODED = "encoded_secret";
 /** How long the escape a run read as it is starts with the tail of is, after its backslash (`\\u0022`). */
 const ESCAPE_TAILS: Record<string, number> = { u: 5, x: 3, U: 9 };
 
+/** Set while text decoded from base64 is judged: the `encoded_secret` rule does not run there (base64 is
+ * read one level deep, as Python's `_READING` says). */
+let reading = false;
+
 /** Whether a run of base64 says one of `BASE64_WORDS` and holds a secret. */
 function secretRun(run: string): boolean {
   const said = base64Text(run);
-  return holdsAny(said, BASE64_WORDS) && holdsSecret(said);
+  if (!holdsAny(said, BASE64_WORDS)) return false;
+  reading = true;
+  try {
+    return holdsSecret(said);
+  } finally {
+    reading = false;
+  }
 }
 
 /** The `encoded_secret` rule (Python's `_Encoded`): a run of base64 whose text, decoded, holds what any rule
@@ -39,6 +49,7 @@ const ENCODED_RULE: Rule = {
   name: ENCODED,
   gate: [BASE64_TAG],
   edits(text: string, _low: string, _present: ReadonlySet<string>, out: Edit[]): void {
+    if (reading) return;
     let done = 0;
     for (const [start, end] of base64Runs(text)) {
       if (start < done) continue; // the same characters as a run of the other alphabet, already replaced

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Protocol
 
@@ -86,6 +87,8 @@ class _Encoded:
     requires: tuple[frozenset[str], ...] = ()
 
     def edits(self, text: str, low: str, present: frozenset[str], out: list[Edit]) -> None:
+        if _READING.get():
+            return  # text decoded from a run: base64 is read one level deep (each level could fan out 5x)
         done = 0
         for start, end in RUNS.runs(text):
             if start < done:
@@ -126,8 +129,16 @@ def _says_secret(said: str) -> bool:
     low = said.lower()
     for word, spellings in _WORD_SPELLINGS.items():
         if word in low and holds_any(said, spellings):
-            return holds_secret(said)
+            reading = _READING.set(True)
+            try:
+                return holds_secret(said)
+            finally:
+                _READING.reset(reading)
     return False
+
+
+_READING: ContextVar[bool] = ContextVar("mcpdiag_reading_base64", default=False)
+"""Set while text decoded from base64 is judged: the `encoded_secret` rule does not run there."""
 
 
 # Order matters: specific formats first so each secret is counted under its own name, generic ones last.
