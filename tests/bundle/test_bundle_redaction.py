@@ -3,6 +3,7 @@ with every count intact, and the leak gate tells a key that names a secret from 
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import string
@@ -20,7 +21,7 @@ from mcpdiag.bundle.leakscan import LeakScanner
 from mcpdiag.bundle.sanitize import CleanBatch, EventSanitizer
 from mcpdiag.store import SQLiteEventStore
 from tests.api.support import NOW, T0
-from tests.emitters.secret_forms import context_cases, survivors, token_cases
+from tests.emitters.secret_forms import Secret, chars, context_cases, survivors, token_cases
 from tests.factories import DAY, make_event
 
 WINDOW = {"from_": f"{DAY}T00:00:00Z", "to": f"{DAY}T12:00:00Z"}
@@ -171,3 +172,16 @@ def test_a_name_value_pair_is_redacted_by_the_fast_path_and_refused_by_the_scan(
     scanner = LeakScanner(())
     assert scanner.suspects(lines) == [1]
     assert scanner.value(json.loads(lines[1])) == "secret_key"
+
+
+def test_a_known_secret_in_base64_is_sanitized_and_refused_by_the_scan() -> None:
+    """The bundle's needles are the redactor's: a known secret base64-encoded (no rule would see it) is found
+    by the line gate, redacted by the sanitizer and refused by the leak scan."""
+    known = chars(24)
+    blob = base64.b64encode(f"user=app;x={known};".encode()).decode()  # no word a rule knows
+    line = json.dumps({"id": "1", "server": "s", "detail": f"config {blob}"}, separators=(",", ":"))
+    clean = EventSanitizer((known,)).json_lines([line]).lines[0]
+    assert "[REDACTED:known_secret]" in clean and not survivors(Secret("k", known, known), clean), clean
+    scanner = LeakScanner((known,))
+    assert scanner.value(json.loads(clean)) is None
+    assert scanner.value(json.loads(line)) is not None

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from mcpdiag.bundle.settings_file import DROPPED_SETTINGS
-from mcpdiag.emitters.redact import MIN_KNOWN_SECRET, is_secret_key
+from mcpdiag.emitters.redact import MIN_KNOWN_SECRET, encoded_forms, is_secret_key
 
 MIN_ENV_SECRET = 8
 # Environment variables whose names match a secret word but never hold one.
@@ -55,7 +55,8 @@ def collect_known_secrets(
 
 
 def secret_needles(known: Iterable[str]) -> tuple[str, ...]:
-    """Every form a known secret may take in bundle bytes: raw, URL-encoded, JSON-escaped."""
+    """Every form a known secret may take in bundle bytes: raw, URL-encoded, JSON-escaped, and in base64 (the
+    redactor's own `encoded_forms`)."""
     needles: set[str] = set()
     for secret in known:
         needles |= {
@@ -63,5 +64,6 @@ def secret_needles(known: Iterable[str]) -> tuple[str, ...]:
             quote(secret, safe=""),
             json.dumps(secret)[1:-1],
             json.dumps(secret, ensure_ascii=False)[1:-1],
+            *encoded_forms(secret),
         }
     return tuple(sorted(needles, key=lambda s: (-len(s), s)))

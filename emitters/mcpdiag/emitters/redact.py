@@ -58,7 +58,7 @@ MIN_ENCODED_SECRET = 8
 _URLSAFE = str.maketrans("+/", "-_")
 
 
-def _encoded_forms(secret: str) -> set[str]:
+def encoded_forms(secret: str) -> set[str]:
     """What base64 (standard or URL-safe) of a text holding `secret` holds, at every offset: replaced, they
     leave at most the bits of the secret's first and last byte around it."""
     if len(secret) < MIN_ENCODED_SECRET:
@@ -88,7 +88,7 @@ class Redactor:
                 needles.add(quote(secret, safe=""))
             except UnicodeEncodeError:  # a lone surrogate: no UTF-8, so no percent-escapes or base64 of it
                 continue
-            needles.update(_encoded_forms(secret))
+            needles.update(encoded_forms(secret))
         self._needles = tuple(sorted(needles, key=lambda s: (-len(s), s)))
         self._cache_chars = cache_chars
         scanner: Scanner = redact_engine.DEFAULT_SCANNER if engine is None else redact_engine.scanner(engine)
@@ -426,6 +426,7 @@ __all__ = [
     "OFFLOAD_CHARS",
     "RULE_NAMES",
     "Redactor",
+    "encoded_forms",
     "find_leaks",
     "is_secret_key",
     "redact_event",

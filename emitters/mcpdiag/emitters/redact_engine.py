@@ -213,8 +213,7 @@ GATE_LITERALS: tuple[str, ...] = _LITERALS
 """Lowercase substrings of which every rule's match contains one, and so does every secret field name and
 every text that needs decoding (`%`, `\\`, `&`): a text whose lowercased form holds none of them, no run of
 base64 that says one of them (`BASE64_FORMS`, which the `encoded_secret` rule reads) and no known secret is
-never changed by
-`Redactor.text`."""
+never changed by `Redactor.text`."""
 SCAN_LITERALS: tuple[str, ...] = tuple(sorted(set(_LITERAL.values())))
 """The literals of every tag."""
 _IMPLIED = {

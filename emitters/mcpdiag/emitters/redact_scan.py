@@ -61,9 +61,12 @@ class StdlibScanner:
             if tag not in (searched or {}):
                 by_literal.setdefault(literal, set()).add(tag)
         self.literals = tuple(sorted(by_literal))
-        self._tags = {literal: frozenset(found) for literal, found in by_literal.items()}
-        self._sets: dict[tuple[str, ...], frozenset[str]] = {}
         self._searched = [(tag, re.compile(pattern)) for tag, pattern in (searched or {}).items()]
+        # A searched tag stands in `found` for itself, as a literal stands for its tags.
+        self._tags = {literal: frozenset(found) for literal, found in by_literal.items()} | {
+            tag: frozenset({tag}) for tag, _ in self._searched
+        }
+        self._sets: dict[tuple[str, ...], frozenset[str]] = {}
 
     def present(self, text: str) -> frozenset[str]:
         """The tags whose literal `text.lower()` holds, and the searched ones whose pattern `text` holds."""
@@ -72,7 +75,6 @@ class StdlibScanner:
         for tag, pattern in self._searched:
             if pattern.search(text):
                 found += (tag,)
-                self._tags.setdefault(tag, frozenset({tag}))
         if not found:
             return _EMPTY
         tags = self._sets.get(found)
