@@ -4,10 +4,11 @@
 
 What emitters and the collector see: catalog messages, classifier details with exception chains, HTTP
 details (`www-authenticate` challenges, status lines, URLs with query strings and percent-escapes),
-tracebacks, JSON bodies with escapes, Windows paths, e-mail addresses, command lines, stderr tails, and a few
-long inputs (16-64 KB responses and logs). About 8 % of the texts hold a secret of one of the formats the
-redactor knows, placed in one of those contexts. Everything (secrets included) is generated at run time
-from `seed`: no committed value looks like a real credential.
+tracebacks, JSON bodies with escapes, Windows paths, e-mail addresses, command lines, stderr tails, files
+a tool returns as base64, and a few long inputs (16-64 KB responses and logs). About 8 % of the texts hold
+a secret of one of the formats the redactor knows, placed in one of those contexts (some inside base64: an
+environment passed as a base64 config, credentials as URL-safe base64 in JSON). Everything (secrets
+included) is generated at run time from `seed`: no committed value looks like a real credential.
 """
 
 from __future__ import annotations
@@ -168,6 +169,17 @@ def _command(rng: random.Random) -> str:
     return f"npx -y @modelcontextprotocol/server-{rng.choice(_SERVERS)} --port {port} --verbose"
 
 
+def _file_content(rng: random.Random) -> str:
+    """A tool result carrying a file as base64 (what a repository tool returns): benign, but base64."""
+    source = "\n".join(
+        f"def {rng.choice(_TOOLS)}(session, request):\n"
+        f"    return {'_'.join(rng.choices(_WORDS, k=5))}(request)"
+        for _ in range(rng.randint(2, 8))
+    )
+    content = base64.b64encode(source.encode()).decode()
+    return json.dumps({"name": f"{rng.choice(_SERVERS)}.py", "encoding": "base64", "content": content})
+
+
 def _stderr(rng: random.Random, size: int = 4096) -> str:
     lines = []
     total = 0
@@ -196,7 +208,7 @@ def _long(rng: random.Random) -> str:
 _ORDINARY: list[tuple[Callable[[random.Random], str], int]] = [
     (_catalog, 20), (_classifier, 14), (_http_401, 8), (_url, 8), (_traceback, 6), (_json_body, 8),
     (_tool_args, 10), (_windows, 4), (_email, 4), (_command, 6), (lambda rng: _sentence(rng, 12), 8),
-    (lambda rng: _stderr(rng, rng.choice([512, 1024, 2048])), 4),
+    (lambda rng: _stderr(rng, rng.choice([512, 1024, 2048])), 4), (_file_content, 3),
 ]  # fmt: skip
 
 
@@ -242,7 +254,7 @@ def _token(rng: random.Random) -> str:
 def _with_secret(rng: random.Random) -> str:
     token = _token(rng)
     host = rng.choice(_HOSTS)
-    kind = rng.randrange(14)
+    kind = rng.randrange(16)
     if kind == 0:
         return f"GET /mcp -> 401\nAuthorization: Bearer {token}\nAccept: text/event-stream"
     if kind == 1:
@@ -273,6 +285,12 @@ def _with_secret(rng: random.Random) -> str:
     if kind == 12:
         path = f"T{_chars(rng, _UPPER, 8)}/B{_chars(rng, _UPPER, 8)}/{_chars(rng, _ALNUM, 24)}"
         return f"hook failed: https://hooks.slack.com/services/{path}"
+    if kind == 14:
+        said = base64.b64encode(f"MCP_PORT=8080\nAPI_TOKEN={token}\n".encode()).decode()
+        return f"spawn {rng.choice(_SERVERS)}: env from config={said} (exit 1)"
+    if kind == 15:
+        said = base64.urlsafe_b64encode(json.dumps({"user": "svc", "password": token}).encode()).decode()
+        return json.dumps({"tool": rng.choice(_TOOLS), "arguments": {"options": said}})
     return f"{_sentence(rng, 6)} {token} {_sentence(rng, 4)}"
 
 

@@ -110,3 +110,18 @@ def test_wrapped_utf16_glued_and_legacy_base64_are_read() -> None:
 def test_a_known_secret_no_utf8_can_hold_is_matched_as_it_is_not_thrown_on() -> None:
     secret = "abc\ud800defgh-more"
     assert Redactor([secret]).text(f"x {secret} y") == "x [REDACTED:known_secret] y"
+
+
+def test_the_word_test_of_decoded_text_is_the_same_on_both_engines() -> None:
+    """What base64 must say (`BASE64_WORDS`, as spelled there) is found by one Hyperscan pass on the default
+    engine and by a test per word on the stdlib one: both say the same of every word in every place, of
+    spellings the list does not hold (`ToKeN`), and of text that is not ASCII or not even valid UTF-16."""
+    from mcpdiag.emitters import redact_engine
+
+    texts = ["", "plain words only", "ToKeN=1 PaSsWoRd=2", "é" * 3 + "\udc80", "\x00" * 20]
+    for word in redact_engine.BASE64_WORDS:
+        texts += [word, f"é{word}\udc80", f"{chars(5)} {word}={chars(8)}", word[:-1] + " " + word[-1]]
+    by_loop = [redact_engine._says_word_by_loop(text) for text in texts]
+    assert by_loop == [redact_engine._SAYS_WORD(text) for text in texts]
+    assert by_loop[:5] == [False] * 5
+    assert all(by_loop[5 + 4 * i + j] for i in range(len(redact_engine.BASE64_WORDS)) for j in range(3))

@@ -126,15 +126,19 @@ def _secret_run(body: str, tail: int) -> bool:
 
 def _says_secret(said: str) -> bool:
     """Whether decoded text holds one of `BASE64_WORDS` (as spelled there) and a secret."""
+    if not _SAYS_WORD(said):
+        return False
+    reading = _READING.set(True)
+    try:
+        return holds_secret(said)
+    finally:
+        _READING.reset(reading)
+
+
+def _says_word_by_loop(said: str) -> bool:
+    """Whether `said` holds one of `BASE64_WORDS`, by a substring test per word (lowercase first)."""
     low = said.lower()
-    for word, spellings in _WORD_SPELLINGS.items():
-        if word in low and holds_any(said, spellings):
-            reading = _READING.set(True)
-            try:
-                return holds_secret(said)
-            finally:
-                _READING.reset(reading)
-    return False
+    return any(word in low and holds_any(said, spellings) for word, spellings in _WORD_SPELLINGS.items())
 
 
 _READING: ContextVar[bool] = ContextVar("mcpdiag_reading_base64", default=False)
@@ -241,6 +245,12 @@ RUNS = run_finder(ENGINE)
 """How the `encoded_secret` rule finds runs of base64: with the default engine (both find the same runs)."""
 BASE64_FINDER: LiteralFinder = literal_finder(BASE64_FORMS, ENGINE, (BASE64_WRAPPED,))
 """Where a text holds one of `BASE64_FORMS` or wrapped base64 (the bundle's line gate asks it of batches)."""
+_WORD_FINDER: LiteralFinder = literal_finder(BASE64_WORDS, ENGINE)
+_SAYS_WORD: Callable[[str], bool] = (
+    (lambda said: bool(_WORD_FINDER.ends(said))) if ENGINE == "hyperscan" else _says_word_by_loop
+)
+"""Whether text decoded from base64 holds one of `BASE64_WORDS`: one Hyperscan pass over it (a substring test
+per word cost 14 µs on a decoded file of 450 bytes), or a test per word on the stdlib engine."""
 
 
 @lru_cache(maxsize=1024)
