@@ -5,6 +5,7 @@ The encodings of every token format and context secret are in `test_redact_encod
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -125,3 +126,40 @@ def test_the_word_test_of_decoded_text_is_the_same_on_both_engines() -> None:
     assert by_loop == [redact_engine._SAYS_WORD(text) for text in texts]
     assert by_loop[:5] == [False] * 5
     assert all(by_loop[5 + 4 * i + j] for i in range(len(redact_engine.BASE64_WORDS)) for j in range(3))
+
+
+@pytest.mark.parametrize("odd", ["\udcff", "\udc80\udce9", "\ud800"])
+def test_a_known_secret_of_bytes_that_are_not_utf8_is_found_percent_encoded_and_in_base64(odd: str) -> None:
+    """A secret read from the environment or a file with bytes that are not UTF-8 holds lone surrogates
+    (`surrogateescape`): its percent-escapes and its base64 are those of the bytes it was read from (any
+    other lone surrogate: as UTF-8 would write it), in the redactor as in the bundle's needles."""
+    from urllib.parse import quote
+
+    from mcpdiag.bundle.known_secrets import secret_needles
+
+    secret = chars(10) + odd + chars(8)
+    handling = "surrogateescape" if all("\udc80" <= c <= "\udcff" for c in odd) else "surrogatepass"
+    raw = secret.encode("utf-8", handling)
+    percent = quote(raw, safe="")
+    wrapped = b"cfg " + raw + b" end"
+    texts = {
+        percent: f"GET /cb?state={percent}&page=2",
+        "base64": "blob " + _b64(wrapped),
+        "url-safe base64": "blob " + base64.urlsafe_b64encode(wrapped).decode(),
+    }
+    for form, text in texts.items():
+        out = Redactor([secret]).text(text)
+        assert "[REDACTED:known_secret]" in out and raw not in _decoded_runs(out), (form, out)
+    assert percent in secret_needles([secret])
+
+
+def _decoded_runs(text: str) -> bytes:
+    """The bytes every run of base64 in `text` says, and `text` itself (percent-escapes decoded)."""
+    from urllib.parse import unquote_to_bytes
+
+    found = [unquote_to_bytes(text)]
+    for word in text.replace("=", " ").split():
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            with contextlib.suppress(ValueError):
+                found.append(decode(word + "=" * (-len(word) % 4)))
+    return b"\n".join(found)

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from mcpdiag.bundle.settings_file import DROPPED_SETTINGS
-from mcpdiag.emitters.redact import MIN_KNOWN_SECRET, encoded_forms, is_secret_key
+from mcpdiag.emitters.redact import MIN_KNOWN_SECRET, encoded_forms, is_secret_key, secret_bytes
 
 MIN_ENV_SECRET = 8
 # Environment variables whose names match a secret word but never hold one.
@@ -61,7 +61,7 @@ def secret_needles(known: Iterable[str]) -> tuple[str, ...]:
     for secret in known:
         needles |= {
             secret,
-            quote(secret, safe=""),
+            quote(secret_bytes(secret), safe=""),
             json.dumps(secret)[1:-1],
             json.dumps(secret, ensure_ascii=False)[1:-1],
             *encoded_forms(secret),

@@ -123,11 +123,30 @@ export function ci(pattern: string): string {
   return `(?:${out})`;
 }
 
-/** Python's `urllib.parse.quote(value, safe="")`, or null when `value` cannot be UTF-8 (a lone surrogate). */
-export function quote(value: string): string | null {
-  try {
-    return encodeURIComponent(value).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
-  } catch {
-    return null;
+/** Python's `redact.secret_bytes`: the bytes a known secret stands for, which its percent-escapes and base64
+ * encode. UTF-8, where a lone surrogate U+DC80..U+DCFF is the byte Python's `surrogateescape` read it from;
+ * when any other lone surrogate is there, every lone surrogate is written as UTF-8 would write it were it
+ * allowed (`surrogatepass`). */
+export function secretBytes(value: string): Uint8Array {
+  const points = [...value].map((ch) => ch.codePointAt(0) as number);
+  const lone = (cp: number) => cp >= 0xd800 && cp <= 0xdfff;
+  const escaped = points.every((cp) => !lone(cp) || (cp >= 0xdc80 && cp <= 0xdcff));
+  const encoder = new TextEncoder();
+  const out: number[] = [];
+  for (const cp of points) {
+    if (!lone(cp)) out.push(...encoder.encode(String.fromCodePoint(cp)));
+    else if (escaped) out.push(cp - 0xdc00);
+    else out.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
   }
+  return Uint8Array.from(out);
+}
+
+/** Python's `urllib.parse.quote(data, safe="")` of bytes: every byte but `A-Za-z0-9_.-~` as `%XX`. */
+export function quoteBytes(data: Uint8Array): string {
+  let out = "";
+  for (const byte of data) {
+    const c = String.fromCharCode(byte);
+    out += /^[A-Za-z0-9_.~-]$/.test(c) ? c : "%" + byte.toString(16).toUpperCase().padStart(2, "0");
+  }
+  return out;
 }

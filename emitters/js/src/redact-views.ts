@@ -216,8 +216,8 @@ export function base64Text(run: string): string {
 
 /** What base64 of any text holding `word` holds, whatever the offset of `word` in it (as Python's
  * `base64_forms`): for each of the three offsets, the characters that the bytes of `word` alone decide. */
-export function base64Forms(word: string): Set<string> {
-  const data = new TextEncoder().encode(word);
+export function base64Forms(word: string | Uint8Array): Set<string> {
+  const data = typeof word === "string" ? new TextEncoder().encode(word) : word;
   const forms = new Set<string>();
   for (let offset = 0; offset < 3; offset++) {
     const bytes = new Uint8Array(offset + data.length + 2);

@@ -17,7 +17,7 @@ import {
   ruleEdits,
 } from "./redact-engine.js";
 import { isCountKey, isSecretKey, namesSecret, pairName } from "./redact-keys.js";
-import { cpLength, pyStrip, quote } from "./redact-py.js";
+import { cpLength, pyStrip, quoteBytes, secretBytes } from "./redact-py.js";
 import { base64Forms } from "./redact-views.js";
 import { PLACEHOLDER_FULL, schemeEnd } from "./redact-rules.js";
 
@@ -49,12 +49,11 @@ export class Redactor {
     }
     const needles = new Set<string>(kept);
     for (const s of kept) {
-      const quoted = quote(s);
-      if (quoted === null) continue; // not UTF-8 (a lone surrogate): no percent-escapes, no base64 of it
-      needles.add(quoted);
+      const data = secretBytes(s);
+      needles.add(quoteBytes(data));
       // In base64 too (standard and URL-safe), when long enough.
       if (cpLength(s) >= MIN_ENCODED_SECRET) {
-        for (const form of base64Forms(s)) needles.add(form).add(form.replace(/\+/g, "-").replace(/\//g, "_"));
+        for (const form of base64Forms(data)) needles.add(form).add(form.replace(/\+/g, "-").replace(/\//g, "_"));
       }
     }
     this.needles = [...needles].sort((a, b) => b.length - a.length || (a < b ? -1 : a > b ? 1 : 0));

@@ -131,3 +131,28 @@ test("a known secret that cannot be UTF-8 (a lone surrogate) is still matched as
   const secret = "abc\ud800defgh";
   assert.equal(redactText(`x ${secret} y`, { knownSecrets: [secret] }), "x [REDACTED:known_secret] y");
 });
+
+test("a known secret of bytes that are not UTF-8 is found percent-encoded and in base64, as Python finds it", () => {
+  // Python reads such bytes from the environment or a file as lone surrogates (`surrogateescape`); the forms
+  // are those of the bytes (`secret_bytes`). Fresh secrets, Python's output the expectation.
+  const script = `
+import base64, json, secrets
+from urllib.parse import quote
+from mcpdiag.emitters import Redactor
+out = []
+for odd, handling in (("\\udcff", "surrogateescape"), ("\\udc80\\udce9", "surrogateescape"), ("\\ud800", "surrogatepass")):
+    secret = secrets.token_hex(5) + odd + secrets.token_hex(4)
+    raw = secret.encode("utf-8", handling)
+    wrapped = b"cfg " + raw + b" end"
+    for text in (f"GET /cb?state={quote(raw, safe='')}&page=2", "blob " + base64.b64encode(wrapped).decode(),
+                 "blob " + base64.urlsafe_b64encode(wrapped).decode()):
+        out.append({"secret": secret, "text": text, "expected": Redactor([secret]).text(text)})
+print(json.dumps(out))
+`;
+  const cases = JSON.parse(execFileSync(PYTHON, ["-c", script], { cwd: REPO, encoding: "utf8" }));
+  assert.equal(cases.length, 9);
+  for (const c of cases) {
+    assert.ok(c.expected.includes("[REDACTED:known_secret]"), c.text);
+    assert.equal(redactText(c.text, { knownSecrets: [c.secret] }), c.expected, c.text);
+  }
+});

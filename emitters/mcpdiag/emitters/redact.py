@@ -63,8 +63,18 @@ def encoded_forms(secret: str) -> set[str]:
     leave at most the bits of the secret's first and last byte around it."""
     if len(secret) < MIN_ENCODED_SECRET:
         return set()
-    forms = base64_forms(secret)
+    forms = base64_forms(secret_bytes(secret))
     return forms | {form.translate(_URLSAFE) for form in forms}
+
+
+def secret_bytes(secret: str) -> bytes:
+    """The bytes a known secret stands for, which its percent-escapes and base64 encode: UTF-8, where a byte
+    that was not (read from the environment or a file, `surrogateescape`) is that byte again, and any other
+    lone surrogate is written as UTF-8 would write it were it allowed."""
+    try:
+        return secret.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return secret.encode("utf-8", "surrogatepass")
 
 
 class Redactor:
@@ -84,10 +94,7 @@ class Redactor:
         kept = {s for s in stripped if len(s) >= MIN_KNOWN_SECRET}
         needles = set(kept)
         for secret in kept:
-            try:
-                needles.add(quote(secret, safe=""))
-            except UnicodeEncodeError:  # a lone surrogate: no UTF-8, so no percent-escapes or base64 of it
-                continue
+            needles.add(quote(secret_bytes(secret), safe=""))
             needles.update(encoded_forms(secret))
         self._needles = tuple(sorted(needles, key=lambda s: (-len(s), s)))
         self._cache_chars = cache_chars
@@ -433,4 +440,5 @@ __all__ = [
     "redact_text",
     "redact_text_async",
     "redact_text_counted",
+    "secret_bytes",
 ]

@@ -269,11 +269,11 @@ def by_start(span: tuple[int, int]) -> tuple[int, int]:
     return span[0], -span[1]
 
 
-def base64_forms(word: str, encoding: str = "utf-8") -> set[str]:
-    """What base64 of any text holding `word` (in `encoding`) holds, whatever the offset of `word` in it: for
-    each of the three offsets, the characters that the bytes of `word` alone decide (empty for a word too
-    short)."""
-    data = word.encode(encoding)
+def base64_forms(word: str | bytes, encoding: str = "utf-8") -> set[str]:
+    """What base64 of any text holding `word` (in `encoding`; bytes as they are) holds, whatever the offset
+    of `word` in it: for each of the three offsets, the characters that the bytes of `word` alone decide
+    (empty for a word too short)."""
+    data = word if isinstance(word, bytes) else word.encode(encoding)
     forms = set()
     for offset in range(3):
         encoded = base64.b64encode(bytes(offset) + data + bytes(2)).decode()
