@@ -185,3 +185,35 @@ def test_a_known_secret_in_base64_is_sanitized_and_refused_by_the_scan() -> None
     scanner = LeakScanner((known,))
     assert scanner.value(json.loads(clean)) is None
     assert scanner.value(json.loads(line)) is not None
+
+
+@pytest.mark.parametrize("helper", [False, True], ids=["scan-in-process", "scan-helper"])
+async def test_a_known_secret_of_bytes_that_are_not_utf8_is_exported_around_in_every_form(
+    store: SQLiteEventStore, tmp_path: Path, helper: bool
+) -> None:
+    """An environment variable holding bytes that are not UTF-8 reaches Python as lone surrogates
+    (`surrogateescape`): the export takes it as a known secret, raises on none of its forms, and writes it
+    in none (as it is, percent-encoded as its bytes, in base64 of its bytes)."""
+    from urllib.parse import quote
+
+    secret = chars(12) + "\udcff" + chars(8)
+    raw = secret.encode("utf-8", "surrogateescape")
+    blob = base64.b64encode(b"cfg " + raw + b" end").decode()
+    detail = f"GET /cb?state={quote(raw, safe='')}&page=2 loaded {blob}"
+    await store.append([make_event(server="github", ts=T0, detail=detail)])
+    out = tmp_path / "out"
+    out.mkdir()
+    result = await export_bundle(
+        store,
+        BundleScope.parse(**WINDOW, now=NOW),
+        out_dir=out,
+        settings_snapshot={},
+        environ={"API_TOKEN": secret},
+        app_version="9.9.9",
+        now=NOW,
+        scan_helper=helper,
+    )
+    with zipfile.ZipFile(result.path) as zf:
+        written = b"\n".join(zf.read(name) for name in zf.namelist())
+    assert quote(raw, safe="").encode() not in written and blob.encode() not in written
+    assert b"[REDACTED:known_secret]" in written
