@@ -333,3 +333,55 @@ def test_every_store_url_option_is_among_those_cases() -> None:
         if value == BAD_STORE
     }
     assert options == covered
+
+
+@pytest.mark.parametrize(
+    ("setting", "fixed"),
+    [
+        ("MCPDIAG_JWT_SECRET", {}),
+        ("MCPDIAG_JWT_ACCEPTED_SECRETS", {"MCPDIAG_JWT_SECRET": "x" * 40}),
+        ("MCPDIAG_BUNDLE_HMAC_KEY", {}),
+    ],
+)
+def test_serve_refuses_a_bad_secret_setting_without_printing_it(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, setting: str, fixed: dict[str, str]
+) -> None:
+    """A refused secret (too short) is named, never shown: pydantic's errors print the input they refuse, and
+    `serve` printed a short JWT secret whole (an ingest key: `test_settings`)."""
+    import secrets
+
+    value = "short-" + secrets.token_hex(4)
+    for name, fixed_value in fixed.items():
+        monkeypatch.setenv(name, fixed_value)
+    monkeypatch.setenv(setting, value)
+    from mcpdiag.bundle.settings import get_bundle_settings
+
+    get_bundle_settings.cache_clear()  # read once per process: earlier tests read it without this setting
+    try:
+        result = runner.invoke(app, ["serve", "--port", str(free_port())])
+    finally:
+        get_bundle_settings.cache_clear()
+    assert result.exit_code == 2, result.output
+    assert setting.removeprefix("MCPDIAG_").lower() in result.output.lower(), result.output
+    assert value.removeprefix("short-")[:8] not in result.output, result.output
+
+
+def test_every_settings_class_hides_what_it_refuses() -> None:
+    """The class-wide guard of the test above: every settings class of the product (any could hold a secret
+    one day) keeps the refused input out of its errors."""
+    import importlib
+    import pkgutil
+
+    from pydantic_settings import BaseSettings
+
+    import mcpdiag
+
+    for module in pkgutil.walk_packages(mcpdiag.__path__, "mcpdiag."):
+        importlib.import_module(module.name)
+
+    def below(cls: type[BaseSettings]) -> list[type[BaseSettings]]:
+        return [c for sub in cls.__subclasses__() for c in (sub, *below(sub))]
+
+    found = [c for c in below(BaseSettings) if c.__module__.startswith("mcpdiag.")]
+    assert len(found) >= 5, found
+    assert [c.__name__ for c in found if not c.model_config.get("hide_input_in_errors")] == []

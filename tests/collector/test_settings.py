@@ -36,3 +36,22 @@ def test_a_store_url_no_backend_takes_is_refused_with_the_settings(url: str) -> 
 
     with pytest.raises(ValidationError, match=r"sqlite:///path/to/file\.db"):
         CollectorSettings(_env_file=None, store_url=url)
+
+
+@pytest.mark.parametrize("odd", ["\udcff", "é", "\x7f", "\t", "\u2028"])
+def test_an_ingest_key_no_http_header_can_carry_is_refused_with_the_settings(
+    monkeypatch: pytest.MonkeyPatch, odd: str
+) -> None:
+    """Bytes that are not UTF-8 in the environment reach Python as lone surrogates: such a key failed every
+    ingest request with a 500 (compared as UTF-8). Refused before anything starts, the key not shown."""
+    from pydantic import ValidationError
+
+    key = f"key-{odd}-one"
+    monkeypatch.setenv("MCPDIAG_INGEST_KEYS", f"good-key,{key}")
+    with pytest.raises(ValidationError, match="printable ASCII") as refused:
+        CollectorSettings(_env_file=None)
+    assert key not in str(refused.value)
+    assert CollectorSettings(_env_file=None, ingest_keys="good-key, key with-space~").ingest_keys == {
+        "good-key",
+        "key with-space~",
+    }

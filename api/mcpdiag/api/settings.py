@@ -17,7 +17,9 @@ MIN_SECRET_BYTES = 32
 class ApiSettings(BaseSettings):
     """How callers are authenticated (JWT), which claims carry their roles and servers, and the ACL file."""
 
-    model_config = SettingsConfigDict(env_prefix="MCPDIAG_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="MCPDIAG_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     jwt_secret: SecretStr | None = Field(
         default=None,

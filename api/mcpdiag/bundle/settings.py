@@ -17,7 +17,9 @@ from mcpdiag.bundle.integrity import MIN_HMAC_KEY
 class BundleSettings(BaseSettings):
     """Encryption and signing of exported bundles; opening uploaded ones."""
 
-    model_config = SettingsConfigDict(env_prefix="MCPDIAG_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="MCPDIAG_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     bundle_recipients: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),

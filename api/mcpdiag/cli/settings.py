@@ -14,7 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServeSettings(BaseSettings):
     """How long a client may take and how many connections one `mcpdiag serve` process holds."""
 
-    model_config = SettingsConfigDict(env_prefix="MCPDIAG_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="MCPDIAG_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     header_timeout_s: float = Field(
         default=10,
@@ -71,7 +73,9 @@ class ServeSettings(BaseSettings):
 class BackupSettings(BaseSettings):
     """The key that seals a configuration backup's secrets (`mcpdiag config export` / `import`)."""
 
-    model_config = SettingsConfigDict(env_prefix="MCPDIAG_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="MCPDIAG_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     config_secret: SecretStr | None = Field(
         default=None,

@@ -25,7 +25,11 @@ def _split_commas(value: Any) -> Any:
 class CollectorSettings(BaseSettings):
     """Where events are stored and for how long, who may send them, and how ingest is bounded."""
 
-    model_config = SettingsConfigDict(env_prefix="MCPDIAG_", env_file=".env", extra="ignore")
+    # `hide_input_in_errors` (every settings class): a refused value may be a secret, which the error, printed
+    # by `mcpdiag serve`, showed; the message says what is wrong instead.
+    model_config = SettingsConfigDict(
+        env_prefix="MCPDIAG_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     store_url: str = Field(
         default="sqlite:///./data/mcpdiag.db",
@@ -100,6 +104,20 @@ class CollectorSettings(BaseSettings):
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return _split_commas(value)
+
+    @field_validator("ingest_keys")
+    @classmethod
+    def _header_safe(cls, keys: frozenset[str]) -> frozenset[str]:
+        # A key travels in an HTTP header: one no header can carry never matches, and compared as bytes
+        # (`auth.check_ingest_key`) one holding a lone surrogate (bytes that were not UTF-8 in the
+        # environment) failed every request with a 500.
+        for key in keys:
+            if not all(" " <= char <= "~" for char in key):
+                raise ValueError(
+                    "an ingest key must be printable ASCII (what an HTTP header carries); one of "
+                    f"{len(keys)} holds another character"
+                )
+        return keys
 
     @property
     def retention(self) -> Retention:
