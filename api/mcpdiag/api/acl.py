@@ -18,7 +18,7 @@ from mcpdiag.bundle import BundlePermissionError, BundleScope
 class ServerAclModel(BaseModel):
     """One server's entry in the ACL file."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     users: list[str] = Field(default_factory=list)
     groups: list[str] = Field(default_factory=list)
@@ -28,9 +28,40 @@ class ServerAclModel(BaseModel):
 class AclFileModel(BaseModel):
     """The ACL file: `{"servers": {"<name>": {"users": [...], "groups": [...], "public": false}}}`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     servers: dict[str, ServerAclModel] = Field(default_factory=dict)
+
+
+def read_acl_file(path: Path) -> AclFileModel:
+    """The ACL file at `path`, parsed (YAML, or JSON by its suffix) and checked; raises `AclFileError` saying
+    where and what is wrong, never quoting the file: a file given by mistake (a `.env`) holds secrets."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        return AclFileModel.model_validate(raw or {})
+    except (OSError, ValueError, yaml.YAMLError, ValidationError) as exc:
+        raise AclFileError(f"ACL file {path}: {file_problem(exc)}") from None
+
+
+def file_problem(exc: Exception) -> str:
+    """What is wrong with a configuration file, by position and kind, never by its content (a parser's
+    message quotes the line it stopped at, pydantic's the value it refused)."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(map(str, error['loc'])) or 'the document'}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False, include_context=False)[:3]
+        )
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON at line {exc.lineno}, column {exc.colno}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 (byte {exc.start})"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return f"not valid YAML or JSON ({type(exc).__name__})"
 
 
 class AclFileError(ValueError):
@@ -61,13 +92,7 @@ class AccessPolicy:
         """The policy of a YAML or JSON ACL file (no file = no ACL entries)."""
         if path is None:
             return cls()
-        try:
-            text = path.read_text(encoding="utf-8")
-            raw: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-            model = AclFileModel.model_validate(raw or {})
-        except (OSError, ValueError, yaml.YAMLError, ValidationError) as exc:
-            raise AclFileError(f"ACL file {path}: {exc}") from exc
-        return cls.from_mapping(model)
+        return cls.from_mapping(read_acl_file(path))
 
     @classmethod
     def from_mapping(cls, model: AclFileModel | Mapping[str, Any]) -> AccessPolicy:

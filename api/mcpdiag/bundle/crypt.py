@@ -33,7 +33,11 @@ _SSH_KINDS = ("ssh-ed25519 ", "ssh-rsa ")
 
 
 def _shown(value: str) -> str:
-    return value if len(value) <= 16 else value[:12] + "…"
+    """A refused recipient as the message names it: its start when it looks like a public key (`age1…`,
+    `ssh-…`), nothing of it otherwise (a secret pasted where a public key goes)."""
+    if not value.startswith(("age1", "ssh-")):
+        return "the value"
+    return repr(value if len(value) <= 16 else value[:12] + "…")
 
 
 def parse_recipient(text: str, field: str = "recipient") -> Any:
@@ -50,7 +54,7 @@ def parse_recipient(text: str, field: str = "recipient") -> Any:
         pass
     raise InvalidKeyError(
         field,
-        f"{_shown(value)!r} is not an age X25519 recipient (age1…) or an SSH public key (ssh-ed25519 …, "
+        f"{_shown(value)} is not an age X25519 recipient (age1…) or an SSH public key (ssh-ed25519 …, "
         "ssh-rsa …); plugin recipients are not supported",
     )
 

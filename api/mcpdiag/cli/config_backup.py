@@ -22,11 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
-from mcpdiag.api.acl import AclFileModel
+from mcpdiag.api.acl import AclFileError, AclFileModel, read_acl_file
 from mcpdiag.api.settings import ApiSettings
 from mcpdiag.cli.config_crypto import Sealer, is_sealed
 from mcpdiag.cli.errors import ConfigBackupError
@@ -112,11 +111,9 @@ def current(collector: CollectorSettings, api: ApiSettings) -> Backup:
     acl = None
     if api.acl_file is not None:
         try:
-            text = api.acl_file.read_text(encoding="utf-8")
-            raw = json.loads(text) if api.acl_file.suffix == ".json" else yaml.safe_load(text)
-            acl = AclFileModel.model_validate(raw or {}).model_dump()
-        except (OSError, ValueError, yaml.YAMLError, ValidationError) as exc:
-            raise ConfigBackupError(f"the ACL file {api.acl_file} cannot be read: {exc}") from None
+            acl = read_acl_file(api.acl_file).model_dump()
+        except AclFileError as exc:
+            raise ConfigBackupError(str(exc)) from None
     return Backup(values, acl, format_ts(datetime.now(UTC)), socket.gethostname())
 
 

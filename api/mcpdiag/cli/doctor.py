@@ -41,8 +41,12 @@ SYMBOLS = {"ok": "✓", "fail": "✗", "warn": "!", "skipped": "·"}
 def parse_header(text: str) -> tuple[str, str]:
     """`Name: value` → (name, value); `typer.BadParameter` otherwise."""
     name, sep, value = text.partition(":")
-    if not sep or not name.strip() or any(c in text for c in "\r\n"):
-        raise typer.BadParameter(f"expected 'Name: value', got {name.strip()[:40]!r}", param_hint="--header")
+    # Never quoted back: a header written wrong is most often a credential (`X-Api-Key=<key>`).
+    if any(c in text for c in "\r\n"):
+        raise typer.BadParameter("a header cannot hold a line break", param_hint="--header")
+    if not sep or not name.strip():
+        problem = "no ':' after the name" if not sep else "the name before ':' is empty"
+        raise typer.BadParameter(f"expected 'Name: value': {problem}", param_hint="--header")
     return name.strip(), value.strip()
 
 

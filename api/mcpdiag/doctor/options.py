@@ -55,8 +55,13 @@ class Target:
         try:
             parts = urlsplit(url.strip())
             port = parts.port
-        except ValueError as exc:
-            raise TargetError(f"url: {exc}") from None
+        except ValueError:
+            # Not the parser's message: it quotes what it could not read, which is a password with an
+            # unescaped `/` in `http://user:pa/ss@host` (the text up to the `/` taken for a port).
+            raise TargetError(
+                "url: is not a valid URL: a port must be a number, and a ':', '/' or '@' in a user name or "
+                "password must be percent-escaped"
+            ) from None
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
             raise TargetError("url: must start with http:// or https://")

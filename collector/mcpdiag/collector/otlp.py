@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -88,9 +89,26 @@ def decode_request(body: bytes, kind: str) -> ExportLogsServiceRequest:
         json_format.ParseDict(_ids_to_base64(document), request, ignore_unknown_fields=True)
     except (json_format.ParseError, RecursionError, ValueError, TypeError) as exc:
         raise InvalidBodyError(
-            f"body is not a valid ExportLogsServiceRequest: {exc}", code="invalid_body"
-        ) from exc
+            f"body is not a valid ExportLogsServiceRequest: {_parse_problem(exc)}", code="invalid_body"
+        ) from None
     return request
+
+
+def _parse_problem(exc: Exception) -> str:
+    """Which field protobuf's JSON parser stopped at, never the value its message quotes (`invalid literal
+    for int() with base 10: '<a password sent as intValue>'`, `Couldn't parse float: <it>`)."""
+    if not isinstance(exc, json_format.ParseError):
+        return f"it does not parse ({type(exc).__name__})"
+    text = str(exc)
+    where = _PARSE_AT.search(text)
+    fields = _PARSE_FIELD.findall(text)
+    path = where.group(1) if where else ".".join(fields)
+    path = path.rstrip(".")
+    return f"{path} has a value of the wrong type or form" if path else "it does not parse"
+
+
+_PARSE_AT = re.compile(r" at ExportLogsServiceRequest\.([\w.\[\]]{1,512})")
+_PARSE_FIELD = re.compile(r"Failed to parse (\w{1,64}) field")
 
 
 def body_events(body: bytes, kind: str) -> list[Any]:

@@ -56,13 +56,14 @@ def doctor_network() -> DoctorNetwork:
 
 
 class _Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    # `hide_input_in_errors`: a request holds headers, which are secrets (the 422 says what is wrong).
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, hide_input_in_errors=True)
 
 
 class DoctorRequest(_Camel):
     """The server configuration to test."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     url: str = Field(min_length=1, max_length=2048, description="The MCP endpoint, http:// or https://")
     transport: Literal["streamable-http", "sse"] = Field(
@@ -92,9 +93,12 @@ class DoctorRequest(_Camel):
     def _valid_headers(cls, value: dict[str, str]) -> dict[str, str]:
         if len(value) > MAX_HEADERS:
             raise ValueError(f"at most {MAX_HEADERS} headers")
-        for name, text in value.items():
+        for position, (name, text) in enumerate(value.items(), 1):
             if not _TOKEN.match(name):
-                raise ValueError(f"{name[:64]!r} is not a valid header name")
+                # Not quoted back: a header written wrong is most often a credential (`X-Api-Key=<key>`).
+                raise ValueError(
+                    f"header {position} has no valid name (letters, digits and !#$%&'*+-.^_`|~ only)"
+                )
             if name.lower() in _FORBIDDEN_HEADERS:
                 raise ValueError(f"{name} cannot be set")
             if len(text) > 8192 or any(c in text for c in "\r\n\x00"):
