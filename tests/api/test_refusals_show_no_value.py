@@ -104,3 +104,16 @@ def test_a_secret_pasted_where_a_recipient_goes_is_refused_without_it() -> None:
     assert secret[:6] not in str(refused.value) and "--recipient" in str(refused.value)
     with pytest.raises(InvalidKeyError, match="'age1wrong' is not an age X25519"):
         parse_recipient("age1wrong", "--recipient")
+
+
+@pytest.mark.parametrize("written", ["mongodb//svc:{s}@db.invalid/x", "svc:{s}@db.invalid", "{s}"])
+def test_a_store_url_written_wrong_is_refused_without_what_it_holds(written: str) -> None:
+    from mcpdiag.store.backends import check_store_url
+    from mcpdiag.store.errors import UnsupportedStoreURLError
+
+    secret = _secret()
+    with pytest.raises(UnsupportedStoreURLError, match="sqlite:///path") as refused:
+        check_store_url(written.format(s=secret))
+    assert secret not in str(refused.value)
+    with pytest.raises(UnsupportedStoreURLError, match="scheme 'postgres'"):
+        check_store_url("postgres://db.invalid/x")

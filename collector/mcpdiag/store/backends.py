@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from mcpdiag.store.base import Clock, EventStore, Retention, utc_now
 from mcpdiag.store.errors import UnsupportedStoreURLError
 from mcpdiag.store.mongo import MongoEventStore
@@ -30,7 +32,13 @@ def check_store_url(url: str) -> str:
         return url
     if url.startswith(("mongodb://", "mongodb+srv://")):
         return url
-    scheme = url.split(":", 1)[0] if ":" in url else url
+    scheme, colon, _ = url.partition(":")
+    # Only a scheme is named, never the rest: a URL written wrong (`mongodb//user:password@host`) holds a
+    # password where a scheme should be.
+    named = f"scheme {scheme!r}" if colon and _SCHEME.fullmatch(scheme) else "without a scheme"
     raise UnsupportedStoreURLError(
-        f"unsupported store URL scheme {scheme[:32]!r}: use sqlite:///path/to/file.db or mongodb://host/db"
+        f"unsupported store URL {named}: use sqlite:///path/to/file.db or mongodb://host/db"
     )
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}")
