@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from mcpdiag.bundle.settings_file import DROPPED_SETTINGS
-from mcpdiag.emitters.redact import MIN_KNOWN_SECRET, encoded_forms, is_secret_key, secret_bytes
+from mcpdiag.emitters.redact import MIN_KNOWN_SECRET, is_secret_key, known_forms
 
 MIN_ENV_SECRET = 8
 # Environment variables whose names match a secret word but never hold one.
@@ -55,15 +55,10 @@ def collect_known_secrets(
 
 
 def secret_needles(known: Iterable[str]) -> tuple[str, ...]:
-    """Every form a known secret may take in bundle bytes: raw, URL-encoded, JSON-escaped, and in base64 (the
-    redactor's own `encoded_forms`)."""
+    """Every form a known secret may take in bundle bytes: the redactor's own (`known_forms`: raw,
+    URL-encoded, in base64) and its JSON escapes."""
     needles: set[str] = set()
     for secret in known:
-        needles |= {
-            secret,
-            quote(secret_bytes(secret), safe=""),
-            json.dumps(secret)[1:-1],
-            json.dumps(secret, ensure_ascii=False)[1:-1],
-            *encoded_forms(secret),
-        }
+        escaped = (json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1])
+        needles |= {*known_forms(secret), *escaped}
     return tuple(sorted(needles, key=lambda s: (-len(s), s)))

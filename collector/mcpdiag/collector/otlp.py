@@ -101,9 +101,7 @@ def _parse_problem(exc: Exception) -> str:
         return f"it does not parse ({type(exc).__name__})"
     text = str(exc)
     where = _PARSE_AT.search(text)
-    fields = _PARSE_FIELD.findall(text)
-    path = where.group(1) if where else ".".join(fields)
-    path = path.rstrip(".")
+    path = where.group(1).rstrip(".") if where else ".".join(_PARSE_FIELD.findall(text))
     return f"{path} has a value of the wrong type or form" if path else "it does not parse"
 
 

@@ -67,6 +67,12 @@ def encoded_forms(secret: str) -> set[str]:
     return forms | {form.translate(_URLSAFE) for form in forms}
 
 
+def known_forms(secret: str) -> set[str]:
+    """What a known secret is looked for as: as it is, percent-encoded (its bytes, `secret_bytes`) and in
+    base64 (`encoded_forms`). The bundle's needles add its JSON escapes."""
+    return {secret, quote(secret_bytes(secret), safe=""), *encoded_forms(secret)}
+
+
 def secret_bytes(secret: str) -> bytes:
     """The bytes a known secret stands for, which its percent-escapes and base64 encode: UTF-8, where a byte
     that was not (read from the environment or a file, `surrogateescape`) is that byte again, and any other
@@ -92,10 +98,7 @@ class Redactor:
     ) -> None:
         stripped = {s.strip() for s in known_secrets if isinstance(s, str)}
         kept = {s for s in stripped if len(s) >= MIN_KNOWN_SECRET}
-        needles = set(kept)
-        for secret in kept:
-            needles.add(quote(secret_bytes(secret), safe=""))
-            needles.update(encoded_forms(secret))
+        needles: set[str] = set().union(*map(known_forms, kept))
         self._needles = tuple(sorted(needles, key=lambda s: (-len(s), s)))
         self._cache_chars = cache_chars
         scanner: Scanner = redact_engine.DEFAULT_SCANNER if engine is None else redact_engine.scanner(engine)
@@ -436,6 +439,7 @@ __all__ = [
     "encoded_forms",
     "find_leaks",
     "is_secret_key",
+    "known_forms",
     "redact_event",
     "redact_text",
     "redact_text_async",
