@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from mcpdiag.bundle.errors import InvalidScopeError
 from mcpdiag.bundle.scope import BundleScope
 from mcpdiag.emitters import SEVERITY_RANK
 from mcpdiag.store.base import EventQuery, EventStore
+from mcpdiag.store.traces import find_trace
 
 RELATED_WINDOW = timedelta(minutes=10)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -100,7 +102,13 @@ def _wanted(doc: dict[str, Any], scope: BundleScope) -> bool:
 async def _debug_selection(store: EventStore, scope: BundleScope) -> Selection:
     """The Debug ID's events plus the related window (same server and user, ±10 min) around them."""
     assert scope.debug_id is not None
-    traced = [doc for doc in await store.by_trace(scope.debug_id) if _wanted(doc, scope)]
+    # The trace the support lookup resolves the Debug ID to, whole: never another trace its characters begin.
+    match = await find_trace(store, scope.debug_id)
+    if match.traces and match.trace_id is None:
+        shown = ", ".join(match.candidates)
+        count = len(match.traces)
+        raise InvalidScopeError("debugId", f"matches {count} traces ({shown}); give more characters")
+    traced = [doc for doc in match.events if _wanted(doc, scope)]
     # (server, user) → [first, last]; a server-wide event (user None) widens to every user of the server.
     windows: dict[tuple[str, str | None], list[datetime]] = {}
     for doc in traced:

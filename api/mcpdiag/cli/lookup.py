@@ -18,10 +18,10 @@ from mcpdiag.store import sqlite_path
 from mcpdiag.store.backends import check_store_url, open_store
 from mcpdiag.store.base import MAX_PAGE, EventQuery, EventStore, trace_key
 from mcpdiag.store.errors import InvalidQueryError, StoreError
+from mcpdiag.store.traces import find_trace
 
 __all__ = ["LookupFailed", "check_debug_id", "follow", "resolve_trace", "search", "tail_query"]
 
-TRACE_SHOWN = 12
 MAX_SERVERS_NAMED = 10
 CLOSE_WITHIN_S = 2.0
 """How long closing the store may take once the person pressed Ctrl-C."""
@@ -73,16 +73,15 @@ async def resolve_trace(
 ) -> tuple[str, list[dict[str, Any]]]:
     """The one trace `key` designates and its events; `LookupFailed` when none or several match."""
     try:
-        events = await store.by_trace(key)
+        match = await find_trace(store, key)
     except StoreError as exc:
         raise LookupFailed(getattr(exc, "message", None) or str(exc)) from exc
-    if not events:
+    if not match.traces:
         raise LookupFailed(f"no event with {option} {key!r} (it may have expired)")
-    traces = sorted({str(e["traceId"]) for e in events})
-    if len(traces) > 1:
-        shown = ", ".join(t[:TRACE_SHOWN] for t in traces)
-        raise LookupFailed(f"{key!r} matches {len(traces)} Debug IDs: {shown}; give more characters")
-    return traces[0], events
+    if match.trace_id is None:
+        shown = ", ".join(match.candidates)
+        raise LookupFailed(f"{key!r} matches {len(match.traces)} Debug IDs: {shown}; give more characters")
+    return match.trace_id, match.events
 
 
 async def search(url: str | None, key: str) -> tuple[str, list[dict[str, Any]]]:

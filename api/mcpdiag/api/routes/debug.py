@@ -19,34 +19,13 @@ from mcpdiag.api.routes.common import error_responses
 from mcpdiag.api.settings import ApiSettings
 from mcpdiag.emitters import format_ts
 from mcpdiag.store.base import EventQuery, EventStore, trace_key
+from mcpdiag.store.traces import find_trace
 
 router = APIRouter(prefix="/api/diagnostics", tags=["support"])
 
 MAX_TRACE_EVENTS = 1000
 MAX_RELATED = 200
 MAX_RELATED_SERVERS = 5
-CANDIDATE_CHARS = 12
-
-
-def _visible(
-    principal: Principal, policy: AccessPolicy, events: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    return [
-        e
-        for e in events
-        if policy.can_access(principal, str(e.get("server"))) and can_see_event(principal, e)
-    ]
-
-
-def _resolve_trace(key: str, events: list[dict[str, Any]]) -> str:
-    """The one trace id `key` designates among `events` (by event id first, then by trace prefix)."""
-    by_id = next((e for e in events if e.get("id") == key), None)
-    if by_id is not None:
-        return str(by_id["traceId"])
-    traces = sorted({str(e["traceId"]) for e in events})
-    if len(traces) > 1:
-        raise AmbiguousDebugIdError(key, [t[:CANDIDATE_CHARS] for t in traces])
-    return traces[0]
 
 
 async def _related(
@@ -88,13 +67,16 @@ async def resolve_debug_id(
     """`(key, trace id, the trace's events the caller may see)`; 404 when they may see none, 409 when the key
     designates several traces among those."""
     key, _ = trace_key(debug_id)
-    visible = _visible(principal, policy, await store.by_trace(key, limit=MAX_TRACE_EVENTS))
-    if not visible:
+
+    def visible(event: dict[str, Any]) -> bool:
+        return policy.can_access(principal, str(event.get("server"))) and can_see_event(principal, event)
+
+    match = await find_trace(store, key, visible=visible, limit=MAX_TRACE_EVENTS)
+    if match.trace_id is None:
+        if match.traces:
+            raise AmbiguousDebugIdError(key, match.candidates)
         raise NotFoundError(f"no events found for Debug ID {key!r}")
-    trace_id = _resolve_trace(key, visible)
-    if trace_id != key:
-        visible = _visible(principal, policy, await store.by_trace(trace_id, limit=MAX_TRACE_EVENTS))
-    return key, trace_id, [e for e in visible if e["traceId"] == trace_id]
+    return key, match.trace_id, match.events
 
 
 async def _keep(store: EventStore, settings: ApiSettings, events: list[dict[str, Any]]) -> str | None:
