@@ -33,6 +33,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from mcpdiag.collector.body import JSON, PROTOBUF, Malformed, check_count, load_json
 from mcpdiag.collector.errors import InvalidBodyError
+from mcpdiag.collector.otlp_bounds import ValueBudget, check_json_nodes, check_wire_messages
 from mcpdiag.collector.validation import Rejection
 from mcpdiag.emitters import CATALOG, format_ts, new_event_id, new_trace_id
 from mcpdiag.emitters.codes import FALLBACK_CODE, LIFECYCLE_CODES
@@ -60,37 +61,35 @@ _LENGTH_DELIMITED = 2  # the protobuf wire type of messages, strings and bytes
 
 
 def decode_request(body: bytes, kind: str) -> ExportLogsServiceRequest:
-    """The request in `body`, protobuf or OTLP/JSON; raises `InvalidBodyError` when it does not decode."""
+    """The request in `body`, protobuf or OTLP/JSON; raises `InvalidBodyError` when it does not decode, and
+    413 `PayloadTooLargeError` for more messages than a request may hold (`otlp_bounds`) or more resources,
+    scopes or log records than `MAX_EVENTS`, before any record becomes an event."""
     request = ExportLogsServiceRequest()
     if kind == PROTOBUF:
+        check_wire_messages(body)
         try:
             request.ParseFromString(body)
         except (DecodeError, RecursionError) as exc:
             raise InvalidBodyError(
                 f"body is not a valid ExportLogsServiceRequest: {exc}", code="invalid_protobuf"
             ) from exc
-        # Counted before any record becomes an event (the 8 MiB body bounds the decoded message itself).
-        check_count(_record_count(request), "log records")
-        return request
-    if not body.strip():
-        raise InvalidBodyError("request body is empty", code="empty_body")
-    document = load_json(body)  # lone surrogates come out as U+FFFD: protobuf strings must be UTF-8
-    if not isinstance(document, dict):
-        raise InvalidBodyError("body must be a JSON ExportLogsServiceRequest object", code="invalid_body")
-    check_count(
-        sum(
-            len(_list(scope_logs, "logRecords", "log_records"))
-            for resource_logs in _list(document, "resourceLogs", "resource_logs")
-            for scope_logs in _list(resource_logs, "scopeLogs", "scope_logs")
-        ),
-        "log records",
-    )
-    try:
-        json_format.ParseDict(_ids_to_base64(document), request, ignore_unknown_fields=True)
-    except (json_format.ParseError, RecursionError, ValueError, TypeError) as exc:
-        raise InvalidBodyError(
-            f"body is not a valid ExportLogsServiceRequest: {_parse_problem(exc)}", code="invalid_body"
-        ) from None
+    else:
+        if not body.strip():
+            raise InvalidBodyError("request body is empty", code="empty_body")
+        document = load_json(body)  # lone surrogates come out as U+FFFD: protobuf strings must be UTF-8
+        if not isinstance(document, dict):
+            raise InvalidBodyError("body must be a JSON ExportLogsServiceRequest object", code="invalid_body")
+        check_json_nodes(body, document)
+        try:
+            json_format.ParseDict(_ids_to_base64(document), request, ignore_unknown_fields=True)
+        except (json_format.ParseError, RecursionError, ValueError, TypeError, OverflowError) as exc:
+            # OverflowError: an infinite number (`1e400`) where protobuf wants an integer or an enum.
+            raise InvalidBodyError(
+                f"body is not a valid ExportLogsServiceRequest: {_parse_problem(exc)}", code="invalid_body"
+            ) from None
+    check_count(len(request.resource_logs), "resourceLogs entries")
+    check_count(sum(len(resource.scope_logs) for resource in request.resource_logs), "scopeLogs entries")
+    check_count(_record_count(request), "log records")
     return request
 
 
@@ -130,30 +129,38 @@ def body_events(body: bytes, kind: str) -> list[Any]:
 def _salvage(body: bytes) -> list[Any] | None:
     """The events of a protobuf request read one record at a time; None if its framing is broken."""
     events: list[Any] = []
+    budget = ValueBudget()
+    scopes = 0
     try:
-        for resource_logs in _fields(body, 1):
+        resources = _fields(body, 1)
+        check_count(len(resources), "resourceLogs entries")
+        for resource_logs in resources:
             resource_bytes = list(_fields(resource_logs, 1))
             source: dict[str, str] | None = {}
             resource_error = ""
             try:
                 resource = Resource.FromString(resource_bytes[-1]) if resource_bytes else Resource()
-                source = resource_source(resource.attributes)
+                source = resource_source(resource.attributes, budget)
             except (DecodeError, RecursionError) as exc:
                 source, resource_error = None, f"its resource is not valid protobuf: {exc}"
             for scope_logs in _fields(resource_logs, 2):
+                scopes += 1
+                check_count(scopes, "scopeLogs entries or more")
                 records = _fields(scope_logs, 2)
                 check_count(len(events) + len(records), "log records or more")
-                events.extend(_salvaged_record(raw, source, resource_error) for raw in records)
+                events.extend(_salvaged_record(raw, source, resource_error, budget) for raw in records)
     except (DecodeError, RecursionError):
         return None
     return events
 
 
-def _salvaged_record(raw: bytes, source: dict[str, str] | None, resource_error: str) -> Any:
+def _salvaged_record(
+    raw: bytes, source: dict[str, str] | None, resource_error: str, budget: ValueBudget
+) -> Any:
     if source is None:
         return Malformed(resource_error)
     try:
-        return record_event(LogRecord.FromString(raw), source)
+        return record_event(LogRecord.FromString(raw), source, budget)
     except (DecodeError, RecursionError) as exc:
         hint = "; OTLP strings must be UTF-8, send other data as bytesValue" if "UTF-8" in str(exc) else ""
         return Malformed(f"not a valid LogRecord: {exc}{hint}")
@@ -222,27 +229,36 @@ def rejection_message(rejected: Sequence[Rejection]) -> str:
 def request_events(request: ExportLogsServiceRequest) -> list[dict[str, Any]]:
     """One raw wire event per log record, in request order."""
     events: list[dict[str, Any]] = []
+    budget = ValueBudget()
     for resource_logs in request.resource_logs:
-        source = resource_source(resource_logs.resource.attributes)
+        source = resource_source(resource_logs.resource.attributes, budget)
         for scope_logs in resource_logs.scope_logs:
-            events.extend(record_event(record, source) for record in scope_logs.log_records)
+            events.extend(record_event(record, source, budget) for record in scope_logs.log_records)
     return events
 
 
-def resource_source(attributes: Sequence[KeyValue]) -> dict[str, str]:
-    """The event `source` a resource describes (`service.name`, `host.name`, `service.version`)."""
+def resource_source(attributes: Sequence[KeyValue], budget: ValueBudget | None = None) -> dict[str, str]:
+    """The event `source` a resource describes (`service.name`, `host.name`, `service.version`); `budget`:
+    what the request's attributes and values may still cost."""
+    budget = budget or ValueBudget()
+    budget.take(len(attributes))
     source: dict[str, str] = {}
     for attribute in attributes:
         field = RESOURCE_FIELDS.get(attribute.key)
         if field is not None:
-            value = any_value(attribute.value)
+            value = any_value(attribute.value, budget)
             if value is not None:
                 source[field] = str(value)[: _SOURCE_LIMITS[field]]
     return source
 
 
-def record_event(record: LogRecord, source: Mapping[str, str]) -> dict[str, Any]:
-    """The raw wire event of one log record (validated and redacted later, like any other event)."""
+def record_event(
+    record: LogRecord, source: Mapping[str, str], budget: ValueBudget | None = None
+) -> dict[str, Any]:
+    """The raw wire event of one log record (validated and redacted later, like any other event); `budget`:
+    what the request's attributes and values may still cost."""
+    budget = budget or ValueBudget()
+    budget.take(len(record.attributes))
     event: dict[str, Any] = {}
     ranks: dict[str, int] = {}
     attrs: dict[str, Any] = {}
@@ -250,7 +266,7 @@ def record_event(record: LogRecord, source: Mapping[str, str]) -> dict[str, Any]
     semconv: dict[str, Any] = {}
     for attribute in record.attributes:
         key = attribute.key
-        value = any_value(attribute.value)
+        value = any_value(attribute.value, budget)
         found = ATTRIBUTE_FIELDS.get(key)
         if found is not None:
             field, rank = found
@@ -282,7 +298,7 @@ def record_event(record: LogRecord, source: Mapping[str, str]) -> dict[str, Any]
     if len(record.span_id) == 8 and any(record.span_id):
         event["spanId"] = record.span_id.hex()
     if record.HasField("body"):
-        body = any_value(record.body)
+        body = any_value(record.body, budget)
         if body is not None:
             event["detail"] = body if isinstance(body, str) else json.dumps(body)
     if not event.get("id"):
@@ -318,7 +334,7 @@ def _conventions(event: dict[str, Any], semconv: dict[str, Any], attrs: dict[str
         attrs.setdefault(key, value)
 
 
-def any_value(value: AnyValue) -> Any:
+def any_value(value: AnyValue, budget: ValueBudget | None = None) -> Any:
     """The Python value of an OTLP AnyValue (bytes as their text, arrays as lists, key-value lists as dicts).
 
     Bytes become the text they hold (UTF-8; a byte that is not reads `\\xNN`), so that redaction reads them:
@@ -330,9 +346,13 @@ def any_value(value: AnyValue) -> Any:
     if kind == "bytes_value":
         return value.bytes_value.decode("utf-8", "backslashreplace")
     if kind == "array_value":
-        return [any_value(item) for item in value.array_value.values]
+        budget = budget or ValueBudget()
+        budget.take(len(value.array_value.values))
+        return [any_value(item, budget) for item in value.array_value.values]
     if kind == "kvlist_value":
-        return {item.key: any_value(item.value) for item in value.kvlist_value.values}
+        budget = budget or ValueBudget()
+        budget.take(len(value.kvlist_value.values))
+        return {item.key: any_value(item.value, budget) for item in value.kvlist_value.values}
     if kind == "double_value" and not math.isfinite(value.double_value):
         return str(value.double_value)  # a double OTLP may carry and JSON cannot: kept as its text ("nan")
     return getattr(value, kind)
