@@ -268,3 +268,19 @@ async def test_one_import_at_a_time_and_unknown_jobs_are_404(api: Api, tmp_path:
     jobs.discard(busy)
     missing = await api.client.get("/api/admin/import/ffffffffffffffff", headers=api.admin)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+async def test_an_upload_may_inflate_to_64_times_its_own_size_not_the_size_limits(
+    api: Api, tmp_path: Path
+) -> None:
+    """A bomb of a few hundred KB inflating to 120 MB fails as soon as it passes 64 times its size: the
+    bound was 64 times the upload limit (32 GiB) for any file, so the job read on."""
+    from mcpdiag.api.import_jobs import INFLATE_RATIO
+
+    header = (await export_file(tmp_path, FakeClock(api.store.clock()), count=1)).read_bytes()
+    first = gzip.decompress(header).split(b"\n", 1)[0] + b"\n"
+    bomb = gzip.compress(first + (b'{"x": "' + b"a" * 60_000 + b'"}\n') * 2_000, 9)
+    body = await finished(api, (await upload(api, bomb)).json()["job"])
+    assert body["state"] == "failed" and body["error"]["code"] == "invalid_export", body
+    bound = int(body["error"]["message"].split("inflates past ")[1].split(" bytes")[0].replace(",", ""))
+    assert bound == len(bomb) * INFLATE_RATIO

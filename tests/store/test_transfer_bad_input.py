@@ -209,14 +209,56 @@ async def test_a_bad_file_says_what_is_wrong_and_nothing_is_imported(
 
 
 async def test_a_file_that_inflates_past_the_bound_is_refused_early(tmp_path: Path, clock: FakeClock) -> None:
-    """A gzip bomb: megabytes of blank lines compress to almost nothing."""
+    """A gzip bomb: long lines of one letter compress to almost nothing (refused before the thousand bad
+    lines that end a check are read)."""
     target = await empty_target(tmp_path, clock)
     header = json.loads(read_header_line_of(tmp_path, clock))
     bomb = tmp_path / "bomb.gz"
-    bomb.write_bytes(gzip.compress(json.dumps(header).encode() + b"\n" + b"\n" * 50_000_000, 9))
-    assert bomb.stat().st_size < 100_000
+    bomb.write_bytes(
+        gzip.compress(json.dumps(header).encode() + b"\n" + (b'{"x": "' + b"a" * 60_000 + b'"}\n') * 2_000, 9)
+    )
+    assert bomb.stat().st_size < 200_000
     with pytest.raises(InvalidExportError, match="inflates past 1,000,000 bytes"):
         await import_file(target, bomb, max_bytes=1_000_000)
+    await target.close()
+
+
+@pytest.mark.parametrize("where", ["before the header", "after the header", "before the end line"])
+async def test_a_run_of_blank_lines_is_refused_at_its_line_without_reading_on(
+    tmp_path: Path, clock: FakeClock, where: str
+) -> None:
+    """Blank lines are tolerated (hand-edited files end with some), a run past `MAX_BLANK_RUN` is not: each
+    costs a read and none makes progress, and 300 MB of them compress to 300 KB. Refused at the line where
+    the run passes the bound, whatever bound on size applies (none here)."""
+    from mcpdiag.store.transfer.reader import MAX_BLANK_RUN
+
+    target = await empty_target(tmp_path, clock)
+    header = read_header_line_of(tmp_path, clock).encode() + b"\n"
+    run = b"\n" * 50_000_000
+    body = {
+        "before the header": run + header,
+        "after the header": header + run,
+        "before the end line": (header + run + b'{"end": {"events": 0}}\n'),
+    }[where]
+    bomb = tmp_path / "blank.gz"
+    bomb.write_bytes(gzip.compress(body, 9))
+    with pytest.raises(InvalidExportError, match=f"more than {MAX_BLANK_RUN} blank lines in a row") as caught:
+        await import_file(target, bomb)
+    expected = MAX_BLANK_RUN + 1 + (where != "before the header")
+    assert caught.value.line == expected
+    await target.close()
+
+
+async def test_a_few_blank_lines_anywhere_are_tolerated(tmp_path: Path, clock: FakeClock) -> None:
+    from mcpdiag.store.transfer.reader import MAX_BLANK_RUN
+
+    target = await empty_target(tmp_path, clock)
+    path = tmp_path / "blanks.gz"
+    header = read_header_line_of(tmp_path, clock).encode()
+    path.write_bytes(gzip.compress(b"\n" * MAX_BLANK_RUN + header + b"\n" * MAX_BLANK_RUN + b"\n"))
+    with pytest.raises(InvalidExportError, match="end line") as caught:
+        await import_file(target, path)  # it has no end line: read to its end, past every blank line
+    assert "blank lines" not in str(caught.value)
     await target.close()
 
 

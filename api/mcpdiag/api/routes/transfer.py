@@ -209,7 +209,8 @@ async def import_events(
         jobs.discard(job)
         raise
     collector: CollectorSettings = request.app.state.collector_settings
-    jobs.start(job, store, collector.redacted_secrets, limit * INFLATE_RATIO)
+    # The upload's own size bounds what it may inflate to (the size limit's would be 32 GiB for any file).
+    jobs.start(job, store, collector.redacted_secrets, max(job.size, 1) * INFLATE_RATIO)
     status = f"/api/admin/import/{job.id}"
     body = ImportAccepted(job=job.id, status=status).model_dump(by_alias=True)
     return JSONResponse(body, status_code=202, headers={"Location": status})

@@ -67,6 +67,10 @@ def end_count(raw: bytes) -> int | None:
     return events if isinstance(events, int) and not isinstance(events, bool) and events >= 0 else None
 
 
+MAX_BLANK_RUN = 1000
+"""Blank lines in a row an export may hold."""
+
+
 class ExportReader:
     """One pass over an export file. `header` is read on open; `batch()` gives the event lines."""
 
@@ -127,6 +131,7 @@ class ExportReader:
 
     def _next(self) -> RawLine | None:
         """The next non-empty line, bounded; None at the end of the file."""
+        blank = 0
         try:
             while True:
                 raw = self._file.readline(self.max_line_bytes + 1)
@@ -141,7 +146,14 @@ class ExportReader:
                 raw = raw.rstrip(b"\r\n")
                 if raw.strip():
                     return self.line, raw
-                # A blank line is no event and no structure: tolerated (hand-edited files end with them).
+                # A blank line is no event and no structure: tolerated (hand-edited files end with them),
+                # but not a run of them, which costs a read each and makes no progress (a gzip bomb of
+                # newlines inflates a thousandfold).
+                blank += 1
+                if blank > MAX_BLANK_RUN:
+                    raise InvalidExportError(
+                        f"more than {MAX_BLANK_RUN} blank lines in a row: not an export", line=self.line
+                    )
         except gzip.BadGzipFile as exc:
             raise InvalidExportError(f"not a readable gzip file ({exc})", line=self.line + 1) from None
         except EOFError:
