@@ -10,6 +10,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from mcpdiag.emitters.redact import quoted
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
@@ -33,7 +35,7 @@ def allow_entries(text: str) -> tuple[tuple[Network, ...], frozenset[str]]:
             pass
         if len(entry) > MAX_HOST_CHARS or not _HOST_PATTERN.fullmatch(entry):
             raise ValueError(
-                f"{raw.strip()[:80]!r} is neither a CIDR (10.0.0.0/8), an address nor a host name "
+                f"{quoted(raw.strip())} is neither a CIDR (10.0.0.0/8), an address nor a host name "
                 "(mcp.corp.example, *.corp.example)"
             )
         hosts.add(entry)

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from mcpdiag.api.errors import AuthenticationError, IdentityProviderUnavailableError
 from mcpdiag.api.principal import ALL_SERVERS, Principal, Role
 from mcpdiag.api.settings import ApiSettings
+from mcpdiag.emitters.redact import quoted
 
 HMAC_ALGORITHMS = frozenset({"HS256"})
 JWKS_ALGORITHMS = frozenset({"RS256", "ES256"})
@@ -106,14 +107,14 @@ class TokenVerifier:
                     "development tokens are not accepted: this instance is not in dev mode"
                 )
             if alg not in HMAC_ALGORITHMS:
-                raise AuthenticationError(f"token algorithm {alg!r} is not accepted")
+                raise AuthenticationError(f"token algorithm {quoted(alg)} is not accepted")
             keys = (self._dev.key,)
         elif alg in HMAC_ALGORITHMS and self._secrets:
             keys = self._secrets
         elif alg in JWKS_ALGORITHMS and self._jwks is not None:
             keys = (await self._jwk(header.get("kid"), alg),)
         else:
-            raise AuthenticationError(f"token algorithm {alg!r} is not accepted")
+            raise AuthenticationError(f"token algorithm {quoted(alg)} is not accepted")
         # The signature is checked before any claim: only a bad signature moves on to the next secret, so
         # a token an accepted secret signed is still refused for its claims (expired, wrong audience, ...).
         for key in keys[:-1]:
@@ -164,7 +165,7 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise AuthenticationError("token is signed with an unknown key") from exc
         if _pinned_algorithm(key) != alg:
-            raise AuthenticationError(f"token algorithm {alg!r} does not match its key")
+            raise AuthenticationError(f"token algorithm {quoted(alg)} does not match its key")
         return key.key
 
     def principal_from_claims(self, claims: Mapping[str, Any]) -> Principal:

@@ -10,6 +10,7 @@ from typing import Any
 
 from mcpdiag.bundle.errors import InvalidScopeError
 from mcpdiag.emitters import Severity, format_ts
+from mcpdiag.emitters.redact import quoted
 from mcpdiag.store.base import trace_key
 from mcpdiag.store.errors import InvalidQueryError
 
@@ -26,7 +27,7 @@ def parse_duration(value: str, field: str = "since") -> timedelta:
     """`90m`, `24h`, `7d`, `2w` or `30s` as a timedelta; raises `InvalidScopeError` naming `field`."""
     match = _DURATION.fullmatch(value.strip().lower())
     if match is None or int(match["n"]) == 0:
-        raise InvalidScopeError(field, f"expected a duration like 90m, 24h or 7d, got {value!r}")
+        raise InvalidScopeError(field, f"expected a duration like 90m, 24h or 7d, got {quoted(value)}")
     return timedelta(**{_UNITS[match["unit"]]: int(match["n"])})
 
 
@@ -39,12 +40,12 @@ def parse_instant(value: str, field: str) -> datetime:
         parsed = None
     if parsed is None or parsed.tzinfo is None or "T" not in text.upper():
         raise InvalidScopeError(
-            field, f"expected RFC 3339 with an offset, e.g. 2026-11-21T09:00:00Z; got {value!r}"
+            field, f"expected RFC 3339 with an offset, e.g. 2026-11-21T09:00:00Z; got {quoted(value)}"
         )
     try:
         return parsed.astimezone(UTC)
     except OverflowError:
-        raise InvalidScopeError(field, f"{value!r} falls outside the years 1 to 9999 in UTC") from None
+        raise InvalidScopeError(field, f"{quoted(value)} falls outside the years 1 to 9999 in UTC") from None
 
 
 def _earlier(instant: datetime, span: timedelta, field: str) -> datetime:
@@ -69,7 +70,7 @@ def _flag(value: bool | str, field: str) -> bool:
     lowered = value.strip().lower()
     if lowered in _TRUE | _FALSE:
         return lowered in _TRUE
-    raise InvalidScopeError(field, f"expected true or false, got {value!r}")
+    raise InvalidScopeError(field, f"expected true or false, got {quoted(value)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,9 @@ class BundleScope:
                 level = Severity(severity.strip().lower())
             except ValueError:
                 allowed = ", ".join(s.value for s in Severity)
-                raise InvalidScopeError("severity", f"expected one of {allowed}, got {severity!r}") from None
+                raise InvalidScopeError(
+                    "severity", f"expected one of {allowed}, got {quoted(severity)}"
+                ) from None
         debug = _name(debug_id.strip() if debug_id else None, "debugId", 64)
         if debug is not None:
             try:

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from mcpdiag.cli.text import shown, terminal_safe
 from mcpdiag.emitters import CATALOG
+from mcpdiag.emitters.redact import quoted
 from mcpdiag.ui.guidebook import guide_text
 
 
@@ -26,8 +27,7 @@ def explain_command(
     text = guide_text(wanted) if wanted in CATALOG else None
     if text is None:
         errors = Console(stderr=True, highlight=False, emoji=False)
-        typed = code if len(code) <= 64 else code[:64] + "…"
-        errors.print(f"[red]error:[/red] {shown(repr(typed))} is not a code. The codes are:", soft_wrap=True)
+        errors.print(f"[red]error:[/red] {shown(quoted(code))} is not a code. The codes are:", soft_wrap=True)
         for known in sorted(CATALOG):
             errors.print(f"  {known}  {CATALOG[known].title}", markup=False)
         raise typer.Exit(2)

@@ -14,6 +14,7 @@ from mcpdiag.cli.errors import BadArgument, LookupFailed
 from mcpdiag.cli.serving import stop_signals
 from mcpdiag.collector.settings import get_collector_settings
 from mcpdiag.emitters import Severity
+from mcpdiag.emitters.redact import quoted
 from mcpdiag.store import sqlite_path
 from mcpdiag.store.backends import check_store_url, open_store
 from mcpdiag.store.base import MAX_PAGE, EventQuery, EventStore, trace_key
@@ -64,7 +65,7 @@ def check_debug_id(key: str, option: str = "Debug ID") -> str:
         trace_key(key)
     except InvalidQueryError as exc:
         reason = str(exc).split(": ", 1)[-1]
-        raise BadArgument(f"{option} {key.strip()[:70]!r} is not a Debug ID: it {reason}") from None
+        raise BadArgument(f"{option} {quoted(key.strip())} is not a Debug ID: it {reason}") from None
     return key.strip()
 
 
@@ -77,7 +78,7 @@ async def resolve_trace(
     except StoreError as exc:
         raise LookupFailed(getattr(exc, "message", None) or str(exc)) from exc
     if not match.traces:
-        raise LookupFailed(f"no event with {option} {key!r} (it may have expired)")
+        raise LookupFailed(f"no event with {option} {quoted(key)} (it may have expired)")
     if match.trace_id is None:
         shown = ", ".join(match.candidates)
         raise LookupFailed(f"{key!r} matches {len(match.traces)} Debug IDs: {shown}; give more characters")
@@ -179,11 +180,11 @@ async def _follow(
         known = ", ".join(servers[:MAX_SERVERS_NAMED]) + (", …" if len(servers) > MAX_SERVERS_NAMED else "")
         where = f"servers with events: {known}" if servers else "the store is empty"
         raise LookupFailed(
-            f"no events for server {query.server!r} yet ({where}); "
+            f"no events for server {quoted(query.server)} yet ({where}); "
             "check the name, or pass --wait to wait for its first event"
         )
     if query.server not in servers:
-        note(f"waiting for the first event of {query.server!r}… (Ctrl-C to stop)")
+        note(f"waiting for the first event of {quoted(query.server)}… (Ctrl-C to stop)")
     page = await _unless_stopped(
         stop,
         store.page(
@@ -214,5 +215,5 @@ def tail_query(server: str, user: str | None, severity: str | None) -> EventQuer
         level = Severity(severity) if severity else None
     except ValueError:
         allowed = ", ".join(s.value for s in Severity)
-        raise BadArgument(f"unknown severity {severity!r}: use one of {allowed}") from None
+        raise BadArgument(f"unknown severity {quoted(severity)}: use one of {allowed}") from None
     return EventQuery(server=server, user_id=user, min_severity=level)

@@ -24,6 +24,7 @@ import orjson
 
 from mcpdiag.collector.errors import InvalidBodyError, PayloadTooLargeError, UnsupportedMediaTypeError
 from mcpdiag.emitters.event import MAX_EVENT_BYTES
+from mcpdiag.emitters.redact import quoted
 from mcpdiag.emitters.text import scrub_surrogates
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -60,7 +61,7 @@ async def read_body(
     encoding = (content_encoding or "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip"):
         raise UnsupportedMediaTypeError(
-            f"unsupported Content-Encoding {encoding!r}: send gzip or no encoding",
+            f"unsupported Content-Encoding {quoted(encoding)}: send gzip or no encoding",
             code="unsupported_encoding",
         )
     if content_length is not None and content_length.isdigit() and int(content_length) > limit:
@@ -226,7 +227,9 @@ def parse_events(body: bytes, content_type: str | None) -> list[Any]:
     """
     kind = media_type(content_type)
     if kind not in (JSON, NDJSON):
-        raise UnsupportedMediaTypeError(f"Content-Type must be {JSON} or {NDJSON}, got {kind or 'none'!r}")
+        raise UnsupportedMediaTypeError(
+            f"Content-Type must be {JSON} or {NDJSON}, got {quoted(kind or 'none')}"
+        )
     if not body.strip():
         raise InvalidBodyError("request body is empty", code="empty_body")
     if kind == NDJSON:

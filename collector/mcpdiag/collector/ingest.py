@@ -19,6 +19,7 @@ from mcpdiag.collector.lane import Steps
 from mcpdiag.collector.otlp import body_events, encode_response
 from mcpdiag.collector.runtime import CollectorRuntime, get_runtime
 from mcpdiag.collector.validation import Intake, Rejection
+from mcpdiag.emitters.redact import quoted
 
 log = structlog.get_logger("mcpdiag.collector.ingest")
 
@@ -110,7 +111,7 @@ async def post_events(request: Request, runtime: Runtime) -> IngestResponse:
     content_type = request.headers.get("content-type")
     if media_type(content_type) not in (JSON, NDJSON):
         raise UnsupportedMediaTypeError(
-            f"Content-Type must be {JSON} or {NDJSON}, got {media_type(content_type) or 'none'!r}"
+            f"Content-Type must be {JSON} or {NDJSON}, got {quoted(media_type(content_type) or 'none')}"
         )
     body = await _body(request, runtime)
 
@@ -152,7 +153,9 @@ async def post_logs(request: Request, runtime: Runtime) -> Response:
     """Store one event per OTLP log record; records naming no server are counted as rejected."""
     kind = media_type(request.headers.get("content-type"))
     if kind not in (PROTOBUF, JSON):
-        raise UnsupportedMediaTypeError(f"Content-Type must be {PROTOBUF} or {JSON}, got {kind or 'none'!r}")
+        raise UnsupportedMediaTypeError(
+            f"Content-Type must be {PROTOBUF} or {JSON}, got {quoted(kind or 'none')}"
+        )
     body = await _body(request, runtime)
 
     def check() -> Steps[Intake]:

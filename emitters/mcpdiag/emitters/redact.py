@@ -409,6 +409,21 @@ def redact_text(text: str, *, known_secrets: Iterable[str] = ()) -> str:
     return _redactor(known_secrets).text(text)
 
 
+QUOTED_CHARS = 40
+"""The longest value a message quotes back (`quoted`)."""
+
+
+def quoted(value: object, *, limit: int = QUOTED_CHARS) -> str:
+    """`value` as a message that refuses it may quote it (`got 'tomorrow'`): redacted by every rule (it is
+    the caller's data, not our prose, which `LogRedaction.prose` spares the assignment rule), in quotes; a
+    value longer than `limit` is not shown at all, only its length: a cut could leave part of a secret no
+    rule recognises any more."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > limit:
+        return f"a value of {len(text):,} characters"
+    return repr(redact_text(text)) if isinstance(value, str) else redact_text(text)
+
+
 async def redact_text_async(text: str, *, known_secrets: Iterable[str] = ()) -> str:
     """`redact_text` for a caller on an event loop: a long text is redacted in a worker thread."""
     return await _redactor(known_secrets).atext(text)
@@ -434,12 +449,14 @@ __all__ = [
     "GATE_LITERALS",
     "MIN_KNOWN_SECRET",
     "OFFLOAD_CHARS",
+    "QUOTED_CHARS",
     "RULE_NAMES",
     "Redactor",
     "encoded_forms",
     "find_leaks",
     "is_secret_key",
     "known_forms",
+    "quoted",
     "redact_event",
     "redact_text",
     "redact_text_async",

@@ -8,6 +8,7 @@ from mcpdiag.api.acl import AccessPolicy
 from mcpdiag.api.errors import NotFoundError
 from mcpdiag.api.principal import Principal
 from mcpdiag.collector.handlers import ErrorBody
+from mcpdiag.emitters.redact import quoted
 from mcpdiag.store.base import EventStore
 
 _DESCRIPTIONS = {
@@ -28,7 +29,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def not_found(server: str) -> NotFoundError:
     """The one answer for a server that does not exist and for one the caller may not access."""
-    return NotFoundError(f"server {server!r} not found")
+    return NotFoundError(f"server {quoted(server)} not found")
 
 
 def check_access(policy: AccessPolicy, principal: Principal, server: str) -> None:

@@ -18,6 +18,7 @@ from mcpdiag.api.errors import NotFoundError
 from mcpdiag.api.guide_html import catalog_guide
 from mcpdiag.collector.handlers import ErrorBody
 from mcpdiag.emitters import CATALOG
+from mcpdiag.emitters.redact import quoted
 
 router = APIRouter(prefix="/api/guides", tags=["guides"])
 
@@ -67,8 +68,7 @@ async def guide(code: Annotated[str, Path(max_length=64)]) -> Guide:
     """The guide of `code` (e.g. MCP_PROXY_SSE_ISSUE) rendered to safe HTML."""
     rendered = catalog_guide(code)
     if rendered is None:
-        shown = code if len(code) <= 64 else code[:64] + "…"
-        raise NotFoundError(f"no guide for {shown!r}; the codes are {', '.join(sorted(CATALOG))}")
+        raise NotFoundError(f"no guide for {quoted(code)}; the codes are {', '.join(sorted(CATALOG))}")
     info = CATALOG[code]
     return Guide(
         code=code, title=rendered.title, severity=info.severity.value, action=info.action.value,

@@ -31,6 +31,7 @@ from mcpdiag.bundle.crypt import DecryptionKeys, decrypt_file, is_encrypted
 from mcpdiag.bundle.errors import BundleError
 from mcpdiag.bundle.load import read_info
 from mcpdiag.bundle.verify import verify_bundle
+from mcpdiag.emitters.redact import quoted
 
 router = APIRouter(prefix="/api/admin/bundles", tags=["bundles"])
 MAX_FIELD = 1 << 20
@@ -147,7 +148,7 @@ async def upload(request: Request, principal: AdminUser, store: Store) -> JSONRe
 def _entry(request: Request, key: str) -> Opened:
     entry = bundles_of(request).get(key[:64])
     if entry is None:
-        raise NotFoundError(f"no open bundle {key[:32]!r} (closed, expired, or in another process)")
+        raise NotFoundError(f"no open bundle {quoted(key)} (closed, expired, or in another process)")
     return entry
 
 

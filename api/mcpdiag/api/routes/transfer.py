@@ -19,6 +19,7 @@ from mcpdiag.api.errors import InvalidParameterError, NotFoundError
 from mcpdiag.api.import_jobs import INFLATE_RATIO, ImportJobs, created_now, receive_upload
 from mcpdiag.api.routes.common import error_responses
 from mcpdiag.collector.settings import CollectorSettings
+from mcpdiag.emitters.redact import quoted
 from mcpdiag.store import EventStore, InvalidQueryError
 from mcpdiag.store.transfer import CONTENT_TYPE, ExportPlan, ExportSelection, export_gzip, plan_export
 
@@ -185,7 +186,7 @@ async def import_events(
 ) -> JSONResponse:
     """Every line is checked before anything is stored; idempotent by event id."""
     if conflict not in ("skip", "update"):
-        raise InvalidParameterError("conflict", f"expected skip or update, got {conflict[:40]!r}")
+        raise InvalidParameterError("conflict", f"expected skip or update, got {quoted(conflict)}")
     jobs = jobs_of(request.app)
     job = jobs.new(
         filename="upload",
@@ -226,6 +227,6 @@ async def import_status(request: Request, principal: AdminUser, job: str) -> dic
     found = jobs_of(request.app).get(job)
     if found is None:
         raise NotFoundError(
-            f"no import job {job[:32]!r} (jobs are kept an hour, in the process that ran them)"
+            f"no import job {quoted(job)} (jobs are kept an hour, in the process that ran them)"
         )
     return found.to_dict()

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, StrictInt, StrictStr
 
 from mcpdiag.emitters import Severity, format_ts
+from mcpdiag.emitters.redact import quoted
 from mcpdiag.store.base import EventQuery
 from mcpdiag.store.errors import InvalidQueryError
 
@@ -132,7 +133,9 @@ class ExportSelection:
                 level = Severity(severity.strip().lower())
             except ValueError:
                 allowed = ", ".join(s.value for s in Severity)
-                raise InvalidQueryError("severity", f"expected one of {allowed}, got {severity!r}") from None
+                raise InvalidQueryError(
+                    "severity", f"expected one of {allowed}, got {quoted(severity)}"
+                ) from None
         start = _instant(since, "since", now) if since else None
         end = _instant(until, "until", now) if until else None
         if start is not None and end is not None and start >= end:
@@ -190,9 +193,11 @@ def _instant(value: str, field_name: str, now: datetime) -> datetime:
         parsed = None
     if parsed is None or parsed.tzinfo is None or "T" not in text.upper():
         raise InvalidQueryError(
-            field_name, f"expected a duration like 7d or 90m, or RFC 3339 with an offset; got {value!r}"
+            field_name, f"expected a duration like 7d or 90m, or RFC 3339 with an offset; got {quoted(value)}"
         )
     try:
         return parsed.astimezone(UTC)
     except OverflowError:
-        raise InvalidQueryError(field_name, f"{value!r} falls outside the years 1 to 9999 in UTC") from None
+        raise InvalidQueryError(
+            field_name, f"{quoted(value)} falls outside the years 1 to 9999 in UTC"
+        ) from None
