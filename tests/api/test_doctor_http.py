@@ -85,7 +85,7 @@ async def test_the_run_is_stored_under_its_debug_id_for_the_caller(dev_api: Api,
     assert found.status_code == 200, found.text
     [event] = found.json()["items"]
     assert event["touchpoint"] == "inspection" and event["userId"] == "sam"
-    assert event["code"] == "MCP_PROXY_SSE_ISSUE" and event["server"] == "doctor:127.0.0.1"
+    assert event["code"] == "MCP_PROXY_SSE_ISSUE" and event["server"] == "doctor:runs"
     assert SECRET not in found.text
 
 
@@ -243,3 +243,28 @@ async def test_healthz_answers_while_a_doctor_run_is_busy(tmp_path: Path) -> Non
     tools = next(step for step in result["steps"] if step["name"] == "tools")
     assert tools["status"] == "warn" and "over 128 characters" in tools["summary"]
     assert len(answer.text) < 32 * 1024
+
+
+async def test_runs_naming_no_server_add_one_name_and_no_card_whatever_they_tested(tmp_path: Path) -> None:
+    """Found by an adversarial pass: each host a caller typed became a server name (`doctor:<host>`), past
+    `MCPDIAG_MAX_SERVERS`, listed in the staff Overview; and a run the address policy refused (stored at
+    severity debug, below what the hiding rule read) showed as a card to staff. Runs by a user who may see
+    no server, against four hosts, all refused by the policy (nothing is sent to them)."""
+    async for api in _api(tmp_path):
+        before = set(await api.store.list_servers())
+        debug_ids = []
+        for host in ("127.0.0.1", "127.0.0.2", "127.0.0.3", "localhost"):
+            answer = await api.client.post(
+                "/api/mcp/doctor", json={"url": f"http://{host}:9/mcp"}, headers=api.as_user("mallory")
+            )
+            assert answer.status_code == 200 and answer.json()["refused"] is True, answer.text
+            debug_ids.append(answer.json()["debugId"])
+        for debug_id in debug_ids:
+            assert (await _stored(api, debug_id))["server"] == "doctor:runs"
+        assert set(await api.store.list_servers()) - before == {"doctor:runs"}
+        for caller in (api.support, api.admin, api.as_user("walt", mcp_servers=["*"])):
+            status = await api.client.get("/api/mcp/connection/status", headers=caller)
+            assert status.status_code == 200, status.text
+            assert not [name for name in status.json()["connectionStatus"] if name.startswith("doctor:")]
+        overview = await api.client.get("/api/overview", headers=api.support)
+        assert overview.status_code == 200 and "doctor:" not in overview.text, overview.text[:500]

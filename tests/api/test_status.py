@@ -232,3 +232,28 @@ async def test_the_docs_show_both_state_enums(api: Api) -> None:
         "unknown",
     ]
     assert "on-demand" in schema["properties"]["state"]["description"]
+
+
+@pytest.mark.parametrize("severity", ["debug", "info", "error"])
+async def test_a_name_holding_only_connection_tests_is_no_card_at_any_severity(
+    api: Api, severity: str
+) -> None:
+    """A test the doctor's address policy stopped is stored at severity debug: the name it was stored under
+    (`doctor:<host>` in earlier releases) still makes no card, for staff or a user who sees every name, and
+    no server of the Overview."""
+    run = make_event(
+        server="doctor:legacy-host",
+        user_id="mallory",
+        touchpoint="inspection",
+        code="MCP_DOMAIN_NOT_ALLOWED" if severity == "debug" else "MCP_CONNECTED",
+        severity=severity,
+        attrs={"doctor": True, "doctor.unnamed": True},
+    )
+    await seed(api.store, [run, make_event(server="github", user_id="ursula")])
+    for caller in (api.support, api.as_user("walt", mcp_servers=["*"])):
+        cards = (await api.client.get("/api/mcp/connection/status", headers=caller)).json()[
+            "connectionStatus"
+        ]
+        assert "doctor:legacy-host" not in cards and "github" in cards, cards
+    overview = await api.client.get("/api/overview", headers=api.support)
+    assert overview.status_code == 200 and "doctor:legacy-host" not in overview.text

@@ -171,9 +171,9 @@ def test_a_stdio_run_is_stored_too(no_store: Path) -> None:
     made_store(no_store)
     result = runner.invoke(cli, ["doctor", "--stdio", "--", PYTHON, "-c", STDIO_EXIT_SCRIPT])
     _, [event] = asyncio.run(lookup.search(None, debug_id(result.output)))
-    # Named by nobody: kept under doctor:<program>, off the server cards like an API run naming no server.
+    # Named by nobody: kept under doctor:runs, off the server cards like an API run naming no server.
     assert (event["server"], event["code"], event["transport"]) == (
-        "doctor:python",
+        "doctor:runs",
         "MCP_PROCESS_EXITED",
         "stdio",
     )

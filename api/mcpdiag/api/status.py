@@ -20,9 +20,10 @@ The facts, per server and per caller (a user sees their own and server-wide even
   `MCP_OAUTH_FAILED`, or a pending `MCP_OAUTH_STARTED`; `updatedAt` is the state event's `ts`.
 * `endpoint` is what the newest of those events (connection event, connection failure, last success) that
   names one says (`attrs.endpoint`: the emitter's URL without credentials or query, or the stdio command).
-* A connection test (`mcpdiag doctor`) that named no server is stored under `doctor:<host>` with the
-  `doctor.unnamed` mark: such a name is no server card, for anyone (its latest event, as staff see it,
-  carries the mark). A test that named a server is that server's `inspection` like any other.
+* A connection test (`mcpdiag doctor`) that named no server is stored under `doctor:runs` with the
+  `doctor.unnamed` mark: such a name is no server card, for anyone (its latest event, as staff see it and at
+  any severity, carries the mark; `doctor_run_names`), nor a server of the staff Overview. A test that named
+  a server is that server's `inspection` like any other.
 
 `derive_status` is the rule; `mcpdiag.api.states` the part that names the state.
 """
@@ -63,6 +64,15 @@ def is_unnamed_doctor_run(event: Mapping[str, Any] | None) -> bool:
         return False
     attrs = event.get("attrs")
     return isinstance(attrs, Mapping) and attrs.get(UNNAMED_DOCTOR_RUN) is True
+
+
+async def doctor_run_names(store: EventStore, servers: Sequence[str]) -> set[str]:
+    """Which of `servers` hold connection tests that named no server, not a server: those whose latest
+    event on a state touchpoint, as staff see it and at any severity (a run the doctor's own address policy
+    stopped is stored at debug), is such a test. Whoever asks, the same answer: another user's test is
+    invisible to a user, not its name."""
+    latest = await store.last_events(servers, touchpoints=STATE_TOUCHPOINTS, min_severity=Severity.DEBUG)
+    return {server for server, event in latest.items() if is_unnamed_doctor_run(event)}
 
 
 def newest(*events: Event | None) -> Event | None:
@@ -234,11 +244,6 @@ async def connection_status(
 ) -> dict[str, ServerStatus]:
     """The card of each of `servers` as the caller (`user_id` scope, None = staff) sees it."""
     facts = await server_facts(store, servers, user_id=user_id)
-    hidden = {s for s, f in facts.items() if is_unnamed_doctor_run(f.connection_event)}
-    unseen = [server for server in servers if facts[server].connection_event is None]
-    if user_id is not None and unseen:
-        # Another user's test is invisible to this caller; staff's view of the name decides.
-        latest = await store.last_events(unseen, touchpoints=STATE_TOUCHPOINTS, min_severity=Severity.INFO)
-        hidden |= {server for server, event in latest.items() if is_unnamed_doctor_run(event)}
+    hidden = await doctor_run_names(store, servers)
     now = store.clock()
     return {server: derive_status(facts[server], now) for server in servers if server not in hidden}

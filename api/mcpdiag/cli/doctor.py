@@ -183,7 +183,6 @@ def doctor_command(
             emitter,
             report,
             where=f"stdio {Path(words[0]).name}",  # the program only: arguments may hold secrets
-            fallback_server=f"doctor:{name}",
             server=server,
             user_id=user,
             duration_ms=(time.monotonic() - started) * 1000,

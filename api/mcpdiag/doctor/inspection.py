@@ -9,6 +9,10 @@ from mcpdiag.emitters import Emitter
 
 UNNAMED_RUN_ATTR = "doctor.unnamed"
 """Marks the event of a run that names no server: `mcpdiag.api.status` keeps it off the server cards."""
+UNNAMED_RUNS = "doctor:runs"
+"""The one server name every run that names no server is stored under, whatever it tested (what it tested
+is its `endpoint` and detail): a name made of the host a caller typed would let anyone who may run the
+doctor add server names to the store, the staff views and the metrics, past `MCPDIAG_MAX_SERVERS`."""
 SIGN_IN_ATTR = "doctor.signIn"
 """`untested` on a run without credentials that reached the server's sign-in: the server answered as it
 should (it asks who you are), so the event is no failure (severity info), only what it says."""
@@ -25,7 +29,6 @@ def emit_inspection(
     report: DoctorReport,
     *,
     where: str,
-    fallback_server: str,
     server: str | None,
     user_id: str | None,
     duration_ms: float,
@@ -33,7 +36,7 @@ def emit_inspection(
     endpoint: str | None = None,
     credentials: bool = True,
 ) -> None:
-    """Emit `report` as `server`'s inspection, or (no server named) as `fallback_server`'s with the
+    """Emit `report` as `server`'s inspection, or (no server named) under `UNNAMED_RUNS` with the
     `UNNAMED_RUN_ATTR` mark. `where` opens the detail: what was tested, never a header or a query;
     `endpoint` (the URL without userinfo or query) is named as the sessions name theirs. A run without
     `credentials` that ends at the server's sign-in is stored at severity info with `SIGN_IN_ATTR`, and a run
@@ -58,7 +61,7 @@ def emit_inspection(
     attrs["doctor.steps"] = " ".join(f"{step.name}={step.status}" for step in report.steps)
     emitter.emit_event(
         report.code or "MCP_CONNECTED",
-        server=(server or fallback_server)[:128],
+        server=(server or UNNAMED_RUNS)[:128],
         touchpoint="inspection",
         trace_id=report.debug_id,
         user_id=user_id,

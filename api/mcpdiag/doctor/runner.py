@@ -196,7 +196,8 @@ async def run_doctor(
     """Test `url` layer by layer; `TargetError` if it is not an http(s) URL with a host.
 
     The run's `inspection` event is `server`'s when one is named; otherwise it is stored under
-    `doctor:<host>` with the `inspection.UNNAMED_RUN_ATTR` mark, which keeps it off the server cards."""
+    `inspection.UNNAMED_RUNS` with the `inspection.UNNAMED_RUN_ATTR` mark, which keeps it off the server
+    cards and the staff Overview."""
     target = Target.parse(url)
     secrets = known_secrets(target.url, dict(options.headers))
     if emitter is not None:
@@ -226,7 +227,6 @@ async def run_doctor(
             emitter,
             report,
             where=f"{options.transport} {target.origin}{urlsplit(target.url).path}",
-            fallback_server=f"doctor:{target.host}",
             server=server,
             user_id=user_id,
             duration_ms=(time.monotonic() - started) * 1000,

@@ -12,6 +12,7 @@ from mcpdiag.api.fleet import incidents, problem_out, server_trends
 from mcpdiag.api.models import OverviewResponse
 from mcpdiag.api.routes.common import error_responses
 from mcpdiag.api.routes.problems import Buckets, Since, Until
+from mcpdiag.api.status import doctor_run_names
 from mcpdiag.api.windows import Window
 from mcpdiag.emitters import format_ts
 from mcpdiag.emitters.codes import TOOL_ERROR
@@ -49,6 +50,11 @@ async def overview(
         store.affected(None, window.since, window.until, except_codes=(TOOL_ERROR,)),
         store.list_servers(limit=2000),
     )
+    # Connection tests that named no server are no server of the fleet (their Debug IDs still resolve).
+    tests = await doctor_run_names(store, servers)
+    if tests:
+        found = [problem for problem in found if problem.server not in tests]
+        servers = [server for server in servers if server not in tests]
     starts = bucket_starts(window.since, window.until, buckets)
     return OverviewResponse(
         since=format_ts(window.since),
