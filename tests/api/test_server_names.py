@@ -5,6 +5,7 @@ from the summary, github's problems under another name)."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import timedelta
 from urllib.parse import quote
@@ -109,3 +110,31 @@ async def test_a_name_redaction_rewrote_is_reachable_over_a_real_socket(
             assert response.status_code == 200, (route, response.text)
         listed = await client.get(f"/api/mcp/{quote(name, safe='')}/diagnostics", headers=admin)
         assert [item["id"] for item in listed.json()["items"]] == [event["id"]]
+
+
+ODD = [".", "..", "...", ".a", "a.", "./a", "../a", "a/..", "%2E", "%2e%2e", "?", "#", "%", " ", "a?b#c"]
+
+
+@pytest.mark.parametrize("name", ODD)
+async def test_a_name_ingest_accepts_is_served_and_one_no_url_can_carry_is_refused_naming_server(
+    api: Api, name: str
+) -> None:
+    """Found by an adversarial pass: `.` and `..` were accepted, and no client can ask for them (every one
+    removes such path segments, `%2E` too): stored events nothing could read. Whatever ingest accepts, every
+    per-server read serves; what it refuses, it refuses by index naming `server`."""
+    event = make_event(ts=utc_now() - timedelta(minutes=1), user_id=None).to_wire()
+    event["server"] = name  # as a host sends it, not through the model that refuses it
+    response = await api.client.post(
+        "/v1/events", json={"events": [event]}, headers={"x-api-key": api.ingest_key}
+    )
+    assert response.status_code in (202, 422), response.text
+    body = response.json()
+    if body.get("accepted") == 1:
+        for route in READS:
+            read = await api.client.get(f"/api/mcp/{quote(name, safe='')}/{route}", headers=api.admin)
+            assert read.status_code == 200, (route, read.text)
+            if route == "diagnostics":
+                assert [item["id"] for item in read.json()["items"]] == [event["id"]]
+    else:
+        assert name in (".", ".."), body
+        assert "server" in json.dumps(body), body

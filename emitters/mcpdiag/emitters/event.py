@@ -48,6 +48,15 @@ def no_control_chars(value: str) -> str:
     return value
 
 
+def no_dot_segment(value: str) -> str:
+    """`value`, or ValueError when it is `.` or `..`: a server name is a URL path segment
+    (`/api/mcp/{server}/…`), and every client removes those two (RFC 3986, `%2E` too), so no request could
+    reach the server's events."""
+    if value in (".", ".."):
+        raise ValueError("must not be '.' or '..' (no URL can name such a server)")
+    return value
+
+
 def _not_all_zeros(value: str) -> str:
     if not value.strip("0"):
         raise ValueError("must not be all zeros (an invalid W3C id)")
@@ -100,7 +109,12 @@ class DiagnosticEvent(BaseModel):
 
     id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
     ts: Annotated[AwareDatetime, Field(description="RFC 3339 UTC with milliseconds")]
-    server: Annotated[StrictStr, Field(min_length=1, max_length=128), AfterValidator(no_control_chars)]
+    server: Annotated[
+        StrictStr,
+        Field(min_length=1, max_length=128),
+        AfterValidator(no_control_chars),
+        AfterValidator(no_dot_segment),
+    ]
     user_id: Name | None = Field(default=None, description="null = server-wide (affects everyone)")
     conversation_id: Name | None = None
     run_id: Name | None = None
