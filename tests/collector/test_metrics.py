@@ -3,6 +3,7 @@ series: invented server names and codes past their caps are counted under `other
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +65,48 @@ async def test_servers_and_codes_past_their_caps_are_counted_as_other(tmp_path: 
     assert OTHER in server_labels and len(server_labels) <= MAX_SERVER_LABELS + 1
     assert OTHER in code_labels and len(code_labels - {OTHER, "MCP_TIMEOUT"}) <= MAX_EXTRA_CODE_LABELS
     assert sum(counted.values()) == len(servers) + len(codes)  # every occurrence counted somewhere
+
+
+def _apps(tmp_path: Path, token: str | None) -> list[Any]:
+    """The standalone collector and the one-process API app, `/metrics` behind `token` (None: open)."""
+    from mcpdiag.api import create_app
+    from tests.api.support import Tokens, api_settings
+
+    key = new_key()
+    collector = create_collector_app(settings_for(tmp_path / "c", key, metrics_token=token))
+    api = create_app(
+        api_settings(Tokens(), None, tmp_path / "a"), settings_for(tmp_path / "a", key, metrics_token=token)
+    )
+    return [collector, api]
+
+
+async def test_metrics_are_open_unless_a_token_is_set(tmp_path: Path) -> None:
+    """Found by an adversarial pass: `/metrics` names every server and code to anyone who reaches the port,
+    where the API answers 404 for a server the caller may not see. `MCPDIAG_METRICS_TOKEN` closes it."""
+    for app in _apps(tmp_path / "open", None):
+        async with asgi_client(app) as client:
+            assert (await client.get("/metrics")).status_code == 200
+    token = secrets.token_urlsafe(24)
+    for app in _apps(tmp_path / "closed", token):
+        async with asgi_client(app) as client:
+            for headers in ({}, {"authorization": f"Bearer {token}x"}, {"authorization": token}):
+                refused = await client.get("/metrics", headers=headers)
+                assert refused.status_code == 401, refused.text
+                assert refused.headers["www-authenticate"].startswith("Bearer")
+                assert "mcpdiag_" not in refused.text and token not in refused.text
+            answered = await client.get("/metrics", headers={"authorization": f"Bearer {token}"})
+            assert answered.status_code == 200 and "mcpdiag_" in answered.text
+
+
+def test_the_metrics_token_is_a_redacted_secret_and_a_bad_one_is_refused_unshown(tmp_path: Path) -> None:
+    import pydantic
+
+    token = secrets.token_urlsafe(24)
+    assert token in settings_for(tmp_path, new_key(), metrics_token=token).redacted_secrets
+    for bad in (secrets.token_hex(4), "a b" + secrets.token_hex(8), "é" + secrets.token_hex(8)):
+        try:
+            settings_for(tmp_path, new_key(), metrics_token=bad)
+        except pydantic.ValidationError as refused:
+            assert bad not in str(refused) and "MCPDIAG_METRICS_TOKEN" in str(refused)
+        else:
+            raise AssertionError(f"accepted {len(bad)} characters as a metrics token")

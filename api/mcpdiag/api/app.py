@@ -40,6 +40,7 @@ from mcpdiag.api.routes.ui import mount_ui
 from mcpdiag.api.settings import ApiSettings, get_api_settings
 from mcpdiag.api.telemetry import Telemetry, TracingMiddleware
 from mcpdiag.bundle.settings import BundleSettings, get_bundle_settings
+from mcpdiag.collector.auth import check_metrics_token
 from mcpdiag.collector.heap import startup_heap_frozen
 from mcpdiag.collector.ingest import router as ingest_router
 from mcpdiag.collector.logging import RequestIdMiddleware, configure_logging
@@ -178,6 +179,7 @@ def create_app(
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint(request: Request) -> Response:
         runtime: CollectorRuntime = request.app.state.collector
+        check_metrics_token(request.headers, runtime.metrics_token)
         return Response(runtime.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     return app

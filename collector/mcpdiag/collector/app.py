@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 
+from mcpdiag.collector.auth import check_metrics_token
 from mcpdiag.collector.handlers import install_error_handlers
 from mcpdiag.collector.heap import startup_heap_frozen
 from mcpdiag.collector.ingest import router as ingest_router
@@ -47,7 +48,8 @@ def create_collector_app(
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        check_metrics_token(request.headers, runtime.metrics_token)
         return Response(runtime.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     @app.get("/healthz", tags=["health"])

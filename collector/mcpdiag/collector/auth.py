@@ -8,6 +8,7 @@ from collections.abc import Collection, Mapping
 from mcpdiag.collector.errors import UnauthorizedError
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="mcpdiag-ingest"'}
+_METRICS_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="mcpdiag-metrics"'}
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
@@ -38,3 +39,17 @@ def check_ingest_key(headers: Mapping[str, str], keys: Collection[str]) -> None:
         matched |= hmac.compare_digest(candidate, known.encode())
     if not matched:
         raise UnauthorizedError("unknown ingest key", headers=_CHALLENGE)
+
+
+def check_metrics_token(headers: Mapping[str, str], token: str | None) -> None:
+    """Raise `UnauthorizedError` unless `/metrics` is open (`token` None) or the request carries
+    `Authorization: Bearer <token>` (compared in constant time): the metrics name every server and code,
+    which a caller of the API only learns of the servers they may see."""
+    if token is None:
+        return
+    authorization = headers.get("authorization") or ""
+    scheme, _, presented = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
+        raise UnauthorizedError(
+            "/metrics needs 'Authorization: Bearer <MCPDIAG_METRICS_TOKEN>'", headers=_METRICS_CHALLENGE
+        )

@@ -22,6 +22,9 @@ def _split_commas(value: Any) -> Any:
     return value
 
 
+MIN_METRICS_TOKEN = 16
+
+
 class CollectorSettings(BaseSettings):
     """Where events are stored and for how long, who may send them, and how ingest is bounded."""
 
@@ -47,6 +50,11 @@ class CollectorSettings(BaseSettings):
         default=frozenset(),
         repr=False,
         description="Comma-separated literal secrets redacted from every ingested event",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, GET /metrics needs 'Authorization: Bearer <it>' (it names every server and "
+        "code); unset, /metrics is open to whoever reaches the port",
     )
     cursor_secret: SecretStr | None = Field(
         default=None,
@@ -119,6 +127,19 @@ class CollectorSettings(BaseSettings):
                 )
         return keys
 
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is None:
+            return None
+        value = token.get_secret_value()
+        if len(value) < MIN_METRICS_TOKEN or not all(" " < char <= "~" for char in value):
+            raise ValueError(
+                f"MCPDIAG_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN} printable ASCII characters "
+                "without spaces (it travels in an HTTP header)"
+            )
+        return token
+
     @property
     def retention(self) -> Retention:
         """The retention policy these settings describe."""
@@ -128,8 +149,10 @@ class CollectorSettings(BaseSettings):
 
     @property
     def redacted_secrets(self) -> frozenset[str]:
-        """Literal secrets the collector redacts: the configured ones plus its own ingest keys."""
-        return self.known_secrets | self.ingest_keys
+        """Literal secrets the collector redacts: the configured ones plus its own ingest keys and metrics
+        token."""
+        token = self.metrics_token.get_secret_value() if self.metrics_token else None
+        return self.known_secrets | self.ingest_keys | ({token} if token else set())
 
     @property
     def cursor_key(self) -> bytes | None:
