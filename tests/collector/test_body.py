@@ -212,3 +212,30 @@ async def test_otlp_json_in_several_gzip_members_is_read_whole(client: httpx.Asy
     response = await client.post("/v1/logs", content=members(*cut(request, 30, 90)), headers=headers)
     assert response.status_code == 200, response.text
     assert "partialSuccess" not in response.json()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"events": [{"count": 1' + b"0" * 5000 + b"}]}",
+        b'{"events": [], "x": -' + b"9" * 4400 + b"}",
+        b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"flags": 1' + b"0" * 5000 + b"}]}]}]}",
+    ],
+    ids=["event field", "top level", "otlp"],
+)
+def test_a_number_of_thousands_of_digits_is_described_not_pythons_advice(body: bytes) -> None:
+    """Found by an adversarial pass: past Python's bound on an integer's digits the 400 quoted its message,
+    `use sys.set_int_max_str_digits() to increase the limit`, advice for whoever runs the parser."""
+    from mcpdiag.collector.body import load_json
+    from mcpdiag.collector.errors import InvalidBodyError
+    from mcpdiag.store.transfer.checks import parse_line
+
+    with pytest.raises(InvalidBodyError) as refused:
+        load_json(body)
+    assert refused.value.code == "invalid_json"
+    assert "sys." not in refused.value.message and "digits" in refused.value.message, refused.value.message
+    with pytest.raises(ValueError) as parsed:
+        parse_line(body)
+    from mcpdiag.emitters.text import json_problem
+
+    assert "sys." not in json_problem(parsed.value) and "digits" in json_problem(parsed.value)

@@ -25,7 +25,7 @@ import orjson
 from mcpdiag.collector.errors import InvalidBodyError, PayloadTooLargeError, UnsupportedMediaTypeError
 from mcpdiag.emitters.event import MAX_EVENT_BYTES
 from mcpdiag.emitters.redact import quoted
-from mcpdiag.emitters.text import scrub_surrogates
+from mcpdiag.emitters.text import json_problem, scrub_surrogates
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_EVENTS = 1000
@@ -186,7 +186,7 @@ def load_json(data: bytes, *, what: str = "body") -> Any:
     except RecursionError as exc:
         raise InvalidBodyError(f"{what} is JSON nested too deeply", code="invalid_json") from exc
     except ValueError as exc:
-        raise InvalidBodyError(f"{what} is not valid JSON: {exc}", code="invalid_json") from exc
+        raise InvalidBodyError(f"{what} is not valid JSON: {json_problem(exc)}", code="invalid_json") from exc
     if _SURROGATE_ESCAPE.search(text):  # rare: only a `\\udXXX` escape can make a lone surrogate
         scrub_document(document)
     return document

@@ -8,9 +8,11 @@ character) before anything is encoded, the way Go's `encoding/json` treats inval
 
 from __future__ import annotations
 
+import json
 import re
 import reprlib
 import string
+import sys
 
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -103,3 +105,14 @@ def cut_for_redaction(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[:limit].rstrip(_TOKEN_CHARS) + "…"
+
+
+def json_problem(exc: ValueError) -> str:
+    """What a JSON parser's `ValueError` says is wrong, in words for whoever sent the JSON: its own message
+    (`Expecting ',' delimiter: line 1 column 9 (char 8)`), or for Python's bound on an integer's digits, that
+    bound (its message tells the reader to raise a limit in `sys`, which means nothing to a sender)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return str(exc)
+    if "integer string conversion" in str(exc):
+        return f"a number has more than {sys.get_int_max_str_digits():,} digits"
+    return "it does not parse"

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from mcpdiag.emitters import DiagnosticEvent, Redactor
 from mcpdiag.emitters.event import field_path
+from mcpdiag.emitters.text import json_problem
 from mcpdiag.store.base import Retention, to_ms
 from mcpdiag.store.documents import StoredDocument, stored_document
 from mcpdiag.store.transfer.wire import MAX_LINE_BYTES
@@ -115,7 +116,7 @@ class LineChecker:
         try:
             item = parse_line(raw)
         except ValueError as exc:
-            return "event", f"is not valid JSON ({exc})"
+            return "event", f"is not valid JSON ({json_problem(exc)})"
         except RecursionError:
             return "event", "is nested too deeply"
         if not isinstance(item, dict):
