@@ -20,10 +20,11 @@ from google.protobuf import json_format  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from mcpdiag.collector import create_collector_app
-from mcpdiag.collector.otlp_bounds import MAX_MESSAGES, WALK_ABOVE
+from mcpdiag.collector.otlp_bounds import MAX_FIELDS, MAX_MESSAGES, MAX_VALUES, WALK_ABOVE
 from tests.collector.support import asgi_client, new_key, settings_for
 
-MANY = 2 * MAX_MESSAGES
+MANY = MAX_MESSAGES + 50_000
+"""JSON objects: past the bound."""
 JSON_HEADERS = {"content-type": "application/json"}
 PROTOBUF_HEADERS = {"content-type": "application/x-protobuf"}
 
@@ -36,14 +37,18 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
 def _wire(field: int, payload: bytes) -> bytes:
     """One length-delimited protobuf field."""
-    size, prefix = len(payload), bytearray()
-    while True:
-        byte, size = size & 0x7F, size >> 7
-        prefix.append(byte | (0x80 if size else 0))
-        if not size:
-            return bytes([field << 3 | 2]) + bytes(prefix) + payload
+    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
 
 
 def _in_record(record: bytes) -> bytes:
@@ -108,10 +113,11 @@ async def test_protobuf_of_too_many_messages_is_refused_413(
     """Up to `WALK_ABOVE` bytes the body is decoded and its messages counted as they are read; above, it is
     refused before it is decoded at all."""
     if size == "small":
-        body = PROTOBUF_SHAPES[shape](WALK_ABOVE // 8)  # over MAX_MESSAGES messages in every shape
+        # Past MAX_VALUES values, or MAX_EVENTS resources, scopes or records, in every shape.
+        body = PROTOBUF_SHAPES[shape](MAX_VALUES + MAX_VALUES // 3)
         assert len(body) <= WALK_ABOVE
     else:
-        body = PROTOBUF_SHAPES[shape](WALK_ABOVE // 2 + MAX_MESSAGES)
+        body = PROTOBUF_SHAPES[shape](max(MAX_MESSAGES, MAX_FIELDS // 2, WALK_ABOVE // 2) + 50_000)
         assert len(body) > WALK_ABOVE
 
         def never(self: Any, data: bytes) -> None:
@@ -189,3 +195,62 @@ async def test_extreme_numbers_anywhere_are_a_4xx_or_stored_never_a_500(
         error = response.json()["error"]
         assert error["code"] in ("invalid_body", "invalid_json"), error
         assert value not in error["message"]
+
+
+@pytest.mark.parametrize("encoding", ["protobuf", "json"])
+@pytest.mark.parametrize("value_chars", [2, 20, 60])
+async def test_records_at_opentelemetrys_attribute_limit_are_accepted_whatever_their_size(
+    client: httpx.AsyncClient, encoding: str, value_chars: int
+) -> None:
+    """Found by a review: the walk counted two messages an attribute and the decoded budget one, so the same
+    records were accepted at 835 KB and refused at 1.06 MB. 512 records (the OpenTelemetry SDK's batch) of
+    128 attributes (its default limit), below and above `WALK_ABOVE`: all accepted."""
+    request = _ordinary(512, 127)
+    for record in request.resource_logs[0].scope_logs[0].log_records:
+        for attribute in record.attributes[1:]:
+            attribute.value.string_value = "v" * value_chars
+    if encoding == "protobuf":
+        response = await client.post(
+            "/v1/logs", content=request.SerializeToString(), headers=PROTOBUF_HEADERS
+        )
+    else:
+        response = await client.post("/v1/logs", json=json_format.MessageToDict(request))
+    assert response.status_code == 200, response.text[:300]
+
+
+def _group_prefixed(message: bytes) -> bytes:
+    """`message` after an empty group of an unknown field (start and end tags): the decoder skips it."""
+    return _varint(99 << 3 | 3) + _varint(99 << 3 | 4) + message
+
+
+@pytest.mark.parametrize("where", ["at the top", "inside a resource"])
+async def test_a_group_cannot_turn_the_walk_off(
+    client: httpx.AsyncClient, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a review: the walk stopped at a group (not proto3) and left the rest to the decoder, which
+    skips an unknown group and read on: 4 million empty resourceLogs behind two bytes were decoded (331 MB).
+    A body the walk cannot follow is refused before decoding."""
+    count = max(MAX_MESSAGES, WALK_ABOVE // 2) + 50_000  # a body the walk reads (over WALK_ABOVE)
+    if where == "at the top":
+        body = _group_prefixed(_wire(1, b"") * count)
+    else:
+        body = _wire(1, _group_prefixed(_wire(2, b"") * count))
+
+    def never(self: Any, data: bytes) -> None:
+        raise AssertionError("decoded before it was refused")
+
+    monkeypatch.setattr(ExportLogsServiceRequest, "ParseFromString", never)
+    response = await client.post("/v1/logs", content=body, headers=PROTOBUF_HEADERS)
+    assert response.status_code in (400, 413), response.text[:300]
+
+
+@pytest.mark.parametrize("shape", ["empty scopeLogs", "empty logRecords", "empty attributes of one record"])
+async def test_a_body_read_record_by_record_is_bounded_first_whatever_its_size(
+    client: httpx.AsyncClient, shape: str
+) -> None:
+    """Found by a review: a body under `WALK_ABOVE` with one string that is not UTF-8 is read record by
+    record, listing every field of each level before counting them (500,000 scopes in 1 MB: 1 s, 148 MB)."""
+    body = PROTOBUF_SHAPES[shape](MAX_MESSAGES + 50_000) + _wire(1, _wire(1, _wire(1, _wire(1, b"\xff"))))
+    assert len(body) <= WALK_ABOVE
+    response = await client.post("/v1/logs", content=body, headers=PROTOBUF_HEADERS)
+    assert response.status_code == 413, response.text[:300]

@@ -128,6 +128,8 @@ def body_events(body: bytes, kind: str) -> list[Any]:
 
 def _salvage(body: bytes) -> list[Any] | None:
     """The events of a protobuf request read one record at a time; None if its framing is broken."""
+    # Read by lists of each level's fields: bounded first, whatever the body's size.
+    check_wire_messages(body, whatever_its_size=True)
     events: list[Any] = []
     budget = ValueBudget()
     scopes = 0

@@ -4,14 +4,20 @@ The 8 MiB body bounds its bytes, not what decoding them costs: every message of 
 JSON object or array becomes an object of its own, and empty ones take two bytes each. Found by an
 adversarial pass: 8 KB of gzip holding 2.8 million empty `resourceLogs` took 12.7 s and 350 MB, a record of
 two million empty attributes 7.6 s (JSON) or 2 s (protobuf), and while the checks of three such requests
-ran, every other request waited 36 s. A request may hold at most `MAX_MESSAGES` of them (a thousand records
-of twenty attributes hold about 41,000), else it is refused with 413:
+ran, every other request waited 36 s.
+
+A request may hold `MAX_VALUES` attributes and values (OpenTelemetry's default limit is 128 attributes a
+record: a thousand such records hold 128,000), counted by `ValueBudget` as they are read, and `MAX_MESSAGES`
+messages (protobuf) or objects and arrays (JSON), enough for those values (an attribute is two messages or
+objects, its key-value pair and its value), else 413:
 
 - OTLP/JSON before protobuf's JSON parser (Python, 3.5 µs a message) reads it;
 - protobuf above `WALK_ABOVE` bytes before it is decoded, by walking its field headers (in Python: 110 ms
   for a MiB of ordinary records, five times the decoding, so smaller bodies are not walked: decoded, one
-  holds at most half a million messages, about 55 MB, decoded in 30 ms);
-- and once decoded, as its attributes and values are read (`ValueBudget`).
+  holds at most half a million messages, about 55 MB, decoded in 30 ms), and every body read record by
+  record (`otlp._salvage`, which builds a list of each level's fields). A body the walk cannot follow (a
+  group, which proto3 has none of and the decoder would skip as an unknown field, or broken framing) is
+  refused as not OTLP.
 """
 
 from __future__ import annotations
@@ -21,13 +27,16 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from mcpdiag.collector.errors import PayloadTooLargeError
+from mcpdiag.collector.errors import InvalidBodyError, PayloadTooLargeError
 
-MAX_MESSAGES = 100_000
-"""Protobuf messages, or JSON objects and arrays, in one request."""
+MAX_VALUES = 150_000
+"""Attributes and values (of arrays and key-value lists) in one request."""
+MAX_MESSAGES = 3 * MAX_VALUES
+"""Protobuf messages, or JSON objects and arrays, in one request: two for each value, and room for the
+records, scopes and resources (at most `body.MAX_EVENTS` each) around them."""
 WALK_ABOVE = 1 << 20
 """Protobuf bodies longer than this are walked before they are decoded."""
-MAX_FIELDS = 4 * MAX_MESSAGES
+MAX_FIELDS = 2 * MAX_MESSAGES
 """Protobuf fields of any kind the walk reads before it refuses (unknown scalars are cheap to decode, but
 each costs the walk a step)."""
 _LENGTH_DELIMITED = 2
@@ -35,27 +44,26 @@ _FIXED = {1: 8, 5: 4}
 """Fixed-size wire types (64-bit, 32-bit) and their sizes; 0 is a varint, 2 length-delimited."""
 
 
-def _too_many(what: str) -> PayloadTooLargeError:
+def _too_many(what: str, bound: int = MAX_MESSAGES) -> PayloadTooLargeError:
     return PayloadTooLargeError(
-        f"more than {MAX_MESSAGES} {what} in one request; send fewer records at a time",
-        code="too_many_events",
+        f"more than {bound:,} {what} in one request; send fewer records at a time", code="too_many_events"
     )
 
 
 class ValueBudget:
-    """The attributes and values a decoded request's records may still turn into (`MAX_MESSAGES` in all):
+    """The attributes and values a decoded request's records may still turn into (`MAX_VALUES` in all):
     each repeated field is counted by its length before it is read."""
 
     __slots__ = ("left",)
 
     def __init__(self) -> None:
-        self.left = MAX_MESSAGES
+        self.left = MAX_VALUES
 
     def take(self, count: int) -> None:
         """Count `count` more attributes or values; 413 past the budget."""
         self.left -= count
         if self.left < 0:
-            raise _too_many("attributes and values")
+            raise _too_many("attributes and values", MAX_VALUES)
 
 
 def check_json_nodes(body: bytes, document: Any) -> None:
@@ -103,11 +111,11 @@ def _schema(root: Descriptor) -> dict[str, dict[int, Descriptor]]:
 _SCHEMA = _schema(ExportLogsServiceRequest.DESCRIPTOR)
 
 
-def check_wire_messages(body: bytes) -> None:
+def check_wire_messages(body: bytes, *, whatever_its_size: bool = False) -> None:
     """413 for a protobuf request of more than `MAX_MESSAGES` embedded messages (or `MAX_FIELDS` fields),
-    counted from the wire format's field headers before it is decoded, if it is longer than `WALK_ABOVE`.
-    Where the framing breaks the walk stops and leaves the decoder to refuse it."""
-    if len(body) <= WALK_ABOVE:
+    counted from the wire format's field headers before it is decoded, if it is longer than `WALK_ABOVE` (or
+    `whatever_its_size`); 400 for one whose framing the walk cannot follow (a group, a cut)."""
+    if len(body) <= WALK_ABOVE and not whatever_its_size:
         return
     view = memoryview(body)
     pending = [(0, len(view), ExportLogsServiceRequest.DESCRIPTOR.full_name)]
@@ -118,17 +126,25 @@ def check_wire_messages(body: bytes) -> None:
         while at < end:
             fields += 1
             if fields > MAX_FIELDS:
-                raise _too_many("protobuf fields")
-            tag, at = _varint(view, at, end)
-            if at < 0:
-                break
+                raise _too_many("protobuf fields", MAX_FIELDS)
+            tag = view[at]  # most tags and sizes are one byte: read inline, the rest by `_varint`
+            if tag < 0x80:
+                at += 1
+            else:
+                tag, at = _varint(view, at, end)
+                if at < 0:
+                    raise _unreadable()
             kind = tag & 7
             if kind == 0:
                 _, at = _varint(view, at, end)
             elif kind == _LENGTH_DELIMITED:
-                size, at = _varint(view, at, end)
+                size = view[at] if at < end else 0x80
+                if size < 0x80:
+                    at += 1
+                else:
+                    size, at = _varint(view, at, end)
                 if at < 0 or at + size > end:
-                    break
+                    raise _unreadable()
                 child = children.get(tag >> 3)
                 if child is not None:
                     messages += 1
@@ -139,9 +155,17 @@ def check_wire_messages(body: bytes) -> None:
             elif kind in _FIXED:
                 at += _FIXED[kind]
             else:
-                break  # a group (not proto3) or no wire type at all: the decoder says what is wrong
-            if at < 0:
-                break
+                raise _unreadable()
+            if at < 0 or at > end:
+                raise _unreadable()
+
+
+def _unreadable() -> InvalidBodyError:
+    return InvalidBodyError(
+        "body is not a valid ExportLogsServiceRequest: its framing is broken or it holds a group "
+        "(OTLP is proto3, which has none)",
+        code="invalid_protobuf",
+    )
 
 
 def _varint(view: memoryview, at: int, end: int) -> tuple[int, int]:
