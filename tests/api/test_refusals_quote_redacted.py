@@ -31,7 +31,12 @@ def _values() -> dict[str, tuple[str, str]]:
     word = secrets.token_hex(8)
     token = "ghp_" + "".join(secrets.choice("ABCDEFabcdef0123456789") for _ in range(36))
     long = "x" + secrets.token_hex(2500)
-    return {"assignment": (f"password={word}", word), "token": (token, token[4:]), "long": (long, long[:200])}
+    return {
+        "assignment": (f"password={word}", word),
+        "colon": (f"password:{word}", word),  # the only form a Debug ID may take
+        "token": (token, token[4:]),
+        "long": (long, long[:200]),
+    }
 
 
 Send = Callable[[Api, str], Any]
@@ -76,6 +81,16 @@ SITES: dict[str, Send] = {
     ),
     "server": lambda api, v: api.client.get(f"/api/mcp/{quote(v, safe='')}/summary", headers=api.admin),
     "guide": lambda api, v: api.client.get(f"/api/guides/{quote(v, safe='')}"),
+    # Found by a review of the fix: an unknown parameter's name, and a Debug ID that names nothing.
+    "unknown query parameter": lambda api, v: api.client.get(
+        f"/api/mcp/github/summary?{quote(v, safe='')}=1", headers=api.admin
+    ),
+    "debug id": lambda api, v: api.client.get(
+        f"/api/diagnostics/{quote(v[:64], safe='')}", headers=api.support
+    ),
+    "debug id report": lambda api, v: api.client.post(
+        f"/api/diagnostics/{quote(v[:64], safe='')}/report", headers=api.as_user()
+    ),
     "token alg": lambda api, v: api.client.get(
         "/api/me", headers={"Authorization": f"Bearer {_jwt_with_alg(v)}"}
     ),
@@ -93,7 +108,7 @@ SITES: dict[str, Send] = {
 }
 
 
-@pytest.mark.parametrize("kind", ["assignment", "token", "long"])
+@pytest.mark.parametrize("kind", ["assignment", "colon", "token", "long"])
 @pytest.mark.parametrize("site", sorted(SITES))
 async def test_an_http_refusal_never_quotes_a_secret_or_a_long_value(api: Api, site: str, kind: str) -> None:
     value, hidden = _values()[kind]

@@ -257,3 +257,26 @@ async def test_a_name_holding_only_connection_tests_is_no_card_at_any_severity(
         assert "doctor:legacy-host" not in cards and "github" in cards, cards
     overview = await api.client.get("/api/overview", headers=api.support)
     assert overview.status_code == 200 and "doctor:legacy-host" not in overview.text
+
+
+async def test_an_ingested_event_marked_as_a_test_does_not_hide_a_real_server(api: Api) -> None:
+    """Found by a review: the mark was trusted on any name, so one event an ingest key sent with it hid a
+    real server from every card and the Overview. Only names the doctor stores tests under count."""
+    marked = make_event(
+        server="github",
+        touchpoint="inspection",
+        code="MCP_CONNECTED",
+        severity="debug",
+        attrs={"doctor": True, "doctor.unnamed": True},
+        ts=utc_now(),
+    )
+    await seed(
+        api.store,
+        [make_event(server="github", user_id="ursula", ts=utc_now() - timedelta(minutes=1)), marked],
+    )
+    cards = (await api.client.get("/api/mcp/connection/status", headers=api.support)).json()[
+        "connectionStatus"
+    ]
+    assert "github" in cards, cards
+    overview = await api.client.get("/api/overview", headers=api.support)
+    assert '"github"' in overview.text

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import secrets
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from mcpdiag.store.transfer import ExportSelection, plan_export, write_export
 from tests.api.conftest import Api
 from tests.api.support import build_app
 from tests.collector.support import asgi_client, new_key
-from tests.factories import FakeClock
+from tests.factories import FakeClock, make_event
 from tests.store.transfer_support import SERVERS, varied_events
 from tests.waiting import eventually
 
@@ -271,12 +273,17 @@ async def test_one_import_at_a_time_and_unknown_jobs_are_404(api: Api, tmp_path:
 
 
 async def test_an_upload_may_inflate_to_64_times_its_own_size_not_the_size_limits(
-    api: Api, tmp_path: Path
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A bomb of a few hundred KB inflating to 120 MB fails as soon as it passes 64 times its size: the
-    bound was 64 times the upload limit (32 GiB) for any file, so the job read on."""
+    """A bomb inflating to 120 MB fails as soon as it passes 64 times its size (past the floor every upload
+    has, made small here): the bound was 64 times the upload limit (32 GiB) for any file, so the job read
+    on."""
+    from mcpdiag.api import import_jobs
     from mcpdiag.api.import_jobs import INFLATE_RATIO
+    from mcpdiag.api.routes import transfer
 
+    monkeypatch.setattr(transfer, "INFLATE_FLOOR", 1 << 20)
+    assert import_jobs.INFLATE_FLOOR >= 1 << 30
     header = (await export_file(tmp_path, FakeClock(api.store.clock()), count=1)).read_bytes()
     first = gzip.decompress(header).split(b"\n", 1)[0] + b"\n"
     bomb = gzip.compress(first + (b'{"x": "' + b"a" * 60_000 + b'"}\n') * 2_000, 9)
@@ -284,3 +291,28 @@ async def test_an_upload_may_inflate_to_64_times_its_own_size_not_the_size_limit
     assert body["state"] == "failed" and body["error"]["code"] == "invalid_export", body
     bound = int(body["error"]["message"].split("inflates past ")[1].split(" bytes")[0].replace(",", ""))
     assert bound == len(bomb) * INFLATE_RATIO
+
+
+async def test_an_export_of_one_detail_repeated_imports_whatever_it_compresses_to(
+    api: Api, tmp_path: Path
+) -> None:
+    """Found by a review: 3,000 events sharing one 4 KB detail compress 79 times, past 64: the bound on the
+    upload alone refused mcpdiag's own export of them."""
+    clock = FakeClock(api.store.clock())
+    source = SQLiteEventStore(tmp_path / "source.db", clock=clock)
+    await source.ensure_schema()
+    detail = "upstream returned 502: " + secrets.token_hex(2000)
+    attrs = {f"upstream.header{i}": secrets.token_hex(60) for i in range(16)}  # the same on every event
+    await source.append(
+        [
+            make_event(server="github", detail=detail, attrs=attrs, ts=clock.now - timedelta(seconds=i))
+            for i in range(3000)
+        ]
+    )
+    path = tmp_path / "repeated.ndjson.gz"
+    await write_export(source, await plan_export(source, ExportSelection()), path)
+    await source.close()
+    data = path.read_bytes()
+    assert len(gzip.decompress(data)) > 64 * len(data)
+    body = await finished(api, (await upload(api, data)).json()["job"])
+    assert body["state"] == "done", body

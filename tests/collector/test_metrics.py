@@ -103,6 +103,8 @@ def test_the_metrics_token_is_a_redacted_secret_and_a_bad_one_is_refused_unshown
 
     token = secrets.token_urlsafe(24)
     assert token in settings_for(tmp_path, new_key(), metrics_token=token).redacted_secrets
+    # An env file's empty placeholder means unset (found by a review: it failed the start).
+    assert settings_for(tmp_path, new_key(), metrics_token="  ").metrics_token is None
     for bad in (secrets.token_hex(4), "a b" + secrets.token_hex(8), "é" + secrets.token_hex(8)):
         try:
             settings_for(tmp_path, new_key(), metrics_token=bad)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Collection
 from typing import Annotated
 
@@ -14,7 +15,11 @@ from mcpdiag.api.auth import TokenVerifier
 from mcpdiag.api.errors import ForbiddenError, InvalidParameterError
 from mcpdiag.api.principal import Principal
 from mcpdiag.api.settings import ApiSettings
+from mcpdiag.emitters.redact import quoted, redact_text
 from mcpdiag.store.base import EventStore
+
+_PARAMETER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.$\[\]-]{0,39}")
+"""What a query parameter's name looks like (`from`, `includeDetail`, `severity[$ne]`): shown unquoted."""
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT signed with MCPDIAG_JWT_SECRET or a JWKS key")
 
@@ -90,8 +95,10 @@ def strict_query(
         seen: set[str] = set()
         for name, value in request.query_params.multi_items():
             if name not in known:
-                shown = name if len(name) <= 40 else name[:40] + "…"
-                raise InvalidParameterError(shown, "unknown query parameter")
+                # The name is the caller's text: shown as it is when it reads as a parameter name and holds
+                # nothing to redact, else quoted as any refused value is (redacted, short).
+                plain = _PARAMETER_NAME.fullmatch(name) is not None and redact_text(name) == name
+                raise InvalidParameterError(name if plain else quoted(name), "unknown query parameter")
             if name in seen and name not in repeatable:
                 raise InvalidParameterError(name, "given more than once")
             seen.add(name)

@@ -35,7 +35,10 @@ log = structlog.get_logger("mcpdiag.api.import")
 KEEP_S = 3600
 KEEP_JOBS = 20
 INFLATE_RATIO = 64
-"""An upload may inflate to this many times its size (a real export inflates about 10x)."""
+"""An upload may inflate to this many times its size (a real export inflates about 10x)..."""
+INFLATE_FLOOR = 1 << 30
+"""... or to this, whichever is more: an export whose events repeat one long detail (an outage answering
+the same error page) inflates 80x and more, and every byte of it is an event checked and stored."""
 State = Literal["queued", "running", "done", "failed"]
 
 

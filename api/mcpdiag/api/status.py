@@ -56,6 +56,7 @@ CARD_WINDOW = "24h"
 CARD_SPAN = timedelta(hours=24)
 OAUTH_CODES = frozenset({"MCP_AUTH_REQUIRED", "MCP_OAUTH_TIMEOUT", "MCP_OAUTH_FAILED", "MCP_OAUTH_STARTED"})
 UNNAMED_DOCTOR_RUN = "doctor.unnamed"  # the attr `mcpdiag.doctor` sets on such a run's event
+DOCTOR_PREFIX = "doctor:"  # the names it stores them under (`doctor:runs`; `doctor:<host>` before)
 
 
 def is_unnamed_doctor_run(event: Mapping[str, Any] | None) -> bool:
@@ -70,8 +71,12 @@ async def doctor_run_names(store: EventStore, servers: Sequence[str]) -> set[str
     """Which of `servers` hold connection tests that named no server, not a server: those whose latest
     event on a state touchpoint, as staff see it and at any severity (a run the doctor's own address policy
     stopped is stored at debug), is such a test. Whoever asks, the same answer: another user's test is
-    invisible to a user, not its name."""
-    latest = await store.last_events(servers, touchpoints=STATE_TOUCHPOINTS, min_severity=Severity.DEBUG)
+    invisible to a user, not its name. Only names the doctor stores such tests under (`doctor:…`) are asked
+    about: an event any ingest key may send with the mark must not hide a real server."""
+    candidates = [server for server in servers if server.startswith(DOCTOR_PREFIX)]
+    if not candidates:
+        return set()
+    latest = await store.last_events(candidates, touchpoints=STATE_TOUCHPOINTS, min_severity=Severity.DEBUG)
     return {server for server, event in latest.items() if is_unnamed_doctor_run(event)}
 
 

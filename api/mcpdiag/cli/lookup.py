@@ -81,7 +81,9 @@ async def resolve_trace(
         raise LookupFailed(f"no event with {option} {quoted(key)} (it may have expired)")
     if match.trace_id is None:
         shown = ", ".join(match.candidates)
-        raise LookupFailed(f"{key!r} matches {len(match.traces)} Debug IDs: {shown}; give more characters")
+        raise LookupFailed(
+            f"{quoted(key)} matches {len(match.traces)} Debug IDs: {shown}; give more characters"
+        )
     return match.trace_id, match.events
 
 

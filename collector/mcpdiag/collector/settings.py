@@ -127,6 +127,12 @@ class CollectorSettings(BaseSettings):
                 )
         return keys
 
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `MCPDIAG_METRICS_TOKEN=` (an env file's placeholder) leaves /metrics open, as no setting does.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("metrics_token")
     @classmethod
     def _metrics_token(cls, token: SecretStr | None) -> SecretStr | None:

@@ -18,6 +18,7 @@ from mcpdiag.api.principal import Principal
 from mcpdiag.api.routes.common import error_responses
 from mcpdiag.api.settings import ApiSettings
 from mcpdiag.emitters import format_ts
+from mcpdiag.emitters.redact import quoted
 from mcpdiag.store.base import EventQuery, EventStore, trace_key
 from mcpdiag.store.traces import find_trace
 
@@ -75,7 +76,7 @@ async def resolve_debug_id(
     if match.trace_id is None:
         if match.traces:
             raise AmbiguousDebugIdError(key, match.candidates)
-        raise NotFoundError(f"no events found for Debug ID {key!r}")
+        raise NotFoundError(f"no events found for Debug ID {quoted(key)}")
     return key, match.trace_id, match.events
 
 
@@ -144,7 +145,7 @@ async def report(
     key, trace_id, visible = await resolve_debug_id(store, policy, principal, debug_id)
     kept_until = await _keep(store, settings, visible)
     if kept_until is None:  # expired between the read and the keep
-        raise NotFoundError(f"no events found for Debug ID {key!r}")
+        raise NotFoundError(f"no events found for Debug ID {quoted(key)}")
     await record_audit(
         store,
         principal,

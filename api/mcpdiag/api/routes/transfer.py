@@ -16,7 +16,7 @@ from pydantic.alias_generators import to_camel
 from mcpdiag.api.audit import record_audit
 from mcpdiag.api.deps import AdminUser, Settings, Store, strict_query
 from mcpdiag.api.errors import InvalidParameterError, NotFoundError
-from mcpdiag.api.import_jobs import INFLATE_RATIO, ImportJobs, created_now, receive_upload
+from mcpdiag.api.import_jobs import INFLATE_FLOOR, INFLATE_RATIO, ImportJobs, created_now, receive_upload
 from mcpdiag.api.routes.common import error_responses
 from mcpdiag.collector.settings import CollectorSettings
 from mcpdiag.emitters.redact import quoted
@@ -210,8 +210,8 @@ async def import_events(
         jobs.discard(job)
         raise
     collector: CollectorSettings = request.app.state.collector_settings
-    # The upload's own size bounds what it may inflate to (the size limit's would be 32 GiB for any file).
-    jobs.start(job, store, collector.redacted_secrets, max(job.size, 1) * INFLATE_RATIO)
+    # The upload's own size bounds what it may inflate to (the size limit's was 32 GiB for any file).
+    jobs.start(job, store, collector.redacted_secrets, max(job.size * INFLATE_RATIO, INFLATE_FLOOR))
     status = f"/api/admin/import/{job.id}"
     body = ImportAccepted(job=job.id, status=status).model_dump(by_alias=True)
     return JSONResponse(body, status_code=202, headers={"Location": status})
