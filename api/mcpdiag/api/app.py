@@ -179,7 +179,7 @@ def create_app(
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint(request: Request) -> Response:
         runtime: CollectorRuntime = request.app.state.collector
-        check_metrics_token(request.headers, runtime.metrics_token)
+        check_metrics_token(request.headers, runtime.settings.metrics_bearer)
         return Response(runtime.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     return app

@@ -49,7 +49,7 @@ def create_collector_app(
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        check_metrics_token(request.headers, runtime.metrics_token)
+        check_metrics_token(request.headers, runtime.settings.metrics_bearer)
         return Response(runtime.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     @app.get("/healthz", tags=["health"])

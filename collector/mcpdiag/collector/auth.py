@@ -42,14 +42,13 @@ def check_ingest_key(headers: Mapping[str, str], keys: Collection[str]) -> None:
 
 
 def check_metrics_token(headers: Mapping[str, str], token: str | None) -> None:
-    """Raise `UnauthorizedError` unless `/metrics` is open (`token` None) or the request carries
-    `Authorization: Bearer <token>` (compared in constant time): the metrics name every server and code,
-    which a caller of the API only learns of the servers they may see."""
+    """Raise `UnauthorizedError` unless `/metrics` is open (`token` None) or the request carries `token` as an
+    ingest key is carried (`presented_key`), compared in constant time: the metrics name every server and
+    code, which a caller of the API only learns of the servers they may see."""
     if token is None:
         return
-    authorization = headers.get("authorization") or ""
-    scheme, _, presented = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
+    presented = presented_key(headers)
+    if presented is None or not hmac.compare_digest(presented.encode(), token.encode()):
         raise UnauthorizedError(
             "/metrics needs 'Authorization: Bearer <MCPDIAG_METRICS_TOKEN>'", headers=_METRICS_CHALLENGE
         )

@@ -239,10 +239,9 @@ def request_events(request: ExportLogsServiceRequest) -> list[dict[str, Any]]:
     return events
 
 
-def resource_source(attributes: Sequence[KeyValue], budget: ValueBudget | None = None) -> dict[str, str]:
+def resource_source(attributes: Sequence[KeyValue], budget: ValueBudget) -> dict[str, str]:
     """The event `source` a resource describes (`service.name`, `host.name`, `service.version`); `budget`:
     what the request's attributes and values may still cost."""
-    budget = budget or ValueBudget()
     budget.take(len(attributes))
     source: dict[str, str] = {}
     for attribute in attributes:
@@ -254,12 +253,9 @@ def resource_source(attributes: Sequence[KeyValue], budget: ValueBudget | None =
     return source
 
 
-def record_event(
-    record: LogRecord, source: Mapping[str, str], budget: ValueBudget | None = None
-) -> dict[str, Any]:
+def record_event(record: LogRecord, source: Mapping[str, str], budget: ValueBudget) -> dict[str, Any]:
     """The raw wire event of one log record (validated and redacted later, like any other event); `budget`:
     what the request's attributes and values may still cost."""
-    budget = budget or ValueBudget()
     budget.take(len(record.attributes))
     event: dict[str, Any] = {}
     ranks: dict[str, int] = {}
@@ -336,7 +332,7 @@ def _conventions(event: dict[str, Any], semconv: dict[str, Any], attrs: dict[str
         attrs.setdefault(key, value)
 
 
-def any_value(value: AnyValue, budget: ValueBudget | None = None) -> Any:
+def any_value(value: AnyValue, budget: ValueBudget) -> Any:
     """The Python value of an OTLP AnyValue (bytes as their text, arrays as lists, key-value lists as dicts).
 
     Bytes become the text they hold (UTF-8; a byte that is not reads `\\xNN`), so that redaction reads them:
@@ -348,11 +344,9 @@ def any_value(value: AnyValue, budget: ValueBudget | None = None) -> Any:
     if kind == "bytes_value":
         return value.bytes_value.decode("utf-8", "backslashreplace")
     if kind == "array_value":
-        budget = budget or ValueBudget()
         budget.take(len(value.array_value.values))
         return [any_value(item, budget) for item in value.array_value.values]
     if kind == "kvlist_value":
-        budget = budget or ValueBudget()
         budget.take(len(value.kvlist_value.values))
         return {item.key: any_value(item.value, budget) for item in value.kvlist_value.values}
     if kind == "double_value" and not math.isfinite(value.double_value):

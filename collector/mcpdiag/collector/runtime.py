@@ -50,8 +50,6 @@ class CollectorRuntime:
         clock: Clock = utc_now,
     ) -> None:
         self.settings = settings
-        self.metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
-        """What `GET /metrics` needs as its bearer token; None: it is open."""
         self.owns_store = store is None
         self.store = store or open_store(
             settings.store_url, retention=settings.retention, clock=clock, cursor_key=settings.cursor_key

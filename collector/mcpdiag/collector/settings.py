@@ -157,8 +157,13 @@ class CollectorSettings(BaseSettings):
     def redacted_secrets(self) -> frozenset[str]:
         """Literal secrets the collector redacts: the configured ones plus its own ingest keys and metrics
         token."""
-        token = self.metrics_token.get_secret_value() if self.metrics_token else None
+        token = self.metrics_bearer
         return self.known_secrets | self.ingest_keys | ({token} if token else set())
+
+    @property
+    def metrics_bearer(self) -> str | None:
+        """The bearer token `GET /metrics` needs; None: it is open."""
+        return self.metrics_token.get_secret_value() if self.metrics_token else None
 
     @property
     def cursor_key(self) -> bytes | None:
