@@ -41,7 +41,9 @@ from mcpdiag.api.settings import ApiSettings, get_api_settings
 from mcpdiag.api.telemetry import Telemetry, TracingMiddleware
 from mcpdiag.bundle.settings import BundleSettings, get_bundle_settings
 from mcpdiag.collector.auth import check_metrics_token
+from mcpdiag.collector.bodybound import BodyBound
 from mcpdiag.collector.heap import startup_heap_frozen
+from mcpdiag.collector.ingest import INGEST_BODIES
 from mcpdiag.collector.ingest import router as ingest_router
 from mcpdiag.collector.logging import RequestIdMiddleware, configure_logging
 from mcpdiag.collector.metrics import METRICS_CONTENT_TYPE, CollectorMetrics
@@ -172,6 +174,12 @@ def create_app(
     install_api_error_handlers(app)
     if telemetry is not None:
         app.add_middleware(TracingMiddleware, telemetry=telemetry)  # inside RequestIdMiddleware
+    bodies = {
+        **INGEST_BODIES,
+        transfer_routes.IMPORT_PATH: api_settings.import_max_bytes,
+        opened_routes.UPLOAD_PATH: bundles.bundle_open_max_bytes,
+    }
+    app.add_middleware(BodyBound, larger=bodies)
     app.add_middleware(RequestIdMiddleware)
 
     app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]

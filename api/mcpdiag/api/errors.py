@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from mcpdiag.collector.handlers import error_response, install_error_handlers
+from mcpdiag.collector.handlers import error_response, install_error_handlers, unreadable_json
 from mcpdiag.store.errors import InvalidCursorError, InvalidQueryError, StoreUnavailableError
 
 log = structlog.get_logger("mcpdiag.api.http")
@@ -139,6 +139,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    if (unreadable := unreadable_json(first)) is not None:
+        return unreadable
     # ("query", "code", 0) names the parameter `code`: list positions and the location kind are noise here.
     skip = ("query", "path", "header", "body")
     loc = [str(part) for part in first.get("loc", ()) if part not in skip and not isinstance(part, int)]

@@ -97,6 +97,11 @@ class ApiSettings(BaseSettings):
     )
 
     @property
+    def import_max_bytes(self) -> int:
+        """`import_max_mb` in bytes: the bound of an import's upload."""
+        return int(self.import_max_mb * 1024 * 1024)
+
+    @property
     def doctor_allowed_hosts(self) -> frozenset[str]:
         """The host patterns of `doctor_allow` and of the older `doctor_allowed_domains`, lower-case."""
         older = {d.strip().lower() for d in self.doctor_allowed_domains.split(",") if d.strip()}

@@ -28,6 +28,7 @@ from mcpdiag.api.routes import debug, diagnostics, guides, overview, problems, s
 from mcpdiag.api.routes.ui import mount_ui
 from mcpdiag.api.settings import ApiSettings
 from mcpdiag.bundle.load import BundleInfo
+from mcpdiag.collector.bodybound import BodyBound
 from mcpdiag.collector.handlers import error_response
 from mcpdiag.collector.logging import RequestIdMiddleware
 from mcpdiag.store.base import EventStore
@@ -146,5 +147,6 @@ def create_viewer_app(
     mount_ui(app)
     install_api_error_handlers(app)
     app.add_middleware(ReadOnly)
+    app.add_middleware(BodyBound)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -61,6 +61,11 @@ class BundleSettings(BaseSettings):
         return self
 
     @property
+    def bundle_open_max_bytes(self) -> int:
+        """`bundle_open_max_mb` in bytes: the bound of a bundle's upload."""
+        return int(self.bundle_open_max_mb * 1024 * 1024)
+
+    @property
     def encryption(self) -> Encryption | None:
         """Encryption to the configured recipients, or None."""
         return Encryption(recipients=self.bundle_recipients) if self.bundle_recipients else None

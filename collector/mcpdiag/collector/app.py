@@ -13,8 +13,10 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 
 from mcpdiag.collector.auth import check_metrics_token
+from mcpdiag.collector.bodybound import BodyBound
 from mcpdiag.collector.handlers import install_error_handlers
 from mcpdiag.collector.heap import startup_heap_frozen
+from mcpdiag.collector.ingest import INGEST_BODIES
 from mcpdiag.collector.ingest import router as ingest_router
 from mcpdiag.collector.logging import RequestIdMiddleware, configure_logging
 from mcpdiag.collector.metrics import METRICS_CONTENT_TYPE
@@ -45,6 +47,7 @@ def create_collector_app(
     app.state.collector = runtime
     app.include_router(ingest_router)
     install_error_handlers(app)
+    app.add_middleware(BodyBound, larger=INGEST_BODIES)
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/metrics", include_in_schema=False)

@@ -28,6 +28,11 @@ from mcpdiag.emitters.redact import quoted
 from mcpdiag.emitters.text import json_problem, scrub_surrogates
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
+"""An ingest request's body, compressed and decompressed (`read_body`)."""
+MAX_JSON_BODY_BYTES = 1024 * 1024
+"""The body of any other request (a JSON parameter: the doctor, a bundle request), read whole before the route
+runs, even before its caller is authenticated; every app sets it (`FastAPI(max_body_size=...)`) and the routes
+that read larger bodies themselves raise it for theirs."""
 MAX_EVENTS = 1000
 MAX_GZIP_MEMBERS = 4096
 """Members in one gzip body: one per event of the largest batch, and then some (each costs a new inflater)."""

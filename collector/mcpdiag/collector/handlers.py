@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -71,10 +74,23 @@ async def _collector_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, exc.code, str(exc), {"Retry-After": "1"})
 
 
+def unreadable_json(error: Mapping[str, Any]) -> JSONResponse | None:
+    """The 400 for a JSON body FastAPI could not parse (its own message is only "JSON decode error"): what
+    is wrong and where; None for any other validation error."""
+    if error.get("type") != "json_invalid":
+        return None
+    at = tuple(error.get("loc", ()))[-1:]
+    problem = str((error.get("ctx") or {}).get("error", "it cannot be read"))
+    where = f" (at character {at[0]:,})" if at and isinstance(at[0], int) else ""
+    return error_response(400, "invalid_json", f"the body is not valid JSON: {problem}{where}")
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    if (unreadable := unreadable_json(first)) is not None:
+        return unreadable
     where = field_path(tuple(part for part in first.get("loc", ()) if part != "body")) or "request"
     return error_response(400, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
 

@@ -11,7 +11,15 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
 from mcpdiag.collector.auth import check_ingest_key, presented_key
-from mcpdiag.collector.body import JSON, NDJSON, PROTOBUF, media_type, parse_events, read_body
+from mcpdiag.collector.body import (
+    JSON,
+    MAX_BODY_BYTES,
+    NDJSON,
+    PROTOBUF,
+    media_type,
+    parse_events,
+    read_body,
+)
 from mcpdiag.collector.budget import key_id
 from mcpdiag.collector.errors import InvalidBodyError, RequestTimeoutError, UnsupportedMediaTypeError
 from mcpdiag.collector.handlers import ErrorBody
@@ -53,6 +61,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(tags=["ingest"], dependencies=[Depends(require_ingest_key)])
+EVENTS_PATH = "/v1/events"
+LOGS_PATH = "/v1/logs"
+INGEST_BODIES = {EVENTS_PATH: MAX_BODY_BYTES, LOGS_PATH: MAX_BODY_BYTES}
+"""The ingest routes' bodies, which they read themselves (`read_body`), and their bound (`BodyBound`)."""
 
 
 async def _body(request: Request, runtime: CollectorRuntime) -> bytes:
@@ -88,7 +100,7 @@ async def _store(runtime: CollectorRuntime, intake: Intake, endpoint: str, key: 
 
 
 @router.post(
-    "/v1/events",
+    EVENTS_PATH,
     status_code=202,
     response_model=IngestResponse,
     responses=_ERRORS,
@@ -130,7 +142,7 @@ async def post_events(request: Request, runtime: Runtime) -> IngestResponse:
 
 
 @router.post(
-    "/v1/logs",
+    LOGS_PATH,
     responses={
         200: {
             "description": "ExportLogsServiceResponse, in the request's encoding",

@@ -34,6 +34,8 @@ from mcpdiag.bundle.verify import verify_bundle
 from mcpdiag.emitters.redact import quoted
 
 router = APIRouter(prefix="/api/admin/bundles", tags=["bundles"])
+UPLOAD_PATH = router.prefix
+"""The upload route, which reads its body itself (within `bundle_open_max_bytes`)."""
 MAX_FIELD = 1 << 20
 
 
@@ -87,7 +89,7 @@ async def upload(request: Request, principal: AdminUser, store: Store) -> JSONRe
     """The bundle's preview: counts, servers, window, host and a verify run; `open` it next."""
     bundles = bundles_of(request)
     await bundles.reserve()
-    limit = int(bundles.settings.bundle_open_max_mb * 1024 * 1024)
+    limit = bundles.settings.bundle_open_max_bytes
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise PayloadTooLargeError(f"file: the upload exceeds {limit // (1024 * 1024):,} MiB")

@@ -24,6 +24,8 @@ from mcpdiag.store import EventStore, InvalidQueryError
 from mcpdiag.store.transfer import CONTENT_TYPE, ExportPlan, ExportSelection, export_gzip, plan_export
 
 router = APIRouter(prefix="/api/admin", tags=["export and import"])
+IMPORT_PATH = router.prefix + "/import"
+"""The upload route, which reads its body itself (within `import_max_bytes`)."""
 SAMPLE_LINES = 200
 FILTERS = {"repeatable": ("server",), "scalar": ("since", "until", "userId", "severity")}
 
@@ -195,7 +197,7 @@ async def import_events(
         actor=principal.user_id,
         now=created_now(store),
     )
-    limit = int(settings.import_max_mb * 1024 * 1024)
+    limit = settings.import_max_bytes
     try:
         await receive_upload(request.headers, request.stream(), job, limit)
         await record_audit(
