@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml | $(PY)
 VENV1  := .venv-mcp1
 PY1    := $(VENV1)/bin/python
 STAMP1 := $(VENV1)/.installed-mcp1
-MCP1_TESTS := tests/e2e/test_failure_zoo.py tests/e2e/test_failure_zoo_2026.py tests/emitters/test_classifier.py \
+MCP1_TESTS := tests/e2e/test_failure_zoo.py tests/e2e/test_failure_zoo_2026.py tests/e2e/test_cut_secrets.py tests/emitters/test_classifier.py \
 	tests/emitters/mcp tests/doctor/test_doctor.py tests/cli/test_doctor_cli.py tests/doctor/test_doctor_ssrf.py
 
 REDACTION_TESTS := tests/emitters/test_redact.py tests/emitters/test_redact_contexts.py \

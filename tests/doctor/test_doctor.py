@@ -18,7 +18,7 @@ from tests.doctor.doctor_support import TlsServers, broken_mcp_app, tls_servers
 from tests.e2e.oauth_server import OAuthZoo
 from tests.e2e.servers import free_port, misbehaving_app, serve, zoo_server
 
-ZOO_TOOLS = {"echo", "fail", "slow", "traced_fail"}
+ZOO_TOOLS = {"echo", "fail", "refuse", "slow", "traced_fail"}
 SECRET = "doctor-secret-token-4f1c9a7e"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,7 +83,7 @@ async def test_a_healthy_server_passes_every_step_and_counts_its_tools(zoo: int)
     }  # fmt: skip
     # The zoo's tools have no descriptions: that works, but models pick tools by them.
     assert "4 without a description" in report.step("tools").summary
-    assert report.step("tools").summary.startswith("4 tools")
+    assert report.step("tools").summary.startswith("5 tools")
     assert all(name in (report.step("tools").detail or "") for name in ZOO_TOOLS)
     assert "zoo" in report.step("mcp").summary and "protocol" in report.step("mcp").summary
     assert all(s.duration_ms is not None for s in report.steps if s.status == "ok")
@@ -97,7 +97,7 @@ async def test_a_healthy_server_passes_every_step_and_counts_its_tools(zoo: int)
 async def test_the_sse_transport_walks_the_same_ladder(zoo_sse: int) -> None:
     report = await run_doctor(f"http://127.0.0.1:{zoo_sse}/sse", options(transport="sse"))
     assert report.ok, report.to_dict()
-    assert report.step("tools").summary.startswith("4 tools")
+    assert report.step("tools").summary.startswith("5 tools")
 
 
 async def test_a_name_that_does_not_resolve_fails_at_dns() -> None:

@@ -23,9 +23,11 @@ from mcpdiag.emitters.mcp.sdk import SDK_LINE, types
 if SDK_LINE == 2:
     from mcp.server.mcpserver import Context
     from mcp.server.mcpserver import MCPServer as Server
+    from mcp.server.mcpserver.exceptions import ToolError
 else:  # the 1.x line's server is FastMCP
     from mcp.server.fastmcp import Context  # type: ignore[no-redef]
     from mcp.server.fastmcp import FastMCP as Server  # type: ignore[no-redef]
+    from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef]
 
 
 def free_port() -> int:
@@ -216,6 +218,12 @@ def zoo_server(received: list[str | None] | None = None, *, elicits: bool = Fals
     @mcp.tool()
     def fail(reason: str) -> str:
         raise ValueError(reason)
+
+    @mcp.tool()
+    def refuse(reason: str) -> str:
+        """Fails with `reason` in its error text, on both SDK lines (2.x shows an unexpected error's name
+        only)."""
+        raise ToolError(reason)
 
     @mcp.tool()
     async def slow(seconds: float) -> str:

@@ -125,6 +125,7 @@ async def test_healthy_session_reports_lifecycle_and_tool_errors(
     assert session.last_debug_id == event["traceId"]
     codes = [e["code"] for e in capture.events()]
     assert codes == ["MCP_CONNECTED", "MCP_TOOL_ERROR", "MCP_DISCONNECTED"]
+    assert ended_by(capture) is None  # a tool's own error is the server working
     for lifecycle in ("MCP_CONNECTED", "MCP_DISCONNECTED"):
         check_event(capture, planted, lifecycle, "lifecycle")
 
@@ -152,6 +153,27 @@ async def test_tool_call_past_its_timeout_is_a_timeout(
     event = check_failure(capture, planted, info.value, "MCP_TIMEOUT", "tool_call")
     assert event["tool"] == "slow"
     assert session.last_debug_id == info.value.debug_id
+    assert ended_by(capture) == "MCP_TIMEOUT"  # the session ended in it: the card is not a clean idle
+
+
+def ended_by(capture: Capture) -> object:
+    """The `ended_by` attr of the session's (last) MCP_DISCONNECTED, None when it has none."""
+    (last,) = [e for e in capture.events() if e["code"] == "MCP_DISCONNECTED"][-1:]
+    attrs = last.get("attrs")
+    return attrs.get("ended_by") if isinstance(attrs, dict) else None
+
+
+async def test_a_call_that_works_after_a_failure_ends_the_session_cleanly(
+    capture: Capture, planted: Planted, mcp_port: int
+) -> None:
+    """A failed call the host caught, then one that worked: the session's close is a clean one."""
+    async with open_session(
+        "zoo", emitter=capture.emitter, url=planted.url(mcp_port, "/mcp"), **FAST
+    ) as session:
+        with pytest.raises(MCPDiagnosticError):
+            await session.call_tool("slow", {"seconds": 5}, timeout=0.3)
+        await session.call_tool("echo", {"text": "back"})
+    assert ended_by(capture) is None
 
 
 async def test_server_killed_during_a_tool_call_is_connection_refused(
@@ -173,6 +195,7 @@ async def test_server_killed_during_a_tool_call_is_connection_refused(
     await killer
     event = check_failure(capture, planted, info.value, "MCP_CONNECTION_REFUSED", "tool_call")
     assert event["tool"] == "slow"
+    assert ended_by(capture) == "MCP_CONNECTION_REFUSED"
 
 
 async def test_missing_stdio_command_is_a_spawn_failure(capture: Capture, planted: Planted) -> None:

@@ -34,8 +34,11 @@ def test_a_url_without_a_host_names_no_endpoint(url: str) -> None:
     assert url_endpoint(url) is None
 
 
-def test_an_endpoint_is_bounded() -> None:
-    assert len(url_endpoint("https://mcp.example.com/" + "a" * 5000) or "") == 512
+def test_an_endpoint_is_bounded_without_half_a_segment() -> None:
+    """A path segment the bound would cut goes whole (cut, it could be the head of a token)."""
+    assert url_endpoint("https://mcp.example.com/" + "a" * 5000) == "https://mcp.example.com/"
+    long = "https://mcp.example.com/" + "b" * 400 + "/" + "c" * 200
+    assert url_endpoint(long) == "https://mcp.example.com/" + "b" * 400 + "/"
 
 
 @pytest.mark.parametrize(

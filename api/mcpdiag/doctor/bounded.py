@@ -17,12 +17,13 @@ from dataclasses import dataclass
 
 import httpx2
 
+from mcpdiag.emitters.text import word_cut
+
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_RUN_BYTES = 8 * 1024 * 1024
 MAX_NAME_CHARS = 128
 """Names a server chooses (tools, serverInfo, schema properties): the MCP spec's bound for tool names."""
 _CREDENTIALS = ("authorization", "proxy-authorization", "cookie")
-_WORD_ENDS = (" ", "\n", "\t", ",", ";")
 
 Origin = tuple[str, str, int]
 
@@ -134,6 +135,5 @@ def clip(text: str, limit: int) -> str:
     (which never holds a space, comma or semicolon) is left half in the text."""
     if len(text) <= limit:
         return text
-    cut = text[:limit]
-    kept = cut[: max(cut.rfind(end) for end in _WORD_ENDS)] if any(e in cut for e in _WORD_ENDS) else ""
+    kept = word_cut(text, limit)
     return f"{kept} … ({len(text) - len(kept):,} more characters not shown)"

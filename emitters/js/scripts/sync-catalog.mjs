@@ -8,6 +8,7 @@ const doc = JSON.parse(readFileSync(source, "utf8"));
 const data = {
   codes: doc.codes,
   lifecycleCodes: doc.lifecycleCodes,
+  endedByAttr: doc.endedByAttr,
   fallbackCode: doc.fallbackCode,
   severities: doc.severities,
   touchpoints: doc.touchpoints,

@@ -206,6 +206,7 @@ export const CATALOG_DATA = {
     "MCP_OAUTH_COMPLETED",
     "MCP_OAUTH_STARTED"
   ],
+  "endedByAttr": "ended_by",
   "fallbackCode": "MCP_INTERNAL_ERROR",
   "severities": [
     "debug",

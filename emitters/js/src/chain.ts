@@ -89,9 +89,34 @@ export function errorChain(e: unknown): Thrown[] {
   return chain;
 }
 
-/** `text` cut to `limit` characters, marked with an ellipsis when cut. */
+/** Where a cut through prose may fall: no secret holds one of these (a registered one may hold `!` or `@`). */
+const WORD_ENDS = [" ", "\n", "\t", ",", ";"];
+/** Characters a secret (token, key, base64) is made of: a cut inside a run of them may split a secret. */
+const TOKEN_RUN = /[A-Za-z0-9\-_.~+/=%]+$/;
+
+/**
+ * The start of `text`, at most `limit` characters, cut at its last word end. Text is cut before it is
+ * redacted wherever pieces of it are put together first (an error's message, a tool's error, a response
+ * body in `detail`); a cut through a secret leaves a prefix no rule and no known-secret search recognises,
+ * so a cut never falls inside a word. A text without a word end in its first `limit` characters keeps nothing.
+ */
+export function wordCut(text: string, limit: number): string {
+  if (text.length <= limit) return text;
+  const cut = text.slice(0, limit);
+  return cut.slice(0, Math.max(0, ...WORD_ENDS.map((end) => cut.lastIndexOf(end))));
+}
+
+/** `text` in at most `limit` characters, cut at a word end (`wordCut`), marked with an ellipsis when cut. */
 export function clip(text: string, limit: number): string {
-  return text.length <= limit ? text : text.slice(0, limit - 1) + "…";
+  return text.length <= limit ? text : wordCut(text, limit - 1) + "…";
+}
+
+/**
+ * At most about `limit` characters of `text` to redact, without the run of token characters a cut went
+ * through (what is kept is whole, and the redactor judges it whole; it is cut to its final length after).
+ */
+export function cutForRedaction(text: string, limit: number): string {
+  return text.length <= limit ? text : text.slice(0, limit).replace(TOKEN_RUN, "");
 }
 
 /** `(code, message)` of a JSON-RPC error: v1 `McpError`, v2 `ProtocolError`; undefined for anything else. */

@@ -370,7 +370,7 @@ function detailOf(f: Facts, v: Verdict, http: HttpObservation | undefined): stri
         (http.streamCut ? "; stream ended before any event" : "") +
         (http.viaProxy ? "; via proxy" : ""),
     );
-    if (http.bodySnippet) lines.push(`body: ${http.bodySnippet.slice(0, MAX_BODY).split(/\s+/).join(" ")}`);
+    if (http.bodySnippet) lines.push(`body: ${clip(http.bodySnippet, MAX_BODY).split(/\s+/).join(" ")}`);
   }
   if (f.stderrTail) lines.push("stderr (tail):", f.stderrTail.slice(-MAX_STDERR).trim());
   return lines.join("\n");

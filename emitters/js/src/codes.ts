@@ -26,6 +26,8 @@ export const SEVERITY_RANK: Readonly<Record<Severity, number>> = Object.freeze(
 );
 export const FALLBACK_CODE: string = CATALOG_DATA.fallbackCode;
 export const LIFECYCLE_CODES: ReadonlySet<string> = new Set(CATALOG_DATA.lifecycleCodes);
+/** The attr of an MCP_DISCONNECTED whose session ended in a failure: that failure's code. */
+export const ENDED_BY_ATTR: string = CATALOG_DATA.endedByAttr;
 export const LIMITS = CATALOG_DATA.limits;
 
 /** Every known code → its `CodeInfo`, the same as Python's `mcpdiag.emitters.CATALOG`. */

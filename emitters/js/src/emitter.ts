@@ -3,7 +3,7 @@
 import { hostname } from "node:os";
 import { type Classification, type ClassifyOptions, classify } from "./classifier.js";
 import { CATALOG, LIMITS, SEVERITIES, SEVERITY_RANK, type Severity, codeInfo } from "./codes.js";
-import { type WireEvent, boundedAttrs, fit, formatTs } from "./event.js";
+import { type WireEvent, attrsCut, boundedAttrs, fit, formatTs } from "./event.js";
 import { newEventId, newTraceId } from "./ids.js";
 import { activeSpanIds } from "./otel.js";
 import { Coalescer, DEFAULT_WINDOW_MS } from "./coalesce.js";
@@ -460,7 +460,7 @@ export class Emitter {
     const redactor = this.redactor;
     event.messageSafe = redactor.string(event.messageSafe, {}).slice(0, LIMITS.maxMessageSafe);
     event.detail = event.detail ? redactor.string(event.detail, {}).slice(0, LIMITS.maxDetail) : null;
-    if (Object.keys(event.attrs).length) event.attrs = redactor.event(event.attrs)[0];
+    if (Object.keys(event.attrs).length) event.attrs = attrsCut(redactor.event(event.attrs)[0]);
     fit(event);
     return event;
   }

@@ -1,4 +1,5 @@
 // The wire event (DESIGN.md, camelCase) and the bounds every emitted event keeps.
+import { cutForRedaction } from "./chain.js";
 import { LIMITS } from "./codes.js";
 
 export type AttrValue = string | number | boolean | null;
@@ -68,9 +69,18 @@ export function boundedAttrs(attrs: Record<string, unknown> | null | undefined):
     else if (typeof raw === "number") value = Number.isFinite(raw) ? raw : String(raw);
     else if (typeof raw === "string" || typeof raw === "boolean") value = raw;
     else value = String(raw);
-    out[key.slice(0, 64) || "_"] = typeof value === "string" ? value.slice(0, MAX_ATTR_VALUE) : value;
+    // Cut safely for the redactor, which sees it next; `attrsCut` gives it its final length after.
+    out[key.slice(0, 64) || "_"] = typeof value === "string" ? cutForRedaction(value, 4 * MAX_ATTR_VALUE) : value;
   }
   return out;
+}
+
+/** `attrs` (redacted) with each string at most `MAX_ATTR_VALUE` characters long. */
+export function attrsCut(attrs: Record<string, AttrValue>): Record<string, AttrValue> {
+  for (const [key, value] of Object.entries(attrs)) {
+    if (typeof value === "string" && value.length > MAX_ATTR_VALUE) attrs[key] = value.slice(0, MAX_ATTR_VALUE);
+  }
+  return attrs;
 }
 
 /** A cheap upper bound of the event's encoded size: every character escaped at worst to 6 bytes. */

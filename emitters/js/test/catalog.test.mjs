@@ -13,7 +13,7 @@ test("the package's catalog is emitters/catalog.json, entry for entry (run scrip
     assert.deepEqual({ ...CATALOG[code] }, entry, code);
     for (const field of ["code", "severity", "retryable", "action", "message", "title"]) assert.ok(field in CATALOG[code]);
   }
-  for (const key of ["lifecycleCodes", "fallbackCode", "severities", "touchpoints", "transports", "actions", "wireFields", "limits", "redactionRules"]) {
+  for (const key of ["lifecycleCodes", "endedByAttr", "fallbackCode", "severities", "touchpoints", "transports", "actions", "wireFields", "limits", "redactionRules"]) {
     assert.deepEqual(CATALOG_DATA[key], shared[key], key);
   }
   assert.deepEqual([...LIFECYCLE_CODES].sort(), [...shared.lifecycleCodes].sort());

@@ -246,6 +246,21 @@ for (const line of SDK_LINES) {
       const event = await checkFailure(cap, secrets, err, "MCP_TIMEOUT", "tool_call");
       assert.equal(event.tool, "slow");
       assert.equal(session.lastDebugId, err.debugId);
+      // The session ended in that failure: its disconnect says so (the card is then not a clean idle).
+      const closed = (await cap.events()).filter((e) => e.code === "MCP_DISCONNECTED");
+      assert.equal(closed.at(-1)?.attrs?.ended_by, "MCP_TIMEOUT");
+    });
+
+    it("a call that works after a failure makes the session's close a clean one", async () => {
+      const cap = capture();
+      const secrets = planted();
+      const session = await openSession("zoo", { emitter: cap.emitter, url: secrets.url(servers.http.port, "/mcp"), sdk: line, ...FAST });
+      await failure(() => session.callTool("slow", { seconds: 5 }, { timeoutMs: 300 }));
+      await session.callTool("echo", { text: "back" });
+      await session.close();
+      const closed = (await cap.events()).filter((e) => e.code === "MCP_DISCONNECTED");
+      assert.equal(closed.length, 1);
+      assert.equal(closed[0].attrs?.ended_by, undefined);
     });
 
     it("an unknown tool is MCP_TOOL_ERROR", async () => {

@@ -24,6 +24,7 @@ from mcpdiag.emitters.catalog_cases import ENCODINGS, REDACTION_CASES, SECRET_KI
 from mcpdiag.emitters.catalog_vectors import CASES, redaction_vectors
 from mcpdiag.emitters.codes import (
     CATALOG,
+    ENDED_BY_ATTR,
     FALLBACK_CODE,
     LIFECYCLE_CODES,
     Action,
@@ -56,6 +57,7 @@ def catalog_document() -> dict[str, Any]:
             for code, info in CATALOG.items()
         },
         "lifecycleCodes": sorted(LIFECYCLE_CODES),
+        "endedByAttr": ENDED_BY_ATTR,
         "fallbackCode": FALLBACK_CODE,
         "severities": [s.value for s in Severity],
         "touchpoints": [t.value for t in Touchpoint],

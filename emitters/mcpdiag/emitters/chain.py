@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import ssl
 
+from mcpdiag.emitters.text import clip
+
 MAX_CHAIN_DEPTH = 20
 MAX_CHAIN_LEN = 64
 MAX_EXC_TEXT = 300
@@ -92,11 +94,6 @@ def jsonrpc_error(exc: BaseException) -> tuple[int, str] | None:
     if not isinstance(code, int) or isinstance(code, bool):
         return None
     return code, message if isinstance(message, str) else exception_text(exc)
-
-
-def clip(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters, marked with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 
 from mcpdiag.emitters.chain import (
     MAX_CHAIN_DEPTH,
-    clip,
     exception_chain,
     exception_names,
     exception_text,
@@ -28,6 +27,7 @@ from mcpdiag.emitters.classify_report import detail_text, report_attrs
 from mcpdiag.emitters.codes import code_info
 from mcpdiag.emitters.event import MAX_DETAIL, MAX_MESSAGE_SAFE, AttrValue
 from mcpdiag.emitters.redact import Redactor
+from mcpdiag.emitters.text import clip
 
 __all__ = [
     "MAX_CHAIN_DEPTH",

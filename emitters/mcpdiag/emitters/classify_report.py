@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 
-from mcpdiag.emitters.chain import clip, describe_exception, jsonrpc_error, qualified_name
+from mcpdiag.emitters.chain import describe_exception, jsonrpc_error, qualified_name
 from mcpdiag.emitters.classify_facts import Facts, HttpObservation, Verdict
 from mcpdiag.emitters.classify_http import HEADERS
 from mcpdiag.emitters.event import AttrValue
+from mcpdiag.emitters.text import clip
 
 _MAX_DESCRIBED = 12
 _MAX_STDERR = 1500
@@ -39,7 +40,7 @@ def detail_text(f: Facts, verdict: Verdict, cancelled: int, http: HttpObservatio
         if http.jsonrpc_code is not None:
             lines.append(f"body: JSON-RPC error {http.jsonrpc_code}: {clip(http.jsonrpc_message or '', 200)}")
         elif http.body_snippet:
-            lines.append(f"body: {' '.join(http.body_snippet[:_MAX_BODY].split())}")
+            lines.append(f"body: {' '.join(clip(http.body_snippet, _MAX_BODY).split())}")
     if verdict.code == "MCP_PROCESS_EXITED":
         # "Connection closed" says nothing of when: before initialize is a server that cannot start at all
         # (a missing setting, or an import that broke with an SDK upgrade), later one that crashed.

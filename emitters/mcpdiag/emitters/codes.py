@@ -268,6 +268,9 @@ CATALOG: Mapping[str, CodeInfo] = MappingProxyType({info.code: info for info in 
 """Every known code → its `CodeInfo`."""
 
 LIFECYCLE_CODES = frozenset({"MCP_CONNECTED", "MCP_DISCONNECTED", "MCP_OAUTH_STARTED", "MCP_OAUTH_COMPLETED"})
+ENDED_BY_ATTR = "ended_by"
+"""The attr of an MCP_DISCONNECTED whose session ended in a failure (its last request failed): that failure's
+code. The server's state is then that failure's, not a clean `idle`."""
 TOOL_ERROR = "MCP_TOOL_ERROR"
 """A tool's own error (`isError`): the server worked, so it is counted apart from the server's failures."""
 

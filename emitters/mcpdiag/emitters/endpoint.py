@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from mcpdiag.emitters.text import token_cut
+
 MAX_ENDPOINT_CHARS = 512
 
 
@@ -24,11 +26,11 @@ def url_endpoint(url: str) -> str | None:
         return None
     shown = f"[{host}]" if ":" in host else host
     netloc = f"{shown}:{port}" if port is not None else shown
-    return f"{parts.scheme.lower()}://{netloc}{parts.path}"[:MAX_ENDPOINT_CHARS]
+    return token_cut(f"{parts.scheme.lower()}://{netloc}{parts.path}", MAX_ENDPOINT_CHARS)
 
 
 def command_endpoint(command: str) -> str | None:
     """The file name of a stdio server's command (`npx`, `my-server`); None for an empty command."""
     # Either separator: a host on Windows names `C:\tools\srv.exe`; the folders are no one's business.
     name = command.strip().replace("\\", "/").rstrip("/").rpartition("/")[2]
-    return name[:MAX_ENDPOINT_CHARS] or None
+    return token_cut(name, MAX_ENDPOINT_CHARS) or None

@@ -18,6 +18,7 @@ REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _TOKEN_CHARS = string.ascii_letters + string.digits + "-_.~+/=%"
 """Characters a secret (token, key, base64) is made of: a cut inside a run of them may split a secret."""
+_SEGMENT_CHARS = _TOKEN_CHARS.replace("/", "")
 _BINARY_HEAD = 1024
 
 
@@ -93,6 +94,37 @@ def to_text(value: object) -> str:
     except Exception:
         return f"<unprintable {type_name(value)}>"
     return scrub_surrogates(text)
+
+
+WORD_ENDS = (" ", "\n", "\t", ",", ";")
+"""Where a cut through prose may fall: no secret holds one of these (a registered secret may hold any other
+character, `!` and `@` as much as a token's)."""
+
+
+def word_cut(text: str, limit: int) -> str:
+    """The start of `text`, at most `limit` characters, cut at its last word end (`WORD_ENDS`).
+
+    Text is cut before it is redacted wherever pieces of it are put together first (an exception's message,
+    a tool's error, a response body in `detail`); a cut through a secret leaves a prefix no rule and no
+    known-secret search recognises, so a cut never falls inside a word: what is kept is whole, and the
+    redactor judges it whole. A text without a word end in its first `limit` characters keeps nothing.
+    """
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    return cut[: max(cut.rfind(end) for end in WORD_ENDS)] if any(end in cut for end in WORD_ENDS) else ""
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, cut at a word end (`word_cut`) and marked with an ellipsis
+    when cut."""
+    return text if len(text) <= limit else word_cut(text, limit - 1) + "…"
+
+
+def token_cut(text: str, limit: int) -> str:
+    """The start of `text`, at most `limit` characters, without the run of token characters a cut went
+    through, back to a `/` (a URL's or a name's last segment: cut, it could be the head of a token)."""
+    return text if len(text) <= limit else text[:limit].rstrip(_SEGMENT_CHARS)
 
 
 def cut_for_redaction(text: str, limit: int) -> str:

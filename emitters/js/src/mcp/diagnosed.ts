@@ -1,5 +1,6 @@
 // A session returned by `openSession`: each call runs under its own trace (sent as `traceparent`), and its
 // failures leave as emitted MCPDiagnosticErrors.
+import { clip } from "../chain.js";
 import { MCPDiagnosticError } from "../errors.js";
 import { type TraceContext, currentTrace } from "./hooks.js";
 import { type SessionRun, newTraceContext } from "./run.js";
@@ -29,7 +30,9 @@ export class DiagnosedSession {
     const trace = newTraceContext();
     this.run.observer.lastError = undefined;
     try {
-      return await currentTrace.run(trace, () => work(trace));
+      const answer = await currentTrace.run(trace, () => work(trace));
+      this.run.endedBy = undefined;
+      return answer;
     } catch (err) {
       if (err instanceof MCPDiagnosticError) throw err;
       const failure = await this.run.fail(err, touchpoint, trace);
@@ -59,7 +62,7 @@ export class DiagnosedSession {
           const text = (result.content ?? []).filter((c) => c?.type === "text").map((c) => c.text).join(" ");
           const event = this.run.emit("MCP_TOOL_ERROR", "tool_call", {
             tool: name,
-            detail: text.slice(0, MAX_TOOL_DETAIL) || null,
+            detail: clip(text, MAX_TOOL_DETAIL) || null,
             traceId: trace.traceId,
             spanId: trace.spanId,
           });
@@ -86,7 +89,7 @@ export class DiagnosedSession {
     } catch {
       await this.transport.close().catch(() => {});
     } finally {
-      this.run.emit("MCP_DISCONNECTED", "lifecycle");
+      this.run.disconnected();
     }
   }
 }

@@ -3,6 +3,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { connect } from "node:net";
 import type { Readable } from "node:stream";
+import { wordCut } from "../chain.js";
 import type { HttpObservation } from "../classifier.js";
 
 const SNIPPET_BYTES = 512;
@@ -126,7 +127,7 @@ export function observingFetch(observer: FetchObserver, inner: typeof fetch = gl
     let snippet: string | undefined;
     if (response.body && !NULL_BODY.has(response.status)) {
       const body = await readCapped(response.body);
-      snippet = Buffer.from(body.subarray(0, SNIPPET_BYTES)).toString("utf8");
+      snippet = wordCut(Buffer.from(body.subarray(0, 4 * SNIPPET_BYTES)).toString("utf8"), SNIPPET_BYTES);
       response = new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
     }
     observer.last = seen({ bodySnippet: snippet });

@@ -2,6 +2,7 @@
 // an emitted MCPDiagnosticError.
 import { errorChain, errorNames, prop } from "../chain.js";
 import { classificationFor } from "../classifier.js";
+import { ENDED_BY_ATTR } from "../codes.js";
 import type { Emitter } from "../emitter.js";
 import { MCPDiagnosticError } from "../errors.js";
 import type { WireEvent } from "../event.js";
@@ -63,6 +64,12 @@ export class SessionRun {
     this.observer = { proxyInUse: options.proxyInUse ?? false, watchGetStreams: transport === "sse" };
   }
 
+  /**
+   * The code of the session's last failure, unless a request succeeded since: a session that closes with it
+   * set ended in that failure, and its MCP_DISCONNECTED says so (the API then shows that failure's state).
+   */
+  endedBy: string | undefined;
+
   fields(): Record<string, string | undefined> {
     const { userId, conversationId, runId } = this.options;
     return { transport: this.transport, userId, conversationId, runId };
@@ -74,6 +81,7 @@ export class SessionRun {
 
   refuse(code: string, touchpoint: string, detail: string): MCPDiagnosticError {
     const event = this.emit(code, touchpoint, { detail });
+    this.endedBy = code;
     const found = classificationFor(code, { server: this.server, detail });
     return new MCPDiagnosticError(found, { debugId: event.traceId, event });
   }
@@ -106,7 +114,13 @@ export class SessionRun {
       traceId: trace?.traceId,
       spanId: trace?.spanId,
     });
+    this.endedBy = found.code;
     return new MCPDiagnosticError(found, { debugId: event.traceId, event, cause: err });
+  }
+
+  /** Emit the session's MCP_DISCONNECTED, naming the failure it ended in, if any (`endedBy`). */
+  disconnected(): void {
+    this.emit("MCP_DISCONNECTED", "lifecycle", this.endedBy ? { attrs: { [ENDED_BY_ATTR]: this.endedBy } } : {});
   }
 
   /** True when an established HTTP session lost its stream and nothing listens at the address any more. */

@@ -95,4 +95,4 @@ async def session_boundary(run: SessionRun) -> AsyncIterator[Boundary]:
         if run.errlog is not None:
             run.errlog.close()
         if run.established:
-            run.emit("MCP_DISCONNECTED", "lifecycle")
+            run.disconnected()

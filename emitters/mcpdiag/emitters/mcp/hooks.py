@@ -14,6 +14,7 @@ from mcpdiag.emitters.classifier import HttpObservation
 from mcpdiag.emitters.mcp.answers import AnswerWatch, request_id_of
 from mcpdiag.emitters.mcp.sdk import SDK_KEEPS_REDIRECTS_IN_ORIGIN, SDK_LINE, http
 from mcpdiag.emitters.mcp.tracing import body_traceparent
+from mcpdiag.emitters.text import word_cut
 
 _SNIPPET_BYTES = 512
 _MAX_READ = 64 * 1024
@@ -66,7 +67,7 @@ class ObservingTransport(http.AsyncBaseTransport):
             if json_error and not truncated:
                 rpc = _jsonrpc_error(body)
             else:
-                snippet = body[:_SNIPPET_BYTES].decode("utf-8", "replace")
+                snippet = word_cut(body[: 4 * _SNIPPET_BYTES].decode("utf-8", "replace"), _SNIPPET_BYTES)
             response = http.Response(
                 response.status_code,
                 headers=response.headers,

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO, TypeVar
 
 from mcpdiag.emitters.classifier import Classification, classification_for, exception_chain
+from mcpdiag.emitters.codes import ENDED_BY_ATTR
 from mcpdiag.emitters.emitter import Emitter
 from mcpdiag.emitters.errors import MCPDiagnosticError, StreamCutError
 from mcpdiag.emitters.mcp.hooks import ObservingTransport, stderr_tail, tcp_reachable
 from mcpdiag.emitters.mcp.oauth import ObservedOAuth
 from mcpdiag.emitters.mcp.sdk import McpError
 from mcpdiag.emitters.mcp.tracing import sent_trace_id
+from mcpdiag.emitters.text import clip
 
 TransportName = Literal["streamable-http", "sse", "stdio"]
 _T = TypeVar("_T")
@@ -24,7 +26,7 @@ def tool_error_text(result: object) -> str | None:
     """The text a failed tool call returned (its text content blocks), cut for `detail`; None if none."""
     content = getattr(result, "content", None) or ()
     text = " ".join(t for c in content if isinstance(t := getattr(c, "text", None), str))
-    return text[:_MAX_TOOL_DETAIL] or None
+    return clip(text, _MAX_TOOL_DETAIL) or None
 
 
 @dataclass
@@ -44,6 +46,9 @@ class SessionRun:
     invalid_messages: list[Exception] = field(default_factory=list)
     endpoint: str | None = None
     """Where the session connects (`url_endpoint` / `command_endpoint`): named in its connection events."""
+    ended_by: str | None = None
+    """The code of the session's last failure, unless a request succeeded since: a session that closes
+    with it set ended in that failure, and its MCP_DISCONNECTED says so (`ENDED_BY_ATTR`)."""
 
     def event_fields(self, touchpoint: str | None = None) -> dict[str, Any]:
         """Fields every event of the session carries; those off a tool call also name the endpoint (an
@@ -71,7 +76,12 @@ class SessionRun:
 
     async def request(self, call: Callable[[], Awaitable[_T]]) -> _T:
         """Await one SDK request; on 1.x it ends at once with `StreamCutError` if the hook saw its answer
-        lost (where the SDK itself would wait for the read timeout)."""
+        lost (where the SDK itself would wait for the read timeout). An answer clears `ended_by`."""
+        answer = await self._answer(call)
+        self.ended_by = None
+        return answer
+
+    async def _answer(self, call: Callable[[], Awaitable[_T]]) -> _T:
         answers = self.hook.answers if self.hook is not None else None
         if answers is None:
             return await call()
@@ -87,6 +97,7 @@ class SessionRun:
     def refuse(self, code: str, touchpoint: str, detail: str) -> MCPDiagnosticError:
         """Emit `code` chosen without an exception and return the error to raise."""
         event = self.emit(code, touchpoint, detail=detail)
+        self.ended_by = code
         found = classification_for(code, server=self.server, detail=detail)
         return MCPDiagnosticError.from_classification(found, debug_id=str(event["traceId"]), event=event)
 
@@ -107,7 +118,13 @@ class SessionRun:
             **self.event_fields(touchpoint),
         )
         assert isinstance(found, Classification)
+        self.ended_by = found.code
         return MCPDiagnosticError.from_classification(found, debug_id=str(event["traceId"]), event=event)
+
+    def disconnected(self) -> None:
+        """Emit the session's MCP_DISCONNECTED, naming the failure it ended in, if any (`ended_by`)."""
+        ended = {ENDED_BY_ATTR: self.ended_by} if self.ended_by else {}
+        self.emit("MCP_DISCONNECTED", "lifecycle", **ended)
 
     async def fail_at_boundary(self, exc: BaseException) -> MCPDiagnosticError:
         """The error for a failure that left the transport: pick the touchpoint, probe a cut stream."""
