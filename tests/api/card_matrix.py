@@ -89,6 +89,47 @@ CASES = (
         ),
         Card("failing", "MCP_PROCESS_EXITED", failures=1, tool_errors=1),
     ),
+    # The session ended in that death: its MCP_DISCONNECTED names it, and the card still says so (it said
+    # idle and resolved, found by a pass as an embedding developer).
+    Case(
+        "died-mid-call-then-closed",
+        (
+            Step(30, "MCP_CONNECTED"),
+            Step(5, "MCP_PROCESS_EXITED", touchpoint="tool_call"),
+            Step(5, "MCP_DISCONNECTED", attrs=(("ended_by", "MCP_PROCESS_EXITED"),)),
+        ),
+        Card("failing", "MCP_PROCESS_EXITED", failures=1),
+    ),
+    # A call that timed out ended the session (the host's block left with it): the server is unreachable.
+    Case(
+        "timed-out-then-closed",
+        (
+            Step(30, "MCP_CONNECTED"),
+            Step(6, "MCP_TIMEOUT", touchpoint="tool_call"),
+            Step(5, "MCP_DISCONNECTED", attrs=(("ended_by", "MCP_TIMEOUT"),)),
+        ),
+        Card("unreachable", "MCP_TIMEOUT", failures=1),
+    ),
+    # A sign-in that ran out mid-session, then the close: the sign-in expired.
+    Case(
+        "signed-out-then-closed",
+        (
+            Step(30, "MCP_CONNECTED"),
+            Step(6, "MCP_AUTH_REQUIRED", touchpoint="tool_call"),
+            Step(5, "MCP_DISCONNECTED", attrs=(("ended_by", "MCP_AUTH_REQUIRED"),)),
+        ),
+        Card("auth_expired", "MCP_AUTH_REQUIRED", failures=1, requires_oauth=True),
+    ),
+    # A call failed, the next one worked, then the session closed: a clean close.
+    Case(
+        "recovered-then-closed",
+        (
+            Step(30, "MCP_CONNECTED"),
+            Step(6, "MCP_TIMEOUT", touchpoint="tool_call"),
+            Step(5, "MCP_DISCONNECTED"),
+        ),
+        Card("idle", "MCP_TIMEOUT", resolved=True, failures=1),
+    ),
     # The session closed normally long after an old failure: the failure is history, not the state.
     Case(
         "closed-after-old-error",

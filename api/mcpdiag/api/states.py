@@ -17,7 +17,8 @@ What a failure code says about a server, told apart so the card can say what to 
   listens any more, the session or sign-in ended) is that failure's state instead. Tool errors (a tool that
   ran and reported an error) never change the state.
 * `connected` — the latest state event is a connection (or a passing re-check) of the last 24 h.
-* `idle` — no session now and nothing wrong: a clean `MCP_DISCONNECTED`, a connection older than 24 h
+* `idle` — no session now and nothing wrong: a clean `MCP_DISCONNECTED` (one that names the failure its
+  session ended in, `ended_by`, is that failure's state), a connection older than 24 h
   (on-demand servers connect when used), or a re-check that reached the sign-in of a server the caller had
   connected to.
 * `unknown` — no event at all.
@@ -32,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mcpdiag.api.models import ConnectionState, ServerState
-from mcpdiag.emitters.codes import counts_as_failure
+from mcpdiag.emitters.codes import ENDED_BY_ATTR, counts_as_failure
 
 Event = Mapping[str, Any]
 
@@ -91,6 +92,13 @@ def _signed_in_before(event: Event, success: Event | None) -> bool:
     return success.get("userId") in (event.get("userId"), None)
 
 
+def ended_by(event: Event | None) -> str | None:
+    """The failure the session of an MCP_DISCONNECTED ended in (its `ended_by` attr), or None."""
+    attrs = event.get("attrs") if event is not None and event.get("code") == "MCP_DISCONNECTED" else None
+    found = attrs.get(ENDED_BY_ATTR) if isinstance(attrs, Mapping) else None
+    return found if isinstance(found, str) else None
+
+
 def failure_state(event: Event, success: Event | None) -> ServerState:
     """The state a failure means, given the caller's latest successful connection."""
     code = str(event.get("code"))
@@ -115,7 +123,9 @@ def derive_state(state_event: Event | None, success: Event | None, now: datetime
     if code in SUCCESS_CODES:
         return "idle" if now - _at(state_event) > IDLE_AFTER else "connected"
     if code == "MCP_DISCONNECTED":
-        return "idle"
+        ended = ended_by(state_event)
+        # A session that ended in a failure: that failure's state, not a resolved one.
+        return "idle" if ended is None else failure_state({**state_event, "code": ended}, success)
     if code == "MCP_OAUTH_STARTED":
         return "needs_auth"
     attrs = state_event.get("attrs")
@@ -138,6 +148,6 @@ def legacy_state(state: ServerState, state_event: Event | None) -> ConnectionSta
         return "unknown"
     if state_event is not None and state_event.get("code") == "MCP_OAUTH_STARTED":
         return "connecting"
-    if state == "idle" or not is_failure(state_event):
+    if state == "idle" or not (is_failure(state_event) or ended_by(state_event)):
         return "disconnected"
     return "error"

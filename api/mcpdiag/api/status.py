@@ -17,7 +17,8 @@ The facts, per server and per caller (a user sees their own and server-wide even
 * `recent` counts the failures and the tool errors of the last 24 h, so a failure in the window is
   always the card's `lastError` (or older than it), and "no failures" always means none in the window.
 * `requiresOAuth` is true when the state event is `MCP_AUTH_REQUIRED`, `MCP_OAUTH_TIMEOUT`,
-  `MCP_OAUTH_FAILED`, or a pending `MCP_OAUTH_STARTED`; `updatedAt` is the state event's `ts`.
+  `MCP_OAUTH_FAILED`, or a pending `MCP_OAUTH_STARTED` (or a disconnect whose session ended in one of
+  them, `states.ended_by`); `updatedAt` is the state event's `ts`.
 * `endpoint` is what the newest of those events (connection event, connection failure, last success) that
   names one says (`attrs.endpoint`: the emitter's URL without credentials or query, or the stdio command).
 * A connection test (`mcpdiag doctor`) that named no server is stored under `doctor:runs` with the
@@ -40,6 +41,7 @@ from mcpdiag.api.states import (
     RESOLVED_STATES,
     SUCCESS_CODES,
     derive_state,
+    ended_by,
     is_failure,
     legacy_state,
 )
@@ -178,7 +180,8 @@ def derive_status(facts: ServerFacts, now: datetime) -> ServerStatus:
     return ServerStatus(
         state=state,
         connection_state=legacy_state(state, state_event),
-        requires_o_auth=state_event is not None and state_event.get("code") in OAUTH_CODES,
+        requires_o_auth=state_event is not None
+        and (state_event.get("code") in OAUTH_CODES or ended_by(state_event) in OAUTH_CODES),
         last_error=last_error,
         updated_at=str(state_event["ts"]) if state_event is not None else None,
         recent=RecentCounts(
