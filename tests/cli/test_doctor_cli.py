@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -75,7 +76,7 @@ def test_a_healthy_server_prints_the_ladder_and_exits_0(zoo: int) -> None:
     lines = result.output.splitlines()
     assert any(line.strip().startswith("✓ dns") and " ms " in line for line in lines)
     assert any(line.strip().startswith("· tls") for line in lines)
-    assert any(line.strip().startswith("! tools") and "4 tools" in line for line in lines)
+    assert any(line.strip().startswith("! tools") and "5 tools" in line for line in lines)
     assert "Healthy, with 1 warning." in result.output and "Debug ID: " in result.output
 
 
@@ -94,6 +95,21 @@ def test_json_output_is_the_api_result(zoo: int) -> None:
     assert set(data) == {"ok", "code", "failedStep", "steps", "debugId", "action", "guide", "refused"}
     assert result.exit_code == (0 if data["ok"] else 1)
     assert data["failedStep"] == "http" and data["code"] == "MCP_ENDPOINT_NOT_FOUND"  # /sse is not served
+
+
+def test_the_ladder_names_its_target_without_credentials_or_arguments() -> None:
+    """A URL's userinfo and query and a command's arguments may hold secrets: the text output named them
+    whole on its first line (found by an adversarial pass), where the events name only the endpoint."""
+    password, token, port = secrets.token_hex(8), "ghp_" + secrets.token_hex(18), free_port()
+    url = f"http://ops:{password}@127.0.0.1:{port}/mcp?access_token={token}"
+    result = runner.invoke(cli, ["doctor", url])
+    assert result.exit_code == 1
+    assert password not in result.output and token[4:] not in result.output
+    assert result.output.startswith(f"mcpdiag doctor · http://127.0.0.1:{port}/mcp ")
+    command = [PYTHON, "-c", STDIO_EXIT_SCRIPT, "--api-key", token]
+    stdio = runner.invoke(cli, ["doctor", "--stdio", "--", *command])
+    assert token[4:] not in stdio.output
+    assert stdio.output.startswith(f"mcpdiag doctor · {Path(PYTHON).name} (stdio)")
 
 
 def test_a_stdio_server_runs_only_the_mcp_steps() -> None:

@@ -23,6 +23,7 @@ from mcpdiag.cli.text import cli_console, shown, terminal_safe
 from mcpdiag.collector.settings import get_collector_settings
 from mcpdiag.collector.validation import EventValidator
 from mcpdiag.emitters import Emitter, MemorySink
+from mcpdiag.emitters.endpoint import command_endpoint, url_endpoint
 from mcpdiag.store import sqlite_path
 from mcpdiag.store.backends import check_store_url, open_store
 from mcpdiag.store.errors import StoreError, UnsupportedStoreURLError
@@ -207,5 +208,8 @@ def doctor_command(
         typer.echo(json.dumps(report.to_dict(), indent=2))
         typer.echo(terminal_safe(f"Debug ID {report.debug_id}: {kept}"), err=True)
     else:
-        typer.echo(render(report, words[0] if not stdio else " ".join(words), kept))
+        # Named as its events name it: a URL without its userinfo or query, a command without its arguments
+        # (either may hold a secret; the ladder below is redacted).
+        target = command_endpoint(words[0]) if stdio else url_endpoint(words[0])
+        typer.echo(render(report, target or "(no target)", kept))
     raise typer.Exit(0 if report.ok else 1)
