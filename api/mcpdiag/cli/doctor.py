@@ -210,6 +210,6 @@ def doctor_command(
     else:
         # Named as its events name it: a URL without its userinfo or query, a command without its arguments
         # (either may hold a secret; the ladder below is redacted).
-        target = command_endpoint(words[0]) if stdio else url_endpoint(words[0])
-        typer.echo(render(report, target or "(no target)", kept))
+        named = command_endpoint(words[0]) if stdio else url_endpoint(words[0])
+        typer.echo(render(report, named or "(no target)", kept))
     raise typer.Exit(0 if report.ok else 1)
