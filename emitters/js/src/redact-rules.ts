@@ -135,7 +135,7 @@ export const TOKEN_RULES: readonly Rule[] = [
     ["-----begin"],
     String.raw`-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|$)`,
   ),
-  rule("jwt", ["eyj"], String.raw`eyJ(?<![${W}-]eyJ)${atomic("[A-Za-z0-9_-]{5,}")}(?:\.${atomic("[A-Za-z0-9_-]*")}){2,4}`),
+  rule("jwt", ["eyj"], String.raw`eyJ(?<![A-Za-z0-9]eyJ)${atomic("[A-Za-z0-9_-]{5,}")}(?:\.${atomic("[A-Za-z0-9_-]*")}){2,4}`),
   rule("aws_access_key_id", ["akia", "asia"], String.raw`A[KS]IA(?<![A-Za-z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9])`),
   rule(
     "aws_secret_access_key",
@@ -143,8 +143,8 @@ export const TOKEN_RULES: readonly Rule[] = [
     String.raw`(?<pre>${ci("aws")}(?<![A-Za-z0-9][Aa][Ww][Ss])[_-]?${ci("secret")}[_-]?${ci("access[_-]?")}?${ci("key")}` +
       String.raw`["']?[ \t]*[:=][ \t]*["']?)[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])`,
   ),
-  rule("github_token", ["_"], String.raw`g(?<![A-Za-z0-9_]g)(?:h[pousr]_[A-Za-z0-9]{36,}|ithub_pat_[A-Za-z0-9_]{22,})`),
-  rule("gitlab_token", ["glpat-"], String.raw`glpat-(?<![${W}-]glpat-)[${W}-]{20,}`),
+  rule("github_token", ["_"], String.raw`g(?<![A-Za-z0-9]g)(?:h[pousr]_[A-Za-z0-9]{36,}|ithub_pat_[A-Za-z0-9_]{22,})`),
+  rule("gitlab_token", ["glpat-"], String.raw`glpat-(?<![A-Za-z0-9]glpat-)[${W}-]{20,}`),
   rule("slack_token", ["xox", "xapp"], String.raw`x(?<![A-Za-z0-9]x)(?:ox[abposre]-|app-|oxe\.xox[bp]-)[A-Za-z0-9-]{10,}`),
   rule(
     "webhook_url",
@@ -157,10 +157,10 @@ export const TOKEN_RULES: readonly Rule[] = [
   rule("stripe_key", ["_"], String.raw`sk_(?:live|test)_(?<![A-Za-z0-9]sk_(?:live|test)_)[A-Za-z0-9]{16,}`),
   rule("stripe_key", ["_"], String.raw`rk_(?:live|test)_(?<![A-Za-z0-9]rk_(?:live|test)_)[A-Za-z0-9]{16,}`),
   rule("webhook_secret", ["_"], String.raw`whsec_(?<![A-Za-z0-9]whsec_)[A-Za-z0-9+/=]{16,}`),
-  rule("google_api_key", ["aiza"], String.raw`AIza(?<![${W}-]AIza)[A-Za-z0-9_-]{35,}`),
-  rule("google_oauth_token", ["ya29."], String.raw`ya29\.(?<![${W}.-]ya29\.)[${W}-]{20,}`),
-  rule("anthropic_key", ["sk-"], String.raw`sk-ant-(?<![${W}-]sk-ant-)[A-Za-z0-9_-]{20,}`),
-  rule("openai_key", ["sk-"], String.raw`sk-(?<![${W}-]sk-)[A-Za-z0-9_-]{20,}`),
+  rule("google_api_key", ["aiza"], String.raw`AIza(?<![A-Za-z0-9]AIza)[A-Za-z0-9_-]{35,}`),
+  rule("google_oauth_token", ["ya29."], String.raw`ya29\.(?<![A-Za-z0-9.]ya29\.)[${W}-]{20,}`),
+  rule("anthropic_key", ["sk-"], String.raw`sk-ant-(?<![A-Za-z0-9]sk-ant-)[A-Za-z0-9_-]{20,}`),
+  rule("openai_key", ["sk-"], String.raw`sk-(?<![A-Za-z0-9]sk-)[A-Za-z0-9_-]{20,}`),
 ];
 
 // Credentials in URLs and auth schemes. A URL's scheme is checked behind its `://`.

@@ -250,6 +250,9 @@ REDACTION_CASES: tuple[dict[str, Any], ...] = (
         "payload=%22{{token}}%22 ids=1%2C{{token}}%2C3",
         "Authorization: Bearer {{token}}",
         "value: {{token}} end",
+        # Joined to a name (found by an adversarial pass: `tool-sk-ant-…` and `x_ghp_…` were kept whole).
+        "refused the key tool-{{token}} twice",
+        "env: APP_TOKEN=x_{{token}}",
     ),
     *_cases(
         "context_secrets",

@@ -193,7 +193,9 @@ def _curl_user(head: re.Match[str]) -> bool:
     return not (head["user"].isdigit() and head["value"].isdigit())
 
 
-# Provider token formats: a literal first (so the engine skips to it), the boundary checked behind it.
+# Provider token formats: a literal first (so the engine skips to it), the boundary checked behind it: a
+# letter or digit (a longer word: `task-…`), never `-` or `_`, which join a token to a name (`tool-sk-ant-…`,
+# `x_ghp_…`).
 TOKEN_RULES = (
     _rule(
         "private_key",
@@ -201,7 +203,7 @@ TOKEN_RULES = (
         r"(?s)-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----.*?"
         r"(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|\Z)",
     ),
-    _rule("jwt", ("eyj",), r"eyJ(?<![\w-]eyJ)[A-Za-z0-9_-]{5,}+(?:\.[A-Za-z0-9_-]*+){2,4}"),
+    _rule("jwt", ("eyj",), r"eyJ(?<![A-Za-z0-9]eyJ)[A-Za-z0-9_-]{5,}+(?:\.[A-Za-z0-9_-]*+){2,4}"),
     _rule(
         "aws_access_key_id", ("akia", "asia"), r"A[KS]IA(?<![A-Za-z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9])"
     ),
@@ -215,9 +217,9 @@ TOKEN_RULES = (
     _rule(
         "github_token",
         ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-        r"g(?<![A-Za-z0-9_]g)(?:h[pousr]_[A-Za-z0-9]{36,}+|ithub_pat_[A-Za-z0-9_]{22,}+)",
+        r"g(?<![A-Za-z0-9]g)(?:h[pousr]_[A-Za-z0-9]{36,}+|ithub_pat_[A-Za-z0-9_]{22,}+)",
     ),
-    _rule("gitlab_token", ("glpat-",), r"glpat-(?<![\w-]glpat-)[\w-]{20,}+"),
+    _rule("gitlab_token", ("glpat-",), r"glpat-(?<![A-Za-z0-9]glpat-)[\w-]{20,}+"),
     _rule(
         "slack_token",
         ("xox", "xapp"),
@@ -241,10 +243,10 @@ TOKEN_RULES = (
         r"rk_(?:live|test)_(?<![A-Za-z0-9]rk_(?:live|test)_)[A-Za-z0-9]{16,}+",
     ),
     _rule("webhook_secret", ("whsec_",), r"whsec_(?<![A-Za-z0-9]whsec_)[A-Za-z0-9+/=]{16,}+"),
-    _rule("google_api_key", ("aiza",), r"AIza(?<![\w-]AIza)[A-Za-z0-9_-]{35,}+"),
-    _rule("google_oauth_token", ("ya29.",), r"ya29\.(?<![\w.-]ya29\.)[\w-]{20,}+"),
-    _rule("anthropic_key", ("sk-ant-",), r"sk-ant-(?<![\w-]sk-ant-)[A-Za-z0-9_-]{20,}+"),
-    _rule("openai_key", ("sk-",), r"sk-(?<![\w-]sk-)[A-Za-z0-9_-]{20,}+"),
+    _rule("google_api_key", ("aiza",), r"AIza(?<![A-Za-z0-9]AIza)[A-Za-z0-9_-]{35,}+"),
+    _rule("google_oauth_token", ("ya29.",), r"ya29\.(?<![A-Za-z0-9.]ya29\.)[\w-]{20,}+"),
+    _rule("anthropic_key", ("sk-ant-",), r"sk-ant-(?<![A-Za-z0-9]sk-ant-)[A-Za-z0-9_-]{20,}+"),
+    _rule("openai_key", ("sk-",), r"sk-(?<![A-Za-z0-9]sk-)[A-Za-z0-9_-]{20,}+"),
 )
 
 # Credentials in URLs and auth schemes. A URL's scheme is checked behind its `://`.
