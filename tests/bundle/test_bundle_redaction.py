@@ -12,6 +12,7 @@ import zipfile
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -217,3 +218,35 @@ async def test_a_known_secret_of_bytes_that_are_not_utf8_is_exported_around_in_e
         written = b"\n".join(zf.read(name) for name in zf.namelist())
     assert quote(raw, safe="").encode() not in written and blob.encode() not in written
     assert b"[REDACTED:known_secret]" in written
+
+
+@pytest.mark.parametrize("helper", [False, True], ids=["scan-in-process", "scan-helper"])
+async def test_a_secret_set_only_in_the_env_file_is_redacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, helper: bool
+) -> None:
+    """The runbook loads `.env` without exporting it, and `MCPDIAG_CONFIG_SECRET` is in no settings the
+    service holds: found by an adversarial pass, such a value was exported in every form and the leak scan
+    passed it. The `.env` the settings read is the deployment's environment too (`deployment_environ`)."""
+    value = chars(12) + "/+" + chars(12)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MCPDIAG_CONFIG_SECRET", raising=False)
+    (tmp_path / ".env").write_text(f"MCPDIAG_STORE_URL=sqlite:///x.db\nMCPDIAG_CONFIG_SECRET={value}\n")
+    forms = (value, quote(value, safe=""), json.dumps(value)[1:-1])
+    store = SQLiteEventStore(tmp_path / "events.db")
+    await store.ensure_schema()
+    await store.append([make_event(detail=f"config sealed with {form}", ts=T0) for form in forms])
+    (tmp_path / "out").mkdir()
+    result = await export_bundle(
+        store,
+        BundleScope.parse(**WINDOW, now=NOW),
+        out_dir=tmp_path / "out",
+        settings_snapshot={},
+        app_version="9.9.9",
+        now=NOW,
+        scan_helper=helper,
+    )
+    await store.close()
+    with zipfile.ZipFile(result.path) as zf:
+        every = b"".join(zf.read(name) for name in zf.namelist()).decode()
+    assert all(form not in every for form in forms)
+    assert every.count("[REDACTED:known_secret]") >= len(forms)

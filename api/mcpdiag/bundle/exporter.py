@@ -22,7 +22,7 @@ from mcpdiag.bundle.analysis import render_analysis
 from mcpdiag.bundle.crypt import AGE_SUFFIX, Encryption
 from mcpdiag.bundle.errors import BundleOutputError, BundleStoreError
 from mcpdiag.bundle.integrity import trailer_members
-from mcpdiag.bundle.known_secrets import collect_known_secrets
+from mcpdiag.bundle.known_secrets import collect_known_secrets, deployment_environ
 from mcpdiag.bundle.leakscan import scan_bundle
 from mcpdiag.bundle.manifest import coverage, manifest, scope_text
 from mcpdiag.bundle.readme import render_readme
@@ -251,7 +251,7 @@ async def export_bundle(
     now = (now or datetime.now(UTC)).astimezone(UTC)
     out = _checked_dir(Path(out_dir))
     secrets = collect_known_secrets(
-        settings_snapshot, os.environ if environ is None else environ, known_secrets
+        settings_snapshot, deployment_environ() if environ is None else environ, known_secrets
     )
     filename = bundle_filename(now) + (AGE_SUFFIX if encryption is not None else "")
     try:
@@ -275,7 +275,8 @@ async def export_bundle(
         if progress:
             progress("scan", stats.total)
         # Secrets registered while the export ran (the environment is read again) are scanned for too.
-        scan_secrets = secrets | collect_known_secrets({}, os.environ if environ is None else environ)
+        now_environ = deployment_environ() if environ is None else environ
+        scan_secrets = secrets | collect_known_secrets({}, now_environ)
         scanned_by: Literal["helper", "exporter"] = "helper"
         if stream is not None:
             await stream.finish(scan_secrets)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
 
 from mcpdiag.bundle.settings_file import DROPPED_SETTINGS
 from mcpdiag.emitters.redact import MIN_KNOWN_SECRET, is_secret_key, known_forms
@@ -38,6 +42,19 @@ def _settings_secrets(settings: Mapping[str, Any]) -> Iterable[str]:
             for leaf in _leaves(value):
                 if "://" in leaf and (password := urlsplit(leaf).password):
                     yield password
+
+
+DOTENV = ".env"
+"""The file every settings class reads (`env_file`), from the working directory."""
+
+
+def deployment_environ() -> dict[str, str]:
+    """The process environment, and the `.env` file its settings read: a secret set only there (the runbook
+    loads it without exporting it, and `MCPDIAG_CONFIG_SECRET` is in no settings the service holds) is the
+    deployment's as much as an exported one. The process environment wins where both name a variable."""
+    path = Path(DOTENV)
+    found = dotenv_values(path) if path.is_file() else {}
+    return {**{k: v for k, v in found.items() if v is not None}, **os.environ}
 
 
 def collect_known_secrets(

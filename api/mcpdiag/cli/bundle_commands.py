@@ -16,6 +16,7 @@ import typer
 
 from mcpdiag.bundle.crypt import AGE_SUFFIX, DecryptionKeys, Encryption, decrypt_file, is_encrypted, opened
 from mcpdiag.bundle.errors import BundleError, InvalidKeyError, InvalidPatternError
+from mcpdiag.bundle.known_secrets import deployment_environ
 from mcpdiag.bundle.patterns import PatternSet
 from mcpdiag.bundle.redact import read_secret_file, redact_bundle
 from mcpdiag.bundle.sanitize import collect_known_secrets
@@ -161,7 +162,7 @@ def verify(
         keys = _keys(identity, passphrase_file)
         extra = read_secret_file(secret_file) if secret_file is not None else []
         key = _read_key(hmac_key_file) if hmac_key_file is not None else hmac_key()
-        known = collect_known_secrets(settings_snapshot(), os.environ, extra)
+        known = collect_known_secrets(settings_snapshot(), deployment_environ(), extra)
         with opened(src, keys) as plain:
             report = verify_bundle(
                 plain,
