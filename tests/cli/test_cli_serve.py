@@ -280,6 +280,26 @@ def test_a_port_in_use_is_named_without_a_traceback(command: str, tmp_path: Path
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", ["serve", "demo"])
+@pytest.mark.parametrize("port", ["99999", "-1", "65536"])
+def test_a_port_out_of_range_is_a_bad_argument(command: str, port: str, tmp_path: Path) -> None:
+    """Found by two passes: `--port 99999` ended in a traceback (`OverflowError` from bind)."""
+    result = runner.invoke(
+        app, [command, "--port", port, "--data-dir", str(tmp_path)][: 3 if command == "serve" else 5]
+    )
+    assert result.exit_code == 2, result.output
+    assert "--port" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("host", ["999.1.1.1", "no-such-host.invalid"])
+def test_an_address_this_machine_lacks_is_named_as_such(host: str) -> None:
+    """Not "already in use", which sent the user hunting for another process."""
+    result = runner.invoke(app, ["serve", "--host", host, "--port", "8000"])
+    assert result.exit_code == 1
+    assert f"cannot listen on {host}:8000" in result.output and "already in use" not in result.output
+    assert "Traceback" not in result.output
+
+
 BAD_STORE = "postgres://db.invalid/x"
 STORE_URL_CASES = [
     ["search", "0123456789abcdef", "--store", BAD_STORE],

@@ -155,3 +155,28 @@ def test_open_refuses_what_it_cannot_open(tmp_path: Path, args: list[str], messa
         check=False,
     )
     assert proc.returncode in (1, 2) and message in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM], ids=["hangup", "term"])
+def test_open_deletes_the_decrypted_copy_on_any_stop_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    """A closed terminal (SIGHUP) left the decrypted bundle and its loaded store in the temp folder (found
+    by an adversarial pass); every stop signal now ends the viewer as Ctrl-C does."""
+    bundle, key, _, _ = asyncio.run(customer(tmp_path))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.Popen(
+        [*command(), "open", str(bundle), "-i", str(key)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp), "COLUMNS": "200"},
+    )
+    seen: list[str] = []
+    try:
+        read_url(proc, seen)
+        assert list(tmp.iterdir()), "the viewer holds its decrypted copy while it runs"
+    finally:
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, "".join(seen) + out
+    assert list(tmp.iterdir()) == []

@@ -19,7 +19,7 @@ from mcpdiag.bundle.readme import SECURITY_NOTICE
 from mcpdiag.cli import bundle_commands, lookup, output
 from mcpdiag.cli.errors import BadArgument, CliError
 from mcpdiag.cli.explain import explain_command
-from mcpdiag.cli.serving import GRACEFUL_SHUTDOWN_S, managed_server, port_in_use, serve_until_stopped
+from mcpdiag.cli.serving import GRACEFUL_SHUTDOWN_S, bind_problem, managed_server, serve_until_stopped
 from mcpdiag.cli.settings import get_serve_settings
 from mcpdiag.cli.text import cli_console, shown
 from mcpdiag.collector.errors import CollectorError
@@ -243,18 +243,15 @@ def serve_warnings(api: ApiSettings, collector: CollectorSettings) -> list[str]:
 
 
 def _check_port(host: str, port: int) -> None:
-    if port_in_use(host, port):
-        errors.print(
-            f"[red]error:[/red] {shown(host)}:{port:d} is already in use; pick another with --port",
-            highlight=False,
-        )
+    if (problem := bind_problem(host, port)) is not None:
+        errors.print(f"[red]error:[/red] {shown(problem)}", highlight=False)
         raise typer.Exit(1)
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    port: Annotated[int, typer.Option(help="Port to listen on (0: a free one)", min=0, max=65535)] = 8000,
     store: Annotated[
         str | None, typer.Option("--store", help="Store URL (default MCPDIAG_STORE_URL)")
     ] = None,
@@ -288,7 +285,7 @@ def serve(
 @app.command()
 def demo(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    port: Annotated[int, typer.Option(help="Port to listen on (0: a free one)", min=0, max=65535)] = 8000,
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Where the SQLite store and spool live")
     ] = Path("data"),

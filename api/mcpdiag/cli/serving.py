@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import signal
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -66,18 +67,20 @@ def managed_server(
     return ManagedServer(config)
 
 
-def port_in_use(host: str, port: int) -> bool:
-    """Whether `host:port` cannot be bound now (checked first: uvicorn reports it with a traceback)."""
-    if port == 0:
-        return False
+def bind_problem(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on now, in words, or None (checked first: uvicorn reports it with
+    a traceback). A port in use is named as one; an address this machine does not have, as that."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError:
-            return True
-    return False
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"{host}:{port} is already in use; pick another with --port"
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            return f"cannot listen on {host}:{port}: {reason}; pick another --host"
+    return None
 
 
 def loopback_socket() -> socket.socket:
@@ -104,7 +107,7 @@ async def wait_started(server: ManagedServer, task: asyncio.Task[None], timeout:
 
 @contextlib.contextmanager
 def stop_signals(on_stop: Callable[[], None], on_force: Callable[[], None]) -> Iterator[None]:
-    """Within the block, the first SIGINT/SIGTERM calls `on_stop`, a second one `on_force`."""
+    """Within the block, the first SIGINT/SIGTERM/SIGHUP calls `on_stop`, a second one `on_force`."""
     loop = asyncio.get_running_loop()
     received: list[int] = []
 
@@ -112,12 +115,16 @@ def stop_signals(on_stop: Callable[[], None], on_force: Callable[[], None]) -> I
         received.append(sig)
         (on_stop if len(received) == 1 else on_force)()
 
-    for sig in STOP_SIGNALS:
+    # SIGHUP too (the terminal closed: `mcpdiag open` must still delete the decrypted bundle), unless it
+    # is ignored (`nohup`), which a handler would undo.
+    hangup = [signal.SIGHUP] if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN else []
+    stops = [*STOP_SIGNALS, *hangup]
+    for sig in stops:
         loop.add_signal_handler(sig, handle, sig)
     try:
         yield
     finally:
-        for sig in STOP_SIGNALS:
+        for sig in stops:
             loop.remove_signal_handler(sig)
 
 

@@ -34,7 +34,7 @@ from mcpdiag.api.settings import ApiSettings
 from mcpdiag.cli.demo.history import RecordingSink, WireEvent, post_events, spread_history
 from mcpdiag.cli.demo.scenarios import SCENARIOS, DemoHost, trickle_step
 from mcpdiag.cli.demo.servers import DEMO_SERVERS_HOST, DemoServers
-from mcpdiag.cli.serving import ManagedServer, managed_server, stop_signals, wait_started
+from mcpdiag.cli.serving import ManagedServer, end_streams, managed_server, stop_signals, wait_started
 from mcpdiag.cli.text import cli_console, shown, terminal_safe
 from mcpdiag.collector.logging import configure_logging
 from mcpdiag.collector.settings import CollectorSettings
@@ -132,6 +132,7 @@ class Demo:
             await host.close()
             await servers.stop()
             await emitter.aclose(5)
+            end_streams(service)  # an open drawer's live stream would hold the shutdown for its grace period
             service.should_exit = True
             await serving
         self.console.print("mcpdiag demo: stopped", highlight=False)
