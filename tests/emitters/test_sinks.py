@@ -105,6 +105,26 @@ def test_http_sink_gives_up_on_a_permanent_rejection(collector: Collector) -> No
     assert len(collector.requests) == 1
 
 
+def test_a_refused_key_is_said_once_in_the_log_and_counted(
+    collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong ingest key refused every batch and nothing said so but `stats()` (found by a pass as an
+    embedding developer): one warning names the refusal, whatever the number of batches."""
+    key = "ik_" + secrets.token_hex(16)
+    collector.judge = lambda raw: (401, {}, b'{"error": {"code": "unauthorized", "message": "invalid key"}}')
+    sink = HttpSink(collector.url, api_key=key)
+    emitter = Emitter(sink, service="t", flush_interval=0.01, coalesce_window=0)
+    with caplog.at_level("WARNING", logger="mcpdiag.emitters"):
+        for batch in range(3):
+            emitter.emit("MCP_TIMEOUT", server=f"s{batch}", touchpoint="connect")
+            assert emitter.flush(5)
+    emitter.close(2)
+    said = [r.getMessage() for r in caplog.records if "refused the batch" in r.getMessage()]
+    assert len(said) == 1 and "401" in said[0] and "ingest key" in said[0], said
+    assert key not in caplog.text
+    assert emitter.stats().failed_batches == 3
+
+
 def test_http_sink_counts_events_the_collector_rejected(collector: Collector) -> None:
     answer = {"accepted": 1, "rejected": [{"index": 1, "field": "server", "message": "too long"}]}
     collector.answers = [(202, {}, json.dumps(answer).encode())]

@@ -134,6 +134,8 @@ export class Emitter {
   private unreportedDrops = 0;
   private readonly idle: (() => void)[] = [];
   private exitProgress: number | undefined;
+  /** The refusals already said (`warnRefusal`). */
+  private readonly refusals = new Set<string>();
   private readonly coalescer: Coalescer | undefined;
   /** Flushes waiting: while any is, the worker hands over every repeat the coalescer holds. */
   private releasing = 0;
@@ -385,7 +387,23 @@ export class Emitter {
     }
     this.counters.failedBatches += 1;
     for (const event of events) this.drop(rankOf({ final: event }));
+    this.warnRefusal(events.length, result.error);
     return undefined;
+  }
+
+  /**
+   * Say once, for each distinct refusal, that the receiver refused whole batches (a wrong ingest key, a wrong
+   * URL): they are dropped, and nothing else would say so. A process warning (`process.on("warning")`),
+   * redacted: it may quote the answer.
+   */
+  private warnRefusal(count: number, error: string | undefined): void {
+    const reason = this.redactor.string(error ?? "refused", {});
+    if (this.refusals.has(reason) || this.refusals.size >= 16) return;
+    this.refusals.add(reason);
+    process.emitWarning(
+      `mcpdiag emitter dropped ${count} event(s): the receiver refused the batch (${reason}); check the collector's URL and the ingest key (said once; stats() counts every drop)`,
+      { code: "MCPDIAG_DELIVERY_REFUSED" },
+    );
   }
 
   private sendBounded(events: WireEvent[]): Promise<SinkResult | void> {

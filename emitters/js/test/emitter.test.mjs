@@ -234,6 +234,31 @@ async function collectorStandIn(answers) {
 }
 
 describe("HttpSink", () => {
+  it("a refused key is said once as a process warning, and every drop counted", async () => {
+    const stand = await collectorStandIn([[401, {}, { error: { code: "unauthorized", message: "invalid ingest key" } }]]);
+    const key = secret();
+    const warnings = [];
+    const listen = (w) => w.code === "MCPDIAG_DELIVERY_REFUSED" && warnings.push(w.message);
+    process.on("warning", listen);
+    const emitter = emitterWith(new HttpSink(stand.url, { apiKey: key }), { coalesceWindowMs: 0 });
+    try {
+      for (let batch = 0; batch < 3; batch++) {
+        emitter.emit("MCP_TIMEOUT", { server: `s${batch}`, touchpoint: "connect" });
+        await emitter.flush(5000);
+      }
+      await emitter.close();
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on a later tick
+    } finally {
+      process.off("warning", listen);
+      await stand.close();
+    }
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0], /HTTP 401/);
+    assert.match(warnings[0], /ingest key/);
+    assert.ok(!warnings[0].includes(key));
+    assert.equal(emitter.stats().failedBatches, 3);
+  });
+
   it("POSTs gzip JSON with the ingest key to /v1/events and counts what the collector rejected", async () => {
     const stand = await collectorStandIn([[202, {}, { accepted: 1, rejected: [{ index: 1, field: "ts", message: "x" }] }]]);
     const key = secret();

@@ -15,11 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from mcpdiag.emitters.event import MAX_ATTRS
+from mcpdiag.emitters.redact import redact_text
 from mcpdiag.emitters.sinks import Outcome, Sink, SinkResult, WireEvent
 from mcpdiag.emitters.stats import Counters
 from mcpdiag.emitters.text import type_name
 
 logger = logging.getLogger("mcpdiag.emitters")
+_MAX_REFUSALS = 16
 
 Item = tuple[int, int, WireEvent]
 """A finalised record: its sequence number, its severity rank and its wire event."""
@@ -46,6 +48,8 @@ class Delivery:
         self._counters = counters
         self._rest = rest
         """Waits before a retry; True when the worker must stop (the emitter is closing, out of time)."""
+        self._refusals: set[str] = set()
+        """The refusals already logged (a wrong key refuses every batch: one line says so, not thousands)."""
 
     def deliver(self, items: list[Item]) -> list[Item]:
         """Send `items`, isolating any event the receiver refuses; what to keep for later (an outage)."""
@@ -62,6 +66,7 @@ class Delivery:
                 if result.outcome is Outcome.RETRY:
                     return _unsent(batch, work)
                 self._counters.discard([item[1] for item in batch], poisoned=False)
+                self._log_refusal(len(batch), result.error)
                 continue
             if result.outcome is Outcome.RETRY and retries > 0:
                 pause = min(low * 2 ** (self.max_retries - retries), high)
@@ -78,6 +83,20 @@ class Delivery:
             for part in (batch[half:], batch[:half]):
                 work.append((part, self.max_retries if len(part) == 1 else 0))
         return []
+
+    def _log_refusal(self, count: int, error: str | None) -> None:
+        """Say once, for each distinct refusal, that the receiver refused whole batches (a wrong ingest key,
+        a wrong URL): they are dropped, and nothing else would say so. Redacted: it may quote the answer."""
+        reason = redact_text(error or "refused")
+        if reason in self._refusals or len(self._refusals) >= _MAX_REFUSALS:
+            return
+        self._refusals.add(reason)
+        logger.warning(
+            "mcpdiag emitter dropped %d event(s): the receiver refused the batch (%s); check the collector's "
+            "URL and the ingest key (said once; emitter.stats() counts every drop)",
+            count,
+            reason,
+        )
 
     def _send(self, batch: list[Item]) -> SinkResult:
         events = [item[2] for item in batch]
