@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import secrets
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -123,6 +125,24 @@ def test_a_refused_key_is_said_once_in_the_log_and_counted(
     assert len(said) == 1 and "401" in said[0] and "ingest key" in said[0], said
     assert key not in caplog.text
     assert emitter.stats().failed_batches == 3
+
+
+def test_a_host_that_ends_without_close_still_delivers_what_it_emitted(collector: Collector) -> None:
+    """The README's embed never calls `close()`: a script that emits and ends lost its events (the worker is a
+    daemon thread) and the Debug ID it printed never resolved. The interpreter's exit now drains them."""
+    script = (
+        "import sys\n"
+        "from mcpdiag.emitters import Emitter, HttpSink\n"
+        "emitter = Emitter(HttpSink(sys.argv[1], api_key='k'), service='script', flush_interval=60)\n"
+        "print(emitter.emit('MCP_TIMEOUT', server='github', touchpoint='connect'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, collector.url], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    debug_id = done.stdout.strip()
+    sent = [json.loads(gzip.decompress(r["raw"]))["events"] for r in collector.requests]
+    assert [e["traceId"] for batch in sent for e in batch] == [debug_id]
 
 
 def test_http_sink_counts_events_the_collector_rejected(collector: Collector) -> None:

@@ -10,9 +10,11 @@ wraps a call the host makes itself, so the host's own exceptions are never swall
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import random
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -38,6 +40,22 @@ except ImportError:  # pragma: no cover - exercised by the base-install test
 _CODE_RANK = {code: info.severity.rank for code, info in CATALOG.items()}
 _CLASSIFY_HINTS = ("http", "session_established", "proxy_in_use", "stderr_tail")
 _time_ns = time.time_ns
+EXIT_FLUSH_S = 2.0
+"""How long the interpreter's exit may wait for the emitters still open to deliver what they hold, in all."""
+_open: weakref.WeakSet[Emitter] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """A host that simply ends (a script, a CLI) never called `close()`: its worker is a daemon thread,
+    killed at exit with the events it held, and the Debug IDs the user was shown never resolved (found by a
+    pass as an embedding developer; the Node emitter drains on `beforeExit`). Bounded: a collector that is
+    down costs the exit `EXIT_FLUSH_S` at most."""
+    deadline = time.monotonic() + EXIT_FLUSH_S
+    for emitter in list(_open):
+        emitter.close(max(0.0, deadline - time.monotonic()))
+
+
 _getrandbits = random.getrandbits
 
 
@@ -87,6 +105,7 @@ class Emitter:
             stages=[Coalescer(window, clock=monotonic)] if window > 0 else [],
         )
         self._enqueue = self._processor.enqueue
+        _open.add(self)
 
     @property
     def sink(self) -> Sink:
@@ -277,6 +296,7 @@ class Emitter:
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush what is queued (up to `timeout`), stop the worker and close the sink."""
+        _open.discard(self)
         self._processor.close(seconds(timeout))
 
     async def aflush(self, timeout: float = 5.0) -> bool:

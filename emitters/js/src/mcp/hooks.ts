@@ -2,7 +2,7 @@
 // transports, the trace context each request carries, a bounded stdio stderr tail, a TCP probe.
 import { AsyncLocalStorage } from "node:async_hooks";
 import { connect } from "node:net";
-import type { Readable } from "node:stream";
+import type { Readable, Stream } from "node:stream";
 import { wordCut } from "../chain.js";
 import type { HttpObservation } from "../classifier.js";
 
@@ -140,12 +140,13 @@ export class StderrTail {
   private text = "";
   private ended: Promise<void>;
 
-  constructor(stream: Readable | null | undefined) {
+  // A `Stream`, as SDK v1's `StdioClientTransport.stderr` is typed (`Stream | null`); v2's is a Readable.
+  constructor(stream: Stream | null | undefined) {
     if (!stream) {
       this.ended = Promise.resolve();
       return;
     }
-    stream.setEncoding?.("utf8");
+    (stream as Partial<Readable>).setEncoding?.("utf8");
     stream.on("data", (chunk: string | Buffer) => {
       this.text = (this.text + String(chunk)).slice(-STDERR_TAIL);
     });

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from mcpdiag.emitters.mcp.hooks import ObservingTransport, stderr_tail, tcp_reachable
 from mcpdiag.emitters.mcp.oauth import OAuthCallbackError, OAuthTimeoutError, ObservedOAuth
-from mcpdiag.emitters.mcp.sdk import SDK_LINE, SDK_VERSION
+from mcpdiag.emitters.mcp.sdk import SDK_LINE, SDK_VERSION, is_error
 from mcpdiag.emitters.mcp.session import DiagnosedSession, host_allowed, host_key, open_session
 from mcpdiag.emitters.mcp.tracing import TraceRecordingStream, sent_trace_id
 
@@ -22,6 +22,7 @@ __all__ = [
     "TraceRecordingStream",
     "host_allowed",
     "host_key",
+    "is_error",
     "open_session",
     "sent_trace_id",
     "stderr_tail",
