@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from typing import Any
 
 import pytest
 from mcp import StdioServerParameters
@@ -24,6 +25,8 @@ from tests.e2e.servers import (
     STDIO_BANNER_SCRIPT,
     STDIO_EXIT_SCRIPT,
     free_port,
+    serve,
+    zoo_server,
 )
 from tests.e2e.zoo import (
     FAST,
@@ -382,3 +385,32 @@ async def test_sign_in_events_join_the_trace_of_the_request_that_needed_them(
     connected = trace_ids["MCP_CONNECTED"]
     assert trace_ids["MCP_OAUTH_STARTED"] == trace_ids["MCP_OAUTH_COMPLETED"] == connected
     assert trace_ids["MCP_DISCONNECTED"] != connected
+
+
+def _plain_acknowledgements(app: Any) -> Any:
+    """`app` with every 202 labelled `text/plain`, as Go's net/http labels any body it writes."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        async def labelled(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 202:
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-type"]
+                message = {**message, "headers": [*headers, (b"content-type", b"text/plain; charset=utf-8")]}
+            await send(message)
+
+        await app(scope, receive, labelled)
+
+    return wrapped
+
+
+async def test_a_legacy_sse_server_acknowledging_in_plain_text_works(capture: Capture) -> None:
+    """On legacy SSE a message's POST is acknowledged (202) and answered on the stream: a 202 labelled
+    text/plain (Go servers) is not a lost answer. On 1.x every connect failed with MCP_PROXY_SSE_ISSUE
+    (found by a pass as an embedding developer)."""
+    with serve(_plain_acknowledgements(zoo_server().sse_app())) as port:
+        async with open_session(
+            "go-sse", emitter=capture.emitter, url=f"http://127.0.0.1:{port}/sse", transport="sse", **FAST
+        ) as session:
+            tools = await session.list_tools()
+            assert {t.name for t in tools.tools} >= {"echo", "fail"}
+            assert not is_error(await session.call_tool("echo", {"text": "hi"}))
+    assert [e["code"] for e in capture.events()] == ["MCP_CONNECTED", "MCP_DISCONNECTED"]

@@ -138,7 +138,7 @@ def _instrumented(client: Client[Any], run: SessionRun, oauth_timeout: float) ->
     with ExitStack() as stack:
         if isinstance(inner, StreamableHttpTransport | SSETransport):
             saved = {"httpx_client_factory": inner.httpx_client_factory, "auth": inner.auth}
-            run.hook = ObservingTransport()
+            run.hook = ObservingTransport(legacy_sse=isinstance(inner, SSETransport))
             inner.httpx_client_factory = _client_factory(inner, run.hook)
             if inner.auth is not None:
                 run.oauth = ObservedOAuth(

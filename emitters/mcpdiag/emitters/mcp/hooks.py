@@ -30,9 +30,17 @@ class ObservingTransport(http.AsyncBaseTransport):
     tells `answers` which request lost its answer (see `mcpdiag.emitters.mcp.answers`).
     """
 
-    def __init__(self, inner: http.AsyncBaseTransport | None = None, *, proxy_in_use: bool = False) -> None:
+    def __init__(
+        self,
+        inner: http.AsyncBaseTransport | None = None,
+        *,
+        proxy_in_use: bool = False,
+        legacy_sse: bool = False,
+    ) -> None:
         self._inner = inner or http.AsyncHTTPTransport()
         self.proxy_in_use = proxy_in_use
+        self.legacy_sse = legacy_sse
+        """Legacy SSE: a message's POST is only acknowledged; its answer comes on the event stream."""
         self.last: HttpObservation | None = None
         self.last_exception: BaseException | None = None
         self.answers: AnswerWatch | None = AnswerWatch() if SDK_LINE == 1 else None
@@ -51,6 +59,13 @@ class ObservingTransport(http.AsyncBaseTransport):
             self.last_exception = exc
             raise
         ctype = response.headers.get("content-type", "")
+        acknowledged = self.legacy_sse and request.method == "POST" and 200 <= response.status_code < 300
+        if acknowledged and "html" not in ctype.lower():
+            # An acknowledgement (202), whatever its content type says: Go's net/http labels any body it
+            # writes text/plain. The answer comes on the stream, which this hook watches as ever. (A page
+            # of HTML is a proxy's or a login's, and is looked at below.)
+            self.last = None
+            return response
         ok = 200 <= response.status_code < 300 and (not ctype or ctype.lower().startswith(_MCP_TYPES))
         # A GET answered 405 only means the server offers no standalone SSE stream: the spec allows it.
         if ok or (request.method == "GET" and response.status_code == 405) or request.method == "DELETE":

@@ -223,7 +223,7 @@ async def _enter_transport(
         streams = await stack.enter_async_context(stdio_client(stdio, errlog=run.errlog))
         return streams[0], streams[1]
     assert run.url is not None
-    run.hook = ObservingTransport(http_transport)
+    run.hook = ObservingTransport(http_transport, legacy_sse=run.transport == "sse")
     return await http_streams(
         stack,
         run.transport,
