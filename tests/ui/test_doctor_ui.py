@@ -108,6 +108,12 @@ def test_a_failing_url_shows_the_failing_step_with_its_summary_and_action(
     expect(verdict.get_by_role("button", name="Copy Debug ID")).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == debug_id
     screenshot(page, "doctor-failing")
+    # A new input the form refuses: the last test's ladder and verdict go (they sat under the new error).
+    doctor.get_by_label("Server URL").fill("not a url")
+    doctor.get_by_role("button", name="Test connection").click()
+    expect(doctor.locator(".error")).to_contain_text("https://")
+    expect(ladder).to_be_hidden()
+    expect(verdict).to_be_hidden()
 
 
 def test_a_bad_url_is_refused_in_the_form(doctor_page: Page) -> None:

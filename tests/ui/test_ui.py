@@ -236,3 +236,34 @@ def test_admin_downloads_a_bundle_and_sees_the_cli_equivalent(page: Page, servic
     assert manifest["scope"]["server"] == ["github"]
     page.get_by_role("button", name="Switch to dark theme").click()
     screenshot(page, "admin-dark")
+
+
+def test_the_drawer_closes_when_the_page_changes(page: Page, service: Service) -> None:
+    """Back (or any route change) left a server's drawer open over the next page (found by a pass in a real
+    browser)."""
+    sign_in(page, "Sam — support")
+    page.goto("/ui/#/overview")
+    page.goto("/ui/#/servers")
+    open_drawer(page, "github")
+    page.go_back()
+    expect(page.locator("mcp-diagnostics-drawer")).not_to_have_attribute("open", "")
+
+
+def test_a_token_that_stops_working_signs_the_user_out_saying_why(page: Page, service: Service) -> None:
+    """A token that stopped working (expired, a restarted demo's new key) left the drawer "updating" on 401s
+    and pages showing a raw error, forever: the service now answers 401 (as a restarted one would) and the
+    UI goes back to the sign-in, saying why."""
+    sign_in(page, "Alice — end user")
+    open_drawer(page, "github")
+    refusal = {"error": {"code": "unauthorized", "message": "token signature does not verify."}}
+    page.route(
+        "**/api/**",
+        lambda route: route.fulfill(status=401, content_type="application/json", body=json.dumps(refusal)),
+    )
+    page.evaluate(f"{DRAWER}.load()")  # the drawer's next refresh
+    expect(page.get_by_role("heading", name="Sign in required")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("You were signed out: token signature does not verify.")
+    expect(page.locator("mcp-diagnostics-drawer")).not_to_have_attribute("open", "")
+    assert page.evaluate("sessionStorage.getItem('mcpdiag.token')") is None
+    page.wait_for_function(f"{DRAWER}.panel.hidden")  # slid out
+    screenshot(page, "signed-out")

@@ -64,6 +64,11 @@ export class ApiClient {
         const payload = await response.json();
         if (payload && payload.error) ({ code, message } = payload.error);
       } catch { /* not JSON: keep the generic message */ }
+      if (response.status === 401 && this.token) {
+        // The token stopped working (expired, or the service restarted with a new key): whoever shows the
+        // session (the app's shell) signs the user out, instead of every page polling on with 401s.
+        dispatchEvent(new CustomEvent("mcpdiag:unauthorized", { detail: { base: this.base, token: this.token, message } }));
+      }
       throw new ApiError(response.status, code, message);
     }
     return raw ? response : response.json();

@@ -1,7 +1,7 @@
 // The mcpdiag web UI's shell: theme, session chrome (user chip, sign out, navigation) and the router that
 // shows one page module at a time (pages/index.js lists them).
 
-import { API_BASE, ApiClient, adoptFragmentToken, session } from "./api.js";
+import { API_BASE, ApiClient, ApiError, adoptFragmentToken, session } from "./api.js";
 import { showBundle } from "./bundleview.js";
 import "./doctor.js";
 import "./drawer.js";
@@ -59,6 +59,7 @@ function renderUser() {
 
 async function route() {
   if (!ctx.me) return;
+  ctx.drawer.close(); // a server's drawer belongs to the page that opened it, not to the next one
   const name = (location.hash.match(/^#\/(\w+)/) || [])[1] || HOME;
   const page = pagesFor(ctx.me.role).find((p) => p.route === name) || PAGES.find((p) => p.route === HOME);
   renderNav(page.route);
@@ -104,6 +105,15 @@ async function start() {
   renderUser();
   await route();
 }
+
+// A request whose token no longer works: sign out at once, saying why (the drawer's live view and the
+// pages' refreshes would otherwise go stale behind a raw error, or silently).
+addEventListener("mcpdiag:unauthorized", (event) => {
+  if (!ctx.me || event.detail.base !== ctx.client?.base || event.detail.token !== session.token) return;
+  session.token = null;
+  ctx.drawer.close();
+  signIn(new ApiError(401, "signed_out", `You were signed out: ${event.detail.message} Sign in again to continue.`));
+});
 
 document.getElementById("sign-out").addEventListener("click", () => {
   session.token = null;

@@ -77,6 +77,9 @@ export class McpDoctor extends HTMLElement {
   }
 
   async run() {
+    // A new test: the last one's ladder and verdict were about another input, whatever happens next.
+    this.ladder.hidden = true;
+    this.verdict.hidden = true;
     const url = this.form.url.value.trim();
     if (!/^https?:\/\/\S+$/i.test(url)) return this.showError("Enter the server URL, starting with https:// or http://.");
     let headers;
