@@ -291,6 +291,27 @@ def test_a_port_out_of_range_is_a_bad_argument(command: str, port: str, tmp_path
     assert "--port" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("MCPDIAG_RETENTION_DAYS", "1e9", "less than or equal to 3650"),
+        ("MCPDIAG_RETENTION_ERROR_DAYS", "inf", "less than or equal to 3650"),
+        ("MCPDIAG_JWKS_URL", "notaurl", "should match pattern"),
+        ("MCPDIAG_JWKS_URL", "ftp://keys.invalid/jwks", "should match pattern"),
+    ],
+)
+def test_a_setting_out_of_range_is_named_by_its_variable(
+    variable: str, value: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an adversarial pass: a retention of 1e9 days was a traceback at start (an expiry overflowed
+    a date), 3,000,000 a 500 on every ingest, and a JWKS URL that is none the JWKS client's traceback."""
+    monkeypatch.setenv(variable, value)
+    result = runner.invoke(app, ["serve", "--port", "0"])
+    assert result.exit_code == 2, result.output
+    assert f"{variable}: " in result.output and says in result.output
+    assert "Traceback" not in result.output and "errors.pydantic.dev" not in result.output
+
+
 @pytest.mark.parametrize("host", ["999.1.1.1", "no-such-host.invalid"])
 def test_an_address_this_machine_lacks_is_named_as_such(host: str) -> None:
     """Not "already in use", which sent the user hunting for another process."""

@@ -32,6 +32,7 @@ class ApiSettings(BaseSettings):
     )
     jwks_url: str | None = Field(
         default=None,
+        pattern=r"^https?://[^\s/?#]+",  # anything else failed at start with the JWKS client's traceback
         description="JWKS endpoint whose RS256/ES256 keys verify tokens (cached, refetched on unknown kid)",
     )
     jwks_cache_s: float = Field(default=300, gt=0, description="Seconds a fetched JWKS is reused")

@@ -17,6 +17,7 @@ from mcpdiag.bundle.crypt import Encryption
 from mcpdiag.bundle.errors import InvalidScopeError
 from mcpdiag.bundle.readme import SECURITY_NOTICE
 from mcpdiag.cli import bundle_commands, lookup, output
+from mcpdiag.cli.config_backup import setting_problem
 from mcpdiag.cli.errors import BadArgument, CliError
 from mcpdiag.cli.explain import explain_command
 from mcpdiag.cli.serving import GRACEFUL_SHUTDOWN_S, bind_problem, managed_server, serve_until_stopped
@@ -270,7 +271,8 @@ def serve(
             create_app(api, collector), host=host, port=port, graceful_s=graceful, limits=limits
         )
     except (ValidationError, CollectorError, StoreError, ValueError) as exc:
-        errors.print(f"[red]error:[/red] {shown(str(getattr(exc, 'message', None) or exc))}", highlight=False)
+        said = setting_problem(exc) if isinstance(exc, ValidationError) else getattr(exc, "message", None)
+        errors.print(f"[red]error:[/red] {shown(str(said or exc))}", highlight=False)
         raise typer.Exit(2) from None
     _check_port(host, port)
     for warning in serve_warnings(api, collector):

@@ -74,6 +74,14 @@ def variable(name: str) -> str:
     return PREFIX + name.upper()
 
 
+def setting_problem(exc: ValidationError) -> str:
+    """A settings class's first validation error as its user set it: `MCPDIAG_RETENTION_DAYS: Input should be
+    less than or equal to 3650` (pydantic's own names the field and adds a link)."""
+    error = exc.errors(include_url=False, include_input=False)[0]
+    where = variable(str(error["loc"][0])) if error["loc"] else "settings"
+    return f"{where}: {error['msg']}"
+
+
 def is_secret(model: type[BaseSettings], name: str) -> bool:
     """Whether a setting holds a secret: a `SecretStr`, or a value the settings keep out of `repr`."""
     info = model.model_fields[name]

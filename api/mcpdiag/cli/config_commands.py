@@ -56,9 +56,8 @@ def _settings(env_file: Path) -> tuple[CollectorSettings, ApiSettings]:
     try:
         return CollectorSettings(_env_file=env_file), ApiSettings(_env_file=env_file)
     except ValidationError as exc:
-        error = exc.errors(include_url=False, include_input=False)[0]
-        where = backups.variable(str(error["loc"][0])) if error["loc"] else "settings"
-        raise ConfigBackupError(f"the current configuration is invalid: {where}: {error['msg']}") from None
+        problem = backups.setting_problem(exc)
+        raise ConfigBackupError(f"the current configuration is invalid: {problem}") from None
 
 
 def _record(

@@ -38,8 +38,12 @@ class CollectorSettings(BaseSettings):
         default="sqlite:///./data/mcpdiag.db",
         description="sqlite:///path/to/file.db (embedded default) or mongodb://… / mongodb+srv://…",
     )
-    retention_error_days: float = Field(default=14, gt=0, description="Days error/critical events are kept")
-    retention_days: float = Field(default=7, gt=0, description="Days other events are kept")
+    # At most ten years, as MCPDIAG_REPORTED_RETENTION_DAYS: past that an expiry overflowed a date (a
+    # traceback at start for 1e9, a 500 for every ingest at 3,000,000, found by an adversarial pass).
+    retention_error_days: float = Field(
+        default=14, gt=0, le=3650, description="Days error/critical events are kept"
+    )
+    retention_days: float = Field(default=7, gt=0, le=3650, description="Days other events are kept")
 
     ingest_keys: Annotated[frozenset[str], NoDecode] = Field(
         default=frozenset(),
