@@ -91,9 +91,8 @@ async def customer(tmp_path: Path) -> tuple[Path, Path, dict[str, Any], dict[str
     return bundle, key, expected, support
 
 
-def test_open_serves_the_bundle_through_the_same_api(tmp_path: Path) -> None:
-    bundle, key, expected, support = asyncio.run(customer(tmp_path))
-
+def opened(tmp_path: Path, bundle: Path, key: Path) -> tuple[Path, subprocess.Popen[str]]:
+    """`mcpdiag open` of `bundle` running, its temporary files in the returned folder."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     proc = subprocess.Popen(
@@ -103,6 +102,13 @@ def test_open_serves_the_bundle_through_the_same_api(tmp_path: Path) -> None:
         text=True,
         env={**os.environ, "TMPDIR": str(tmp), "COLUMNS": "200"},
     )
+    return tmp, proc
+
+
+def test_open_serves_the_bundle_through_the_same_api(tmp_path: Path) -> None:
+    bundle, key, expected, support = asyncio.run(customer(tmp_path))
+
+    tmp, proc = opened(tmp_path, bundle, key)
     seen: list[str] = []
     try:
         url = read_url(proc, seen)
@@ -162,15 +168,7 @@ def test_open_deletes_the_decrypted_copy_on_any_stop_signal(tmp_path: Path, sig:
     """A closed terminal (SIGHUP) left the decrypted bundle and its loaded store in the temp folder (found
     by an adversarial pass); every stop signal now ends the viewer as Ctrl-C does."""
     bundle, key, _, _ = asyncio.run(customer(tmp_path))
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    proc = subprocess.Popen(
-        [*command(), "open", str(bundle), "-i", str(key)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "TMPDIR": str(tmp), "COLUMNS": "200"},
-    )
+    tmp, proc = opened(tmp_path, bundle, key)
     seen: list[str] = []
     try:
         read_url(proc, seen)
