@@ -10,6 +10,7 @@ slows both alike. Linear work grows about 4 times; the quadratic patterns this g
 from __future__ import annotations
 
 import base64
+import itertools
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 
 from mcpdiag.emitters import Redactor
 from mcpdiag.emitters.redact import GATE_LITERALS
+from mcpdiag.emitters.redact_rules import TOKEN_RULES
 
 FACTOR = 10.0
 KB = 1024
@@ -44,7 +46,8 @@ KNOWN = [
     "-----BEGIN ", '"token": "', "'secret': '", 'password="', "<password>", "<password><![CDATA[", "&key=",
     "#token=", "%", "%3", "%25", "\\", '\\\\"', "\\u00", "&quot;", '"name": "Authorization", "value": "',
     '["token", "', "mysql ", "sshpass ", "curl -u a", "--token ", "-p", "hooks.slack.com/services/",
-    "eyJaaaaa.", "ghp_", "[REDACTED:x]", "token=[REDACTED:a]", "x" * 50 + "=", "aws_secret_access_key=",
+    "eyJaaaaa.", "eyJ_", "eyJgho_", "ghp_", "[REDACTED:x]", "token=[REDACTED:a]", "x" * 50 + "=",
+    "aws_secret_access_key=",
     # Base64: one run that says candidates again and again, the same nested in itself, runs one short of
     # being read, and the two alphabets taking turns.
     base64.b64encode(b"token=" * 3).decode(), base64.b64encode(base64.b64encode(b"password=" * 4)).decode(),
@@ -94,6 +97,23 @@ def test_known_adversarial_repetitions_are_linear_in_text_and_events(unit: str) 
     _assert_linear(_event, unit, 16 * KB)
 
 
+# What can join a token's prefix to the text around it: a prefix glued to itself again and again by one of
+# these is a run of candidates, each of which a rule may read to the run's end (`eyJ_` was quadratic: a
+# JWT's body takes `_` and `-`, and every `eyJ` after one was read to the end of the run again).
+JOINERS = ("", "_", "-", ".", "0", "=", "/")
+SPELLED = ("eyJ", "AIza", "AKIA", "GHP_", "Glpat-", "XOXB-", "SK-")
+GLUED = sorted({lit + joiner for lit in (*GATE_LITERALS, *SPELLED) for joiner in JOINERS})
+
+
+def test_every_gate_literal_glued_to_itself_by_a_joiner_is_linear() -> None:
+    slow = []
+    for unit in GLUED:
+        small, large = _growth(_text, unit, 16 * KB)
+        if large > FACTOR * max(small, 1e-3):
+            slow.append(f"{unit!r}: {small * 1e3:.1f} ms, x4: {large * 1e3:.1f} ms")
+    assert not slow, slow
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(ATOMS), min_size=1, max_size=6).map("".join))
 def test_any_repeated_mix_of_literals_words_separators_and_escapes_is_linear(unit: str) -> None:
@@ -140,3 +160,34 @@ def test_finding_base64_forms_in_text_that_is_not_ascii_grows_linearly() -> None
 
     unit = "é " + base64.b64encode(b"token ").decode() + " "
     _assert_linear(BASE64_FINDER.ends, unit, 64 * KB)
+
+
+def _searched(rule: Any, text: str) -> list[Any]:
+    """The edits of `rule` found by its head's own search, match after match (quadratic where a run holds
+    many candidates, exact by definition)."""
+    out, pos = [], 0
+    while (head := rule.head.search(text, pos)) is not None:
+        pos = max(head.end(), head.start() + 1)
+        if (edit := rule._edit(text, head)) is not None:
+            out.append(edit)
+            pos = max(pos, edit[1])
+    return out
+
+
+RUN_RULES = [rule for rule in TOKEN_RULES if rule.lead is not None]
+
+
+def test_some_rule_is_tried_candidate_by_candidate() -> None:
+    assert [rule.name for rule in RUN_RULES] == ["jwt"]
+
+
+def test_a_rule_tried_candidate_by_candidate_finds_what_its_search_finds() -> None:
+    """Every text of up to seven pieces: candidates that fail on a short body, on too few dots, inside a run
+    or after a dot, and ones that match."""
+    pieces = ("eyJ", "eyJabcde", "_", ".", " ")
+    texts = ["".join(p) for n in range(8) for p in itertools.product(pieces, repeat=n)]
+    for rule in RUN_RULES:
+        for text in texts:
+            found: list[Any] = []
+            rule.edits(text, text.lower(), frozenset(), found)
+            assert found == _searched(rule, text), text

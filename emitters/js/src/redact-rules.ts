@@ -76,9 +76,18 @@ class RegexRule implements Rule {
     private readonly tail: RegExp | null,
     private readonly accept: Accept | null,
     private readonly scheme: boolean,
+    /** Where a match can start and what a failed candidate shares with every later one inside it: see
+     * `byRun`. Both null for most rules. */
+    private readonly lead: RegExp | null = null,
+    private readonly run: RegExp | null = null,
+    private readonly anchored: RegExp | null = null,
   ) {}
 
   edits(text: string, _low: string, _present: ReadonlySet<string>, out: Edit[]): void {
+    if (this.lead !== null && this.run !== null && this.anchored !== null) {
+      this.byRun(text, this.lead, this.run, this.anchored, out);
+      return;
+    }
     const head = this.head;
     head.lastIndex = 0;
     let match = head.exec(text);
@@ -92,6 +101,35 @@ class RegexRule implements Rule {
       if (pos > text.length) break;
       head.lastIndex = pos;
       match = head.exec(text);
+    }
+  }
+
+  /** A head whose body can hold its own start (`eyJ` in a JWT's body, after `_`) is tried candidate by
+   * candidate, and a failed one passes over the rest of its `run`: each later candidate inside it would read
+   * the same run to its end and fail as it did (a search tries each again: `eyJ_` repeated was quadratic). */
+  private byRun(text: string, lead: RegExp, run: RegExp, anchored: RegExp, out: Edit[]): void {
+    lead.lastIndex = 0;
+    let candidate = lead.exec(text);
+    while (candidate !== null) {
+      const at = candidate.index;
+      anchored.lastIndex = at;
+      const head = anchored.exec(text);
+      let pos: number;
+      if (head === null) {
+        run.lastIndex = at;
+        run.exec(text);
+        pos = Math.max(run.lastIndex, at + 1);
+      } else {
+        pos = Math.max(at + head[0].length, at + 1);
+        const edit = this.edit(text, head);
+        if (edit !== null) {
+          out.push(edit);
+          pos = Math.max(pos, edit[1]);
+        }
+      }
+      if (pos > text.length) break;
+      lead.lastIndex = pos;
+      candidate = lead.exec(text);
     }
   }
 
@@ -119,10 +157,21 @@ function rule(
   name: string,
   gate: readonly string[],
   head: string,
-  options: { tail?: string; accept?: Accept; scheme?: boolean } = {},
+  options: { tail?: string; accept?: Accept; scheme?: boolean; lead?: string; run?: string } = {},
 ): RegexRule {
   const tail = options.tail ? new RegExp(options.tail, "uy") : null;
-  return new RegexRule(name, gate, new RegExp(head, "gud"), tail, options.accept ?? null, options.scheme ?? false);
+  const byRun = options.lead !== undefined && options.run !== undefined;
+  return new RegexRule(
+    name,
+    gate,
+    new RegExp(head, "gud"),
+    tail,
+    options.accept ?? null,
+    options.scheme ?? false,
+    byRun ? new RegExp(options.lead as string, "gu") : null,
+    byRun ? new RegExp(options.run as string, "uy") : null,
+    byRun ? new RegExp(head, "yud") : null,
+  );
 }
 
 const W = WORD;
@@ -135,7 +184,10 @@ export const TOKEN_RULES: readonly Rule[] = [
     ["-----begin"],
     String.raw`-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|$)`,
   ),
-  rule("jwt", ["eyj"], String.raw`eyJ(?<![A-Za-z0-9]eyJ)${atomic("[A-Za-z0-9_-]{5,}")}(?:\.${atomic("[A-Za-z0-9_-]*")}){2,4}`),
+  rule("jwt", ["eyj"], String.raw`eyJ(?<![A-Za-z0-9]eyJ)${atomic("[A-Za-z0-9_-]{5,}")}(?:\.${atomic("[A-Za-z0-9_-]*")}){2,4}`, {
+    lead: String.raw`eyJ(?<![A-Za-z0-9]eyJ)`,
+    run: "[A-Za-z0-9_-]*",
+  }),
   rule("aws_access_key_id", ["akia", "asia"], String.raw`A[KS]IA(?<![A-Za-z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9])`),
   rule(
     "aws_secret_access_key",

@@ -7,6 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { GATE_LITERALS, Redactor } from "../dist/index.js";
+import { TOKEN_RULES } from "../dist/redact-rules.js";
 
 const FACTOR = 10;
 const KB = 1024;
@@ -29,7 +30,7 @@ const KNOWN = [
   "-----BEGIN ", '"token": "', "'secret': '", 'password="', "<password>", "<password><![CDATA[", "&key=",
   "#token=", "%", "%3", "%25", "\\", '\\\\"', "\\u00", "&quot;", '"name": "Authorization", "value": "',
   '["token", "', "mysql ", "sshpass ", "curl -u a", "--token ", "-p", "hooks.slack.com/services/",
-  "eyJaaaaa.", "ghp_", "[REDACTED:x]", "token=[REDACTED:a]", "x".repeat(50) + "=", "aws_secret_access_key=",
+  "eyJaaaaa.", "eyJ_", "eyJgho_", "ghp_", "[REDACTED:x]", "token=[REDACTED:a]", "x".repeat(50) + "=", "aws_secret_access_key=",
   // JS-only bounds: a window searched backwards, astral characters, a Kelvin sign, long name runs.
   "a:password=", "<a:b:token>", "😀<password>", "\u212aey=", "é" + "a".repeat(40) + "_token=", "--password\u00a0",
 ];
@@ -85,4 +86,56 @@ test("any repeated mix of literals, words, separators and escapes is linear", ()
 test("mixed realistic noise is linear", () => {
   const unit = 'key=a "token": [x, <password>p</password> Bearer ab%3D ghp_ \\"pass\\": &quot; ';
   for (const size of [1 * KB, 16 * KB, 64 * KB]) assertLinear(text, unit, size);
+});
+
+// What can join a token's prefix to the text around it: a prefix glued to itself again and again by one of
+// these is a run of candidates, each of which a rule may read to the run's end (`eyJ_` was quadratic: a
+// JWT's body takes `_` and `-`, and every `eyJ` after one was read to the end of the run again).
+const JOINERS = ["", "_", "-", ".", "0", "=", "/"];
+const SPELLED = ["eyJ", "AIza", "AKIA", "GHP_", "Glpat-", "XOXB-", "SK-"];
+const GLUED = [...new Set([...GATE_LITERALS, ...SPELLED].flatMap((lit) => JOINERS.map((j) => lit + j)))].sort();
+
+test("every gate literal glued to itself by a joiner is linear", () => {
+  for (const unit of GLUED) assertLinear(text, unit, 16 * KB);
+});
+
+// The edits of a rule found by its head's own search, match after match (quadratic where a run holds many
+// candidates, exact by definition).
+function searched(rule, input) {
+  const head = new RegExp(rule.head.source, "gud");
+  const out = [];
+  let match = head.exec(input);
+  while (match !== null) {
+    let pos = Math.max(match.index + match[0].length, match.index + 1);
+    const edit = rule.edit(input, match);
+    if (edit !== null) {
+      out.push(edit);
+      pos = Math.max(pos, edit[1]);
+    }
+    if (pos > input.length) break;
+    head.lastIndex = pos;
+    match = head.exec(input);
+  }
+  return out;
+}
+
+test("a rule tried candidate by candidate finds what its search finds", () => {
+  const byRun = TOKEN_RULES.filter((rule) => rule.lead !== null && rule.lead !== undefined);
+  assert.deepEqual(byRun.map((rule) => rule.name), ["jwt"]);
+  // Every text of up to seven pieces: candidates that fail on a short body, on too few dots, inside a run or
+  // after a dot, and ones that match.
+  const pieces = ["eyJ", "eyJabcde", "_", ".", " "];
+  let texts = [""];
+  const all = [""];
+  for (let n = 1; n <= 7; n++) {
+    texts = texts.flatMap((t) => pieces.map((p) => t + p));
+    all.push(...texts);
+  }
+  for (const rule of byRun) {
+    for (const input of all) {
+      const found = [];
+      rule.edits(input, input.toLowerCase(), new Set(), found);
+      assert.deepEqual(found, searched(rule, input), input);
+    }
+  }
 });

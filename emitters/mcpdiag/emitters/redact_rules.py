@@ -118,6 +118,14 @@ class RegexRule:
     """Lowercase literals one of which every match holds within `back` characters of its start."""
     back: int | None = 0
     """How far before its first anchor a match can start (None: anywhere): the search starts there."""
+    lead: re.Pattern[str] | None = None
+    """Where a match can start, for a head whose body can hold its own start (`eyJ` in a JWT's body, after
+    `_`): the head is then tried candidate by candidate, and a failed one passes over the rest of its
+    `run`."""
+    run: re.Pattern[str] | None = None
+    """What a failed candidate shares with every later one inside it (matched from its start): each of those
+    reads the same run to its end and fails as it did. Without it a search tries each again, to the end:
+    `eyJ_` repeated was quadratic."""
 
     def edits(self, text: str, low: str, present: frozenset[str], out: list[Edit]) -> None:
         """Append this rule's edits of `text` to `out`, in order and not overlapping each other."""
@@ -128,6 +136,9 @@ class RegexRule:
             if not found:
                 return
             pos = max(0, min(found) - self.back)
+        if self.lead is not None and self.run is not None:
+            self._edits_by_run(text, pos, self.lead, self.run, out)
+            return
         search = self.head.search
         head = search(text, pos)
         while head is not None:
@@ -137,6 +148,25 @@ class RegexRule:
                 out.append(edit)
                 pos = max(pos, edit[1])
             head = search(text, pos)
+
+    def _edits_by_run(
+        self, text: str, pos: int, lead: re.Pattern[str], run: re.Pattern[str], out: list[Edit]
+    ) -> None:
+        match, find, spare = self.head.match, lead.search, run.match
+        candidate = find(text, pos)
+        while candidate is not None:
+            at = candidate.start()
+            head = match(text, at)
+            if head is None:
+                skip = spare(text, at)
+                pos = max(skip.end() if skip else at, at + 1)
+            else:
+                pos = max(head.end(), at + 1)
+                edit = self._edit(text, head)
+                if edit is not None:
+                    out.append(edit)
+                    pos = max(pos, edit[1])
+            candidate = find(text, pos)
 
     def _edit(self, text: str, head: re.Match[str]) -> Edit | None:
         # The head is judged before its value is read: a rejected name never costs a scan of what follows
@@ -170,12 +200,26 @@ def _rule(
     requires: tuple[tuple[str, ...], ...] = (),
     anchor: tuple[str, ...] | None = None,
     back: int | None = 0,
+    lead: str | None = None,
+    run: str | None = None,
 ) -> RegexRule:
     """A rule; its gate (scan tags) is its anchors (literals) unless `anchor` says otherwise."""
     compiled = re.compile(tail) if tail else None
     groups = tuple(frozenset(group) for group in requires)
     anchors = gate if anchor is None else anchor
-    return RegexRule(name, frozenset(gate), re.compile(head), compiled, accept, scheme, groups, anchors, back)
+    return RegexRule(
+        name,
+        frozenset(gate),
+        re.compile(head),
+        compiled,
+        accept,
+        scheme,
+        groups,
+        anchors,
+        back,
+        re.compile(lead) if lead else None,
+        re.compile(run) if run else None,
+    )
 
 
 def _pair_value(head: re.Match[str]) -> bool:
@@ -203,7 +247,13 @@ TOKEN_RULES = (
         r"(?s)-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----.*?"
         r"(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|\Z)",
     ),
-    _rule("jwt", ("eyj",), r"eyJ(?<![A-Za-z0-9]eyJ)[A-Za-z0-9_-]{5,}+(?:\.[A-Za-z0-9_-]*+){2,4}"),
+    _rule(
+        "jwt",
+        ("eyj",),
+        r"eyJ(?<![A-Za-z0-9]eyJ)[A-Za-z0-9_-]{5,}+(?:\.[A-Za-z0-9_-]*+){2,4}",
+        lead=r"eyJ(?<![A-Za-z0-9]eyJ)",
+        run=r"[A-Za-z0-9_-]*+",
+    ),
     _rule(
         "aws_access_key_id", ("akia", "asia"), r"A[KS]IA(?<![A-Za-z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9])"
     ),
