@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 import { type Classification, type ClassifyOptions, classify } from "./classifier.js";
 import { CATALOG, LIMITS, SEVERITIES, SEVERITY_RANK, type Severity, codeInfo } from "./codes.js";
 import { type WireEvent, attrsCut, boundedAttrs, fit, formatTs } from "./event.js";
-import { newEventId, newTraceId } from "./ids.js";
+import { debugId, newEventId, newTraceId, spanIdOf } from "./ids.js";
 import { activeSpanIds } from "./otel.js";
 import { Coalescer, DEFAULT_WINDOW_MS } from "./coalesce.js";
 import { Redactor } from "./redact.js";
@@ -82,6 +82,15 @@ const RETRY_PAUSE_MS: [number, number] = [50, 2000];
 const CODE_RANK = new Map<string, number>(Object.entries(CATALOG).map(([code, info]) => [code, SEVERITY_RANK[info.severity]]));
 const TRANSPORTS = new Set(["stdio", "sse", "streamable-http", "websocket"]);
 const CONTROL = /[\x00-\x1f\x7f]/g;
+
+/** The trace and span ids of an event: the host's, checked (`debugId`: one that is not a W3C id is replaced,
+ * so the Debug ID returned is the one stored), else the active OpenTelemetry span's, else fresh. */
+function idsOf(options: EmitOptions): [string, string | null] {
+  const given = options?.traceId;
+  if (given !== undefined && given !== null && given !== "") return [debugId(given), spanIdOf(options.spanId)];
+  const ids = activeSpanIds();
+  return ids ?? [newTraceId(), spanIdOf(options?.spanId)];
+}
 
 function rankOf(record: Record_): number {
   if ("final" in record) return SEVERITY_RANK[record.final.severity as Severity] ?? 3;
@@ -167,14 +176,10 @@ export class Emitter {
   /** Queue one event and return its Debug ID (its trace id). Never throws, never does I/O.
    * `options` is read later, by the worker: do not change it after the call. */
   emit(code: string, options: EmitOptions): string {
-    let traceId = options?.traceId;
+    let traceId: string | undefined;
     try {
-      let spanId: string | null = options.spanId ?? null;
-      if (!traceId) {
-        const ids = activeSpanIds();
-        if (ids) [traceId, spanId] = ids;
-        else traceId = newTraceId();
-      }
+      let spanId: string | null;
+      [traceId, spanId] = idsOf(options);
       // `options` is kept by reference until the worker reads it (a copy would double the cost of this
       // call): pass a fresh object, as an object literal does, and do not change it afterwards.
       this.enqueue({ t: Date.now(), code, o: options, traceId, spanId });
@@ -247,13 +252,7 @@ export class Emitter {
 
   /** Emit like `emit`, but build the final wire event now and return it (not for hot paths). */
   emitEvent(code: string, options: EmitOptions): WireEvent {
-    let traceId = options.traceId;
-    let spanId = options.spanId ?? null;
-    if (!traceId) {
-      const ids = activeSpanIds();
-      if (ids) [traceId, spanId] = ids;
-      else traceId = newTraceId();
-    }
+    const [traceId, spanId] = idsOf(options);
     const event = this.finalize({ t: Date.now(), code, o: options, traceId, spanId });
     this.enqueue({ final: event });
     return { ...event, attrs: { ...event.attrs } };

@@ -51,6 +51,26 @@ export function newSpanId(): string {
   return id === ZERO_SPAN ? newSpanId() : id;
 }
 
+const TRACE_ID = /^[0-9a-f]{32}$/;
+const SPAN_ID = /^[0-9a-f]{16}$/;
+
+/** `value` as a W3C trace id (32 hex, lowercased, not all zeros), or a fresh one when it is not one: a Debug
+ * ID the host passes is the one stored, and one the collector would refuse is never shipped. */
+export function debugId(value: unknown): string {
+  if (typeof value === "string" && value.length === 32) {
+    const lowered = value.toLowerCase();
+    if (TRACE_ID.test(lowered) && lowered !== ZERO_TRACE) return lowered;
+  }
+  return newTraceId();
+}
+
+/** `value` as a W3C span id (16 hex, lowercased, not all zeros), or null. */
+export function spanIdOf(value: unknown): string | null {
+  if (typeof value !== "string" || value.length !== 16) return null;
+  const lowered = value.toLowerCase();
+  return SPAN_ID.test(lowered) && lowered !== ZERO_SPAN ? lowered : null;
+}
+
 let ulidMs = -1;
 let ulidTime = "";
 let base32Pool = "";

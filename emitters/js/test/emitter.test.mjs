@@ -39,6 +39,29 @@ describe("Emitter", () => {
     await emitter.close();
   });
 
+  it("a trace or span id the host gives that is not a W3C id is replaced: the Debug ID returned is the one stored", async () => {
+    const sink = new MemorySink();
+    const emitter = emitterWith(sink, { coalesceWindowMs: 0 });
+    const given = randomBytes(16).toString("hex");
+    const span = randomBytes(8).toString("hex");
+    const bad = ["not a trace id", "0".repeat(32), given.slice(1), given + "0", `${given.slice(0, 31)}g`, 42, {}, ["x"]];
+    const returned = [];
+    for (const traceId of bad) {
+      returned.push(emitter.emit("MCP_TIMEOUT", { server: "a", touchpoint: "connect", traceId, spanId: "zz" }));
+      returned.push(emitter.emitEvent("MCP_TIMEOUT", { server: "a", touchpoint: "connect", traceId, spanId: 7 }).traceId);
+      returned.push(emitter.capture(new Error("boom"), { server: "a", touchpoint: "connect", traceId, spanId: "0".repeat(16) }));
+    }
+    // A valid id in capitals is the same id: lowercased (as the Python emitter and the collector read it).
+    returned.push(emitter.emit("MCP_TIMEOUT", { server: "a", touchpoint: "connect", traceId: given.toUpperCase(), spanId: span.toUpperCase() }));
+    await emitter.close();
+    assert.equal(sink.events.length, returned.length);
+    assert.deepEqual(sink.events.map((e) => e.traceId), returned);
+    for (const id of returned) assert.match(id, /^(?!0{32})[0-9a-f]{32}$/);
+    assert.equal(returned.at(-1), given);
+    assert.equal(sink.events.at(-1).spanId, span);
+    for (const event of sink.events.slice(0, -1)) assert.equal(event.spanId, null);
+  });
+
   it("unknown codes are kept, not retryable, and bad field values are bounded instead of rejected", async () => {
     const sink = new MemorySink();
     const emitter = emitterWith(sink);
