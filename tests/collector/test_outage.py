@@ -106,3 +106,46 @@ async def test_a_new_collector_replays_the_spool_an_earlier_one_left_behind(tmp_
     assert sorted(stored_ids(tmp_path / "events.db")) == sorted(accepted)
     assert spooled_files(settings.spool_dir) == []
     await store.close()
+
+
+def remove_files(folder: Path, pattern: str) -> None:
+    for path in folder.glob(pattern):
+        path.unlink()
+
+
+async def test_events_posted_after_the_sqlite_file_is_removed_or_replaced_are_kept(tmp_path: Path) -> None:
+    """Removed (an admin's `rm`, a cleanup job) or replaced under the running collector, the file the writer
+    holds is no longer the store: what is posted after must wait in the spool, never go to a file no one can
+    open again, and a restart stores it."""
+    key = new_key()
+    settings = settings_for(tmp_path, key, **NO_BUDGET)
+    db = tmp_path / "events.db"
+    count = 50
+    for how in ("removed", "replaced"):
+        store = SQLiteEventStore(db)
+        first = create_collector_app(settings, store, replay_backoff=(0.05, 0.2))
+        before, after = wire_events(count), wire_events(count)
+        async with (
+            serve(first) as url,
+            httpx.AsyncClient(base_url=url, headers={"x-api-key": key}, timeout=HTTP_PATIENCE) as client,
+        ):
+            await post_until_accepted(client, before)
+            await wait_for(lambda: len(stored_ids(db)) >= count, timeout=PATIENCE_S)
+            remove_files(tmp_path, "events.db*")
+            if how == "replaced":  # another store's file moved into its place (a backup restored)
+                other = SQLiteEventStore(tmp_path / "other.db")
+                await other.ensure_schema()
+                await other.close()
+                (tmp_path / "other.db").replace(db)
+            accepted = await post_until_accepted(client, after)
+            await wait_for(lambda: bool(spooled_files(settings.spool_dir)), timeout=PATIENCE_S)
+            assert (await client.get("/healthz")).json()["storeHealthy"] is False
+        await store.close()
+
+        restarted = SQLiteEventStore(db)
+        second = create_collector_app(settings, restarted)
+        async with serve(second) as url, httpx.AsyncClient(base_url=url, timeout=HTTP_PATIENCE) as client:
+            assert (await client.get("/healthz")).json()["spoolBatches"] == 0
+        assert set(accepted) <= set(stored_ids(db)), how
+        await restarted.close()
+        remove_files(tmp_path, "events.db*")

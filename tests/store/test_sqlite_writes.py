@@ -15,6 +15,7 @@ import pytest
 
 from mcpdiag.emitters import DiagnosticEvent
 from mcpdiag.store import EventQuery, SQLiteEventStore
+from mcpdiag.store.errors import StoreUnavailableError
 from mcpdiag.store.sqlite_sql import execute_rows
 from tests.factories import make_event
 
@@ -96,3 +97,28 @@ def test_rows_as_json_match_executemany_row_for_row(tmp_path: Path) -> None:
 def test_a_statement_without_values_is_refused() -> None:
     with pytest.raises(ValueError, match="VALUES"):
         execute_rows(sqlite3.connect(":memory:"), "DELETE FROM t", [(1,)])
+
+
+def _remove(folder: Path, pattern: str) -> None:
+    for path in folder.glob(pattern):
+        path.unlink()
+
+
+async def test_a_store_whose_file_was_removed_or_replaced_refuses_writes_and_pings_naming_it(
+    tmp_path: Path,
+) -> None:
+    """The writer's connection still holds the old file: a write would succeed into a file nobody can open
+    again. Writes and pings (what readiness asks) fail instead, naming the file."""
+    for how in ("removed", "replaced"):
+        db = tmp_path / f"{how}.db"
+        store = SQLiteEventStore(db)
+        await store.ensure_schema()
+        await store.append([make_event()])
+        _remove(tmp_path, f"{how}.db*")
+        if how == "replaced":
+            db.write_bytes(b"")
+        with pytest.raises(StoreUnavailableError, match=f"{how}.db"):
+            await store.append([make_event()])
+        with pytest.raises(StoreUnavailableError, match=f"{how}.db"):
+            await store.ping()
+        await store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -66,6 +67,8 @@ class SQLiteBase(EventStore):
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpdiag-sqlite-w")
         self._reader_pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="mcpdiag-sqlite-r")
         self._writer: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None
+        """The device and inode of the file the writer opened (`_same_file`)."""
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -84,12 +87,27 @@ class SQLiteBase(EventStore):
                 self._writer = connect(
                     self.path, readonly=False, cache_kib=WRITE_CACHE_KIB, durable=self.durable
                 )
+                self._file = _identity(self.path)
+            else:
+                self._same_file()
             return fn(self._writer)
 
         result = await self._run(self._writer_pool, run)
         if self.durable:
             self._sync_soon()
         return result
+
+    def _same_file(self) -> None:
+        """Raise unless the path still names the file the writer opened. Removed or replaced under it (an
+        `rm`, a cleanup job, a restored backup), that file is no longer the store: a write would succeed into
+        a file nobody can open again, and the collector spools instead when this refuses it."""
+        if self._file is None:  # opened before the file was made: the file it made is the one
+            self._file = _identity(self.path)
+        elif _identity(self.path) != self._file:
+            raise StoreUnavailableError(
+                f"the SQLite file {self.path} was removed or replaced while this process had it open: "
+                "writes are refused (the collector keeps them in its spool) until the service is restarted"
+            )
 
     def _sync_soon(self) -> None:
         """Checkpoint `WAL_SYNC_S` after the first write since the last checkpoint. With WAL and
@@ -175,6 +193,7 @@ class SQLiteBase(EventStore):
         return await self._write(load)
 
     async def ping(self) -> None:
+        self._same_file()
         await self._read(lambda conn: conn.execute("SELECT 1 FROM servers LIMIT 1").fetchall())
 
     async def explain(self, query: EventQuery) -> list[str]:
@@ -203,6 +222,15 @@ class SQLiteBase(EventStore):
                 self._readers.clear()
 
         await asyncio.to_thread(close_all)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The device and inode of the file at `path`, None when there is none."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def fetch_all(sql: str, params: list[Any]) -> Callable[[sqlite3.Connection], list[Any]]:
