@@ -198,6 +198,19 @@ def test_non_finite_numbers_and_out_of_range_values_never_make_an_event_the_coll
     assert all(not (isinstance(v, float) and not math.isfinite(v)) for v in event["attrs"].values())
 
 
+@pytest.mark.parametrize("server", [".", ".."])
+def test_a_server_named_like_a_url_dot_segment_is_shipped_as_unknown_and_kept_in_an_attr(
+    emitter: Emitter, server: str
+) -> None:
+    """The collector refuses such a server (no URL can name it): the event would be lost, Debug ID and all."""
+    debug_id = emitter.emit("MCP_TIMEOUT", server=server, touchpoint="connect")
+    [event] = delivered(emitter)
+    assert_wire_valid(event)
+    assert event["traceId"] == debug_id
+    assert event["server"] == "unknown"
+    assert event["attrs"]["mcpdiag.invalid.server"] == server
+
+
 @pytest.mark.parametrize(("field", "limit"), [("attrs", 1024), ("detail", 4096), ("message_safe", 500)])
 def test_cutting_a_long_value_never_leaves_part_of_a_secret(field: str, limit: int) -> None:
     """A known secret that straddles any length limit is redacted whole, never cut and left half-visible."""

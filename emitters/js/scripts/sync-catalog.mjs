@@ -9,6 +9,7 @@ const data = {
   codes: doc.codes,
   lifecycleCodes: doc.lifecycleCodes,
   endedByAttr: doc.endedByAttr,
+  invalidPrefix: doc.invalidPrefix,
   fallbackCode: doc.fallbackCode,
   severities: doc.severities,
   touchpoints: doc.touchpoints,

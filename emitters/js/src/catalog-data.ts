@@ -207,6 +207,7 @@ export const CATALOG_DATA = {
     "MCP_OAUTH_STARTED"
   ],
   "endedByAttr": "ended_by",
+  "invalidPrefix": "mcpdiag.invalid.",
   "fallbackCode": "MCP_INTERNAL_ERROR",
   "severities": [
     "debug",

@@ -2,8 +2,10 @@
 // finalizes (ids, bounds, redaction), batches and ships to a sink. It never throws into the host.
 import { hostname } from "node:os";
 import { type Classification, type ClassifyOptions, classify } from "./classifier.js";
-import { CATALOG, LIMITS, SEVERITIES, SEVERITY_RANK, type Severity, codeInfo } from "./codes.js";
-import { type WireEvent, attrsCut, boundedAttrs, fit, formatTs } from "./event.js";
+import { CATALOG_DATA } from "./catalog-data.js";
+import { cutForRedaction } from "./chain.js";
+import { CATALOG, FALLBACK_CODE, LIFECYCLE_CODES, LIMITS, SEVERITIES, SEVERITY_RANK, type Severity, codeInfo } from "./codes.js";
+import { type AttrValue, MAX_ATTR_VALUE, type WireEvent, attrsCut, boundedAttrs, fit, formatTs } from "./event.js";
 import { debugId, newEventId, newTraceId, spanIdOf } from "./ids.js";
 import { activeSpanIds } from "./otel.js";
 import { Coalescer, DEFAULT_WINDOW_MS } from "./coalesce.js";
@@ -80,7 +82,55 @@ type Record_ = RawRecord | { final: WireEvent; staged?: true };
 const DROPPED_EVENTS_ATTR = "mcpdiag.dropped_events";
 const RETRY_PAUSE_MS: [number, number] = [50, 2000];
 const CODE_RANK = new Map<string, number>(Object.entries(CATALOG).map(([code, info]) => [code, SEVERITY_RANK[info.severity]]));
-const TRANSPORTS = new Set(["stdio", "sse", "streamable-http", "websocket"]);
+const TRANSPORTS: ReadonlySet<string> = new Set(CATALOG_DATA.transports);
+const TOUCHPOINTS: ReadonlySet<string> = new Set(CATALOG_DATA.touchpoints);
+const SEVERITY_NAMES: ReadonlySet<string> = new Set(SEVERITIES);
+const CODE_FORM = /^[A-Z][A-Z0-9_]{2,63}$/;
+const INVALID_PREFIX: string = CATALOG_DATA.invalidPrefix;
+
+function codeOf(value: unknown, notes: Record<string, AttrValue>): string {
+  const text = String(value);
+  if (CODE_FORM.test(text)) return text;
+  notes[`${INVALID_PREFIX}code`] = cutForRedaction(text, 4 * MAX_ATTR_VALUE);
+  return FALLBACK_CODE;
+}
+
+/** A server name the contract accepts: not empty, and not `.` or `..`, which no URL can name (either is
+ * `unknown`, a dot segment kept in an attr). */
+function serverOf(value: unknown, notes: Record<string, AttrValue>): string {
+  const text = name(value)?.slice(0, 128) ?? "";
+  if (text === "." || text === "..") {
+    notes[`${INVALID_PREFIX}server`] = text;
+    return "unknown";
+  }
+  return text || "unknown";
+}
+
+/** `value` when it is one of `allowed`; null when it is absent, or (kept in a note) not one of them. */
+function choice(value: unknown, allowed: ReadonlySet<string>, field: string, notes: Record<string, AttrValue>): string | null {
+  if (value === null || value === undefined) return null;
+  const text = String(value);
+  if (allowed.has(text)) return text;
+  notes[INVALID_PREFIX + field] = cutForRedaction(text, 4 * MAX_ATTR_VALUE);
+  return null;
+}
+
+function numberOf(
+  value: unknown,
+  low: number,
+  high: number,
+  field: string,
+  notes: Record<string, AttrValue>,
+  whole: boolean,
+): number | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "number" && Number.isFinite(value) && (!whole || Number.isInteger(value)) && value >= low && value <= high) {
+    return value;
+  }
+  notes[INVALID_PREFIX + field] =
+    typeof value === "number" && Number.isFinite(value) ? value : cutForRedaction(String(value), 4 * MAX_ATTR_VALUE);
+  return null;
+}
 const CONTROL = /[\x00-\x1f\x7f]/g;
 
 /** The trace and span ids of an event: the host's, checked (`debugId`: one that is not a W3C id is replaced,
@@ -446,11 +496,16 @@ export class Emitter {
   /** The valid wire event of a queued record: ids, defaults, bounds and redaction. */
   private finalize(record: RawRecord): WireEvent {
     const o = record.o;
-    const info = codeInfo(record.code);
-    const known = info.code === record.code;
-    const server = name(o.server)?.slice(0, 128) || "unknown";
+    // What the wire contract has no room for is kept in `mcpdiag.invalid.*` attrs and the event is shipped with
+    // the default instead: the collector refuses an event whole, and its Debug ID was already handed out.
+    const notes: Record<string, AttrValue> = {};
+    const code = codeOf(record.code, notes);
+    const info = codeInfo(code);
+    const known = info.code === code;
+    const server = serverOf(o.server, notes);
     const status = o.httpStatus;
     const duration = o.durationMs;
+    const severity = choice(o.severity, SEVERITY_NAMES, "severity", notes);
     const event: WireEvent = {
       id: newEventId(record.t),
       ts: formatTs(record.t),
@@ -458,22 +513,25 @@ export class Emitter {
       userId: name(o.userId),
       conversationId: name(o.conversationId),
       runId: name(o.runId),
-      touchpoint: String(o.touchpoint),
-      code: record.code,
-      severity: o.severity && o.severity in SEVERITY_RANK ? o.severity : info.severity,
+      touchpoint: choice(o.touchpoint, TOUCHPOINTS, "touchpoint", notes) ?? (LIFECYCLE_CODES.has(code) ? "lifecycle" : "connect"),
+      code,
+      severity: (severity as Severity | null) ?? info.severity,
       messageSafe: String(o.messageSafe || info.message.replaceAll("{server}", server)),
       detail: o.detail ? String(o.detail) : null,
       retryable: o.retryable === undefined ? info.retryable && known : Boolean(o.retryable),
       traceId: record.traceId,
       spanId: record.spanId,
-      transport: o.transport && TRANSPORTS.has(o.transport) ? o.transport : null,
+      transport: choice(o.transport, TRANSPORTS, "transport", notes),
       tool: name(o.tool),
-      httpStatus: Number.isInteger(status) && (status as number) >= 100 && (status as number) <= 599 ? (status as number) : null,
-      durationMs:
-        typeof duration === "number" && Number.isFinite(duration) && duration >= 0 ? Math.min(duration, 6048e5) : null,
+      httpStatus: numberOf(status, 100, 599, "httpStatus", notes, true),
+      durationMs: numberOf(duration, 0, 6048e5, "durationMs", notes, false),
       attrs: boundedAttrs(o.attrs),
       source: this.source,
     };
+    for (const [key, value] of Object.entries(notes)) {
+      if (Object.keys(event.attrs).length >= LIMITS.maxAttrs) break;
+      if (!(key in event.attrs)) event.attrs[key] = value;
+    }
     const redactor = this.redactor;
     event.messageSafe = redactor.string(event.messageSafe, {}).slice(0, LIMITS.maxMessageSafe);
     event.detail = event.detail ? redactor.string(event.detail, {}).slice(0, LIMITS.maxDetail) : null;

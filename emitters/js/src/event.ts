@@ -55,7 +55,7 @@ export function formatTs(ms: number): string {
   return `${dayPrefix}${pad(h, 2)}:${pad(m, 2)}:${pad(sec, 2)}.${pad(since % 1000, 3)}Z`;
 }
 
-const MAX_ATTR_VALUE = 1024;
+export const MAX_ATTR_VALUE = 1024;
 
 /** At most 32 scalar attrs, keys ≤ 64 chars, string values ≤ 1 KiB; anything else becomes its string. */
 export function boundedAttrs(attrs: Record<string, unknown> | null | undefined): Record<string, AttrValue> {

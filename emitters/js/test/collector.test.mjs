@@ -129,6 +129,42 @@ for (const line of SDK_LINES) {
   });
 }
 
+it("every field value a host may pass is shipped as an event the collector stores, under the Debug ID returned", async () => {
+  // What the Python emitter makes valid (finalize.py): a bad code, touchpoint, severity or transport is kept in
+  // an `mcpdiag.invalid.*` attribute, a server named like a URL dot segment is not one, names lose control characters.
+  const emitter = new Emitter(new HttpSink(base, { apiKey: ingestKey }), { service: "js-e2e", flushIntervalMs: 10, coalesceWindowMs: 0 });
+  const fields = [
+    { server: "..", touchpoint: "connect" },
+    { server: ".", touchpoint: "connect" },
+    { server: "hostile", touchpoint: "bogus" },
+    { server: "hostile", touchpoint: undefined },
+    { server: "hostile", touchpoint: 7 },
+    { server: "hostile", touchpoint: "connect", severity: "fatal" },
+    { server: "hostile", touchpoint: "connect", transport: "carrier-pigeon" },
+    { server: "hostile", touchpoint: "connect", userId: "", tool: "", runId: "a\u0000b", conversationId: "x".repeat(400) },
+    { server: "hostile", touchpoint: "connect", messageSafe: 42, detail: { nested: true } },
+    { server: undefined, touchpoint: "connect" },
+  ];
+  const ids = fields.map((options) => emitter.emit("MCP_TIMEOUT", options));
+  ids.push(emitter.emit("not a code", { server: "hostile", touchpoint: "connect" }));
+  ids.push(emitter.emit(undefined, { server: "hostile", touchpoint: "connect" }));
+  assert.equal(await emitter.flush(10000), true);
+  await emitter.close();
+  assert.equal(emitter.stats().sent, ids.length, JSON.stringify(emitter.stats()));
+  for (const id of ids) {
+    let found;
+    for (let i = 0; i < 100 && !found?.items?.length; i++) {
+      if (i) await new Promise((resolve) => setTimeout(resolve, 50));
+      const response = await fetch(`${base}/api/diagnostics/${id}`, { headers: { authorization: `Bearer ${token()}` } });
+      found = response.status === 200 ? await response.json() : undefined;
+    }
+    assert.ok(found?.items?.length, `Debug ID ${id} was not stored`);
+  }
+  const touchpoints = await eventsOf("hostile");
+  assert.ok(touchpoints.some((e) => e.attrs?.["mcpdiag.invalid.touchpoint"] === "bogus"), JSON.stringify(touchpoints.map((e) => e.attrs)));
+  assert.ok(touchpoints.some((e) => e.attrs?.["mcpdiag.invalid.code"] === "not a code"));
+});
+
 it("a closed collector port leaves events queued, not thrown", async () => {
   const emitter = new Emitter(new HttpSink(`http://127.0.0.1:${await freePort()}`, { apiKey: ingestKey, maxAttempts: 1 }), { service: "js-e2e", flushIntervalMs: 10 });
   emitter.emit("MCP_TIMEOUT", { server: "down", touchpoint: "connect" });

@@ -271,6 +271,9 @@ LIFECYCLE_CODES = frozenset({"MCP_CONNECTED", "MCP_DISCONNECTED", "MCP_OAUTH_STA
 ENDED_BY_ATTR = "ended_by"
 """The attr of an MCP_DISCONNECTED whose session ended in a failure (its last request failed): that failure's
 code. The server's state is then that failure's, not a clean `idle`."""
+INVALID_PREFIX = "mcpdiag.invalid."
+"""The attrs that keep a field value the host passed that the wire contract has no room for (`…code`,
+`…touchpoint`, `…server`): the event is shipped with the default instead, never refused by the collector."""
 TOOL_ERROR = "MCP_TOOL_ERROR"
 """A tool's own error (`isError`): the server worked, so it is counted apart from the server's failures."""
 

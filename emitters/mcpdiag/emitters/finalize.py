@@ -18,7 +18,15 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from mcpdiag.emitters.codes import FALLBACK_CODE, LIFECYCLE_CODES, Severity, Touchpoint, Transport, code_info
+from mcpdiag.emitters.codes import (
+    FALLBACK_CODE,
+    INVALID_PREFIX,
+    LIFECYCLE_CODES,
+    Severity,
+    Touchpoint,
+    Transport,
+    code_info,
+)
 from mcpdiag.emitters.event import (
     MAX_ATTRS,
     MAX_DETAIL,
@@ -58,7 +66,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SEVERITIES = frozenset(s.value for s in Severity)
 _TOUCHPOINTS = frozenset(t.value for t in Touchpoint)
 _TRANSPORTS = frozenset(t.value for t in Transport)
-INVALID_PREFIX = "mcpdiag.invalid."
 
 
 def debug_id(value: object) -> str:
@@ -101,7 +108,7 @@ class Finalizer:
         notes: dict[str, Any] = {}
         code = _code(given.get("code"), notes)
         info = code_info(code)
-        server = _name(given.get("server"), MAX_SERVER) or "unknown"
+        server = _server(given.get("server"), notes)
         severity = _choice(given.get("severity"), _SEVERITIES, "severity", notes) or info.severity.value
         default_touchpoint = "lifecycle" if code in LIFECYCLE_CODES else "connect"
         message = given.get("messageSafe")
@@ -189,6 +196,16 @@ def _name(value: object, limit: int) -> str | None:
     if value is None:
         return None
     return _CONTROL.sub(" ", to_text(value)[:limit]) or None
+
+
+def _server(value: object, notes: dict[str, Any]) -> str:
+    """A server name the contract accepts: not empty, and not `.` or `..`, which no URL can name
+    (`event.no_dot_segment`); either is `unknown`, and a dot segment is kept in an attr."""
+    name = _name(value, MAX_SERVER)
+    if name in (".", ".."):
+        notes[INVALID_PREFIX + "server"] = name
+        return "unknown"
+    return name or "unknown"
 
 
 def _choice(value: object, allowed: frozenset[str], field: str, notes: dict[str, Any]) -> str | None:
