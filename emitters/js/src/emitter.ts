@@ -212,7 +212,13 @@ export class Emitter {
     this.batchSize = Math.max(1, options.batchSize ?? 500);
     this.flushIntervalMs = Math.max(0, options.flushIntervalMs ?? 200);
     this.sinkTimeoutMs = Math.max(1, options.sinkTimeoutMs ?? 30_000);
-    this.source = { service: String(options.service).slice(0, 128), host: hostname().slice(0, 256), version: options.version ?? null };
+    // As the collector reads it (strings, bounded): a source it would refuse would refuse every event.
+    const version = options.version;
+    this.source = {
+      service: String(options.service).slice(0, 128),
+      host: hostname().slice(0, 256),
+      version: version === undefined || version === null ? null : String(version).slice(0, 64),
+    };
     for (const s of options.knownSecrets ?? []) if (s) this.secrets.add(s);
     this.redactor = new Redactor(this.secrets);
     const windowMs = Number(options.coalesceWindowMs ?? DEFAULT_WINDOW_MS);

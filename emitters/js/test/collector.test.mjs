@@ -165,6 +165,18 @@ it("every field value a host may pass is shipped as an event the collector store
   assert.ok(touchpoints.some((e) => e.attrs?.["mcpdiag.invalid.code"] === "not a code"));
 });
 
+it("an emitter's version as the host gives it (a number, a long build string) never makes its events refused", async () => {
+  for (const version of [3, `1.4.2+${"b".repeat(100)}`, { build: 7 }]) {
+    const emitter = new Emitter(new HttpSink(base, { apiKey: ingestKey }), { service: "js-e2e", version, flushIntervalMs: 10 });
+    const id = emitter.emit("MCP_TIMEOUT", { server: "versioned", touchpoint: "connect" });
+    assert.equal(await emitter.flush(10000), true);
+    await emitter.close();
+    assert.equal(emitter.stats().rejected, 0, `version ${JSON.stringify(version)}: ${JSON.stringify(emitter.stats())}`);
+    const found = await api(`/api/diagnostics/${id}`);
+    assert.ok(found.items.some((e) => e.source.version === String(version).slice(0, 64)), JSON.stringify(found.items));
+  }
+});
+
 it("a closed collector port leaves events queued, not thrown", async () => {
   const emitter = new Emitter(new HttpSink(`http://127.0.0.1:${await freePort()}`, { apiKey: ingestKey, maxAttempts: 1 }), { service: "js-e2e", flushIntervalMs: 10 });
   emitter.emit("MCP_TIMEOUT", { server: "down", touchpoint: "connect" });
