@@ -139,3 +139,29 @@ test("a rule tried candidate by candidate finds what its search finds", () => {
     }
   }
 });
+
+test("a cut before redaction is linear in its limit, where a run of token characters meets another character", async () => {
+  // `cutForRedaction` drops the run of token characters a cut goes through; an end-anchored regex retried
+  // from every start of the run (4 KB of `a`, then `!`) blocked the event loop for 380 ms an event.
+  const { cutForRedaction } = await import("../dist/chain.js");
+  const cut = (limit) => () => {
+    for (const end of ["!", " ", "\u00e9", ""]) cutForRedaction("a".repeat(limit - 1) + end + "a".repeat(64), limit);
+  };
+  for (const limit of [4 * KB, 16 * KB]) {
+    let best = Infinity;
+    let bestLarge = Infinity;
+    for (let i = 0; i < 3; i++) {
+      let start = process.cpuUsage();
+      cut(limit)();
+      let used = process.cpuUsage(start);
+      best = Math.min(best, (used.user + used.system) / 1e6);
+      start = process.cpuUsage();
+      cut(4 * limit)();
+      used = process.cpuUsage(start);
+      bestLarge = Math.min(bestLarge, (used.user + used.system) / 1e6);
+    }
+    assert.ok(bestLarge <= FACTOR * Math.max(best, 1e-3), `limit ${limit}: ${best * 1e3} ms, x4: ${bestLarge * 1e3} ms`);
+  }
+  assert.equal(cutForRedaction("ab cd" + "x".repeat(20), 10), "ab ");
+  assert.equal(cutForRedaction("ab cd!" + "x".repeat(20), 6), "ab cd!");
+});
