@@ -192,3 +192,29 @@ async def test_the_api_has_routes_with_json_bodies(tmp_path: Path) -> None:
     """The tests above cover something: the doctor, the bundle request and the demo token take JSON."""
     json_routes, _ = _routes(_app("api", tmp_path))
     assert {"/api/mcp/doctor", "/api/admin/bundle", "/api/dev/token"} <= set(json_routes)
+
+
+@pytest.mark.parametrize("root", ["", "/diag"])
+async def test_a_route_keeps_its_own_bound_behind_a_root_path(root: str) -> None:
+    """Behind a proxy that mounts the service under a path (`--root-path /diag`), ASGI's `path` holds the
+    root too: the larger bounds of ingest, the import and an opened bundle were looked up by it, missed, and
+    those routes refused anything over 1 MiB."""
+    import httpx
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from mcpdiag.collector.bodybound import BodyBound
+
+    async def size(request: Request) -> JSONResponse:
+        return JSONResponse({"read": len(await request.body())})
+
+    inner = FastAPI(routes=[Route("/big", size, methods=["POST"]), Route("/small", size, methods=["POST"])])
+    app = BodyBound(inner, larger={"/big": 4 * MIB})
+    body = b" " * (2 * MIB)
+    transport = httpx.ASGITransport(app=app, root_path=root)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        big = await client.post(f"{root}/big", content=body)
+        small = await client.post(f"{root}/small", content=body)
+    assert big.status_code == 200 and big.json() == {"read": len(body)}, big.text
+    assert small.status_code == 413, small.text

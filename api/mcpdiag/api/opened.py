@@ -32,6 +32,7 @@ from mcpdiag.bundle.errors import BundleError
 from mcpdiag.bundle.load import BundleInfo, load_bundle, viewer_store
 from mcpdiag.bundle.settings import BundleSettings
 from mcpdiag.bundle.verify import VerifyReport
+from mcpdiag.collector.bodybound import route_path
 from mcpdiag.collector.handlers import error_response
 from mcpdiag.store import SQLiteEventStore
 
@@ -191,9 +192,7 @@ class OpenedDispatch:
         if scope["type"] != "http":
             return
         root = scope.get("root_path", "")
-        path: str = scope["path"]
-        rest = path[len(root) :] if path.startswith(root) else path
-        key, _, _ = rest.lstrip("/").partition("/")
+        key, _, _ = route_path(scope).lstrip("/").partition("/")
         entry = self.bundles.get(key)
         if entry is None or entry.app is None:
             response = error_response(

@@ -37,6 +37,14 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the request body exceeds {size_text(bound)}")
 
 
+def route_path(scope: Scope) -> str:
+    """The path a route is matched on: without the `root_path` a proxy mounts the service under
+    (`--root-path /diag`), which ASGI puts in front of `path` as routing removes it."""
+    root: str = scope.get("root_path", "")
+    path: str = scope["path"]
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
 class BodyBound:
     """ASGI middleware: bodies of the paths in `larger` within their bound, every other within
     `MAX_JSON_BODY_BYTES`."""
@@ -49,7 +57,7 @@ class BodyBound:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        bound = self.larger.get(scope["path"], MAX_JSON_BODY_BYTES)
+        bound = self.larger.get(route_path(scope), MAX_JSON_BODY_BYTES)
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > bound:
             message = f"the request body of {int(declared):,} bytes exceeds {size_text(bound)}"
