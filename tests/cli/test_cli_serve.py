@@ -20,10 +20,15 @@ from typing import Any
 
 import pytest
 import typer
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 from typer.testing import CliRunner
 
 from mcpdiag.api.settings import ApiSettings, get_api_settings
+from mcpdiag.bundle.settings import get_bundle_settings
 from mcpdiag.cli.app import app, serve_warnings
+from mcpdiag.cli.config_backup import setting_problem
+from mcpdiag.cli.settings import get_serve_settings
 from mcpdiag.collector import CollectorSettings, get_collector_settings
 from mcpdiag.emitters import DiagnosticEvent
 from mcpdiag.store import SQLiteEventStore
@@ -295,9 +300,11 @@ def test_a_port_out_of_range_is_a_bad_argument(command: str, port: str, tmp_path
     ("variable", "value", "says"),
     [
         ("MCPDIAG_RETENTION_DAYS", "1e9", "less than or equal to 3650"),
-        ("MCPDIAG_RETENTION_ERROR_DAYS", "inf", "less than or equal to 3650"),
+        ("MCPDIAG_RETENTION_ERROR_DAYS", "inf", "finite number"),
         ("MCPDIAG_JWKS_URL", "notaurl", "should match pattern"),
         ("MCPDIAG_JWKS_URL", "ftp://keys.invalid/jwks", "should match pattern"),
+        ("MCPDIAG_BUNDLE_OPEN_MAX_MB", "inf", "finite number"),
+        ("MCPDIAG_IMPORT_MAX_MB", "1e400", "finite number"),
     ],
 )
 def test_a_setting_out_of_range_is_named_by_its_variable(
@@ -306,10 +313,57 @@ def test_a_setting_out_of_range_is_named_by_its_variable(
     """Found by an adversarial pass: a retention of 1e9 days was a traceback at start (an expiry overflowed
     a date), 3,000,000 a 500 on every ingest, and a JWKS URL that is none the JWKS client's traceback."""
     monkeypatch.setenv(variable, value)
-    result = runner.invoke(app, ["serve", "--port", "0"])
+    caches = (get_api_settings, get_collector_settings, get_bundle_settings, get_serve_settings)
+    for cached in caches:  # each is read once per process: an earlier test's would be served instead
+        cached.cache_clear()
+    try:
+        result = runner.invoke(app, ["serve", "--port", "0"])
+    finally:
+        for cached in caches:
+            cached.cache_clear()
     assert result.exit_code == 2, result.output
     assert f"{variable}: " in result.output and says in result.output
     assert "Traceback" not in result.output and "errors.pydantic.dev" not in result.output
+
+
+def _float_settings() -> list[tuple[type[BaseSettings], str]]:
+    """(settings class, environment variable) of every float setting `serve` reads."""
+    from mcpdiag.api.settings import ApiSettings
+    from mcpdiag.bundle.settings import BundleSettings
+    from mcpdiag.cli.settings import ServeSettings
+    from mcpdiag.collector.settings import CollectorSettings
+
+    found: list[tuple[type[BaseSettings], str]] = []
+    for model in (ApiSettings, BundleSettings, ServeSettings, CollectorSettings):
+        prefix = model.model_config.get("env_prefix", "")
+        for name, field in model.model_fields.items():
+            if field.annotation is float or field.annotation == float | None:
+                found.append((model, f"{prefix}{name}".upper()))
+    return found
+
+
+FLOAT_SETTINGS = _float_settings()
+
+
+def test_every_float_setting_is_found() -> None:
+    named = {variable for _, variable in FLOAT_SETTINGS}
+    assert {"MCPDIAG_IMPORT_MAX_MB", "MCPDIAG_BUNDLE_OPEN_MAX_MB", "MCPDIAG_SPOOL_MAX_MB"} <= named
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e400"])
+def test_a_float_setting_that_is_no_finite_number_is_refused_naming_its_variable(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an adversarial review: MCPDIAG_BUNDLE_OPEN_MAX_MB=inf (or 1e400) passed `gt=0`, and `serve`
+    died at start with an OverflowError's traceback; an infinite or NaN timeout, bound or budget is no
+    setting either."""
+    for model, variable in FLOAT_SETTINGS:
+        monkeypatch.setenv(variable, value)
+        with pytest.raises(ValidationError) as refused:
+            model(_env_file=None)
+        monkeypatch.delenv(variable)
+        assert setting_problem(refused.value).startswith(f"{variable}: "), variable
+        assert "finite number" in str(refused.value), variable
 
 
 @pytest.mark.parametrize("host", ["999.1.1.1", "no-such-host.invalid"])
@@ -395,7 +449,6 @@ def test_serve_refuses_a_bad_secret_setting_without_printing_it(
     for name, fixed_value in fixed.items():
         monkeypatch.setenv(name, fixed_value)
     monkeypatch.setenv(setting, value)
-    from mcpdiag.bundle.settings import get_bundle_settings
 
     get_bundle_settings.cache_clear()  # read once per process: earlier tests read it without this setting
     try:

@@ -18,7 +18,7 @@ class ApiSettings(BaseSettings):
     """How callers are authenticated (JWT), which claims carry their roles and servers, and the ACL file."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MCPDIAG_", env_file=".env", extra="ignore", hide_input_in_errors=True
+        allow_inf_nan=False, env_prefix="MCPDIAG_", env_file=".env", extra="ignore", hide_input_in_errors=True
     )
 
     jwt_secret: SecretStr | None = Field(

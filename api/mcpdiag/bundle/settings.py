@@ -18,7 +18,7 @@ class BundleSettings(BaseSettings):
     """Encryption and signing of exported bundles; opening uploaded ones."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MCPDIAG_", env_file=".env", extra="ignore", hide_input_in_errors=True
+        allow_inf_nan=False, env_prefix="MCPDIAG_", env_file=".env", extra="ignore", hide_input_in_errors=True
     )
 
     bundle_recipients: Annotated[tuple[str, ...], NoDecode] = Field(

@@ -15,7 +15,7 @@ class ServeSettings(BaseSettings):
     """How long a client may take and how many connections one `mcpdiag serve` process holds."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MCPDIAG_", env_file=".env", extra="ignore", hide_input_in_errors=True
+        allow_inf_nan=False, env_prefix="MCPDIAG_", env_file=".env", extra="ignore", hide_input_in_errors=True
     )
 
     header_timeout_s: float = Field(
@@ -74,7 +74,7 @@ class BackupSettings(BaseSettings):
     """The key that seals a configuration backup's secrets (`mcpdiag config export` / `import`)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MCPDIAG_", env_file=".env", extra="ignore", hide_input_in_errors=True
+        allow_inf_nan=False, env_prefix="MCPDIAG_", env_file=".env", extra="ignore", hide_input_in_errors=True
     )
 
     config_secret: SecretStr | None = Field(

@@ -31,7 +31,7 @@ class CollectorSettings(BaseSettings):
     # `hide_input_in_errors` (every settings class): a refused value may be a secret, which the error, printed
     # by `mcpdiag serve`, showed; the message says what is wrong instead.
     model_config = SettingsConfigDict(
-        env_prefix="MCPDIAG_", env_file=".env", extra="ignore", hide_input_in_errors=True
+        allow_inf_nan=False, env_prefix="MCPDIAG_", env_file=".env", extra="ignore", hide_input_in_errors=True
     )
 
     store_url: str = Field(
