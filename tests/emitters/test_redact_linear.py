@@ -54,6 +54,10 @@ KNOWN = [
     "A" * 15 + " ", "Ab+/" * 3 + "a-b_", "QUFB=", "a" * 15 + "%2B",
     # Base64 three deep: each level read from five starts would fan out 5x, were it read below the first.
     base64.b64encode(base64.b64encode(base64.b64encode(b"token=" * 4))).decode() + "\n",
+    # Base64 wrapped over many lines (a PEM blob, `base64` output in a log): every line began a run read
+    # through every line after it, in both alphabets, broken as written or escaped in JSON.
+    "A" * 64 + "\n", "A" * 64 + "\\n", "A" * 76 + "\r\n", "A" * 64 + "\\r\\n", "QUFB" * 16 + "\n",
+    "A" * 16 + "\n", "_" * 16 + "\n", "a" * 64 + "\r\n",
 ]  # fmt: skip
 
 

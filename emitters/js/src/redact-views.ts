@@ -180,8 +180,14 @@ export function base64Runs(text: string): [number, number][] {
   const seen = new Set<string>();
   const spans: [number, number][] = [];
   for (const [index, pattern] of BASE64_RUNS.entries()) {
+    let covered = -1;
     for (const match of text.matchAll(pattern)) {
+      // A line of a run found before (its lines are whole groups of four: that run's text holds this one's)
+      // starts no run of its own: read through every line after it, each line of a wrapped blob cost as
+      // much as the blob (Python's `wrapped_once`).
+      if ((match.index as number) < covered) continue;
       const [start, end] = wrapped(text, match.index as number, (match.index as number) + match[0].length, index);
+      covered = end;
       if (!seen.has(`${start},${end}`)) {
         seen.add(`${start},${end}`);
         spans.push([start, end]);

@@ -30,6 +30,9 @@ const KNOWN = [
   "-----BEGIN ", '"token": "', "'secret': '", 'password="', "<password>", "<password><![CDATA[", "&key=",
   "#token=", "%", "%3", "%25", "\\", '\\\\"', "\\u00", "&quot;", '"name": "Authorization", "value": "',
   '["token", "', "mysql ", "sshpass ", "curl -u a", "--token ", "-p", "hooks.slack.com/services/",
+  // Base64 wrapped over many lines (a PEM blob): every line began a run read through every line after it.
+  "A".repeat(64) + "\n", "A".repeat(64) + "\\n", "A".repeat(76) + "\r\n", "QUFB".repeat(16) + "\n", "A".repeat(16) + "\n",
+  "_".repeat(16) + "\n", "a".repeat(64) + "\r\n",
   "eyJaaaaa.", "eyJ_", "eyJgho_", "ghp_", "[REDACTED:x]", "token=[REDACTED:a]", "x".repeat(50) + "=", "aws_secret_access_key=",
   // JS-only bounds: a window searched backwards, astral characters, a Kelvin sign, long name runs.
   "a:password=", "<a:b:token>", "😀<password>", "\u212aey=", "é" + "a".repeat(40) + "_token=", "--password\u00a0",

@@ -30,7 +30,7 @@ from mcpdiag.emitters.redact_views import (
     BASE64_TAILS,
     base64_runs,
     by_start,
-    wrapped,
+    wrapped_once,
 )
 
 ENGINES = ("hyperscan", "stdlib")
@@ -198,10 +198,14 @@ class HyperscanRuns:
             scratch = self._local.scratch = self._scratch_type(self._database)
         ends: list[tuple[int, int]] = []
         self._database.scan(text.encode(), match_event_handler=_at_end, context=ends, scratch=scratch)
-        spans = set()
+        spans: set[tuple[int, int]] = set()
+        covered = [-1] * len(BASE64_ALPHABETS)  # Hyperscan reports by end: each alphabet's runs in order
         for index, end in ends:
+            start = end - BASE64_MIN
+            if start < covered[index]:
+                continue  # a line of a run found before (`wrapped_once`), whose tail is not worth a match
             tail = BASE64_TAILS[index].match(text, end)
-            spans.add(wrapped(text, end - BASE64_MIN, tail.end() if tail else end, index))
+            covered[index] = wrapped_once(text, start, tail.end() if tail else end, index, -1, spans)
         return sorted(spans, key=by_start)
 
 

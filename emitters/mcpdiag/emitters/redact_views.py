@@ -242,13 +242,28 @@ _URLSAFE = str.maketrans("-_", "+/")
 def base64_runs(text: str) -> list[tuple[int, int]]:
     """The spans of the runs of base64 in `text`: at least `BASE64_MIN` characters of one alphabet, standard
     or URL-safe, that no character of that alphabet precedes, and the padding after them. By start, the
-    longer first (a run of one alphabet can overlap one of the other). Linear: each search is one class."""
-    spans = {
-        wrapped(text, match.start(), match.end(), index)
-        for index, pattern in enumerate(_BASE64_RUNS)
-        for match in pattern.finditer(text)
-    }
+    longer first (a run of one alphabet can overlap one of the other). Linear: each search is one class,
+    and a line a run already wraps over starts none of its own (`wrapped_once`)."""
+    spans: set[tuple[int, int]] = set()
+    for index, pattern in enumerate(_BASE64_RUNS):
+        covered = -1
+        for match in pattern.finditer(text):
+            covered = wrapped_once(text, match.start(), match.end(), index, covered, spans)
     return sorted(spans, key=by_start)
+
+
+def wrapped_once(
+    text: str, start: int, end: int, alphabet: int, covered: int, spans: set[tuple[int, int]]
+) -> int:
+    """Add the run at [start, end) of `alphabet`, wrapped (`wrapped`), to `spans`, unless it starts before
+    `covered`, where the run found before it ends: then it is one of that run's lines, whose text (its lines
+    are whole groups of four) that run's holds, and read again through every line after it, each line of a
+    wrapped blob cost as much as the blob (a PEM block, 64 KB: 2.5 s). Where the runs found so far end."""
+    if start < covered:
+        return covered
+    span = wrapped(text, start, end, alphabet)
+    spans.add(span)
+    return span[1]
 
 
 def wrapped(text: str, start: int, end: int, alphabet: int) -> tuple[int, int]:
