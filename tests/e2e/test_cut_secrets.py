@@ -39,8 +39,10 @@ def _secrets() -> dict[str, str]:
     wordy = "".join(
         secrets.choice(string.ascii_letters + string.digits + "!@#$%^&*()_+-=/") for _ in range(24)
     )
+    spaced = secrets.token_urlsafe(18)
     return {
         "registered": wordy,
+        "spaced": " ".join(spaced[i : i + 6] for i in range(0, 24, 6)),
         "opaque": secrets.token_urlsafe(24),
         "github": "ghp_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(36)),
     }
@@ -65,6 +67,36 @@ def test_a_word_cut_keeps_a_secret_whole_or_not_at_all(kind: str, cut: object) -
         assert not _holds_part(kept, secret), (start, kept[-40:])
 
 
+def _contextual(secret: str) -> dict[str, str]:
+    """Texts whose secret a rule recognises only with what surrounds it, across word ends: a value named
+    after it (`{"value": …, "name": "Authorization"}`), a quoted value holding spaces."""
+    words = " ".join(secret[i : i + 5] for i in range(0, 20, 5))
+    return {
+        "value first": f'sent {{"value":"{secret}","name":"Authorization"}} upstream',
+        "quoted with spaces": f'config {{"password": "{words}"}} was refused',
+        "registered with spaces": f"the passphrase {words} did not open it",
+    }
+
+
+@pytest.mark.parametrize("shape", ["value first", "quoted with spaces", "registered with spaces"])
+@pytest.mark.parametrize("cut", [word_cut, clip])
+def test_a_cut_never_leaves_a_secret_its_context_made_redactable(shape: str, cut: object) -> None:
+    """Found by an adversarial review: a cut at a word end still dropped what made the secret one (the name
+    after a value, the closing quote, the rest of a registered secret), and the part kept was stored as it
+    was. Text is redacted before it is cut: at every cut position, no piece of the secret is left."""
+    secret = secrets.token_urlsafe(18)
+    text = "x " * 10 + _contextual(secret)[shape]
+    words = " ".join(secret[i : i + 5] for i in range(0, 20, 5))
+    redactor = Redactor([words])
+    pieces = [secret[i : i + 5] for i in range(0, 20, 5)] if shape != "value first" else [secret]
+    for limit in range(2, len(text) + 2):
+        shortened = cut(text, limit, redactor)  # type: ignore[operator]
+        assert len(shortened) <= limit
+        kept = redactor.text(shortened)
+        for piece in pieces:
+            assert piece not in kept, (limit, kept)
+
+
 def test_a_token_cut_keeps_a_url_segment_whole_or_not_at_all() -> None:
     token = secrets.token_urlsafe(30)
     for start in range(MAX_ENDPOINT_CHARS - len(token) - 2, MAX_ENDPOINT_CHARS + 2):
@@ -82,6 +114,7 @@ async def test_a_failing_tool_leaves_no_part_of_a_secret_in_its_event(mcp_port: 
     sink = MemorySink()
     emitter = Emitter(sink, service="cuts", flush_interval=0.01, coalesce_window=0)
     emitter.register_secret(planted["registered"])
+    emitter.register_secret(planted["spaced"])  # a passphrase: a cut at one of its spaces kept its start
     offsets = range(455, 503, 2)
     try:
         async with open_session(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import httpx2
 
+from mcpdiag.emitters.redact import Redactor
 from mcpdiag.emitters.text import word_cut
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -130,10 +131,10 @@ def shown(name: str | None, limit: int = MAX_NAME_CHARS) -> str:
     return name if len(name) <= limit else f"<a name of {len(name):,} characters>"
 
 
-def clip(text: str, limit: int) -> str:
-    """`text` bounded to about `limit` characters before redaction: cut at a word end, so that no secret
-    (which never holds a space, comma or semicolon) is left half in the text."""
+def clip(text: str, limit: int, redactor: Redactor | None = None) -> str:
+    """`text` bounded to about `limit` characters: redacted (by `redactor`) and cut at a word end
+    (`word_cut`), so that no secret is left half in the text, nor one its context made redactable."""
     if len(text) <= limit:
         return text
-    kept = word_cut(text, limit)
+    kept = word_cut(text, limit, redactor)
     return f"{kept} … ({len(text) - len(kept):,} more characters not shown)"

@@ -68,16 +68,19 @@ class _Run:
 
     def record(self, name: StepName, result: Outcome | StepFailed, duration_ms: float | None) -> None:
         """Keep a step's outcome (redacted); a failure ends the ladder."""
-        detail = self.redactor.text(clip(result.detail, MAX_DETAIL_CHARS)) if result.detail else None
-        self._keep(
-            name, result, duration_ms, self.redactor.text(clip(result.summary, MAX_SUMMARY_CHARS)), detail
-        )
+        redactor = self.redactor
+        detail = redactor.text(clip(result.detail, MAX_DETAIL_CHARS, redactor)) if result.detail else None
+        summary = redactor.text(clip(result.summary, MAX_SUMMARY_CHARS, redactor))
+        self._keep(name, result, duration_ms, summary, detail)
 
     async def arecord(self, name: StepName, result: Outcome | StepFailed, duration_ms: float | None) -> None:
         """`record` for what the server itself wrote (tool names, server info): bounded, then redacted off
         the event loop."""
-        detail = await self.redactor.atext(clip(result.detail, MAX_DETAIL_CHARS)) if result.detail else None
-        summary = await self.redactor.atext(clip(result.summary, MAX_SUMMARY_CHARS))
+        redactor = self.redactor
+        detail = None
+        if result.detail:
+            detail = await redactor.atext(clip(result.detail, MAX_DETAIL_CHARS, redactor))
+        summary = await redactor.atext(clip(result.summary, MAX_SUMMARY_CHARS, redactor))
         self._keep(name, result, duration_ms, summary, detail)
 
     def _keep(
@@ -116,7 +119,7 @@ class _Run:
             return
         shown = "\n".join(f"sdk log: {line}" for line in lines[:SDK_LOG_LINES])
         detail = f"{failed.detail}\n{shown}" if failed.detail else shown
-        failed.detail = self.redactor.text(clip(detail, MAX_DETAIL_CHARS))
+        failed.detail = self.redactor.text(clip(detail, MAX_DETAIL_CHARS, self.redactor))
 
     def timed_out(self) -> None:
         """The run's bound passed: the step under way fails with MCP_TIMEOUT."""

@@ -2,6 +2,8 @@
 // Only names and duck-typed fields are read, never the classes: neither SDK line has to be imported, and
 // both (and Node's own errors, and undici's) are recognised alike.
 
+import { type Redactor, redactText } from "./redact.js";
+
 export const MAX_CHAIN_DEPTH = 20;
 export const MAX_CHAIN_LEN = 64;
 const MAX_EXC_TEXT = 300;
@@ -96,20 +98,34 @@ const WORD_ENDS = [" ", "\n", "\t", ",", ";"];
 const TOKEN_CHARS = new Set(Array.from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~+/=%", (c) => c.charCodeAt(0)));
 
 /**
- * The start of `text`, at most `limit` characters, cut at its last word end. Text is cut before it is
- * redacted wherever pieces of it are put together first (an error's message, a tool's error, a response
- * body in `detail`); a cut through a secret leaves a prefix no rule and no known-secret search recognises,
- * so a cut never falls inside a word. A text without a word end in its first `limit` characters keeps nothing.
+ * The start of `text`, at most `limit` characters, redacted (by `redactor`, else the rules alone) and cut at
+ * its last word end. Text is cut wherever pieces of it are put together first (an error's message, a tool's
+ * error, a response body in `detail`). A cut can drop what makes a secret one: the name after a value
+ * (`{"value": …, "name": "Authorization"}`), a closing quote, the rest of a secret holding a space. So a text
+ * to cut is redacted whole first, and the cut, at a word end, never splits a placeholder or a word either.
+ * A text without a word end in its first `limit` characters keeps nothing.
  */
-export function wordCut(text: string, limit: number): string {
+export function wordCut(text: string, limit: number, redactor?: Redactor): string {
   if (text.length <= limit) return text;
-  const cut = text.slice(0, limit);
+  const whole = redactedForCut(text, limit, redactor);
+  if (whole.length <= limit) return whole;
+  const cut = whole.slice(0, limit);
   return cut.slice(0, Math.max(0, ...WORD_ENDS.map((end) => cut.lastIndexOf(end))));
 }
 
-/** `text` in at most `limit` characters, cut at a word end (`wordCut`), marked with an ellipsis when cut. */
-export function clip(text: string, limit: number): string {
-  return text.length <= limit ? text : wordCut(text, limit - 1) + "…";
+/** `text` in at most `limit` characters, redacted and cut at a word end (`wordCut`), marked with an ellipsis
+ * when cut. */
+export function clip(text: string, limit: number, redactor?: Redactor): string {
+  if (text.length <= limit) return text;
+  const whole = redactedForCut(text, limit, redactor);
+  return whole.length <= limit ? whole : wordCut(whole, limit - 1, redactor) + "…";
+}
+
+/** `text` redacted for a cut at `limit`: what lies far past the cut is cut first (`cutForRedaction`, four
+ * times the limit), so that a huge text costs no more than its start. */
+function redactedForCut(text: string, limit: number, redactor: Redactor | undefined): string {
+  const bounded = cutForRedaction(text, 4 * limit);
+  return redactor ? redactor.text(bounded) : redactText(bounded);
 }
 
 /**

@@ -5,6 +5,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes, randomInt } from "node:crypto";
 import { Emitter, MemorySink, classify, openSession, Redactor } from "../dist/index.js";
+import { clip, wordCut } from "../dist/chain.js";
 import { startStreamableServer } from "./support/servers.mjs";
 
 const FRAGMENT = 6;
@@ -79,4 +80,32 @@ describe("cuts keep no part of a secret", () => {
       await emitter.close();
     }
   });
+});
+
+describe("a cut never leaves a secret its context made redactable", () => {
+  // Found by an adversarial review: a cut at a word end still dropped what made the secret one (the name after
+  // a value, the closing quote, the rest of a registered secret), and the part kept was stored as it was.
+  // Text is redacted before it is cut: at every cut position, no piece of the secret is left.
+  const secret = randomBytes(18).toString("base64url");
+  const pieces = [0, 5, 10, 15].map((i) => secret.slice(i, i + 5));
+  const words = pieces.join(" ");
+  const shapes = {
+    "value first": [`sent {"value":"${secret}","name":"Authorization"} upstream`, [secret]],
+    "quoted with spaces": [`config {"password": "${words}"} was refused`, pieces],
+    "registered with spaces": [`the passphrase ${words} did not open it`, pieces],
+  };
+  const redactor = new Redactor([words]);
+  for (const [shape, [tail, parts]] of Object.entries(shapes)) {
+    for (const [name, cut] of [["wordCut", wordCut], ["clip", clip]]) {
+      it(`${shape}, ${name}`, () => {
+        const text = "x ".repeat(10) + tail;
+        for (let limit = 2; limit <= text.length + 1; limit++) {
+          const shortened = cut(text, limit, redactor);
+          assert.ok(shortened.length <= limit, `${limit}: ${shortened}`);
+          const kept = redactor.text(shortened);
+          for (const part of parts) assert.ok(!kept.includes(part), `${limit}: ${kept}`);
+        }
+      });
+    }
+  }
 });

@@ -22,6 +22,7 @@ from mcpdiag.emitters.coalesce import DEFAULT_WINDOW, Coalescer
 from mcpdiag.emitters.codes import CATALOG, FALLBACK_CODE, SEVERITY_RANK
 from mcpdiag.emitters.finalize import WIRE_NAMES, Finalizer, bounded_attrs, debug_id
 from mcpdiag.emitters.processor import BatchProcessor, next_seq, seconds
+from mcpdiag.emitters.redact import Redactor
 from mcpdiag.emitters.sinks import Sink, WireEvent
 from mcpdiag.emitters.stats import EmitterStats
 from mcpdiag.emitters.text import to_text, type_name
@@ -106,6 +107,11 @@ class Emitter:
         )
         self._enqueue = self._processor.enqueue
         _open.add(self)
+
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor with every secret registered so far (what the emitter redacts events with)."""
+        return self._finalizer.redactor
 
     @property
     def sink(self) -> Sink:

@@ -78,7 +78,8 @@ class DiagnosedClient:
         finally:
             self._run.tool = None
         if is_error(result):
-            self.last_debug_id = self._run.report_tool_error(name, tool_error_text(result))
+            text = tool_error_text(result, self._run.emitter.redactor)
+            self.last_debug_id = self._run.report_tool_error(name, text)
         return result
 
     async def _request(self, touchpoint: str, call: Callable[..., Any], *args: Any, **options: Any) -> Any:

@@ -389,12 +389,13 @@ def _weight(value: Any, limit: int) -> int:
     return total
 
 
-_DEFAULT = Redactor()
+DEFAULT_REDACTOR = Redactor()
+"""The redactor of the rules alone (no known secrets), shared."""
 
 
 def _redactor(known_secrets: Iterable[str]) -> Redactor:
     secrets = tuple(known_secrets)
-    return Redactor(secrets) if secrets else _DEFAULT
+    return Redactor(secrets) if secrets else DEFAULT_REDACTOR
 
 
 def redact_text_counted(

@@ -14,6 +14,8 @@ import reprlib
 import string
 import sys
 
+from mcpdiag.emitters.redact import DEFAULT_REDACTOR, Redactor
+
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _TOKEN_CHARS = string.ascii_letters + string.digits + "-_.~+/=%"
@@ -101,24 +103,38 @@ WORD_ENDS = (" ", "\n", "\t", ",", ";")
 character, `!` and `@` as much as a token's)."""
 
 
-def word_cut(text: str, limit: int) -> str:
-    """The start of `text`, at most `limit` characters, cut at its last word end (`WORD_ENDS`).
+def word_cut(text: str, limit: int, redactor: Redactor | None = None) -> str:
+    """The start of `text`, at most `limit` characters, redacted (by `redactor`, else the rules alone) and
+    cut at its last word end (`WORD_ENDS`).
 
-    Text is cut before it is redacted wherever pieces of it are put together first (an exception's message,
-    a tool's error, a response body in `detail`); a cut through a secret leaves a prefix no rule and no
-    known-secret search recognises, so a cut never falls inside a word: what is kept is whole, and the
-    redactor judges it whole. A text without a word end in its first `limit` characters keeps nothing.
+    Text is cut wherever pieces of it are put together first (an exception's message, a tool's error, a
+    response body in `detail`). A cut can drop what makes a secret one: the name after a value
+    (`{"value": …, "name": "Authorization"}`), a closing quote, the rest of a secret holding a space. So a
+    text to cut is redacted whole first, and the cut, at a word end, never splits a placeholder or a word
+    either. A text without a word end in its first `limit` characters keeps nothing.
     """
+    if len(text) <= limit:
+        return text
+    text = _redacted(text, limit, redactor)
     if len(text) <= limit:
         return text
     cut = text[:limit]
     return cut[: max(cut.rfind(end) for end in WORD_ENDS)] if any(end in cut for end in WORD_ENDS) else ""
 
 
-def clip(text: str, limit: int) -> str:
-    """`text` in at most `limit` characters, cut at a word end (`word_cut`) and marked with an ellipsis
-    when cut."""
-    return text if len(text) <= limit else word_cut(text, limit - 1) + "…"
+def clip(text: str, limit: int, redactor: Redactor | None = None) -> str:
+    """`text` in at most `limit` characters, redacted and cut at a word end (`word_cut`), and marked with an
+    ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    text = _redacted(text, limit, redactor)
+    return text if len(text) <= limit else word_cut(text, limit - 1, redactor) + "…"
+
+
+def _redacted(text: str, limit: int, redactor: Redactor | None) -> str:
+    """`text` redacted for a cut at `limit`: what lies far past the cut is cut first (`cut_for_redaction`,
+    four times the limit), so that a huge text costs no more than its start."""
+    return (redactor or DEFAULT_REDACTOR).text(cut_for_redaction(text, 4 * limit))
 
 
 def token_cut(text: str, limit: int) -> str:

@@ -62,7 +62,7 @@ export class DiagnosedSession {
           const text = (result.content ?? []).filter((c) => c?.type === "text").map((c) => c.text).join(" ");
           const event = this.run.emit("MCP_TOOL_ERROR", "tool_call", {
             tool: name,
-            detail: clip(text, MAX_TOOL_DETAIL) || null,
+            detail: clip(text, MAX_TOOL_DETAIL, this.run.options.emitter.currentRedactor) || null,
             traceId: trace.traceId,
             spanId: trace.spanId,
           });

@@ -15,6 +15,7 @@ from mcpdiag.emitters.mcp.hooks import ObservingTransport, stderr_tail, tcp_reac
 from mcpdiag.emitters.mcp.oauth import ObservedOAuth
 from mcpdiag.emitters.mcp.sdk import McpError
 from mcpdiag.emitters.mcp.tracing import sent_trace_id
+from mcpdiag.emitters.redact import Redactor
 from mcpdiag.emitters.text import clip
 
 TransportName = Literal["streamable-http", "sse", "stdio"]
@@ -22,11 +23,12 @@ _T = TypeVar("_T")
 _MAX_TOOL_DETAIL = 500
 
 
-def tool_error_text(result: object) -> str | None:
-    """The text a failed tool call returned (its text content blocks), cut for `detail`; None if none."""
+def tool_error_text(result: object, redactor: Redactor | None = None) -> str | None:
+    """The text a failed tool call returned (its text content blocks), redacted (by `redactor`, else the
+    rules alone) and cut for `detail` (`clip`); None if none."""
     content = getattr(result, "content", None) or ()
     text = " ".join(t for c in content if isinstance(t := getattr(c, "text", None), str))
-    return clip(text, _MAX_TOOL_DETAIL) or None
+    return clip(text, _MAX_TOOL_DETAIL, redactor) or None
 
 
 @dataclass
