@@ -140,11 +140,11 @@ def test_serve_drains_ingest_and_exits_cleanly_on_a_signal(
     assert stored(tmp_path, "github") == 1
 
 
-def stored(tmp_path: Path, server: str) -> int:
-    """How many events of `server` the store file holds."""
+def stored(tmp_path: Path, server: str, db: str = "events.db") -> int:
+    """How many events of `server` the store file `db` holds."""
 
     async def run() -> int:
-        store = SQLiteEventStore(tmp_path / "events.db")
+        store = SQLiteEventStore(tmp_path / db)
         try:
             return len((await store.page(EventQuery(server=server, limit=200))).items)
         finally:
@@ -239,6 +239,30 @@ def read_line_with(process: subprocess.Popen[str], text: str, timeout: float = 1
         if not line and process.poll() is not None:
             break
     raise AssertionError(f"{text!r} never printed")
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_port_0_serves_on_a_free_port_and_says_which(
+    command: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Found by an adversarial review: `--port 0` ("a free one") printed `http://127.0.0.1:0`, and the demo
+    sent its own diagnostics there, so its store stayed empty and the Debug ID it offered never resolved."""
+    demo = ["--data-dir", str(tmp_path / "data"), "--no-trickle"] if command == "demo" else []
+    process = started([command, "--port", "0", *demo], env, tmp_path)
+    try:
+        line = read_line_with(process, "http://127.0.0.1:", timeout=60)
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0].split()[0])
+        assert port > 0, line
+        wait_ready(f"http://127.0.0.1:{port}/readyz", process)
+        if command == "demo":
+            read_line_with(process, "filled in", timeout=120)
+            assert stored(tmp_path / "data", "github", db="mcpdiag.db") > 0
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.wait(5)
+    assert process.returncode == 0
 
 
 def test_tail_prints_the_last_events_then_follows_new_ones(tmp_path: Path, env: dict[str, str]) -> None:

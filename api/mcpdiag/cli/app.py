@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 from importlib import metadata
 from pathlib import Path
@@ -20,7 +21,13 @@ from mcpdiag.cli import bundle_commands, lookup, output
 from mcpdiag.cli.config_backup import setting_problem
 from mcpdiag.cli.errors import BadArgument, CliError
 from mcpdiag.cli.explain import explain_command
-from mcpdiag.cli.serving import GRACEFUL_SHUTDOWN_S, bind_problem, managed_server, serve_until_stopped
+from mcpdiag.cli.serving import (
+    GRACEFUL_SHUTDOWN_S,
+    bind_problem,
+    managed_server,
+    serve_until_stopped,
+    wait_started,
+)
 from mcpdiag.cli.settings import get_serve_settings
 from mcpdiag.cli.text import cli_console, shown
 from mcpdiag.collector.errors import CollectorError
@@ -278,9 +285,16 @@ def serve(
     for warning in serve_warnings(api, collector):
         errors.print(f"[yellow]warning:[/yellow] {shown(str(warning))}", highlight=False)
     reach = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
-    url = f"{'https' if limits.tls else 'http'}://{reach}:{port}"
-    console.print(f"mcpdiag: serving on {shown(url)}  (UI /ui/, API docs /docs)", highlight=False)
-    asyncio.run(serve_until_stopped(service))
+
+    async def run() -> None:
+        serving = asyncio.create_task(serve_until_stopped(service))
+        await wait_started(service, serving, timeout=math.inf)  # a migration may take long: never give up
+        # The port it is bound to: `--port 0` asks for a free one, and `:0` reaches nothing.
+        url = f"{'https' if limits.tls else 'http'}://{reach}:{service.port}"
+        console.print(f"mcpdiag: serving on {shown(url)}  (UI /ui/, API docs /docs)", highlight=False)
+        await serving
+
+    asyncio.run(run())
     console.print("mcpdiag: stopped", highlight=False)
 
 

@@ -109,6 +109,7 @@ class Demo:
 
         with stop_signals(self.stop.set, force):
             await wait_started(service, serving)
+            self.options.port = service.port  # the port bound: `--port 0` asks for a free one
             self.console.print(
                 f"mcpdiag demo: service ready at {shown(self.base_url)} in "
                 f"{time.monotonic() - started:.1f} s; filling it with diagnostics…",
