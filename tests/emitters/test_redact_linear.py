@@ -10,6 +10,7 @@ slows both alike. Linear work grows about 4 times; the quadratic patterns this g
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
 import subprocess
 import sys
@@ -168,13 +169,9 @@ def test_finding_base64_forms_in_text_that_is_not_ascii_grows_linearly() -> None
 
 def _searched(rule: Any, text: str) -> list[Any]:
     """The edits of `rule` found by its head's own search, match after match (quadratic where a run holds
-    many candidates, exact by definition)."""
-    out, pos = [], 0
-    while (head := rule.head.search(text, pos)) is not None:
-        pos = max(head.end(), head.start() + 1)
-        if (edit := rule._edit(text, head)) is not None:
-            out.append(edit)
-            pos = max(pos, edit[1])
+    many candidates, exact by definition): the same rule without its candidate-by-candidate search."""
+    out: list[Any] = []
+    dataclasses.replace(rule, lead=None, run=None).edits(text, text.lower(), frozenset(), out)
     return out
 
 
