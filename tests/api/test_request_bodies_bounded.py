@@ -31,7 +31,7 @@ from mcpdiag.collector.app import create_collector_app
 from mcpdiag.collector.body import MAX_BODY_BYTES, MAX_JSON_BODY_BYTES
 from tests.api.support import Tokens, api_settings, collector_settings
 from tests.collector.support import new_key
-from tests.waiting import PATIENCE_S
+from tests.waiting import HTTP_PATIENCE, PATIENCE_S
 
 MIB = 1024 * 1024
 UPLOAD_MB = 1
@@ -213,7 +213,7 @@ async def test_a_route_keeps_its_own_bound_behind_a_root_path(root: str) -> None
     app = BodyBound(inner, larger={"/big": 4 * MIB})
     body = b" " * (2 * MIB)
     transport = httpx.ASGITransport(app=app, root_path=root)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=HTTP_PATIENCE) as client:
         big = await client.post(f"{root}/big", content=body)
         small = await client.post(f"{root}/small", content=body)
     assert big.status_code == 200 and big.json() == {"read": len(body)}, big.text
