@@ -9,6 +9,8 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
+import string
 import uuid
 
 import pytest
@@ -163,3 +165,34 @@ def _decoded_runs(text: str) -> bytes:
             with contextlib.suppress(ValueError):
                 found.append(decode(word + "=" * (-len(word) % 4)))
     return b"\n".join(found)
+
+
+def _binary_with(planted: bytes) -> bytes:
+    """`planted` among bytes that are not text (control characters; not NUL, which reads as UTF-16), whose
+    base64 is one run however it is read."""
+    return b"\x01" * secrets.choice(range(9, 15)) + planted + b"\x02" * secrets.choice(range(9, 15))
+
+
+def test_random_bytes_that_say_a_secret_word_by_chance_are_not_a_secret_but_a_token_in_them_is() -> None:
+    """Found in CI: one ULID in about a million decoded, as base64, to bytes holding `PWD=`; the collector's
+    redaction made the id `[REDACTED:encoded_secret]` and refused the event (a 202 that lost it). Bytes that
+    do not read as text say such words by chance; a provider's token in them is still one."""
+    for word in (b"PWD=", b"key=", b"token: ", b"password="):
+        for _ in range(12):
+            run = base64.b64encode(_binary_with(word + b"abc")).decode()
+            assert redact_text(f"id {run} end") == f"id {run} end", (word, run)
+    token = "ghp_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(36))
+    run = base64.b64encode(_binary_with(token.encode())).decode()
+    assert "[REDACTED:encoded_secret]" in redact_text(run)
+    said = base64.b64encode(b"config PWD=" + secrets.token_urlsafe(12).encode()).decode()
+    assert redact_text(said) == "[REDACTED:encoded_secret]"
+
+
+def test_ids_of_base64_characters_are_never_redacted() -> None:
+    """ULIDs and trace ids are runs of base64 characters: none is judged a secret (two that were are kept)."""
+    from mcpdiag.emitters.ids import new_event_id, new_trace_id
+
+    ids = ["01M91HFSSEB7G11BXRD0FQ8P68", "01M91HFWMFQV0Q914A8GAEG3P0"]
+    ids += [new_event_id(1_700_000_000_000 + i) for i in range(20_000)]
+    ids += [new_trace_id() for _ in range(20_000)]
+    assert [i for i in ids if redact_text(i) != i] == []

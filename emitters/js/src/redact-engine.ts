@@ -30,10 +30,35 @@ const ESCAPE_TAILS: Record<string, number> = { u: 5, x: 3, U: 9 };
  * read one level deep, as Python's `_READING` says). */
 let reading = false;
 
-/** Whether a run of base64 says one of `BASE64_WORDS` and holds a secret. */
+/** Control, format and separator characters (Python's categories C and Z), space, tab and line breaks aside. */
+const NOT_TEXT = /[\p{C}\p{Z}]/u;
+const BLANKS = new Set([" ", "\t", "\n", "\r"]);
+
+/** Whether decoded base64 reads as text: at most a tenth of it is control, format or separator characters
+ * (random bytes hold about a quarter, text none), as Python's `reads_as_text`. */
+export function readsAsText(said: string): boolean {
+  let odd = 0;
+  let length = 0;
+  for (const char of said) {
+    length++;
+    if (NOT_TEXT.test(char) && !BLANKS.has(char)) odd++;
+  }
+  return odd <= 0.1 * length;
+}
+
+/** Whether a run of base64 says one of `BASE64_WORDS` and holds a secret. Bytes that do not read as text (an
+ * id, a hash, a compressed blob) say a word by chance (`PWD=` in one ULID of a million): there only a
+ * provider's token format counts. */
 function secretRun(run: string): boolean {
   const said = base64Text(run);
   if (!holdsAny(said, BASE64_WORDS)) return false;
+  if (!readsAsText(said)) {
+    return TOKEN_RULES.some((rule) => {
+      const found: Edit[] = [];
+      rule.edits(said, said.toLowerCase(), new Set(), found);
+      return found.length > 0;
+    });
+  }
   reading = true;
   try {
     return holdsSecret(said);

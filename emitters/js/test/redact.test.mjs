@@ -156,3 +156,27 @@ print(json.dumps(out))
     assert.equal(redactText(c.text, { knownSecrets: [c.secret] }), c.expected, c.text);
   }
 });
+
+// Found in CI (Python): one ULID in about a million decoded, as base64, to bytes holding `PWD=`; redaction
+// made the id `[REDACTED:encoded_secret]` and the collector refused the event. Bytes that do not read as text
+// say such words by chance; a provider's token in them is still one.
+test("random bytes that say a secret word by chance are not a secret, but a token in them is", async () => {
+  const { redactText: redact } = await import("../dist/index.js");
+  const { newEventId, newTraceId } = await import("../dist/ids.js");
+  const { randomBytes, randomInt } = await import("node:crypto");
+  const binaryWith = (planted) =>
+    Buffer.concat([Buffer.alloc(9 + randomInt(6), 1), Buffer.from(planted, "latin1"), Buffer.alloc(9 + randomInt(6), 2)]);
+  for (const word of ["PWD=", "key=", "token: ", "password="]) {
+    for (let i = 0; i < 12; i++) {
+      const run = binaryWith(word + "abc").toString("base64");
+      assert.equal(redact(`id ${run} end`), `id ${run} end`, `${word} ${run}`);
+    }
+  }
+  const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  const token = "ghp_" + Array.from({ length: 36 }, () => alnum[randomInt(alnum.length)]).join("");
+  assert.ok(redact(binaryWith(token).toString("base64")).includes("[REDACTED:encoded_secret]"));
+  assert.equal(redact(Buffer.from("config PWD=" + randomBytes(12).toString("base64url")).toString("base64")), "[REDACTED:encoded_secret]");
+  const ids = ["01M91HFSSEB7G11BXRD0FQ8P68", "01M91HFWMFQV0Q914A8GAEG3P0"];
+  for (let i = 0; i < 20000; i++) ids.push(newEventId(1_700_000_000_000 + i), newTraceId());
+  assert.deepEqual(ids.filter((id) => redact(id) !== id), []);
+});

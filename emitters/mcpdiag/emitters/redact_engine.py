@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from functools import lru_cache
@@ -125,14 +126,35 @@ def _secret_run(body: str, tail: int) -> bool:
 
 
 def _says_secret(said: str) -> bool:
-    """Whether decoded text holds one of `BASE64_WORDS` (as spelled there) and a secret."""
+    """Whether decoded text holds one of `BASE64_WORDS` (as spelled there) and a secret. Bytes that do not
+    read as text (an id, a hash, a compressed blob) say a word by chance (`PWD=` in one ULID of a million,
+    which redaction then made an invalid id): there only a provider's token format counts."""
     if not _SAYS_WORD(said):
         return False
+    if not reads_as_text(said):
+        return any(_token_in(rule, said) for rule in TOKEN_RULES)
     reading = _READING.set(True)
     try:
         return holds_secret(said)
     finally:
         _READING.reset(reading)
+
+
+NOT_TEXT_SHARE = 0.1
+"""The share of control, format and separator characters (space, tab and line breaks aside) above which
+decoded bytes are not text: random bytes hold about a quarter, text none."""
+
+
+def reads_as_text(said: str) -> bool:
+    """Whether decoded base64 reads as text (`NOT_TEXT_SHARE`)."""
+    odd = sum(1 for char in said if unicodedata.category(char)[0] in "CZ" and char not in " \t\n\r")
+    return odd <= NOT_TEXT_SHARE * len(said)
+
+
+def _token_in(rule: _Rule, text: str) -> bool:
+    found: list[Edit] = []
+    rule.edits(text, text.lower(), frozenset(), found)
+    return bool(found)
 
 
 def _says_word_by_loop(said: str) -> bool:
