@@ -76,21 +76,13 @@ class RegexRule implements Rule {
     private readonly tail: RegExp | null,
     private readonly accept: Accept | null,
     private readonly scheme: boolean,
-    /** Where a match can start and what a failed candidate shares with every later one inside it: see
-     * `byRun`. Both null for most rules. */
-    private readonly lead: RegExp | null = null,
-    private readonly run: RegExp | null = null,
-    private readonly anchored: RegExp | null = null,
+    /** For a head whose body can hold its own start: where a match can start, what a failed candidate shares
+     * with every later one inside it, and the head anchored (see `next`). Null for most rules. */
+    readonly byRun: { lead: RegExp; run: RegExp; anchored: RegExp } | null = null,
   ) {}
 
   edits(text: string, _low: string, _present: ReadonlySet<string>, out: Edit[]): void {
-    if (this.lead !== null && this.run !== null && this.anchored !== null) {
-      this.byRun(text, this.lead, this.run, this.anchored, out);
-      return;
-    }
-    const head = this.head;
-    head.lastIndex = 0;
-    let match = head.exec(text);
+    let match = this.next(text, 0);
     while (match !== null) {
       let pos = Math.max(match.index + match[0].length, match.index + 1);
       const edit = this.edit(text, match);
@@ -99,38 +91,29 @@ class RegexRule implements Rule {
         pos = Math.max(pos, edit[1]);
       }
       if (pos > text.length) break;
-      head.lastIndex = pos;
-      match = head.exec(text);
+      match = this.next(text, pos);
     }
   }
 
-  /** A head whose body can hold its own start (`eyJ` in a JWT's body, after `_`) is tried candidate by
-   * candidate, and a failed one passes over the rest of its `run`: each later candidate inside it would read
-   * the same run to its end and fail as it did (a search tries each again: `eyJ_` repeated was quadratic). */
-  private byRun(text: string, lead: RegExp, run: RegExp, anchored: RegExp, out: Edit[]): void {
-    lead.lastIndex = 0;
-    let candidate = lead.exec(text);
-    while (candidate !== null) {
-      const at = candidate.index;
-      anchored.lastIndex = at;
-      const head = anchored.exec(text);
-      let pos: number;
-      if (head === null) {
-        run.lastIndex = at;
-        run.exec(text);
-        pos = Math.max(run.lastIndex, at + 1);
-      } else {
-        pos = Math.max(at + head[0].length, at + 1);
-        const edit = this.edit(text, head);
-        if (edit !== null) {
-          out.push(edit);
-          pos = Math.max(pos, edit[1]);
-        }
-      }
-      if (pos > text.length) break;
-      lead.lastIndex = pos;
-      candidate = lead.exec(text);
+  /** The first match of the head from `pos`: a search, or for a rule with `byRun`, candidate by candidate, a
+   * failed one passing over the rest of its run: each later candidate inside it would read the same run to
+   * its end and fail as it did (a search tries each again: `eyJ_` repeated was quadratic). */
+  private next(text: string, pos: number): RegExpExecArray | null {
+    if (this.byRun === null) {
+      this.head.lastIndex = pos;
+      return this.head.exec(text);
     }
+    const { lead, run, anchored } = this.byRun;
+    lead.lastIndex = pos;
+    for (let candidate = lead.exec(text); candidate !== null; candidate = lead.exec(text)) {
+      anchored.lastIndex = candidate.index;
+      const head = anchored.exec(text);
+      if (head !== null) return head;
+      run.lastIndex = candidate.index;
+      run.exec(text);
+      lead.lastIndex = Math.max(run.lastIndex, candidate.index + 1);
+    }
+    return null;
   }
 
   private edit(text: string, head: RegExpExecArray): Edit | null {
@@ -160,18 +143,11 @@ function rule(
   options: { tail?: string; accept?: Accept; scheme?: boolean; lead?: string; run?: string } = {},
 ): RegexRule {
   const tail = options.tail ? new RegExp(options.tail, "uy") : null;
-  const byRun = options.lead !== undefined && options.run !== undefined;
-  return new RegexRule(
-    name,
-    gate,
-    new RegExp(head, "gud"),
-    tail,
-    options.accept ?? null,
-    options.scheme ?? false,
-    byRun ? new RegExp(options.lead as string, "gu") : null,
-    byRun ? new RegExp(options.run as string, "uy") : null,
-    byRun ? new RegExp(head, "yud") : null,
-  );
+  const byRun =
+    options.lead !== undefined && options.run !== undefined
+      ? { lead: new RegExp(options.lead, "gu"), run: new RegExp(options.run, "uy"), anchored: new RegExp(head, "yud") }
+      : null;
+  return new RegexRule(name, gate, new RegExp(head, "gud"), tail, options.accept ?? null, options.scheme ?? false, byRun);
 }
 
 const W = WORD;

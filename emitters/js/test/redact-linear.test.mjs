@@ -105,14 +105,14 @@ test("every gate literal glued to itself by a joiner is linear", () => {
 // The edits of a rule found by its head's own search, match after match (quadratic where a run holds many
 // candidates, exact by definition): the same rule without its candidate-by-candidate search.
 function searched(rule, input) {
-  const plain = Object.assign(Object.create(Object.getPrototypeOf(rule)), rule, { lead: null, run: null, anchored: null });
+  const plain = Object.assign(Object.create(Object.getPrototypeOf(rule)), rule, { byRun: null });
   const out = [];
   plain.edits(input, input.toLowerCase(), new Set(), out);
   return out;
 }
 
 test("a rule tried candidate by candidate finds what its search finds", () => {
-  const byRun = TOKEN_RULES.filter((rule) => rule.lead !== null && rule.lead !== undefined);
+  const byRun = TOKEN_RULES.filter((rule) => rule.byRun !== null && rule.byRun !== undefined);
   assert.deepEqual(byRun.map((rule) => rule.name), ["jwt"]);
   // Every text of up to seven pieces: candidates that fail on a short body, on too few dots, inside a run or
   // after a dot, and ones that match.

@@ -136,37 +136,28 @@ class RegexRule:
             if not found:
                 return
             pos = max(0, min(found) - self.back)
-        if self.lead is not None and self.run is not None:
-            self._edits_by_run(text, pos, self.lead, self.run, out)
-            return
-        search = self.head.search
-        head = search(text, pos)
+        head = self._next(text, pos)
         while head is not None:
             pos = max(head.end(), head.start() + 1)
             edit = self._edit(text, head)
             if edit is not None:
                 out.append(edit)
                 pos = max(pos, edit[1])
-            head = search(text, pos)
+            head = self._next(text, pos)
 
-    def _edits_by_run(
-        self, text: str, pos: int, lead: re.Pattern[str], run: re.Pattern[str], out: list[Edit]
-    ) -> None:
-        match, find, spare = self.head.match, lead.search, run.match
-        candidate = find(text, pos)
-        while candidate is not None:
+    def _next(self, text: str, pos: int) -> re.Match[str] | None:
+        """The first match of the head from `pos`: a search, or for a rule with a `lead`, candidate by
+        candidate, a failed one passing over its `run`."""
+        if self.lead is None or self.run is None:
+            return self.head.search(text, pos)
+        match, find, spare = self.head.match, self.lead.search, self.run.match
+        while (candidate := find(text, pos)) is not None:
             at = candidate.start()
-            head = match(text, at)
-            if head is None:
-                skip = spare(text, at)
-                pos = max(skip.end() if skip else at, at + 1)
-            else:
-                pos = max(head.end(), at + 1)
-                edit = self._edit(text, head)
-                if edit is not None:
-                    out.append(edit)
-                    pos = max(pos, edit[1])
-            candidate = find(text, pos)
+            if (head := match(text, at)) is not None:
+                return head
+            skip = spare(text, at)
+            pos = max(skip.end() if skip else at, at + 1)
+        return None
 
     def _edit(self, text: str, head: re.Match[str]) -> Edit | None:
         # The head is judged before its value is read: a rejected name never costs a scan of what follows
